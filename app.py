@@ -1,0 +1,119 @@
+"""pacsflow: ISO 20022 payment messages, event-sourced on AWS.
+
+The table of contents: each route and handler hands over to chalicelib in a few lines.
+Queue and stream ARNs below are names only; infra/resources.json binds each handler to
+the stack's own queue or stream when `chalice package` merges the template.
+"""
+from chalice import Chalice, Response
+
+from chalicelib import api, bootstrap
+from chalicelib.adapters.settings import settings
+from chalicelib.health import region_health
+from chalicelib.pipeline.batch import sqs_batch, stream_batch
+from chalicelib.projections import follower, history
+
+app = Chalice(app_name="pacsflow")
+XML_AND_TEXT = [
+    "application/xml",
+    "text/xml",
+    "text/plain",
+    "application/json",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+]
+
+
+# -- REST API (DESIGN.md §1) ------------------------------------------------------------
+
+
+@app.route("/", methods=["GET"])
+@api.handles_errors(app)
+def health():
+    body, status = region_health(settings(), bootstrap.pipeline(), bootstrap.view())
+    return api.json_response(body, status)
+
+
+@app.route("/uuid", methods=["GET"])
+@app.route("/transactions", methods=["POST"], content_types=XML_AND_TEXT)
+@api.handles_errors(app)
+def issue_transaction_id():
+    req_id = api.request_id(app)
+    payment = bootstrap.pipeline().issue_transaction(app.current_request.headers.get("x-message-type"), req_id)
+    return api.json_response({
+        "transaction_id": str(payment.id),
+        "region_id": payment.region_id,
+        "request_id": req_id,
+        "request_timestamp": payment.created_on.isoformat(),
+        "message": "transaction id issued",
+    })
+
+
+@app.route("/inbox", methods=["POST"], content_types=XML_AND_TEXT)
+@api.handles_errors(app)
+def inbox():
+    req = app.current_request
+    tx = api.transaction_id(req.headers.get("x-transaction-id"))
+    bootstrap.pipeline().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"")
+    return api.json_response({
+        "transaction_id": str(tx),
+        "region_id": settings().region_id,
+        "request_id": api.request_id(app),
+        "request_timestamp": api.now(),
+        "message": "transaction received successfully",
+    }, status=202)
+
+
+@app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT)
+@api.handles_errors(app)
+def outbox():
+    tx = api.transaction_id(app.current_request.headers.get("x-transaction-id"))
+    report = bootstrap.pipeline().status_report(tx)
+    return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
+
+
+@app.route("/transactions/{transaction_id}", methods=["GET"])
+@api.handles_errors(app)
+def transaction(transaction_id):
+    tx = api.transaction_id(transaction_id)
+    return api.json_response(follower.current_state(bootstrap.pipeline().payments, bootstrap.view(), tx))
+
+
+@app.route("/transactions/{transaction_id}/events", methods=["GET"])
+@api.handles_errors(app)
+def transaction_events(transaction_id):
+    tx = api.transaction_id(transaction_id)
+    return api.json_response({
+        "transaction_id": str(tx),
+        "events": history.describe(bootstrap.pipeline().payments.history(tx)),
+    })
+
+
+# -- pipeline: incoming -> processing -> releasing (DESIGN.md §4) ------------------------
+
+
+@app.on_sqs_message(queue="pacsflow-incoming.fifo", batch_size=10)
+def incoming(event):
+    return sqs_batch(event, bootstrap.pipeline().on_incoming)
+
+
+@app.on_sqs_message(queue="pacsflow-processing.fifo", batch_size=10)
+def processing(event):
+    return sqs_batch(event, bootstrap.pipeline().on_processing)
+
+
+@app.on_sqs_message(queue="pacsflow-releasing.fifo", batch_size=10)
+def releasing(event):
+    return sqs_batch(event, bootstrap.pipeline().on_releasing)
+
+
+# -- projection: the transaction view follows the events table's stream (DESIGN.md §5) ---
+
+
+@app.on_dynamodb_record(
+    stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/pacsflow-events/stream/bound-by-template",
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+)
+def view_follower(event):
+    payments, view = bootstrap.pipeline().payments, bootstrap.view()
+    return stream_batch(event, lambda tx: follower.refresh(payments, view, tx))

@@ -1,0 +1,103 @@
+"""The transactions view table (DynamoDB): one item per transaction, version-guarded.
+
+Writes are conditional on the version the writer read, so two followers (or a follower and
+a rebuild) can never move a record backwards, and a replayed event is a no-op.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from chalicelib.adapters.aws import client
+
+_SER = TypeSerializer()
+_DES = TypeDeserializer()
+
+LOOKUP_INDEXES = {"uetr": "by_uetr", "end_to_end_id": "by_end_to_end_id"}
+
+
+def to_item(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(v) for k, v in record.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    record = {k: _DES.deserialize(v) for k, v in item.items()}
+    if "version" in record:
+        record["version"] = int(record["version"])
+    return record
+
+
+class StaleView(Exception):
+    """Another writer moved the record on since it was read; read again and retry."""
+
+
+class TransactionView:
+    def __init__(self, table: str, dynamodb=None) -> None:
+        self.table = table
+        self.dynamodb = dynamodb or client("dynamodb")
+
+    def get(self, transaction_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"transaction_id": {"S": transaction_id}}, ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def put(self, record: dict[str, Any], expected_version: int | None) -> None:
+        """Write `record` if the stored version is still `expected_version` (None: absent)."""
+        if expected_version is None:
+            condition = {"ConditionExpression": "attribute_not_exists(transaction_id)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+            }
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=to_item(record), **condition)
+        except self.dynamodb.exceptions.ConditionalCheckFailedException as e:
+            raise StaleView(record["transaction_id"]) from e
+
+    def put_unconditionally(self, record: dict[str, Any]) -> None:
+        """Overwrite a record (rebuild --apply only)."""
+        self.dynamodb.put_item(TableName=self.table, Item=to_item(record))
+
+    def find(self, field: str, value: str) -> list[str]:
+        """Transaction ids whose `field` (uetr or end_to_end_id) equals `value`."""
+        resp = self.dynamodb.query(
+            TableName=self.table,
+            IndexName=LOOKUP_INDEXES[field],
+            KeyConditionExpression="#f = :v",
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
+        return [item["transaction_id"]["S"] for item in resp.get("Items", [])]
+
+    def scan(self) -> Iterator[dict[str, Any]]:
+        """Every record (for `rebuild` only)."""
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+            for item in page.get("Items", []):
+                yield from_item(item)
+
+    def is_reachable(self) -> bool:
+        self.dynamodb.describe_table(TableName=self.table)
+        return True
+
+
+def aggregate_ids(events_table: str, dynamodb=None) -> Iterator[str]:
+    """Ids of every aggregate in the events table: the items at version 1 (for `rebuild`).
+
+    A Scan is right for a full rebuild and wrong anywhere else; bookkeeping items ($...)
+    are skipped.
+    """
+    dynamodb = dynamodb or client("dynamodb")
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=events_table,
+        ProjectionExpression="pk",
+        FilterExpression="sk = :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ConsistentRead=True,
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            if not item["pk"]["S"].startswith("$"):
+                yield item["pk"]["S"]

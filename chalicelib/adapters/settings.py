@@ -1,0 +1,34 @@
+"""Settings of one deployed Region, read once from the environment (pydantic-settings).
+
+The CloudFormation template (infra/resources.json) sets these on every function; tests
+build a Settings directly.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PACSFLOW_", frozen=True)
+
+    region_id: str = Field(default="us-east-1", description="the Region this stack serves")
+    stage: str = "local"
+    events_table: str = "pacsflow-events"
+    transactions_table: str = "pacsflow-transactions"
+    archive_bucket: str = "pacsflow-archive"
+    incoming_queue_url: str = ""
+    processing_queue_url: str = ""
+    releasing_queue_url: str = ""
+    released_topic_arn: str = ""
+    # Upper bound on an inbound ISO 20022 message; API Gateway itself stops at 10 MB.
+    max_message_bytes: int = 1024 * 1024
+    # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
+    fault_injection: str = ""
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()

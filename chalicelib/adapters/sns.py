@@ -1,0 +1,29 @@
+"""Release notifications on SNS.
+
+Always sets a Subject and message attributes: subscribers filter on them, and MiniStack
+drops both from the delivered event unless the publisher sets them.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters.aws import client
+
+
+class Notifier:
+    def __init__(self, topic_arn: str, sns=None) -> None:
+        self.topic_arn = topic_arn
+        self.sns = sns or client("sns")
+
+    def released(self, transaction_id: str, tx_sts: str, body: dict[str, Any]) -> None:
+        self.sns.publish(
+            TopicArn=self.topic_arn,
+            Subject=f"pacs.002 {tx_sts}",
+            Message=json.dumps(body, separators=(",", ":")),
+            MessageAttributes={
+                "transaction_id": {"DataType": "String", "StringValue": transaction_id},
+                "tx_sts": {"DataType": "String", "StringValue": tx_sts},
+                "event": {"DataType": "String", "StringValue": "Released"},
+            },
+        )

@@ -1,0 +1,83 @@
+"""HTTP plumbing shared by the routes: ids, JSON errors, status codes.
+
+Every client error is a JSON body `{error_code, message, request_id}` with a 4xx status;
+anything unexpected is logged and answered 500 without internals.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Callable
+
+from chalice import Response
+
+from chalicelib.pipeline.payments import PaymentNotFound
+from chalicelib.pipeline.service import RequestError
+
+log = logging.getLogger(__name__)
+
+
+def request_id(app) -> str:
+    context = getattr(app.current_request, "context", None) or {}
+    return context.get("requestId") or str(uuid.uuid4())
+
+
+def transaction_id(value: str | None) -> uuid.UUID:
+    """A transaction id as issued by GET /uuid: a UUID in canonical form."""
+    try:
+        parsed = uuid.UUID((value or "").strip())
+    except ValueError:
+        raise RequestError(400, "INVALID_TRANSACTION_ID", "transaction id must be a UUID") from None
+    return parsed
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime,)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(type(value).__name__)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, default=_default),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error(app, status: int, error_code: str, message: str) -> Response:
+    return json_response({"error_code": error_code, "message": message, "request_id": request_id(app)}, status)
+
+
+def handles_errors(app) -> Callable:
+    """Decorate a route so domain and client errors become JSON 4xx answers."""
+
+    def decorate(route: Callable) -> Callable:
+        @functools.wraps(route)
+        def wrapper(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return route(*args, **kwargs)
+            except RequestError as e:
+                return error(app, e.status, e.error_code, str(e))
+            except PaymentNotFound:
+                return error(app, 404, PaymentNotFound.error_code, "no such transaction")
+            except Exception:
+                log.exception("unexpected error")
+                return error(app, 500, "INTERNAL_ERROR", "internal error; the request can be retried")
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,42 @@
+"""The composition root: wires the Region's adapters into the pipeline, once per process."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from chalicelib.adapters.dynamodb import TransactionView
+from chalicelib.adapters.s3 import Archive
+from chalicelib.adapters.settings import Settings, settings
+from chalicelib.adapters.sns import Notifier
+from chalicelib.adapters.sqs import Queue
+from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.service import Pipeline
+
+
+def payments_env(s: Settings) -> dict[str, str]:
+    """eventsourcing's configuration: our DynamoDB persistence module on the events table."""
+    return {
+        "PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
+        "DYNAMODB_TABLE": s.events_table,
+    }
+
+
+def build(s: Settings, payments: Payments | None = None) -> Pipeline:
+    return Pipeline(
+        settings=s,
+        payments=payments or Payments(env=payments_env(s)),
+        archive=Archive(s.archive_bucket),
+        incoming=Queue(s.incoming_queue_url),
+        processing=Queue(s.processing_queue_url),
+        releasing=Queue(s.releasing_queue_url),
+        notifier=Notifier(s.released_topic_arn),
+    )
+
+
+@lru_cache(maxsize=1)
+def pipeline() -> Pipeline:
+    return build(settings())
+
+
+@lru_cache(maxsize=1)
+def view() -> TransactionView:
+    return TransactionView(settings().transactions_table)

@@ -1,0 +1,62 @@
+"""boto3 plumbing shared by the event store recorders: client construction and errors.
+
+Errors from botocore are translated into eventsourcing's PEP 249 style exceptions, so
+callers (and the library's own application code) only ever see `PersistenceError`
+subclasses, exactly as with the library's SQLite and PostgreSQL modules.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from eventsourcing.persistence import OperationalError, ProgrammingError
+
+# Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
+# ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size
+# lets one client serve many concurrent writer threads without queueing on sockets.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 10},
+    max_pool_connections=50,
+)
+
+# Error codes that mean the request itself is wrong (missing table or bucket,
+# malformed expression, oversized item): retrying cannot help.
+_PROGRAMMING_ERROR_CODES = frozenset(
+    {"ResourceNotFoundException", "ValidationException", "NoSuchBucket"}
+)
+
+
+def new_client(service_name: str, endpoint_url: str | None = None) -> Any:
+    """Return a boto3 client with the event store's retry and pool configuration.
+
+    A fresh Session per client, because boto3's default session is not safe to use
+    from several threads at once. Region and credentials come from the default chain.
+    """
+    session = boto3.session.Session()
+    return session.client(service_name, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a botocore ClientError."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def translated_errors(operation: str) -> Iterator[None]:
+    """Re-raise botocore errors of `operation` as eventsourcing persistence errors."""
+    try:
+        yield
+    except ClientError as error:
+        code = error_code(error)
+        msg = f"{operation} failed: {code}"
+        if code in _PROGRAMMING_ERROR_CODES:
+            raise ProgrammingError(msg) from error
+        raise OperationalError(msg) from error
+    except BotoCoreError as error:
+        msg = f"{operation} failed: {type(error).__name__}"
+        raise OperationalError(msg) from error

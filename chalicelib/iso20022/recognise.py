@@ -1,0 +1,155 @@
+"""Find the ISO 20022 parts of a message inside any envelope, by namespace, and
+validate each against its own XSD.
+
+Accepted shapes (the wrapper's own name and namespace do not matter):
+- a bare ``Document`` (``urn:iso:std:iso:20022:tech:xsd:pacs.008.001.0X``);
+- ``AppHdr`` (head.001.001.02) and ``Document`` under any wrapper (CBPR+ ``Envelope``,
+  ``RequestPayload``, ...);
+- a scheme wrapper holding the bare message element (``FIToFICstmrCdtTrf``) without a
+  ``Document`` (TCH RTP): it is moved into a Document of its namespace for validation.
+An AppHdr of a version we have no schema for (head.001.001.01, .03) is recorded in
+``notes`` and otherwise ignored.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from . import schemas
+from .errors import MessageRejected, rejected, safe_text
+
+ISO_NS_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
+_MSG_ID = re.compile(r"^([a-z]{4})\.(\d{3})\.(\d{3})\.(\d{2})$")
+SUPPORTED = ("pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09")
+MESSAGE_ELEMENT = {"pacs.008": "FIToFICstmrCdtTrf"}
+HEADER_SCHEMAS = ("head.001.001.02",)
+ENVELOPE_DEPTH = 4  # how far below the root the ISO parts may sit
+
+
+@dataclass(frozen=True)
+class Recognised:
+    message_type: str               # e.g. "pacs.008.001.08"
+    document: etree._Element        # the validated Document element
+    app_hdr: etree._Element | None  # the validated AppHdr, if one we can validate
+    app_hdr_type: str | None        # e.g. "head.001.001.02"
+    envelope: str | None            # wrapper root in Clark notation; None for a bare Document
+    notes: tuple[str, ...] = ()
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    if tag[:1] == "{":
+        end = tag.index("}")
+        return tag[1:end], tag[end + 1:]
+    return "", tag
+
+
+def message_id_of(namespace: str) -> str | None:
+    """``"pacs.008.001.08"`` for an ISO 20022 message namespace, else None."""
+    if namespace.startswith(ISO_NS_PREFIX):
+        ident = namespace[len(ISO_NS_PREFIX):]
+        if _MSG_ID.match(ident):
+            return ident
+    return None
+
+
+def _iso_parts(root) -> list:
+    """The outermost ISO-namespaced elements, in document order, down to ENVELOPE_DEPTH."""
+    found, stack = [], [(root, 0)]
+    while stack:
+        el, depth = stack.pop()
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        if tag.startswith("{" + ISO_NS_PREFIX):
+            found.append(el)
+        elif depth < ENVELOPE_DEPTH:
+            stack.extend((child, depth + 1) for child in reversed(el))
+    return found
+
+
+def recognise(root) -> Recognised:
+    """Locate, check and validate the ISO parts under ``root``; raise MessageRejected (FF01)."""
+    ns, local = split_tag(root.tag)
+    ident = message_id_of(ns)
+    if ident is not None and local == "Document":  # fast path: a bare Document
+        _check_supported(ident)
+        _validate_document(root, ident)
+        return Recognised(ident, root, None, None, None)
+    return _recognise_enveloped(root)
+
+
+def _recognise_enveloped(root) -> Recognised:
+    headers, fragments, messages = [], set(), {}
+    for el in _iso_parts(root):
+        ns, local = split_tag(el.tag)
+        ident = message_id_of(ns)
+        if ident is None:
+            raise rejected(f"unrecognised ISO 20022 namespace {safe_text(ns, 60)}")
+        if ident.startswith("head."):
+            if local == "AppHdr":
+                headers.append((ident, el))
+            else:
+                fragments.add(ident)
+        else:
+            messages.setdefault(ident, []).append(el)
+    if not messages:
+        raise rejected("AppHdr without an ISO 20022 Document" if headers or fragments
+                       else "no ISO 20022 namespace")
+    if len(messages) > 1:
+        raise rejected("more than one ISO 20022 message: " + ", ".join(sorted(messages)))
+    (ident, parts), = messages.items()
+    _check_supported(ident)
+    document = _document_of(ident, parts)
+    if len(headers) > 1:
+        raise rejected("more than one AppHdr", message_type=ident)
+    notes, app_hdr, app_hdr_type = [], None, None
+    for version in sorted(fragments):
+        notes.append(f"AppHdr {version} ignored: header fields inside a non-ISO element")
+    if headers:
+        version, el = headers[0]
+        if version in HEADER_SCHEMAS:
+            schemas.validate(el, version, label=f"AppHdr {version}")
+            app_hdr, app_hdr_type = el, version
+        else:
+            notes.append(f"AppHdr {version} ignored: no schema for this version")
+    _validate_document(document, ident)
+    return Recognised(ident, document, app_hdr, app_hdr_type, root.tag, tuple(notes))
+
+
+def _check_supported(ident: str) -> None:
+    if ident not in SUPPORTED:
+        raise rejected(f"unsupported message type {ident}")
+
+
+def _document_of(ident: str, parts: list):
+    ns = ISO_NS_PREFIX + ident
+    locals_ = [split_tag(el.tag)[1] for el in parts]
+    if len(parts) == 1 and locals_[0] == "Document":
+        return parts[0]
+    if len(parts) == 1 and locals_[0] == MESSAGE_ELEMENT[ident[:8]]:
+        document = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})
+        document.append(parts[0])  # moved, not copied: the envelope is not needed any more
+        return document
+    if locals_.count("Document") > 1:
+        raise rejected(f"more than one {ident} Document", message_type=ident)
+    found = safe_text(", ".join(dict.fromkeys(locals_)), 60)
+    raise rejected(f"{ident} content outside a Document ({found})", message_type=ident)
+
+
+def _validate_document(document, ident: str) -> None:
+    try:
+        schemas.validate(document, ident)
+    except MessageRejected as exc:
+        exc.msg_id = _msg_id_hint(document, ident)
+        raise
+
+
+def _msg_id_hint(document, ident: str) -> str | None:
+    """GrpHdr/MsgId before validation, only for referring to a rejected message."""
+    ns = "{" + ISO_NS_PREFIX + ident + "}"
+    text = document.findtext(f"{ns}{MESSAGE_ELEMENT[ident[:8]]}/{ns}GrpHdr/{ns}MsgId")
+    if text and 0 < len(text) <= 35 and text == safe_text(text, 35):
+        return text
+    return None

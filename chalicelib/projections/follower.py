@@ -1,0 +1,83 @@
+"""Keeps the transaction view up to date, and rebuilds it from the events.
+
+The events table's change stream tells the follower *which* transactions changed; the
+follower then reads their new events from the event store (strongly consistent) and folds
+them into the view with a version-guarded write. Reading the events rather than decoding
+stream images means a lost, repeated or reordered stream record cannot corrupt the view.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from uuid import UUID
+
+from chalicelib.adapters.dynamodb import StaleView, TransactionView
+from chalicelib.pipeline.payments import PaymentNotFound, Payments
+from chalicelib.projections.transactions import fold
+
+log = logging.getLogger(__name__)
+
+
+def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> dict[str, Any] | None:
+    """Fold the transaction's events newer than its view record into the view."""
+    for _ in range(5):
+        current = view.get(transaction_id)
+        version = current["version"] if current else 0
+        new_events = list(payments.events.get(UUID(transaction_id), gt=version))
+        if not new_events:
+            return current
+        updated = fold(new_events, current)
+        try:
+            view.put(updated, expected_version=current["version"] if current else None)
+            return updated
+        except StaleView:
+            continue  # another follower moved it on: read again
+    raise RuntimeError("view record kept moving while being refreshed")
+
+
+def current_state(payments: Payments, view: TransactionView, transaction_id: UUID) -> dict[str, Any]:
+    """The view record, or — if the follower has not caught up yet — the fold of the events."""
+    record = view.get(str(transaction_id))
+    if record is None:
+        record = fold(payments.history(transaction_id))
+    return record
+
+
+@dataclass
+class RebuildReport:
+    checked: int = 0
+    matching: int = 0
+    mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    written: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatched or self.missing or self.orphaned)
+
+
+def rebuild(payments: Payments, view: TransactionView, aggregate_ids: Iterable[str], apply: bool = False) -> RebuildReport:
+    """Recompute every record from the events; report (and with `apply`, repair) differences."""
+    report = RebuildReport()
+    expected_ids = set()
+    for tid in aggregate_ids:
+        expected_ids.add(tid)
+        report.checked += 1
+        try:
+            expected = fold(payments.history(UUID(tid)))
+        except PaymentNotFound:
+            continue
+        actual = view.get(tid)
+        if actual == expected:
+            report.matching += 1
+            continue
+        (report.missing if actual is None else report.mismatched).append(tid)
+        if apply:
+            view.put_unconditionally(expected)
+            report.written += 1
+    for record in view.scan():
+        if record["transaction_id"] not in expected_ids:
+            report.orphaned.append(record["transaction_id"])
+    return report

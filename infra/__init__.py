@@ -1,0 +1,1 @@
+"""Deployment tooling: the resources template and the local stack (MiniStack) driver."""

@@ -1,0 +1,94 @@
+"""Start, probe and stop the embedded local AWS (MiniStack) on 127.0.0.1.
+
+Used by `make run` (through infra/deploy.py) and by the test suite, which starts its own
+MiniStack on a free port so that tests never touch a developer's running stack.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+# MiniStack accepts any credentials; boto3 only needs some to sign requests.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def endpoint(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def is_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint(port)}/_ministack/health", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def start(port: int, log_path: Path, state_dir: Path | None = None) -> subprocess.Popen:
+    """Start MiniStack in its own session; return once it answers its health check."""
+    env = dict(os.environ)
+    env.update(CREDENTIALS)
+    env.update(
+        GATEWAY_PORT=str(port),
+        BIND_HOST=HOST,
+        MINISTACK_HOST="localhost",
+        MINISTACK_REGION=REGION,
+        # With `cryptography` installed MiniStack would open an IoT mTLS listener on
+        # 0.0.0.0:8883 whatever BIND_HOST says; keep everything on loopback.
+        IOT_MTLS_ENABLED="0",
+        SFTP_ENABLED="0",
+        LOG_LEVEL=os.environ.get("MINISTACK_LOG_LEVEL", "WARNING"),
+    )
+    if state_dir is not None:
+        env["TMPDIR"] = str(state_dir)
+        env["S3_DATA_DIR"] = str(state_dir / "s3")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ministack"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not is_up(port):
+        if proc.poll() is not None:
+            raise RuntimeError(f"MiniStack exited with {proc.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            stop(proc.pid)
+            raise RuntimeError(f"MiniStack did not start on port {port}; see {log_path}")
+        time.sleep(0.1)
+    return proc
+
+
+def stop(pid: int, timeout: float = 10) -> bool:
+    """Stop the MiniStack process group started by `start` (Lambda workers included)."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.killpg(pid, signal.SIGKILL)
+    return True
