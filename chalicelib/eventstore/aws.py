@@ -1,4 +1,4 @@
-"""boto3 plumbing shared by the event store recorders: client construction and errors.
+"""Plumbing shared by the event store recorders: boto3 clients, errors, batch checks.
 
 Errors from botocore are translated into eventsourcing's PEP 249 style exceptions, so
 callers (and the library's own application code) only ever see `PersistenceError`
@@ -6,7 +6,7 @@ subclasses, exactly as with the library's SQLite and PostgreSQL modules.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eventsourcing.persistence import OperationalError, ProgrammingError
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
 # ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size
@@ -53,10 +58,22 @@ def translated_errors(operation: str) -> Iterator[None]:
         yield
     except ClientError as error:
         code = error_code(error)
-        msg = f"{operation} failed: {code}"
+        msg = f"{operation} failed: {code}: {error.response.get('Error', {}).get('Message')}"
         if code in _PROGRAMMING_ERROR_CODES:
             raise ProgrammingError(msg) from error
         raise OperationalError(msg) from error
     except BotoCoreError as error:
         msg = f"{operation} failed: {type(error).__name__}"
         raise OperationalError(msg) from error
+
+
+def check_unique(stored_events: Sequence[StoredEvent]) -> None:
+    """Reject a batch that records one aggregate version twice (IntegrityError, as POPO).
+
+    Checked before sending: DynamoDB would reject such a transaction with a
+    ValidationException, and S3 would silently keep one of the two.
+    """
+    keys = {(str(e.originator_id), e.originator_version) for e in stored_events}
+    if len(keys) < len(stored_events):
+        msg = "Stored events are not unique"
+        raise IntegrityError(msg)

@@ -6,12 +6,13 @@ retried release step archives an identical object.
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import datetime
 
 from lxml import etree
 
 from . import schemas
-from .extract import CreditTransfer
+from .extract import CreditTransfer, TransactionIds
 from .parse import parse_xml
 
 PACS002 = "pacs.002.001.10"
@@ -79,11 +80,12 @@ def build_pacs002(
 
     txs = () if original is None else (original.transactions or (_first_tx(original),))
     og = _sub(rpt, "OrgnlGrpInfAndSts")
-    _sub(og, "OrgnlMsgId", _text(original.msg_id if original else original_message_id_fallback, 35)
-         or NOT_PROVIDED)
-    _sub(og, "OrgnlMsgNmId", _text(original.message_type if original
-                                   else original_message_name_fallback, 35) or "pacs.008")
+    if original is None:
+        _sub(og, "OrgnlMsgId", _text(original_message_id_fallback or "", 35) or NOT_PROVIDED)
+        _sub(og, "OrgnlMsgNmId", _text(original_message_name_fallback or "", 35) or "pacs.008")
     if original is not None:
+        _sub(og, "OrgnlMsgId", original.msg_id)
+        _sub(og, "OrgnlMsgNmId", original.message_type)
         _opt(og, "OrgnlCreDtTm", original.creation_date_time)
         _opt(og, "OrgnlNbOfTxs", original.nb_of_txs)
     if len(txs) <= 1:
@@ -111,8 +113,7 @@ def validate_pacs002(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS002)
 
 
-def _first_tx(original: CreditTransfer):
-    from .extract import TransactionIds
+def _first_tx(original: CreditTransfer) -> TransactionIds:
     return TransactionIds(original.instr_id, original.end_to_end_id, original.tx_id, original.uetr)
 
 
@@ -121,10 +122,8 @@ def _reason(parent, reason_code: str | None, narrative: str | None) -> None:
     if reason_code is not None:
         _sub(_sub(info, "Rsn"), "Cd", reason_code)
     text = _text(narrative or "", ADDTL_INF_MAX * ADDTL_INF_COUNT)
-    for i in range(0, len(text), ADDTL_INF_MAX):
-        chunk = text[i:i + ADDTL_INF_MAX]
-        if chunk.strip():
-            _sub(info, "AddtlInf", chunk)
+    for chunk in textwrap.wrap(text, ADDTL_INF_MAX)[:ADDTL_INF_COUNT]:
+        _sub(info, "AddtlInf", chunk)
 
 
 def _agent(parent, name: str, ident: str | None, scheme: str | None) -> None:

@@ -50,6 +50,8 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
         raise rejected(f"message exceeds {max_bytes} bytes")
     if not raw.strip():
         raise rejected("empty message body")
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4]:
+        raise rejected("encoding other than UTF-8 (UTF-16/32)")
     if b"<!DOCTYPE" in raw:
         raise rejected("DOCTYPE/DTD not allowed")
     try:

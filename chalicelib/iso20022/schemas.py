@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from .errors import rejected
+from .errors import rejected, safe_text
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 AVAILABLE = frozenset(p.stem for p in SCHEMA_DIR.glob("*.xsd"))
@@ -31,7 +31,28 @@ def schema(name: str) -> etree.XMLSchema:
     return compiled
 
 
-_PREFIX = re.compile(r"[^/\[\]:]+:")
+_STEP = re.compile(r"^(?:[^/\[\]:]+:)?([^/\[\]:]+)(?:\[(\d+)\])?$")
+
+
+def _readable_path(root, path: str) -> str:
+    """libxml2 writes ``/*/*[2]`` for default-namespace elements: replace each step by
+    the local name of the element it designates (cold path, only for a failure)."""
+    steps = path.split("/")[2:]  # drop "" and the root step
+    names, el = [root.tag.rpartition("}")[2]], root
+    for step in steps:
+        m = _STEP.match(step)
+        if m is None:
+            break
+        name, index = m.group(1), int(m.group(2) or 1)
+        kids = [k for k in el if isinstance(k.tag, str)
+                and (name == "*" or k.tag.rpartition("}")[2] == name)]
+        if len(kids) < index:
+            break
+        el = kids[index - 1]
+        names.append(el.tag.rpartition("}")[2])
+    else:
+        return "/" + "/".join(safe_text(n, 40) for n in names)
+    return safe_text(re.sub(r"[^/\[\]:]+:", "", path), 200)
 
 
 def validate(element, name: str, *, label: str | None = None, msg_id: str | None = None) -> None:
@@ -47,11 +68,27 @@ def validate(element, name: str, *, label: str | None = None, msg_id: str | None
     label = label or name
     if err is None:
         raise rejected(f"{label} schema violation", message_type=_type_of(name), msg_id=msg_id)
-    path = _PREFIX.sub("", err.path or "")
+    path = _readable_path(element, err.path or "")
     if len(path) > 90:
         path = "..." + path[-87:]
-    raise rejected(f"{label} schema violation at line {err.line}: {err.type_name} {path}",
+    what = _KINDS.get(err.type_name, err.type_name)
+    raise rejected(f"{label} schema violation at line {err.line}: {what} at {path}",
                    message_type=_type_of(name), msg_id=msg_id)
+
+
+_KINDS = {
+    "SCHEMAV_ELEMENT_CONTENT": "unexpected or missing element",
+    "SCHEMAV_CVC_ELT_1": "root element not declared",
+    "SCHEMAV_CVC_PATTERN_VALID": "value does not match its pattern",
+    "SCHEMAV_CVC_MAXLENGTH_VALID": "value too long",
+    "SCHEMAV_CVC_MINLENGTH_VALID": "value too short",
+    "SCHEMAV_CVC_ENUMERATION_VALID": "value not in the code list",
+    "SCHEMAV_CVC_DATATYPE_VALID_1_2_1": "value of the wrong type",
+    "SCHEMAV_CVC_TOTALDIGITS_VALID": "too many digits",
+    "SCHEMAV_CVC_FRACTIONDIGITS_VALID": "too many decimals",
+    "SCHEMAV_CVC_COMPLEX_TYPE_4": "missing attribute",
+    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_1": "attribute not allowed",
+}
 
 
 def _type_of(name: str) -> str | None:

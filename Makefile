@@ -1,0 +1,38 @@
+# pacsflow — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run stop test test-fast bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start MiniStack on 127.0.0.1:4566 and deploy the app to it (writes local-stack.json).
+run: $(STAMP)
+	$(PY) -m infra.deploy local
+
+## Stop the MiniStack that `make run` started.
+stop: $(STAMP)
+	$(PY) -m infra.deploy stop
+
+## Every test: unit, eventsourcing contract suites and end-to-end on a local stack of their own.
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Unit tests only (no local stack).
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+## Benchmarks: prints a table and writes bench/results.json.
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf .build .pytest_cache

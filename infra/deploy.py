@@ -1,0 +1,186 @@
+"""Package the app with `chalice package`, merge infra/template.py, deploy with CloudFormation.
+
+    python -m infra.deploy local            # MiniStack on 127.0.0.1 (started if needed)
+    python -m infra.deploy stop             # stop the MiniStack that `local` started
+    python -m infra.deploy aws --stage eu-west-1 --artifacts-bucket BUCKET
+
+The artefact deployed locally is exactly the one sent to AWS. Stacks are always updated in
+place, never deleted and re-created: a re-created table would lose its data.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from infra import ministack
+from infra.template import merge_template
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / ".build"
+STATE = REPO / ".ministack"
+LOCAL_STACK_FILE = REPO / "local-stack.json"
+LOCAL_PORT = int(os.environ.get("PACSFLOW_LOCAL_PORT", "4566"))
+
+
+def package(stage: str) -> Path:
+    """Run `chalice package` with the merged resources template; return the output folder."""
+    out = BUILD / f"package-{stage}"
+    merge = BUILD / "merge.json"
+    BUILD.mkdir(exist_ok=True)
+    merge.write_text(json.dumps(merge_template(), indent=1))
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", ministack.REGION)}
+    subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return out
+
+
+def upload(session: boto3.session.Session, out: Path, bucket: str, endpoint: str | None) -> dict[str, Any]:
+    """Upload the zip under its content hash; return the template pointing at it."""
+    s3 = session.client("s3", endpoint_url=endpoint)
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        s3.create_bucket(Bucket=bucket)
+    zip_path = out / "deployment.zip"
+    key = f"pacsflow/{hashlib.sha256(zip_path.read_bytes()).hexdigest()}.zip"
+    s3.upload_file(str(zip_path), bucket, key)
+    template = json.loads((out / "sam.json").read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
+    return template
+
+
+def deploy_stack(
+    session: boto3.session.Session,
+    stack: str,
+    template: dict[str, Any],
+    parameters: dict[str, str],
+    endpoint: str | None,
+) -> dict[str, str]:
+    """Create the stack, or update it in place; wait; return its outputs."""
+    cfn = session.client("cloudformation", endpoint_url=endpoint)
+    args = {
+        "StackName": stack,
+        "TemplateBody": json.dumps(template),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    }
+    try:
+        cfn.describe_stacks(StackName=stack)
+        exists = True
+    except ClientError:
+        exists = False
+    try:
+        (cfn.update_stack if exists else cfn.create_stack)(**args)
+    except ClientError as e:
+        if "No updates are to be performed" not in str(e):
+            raise
+    while True:
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        if not described["StackStatus"].endswith("_IN_PROGRESS"):
+            break
+        time.sleep(0.5)
+    if described["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        failures = [
+            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+            for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
+            if "FAILED" in e["ResourceStatus"]
+        ]
+        raise RuntimeError(f"stack {stack} is {described['StackStatus']}: {failures[:5]}")
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def local_session() -> boto3.session.Session:
+    return boto3.session.Session(
+        region_name=ministack.REGION,
+        aws_access_key_id=ministack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=ministack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """Deploy the `local` stage to the MiniStack at `endpoint`; return the stack description."""
+    session = local_session()
+    template = upload(session, package("local"), "pacsflow-deployments", endpoint)
+    params = {"Stage": "local", "QueueVisibilityTimeout": "15", "FaultInjection": "", **(parameters or {})}
+    outputs = deploy_stack(session, stack, template, params, endpoint)
+    return {
+        "api_url": f"{endpoint}/_aws/execute-api/{outputs['RestAPIId']}/api",
+        "region": ministack.REGION,
+        "endpoint_url": endpoint,
+        "stack_name": stack,
+        "outputs": outputs,
+    }
+
+
+def run_local() -> None:
+    STATE.mkdir(exist_ok=True)
+    pid_file = STATE / "pid"
+    if not ministack.is_up(LOCAL_PORT):
+        proc = ministack.start(LOCAL_PORT, STATE / "ministack.log", state_dir=STATE)
+        pid_file.write_text(str(proc.pid))
+        print(f"MiniStack started on 127.0.0.1:{LOCAL_PORT} (pid {proc.pid}, log .ministack/ministack.log)")
+    else:
+        print(f"MiniStack already answers on 127.0.0.1:{LOCAL_PORT}")
+    stack = deploy_local(ministack.endpoint(LOCAL_PORT))
+    LOCAL_STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
+    api = stack["api_url"]
+    print(f"\npacsflow is running: {api}/\n(written to local-stack.json)\n")
+    print("Try it:")
+    print(f"  TX=$(curl -s {api}/uuid -H 'X-Message-Type: pacs.008' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"transaction_id\"])')")
+    print(f"  curl -s {api}/inbox -H \"X-Transaction-Id: $TX\" -H 'X-Message-Type: pacs.008' -H 'Content-Type: application/xml' --data-binary @events/pacs008_bare.xml")
+    print(f"  curl -s {api}/outbox -X POST -H \"X-Transaction-Id: $TX\"")
+    print("\nStop it with: make stop")
+
+
+def stop_local() -> None:
+    pid_file = STATE / "pid"
+    if not pid_file.exists():
+        print("nothing to stop (no .ministack/pid)")
+        return
+    pid = int(pid_file.read_text())
+    print(f"stopped MiniStack (pid {pid})" if ministack.stop(pid) else f"MiniStack (pid {pid}) was not running")
+    pid_file.unlink()
+
+
+def deploy_aws(stage: str, artifacts_bucket: str) -> None:
+    session = boto3.session.Session()
+    template = upload(session, package(stage), artifacts_bucket, None)
+    outputs = deploy_stack(session, f"pacsflow-{stage}", template, {"Stage": stage}, None)
+    print(json.dumps(outputs, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", choices=["local", "stop", "aws"])
+    parser.add_argument("--stage")
+    parser.add_argument("--artifacts-bucket")
+    args = parser.parse_args()
+    if args.target == "local":
+        run_local()
+    elif args.target == "stop":
+        stop_local()
+    else:
+        if not (args.stage and args.artifacts_bucket):
+            parser.error("aws needs --stage and --artifacts-bucket")
+        deploy_aws(args.stage, args.artifacts_bucket)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The resources template merged into `chalice package` (DESIGN.md §6).
+
+One stack per Region (and one for `local` on MiniStack) holds everything the app uses: the
+event store and view tables, the FIFO pipeline queues with their dead-letter queues, the
+release topic, the archive bucket, and one least-privilege IAM role per function. The same
+merged template is deployed locally and to AWS. `python -m infra.template` prints it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+STAGES = ("incoming", "processing", "releasing")
+FUNCTIONS = ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower")
+
+
+def sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def arn(resource: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [resource, "Arn"]}
+
+
+def queue_name(step: str) -> str:
+    return step.capitalize() + "Queue"
+
+
+def _stateful(resource: dict[str, Any]) -> dict[str, Any]:
+    """Data outlives stack mistakes: never delete or replace a table or bucket with data in it."""
+    return {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
+def storage() -> dict[str, Any]:
+    return {
+        "EventsTable": _stateful({
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": sub("${AWS::StackName}-events"),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "N"},
+                    {"AttributeName": "log", "AttributeType": "S"},
+                    {"AttributeName": "nid", "AttributeType": "N"},
+                ],
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                # Sparse: only events recorded with a notification log (NOTIFICATION_LOG=y).
+                "GlobalSecondaryIndexes": [{
+                    "IndexName": "notifications",
+                    "KeySchema": [
+                        {"AttributeName": "log", "KeyType": "HASH"},
+                        {"AttributeName": "nid", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }],
+                # Keys only: the follower reads the events themselves from the store.
+                "StreamSpecification": {"StreamViewType": "KEYS_ONLY"},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        }),
+        "TransactionsTable": _stateful({
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": sub("${AWS::StackName}-transactions"),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": "transaction_id", "AttributeType": "S"},
+                    {"AttributeName": "uetr", "AttributeType": "S"},
+                    {"AttributeName": "end_to_end_id", "AttributeType": "S"},
+                ],
+                "KeySchema": [{"AttributeName": "transaction_id", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": f"by_{key}",
+                        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                    for key in ("uetr", "end_to_end_id")
+                ],
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        }),
+        "ArchiveBucket": _stateful({
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "BucketName": sub("${AWS::StackName}-archive-${AWS::AccountId}-${AWS::Region}"),
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                ]},
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            },
+        }),
+    }
+
+
+def messaging() -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    for step in STAGES:
+        name = queue_name(step)
+        resources[name + "DLQ"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": sub(f"${{AWS::StackName}}-{step}-dlq.fifo"),
+                "FifoQueue": True,
+                "MessageRetentionPeriod": 1209600,
+                "SqsManagedSseEnabled": True,
+            },
+        }
+        resources[name] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": sub(f"${{AWS::StackName}}-{step}.fifo"),
+                "FifoQueue": True,
+                # Dedup by id (transaction + step), grouped per transaction: one payment's
+                # steps stay in order, payments flow in parallel.
+                "DeduplicationScope": "messageGroup",
+                "FifoThroughputLimit": "perMessageGroupId",
+                "VisibilityTimeout": ref("QueueVisibilityTimeout"),
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {"deadLetterTargetArn": arn(name + "DLQ"), "maxReceiveCount": 5},
+            },
+        }
+    resources["ReleasedTopic"] = {
+        "Type": "AWS::SNS::Topic",
+        "Properties": {
+            "TopicName": sub("${AWS::StackName}-released"),
+            "KmsMasterKeyId": "alias/aws/sns",
+        },
+    }
+    return resources
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "PACSFLOW_REGION_ID": ref("AWS::Region"),
+        "PACSFLOW_STAGE": ref("Stage"),
+        "PACSFLOW_EVENTS_TABLE": ref("EventsTable"),
+        "PACSFLOW_TRANSACTIONS_TABLE": ref("TransactionsTable"),
+        "PACSFLOW_ARCHIVE_BUCKET": ref("ArchiveBucket"),
+        "PACSFLOW_INCOMING_QUEUE_URL": ref("IncomingQueue"),
+        "PACSFLOW_PROCESSING_QUEUE_URL": ref("ProcessingQueue"),
+        "PACSFLOW_RELEASING_QUEUE_URL": ref("ReleasingQueue"),
+        "PACSFLOW_RELEASED_TOPIC_ARN": ref("ReleasedTopic"),
+        "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
+    }
+
+
+# -- least privilege: what each function may do, on which resources ---------------------
+
+def _events_rw() -> dict[str, Any]:
+    table = arn("EventsTable")
+    return {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], "Resource": [table]}
+
+
+def _archive(*actions: str) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": list(actions), "Resource": [sub("${ArchiveBucket.Arn}/*")]}
+
+
+def _send(*queues: str) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [arn(q) for q in queues]}
+
+
+def _consume(queue: str) -> dict[str, Any]:
+    return {
+        "Effect": "Allow",
+        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+        "Resource": [arn(queue)],
+    }
+
+
+def permissions() -> dict[str, list[dict[str, Any]]]:
+    view_table = arn("TransactionsTable")
+    return {
+        "APIHandler": [
+            _events_rw(),
+            {"Effect": "Allow", "Action": ["dynamodb:DescribeTable"], "Resource": [arn("EventsTable"), view_table]},
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": [view_table, sub("${TransactionsTable.Arn}/index/*")]},
+            _archive("s3:PutObject", "s3:GetObject"),
+            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
+            _send("IncomingQueue"),
+            {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
+        ],
+        "Incoming": [_events_rw(), _archive("s3:GetObject"), _consume("IncomingQueue"), _send("ProcessingQueue", "ReleasingQueue")],
+        "Processing": [_events_rw(), _consume("ProcessingQueue"), _send("ReleasingQueue")],
+        "Releasing": [
+            _events_rw(),
+            _archive("s3:PutObject", "s3:GetObject"),
+            _consume("ReleasingQueue"),
+            {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [ref("ReleasedTopic")]},
+        ],
+        "ViewFollower": [
+            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arn("EventsTable")]},
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": [view_table]},
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+                "Resource": [sub("${EventsTable.StreamArn}")],
+            },
+        ],
+    }
+
+
+def roles() -> dict[str, Any]:
+    resources = {}
+    for function, statements in permissions().items():
+        logs = {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-" + function + "-*")],
+        }
+        resources[function + "Role"] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                },
+                "Policies": [{
+                    "PolicyName": f"{function}-least-privilege",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, *statements]},
+                }],
+            },
+        }
+    return resources
+
+
+def functions() -> dict[str, Any]:
+    """Bind each chalice-generated function to its role, the environment and its event source."""
+    bound: dict[str, Any] = {}
+    for function in FUNCTIONS:
+        bound[function] = {"Properties": {"Role": arn(function + "Role"), "Environment": {"Variables": environment()}}}
+    for step in STAGES:
+        function = step.capitalize()
+        bound[function]["Properties"]["Events"] = {
+            f"{function}SqsEventSource": {"Properties": {
+                "Queue": arn(queue_name(step)),
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            }}
+        }
+    bound["ViewFollower"]["Properties"]["Events"] = {
+        "ViewFollowerDynamodbEventSource": {"Properties": {
+            "Stream": {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BisectBatchOnFunctionError": True,
+        }}
+    }
+    return bound
+
+
+def merge_template() -> dict[str, Any]:
+    return {
+        "Parameters": {
+            "Stage": {"Type": "String", "Default": "local"},
+            "QueueVisibilityTimeout": {
+                "Type": "Number",
+                "Default": 180,
+                "Description": "seconds before an unacknowledged step is redelivered (>= 6 x the function timeout in AWS)",
+            },
+            "FaultInjection": {"Type": "String", "Default": "", "Description": "test-only fault points; empty in real stages"},
+        },
+        "Resources": {**storage(), **messaging(), **roles(), **functions()},
+        "Outputs": {
+            "EventsTableName": {"Value": ref("EventsTable")},
+            "TransactionsTableName": {"Value": ref("TransactionsTable")},
+            "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
+            "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
+            **{f"{queue_name(s)}Url": {"Value": ref(queue_name(s))} for s in STAGES},
+            **{f"{queue_name(s)}DLQUrl": {"Value": ref(queue_name(s) + "DLQ")} for s in STAGES},
+            **{f"{f}Name": {"Value": ref(f)} for f in FUNCTIONS},
+        },
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(merge_template(), indent=2))

@@ -1,0 +1,79 @@
+"""The app deployed to the test session's MiniStack, exactly as `make run` deploys it."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from infra.deploy import deploy_local
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+class Api:
+    """A thin HTTP client for the pacsflow API, with the waits a client would do."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = requests.Session()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, self.url + path, timeout=30, **kwargs)
+
+    def new_transaction(self) -> str:
+        r = self.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"})
+        assert r.status_code == 200, r.text
+        return r.json()["transaction_id"]
+
+    def submit(self, tx: str, body: bytes, message_type: str = "pacs.008") -> requests.Response:
+        return self.call(
+            "POST",
+            "/inbox",
+            data=body,
+            headers={"X-Transaction-Id": tx, "X-Message-Type": message_type, "Content-Type": "application/xml"},
+        )
+
+    def pay(self, body: bytes) -> str:
+        tx = self.new_transaction()
+        r = self.submit(tx, body)
+        assert r.status_code == 202, r.text
+        return tx
+
+    def report(self, tx: str, timeout: float = 60) -> requests.Response:
+        """POST /outbox until the pacs.002 is released (409 meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.call("POST", "/outbox", headers={"X-Transaction-Id": tx})
+            if r.status_code != 409 or time.monotonic() > deadline:
+                return r
+            time.sleep(0.1)
+
+    def view(self, tx: str, version: int, timeout: float = 30) -> dict:
+        """GET /transactions/{tx} until the view has caught up with `version`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.call("GET", f"/transactions/{tx}")
+            assert r.status_code == 200, r.text
+            if r.json()["version"] >= version or time.monotonic() > deadline:
+                return r.json()
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def stack(aws_endpoint) -> dict:
+    return deploy_local(aws_endpoint)
+
+
+@pytest.fixture(scope="session")
+def api(stack) -> Api:
+    return Api(stack["api_url"])
+
+
+@pytest.fixture(scope="session")
+def parallel():
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        yield pool

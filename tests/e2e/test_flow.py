@@ -1,0 +1,136 @@
+"""The payment flow over HTTP against the deployed local stack (API Gateway, Lambda, SQS,
+DynamoDB, S3, SNS on MiniStack)."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+import pytest
+from lxml import etree
+
+from chalicelib.iso20022 import validate_pacs002
+from tests.e2e.conftest import EVENTS
+
+pytestmark = pytest.mark.e2e
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
+
+
+def statuses(report: bytes) -> tuple[str | None, list[str]]:
+    doc = etree.fromstring(report)
+    sts = doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS) or doc.findtext(".//p:GrpSts", namespaces=NS)
+    return sts, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
+
+
+@pytest.fixture(scope="module")
+def notifications(stack, boto_session):
+    """An SQS queue subscribed to the release topic: what a downstream system would see."""
+    endpoint = stack["endpoint_url"]
+    sqs = boto_session.client("sqs", endpoint_url=endpoint)
+    sns = boto_session.client("sns", endpoint_url=endpoint)
+    url = sqs.create_queue(QueueName=f"released-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=stack["outputs"]["ReleasedTopicArn"], Protocol="sqs", Endpoint=queue_arn)
+    seen: list[dict] = []
+
+    def collect() -> list[dict]:
+        while True:
+            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return seen
+            for m in msgs:
+                seen.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    return collect
+
+
+@pytest.mark.parametrize("sample", ["pacs008_bare.xml", "pacs008_bah_envelope.xml"])
+def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sample, notifications):
+    tx = api.pay((EVENTS / sample).read_bytes())
+    r = api.report(tx)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/xml")
+    validate_pacs002(r.content)
+    assert statuses(r.content) == ("ACSC", [])
+    assert api.report(tx).content == r.content  # repeatable
+    view = api.view(tx, version=4)
+    assert view["status"] == "ACSC" and view["transaction_id"] == tx and view["uetr"]
+    history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
+    assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
+    assert history[1]["previous_hash"] == history[0]["hash"]
+    deadline = time.monotonic() + 10
+    while not [n for n in notifications() if n.get("MessageAttributes", {}).get("transaction_id", {}).get("Value") == tx]:
+        assert time.monotonic() < deadline, "no release notification"
+        time.sleep(0.2)
+    note = [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
+    assert len(note) == 1 and note[0]["Subject"] == "pacs.002 ACSC"
+
+
+def test_a_schema_invalid_message_ends_rjct_ff01(api):
+    tx = api.pay((EVENTS / "pacs008_invalid_schema.xml").read_bytes())
+    r = api.report(tx)
+    assert r.status_code == 200
+    validate_pacs002(r.content)
+    assert statuses(r.content) == ("RJCT", ["FF01"])
+    assert api.view(tx, version=3)["reason_code"] == "FF01"
+
+
+@pytest.mark.parametrize("body", [b"not xml at all", b'{"json": true}', b"<Document/>"])
+def test_an_unknown_message_ends_rjct_ff01(api, body):
+    r = api.report(api.pay(body))
+    assert r.status_code == 200 and statuses(r.content) == ("RJCT", ["FF01"])
+
+
+def test_unknown_and_malformed_transaction_ids_are_4xx_json(api):
+    unknown = str(uuid.uuid4())
+    for method, path, headers in [
+        ("POST", "/outbox", {"X-Transaction-Id": unknown}),
+        ("POST", "/inbox", {"X-Transaction-Id": unknown, "X-Message-Type": "pacs.008", "Content-Type": "application/xml"}),
+        ("GET", f"/transactions/{unknown}", {}),
+        ("GET", f"/transactions/{unknown}/events", {}),
+    ]:
+        r = api.call(method, path, headers=headers, data=b"<x/>" if path == "/inbox" else None)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["error_code"] == "TRANSACTION_NOT_FOUND" and r.json()["request_id"]
+    for bad in ["not-a-uuid", "1234", "' OR 1=1 --"]:
+        r = api.call("POST", "/outbox", headers={"X-Transaction-Id": bad})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_TRANSACTION_ID"
+    r = api.call("POST", "/outbox")
+    assert r.status_code == 400
+
+
+def test_header_names_are_case_insensitive(api):
+    tx = api.new_transaction()
+    body = (EVENTS / "pacs008_bare.xml").read_bytes()
+    r = api.call("POST", "/inbox", data=body, headers={"x-transaction-id": tx, "X-MESSAGE-TYPE": "pacs.008", "content-type": "application/xml"})
+    assert r.status_code == 202
+    assert api.call("POST", "/outbox", headers={"x-TRANSACTION-id": tx}).status_code in (200, 409)
+
+
+def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api):
+    body = (EVENTS / "pacs008_bare.xml").read_bytes()
+    tx = api.pay(body)
+    assert api.report(tx).status_code == 200
+    again = api.submit(tx, body)
+    assert again.status_code == 202
+    other = api.submit(tx, (EVENTS / "pacs008_bah_envelope.xml").read_bytes())
+    assert other.status_code == 409 and other.json()["error_code"] == "TRANSACTION_ALREADY_RECEIVED"
+    time.sleep(1)
+    history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
+    assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
+
+
+def test_a_burst_of_50_parallel_uuid_requests(api, parallel):
+    responses = list(parallel.map(lambda _: api.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"}), range(50)))
+    assert [r.status_code for r in responses] == [200] * 50
+    ids = {r.json()["transaction_id"] for r in responses}
+    assert len(ids) == 50 and all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_health_reports_every_dependency(api):
+    r = api.call("GET", "/")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", json.dumps(body))  # never reveals transactions

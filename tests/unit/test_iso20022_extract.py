@@ -1,0 +1,112 @@
+"""Extraction into CreditTransfer: ISO-named plain strings, JSON-safe, clipped."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from lxml import etree
+
+from chalicelib.iso20022 import CreditTransfer, TransactionIds, read_credit_transfer
+from chalicelib.iso20022.extract import extract
+from chalicelib.iso20022.recognise import Recognised
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
+
+
+def test_bare_message_fields():
+    ct = read_credit_transfer(BARE)
+    assert ct == CreditTransfer(
+        message_type="pacs.008.001.08", msg_id="PFW-20260415-000123",
+        creation_date_time="2026-04-15T09:30:00+02:00", nb_of_txs="1", settlement_method="INDA",
+        interbank_settlement_date="2026-04-15", instr_id="PFW-INSTR-001",
+        end_to_end_id="INV-2026-0415-001", tx_id="PFW-TX-001",
+        uetr="32e0a499-6667-431e-ae98-1e0782016094", amount="1234.56", currency="EUR",
+        instructing_agent="DEUTDEFFXXX", instructing_agent_scheme="BICFI",
+        instructed_agent="BNPAFRPPXXX", instructed_agent_scheme="BICFI",
+        debtor_agent="DEUTDEFFXXX", debtor_agent_scheme="BICFI",
+        creditor_agent="BNPAFRPPXXX", creditor_agent_scheme="BICFI", charge_bearer="SHAR",
+        transactions=(TransactionIds("PFW-INSTR-001", "INV-2026-0415-001", "PFW-TX-001",
+                                     "32e0a499-6667-431e-ae98-1e0782016094"),))
+
+
+def test_bah_fields():
+    ct = read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes())
+    assert (ct.bah_from, ct.bah_to, ct.biz_msg_idr, ct.msg_def_idr, ct.biz_svc, ct.bah_cre_dt) == (
+        "DEUTDEFFXXX", "BNPAFRPPXXX", "PFW-20260415-000123", "pacs.008.001.08",
+        "swift.cbprplus.02", "2026-04-15T09:30:00+02:00")
+
+
+def test_all_transactions_are_listed_first_one_detailed():
+    ct = read_credit_transfer((EVENTS / "pacs008_two_txs.xml").read_bytes())
+    assert ct.nb_of_txs == "2"
+    assert [t.end_to_end_id for t in ct.transactions] == ["INV-2026-0415-001", "INV-2026-0415-002"]
+    assert ct.transactions[1].uetr == "a7218981-b6df-4ca2-a6df-b49bd0cb7ea8"
+    assert ct.end_to_end_id == "INV-2026-0415-001" and ct.amount == "1234.56"
+
+
+def test_amount_is_the_decimal_text_as_sent():
+    for text in (b"1234.5", b"0.01", b"1000000", b"7.00000"):
+        assert read_credit_transfer(BARE.replace(b"1234.56", text)).amount == text.decode()
+
+
+def test_agents_fall_back_to_group_header_and_other_identifiers():
+    raw = re.sub(rb"<InstgAgt>.*?</InstgAgt>", b"", BARE, flags=re.S)  # none at tx level
+    raw = raw.replace(b"</SttlmInf>", b"</SttlmInf><InstgAgt><FinInstnId><ClrSysMmbId><ClrSysId>"
+                      b"<Cd>DEBLZ</Cd></ClrSysId><MmbId>50070010</MmbId></ClrSysMmbId></FinInstnId></InstgAgt>")
+    raw = re.sub(rb"(<InstdAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>",
+                 rb"\1<LEI>529900T8BM49AURSDO55</LEI>", raw)
+    raw = re.sub(rb"(<CdtrAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>",
+                 rb"\1<Othr><Id>BANK-42</Id></Othr>", raw)
+    ct = read_credit_transfer(raw)
+    assert (ct.instructing_agent, ct.instructing_agent_scheme) == ("50070010", "ClrSysMmbId:DEBLZ")
+    assert (ct.instructed_agent, ct.instructed_agent_scheme) == ("529900T8BM49AURSDO55", "LEI")
+    assert (ct.creditor_agent, ct.creditor_agent_scheme) == ("BANK-42", "Othr")
+    assert (ct.debtor_agent, ct.debtor_agent_scheme) == ("DEUTDEFFXXX", "BICFI")
+
+
+def test_to_dict_is_json_safe_and_round_trips():
+    for name in ("pacs008_bare.xml", "pacs008_bah_envelope.xml", "pacs008_two_txs.xml"):
+        ct = read_credit_transfer((EVENTS / name).read_bytes())
+        data = ct.to_dict()
+        assert json.loads(json.dumps(data)) == data
+        for key, value in data.items():
+            if key == "transactions":
+                assert all(isinstance(v, (str, type(None))) for t in value for v in t.values())
+            elif key == "notes":
+                assert all(isinstance(v, str) for v in value)
+            else:
+                assert isinstance(value, (str, type(None))), key
+        assert CreditTransfer.from_dict(json.loads(json.dumps(data))) == ct
+
+
+def test_from_dict_tolerates_unknown_and_missing_optional_keys():
+    ct = CreditTransfer.from_dict({"message_type": "pacs.008.001.08", "msg_id": "M",
+                                   "creation_date_time": "2026-01-01T00:00:00Z", "nb_of_txs": "1",
+                                   "added_later": "x"})
+    assert ct.uetr is None and ct.transactions == () and ct.notes == ()
+
+
+def test_credit_transfer_is_frozen():
+    ct = read_credit_transfer(BARE)
+    try:
+        ct.msg_id = "other"  # type: ignore[misc]
+    except dataclasses.FrozenInstanceError:
+        pass
+    else:
+        raise AssertionError("CreditTransfer must be immutable")
+
+
+def test_every_string_is_clipped_to_its_xsd_length_even_unvalidated():
+    """Defence in depth: extract() clips even if handed an invalid (unvalidated) tree."""
+    long = b"X" * 500
+    raw = (BARE.replace(b"PFW-20260415-000123", long).replace(b"INV-2026-0415-001", long)
+           .replace(b"DEUTDEFFXXX", long).replace(b'Ccy="EUR"', b'Ccy="' + long + b'"')
+           .replace(b"1234.56", b"1" * 500).replace(b"SHAR", long))
+    root = etree.fromstring(raw)
+    ct = extract(Recognised("pacs.008.001.08", root, None, None, None))
+    assert len(ct.msg_id) == 35 and len(ct.end_to_end_id) == 35
+    assert len(ct.instructing_agent) == 11 and len(ct.currency) == 3
+    assert len(ct.charge_bearer) == 4 and len(ct.amount) == 40

@@ -1,0 +1,133 @@
+"""The pipeline's use cases, end to end in memory: happy path, rejections, retries, crashes."""
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from lxml import etree
+
+from chalicelib.domain import TxSts
+from chalicelib.iso20022 import validate_pacs002
+from chalicelib.pipeline.faults import InjectedFault
+from chalicelib.pipeline.payments import PaymentNotFound
+from chalicelib.pipeline.service import ReportNotReady, RequestError, StepMessage
+from tests.unit.fakes import drain, memory_pipeline
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
+BAH = (EVENTS / "pacs008_bah_envelope.xml").read_bytes()
+INVALID = (EVENTS / "pacs008_invalid_schema.xml").read_bytes()
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
+
+
+def tx_status(report: bytes) -> tuple[str, list[str]]:
+    doc = etree.fromstring(report)
+    return doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS), doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
+
+
+def submit(pipeline, body: bytes) -> UUID:
+    tx = pipeline.issue_transaction("pacs.008", "req-1").id
+    pipeline.submit(tx, "pacs.008", body)
+    return tx
+
+
+@pytest.mark.parametrize("body", [BARE, BAH], ids=["bare", "bah-envelope"])
+def test_a_valid_credit_transfer_settles_with_an_acsc_report(body):
+    p = memory_pipeline()
+    tx = submit(p, body)
+    drain(p)
+    report = p.status_report(tx)
+    validate_pacs002(report)
+    assert tx_status(report) == ("ACSC", [])
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC
+    assert [n[1] for n in p.notifier.published] == ["ACSC"]
+
+
+def test_a_schema_invalid_message_ends_rjct_ff01_with_a_fetchable_report():
+    p = memory_pipeline()
+    tx = submit(p, INVALID)
+    drain(p)
+    report = p.status_report(tx)
+    validate_pacs002(report)
+    assert tx_status(report) == ("RJCT", ["FF01"])
+
+
+def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
+    p = memory_pipeline()
+    tx = submit(p, BARE)
+    with pytest.raises(ReportNotReady) as e:
+        p.status_report(tx)
+    assert e.value.status == 409 and e.value.tx_sts == "ACCP"
+    with pytest.raises(PaymentNotFound):
+        p.status_report(uuid4())
+
+
+@pytest.mark.parametrize(
+    "header, body, status, code",
+    [
+        ("camt.056", BARE, 400, "UNSUPPORTED_MESSAGE_TYPE"),
+        ("pacs.008", b"", 400, "EMPTY_BODY"),
+        ("pacs.008", b"<a/>" * 300_000, 413, "MESSAGE_TOO_LARGE"),
+    ],
+)
+def test_bad_submissions_are_clear_client_errors(header, body, status, code):
+    p = memory_pipeline()
+    tx = p.issue_transaction("pacs.008", "r").id
+    with pytest.raises(RequestError) as e:
+        p.submit(tx, header, body)
+    assert (e.value.status, e.value.error_code) == (status, code)
+
+
+def test_resubmitting_the_same_message_is_idempotent_and_another_message_is_refused():
+    p = memory_pipeline()
+    tx = submit(p, BARE)
+    drain(p)
+    p.submit(tx, "pacs.008", BARE)  # same bytes: accepted again, nothing queued
+    assert p.incoming.sent == []
+    with pytest.raises(RequestError) as e:
+        p.submit(tx, "pacs.008", BAH)
+    assert (e.value.status, e.value.error_code) == (409, "TRANSACTION_ALREADY_RECEIVED")
+    assert p.payments.get_payment(tx).version == 4
+
+
+def test_a_second_message_racing_the_first_is_refused_on_the_record():
+    p = memory_pipeline()
+    tx = p.issue_transaction("pacs.008", "r").id
+    p.submit(tx, "pacs.008", BARE)
+    p.submit(tx, "pacs.008", BAH)  # both queued before the first is processed
+    drain(p)
+    payment = p.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.ACSC and len(payment.refused_submissions) == 1
+    assert [type(e).__name__ for e in p.payments.history(tx)].count("SubmissionRefused") == 1
+
+
+@pytest.mark.parametrize("point", ["incoming.after_append", "processing.after_append", "releasing.after_append"])
+def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(point):
+    p = memory_pipeline(fault_injection=point)
+    tx = submit(p, BARE)
+    step, handler_queue = point.split(".")[0], None
+    queues = {"incoming": p.incoming, "processing": p.processing, "releasing": p.releasing}
+    handlers = {"incoming": p.on_incoming, "processing": p.on_processing, "releasing": p.on_releasing}
+    for name in ("incoming", "processing", "releasing"):
+        queue, handler = queues[name], handlers[name]
+        _, _, body = queue.sent.pop(0)
+        if name == step:
+            with pytest.raises(InjectedFault):
+                handler(StepMessage(tx, body, receive_count=1))  # appended, then died: nothing sent
+            assert all(not q.sent for q in queues.values()) and not p.notifier.published
+            handler(StepMessage(tx, body, receive_count=2))  # SQS redelivers the same message
+        else:
+            handler(StepMessage(tx, body, receive_count=1))
+    types = [type(e).__name__ for e in p.payments.history(tx)]
+    assert types == ["Initiated", "Received", "Accepted", "Released"]
+    assert len(p.notifier.published) == 1 and p.payments.get_payment(tx).tx_sts is TxSts.ACSC
+
+
+def test_every_step_is_safe_to_run_twice():
+    p = memory_pipeline()
+    tx = submit(p, BARE)
+    for queue, handler in ((p.incoming, p.on_incoming), (p.processing, p.on_processing), (p.releasing, p.on_releasing)):
+        _, _, body = queue.sent.pop(0)
+        handler(StepMessage(tx, body, 1))
+        handler(StepMessage(tx, body, 2))
+    assert [type(e).__name__ for e in p.payments.history(tx)] == ["Initiated", "Received", "Accepted", "Released"]
+    assert p.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx)
