@@ -52,6 +52,7 @@ class Payment(Aggregate):
         self.message_sha256: str | None = None
         self.message_key: str | None = None
         self.credit_transfer: dict[str, Any] | None = None
+        self.original: dict[str, Any] = {}
         self.reason_code: str | None = None
         self.narrative: str | None = None
         self.rejected_at_step: str | None = None
@@ -101,12 +102,15 @@ class Payment(Aggregate):
         step: str,
         sha256: str | None = None,
         message_key: str | None = None,
+        original: dict[str, Any] | None = None,
     ) -> None:
+        """`original`: what could be read of a refused message (e.g. its MsgId), for the report."""
         self.check_not_decided("reject")
         if sha256 is not None:
             self.check_status(TxSts.ACCP, "reject an inbound message")
             self.message_sha256 = sha256
             self.message_key = message_key
+            self.original = original or {}
         self.reason_code = reason_code
         self.narrative = narrative
         self.rejected_at_step = step

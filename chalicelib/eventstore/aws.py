@@ -58,7 +58,8 @@ def translated_errors(operation: str) -> Iterator[None]:
         yield
     except ClientError as error:
         code = error_code(error)
-        msg = f"{operation} failed: {code}: {error.response.get('Error', {}).get('Message')}"
+        message = error.response.get("Error", {}).get("Message")
+        msg = f"{operation} failed: {code}: {message}"
         if code in _PROGRAMMING_ERROR_CODES:
             raise ProgrammingError(msg) from error
         raise OperationalError(msg) from error

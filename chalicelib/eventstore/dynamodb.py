@@ -26,7 +26,8 @@ Only events written by an application or process recorder carry ``log`` (the nam
 the recorder's notification sequence, by default the application name) and ``nid``
 (the notification id), so only they appear in the index. Every bookkeeping item's pk
 starts with ``$``, which no originator id may start with: they never collide with an
-aggregate, and a stream consumer skips them by that prefix.
+aggregate, and a stream consumer skips them by that prefix (snapshots kept in the
+table too: they are not events).
 
 Notification ids are gap-free: the events of a commit and the update of the log's
 counter item go into one TransactWriteItems, conditional on the counter's value when it
@@ -37,7 +38,9 @@ stopping there is what keeps a follower from skipping it.
 
 Costs per commit of n events (items ≤ 1 KB): aggregate recorder, n = 1: one PutItem,
 1 WCU; otherwise 2 WCU per item of the transaction. Application recorder: 2n + 2 WCU
-(events and counter, transactional) + n for the index, + 2 with a tracking item.
+(events and counter, transactional) + n for the index, + 2 with a tracking item; a
+commit that loses the counter to another writer is cancelled and tried again, and
+cancelled transactions consume capacity as well.
 """
 from __future__ import annotations
 
@@ -516,19 +519,21 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         ALL_OLD makes a failed condition report the counter's current value, which
         saves the retry a read.
         """
-        if last_nid == 0:
-            condition, values = "attribute_not_exists(#pk)", {}
-        else:
-            condition, values = "#last = :last", {":last": number(last_nid)}
-        return {
+        update: dict[str, Any] = {
             "TableName": self.datastore.table_name,
             "Key": bookkeeping_key(self.counter_pk),
             "UpdateExpression": "SET #last = :next",
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": pick(NAMES, "#pk", "#last"),
-            "ExpressionAttributeValues": values | {":next": number(last_nid + count)},
+            "ExpressionAttributeNames": pick(NAMES, "#last"),
+            "ExpressionAttributeValues": {":next": number(last_nid + count)},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        if last_nid == 0:
+            update["ConditionExpression"] = "attribute_not_exists(#pk)"
+            update["ExpressionAttributeNames"]["#pk"] = "pk"
+        else:
+            update["ConditionExpression"] = "#last = :last"
+            update["ExpressionAttributeValues"][":last"] = number(last_nid)
+        return update
 
     def _counter_after(
         self, reasons: list[dict[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]
@@ -651,7 +656,8 @@ class DynamoDBTrackingRecorder(DynamoDBRecorder, TrackingRecorder):
                 raise
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        item = self.datastore.get_item(self._tracking_pk(application_name), "notification_id")
+        pk = self._tracking_pk(application_name)
+        item = self.datastore.get_item(pk, "notification_id")
         return int(item["notification_id"]["N"]) if item else None
 
     def _tracking_pk(self, application_name: str) -> str:
@@ -755,7 +761,8 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         recorder_class = tracking_recorder_class or self._topic_or(
             self.TRACKING_RECORDER_TOPIC, self.tracking_recorder_class
         )
-        return self._created(recorder_class(self.datastore, tracking_name=self.recorder_name))
+        recorder = recorder_class(self.datastore, tracking_name=self.recorder_name)
+        return self._created(recorder)
 
     def process_recorder(self) -> ProcessRecorder:
         recorder_class = self._topic_or(

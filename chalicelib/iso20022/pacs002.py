@@ -83,7 +83,7 @@ def build_pacs002(
     if original is None:
         _sub(og, "OrgnlMsgId", _text(original_message_id_fallback or "", 35) or NOT_PROVIDED)
         _sub(og, "OrgnlMsgNmId", _text(original_message_name_fallback or "", 35) or "pacs.008")
-    if original is not None:
+    else:
         _sub(og, "OrgnlMsgId", original.msg_id)
         _sub(og, "OrgnlMsgNmId", original.message_type)
         _opt(og, "OrgnlCreDtTm", original.creation_date_time)

@@ -137,7 +137,8 @@ class Pipeline:
             try:
                 credit_transfer = iso20022.read_credit_transfer(self.archive.get(key))
             except iso20022.MessageRejected as r:
-                payment.reject(r.reason_code, r.narrative, step="incoming", sha256=sha, message_key=key)
+                original = {"msg_id": r.msg_id, "message_type": r.message_type}
+                payment.reject(r.reason_code, r.narrative, step="incoming", sha256=sha, message_key=key, original=original)
             else:
                 payment.receive(sha256=sha, message_key=key, credit_transfer=credit_transfer.to_dict())
             return True
@@ -202,6 +203,8 @@ class Pipeline:
             tx_status=TxSts.ACSC.value if payment.tx_sts is TxSts.ACSP else payment.tx_sts.value,
             reason_code=payment.reason_code,
             narrative=payment.narrative,
+            original_message_id_fallback=payment.original.get("msg_id") or "NOTPROVIDED",
+            original_message_name_fallback=payment.original.get("message_type") or "pacs.008",
         )
 
     # -- the one rule ------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The app deployed to the test session's MiniStack, exactly as `make run` deploys it."""
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,43 @@ def api(stack) -> Api:
 def parallel():
     with ThreadPoolExecutor(max_workers=16) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def notifications(stack, boto_session):
+    """An SQS queue subscribed to the release topic: what a downstream system would see."""
+    endpoint = stack["endpoint_url"]
+    sqs = boto_session.client("sqs", endpoint_url=endpoint)
+    sns = boto_session.client("sns", endpoint_url=endpoint)
+    url = sqs.create_queue(QueueName=f"released-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=stack["outputs"]["ReleasedTopicArn"], Protocol="sqs", Endpoint=queue_arn)
+    seen: list[dict] = []
+
+    def collect() -> list[dict]:
+        while True:
+            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return seen
+            for m in msgs:
+                seen.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    return collect
+
+
+@pytest.fixture(scope="session")
+def notified(notifications):
+    """Wait until the release notifications of `tx` arrive; return them."""
+
+    def wait(tx: str, timeout: float = 60) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            mine = [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
+            if mine or time.monotonic() > deadline:
+                time.sleep(1)  # a duplicate would arrive right behind the first
+                return [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
+            time.sleep(0.2)
+
+    return wait
+

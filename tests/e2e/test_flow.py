@@ -23,31 +23,8 @@ def statuses(report: bytes) -> tuple[str | None, list[str]]:
     return sts, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
 
 
-@pytest.fixture(scope="module")
-def notifications(stack, boto_session):
-    """An SQS queue subscribed to the release topic: what a downstream system would see."""
-    endpoint = stack["endpoint_url"]
-    sqs = boto_session.client("sqs", endpoint_url=endpoint)
-    sns = boto_session.client("sns", endpoint_url=endpoint)
-    url = sqs.create_queue(QueueName=f"released-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=stack["outputs"]["ReleasedTopicArn"], Protocol="sqs", Endpoint=queue_arn)
-    seen: list[dict] = []
-
-    def collect() -> list[dict]:
-        while True:
-            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-            if not msgs:
-                return seen
-            for m in msgs:
-                seen.append(json.loads(m["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
-    return collect
-
-
 @pytest.mark.parametrize("sample", ["pacs008_bare.xml", "pacs008_bah_envelope.xml"])
-def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sample, notifications):
+def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sample, notified):
     tx = api.pay((EVENTS / sample).read_bytes())
     r = api.report(tx)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/xml")
@@ -59,12 +36,9 @@ def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sam
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
     assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
     assert history[1]["previous_hash"] == history[0]["hash"]
-    deadline = time.monotonic() + 10
-    while not [n for n in notifications() if n.get("MessageAttributes", {}).get("transaction_id", {}).get("Value") == tx]:
-        assert time.monotonic() < deadline, "no release notification"
-        time.sleep(0.2)
-    note = [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
+    note = notified(tx)
     assert len(note) == 1 and note[0]["Subject"] == "pacs.002 ACSC"
+    assert note[0]["MessageAttributes"]["tx_sts"]["Value"] == "ACSC"
 
 
 def test_a_schema_invalid_message_ends_rjct_ff01(api):

@@ -118,3 +118,26 @@ def test_syntax_narrative_does_not_quote_the_input():
         parse_xml(b"<" + secret + b"><x></" + secret + b"X>")
     assert "SECRET" not in caught.value.narrative
     assert "line 1" in caught.value.narrative
+
+
+def test_no_network_access_for_entities_or_schema_location_hints():
+    """Neither an external entity (parser level, scan bypassed) nor xsi:schemaLocation
+    makes the process open a connection."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(0.2)
+        url = "http://127.0.0.1:%d/x" % listener.getsockname()[1]
+        xxe = (f'<!DOCTYPE d [<!ENTITY x SYSTEM "{url}.ent">]><d>&x;</d>').encode()
+        try:
+            etree.fromstring(xxe, parse_module._parser())
+        except etree.XMLSyntaxError:
+            pass
+        hinted = BARE.replace(b'pacs.008.001.08">', b'pacs.008.001.08" xmlns:xsi='
+                              b'"http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
+                              b'"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 ' + url.encode() + b'.xsd">', 1)
+        assert read_credit_transfer(hinted).amount == "1234.56"
+        with pytest.raises(socket.timeout):
+            listener.accept()

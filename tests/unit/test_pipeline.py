@@ -21,7 +21,8 @@ NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 def tx_status(report: bytes) -> tuple[str, list[str]]:
     doc = etree.fromstring(report)
-    return doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS), doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
+    status = doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS) or doc.findtext(".//p:GrpSts", namespaces=NS)
+    return status, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
 
 
 def submit(pipeline, body: bytes) -> UUID:
@@ -49,6 +50,7 @@ def test_a_schema_invalid_message_ends_rjct_ff01_with_a_fetchable_report():
     report = p.status_report(tx)
     validate_pacs002(report)
     assert tx_status(report) == ("RJCT", ["FF01"])
+    assert b"<OrgnlMsgId>NOTPROVIDED<" not in report  # the report names the refused message
 
 
 def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
