@@ -78,13 +78,20 @@ def start(port: int, log_path: Path, state_dir: Path | None = None) -> subproces
 
 
 def stop(pid: int, timeout: float = 10) -> bool:
-    """Stop the MiniStack process group started by `start` (Lambda workers included)."""
+    """Stop the MiniStack process group started by `start` (Lambda workers included).
+
+    SIGINT, not SIGTERM: MiniStack shuts down on SIGINT at once but ignores SIGTERM.
+    """
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGINT)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, or it lingers as a zombie
+        except ChildProcessError:
+            pass
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:

@@ -336,17 +336,13 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
             gt is not None and lte is not None and gt >= lte
         ):
             return []  # DynamoDB rejects Limit 0 and BETWEEN with reversed bounds
-        condition, values = "#pk = :pk", {":pk": {"S": self._partition_key(text_id)}}
-        if gt is not None and lte is not None:
-            condition += " AND #sk BETWEEN :gt1 AND :lte"
-            values |= {":gt1": number(gt + 1), ":lte": number(lte)}
-        elif gt is not None:
-            condition += " AND #sk > :gt"
-            values[":gt"] = number(gt)
-        elif lte is not None:
-            condition += " AND #sk <= :lte"
-            values[":lte"] = number(lte)
-        names = pick(NAMES, "#pk", "#sk") if " AND " in condition else pick(NAMES, "#pk")
+        condition, names = "#pk = :pk", pick(NAMES, "#pk")
+        values = {":pk": {"S": self._partition_key(text_id)}}
+        version_condition, version_values = versions_between(gt, lte)
+        if version_condition:
+            condition += f" AND {version_condition}"
+            names |= pick(NAMES, "#sk")
+            values |= version_values
         params: dict[str, Any] = {
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
@@ -811,6 +807,18 @@ def number(value: int) -> dict[str, str]:
 def pick(mapping: dict[str, str], *keys: str) -> dict[str, str]:
     """The expression attribute names an expression uses (DynamoDB rejects unused ones)."""
     return {key: mapping[key] for key in keys}
+
+
+def versions_between(gt: int | None, lte: int | None) -> tuple[str, dict[str, Any]]:
+    """The sort key condition for versions in (gt, lte], if bounded: a Query takes a
+    single sort key condition, so both bounds make one BETWEEN."""
+    if gt is not None and lte is not None:
+        return "#sk BETWEEN :gt1 AND :lte", {":gt1": number(gt + 1), ":lte": number(lte)}
+    if gt is not None:
+        return "#sk > :gt", {":gt": number(gt)}
+    if lte is not None:
+        return "#sk <= :lte", {":lte": number(lte)}
+    return "", {}
 
 
 def check_transaction_size(num_items: int) -> None:
