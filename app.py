@@ -4,7 +4,7 @@ The table of contents: each route and handler hands over to chalicelib in a few 
 Queue and stream ARNs below are names only; infra/resources.json binds each handler to
 the stack's own queue or stream when `chalice package` merges the template.
 """
-from chalice import Chalice, Response
+from chalice import Chalice, CognitoUserPoolAuthorizer, Response
 
 from chalicelib import api, bootstrap
 from chalicelib.adapters.settings import settings
@@ -13,6 +13,10 @@ from chalicelib.pipeline.batch import sqs_batch, stream_batch
 from chalicelib.projections import follower, history
 
 app = Chalice(app_name="pacsflow")
+# API Gateway checks tokens in AWS; the routes check them again in code (chalicelib/auth.py),
+# with the scope each needs. infra/template.py binds the authorizer to the stack's pool.
+cognito = CognitoUserPoolAuthorizer("ClientCredentials", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/bound-by-template"])
+READ, WRITE = "read", "write"
 XML_AND_TEXT = [
     "application/xml",
     "text/xml",
@@ -33,12 +37,16 @@ def health():
     return api.json_response(body, status)
 
 
-@app.route("/uuid", methods=["GET"])
-@app.route("/transactions", methods=["POST"], content_types=XML_AND_TEXT)
-@api.handles_errors(app)
-def issue_transaction_id():
+def protected(access):
+    return api.handles_errors(app, access, bootstrap.token_policy)
+
+
+@app.route("/uuid", methods=["GET"], authorizer=cognito)
+@app.route("/transactions", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@protected(WRITE)
+def issue_transaction_id(principal):
     req_id = api.request_id(app)
-    payment = bootstrap.pipeline().issue_transaction(app.current_request.headers.get("x-message-type"), req_id)
+    payment = bootstrap.pipeline().issue_transaction(app.current_request.headers.get("x-message-type"), req_id, principal.client_id)
     return api.json_response({
         "transaction_id": str(payment.id),
         "region_id": payment.region_id,
@@ -48,12 +56,12 @@ def issue_transaction_id():
     })
 
 
-@app.route("/inbox", methods=["POST"], content_types=XML_AND_TEXT)
-@api.handles_errors(app)
-def inbox():
+@app.route("/inbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@protected(WRITE)
+def inbox(principal):
     req = app.current_request
     tx = api.transaction_id(req.headers.get("x-transaction-id"))
-    bootstrap.pipeline().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"")
+    bootstrap.pipeline().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"", principal.client_id)
     return api.json_response({
         "transaction_id": str(tx),
         "region_id": settings().region_id,
@@ -63,28 +71,28 @@ def inbox():
     }, status=202)
 
 
-@app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT)
-@api.handles_errors(app)
-def outbox():
+@app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@protected(WRITE)
+def outbox(principal):
     tx = api.transaction_id(app.current_request.headers.get("x-transaction-id"))
-    report = bootstrap.pipeline().status_report(tx)
+    report = bootstrap.pipeline().status_report(tx, principal.client_id)
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
-@app.route("/transactions/{transaction_id}", methods=["GET"])
-@api.handles_errors(app)
-def transaction(transaction_id):
+@app.route("/transactions/{transaction_id}", methods=["GET"], authorizer=cognito)
+@protected(READ)
+def transaction(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
-    return api.json_response(follower.current_state(bootstrap.pipeline().payments, bootstrap.view(), tx))
+    return api.json_response(follower.current_state(bootstrap.pipeline().payments, bootstrap.view(), tx, principal.client_id))
 
 
-@app.route("/transactions/{transaction_id}/events", methods=["GET"])
-@api.handles_errors(app)
-def transaction_events(transaction_id):
+@app.route("/transactions/{transaction_id}/events", methods=["GET"], authorizer=cognito)
+@protected(READ)
+def transaction_events(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     return api.json_response({
         "transaction_id": str(tx),
-        "events": history.describe(bootstrap.pipeline().payments.history(tx)),
+        "events": history.describe(bootstrap.pipeline().payments.history(tx, principal.client_id)),
     })
 
 

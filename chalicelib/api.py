@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from chalice import Response
 
+from chalicelib import auth
 from chalicelib.pipeline.payments import PaymentNotFound
 from chalicelib.pipeline.service import RequestError
 
@@ -34,6 +35,12 @@ def transaction_id(value: str | None) -> uuid.UUID:
     except ValueError:
         raise RequestError(400, "INVALID_TRANSACTION_ID", "transaction id must be a UUID") from None
     return parsed
+
+
+def authenticate(app, policy: auth.TokenPolicy, access: str) -> auth.Principal:
+    principal = auth.verify(auth.bearer_token(app.current_request.headers.get("authorization")), policy)
+    auth.require_scope(principal, policy, access)
+    return principal
 
 
 def now() -> str:
@@ -62,14 +69,25 @@ def error(app, status: int, error_code: str, message: str) -> Response:
     return json_response({"error_code": error_code, "message": message, "request_id": request_id(app)}, status)
 
 
-def handles_errors(app) -> Callable:
-    """Decorate a route so domain and client errors become JSON 4xx answers."""
+def handles_errors(app, access: str | None = None, policy: Callable[[], auth.TokenPolicy] | None = None) -> Callable:
+    """Decorate a route so domain and client errors become JSON 4xx answers.
+
+    With `access` ("read" or "write") the route requires a bearer token with that scope
+    and receives the authenticated client as `principal`.
+    """
 
     def decorate(route: Callable) -> Callable:
         @functools.wraps(route)
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             try:
+                if access is not None:
+                    kwargs["principal"] = authenticate(app, policy(), access)
                 return route(*args, **kwargs)
+            except auth.AuthError as e:
+                challenge = f'Bearer error="{e.error}"' + (f', scope="{policy().scope(access)}"' if access else "")
+                response = error(app, e.status, e.error_code, str(e))
+                response.headers["WWW-Authenticate"] = challenge
+                return response
             except RequestError as e:
                 return error(app, e.status, e.error_code, str(e))
             except PaymentNotFound:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from chalicelib.adapters.dynamodb import TransactionView
+from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.settings import Settings, settings
 from chalicelib.adapters.sns import Notifier
@@ -40,3 +41,14 @@ def pipeline() -> Pipeline:
 @lru_cache(maxsize=1)
 def view() -> TransactionView:
     return TransactionView(settings().transactions_table)
+
+
+@lru_cache(maxsize=1)
+def token_policy() -> TokenPolicy:
+    s = settings()
+    return TokenPolicy(
+        issuer=s.token_issuer,
+        jwks_url=s.jwks_url or jwks_url_for(s.token_issuer, s.user_pool_id),
+        scope_prefix=s.scope_prefix,
+        allowed_client_ids=frozenset(c for c in s.allowed_client_ids.split(",") if c),
+    )

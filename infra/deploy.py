@@ -106,6 +106,43 @@ def deploy_stack(
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
 
+DEMO_CLIENTS = ("demo-client-a", "demo-client-b")
+
+
+def ensure_client(
+    session: boto3.session.Session,
+    endpoint: str | None,
+    pool_id: str,
+    name: str,
+    scopes: list[str],
+    access_token_seconds: int | None = None,
+) -> dict[str, str]:
+    """An OAuth2 client-credentials app client of the pool (created once, then reused)."""
+    idp = session.client("cognito-idp", endpoint_url=endpoint)
+    existing = {
+        c["ClientName"]: c["ClientId"]
+        for c in idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    }
+    if name in existing:
+        client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=existing[name])["UserPoolClient"]
+    else:
+        validity = (
+            {"AccessTokenValidity": access_token_seconds, "TokenValidityUnits": {"AccessToken": "seconds"}}
+            if access_token_seconds
+            else {}
+        )
+        client = idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=name,
+            GenerateSecret=True,
+            AllowedOAuthFlows=["client_credentials"],
+            AllowedOAuthScopes=scopes,
+            AllowedOAuthFlowsUserPoolClient=True,
+            **validity,
+        )["UserPoolClient"]
+    return {"client_id": client["ClientId"], "client_secret": client["ClientSecret"]}
+
+
 def local_session() -> boto3.session.Session:
     return boto3.session.Session(
         region_name=ministack.REGION,
@@ -120,10 +157,17 @@ def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[
     template = upload(session, package("local"), "pacsflow-deployments", endpoint)
     params = {"Stage": "local", "QueueVisibilityTimeout": "15", "FaultInjection": "", **(parameters or {})}
     outputs = deploy_stack(session, stack, template, params, endpoint)
+    prefix = params.get("ScopePrefix", "pacsflow")
+    scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write"}
     return {
         "api_url": f"{endpoint}/_aws/execute-api/{outputs['RestAPIId']}/api",
         "region": ministack.REGION,
         "endpoint_url": endpoint,
+        "token_url": f"{endpoint}/oauth2/token",
+        "clients": [
+            ensure_client(session, endpoint, outputs["UserPoolId"], name, list(scopes.values())) for name in DEMO_CLIENTS
+        ],
+        "scopes": scopes,
         "stack_name": stack,
         "outputs": outputs,
     }

@@ -147,6 +147,42 @@ def messaging() -> dict[str, Any]:
     return resources
 
 
+def identity() -> dict[str, Any]:
+    """The Region's OAuth2 server: a Cognito pool whose app clients use client credentials."""
+    return {
+        "UserPool": _stateful({
+            "Type": "AWS::Cognito::UserPool",
+            "Properties": {"UserPoolName": sub("${AWS::StackName}-clients")},
+        }),
+        "UserPoolDomain": {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            "Properties": {"Domain": ref("AuthDomainPrefix"), "UserPoolId": ref("UserPool")},
+        },
+        "ResourceServer": {
+            "Type": "AWS::Cognito::UserPoolResourceServer",
+            "Properties": {
+                "UserPoolId": ref("UserPool"),
+                "Identifier": ref("ScopePrefix"),
+                "Name": sub("${AWS::StackName} payments API"),
+                "Scopes": [
+                    {"ScopeName": "read", "ScopeDescription": "read transactions and their history"},
+                    {"ScopeName": "write", "ScopeDescription": "issue transaction ids, submit messages, fetch reports"},
+                ],
+            },
+        },
+    }
+
+
+ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"  # GetAtt ProviderURL fails on MiniStack
+
+
+def api_authorizer() -> dict[str, Any]:
+    """Bind the Chalice authorizer (app.py) to this stack's pool."""
+    return {"RestAPI": {"Properties": {"DefinitionBody": {"securityDefinitions": {"ClientCredentials": {
+        "x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}
+    }}}}}}
+
+
 def environment() -> dict[str, Any]:
     return {
         "PACSFLOW_REGION_ID": ref("AWS::Region"),
@@ -159,6 +195,9 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_RELEASING_QUEUE_URL": ref("ReleasingQueue"),
         "PACSFLOW_RELEASED_TOPIC_ARN": ref("ReleasedTopic"),
         "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
+        "PACSFLOW_USER_POOL_ID": ref("UserPool"),
+        "PACSFLOW_TOKEN_ISSUER": sub(ISSUER),
+        "PACSFLOW_SCOPE_PREFIX": ref("ScopePrefix"),
     }
 
 
@@ -274,13 +313,18 @@ def merge_template() -> dict[str, Any]:
                 "Description": "seconds before an unacknowledged step is redelivered (>= 6 x the function timeout in AWS)",
             },
             "FaultInjection": {"Type": "String", "Default": "", "Description": "test-only fault points; empty in real stages"},
+            "ScopePrefix": {"Type": "String", "Default": "pacsflow", "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)"},
+            "AuthDomainPrefix": {"Type": "String", "Default": "pacsflow-local", "Description": "Cognito hosted domain prefix (globally unique in AWS)"},
         },
-        "Resources": {**storage(), **messaging(), **roles(), **functions()},
+        "Resources": {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_authorizer()},
         "Outputs": {
             "EventsTableName": {"Value": ref("EventsTable")},
             "TransactionsTableName": {"Value": ref("TransactionsTable")},
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
+            "UserPoolId": {"Value": ref("UserPool")},
+            "TokenIssuer": {"Value": sub(ISSUER)},
+            "TokenUrl": {"Value": sub("https://${AuthDomainPrefix}.auth.${AWS::Region}.amazoncognito.com/oauth2/token")},
             **{f"{queue_name(s)}Url": {"Value": ref(queue_name(s))} for s in STAGES},
             **{f"{queue_name(s)}DLQUrl": {"Value": ref(queue_name(s) + "DLQ")} for s in STAGES},
             **{f"{f}Name": {"Value": ref(f)} for f in FUNCTIONS},

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     released_topic_arn: str = ""
     # Upper bound on an inbound ISO 20022 message; API Gateway itself stops at 10 MB.
     max_message_bytes: int = 1024 * 1024
+    # OAuth2: the Region's Cognito user pool issues client-credentials access tokens.
+    user_pool_id: str = ""
+    token_issuer: str = ""
+    jwks_url: str = ""  # derived from the issuer (or the local gateway) when empty
+    scope_prefix: str = "pacsflow"  # `rp2` keeps the AWS guidance's clients working
+    allowed_client_ids: str = ""  # comma-separated; empty: any client of the pool
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
 

@@ -16,7 +16,8 @@ class Notifier:
         self.topic_arn = topic_arn
         self.sns = sns or client("sns")
 
-    def released(self, transaction_id: str, tx_sts: str, body: dict[str, Any]) -> None:
+    def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict[str, Any]) -> None:
+        """`client_id` (the owning tenant) is an attribute, so subscribers filter on it."""
         self.sns.publish(
             TopicArn=self.topic_arn,
             Subject=f"pacs.002 {tx_sts}",
@@ -24,6 +25,7 @@ class Notifier:
             MessageAttributes={
                 "transaction_id": {"DataType": "String", "StringValue": transaction_id},
                 "tx_sts": {"DataType": "String", "StringValue": tx_sts},
+                "client_id": {"DataType": "String", "StringValue": client_id},
                 "event": {"DataType": "String", "StringValue": "Released"},
             },
         )

@@ -44,7 +44,9 @@ class MessageMismatch(PaymentError):
 
 class Payment(Aggregate):
     @event("Initiated")
-    def __init__(self, message_type: str, region_id: str, request_id: str) -> None:
+    def __init__(self, message_type: str, region_id: str, request_id: str, owner: str) -> None:
+        """`owner`: the OAuth2 client that asked for the transaction id (its tenant)."""
+        self.owner = owner
         self.message_type = message_type
         self.region_id = region_id
         self.request_id = request_id

@@ -32,19 +32,23 @@ class Payments(Application[UUID]):
             return super().construct_recorder()
         return self.factory.aggregate_recorder()
 
-    def initiate(self, message_type: str, region_id: str, request_id: str) -> Payment:
-        payment = Payment(message_type=message_type, region_id=region_id, request_id=request_id)
+    def initiate(self, message_type: str, region_id: str, request_id: str, owner: str) -> Payment:
+        payment = Payment(message_type=message_type, region_id=region_id, request_id=request_id, owner=owner)
         self.save(payment)
         return payment
 
-    def get_payment(self, transaction_id: UUID) -> Payment:
+    def get_payment(self, transaction_id: UUID, owner: str | None = None) -> Payment:
+        """The payment; for a client (`owner`), only its own — another's does not exist."""
         try:
-            return self.repository.get(transaction_id)
+            payment = self.repository.get(transaction_id)
         except AggregateNotFoundError:
             raise PaymentNotFound(str(transaction_id)) from None
+        if owner is not None and payment.owner != owner:
+            raise PaymentNotFound(str(transaction_id))
+        return payment
 
-    def history(self, transaction_id: UUID) -> list[Any]:
+    def history(self, transaction_id: UUID, owner: str | None = None) -> list[Any]:
         events = list(self.events.get(transaction_id))
-        if not events:
+        if not events or (owner is not None and events[0].owner != owner):
             raise PaymentNotFound(str(transaction_id))
         return events

@@ -88,18 +88,18 @@ class Pipeline:
 
     # -- routes ------------------------------------------------------------------------
 
-    def issue_transaction(self, message_type_header: str | None, request_id: str) -> Payment:
+    def issue_transaction(self, message_type_header: str | None, request_id: str, owner: str) -> Payment:
         message_type = message_type_of(message_type_header)
-        return self.payments.initiate(message_type, self.settings.region_id, request_id)
+        return self.payments.initiate(message_type, self.settings.region_id, request_id, owner)
 
-    def submit(self, transaction_id: UUID, message_type_header: str | None, body: bytes) -> Payment:
+    def submit(self, transaction_id: UUID, message_type_header: str | None, body: bytes, owner: str) -> Payment:
         """POST /inbox: archive the message and queue it for the incoming step."""
         message_type_of(message_type_header)
         if not body:
             raise RequestError(400, "EMPTY_BODY", "the request body must be an ISO 20022 message")
         if len(body) > self.settings.max_message_bytes:
             raise RequestError(413, "MESSAGE_TOO_LARGE", f"messages are limited to {self.settings.max_message_bytes} bytes")
-        payment = self.payments.get_payment(transaction_id)
+        payment = self.payments.get_payment(transaction_id, owner)
         digest = sha256(body)
         try:
             if payment.has_received(digest):
@@ -112,9 +112,9 @@ class Pipeline:
         )
         return payment
 
-    def status_report(self, transaction_id: UUID) -> bytes:
+    def status_report(self, transaction_id: UUID, owner: str) -> bytes:
         """POST /outbox: the released pacs.002, byte for byte as archived."""
-        payment = self.payments.get_payment(transaction_id)
+        payment = self.payments.get_payment(transaction_id, owner)
         if not payment.is_released:
             raise ReportNotReady(payment.tx_sts.value)
         return self.archive.get(payment.report_key)
@@ -184,6 +184,7 @@ class Pipeline:
         self.notifier.released(
             str(payment.id),
             payment.tx_sts.value,
+            payment.owner,
             {
                 "transaction_id": str(payment.id),
                 "region_id": payment.region_id,

@@ -36,11 +36,13 @@ def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> d
     raise RuntimeError("view record kept moving while being refreshed")
 
 
-def current_state(payments: Payments, view: TransactionView, transaction_id: UUID) -> dict[str, Any]:
-    """The view record, or — if the follower has not caught up yet — the fold of the events."""
+def current_state(payments: Payments, view: TransactionView, transaction_id: UUID, owner: str) -> dict[str, Any]:
+    """The owner's view record, or — if the follower has not caught up yet — the fold of the events."""
     record = view.get(str(transaction_id))
     if record is None:
-        record = fold(payments.history(transaction_id))
+        record = fold(payments.history(transaction_id, owner))
+    if record.get("owner") != owner:
+        raise PaymentNotFound(str(transaction_id))
     return record
 
 

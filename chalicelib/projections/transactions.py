@@ -39,6 +39,7 @@ def apply(view: dict[str, Any] | None, event: Any) -> dict[str, Any]:
     if kind == "Initiated":
         view = {
             "transaction_id": str(event.originator_id),
+            "owner": event.owner,
             "status": "ACCP",
             "message_type": event.message_type,
             "region_id": event.region_id,

@@ -19,12 +19,19 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 class Api:
     """A thin HTTP client for the pacsflow API, with the waits a client would do."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         self.http = requests.Session()
+        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
 
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.request(method, self.url + path, timeout=30, **kwargs)
+    def call(self, method: str, path: str, headers: dict | None = None, **kwargs: Any) -> requests.Response:
+        headers = dict(headers or {})
+        if self.token and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {self.token}"
+        r = self.http.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+        assert r.status_code < 500, (method, path, r.status_code, r.text[:300])  # never a 5xx
+        return r
 
     def new_transaction(self) -> str:
         r = self.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"})
@@ -70,9 +77,28 @@ def stack(aws_endpoint) -> dict:
     return deploy_local(aws_endpoint)
 
 
+def fetch_token(stack: dict, client: dict, scope: str | None = None) -> str:
+    """OAuth2 client credentials at the Region's token endpoint."""
+    r = requests.post(
+        stack["token_url"],
+        data={"grant_type": "client_credentials", **({"scope": scope} if scope else {})},
+        auth=(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
 @pytest.fixture(scope="session")
 def api(stack) -> Api:
-    return Api(stack["api_url"])
+    """Demo client A, with read and write scopes."""
+    return Api(stack["api_url"], fetch_token(stack, stack["clients"][0]))
+
+
+@pytest.fixture(scope="session")
+def other_tenant(stack) -> Api:
+    """Demo client B: another tenant of the same Region."""
+    return Api(stack["api_url"], fetch_token(stack, stack["clients"][1]))
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,10 @@ class MemoryQueue:
 
 class MemoryNotifier:
     def __init__(self) -> None:
-        self.published: list[tuple[str, str, dict]] = []
+        self.published: list[tuple[str, str, str, dict]] = []
 
-    def released(self, transaction_id: str, tx_sts: str, body: dict) -> None:
-        self.published.append((transaction_id, tx_sts, body))
+    def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict) -> None:
+        self.published.append((transaction_id, tx_sts, client_id, body))
 
 
 def memory_pipeline(**settings) -> Pipeline:

@@ -5,7 +5,7 @@ from chalicelib.domain import IllegalTransition, MessageMismatch, Payment, TxSts
 
 
 def new_payment() -> Payment:
-    return Payment(message_type="pacs.008", region_id="eu-west-1", request_id="r-1")
+    return Payment(message_type="pacs.008", region_id="eu-west-1", request_id="r-1", owner="client-a")
 
 
 def received() -> Payment:

@@ -16,6 +16,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
 BAH = (EVENTS / "pacs008_bah_envelope.xml").read_bytes()
 INVALID = (EVENTS / "pacs008_invalid_schema.xml").read_bytes()
+OWNER = "client-a"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 
@@ -26,8 +27,8 @@ def tx_status(report: bytes) -> tuple[str, list[str]]:
 
 
 def submit(pipeline, body: bytes) -> UUID:
-    tx = pipeline.issue_transaction("pacs.008", "req-1").id
-    pipeline.submit(tx, "pacs.008", body)
+    tx = pipeline.issue_transaction("pacs.008", "req-1", OWNER).id
+    pipeline.submit(tx, "pacs.008", body, OWNER)
     return tx
 
 
@@ -36,7 +37,7 @@ def test_a_valid_credit_transfer_settles_with_an_acsc_report(body):
     p = memory_pipeline()
     tx = submit(p, body)
     drain(p)
-    report = p.status_report(tx)
+    report = p.status_report(tx, OWNER)
     validate_pacs002(report)
     assert tx_status(report) == ("ACSC", [])
     assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC
@@ -47,7 +48,7 @@ def test_a_schema_invalid_message_ends_rjct_ff01_with_a_fetchable_report():
     p = memory_pipeline()
     tx = submit(p, INVALID)
     drain(p)
-    report = p.status_report(tx)
+    report = p.status_report(tx, OWNER)
     validate_pacs002(report)
     assert tx_status(report) == ("RJCT", ["FF01"])
     assert b"<OrgnlMsgId>NOTPROVIDED<" not in report  # the report names the refused message
@@ -57,10 +58,10 @@ def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
     p = memory_pipeline()
     tx = submit(p, BARE)
     with pytest.raises(ReportNotReady) as e:
-        p.status_report(tx)
+        p.status_report(tx, OWNER)
     assert e.value.status == 409 and e.value.tx_sts == "ACCP"
     with pytest.raises(PaymentNotFound):
-        p.status_report(uuid4())
+        p.status_report(uuid4(), OWNER)
 
 
 @pytest.mark.parametrize(
@@ -73,9 +74,9 @@ def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
 )
 def test_bad_submissions_are_clear_client_errors(header, body, status, code):
     p = memory_pipeline()
-    tx = p.issue_transaction("pacs.008", "r").id
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
     with pytest.raises(RequestError) as e:
-        p.submit(tx, header, body)
+        p.submit(tx, header, body, OWNER)
     assert (e.value.status, e.value.error_code) == (status, code)
 
 
@@ -83,19 +84,19 @@ def test_resubmitting_the_same_message_is_idempotent_and_another_message_is_refu
     p = memory_pipeline()
     tx = submit(p, BARE)
     drain(p)
-    p.submit(tx, "pacs.008", BARE)  # same bytes: accepted again, nothing queued
+    p.submit(tx, "pacs.008", BARE, OWNER)  # same bytes: accepted again, nothing queued
     assert p.incoming.sent == []
     with pytest.raises(RequestError) as e:
-        p.submit(tx, "pacs.008", BAH)
+        p.submit(tx, "pacs.008", BAH, OWNER)
     assert (e.value.status, e.value.error_code) == (409, "TRANSACTION_ALREADY_RECEIVED")
     assert p.payments.get_payment(tx).version == 4
 
 
 def test_a_second_message_racing_the_first_is_refused_on_the_record():
     p = memory_pipeline()
-    tx = p.issue_transaction("pacs.008", "r").id
-    p.submit(tx, "pacs.008", BARE)
-    p.submit(tx, "pacs.008", BAH)  # both queued before the first is processed
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", BARE, OWNER)
+    p.submit(tx, "pacs.008", BAH, OWNER)  # both queued before the first is processed
     drain(p)
     payment = p.payments.get_payment(tx)
     assert payment.tx_sts is TxSts.ACSC and len(payment.refused_submissions) == 1
@@ -132,4 +133,17 @@ def test_every_step_is_safe_to_run_twice():
         handler(StepMessage(tx, body, 1))
         handler(StepMessage(tx, body, 2))
     assert [type(e).__name__ for e in p.payments.history(tx)] == ["Initiated", "Received", "Accepted", "Released"]
-    assert p.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx)
+    assert p.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
+
+
+def test_another_client_cannot_see_or_touch_a_transaction():
+    p = memory_pipeline()
+    tx = submit(p, BARE)
+    drain(p)
+    with pytest.raises(PaymentNotFound):
+        p.status_report(tx, "client-b")
+    with pytest.raises(PaymentNotFound):
+        p.submit(tx, "pacs.008", BARE, "client-b")
+    with pytest.raises(PaymentNotFound):
+        p.payments.history(tx, "client-b")
+    assert p.notifier.published[0][2] == OWNER  # SNS carries the owner for subscriber filters

@@ -1,0 +1,133 @@
+"""The whole pipeline in one process on one core, with eventsourcing's in-memory (POPO)
+persistence and in-memory S3/SQS/SNS: the ceiling our own code puts on a worker.
+
+Run by `python -m bench` in a subprocess pinned to CPU 0 (`python -m bench.inprocess`
+prints JSON). Beside it, the lxml limit: parse + XSD validation alone of the same
+messages on the same core.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from uuid import UUID
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+MESSAGES = ("pacs008_bare.xml", "pacs008_bah_envelope.xml")
+
+
+def messages() -> list[bytes]:
+    return [(EVENTS / name).read_bytes() for name in MESSAGES]
+
+
+def memory_pipeline():
+    from chalicelib.adapters.settings import Settings
+    from chalicelib.pipeline.payments import Payments
+    from chalicelib.pipeline.service import Pipeline
+
+    from bench.fakes import MemoryArchive, MemoryNotifier, MemoryQueue
+
+    return Pipeline(
+        settings=Settings(),
+        payments=Payments(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
+        archive=MemoryArchive(),
+        incoming=MemoryQueue(),
+        processing=MemoryQueue(),
+        releasing=MemoryQueue(),
+        notifier=MemoryNotifier(),
+    )
+
+
+def one_payment(pipeline, body: bytes, clock: dict[str, float] | None = None) -> None:
+    from chalicelib.pipeline.service import StepMessage
+
+    from bench.compat import call
+
+    t = time.perf_counter
+    t0 = t()
+    payment = call(pipeline.issue_transaction, "pacs.008", "bench")
+    t1 = t()
+    call(pipeline.submit, payment.id, "pacs.008", body)
+    t2 = t()
+    marks = [("issue", t1 - t0), ("submit", t2 - t1)]
+    for queue, handler, name in (
+        (pipeline.incoming, pipeline.on_incoming, "incoming"),
+        (pipeline.processing, pipeline.on_processing, "processing"),
+        (pipeline.releasing, pipeline.on_releasing, "releasing"),
+    ):
+        s = t()
+        while queue.sent:
+            tx, _, msg = queue.sent.popleft()
+            handler(StepMessage(UUID(tx), msg, 1))
+        marks.append((name, t() - s))
+    if clock is not None:
+        for name, dt in marks:
+            clock[name] = clock.get(name, 0.0) + dt
+
+
+def pipeline_rate(seconds: float, batch: int = 200) -> dict:
+    bodies = messages()
+    pipeline = memory_pipeline()
+    for i in range(50):  # warm up: schemas compiled, caches filled
+        one_payment(pipeline, bodies[i % 2])
+    rates, clock, done = [], {}, 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(rates) < 3:
+        pipeline = memory_pipeline()  # bounded memory: a fresh store per round
+        start = time.perf_counter()
+        for i in range(batch):
+            one_payment(pipeline, bodies[i % 2], clock)
+        rates.append(batch / (time.perf_counter() - start))
+        done += batch
+        assert pipeline.notifier.published == batch, "every payment must be released"
+    per_step_us = {k: round(v / done * 1e6, 1) for k, v in clock.items()}
+    return {"median_per_s": statistics.median(rates), "rounds": len(rates), "payments": done, "per_step_us": per_step_us}
+
+
+def lxml_rate(seconds: float, batch: int = 500) -> dict:
+    from chalicelib.iso20022 import parse_xml, recognise
+
+    bodies = messages()
+    for i in range(50):
+        recognise(parse_xml(bodies[i % 2]))
+    rates = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(rates) < 3:
+        start = time.perf_counter()
+        for i in range(batch):
+            recognise(parse_xml(bodies[i % 2]))
+        rates.append(batch / (time.perf_counter() - start))
+    return {"median_per_s": statistics.median(rates), "rounds": len(rates)}
+
+
+def measure(seconds: float = 6.0) -> dict:
+    """Both figures, interleaved in halves so that machine noise hits both alike."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    p1 = pipeline_rate(seconds / 2)
+    l1 = lxml_rate(seconds / 4)
+    p2 = pipeline_rate(seconds / 2)
+    l2 = lxml_rate(seconds / 4)
+    p = statistics.median([p1["median_per_s"], p2["median_per_s"]])
+    lim = statistics.median([l1["median_per_s"], l2["median_per_s"]])
+    return {
+        "inprocess_payments_per_s": round(p, 1),
+        "lxml_limit_per_s": round(lim, 1),
+        "inprocess_to_lxml_ratio": round(p / lim, 3),
+        "inprocess_detail": {
+            "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "pipeline_rounds_per_s": [round(p1["median_per_s"], 1), round(p2["median_per_s"], 1)],
+            "lxml_rounds_per_s": [round(l1["median_per_s"], 1), round(l2["median_per_s"], 1)],
+            "per_step_us": p2["per_step_us"],
+            "messages": list(MESSAGES),
+            "persistence": "eventsourcing.popo; S3/SQS/SNS in memory (bench/fakes.py)",
+        },
+    }
+
+
+if __name__ == "__main__":
+    secs = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
+    print(json.dumps(measure(secs)))

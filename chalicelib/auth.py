@@ -1,0 +1,109 @@
+"""OAuth2 client-credentials bearer tokens from the Region's Cognito user pool, checked in code.
+
+API Gateway's Cognito authorizer checks tokens in AWS too, but `chalice local`, Chalice's
+test client and any misconfigured stage would not: every protected route verifies here
+the signature (RS256, the pool's JWKS), expiry, issuer, token use and client id, then the
+scope the route needs. PyJWT does the cryptography; we only say what must hold.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jwt
+
+MAX_TOKEN_BYTES = 8192  # a Cognito access token is ~1 KB; anything larger is not one of ours
+
+
+class AuthError(Exception):
+    """401: no valid token. `error` is the RFC 6750 error code for WWW-Authenticate."""
+
+    status = 401
+    error = "invalid_token"
+    error_code = "UNAUTHORIZED"
+
+
+class MissingToken(AuthError):
+    error = "invalid_request"
+
+
+class InsufficientScope(AuthError):
+    status = 403
+    error = "insufficient_scope"
+    error_code = "FORBIDDEN"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated client: the tenant that owns what it creates."""
+
+    client_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    issuer: str
+    jwks_url: str
+    scope_prefix: str = "pacsflow"
+    allowed_client_ids: frozenset[str] = frozenset()  # empty: any client of the pool
+    leeway_s: int = 0
+
+    def scope(self, access: str) -> str:
+        return f"{self.scope_prefix}/{access}"
+
+
+@lru_cache(maxsize=4)
+def _jwks(url: str) -> jwt.PyJWKClient:
+    # Cached per container: one JWKS fetch per cold start, refreshed on an unknown kid.
+    return jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=3600, timeout=5)
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise MissingToken("an Authorization: Bearer token is required")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise MissingToken("the Authorization header must be 'Bearer <token>'")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthError("token too large")
+    return token
+
+
+def verify(token: str, policy: TokenPolicy, signing_key=None) -> Principal:
+    """The token's client, if the token is one the pool issued, unexpired, for access."""
+    try:
+        key = signing_key or _jwks(policy.jwks_url).get_signing_key_from_jwt(token).key
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=policy.issuer,
+            leeway=policy.leeway_s,
+            options={"require": ["exp", "iat", "iss", "token_use", "client_id"], "verify_aud": False},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except (jwt.PyJWTError, ValueError) as e:
+        raise AuthError(f"token rejected ({type(e).__name__})") from None
+    if claims.get("token_use") != "access":
+        raise AuthError("an access token is required")
+    client_id = str(claims["client_id"])
+    if policy.allowed_client_ids and client_id not in policy.allowed_client_ids:
+        raise AuthError("client not allowed")
+    return Principal(client_id=client_id, scopes=frozenset(str(claims.get("scope", "")).split()))
+
+
+def require_scope(principal: Principal, policy: TokenPolicy, access: str) -> None:
+    if policy.scope(access) not in principal.scopes:
+        raise InsufficientScope(f"the token lacks the scope {policy.scope(access)}")
+
+
+def jwks_url_for(issuer: str, user_pool_id: str) -> str:
+    """The pool's JWKS: at the issuer in AWS, at the emulator's gateway on the local stack."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{user_pool_id}/.well-known/jwks.json"
+    return f"{issuer}/.well-known/jwks.json"
