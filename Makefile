@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run stop test test-fast bench clean
+.PHONY: install run stop demo test test-fast bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 ## Start MiniStack on 127.0.0.1:4566 and deploy the app to it (writes local-stack.json).
 run: $(STAMP)
 	$(PY) -m infra.deploy local
+
+## The README's curl walkthrough against the stack `make run` started.
+demo:
+	infra/walkthrough.sh
 
 ## Stop the MiniStack that `make run` started.
 stop: $(STAMP)

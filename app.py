@@ -17,6 +17,7 @@ app = Chalice(app_name="pacsflow")
 # with the scope each needs. infra/template.py binds the authorizer to the stack's pool.
 cognito = CognitoUserPoolAuthorizer("ClientCredentials", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/bound-by-template"])
 READ, WRITE = "read", "write"
+BOUND_BY_TEMPLATE = "arn:aws:sqs:us-east-1:000000000000:bound-by-template"
 XML_AND_TEXT = [
     "application/xml",
     "text/xml",
@@ -99,17 +100,17 @@ def transaction_events(transaction_id, principal):
 # -- pipeline: incoming -> processing -> releasing (DESIGN.md §4) ------------------------
 
 
-@app.on_sqs_message(queue="pacsflow-incoming.fifo", batch_size=10)
+@app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":incoming.fifo", batch_size=10)
 def incoming(event):
     return sqs_batch(event, bootstrap.pipeline().on_incoming)
 
 
-@app.on_sqs_message(queue="pacsflow-processing.fifo", batch_size=10)
+@app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":processing.fifo", batch_size=10)
 def processing(event):
     return sqs_batch(event, bootstrap.pipeline().on_processing)
 
 
-@app.on_sqs_message(queue="pacsflow-releasing.fifo", batch_size=10)
+@app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":releasing.fifo", batch_size=10)
 def releasing(event):
     return sqs_batch(event, bootstrap.pipeline().on_releasing)
 

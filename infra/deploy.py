@@ -184,13 +184,14 @@ def run_local() -> None:
         print(f"MiniStack already answers on 127.0.0.1:{LOCAL_PORT}")
     stack = deploy_local(ministack.endpoint(LOCAL_PORT))
     LOCAL_STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
-    api = stack["api_url"]
-    print(f"\npacsflow is running: {api}/\n(written to local-stack.json)\n")
-    print("Try it:")
-    print(f"  TX=$(curl -s {api}/uuid -H 'X-Message-Type: pacs.008' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"transaction_id\"])')")
-    print(f"  curl -s {api}/inbox -H \"X-Transaction-Id: $TX\" -H 'X-Message-Type: pacs.008' -H 'Content-Type: application/xml' --data-binary @events/pacs008_bare.xml")
-    print(f"  curl -s {api}/outbox -X POST -H \"X-Transaction-Id: $TX\"")
-    print("\nStop it with: make stop")
+    print(f"\npacsflow is running: {stack['api_url']}/")
+    print(f"OAuth2 token endpoint: {stack['token_url']} (two demo clients in local-stack.json)")
+    client = stack["clients"][0]
+    print("\nTry it (README.md walks through a whole payment; `make demo` runs it):")
+    print(f"  TOKEN=$(curl -s -u '{client['client_id']}:{client['client_secret']}' -d grant_type=client_credentials \\")
+    print(f"    {stack['token_url']} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+    print(f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'X-Message-Type: pacs.008' {stack['api_url']}/uuid\n")
+    print("Stop it with: make stop")
 
 
 def stop_local() -> None:

@@ -176,11 +176,27 @@ def identity() -> dict[str, Any]:
 ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"  # GetAtt ProviderURL fails on MiniStack
 
 
-def api_authorizer() -> dict[str, Any]:
-    """Bind the Chalice authorizer (app.py) to this stack's pool."""
-    return {"RestAPI": {"Properties": {"DefinitionBody": {"securityDefinitions": {"ClientCredentials": {
-        "x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}
-    }}}}}}
+def gateway_responses() -> dict[str, Any]:
+    """Errors API Gateway answers itself (bad or missing token) in the app's JSON error shape."""
+    body = '{"error_code": "%s", "message": $context.error.messageString, "request_id": "$context.requestId"}'
+    return {
+        kind: {
+            "StatusCode": status,
+            "ResponseTemplates": {"application/json": body % code},
+            **({"ResponseParameters": {"Headers": {"WWW-Authenticate": "'Bearer'"}}} if status == "401" else {}),
+        }
+        for kind, status, code in (("UNAUTHORIZED", "401", "UNAUTHORIZED"), ("ACCESS_DENIED", "403", "FORBIDDEN"))
+    }
+
+
+def api_gateway() -> dict[str, Any]:
+    """Bind the Chalice authorizer (app.py) to this stack's pool; shape the gateway's own errors."""
+    return {"RestAPI": {"Properties": {
+        "GatewayResponses": gateway_responses(),
+        "DefinitionBody": {"securityDefinitions": {"ClientCredentials": {
+            "x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}
+        }}},
+    }}}
 
 
 def environment() -> dict[str, Any]:
@@ -316,7 +332,7 @@ def merge_template() -> dict[str, Any]:
             "ScopePrefix": {"Type": "String", "Default": "pacsflow", "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)"},
             "AuthDomainPrefix": {"Type": "String", "Default": "pacsflow-local", "Description": "Cognito hosted domain prefix (globally unique in AWS)"},
         },
-        "Resources": {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_authorizer()},
+        "Resources": {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
         "Outputs": {
             "EventsTableName": {"Value": ref("EventsTable")},
             "TransactionsTableName": {"Value": ref("TransactionsTable")},

@@ -1,37 +1,41 @@
 """Business checks run by the processing step, each a small named rule with its ISO reason.
 
-A rule takes the extracted credit transfer (a dict of strings) and returns a verdict. Every
-rule runs and every verdict is recorded on the Accepted or Rejected event (the audit trail
-says what was checked, not only what failed).
+A rule takes the extracted credit transfer (``CreditTransfer.to_dict()``) and returns a
+verdict ``{"rule", "passed", "reason_code", "narrative"}``. Every rule runs and every
+verdict is recorded on the Accepted or Rejected event (the audit trail says what was
+checked, not only what failed); the first failing verdict, in RULES order, gives the
+rejection's reason code. The rules are stateless: the offline validator
+(``python -m chalicelib.cli validate``) runs exactly the same ones.
+
+The rules, their codes and the reasons for each code are listed in ``rules.py``; limits and
+windows are ``CheckSettings`` (environment prefix ``PACSFLOW_CHECKS_``).
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from datetime import date
+from typing import Any
 
-Verdict = dict[str, Any]
-Rule = Callable[[dict[str, Any]], Verdict]
+from .rules import RULES, Context, Rule, Verdict, reference_date, verdict
+from .settings import CheckSettings, default_settings
 
-
-def verdict(rule: str, passed: bool, reason_code: str, narrative: str) -> Verdict:
-    return {"rule": rule, "passed": passed, "reason_code": None if passed else reason_code, "narrative": narrative}
+__all__ = ["RULES", "CheckSettings", "Rule", "Verdict", "default_settings", "failed", "run", "verdict"]
 
 
-def amount_is_positive(ct: dict[str, Any]) -> Verdict:
-    try:
-        positive = Decimal(ct.get("amount") or "0") > 0
-    except InvalidOperation:
-        positive = False
-    return verdict("amount_is_positive", positive, "AM12", "interbank settlement amount must be greater than zero")
+def run(credit_transfer: dict[str, Any], settings: CheckSettings | None = None, *,
+        today: date | None = None) -> list[Verdict]:
+    """Every enabled rule's verdict, in RULES order.
+
+    ``settings`` defaults to the process's (read once from the environment). The settlement
+    date window is measured from ``today`` when given, else per ``settings.date_reference``:
+    the UTC clock (the pipeline) or the message's own GrpHdr/CreDtTm (offline validation).
+    """
+    s = settings or default_settings()
+    cx = Context(credit_transfer, s, reference_date(credit_transfer, s, today))
+    if s.disabled_rules:
+        return [r(credit_transfer, cx) for r in RULES if r.__name__ not in s.disabled_rules]
+    return [r(credit_transfer, cx) for r in RULES]
 
 
-def single_transaction(ct: dict[str, Any]) -> Verdict:
-    ok = str(ct.get("nb_of_txs", "1")) == "1"
-    return verdict("single_transaction", ok, "NARR", "only one transaction per message is supported")
-
-
-RULES: tuple[Rule, ...] = (amount_is_positive, single_transaction)
-
-
-def run(credit_transfer: dict[str, Any]) -> list[Verdict]:
-    return [rule(credit_transfer) for rule in RULES]
+def failed(verdicts: list[Verdict]) -> list[Verdict]:
+    """The failing verdicts, in order (the first one's code is the rejection's)."""
+    return [v for v in verdicts if not v["passed"]]

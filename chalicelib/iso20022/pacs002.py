@@ -2,30 +2,72 @@
 
 The same inputs always give the same bytes (no clock, no random ids inside), so a
 retried release step archives an identical object.
+
+Three ways to call ``build_pacs002``:
+- one status for the whole original (``tx_status``): every transaction gets it; the
+  pipeline's call, unchanged. Several reasons: ``reason_code``/``narrative`` and/or
+  ``reasons`` (one StsRsnInf each, in that order).
+- one status per transaction (``tx_statuses``): each ``TxStatus`` names its transaction
+  (``ids``) or takes the original's at the same position; OrgnlGrpInfAndSts/GrpSts is
+  derived (see ``group_status_of``) unless ``group_status`` is given.
+- no readable original (``original=None``): a group-level RJCT about the fallback ids.
+An answer to a pacs.028 status request is an ordinary report about the original pacs.008
+(OrgnlMsgNmId = the pacs.008's type): pass the stored CreditTransfer, or
+``StatusRequest.as_original()`` when the payment is not on file.
 """
 from __future__ import annotations
 
-import re
-import textwrap
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
-
-from lxml import etree
+from typing import Sequence
 
 from . import schemas
+from ._build import BIC, CODE4, Builder, check, iso, serialise, text
 from .extract import CreditTransfer, TransactionIds
 from .parse import parse_xml
 
 PACS002 = "pacs.002.001.10"
 NS = "urn:iso:std:iso:20022:tech:xsd:" + PACS002
-_N = "{" + NS + "}"
 NOT_PROVIDED = "NOTPROVIDED"
-ADDTL_INF_MAX = 105
-ADDTL_INF_COUNT = 3  # narrative capped at 3 x 105 characters
+_B = Builder(PACS002)
 
-_CODE4 = re.compile(r"^[A-Z0-9]{4}$")
-_BIC = re.compile(r"^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
-_UUID4 = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}$")
-_NOT_XML = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]+")
+# ExternalPaymentTransactionStatus1Code values that mean "accepted", least advanced first
+ACCEPTED_ORDER = ("ACTC", "ACCP", "ACWC", "ACSP", "ACSC", "ACCC")
+
+
+@dataclass(frozen=True)
+class StatusReason:
+    """One StsRsnInf: an ExternalStatusReason1Code (AM04, DUPL, RR04, NARR, ...) and/or text."""
+    code: str | None = None
+    narrative: str | None = None
+
+
+@dataclass(frozen=True)
+class TxStatus:
+    """The status of one transaction of the original (ExternalPaymentTransactionStatus1Code)."""
+    status: str
+    reasons: tuple[StatusReason, ...] = ()
+    ids: TransactionIds | None = None   # None: the original's transaction at the same position
+    accepted_at: datetime | None = None
+
+
+def group_status_of(statuses: Sequence[str]) -> str:
+    """OrgnlGrpInfAndSts/GrpSts (ExternalPaymentGroupStatus1Code) for per-transaction statuses:
+    all the same -> that status; all accepted -> the least advanced (ACSP before ACSC);
+    some accepted and others not (rejected or pending) -> PART; none accepted but some
+    pending -> PDNG; otherwise RJCT."""
+    distinct = set(statuses)
+    if not distinct:
+        raise ValueError("no transaction statuses")
+    if len(distinct) == 1:
+        return statuses[0]
+    accepted = [s for s in ACCEPTED_ORDER if s in distinct]
+    if distinct <= set(ACCEPTED_ORDER):
+        return accepted[0]
+    if accepted:
+        return "PART"
+    return "PDNG" if "PDNG" in distinct else "RJCT"
 
 
 def build_pacs002(
@@ -33,9 +75,12 @@ def build_pacs002(
     *,
     msg_id: str,
     created_at: datetime,
-    tx_status: str,
+    tx_status: str | None = None,
     reason_code: str | None = None,
     narrative: str | None = None,
+    reasons: Sequence[StatusReason] = (),
+    tx_statuses: Sequence[TxStatus] | None = None,
+    group_status: str | None = None,
     original_message_id_fallback: str = NOT_PROVIDED,
     original_message_name_fallback: str = "pacs.008",
     instructing_agent_bic: str | None = None,
@@ -49,63 +94,87 @@ def build_pacs002(
     (pass MessageRejected.msg_id / .message_type when known).
     The report flows back: our InstgAgt is ``instructing_agent_bic`` (else the original's
     instructed agent), our InstdAgt is the original's instructing agent.
-    Raises ValueError for arguments the schema would refuse.
+    ``group_status`` forces OrgnlGrpInfAndSts/GrpSts (for a multi-transaction original with
+    one ``tx_status`` no GrpSts is written unless given).
+    Raises ValueError for arguments the schema would refuse, and for an RJCT without a code.
     """
-    _check(_CODE4, tx_status, "tx_status")
-    if original is None:
-        if tx_status != "RJCT":
-            raise ValueError("a report without a readable original can only be RJCT")
-        reason_code = reason_code or "FF01"
-    if reason_code is not None:
-        _check(_CODE4, reason_code, "reason_code")
-    elif tx_status == "RJCT":
-        raise ValueError("an RJCT report needs a reason_code")
+    group_reasons: tuple[StatusReason, ...] = ()
+    if tx_statuses is not None:
+        if tx_status is not None or reason_code is not None or narrative or reasons or accepted_at:
+            raise ValueError("tx_statuses carries its own statuses, reasons and acceptance times")
+        if original is None:
+            raise ValueError("per-transaction statuses need the original")
+        per_tx = _per_transaction(original, tx_statuses)
+        group = group_status or group_status_of([t.status for _, t in per_tx])
+    else:
+        if tx_status is None:
+            raise ValueError("tx_status or tx_statuses is required")
+        _check(CODE4, tx_status, "tx_status")
+        if original is None:
+            if tx_status != "RJCT":
+                raise ValueError("a report without a readable original can only be RJCT")
+            if reason_code is None and not any(r.code for r in reasons):
+                reason_code = "FF01"
+        every = tuple(_reasons(reason_code, narrative, reasons))
+        if tx_status == "RJCT" and not any(r.code for r in every):
+            raise ValueError("an RJCT report needs a reason_code")
+        txs = () if original is None else (original.transactions or (_first_tx(original),))
+        per_tx = [(ids, TxStatus(tx_status, every, ids, accepted_at)) for ids in txs]
+        group = group_status or (tx_status if len(txs) <= 1 else None)
+        if original is None:
+            group_reasons, per_tx = every, []
+    if group is not None:
+        _check(CODE4, group, "group_status")
     if instructing_agent_bic is not None:
-        _check(_BIC, instructing_agent_bic, "instructing_agent_bic")
-    msg_id = _text(msg_id, 35)
+        _check(BIC, instructing_agent_bic, "instructing_agent_bic")
+    msg_id = text(msg_id, 35)
     if not msg_id:
         raise ValueError("msg_id must be 1-35 characters")
 
-    doc = etree.Element(_N + "Document", nsmap={None: NS})
-    rpt = _sub(doc, "FIToFIPmtStsRpt")
-    grp = _sub(rpt, "GrpHdr")
-    _sub(grp, "MsgId", msg_id)
-    _sub(grp, "CreDtTm", _iso(created_at, "created_at"))
+    b = _B
+    doc = b.document()
+    rpt = b.sub(doc, "FIToFIPmtStsRpt")
+    grp = b.sub(rpt, "GrpHdr")
+    b.sub(grp, "MsgId", msg_id)
+    b.sub(grp, "CreDtTm", iso(created_at, "created_at"))
     if instructing_agent_bic:
-        _agent(grp, "InstgAgt", instructing_agent_bic, "BICFI")
+        b.agent(grp, "InstgAgt", instructing_agent_bic, "BICFI")
     elif original is not None:
-        _agent(grp, "InstgAgt", original.instructed_agent, original.instructed_agent_scheme)
+        b.agent(grp, "InstgAgt", original.instructed_agent, original.instructed_agent_scheme)
     if original is not None:
-        _agent(grp, "InstdAgt", original.instructing_agent, original.instructing_agent_scheme)
+        b.agent(grp, "InstdAgt", original.instructing_agent, original.instructing_agent_scheme)
 
-    txs = () if original is None else (original.transactions or (_first_tx(original),))
-    og = _sub(rpt, "OrgnlGrpInfAndSts")
+    og = b.sub(rpt, "OrgnlGrpInfAndSts")
     if original is None:
-        _sub(og, "OrgnlMsgId", _text(original_message_id_fallback or "", 35) or NOT_PROVIDED)
-        _sub(og, "OrgnlMsgNmId", _text(original_message_name_fallback or "", 35) or "pacs.008")
+        b.sub(og, "OrgnlMsgId", text(original_message_id_fallback or "", 35) or NOT_PROVIDED)
+        b.sub(og, "OrgnlMsgNmId", text(original_message_name_fallback or "", 35) or "pacs.008")
     else:
-        _sub(og, "OrgnlMsgId", original.msg_id)
-        _sub(og, "OrgnlMsgNmId", original.message_type)
-        _opt(og, "OrgnlCreDtTm", original.creation_date_time)
-        _opt(og, "OrgnlNbOfTxs", original.nb_of_txs)
-    if len(txs) <= 1:
-        _sub(og, "GrpSts", tx_status)
-    if original is None:
-        _reason(og, reason_code, narrative)
+        b.sub(og, "OrgnlMsgId", original.msg_id)
+        b.sub(og, "OrgnlMsgNmId", original.message_type)
+        b.opt(og, "OrgnlCreDtTm", original.creation_date_time)
+        b.opt(og, "OrgnlNbOfTxs", original.nb_of_txs)
+    if group is not None:
+        b.sub(og, "GrpSts", group)
+    for reason in group_reasons:
+        _reason(og, reason)
+    if group == "PART":
+        for status, count in Counter(t.status for _, t in per_tx).items():
+            per = b.sub(og, "NbOfTxsPerSts")
+            b.sub(per, "DtldNbOfTxs", str(count))
+            b.sub(per, "DtldSts", status)
 
-    for tx in txs:
-        t = _sub(rpt, "TxInfAndSts")
-        _opt(t, "OrgnlInstrId", tx.instr_id)
-        _opt(t, "OrgnlEndToEndId", tx.end_to_end_id)
-        _opt(t, "OrgnlTxId", tx.tx_id)
-        if tx.uetr and _UUID4.match(tx.uetr):
-            _sub(t, "OrgnlUETR", tx.uetr)
-        _sub(t, "TxSts", tx_status)
-        if reason_code is not None or narrative:
-            _reason(t, reason_code, narrative)
-        if accepted_at is not None:
-            _sub(t, "AccptncDtTm", _iso(accepted_at, "accepted_at"))
-    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    for ids, st in per_tx:
+        t = b.sub(rpt, "TxInfAndSts")
+        b.opt(t, "OrgnlInstrId", ids.instr_id)
+        b.opt(t, "OrgnlEndToEndId", ids.end_to_end_id)
+        b.opt(t, "OrgnlTxId", ids.tx_id)
+        b.uetr(t, "OrgnlUETR", ids.uetr)
+        b.sub(t, "TxSts", st.status)
+        for reason in st.reasons:
+            _reason(t, reason)
+        if st.accepted_at is not None:
+            b.sub(t, "AccptncDtTm", iso(st.accepted_at, "accepted_at"))
+    return serialise(doc)
 
 
 def validate_pacs002(data: bytes) -> None:
@@ -113,64 +182,60 @@ def validate_pacs002(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS002)
 
 
+def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) -> list:
+    known = original.transactions or (_first_tx(original),)
+    if not tx_statuses:
+        raise ValueError("tx_statuses is empty")
+    out = []
+    for i, st in enumerate(tx_statuses):
+        if not isinstance(st, TxStatus):
+            raise ValueError(f"tx_statuses[{i}] is not a TxStatus")
+        _check(CODE4, st.status, f"tx_statuses[{i}].status")
+        for r in st.reasons:
+            _check_reason(r, f"tx_statuses[{i}]")
+        if st.status == "RJCT" and not any(r.code for r in st.reasons):
+            raise ValueError(f"tx_statuses[{i}]: an RJCT status needs a reason code")
+        if st.ids is None:
+            if i >= len(known):
+                raise ValueError(f"tx_statuses[{i}] has no ids and the original has {len(known)} transactions")
+            ids = known[i]
+        else:
+            ids = st.ids
+        if not (ids.instr_id or ids.end_to_end_id or ids.tx_id or ids.uetr):
+            raise ValueError(f"tx_statuses[{i}] names no transaction")
+        out.append((ids, st))
+    return out
+
+
+def _reasons(reason_code, narrative, reasons):
+    if reason_code is not None or narrative:
+        if reason_code is not None:
+            _check(CODE4, reason_code, "reason_code")
+        yield StatusReason(reason_code, narrative)
+    for r in reasons:
+        _check_reason(r, "reasons")
+        yield r
+
+
+def _check_reason(reason, where: str) -> None:
+    if not isinstance(reason, StatusReason):
+        raise ValueError(f"{where}: reasons must be StatusReason")
+    if reason.code is not None:
+        _check(CODE4, reason.code, f"{where} reason code")
+    elif not reason.narrative:
+        raise ValueError(f"{where}: a reason needs a code or a narrative")
+
+
 def _first_tx(original: CreditTransfer) -> TransactionIds:
     return TransactionIds(original.instr_id, original.end_to_end_id, original.tx_id, original.uetr)
 
 
-def _reason(parent, reason_code: str | None, narrative: str | None) -> None:
-    info = _sub(parent, "StsRsnInf")
-    if reason_code is not None:
-        _sub(_sub(info, "Rsn"), "Cd", reason_code)
-    text = _text(narrative or "", ADDTL_INF_MAX * ADDTL_INF_COUNT)
-    for chunk in textwrap.wrap(text, ADDTL_INF_MAX)[:ADDTL_INF_COUNT]:
-        _sub(info, "AddtlInf", chunk)
+def _reason(parent, reason: StatusReason) -> None:
+    info = _B.sub(parent, "StsRsnInf")
+    if reason.code is not None:
+        _B.sub(_B.sub(info, "Rsn"), "Cd", reason.code)
+    _B.narrative(info, reason.narrative)
 
 
-def _agent(parent, name: str, ident: str | None, scheme: str | None) -> None:
-    """BranchAndFinancialInstitutionIdentification6 from an extracted (id, scheme)."""
-    if not ident:
-        return
-    scheme = scheme or ("BICFI" if _BIC.match(ident) else "Othr")
-    if scheme == "BICFI" and not _BIC.match(ident):
-        scheme = "Othr"
-    fin = _sub(_sub(parent, name), "FinInstnId")
-    if scheme == "BICFI":
-        _sub(fin, "BICFI", ident)
-    elif scheme.startswith("ClrSysMmbId"):
-        mmb = _sub(fin, "ClrSysMmbId")
-        code = scheme.partition(":")[2][:5]
-        if code:
-            _sub(_sub(mmb, "ClrSysId"), "Cd", code)
-        _sub(mmb, "MmbId", _text(ident, 35))
-    elif scheme == "LEI":
-        _sub(fin, "LEI", ident)
-    else:
-        _sub(_sub(fin, "Othr"), "Id", _text(ident, 35))
-
-
-def _sub(parent, name: str, text: str | None = None):
-    el = etree.SubElement(parent, _N + name)
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _opt(parent, name: str, text: str | None) -> None:
-    if text:
-        _sub(parent, name, text)
-
-
-def _text(value: str, max_len: int) -> str:
-    """XML-safe, single-line, clipped."""
-    return " ".join(_NOT_XML.sub(" ", str(value)).split())[:max_len]
-
-
-def _iso(moment: datetime, what: str) -> str:
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be a timezone-aware datetime")
-    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
-
-
-def _check(pattern: re.Pattern, value, what: str) -> None:
-    if not isinstance(value, str) or not pattern.match(value):
-        raise ValueError(f"{what} {value!r} is not valid")
+def _check(pattern, value, what: str) -> None:
+    check(pattern, value, what)

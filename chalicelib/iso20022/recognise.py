@@ -1,11 +1,18 @@
 """Find the ISO 20022 parts of a message inside any envelope, by namespace, and
 validate each against its own XSD.
 
+Which message types are accepted is the caller's choice (``accept``): the pacs.008
+intake accepts SUPPORTED (pacs.008 only); ``read_message`` accepts RECOGNISED (pacs.008,
+camt.056 cancellation requests, pacs.028 status requests). A namespace outside the
+accepted set is refused before validation with the recognised type in
+``MessageRejected.message_type``, so a caller can tell "wrong declared type" from "bad".
+
 Accepted shapes (the wrapper's own name and namespace do not matter):
 - a bare ``Document`` (``urn:iso:std:iso:20022:tech:xsd:pacs.008.001.0X``);
 - ``AppHdr`` (head.001.001.02) and ``Document`` under any wrapper (CBPR+ ``Envelope``,
   ``RequestPayload``, ...);
-- a scheme wrapper holding the bare message element (``FIToFICstmrCdtTrf``) without a
+- a scheme wrapper holding the bare message element (``FIToFICstmrCdtTrf``,
+  ``FIToFIPmtCxlReq``, ``FIToFIPmtStsReq``) without a
   ``Document`` (TCH RTP): it is moved into a Document of its namespace for validation.
 An AppHdr of a version we have no schema for (head.001.001.01, .03) is recorded in
 ``notes`` and otherwise ignored.
@@ -22,8 +29,19 @@ from .errors import MessageRejected, rejected, safe_text
 
 ISO_NS_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 _MSG_ID = re.compile(r"^([a-z]{4})\.(\d{3})\.(\d{3})\.(\d{2})$")
-SUPPORTED = ("pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09")
-MESSAGE_ELEMENT = {"pacs.008": "FIToFICstmrCdtTrf"}
+SUPPORTED = ("pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09")  # the pacs.008 intake
+# Inbound types by family, in the versions we ship an official XSD for. CBPR+ uses
+# camt.056.001.08, of which no official XSD copy is available offline: it is refused.
+VERSIONS = {
+    "pacs.008": SUPPORTED,
+    "camt.056": ("camt.056.001.09", "camt.056.001.12"),
+    "pacs.028": ("pacs.028.001.03",),
+}
+RECOGNISED = tuple(v for versions in VERSIONS.values() for v in versions)
+MESSAGE_ELEMENT = {"pacs.008": "FIToFICstmrCdtTrf", "camt.056": "FIToFIPmtCxlReq",
+                   "pacs.028": "FIToFIPmtStsReq"}
+# where the message's own identification sits below the message element
+_MSG_ID_PATH = {"pacs.008": "GrpHdr/MsgId", "camt.056": "Assgnmt/Id", "pacs.028": "GrpHdr/MsgId"}
 HEADER_SCHEMAS = ("head.001.001.02",)
 ENVELOPE_DEPTH = 4  # how far below the root the ISO parts may sit
 
@@ -69,18 +87,25 @@ def _iso_parts(root) -> list:
     return found
 
 
-def recognise(root) -> Recognised:
-    """Locate, check and validate the ISO parts under ``root``; raise MessageRejected (FF01)."""
+def family_of(message_type: str) -> str:
+    """``"camt.056"`` for ``"camt.056.001.09"``."""
+    return message_type[:8]
+
+
+def recognise(root, accept=SUPPORTED) -> Recognised:
+    """Locate, check and validate the ISO parts under ``root``; raise MessageRejected (FF01).
+
+    ``accept``: the message types (e.g. ``"camt.056.001.09"``) the caller takes."""
     ns, local = split_tag(root.tag)
     ident = message_id_of(ns)
     if ident is not None and local == "Document":  # fast path: a bare Document
-        _check_supported(ident)
+        _check_supported(ident, accept)
         _validate_document(root, ident)
         return Recognised(ident, root, None, None, None)
-    return _recognise_enveloped(root)
+    return _recognise_enveloped(root, accept)
 
 
-def _recognise_enveloped(root) -> Recognised:
+def _recognise_enveloped(root, accept) -> Recognised:
     headers, fragments, messages = [], set(), {}
     for el in _iso_parts(root):
         ns, local = split_tag(el.tag)
@@ -100,7 +125,7 @@ def _recognise_enveloped(root) -> Recognised:
     if len(messages) > 1:
         raise rejected("more than one ISO 20022 message: " + ", ".join(sorted(messages)))
     (ident, parts), = messages.items()
-    _check_supported(ident)
+    _check_supported(ident, accept)
     document = _document_of(ident, parts)
     if len(headers) > 1:
         raise rejected("more than one AppHdr", message_type=ident)
@@ -118,9 +143,16 @@ def _recognise_enveloped(root) -> Recognised:
     return Recognised(ident, document, app_hdr, app_hdr_type, root.tag, tuple(notes))
 
 
-def _check_supported(ident: str) -> None:
-    if ident not in SUPPORTED:
-        raise rejected(f"unsupported message type {ident}")
+def _check_supported(ident: str, accept) -> None:
+    if ident in accept:
+        return
+    family = family_of(ident)
+    versions = [v for v in accept if family_of(v) == family]
+    if versions:  # a family we take, in a version we have no schema for
+        listed = ", ".join(v[9:] for v in sorted(versions))
+        raise rejected(f"unsupported message type {ident}: {family} is accepted in versions {listed}",
+                       message_type=ident)
+    raise rejected(f"unsupported message type {ident}", message_type=ident)
 
 
 def _document_of(ident: str, parts: list):
@@ -149,7 +181,9 @@ def _validate_document(document, ident: str) -> None:
 def _msg_id_hint(document, ident: str) -> str | None:
     """GrpHdr/MsgId before validation, only for referring to a rejected message."""
     ns = "{" + ISO_NS_PREFIX + ident + "}"
-    text = document.findtext(f"{ns}{MESSAGE_ELEMENT[ident[:8]]}/{ns}GrpHdr/{ns}MsgId")
+    family = family_of(ident)
+    path = "/".join(ns + step for step in _MSG_ID_PATH[family].split("/"))
+    text = document.findtext(f"{ns}{MESSAGE_ELEMENT[family]}/{path}")
     if text and 0 < len(text) <= 35 and text == safe_text(text, 35):
         return text
     return None

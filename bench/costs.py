@@ -1,0 +1,291 @@
+"""Requests and DynamoDB write units of one settled payment, counted in-process.
+
+The use-case code runs in this process against a MiniStack, on tables, queues, a bucket
+and a topic of its own (no Lambda consumes them, so nothing races the steps). Every
+botocore client the pipeline holds gets two hooks: `before-send` counts the HTTP requests
+actually sent (retries included) per service and per step; `before-parameter-build` and
+`after-call` capture each DynamoDB write's parameters and outcome, priced by bench.wcu.
+
+A step's message is taken from its queue as the Lambda service would (ReceiveMessage of a
+batch of one, DeleteMessage after the handler), with a separate client whose requests are
+reported apart: the Lambda service pays them, not our code.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import boto3
+import botocore.client
+
+from bench import wcu
+from bench.compat import call
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+STEPS = ("issue (GET /uuid)", "submit (POST /inbox)", "incoming", "processing", "releasing", "view follower", "outbox (POST /outbox)")
+
+
+class Meter:
+    """Counts requests per (step, service, operation) and prices DynamoDB writes."""
+
+    def __init__(self, model: wcu.TableModel) -> None:
+        self.step = "setup"
+        self.requests: Counter = Counter()
+        self.charges: list[tuple[str, wcu.Charge]] = []
+        self.model = model
+        self._hooked: dict[int, Any] = {}
+
+    def attach(self, client: Any) -> None:
+        if id(client) in self._hooked:
+            return
+        self._hooked[id(client)] = client
+        events = client.meta.events
+        events.register("before-send", self._before_send)
+        events.register("before-parameter-build.dynamodb", self._capture)
+        events.register("after-call.dynamodb", self._after_call)
+
+    def attach_all(self, root: Any, depth: int = 4) -> int:
+        """Hook every botocore client reachable from `root`'s attributes."""
+        seen: set[int] = set()
+
+        def walk(obj: Any, d: int) -> None:
+            if id(obj) in seen or d < 0:
+                return
+            seen.add(id(obj))
+            if isinstance(obj, botocore.client.BaseClient):
+                self.attach(obj)
+                return
+            if isinstance(obj, (str, bytes, int, float, bool, type(None))):
+                return
+            values = obj.values() if isinstance(obj, dict) else getattr(obj, "__dict__", {}).values()
+            for v in list(values):
+                walk(v, d - 1)
+
+        walk(root, depth)
+        return len(self._hooked)
+
+    def _before_send(self, request: Any, event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        self.requests[(self.step, service, operation)] += 1
+
+    def _capture(self, params: dict, model: Any, context: dict, **_: Any) -> None:
+        if model.name in wcu.WRITE_OPERATIONS:
+            context["bench_write"] = (model.name, copy.deepcopy(params))
+
+    def _after_call(self, http_response: Any, parsed: dict, model: Any, context: dict, **_: Any) -> None:
+        captured = context.pop("bench_write", None)
+        if captured is None:
+            return
+        failed = http_response.status_code != 200
+        for charge in self.model.request(captured[0], captured[1], failed=failed):
+            self.charges.append((self.step, charge))
+
+    def detach(self) -> None:
+        """Unhook every client (boto3 clients are cached per process and outlive a run)."""
+        for client in self._hooked.values():
+            events = client.meta.events
+            events.unregister("before-send", self._before_send)
+            events.unregister("before-parameter-build.dynamodb", self._capture)
+            events.unregister("after-call.dynamodb", self._after_call)
+        self._hooked.clear()
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.charges.clear()
+
+
+def table_definitions(prefix: str) -> dict[str, dict[str, Any]]:
+    """The stack's two tables, as CreateTable arguments, from infra/template.py."""
+    from infra.template import storage
+
+    definitions = {}
+    for logical, suffix in (("EventsTable", "events"), ("TransactionsTable", "transactions")):
+        p = storage()[logical]["Properties"]
+        d = {k: p[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode") if k in p}
+        if "StreamSpecification" in p:
+            d["StreamSpecification"] = {"StreamEnabled": True, **p["StreamSpecification"]}
+        definitions[f"{prefix}-{suffix}"] = d
+    return definitions
+
+
+def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
+    session = boto3.session.Session()
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    for name, d in table_definitions(prefix).items():
+        ddb.create_table(TableName=name, **d)
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    s3 = session.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket=f"{prefix}-archive")
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    urls = {}
+    for step in ("incoming", "processing", "releasing"):
+        urls[step] = sqs.create_queue(
+            QueueName=f"{prefix}-{step}.fifo",
+            Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"},
+        )["QueueUrl"]
+    topic = session.client("sns", endpoint_url=endpoint).create_topic(Name=f"{prefix}-released")["TopicArn"]
+    return {
+        "events_table": f"{prefix}-events",
+        "transactions_table": f"{prefix}-transactions",
+        "archive_bucket": f"{prefix}-archive",
+        "incoming_queue_url": urls["incoming"],
+        "processing_queue_url": urls["processing"],
+        "releasing_queue_url": urls["releasing"],
+        "released_topic_arn": topic,
+    }
+
+
+def build_pipeline(resources: dict[str, str], notification_log: bool):
+    from chalicelib import bootstrap
+    from chalicelib.adapters.dynamodb import TransactionView
+    from chalicelib.adapters.settings import Settings
+    from chalicelib.pipeline.payments import Payments
+
+    s = Settings(**resources)
+    env = bootstrap.payments_env(s)
+    if notification_log:
+        env["NOTIFICATION_LOG"] = "y"
+    pipeline = bootstrap.build(s, payments=Payments(env=env))
+    return pipeline, TransactionView(s.transactions_table)
+
+
+class LambdaPoller:
+    """What the Lambda service does per step message: receive a batch (of one), delete it."""
+
+    def __init__(self, endpoint: str, meter: Meter) -> None:
+        self.sqs = boto3.session.Session().client("sqs", endpoint_url=endpoint)
+        meter.attach(self.sqs)
+        self.meter = meter
+
+    def take(self, url: str):
+        from chalicelib.pipeline.service import StepMessage
+        import json
+
+        previous, self.meter.step = self.meter.step, "lambda sqs polling"
+        try:
+            for _ in range(20):
+                msgs = self.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["All"]
+                ).get("Messages", [])
+                if msgs:
+                    break
+            else:
+                raise RuntimeError(f"no message arrived on {url}")
+        finally:
+            self.meter.step = previous
+        m = msgs[0]
+        body = json.loads(m["Body"])
+        return StepMessage(UUID(body["transaction_id"]), body, 1), m["ReceiptHandle"]
+
+    def done(self, url: str, receipt: str) -> None:
+        previous, self.meter.step = self.meter.step, "lambda sqs polling"
+        try:
+            self.sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+        finally:
+            self.meter.step = previous
+
+
+def settle_one(pipeline, view, poller: LambdaPoller, meter: Meter, body: bytes, follow_each_commit: bool) -> str:
+    """One payment through every step; the view refreshed after each commit (a stream
+    batch per event, the worst case at low traffic) or once at the end."""
+    from chalicelib.projections import follower
+
+    def follow(tx: str) -> None:
+        meter.step = "view follower"
+        follower.refresh(pipeline.payments, view, tx)
+
+    meter.step = "issue (GET /uuid)"
+    payment = call(pipeline.issue_transaction, "pacs.008", "bench-request")
+    tx = str(payment.id)
+    if follow_each_commit:
+        follow(tx)
+    meter.step = "submit (POST /inbox)"
+    call(pipeline.submit, payment.id, "pacs.008", body)
+    for step, url, handler in (
+        ("incoming", pipeline.incoming.url, pipeline.on_incoming),
+        ("processing", pipeline.processing.url, pipeline.on_processing),
+        ("releasing", pipeline.releasing.url, pipeline.on_releasing),
+    ):
+        msg, receipt = poller.take(url)
+        meter.step = step
+        handler(msg)
+        poller.done(url, receipt)
+        if follow_each_commit:
+            follow(tx)
+    if not follow_each_commit:
+        follow(tx)
+    meter.step = "outbox (POST /outbox)"
+    report = call(pipeline.status_report, payment.id)
+    assert report.startswith(b"<?xml") or b"FIToFIPmtStsRpt" in report, report[:200]
+    meter.step = "idle"
+    return tx
+
+
+def summarise(meter: Meter, payments: int) -> dict[str, Any]:
+    ours = {k: v for k, v in meter.requests.items() if k[0] != "lambda sqs polling"}
+    polling = {k: v for k, v in meter.requests.items() if k[0] == "lambda sqs polling"}
+    by_service: Counter = Counter()
+    by_step: dict[str, Counter] = defaultdict(Counter)
+    for (step, service, op), n in ours.items():
+        by_service[service] += n
+        by_step[step][f"{service}:{op}"] += n
+    wcu_by_step: Counter = Counter()
+    wcu_by_table: Counter = Counter()
+    writes = []
+    for step, c in meter.charges:
+        wcu_by_step[step] += c.total
+        wcu_by_table[c.table.rsplit("-", 1)[-1]] += c.base
+        for index, units in c.index.items():
+            wcu_by_table[f"{c.table.rsplit('-', 1)[-1]}/{index}"] += units
+        writes.append({"step": step, "table": c.table.rsplit("-", 1)[-1], "op": c.operation, "size_bytes": c.size,
+                       "base_wcu": c.base, "index_wcu": dict(c.index), "failed": c.failed})
+    per = lambda n: round(n / payments, 2)  # noqa: E731
+    return {
+        "requests_per_payment": per(sum(by_service.values())),
+        "requests_by_service": {k: per(v) for k, v in sorted(by_service.items())},
+        "requests_by_step": {step: {k: per(v) for k, v in sorted(c.items())} for step, c in by_step.items()},
+        "lambda_sqs_polling_per_payment": per(sum(polling.values())),
+        "lambda_sqs_polling_detail": {op: per(n) for (_, _, op), n in polling.items()},
+        "wcu_per_payment": per(sum(c.total for _, c in meter.charges)),
+        "wcu_by_step": {k: per(v) for k, v in wcu_by_step.items()},
+        "wcu_by_table_and_index": {k: per(v) for k, v in sorted(wcu_by_table.items())},
+        "failed_writes_per_payment": per(sum(1 for _, c in meter.charges if c.failed)),
+        "writes_of_last_payment": writes[-len(writes) // payments:] if writes else [],
+    }
+
+
+def measure(endpoint: str, payments: int = 3) -> dict[str, Any]:
+    """Both recorder configurations, view followed after each commit and once per payment."""
+    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(k, v)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint  # the pipeline's own boto3 clients read it
+    bodies = [(EVENTS / n).read_bytes() for n in ("pacs008_bare.xml", "pacs008_bah_envelope.xml")]
+    results: dict[str, Any] = {}
+    for label, notification_log in (("aggregate_recorder", False), ("notification_log", True)):
+        prefix = f"bench-{uuid.uuid4().hex[:6]}"
+        resources = create_resources(endpoint, prefix)
+        model = wcu.TableModel(wcu.specs_from_definitions(table_definitions(prefix)))
+        meter = Meter(model)
+        pipeline, view = build_pipeline(resources, notification_log)
+        poller = LambdaPoller(endpoint, meter)
+        # Warm-up payment: the clients exist (and are hooked) once it has run.
+        settle_one(pipeline, view, poller, meter, bodies[0], True)
+        meter.attach_all(pipeline)
+        meter.attach_all(view)
+        settle_one(pipeline, view, poller, meter, bodies[0], True)
+        for mode, each in (("view_per_commit", True), ("view_once", False)):
+            meter.reset()
+            for i in range(payments):
+                settle_one(pipeline, view, poller, meter, bodies[i % 2], each)
+            results[f"{label}/{mode}"] = summarise(meter, payments)
+        meter.detach()
+        stats = getattr(getattr(pipeline.payments, "recorder", None), "stats", None)
+        if stats is not None:
+            results[f"{label}/commit_stats"] = {"commits": stats.commits, "retries": stats.retries}
+    return results

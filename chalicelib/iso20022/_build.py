@@ -1,0 +1,131 @@
+"""Shared pieces of the outbound builders (pacs.002, camt.029, pacs.004).
+
+Everything here is deterministic: no clock, no random ids. Values are made XML-safe
+and clipped; codes and identifiers the schema would refuse raise ValueError, so a
+builder never returns a message that its XSD would reject for a caller's typo.
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+from datetime import datetime
+
+from lxml import etree
+
+from .recognise import ISO_NS_PREFIX
+
+ADDTL_INF_MAX = 105
+ADDTL_INF_COUNT = 3  # narrative capped at 3 x 105 characters
+
+CODE4 = re.compile(r"^[A-Z0-9]{4}$")
+BIC = re.compile(r"^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+UUID4 = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}$")
+CCY = re.compile(r"^[A-Z]{3}$")
+AMOUNT = re.compile(r"^(0|[1-9]\d{0,17})(\.\d{1,5})?$")  # ActiveCurrencyAndAmount: 18 digits, 5 decimals
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NOT_XML = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]+")
+
+
+def text(value, max_len: int) -> str:
+    """XML-safe, single-line, clipped."""
+    return " ".join(_NOT_XML.sub(" ", str(value)).split())[:max_len]
+
+
+def iso(moment: datetime, what: str) -> str:
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime")
+    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+
+
+def check(pattern: re.Pattern, value, what: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValueError(f"{what} {value!r} is not valid")
+    return value
+
+
+def identifier(value, what: str, max_len: int = 35) -> str:
+    """A required MaxNNText identifier given by the caller (never clipped silently)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be 1-{max_len} characters")
+    cleaned = text(value, max_len + 1)
+    if not cleaned or len(cleaned) > max_len:
+        raise ValueError(f"{what} must be 1-{max_len} characters")
+    return cleaned
+
+
+def serialise(doc) -> bytes:
+    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+class Builder:
+    """Creates elements in one message namespace (default namespace, no prefix)."""
+
+    def __init__(self, message_type: str) -> None:
+        self.ns = ISO_NS_PREFIX + message_type
+        self.n = "{" + self.ns + "}"
+
+    def document(self):
+        return etree.Element(self.n + "Document", nsmap={None: self.ns})
+
+    def sub(self, parent, name: str, value: str | None = None):
+        el = etree.SubElement(parent, self.n + name)
+        if value is not None:
+            el.text = value
+        return el
+
+    def opt(self, parent, name: str, value: str | None) -> None:
+        if value:
+            self.sub(parent, name, value)
+
+    def uetr(self, parent, name: str, value: str | None) -> None:
+        """Only a well-formed UUIDv4 (a foreign scheme's odd value is left out, not sent on)."""
+        if value and UUID4.match(value):
+            self.sub(parent, name, value)
+
+    def amount(self, parent, name: str, value: str | None, ccy: str | None, *, required: bool = False) -> None:
+        if not value or not ccy:
+            if required:
+                raise ValueError(f"{name} needs an amount and a currency")
+            return
+        check(AMOUNT, value, f"{name} amount")
+        check(CCY, ccy, f"{name} currency")
+        self.sub(parent, name, value).set("Ccy", ccy)
+
+    def narrative(self, parent, value: str | None) -> None:
+        """AddtlInf lines (Max105Text, at most 3), word-wrapped."""
+        cleaned = text(value or "", ADDTL_INF_MAX * ADDTL_INF_COUNT)
+        for chunk in textwrap.wrap(cleaned, ADDTL_INF_MAX)[:ADDTL_INF_COUNT]:
+            self.sub(parent, "AddtlInf", chunk)
+
+    def agent(self, parent, name: str, ident: str | None, scheme: str | None) -> None:
+        """BranchAndFinancialInstitutionIdentification6 from an extracted (id, scheme)."""
+        if not ident:
+            return
+        scheme = scheme or ("BICFI" if BIC.match(ident) else "Othr")
+        if scheme == "BICFI" and not BIC.match(ident):
+            scheme = "Othr"
+        fin = self.sub(self.sub(parent, name), "FinInstnId")
+        if scheme == "BICFI":
+            self.sub(fin, "BICFI", ident)
+        elif scheme.startswith("ClrSysMmbId"):
+            mmb = self.sub(fin, "ClrSysMmbId")
+            code = scheme.partition(":")[2][:5]
+            if code:
+                self.sub(self.sub(mmb, "ClrSysId"), "Cd", code)
+            self.sub(mmb, "MmbId", text(ident, 35))
+        elif scheme == "LEI":
+            self.sub(fin, "LEI", ident)
+        elif scheme == "Nm":
+            self.sub(fin, "Nm", text(ident, 140))
+        else:
+            self.sub(self.sub(fin, "Othr"), "Id", text(ident, 35))
+
+    def party(self, parent, name: str, ident: str | None, scheme: str | None) -> bool:
+        """Party40Choice: an agent (Agt) or, for scheme "Pty", a party known by name."""
+        if not ident:
+            return False
+        if scheme == "Pty":
+            self.sub(self.sub(self.sub(parent, name), "Pty"), "Nm", text(ident, 140))
+        else:
+            self.agent(self.sub(parent, name), "Agt", ident, scheme)
+        return True

@@ -1,0 +1,123 @@
+"""The packaged deployment template: what every stage (local and AWS) is deployed from.
+
+MiniStack accepts but ignores SSE, point-in-time recovery and the like, so they are checked
+here, on the template itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.deploy import REPO, package
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    out = package("local")
+    return json.loads((out / "sam.json").read_text())
+
+
+def resources_of(template: dict, kind: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_every_function_has_its_own_role_and_no_wildcard_action(template):
+    functions = resources_of(template, "AWS::Serverless::Function")
+    assert set(functions) == {"APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower"}
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
+    assert len(roles) == len(functions)
+    for name in roles:
+        for policy in template["Resources"][name]["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), (name, actions)
+                assert statement["Resource"] != "*" and "*" not in [r for r in statement["Resource"] if isinstance(r, str)]
+
+
+def test_only_the_consumers_may_read_their_queue_and_only_releasing_may_publish(template):
+    def actions(role: str) -> set[str]:
+        doc = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
+        return {a for s in doc["Statement"] for a in s["Action"]}
+
+    assert "sns:Publish" in actions("ReleasingRole")
+    assert not any("sns:Publish" in actions(r) for r in ("APIHandlerRole", "IncomingRole", "ProcessingRole", "ViewFollowerRole"))
+    assert "sqs:ReceiveMessage" not in actions("APIHandlerRole")
+    follower = template["Resources"]["ViewFollowerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    writes_to = [s["Resource"] for s in follower if "dynamodb:PutItem" in s["Action"]]
+    assert writes_to == [[{"Fn::GetAtt": ["TransactionsTable", "Arn"]}]]  # the follower never writes events
+
+
+def test_pipeline_queues_are_fifo_with_dead_letter_queues_and_partial_batch_failures(template):
+    queues = resources_of(template, "AWS::SQS::Queue")
+    main = {k: v for k, v in queues.items() if not k.endswith("DLQ")}
+    assert set(main) == {"IncomingQueue", "ProcessingQueue", "ReleasingQueue"}
+    for name, q in main.items():
+        assert q["Properties"]["FifoQueue"] is True
+        assert q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [name + "DLQ", "Arn"]}
+        assert queues[name + "DLQ"]["Properties"]["FifoQueue"] is True
+    for fn in ("Incoming", "Processing", "Releasing"):
+        source = template["Resources"][fn]["Properties"]["Events"][f"{fn}SqsEventSource"]["Properties"]
+        assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert source["Queue"] == {"Fn::GetAtt": [f"{fn}Queue", "Arn"]}  # bound to the stack's own queue
+    stream = template["Resources"]["ViewFollower"]["Properties"]["Events"]["ViewFollowerDynamodbEventSource"]["Properties"]
+    assert stream["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+
+
+def test_data_at_rest_is_encrypted_and_kept(template):
+    for name, table in resources_of(template, "AWS::DynamoDB::Table").items():
+        assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
+        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    bucket = template["Resources"]["ArchiveBucket"]
+    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert bucket["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    assert template["Resources"]["ReleasedTopic"]["Properties"]["KmsMasterKeyId"]
+
+
+def test_every_protected_route_has_the_cognito_authorizer_of_the_stack(template):
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizer = body["securityDefinitions"]["ClientCredentials"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+    for path, methods in body["paths"].items():
+        for method, spec in methods.items():
+            if method == "options":
+                continue
+            assert ("security" in spec) == (path != "/"), (path, method)
+
+
+def test_runtime_requirements_cover_every_import_of_the_deployed_code():
+    """MiniStack runs Lambdas in the project's venv, so a missing requirement would only show in AWS."""
+    script = r"""
+import ast, importlib.metadata as md, pathlib, re, sys, json
+repo = pathlib.Path(sys.argv[1])
+files = [repo / "app.py", *(repo / "chalicelib").rglob("*.py")]
+tops = set()
+for f in files:
+    for node in ast.walk(ast.parse(f.read_text())):
+        if isinstance(node, ast.Import):
+            tops |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            tops.add(node.module.split(".")[0])
+dists = md.packages_distributions()
+third = {t: dists[t] for t in tops if t in dists and t not in sys.stdlib_module_names}
+print(json.dumps(third))
+"""
+    out = subprocess.run([sys.executable, "-c", script, str(REPO)], capture_output=True, text=True, check=True).stdout
+    imported = json.loads(out)
+    listed = {
+        line.split("==")[0].split("[")[0].strip().lower().replace("_", "-")
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    provided_by_lambda = {"boto3", "botocore", "chalice"}  # chalice package vendors its own runtime
+    for module, dists in imported.items():
+        names = {d.lower().replace("_", "-") for d in dists}
+        assert names & (listed | provided_by_lambda), f"{module} ({dists}) is imported but not in requirements.txt"
+    assert {"lxml", "eventsourcing", "pyjwt"} <= {d.lower() for ds in imported.values() for d in ds}  # it sees imports
