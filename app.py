@@ -80,6 +80,13 @@ def outbox(principal):
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
+@app.route("/transactions", methods=["GET"], authorizer=cognito)
+@protected(READ)
+def find_transactions(principal):
+    found = follower.find(bootstrap.view(), principal.client_id, app.current_request.query_params)
+    return api.json_response({"transactions": found})
+
+
 @app.route("/transactions/{transaction_id}", methods=["GET"], authorizer=cognito)
 @protected(READ)
 def transaction(transaction_id, principal):

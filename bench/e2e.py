@@ -179,6 +179,49 @@ def self_cpu() -> float:
     return t.user + t.system
 
 
+def warm_up(stack: dict[str, Any], concurrency: int = 8, payments: int = 10) -> dict[str, Any]:
+    """Spawn a pool of warm API workers (`concurrency` GET /uuid at once, a few rounds),
+    then settle a few payments one by one so that every step's worker is warm.
+
+    MiniStack starts one worker subprocess per *concurrent* invocation, unbounded, and a
+    cold worker costs ~1 s of CPU (imports, JWKS): without this, an open-loop load on a
+    2-core machine spawns dozens of workers at once and never recovers (see the README
+    of bench results)."""
+    api = stack["api_url"].rstrip("/")
+    auth = auth_headers(stack)
+    body = (EVENTS / "pacs008_bare.xml").read_bytes()
+    t0 = time.monotonic()
+
+    def uuid_call(_: int) -> int:
+        return requests.get(f"{api}/uuid", headers={"X-Message-Type": "pacs.008", **auth}, timeout=120).status_code
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        codes = Counter()
+        for _ in range(3):
+            codes.update(pool.map(uuid_call, range(concurrency)))
+    watcher = ReleaseWatcher(stack)
+    s = requests.Session()
+    txs = []
+    for _ in range(payments):
+        tx = s.get(f"{api}/uuid", headers={"X-Message-Type": "pacs.008", **auth}, timeout=120).json()["transaction_id"]
+        s.post(f"{api}/inbox", data=body, timeout=120,
+               headers={"X-Transaction-Id": tx, "X-Message-Type": "pacs.008", "Content-Type": "application/xml", **auth})
+        txs.append(tx)
+        time.sleep(0.2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not set(txs) <= watcher.arrived.keys():
+        time.sleep(0.2)
+    watcher.stop()
+    pgid = stack.get("ministack_pid")
+    return {
+        "api_concurrency": concurrency,
+        "uuid_status": {str(k): v for k, v in codes.items()},
+        "payments_settled": len(set(txs) & watcher.arrived.keys()),
+        "seconds": round(time.monotonic() - t0, 1),
+        "cpu_s_by_process": {k: round(v, 2) for k, v in (process_group_cpu(pgid) if pgid else {}).items()},
+    }
+
+
 # -- the load --------------------------------------------------------------------------
 
 
@@ -190,6 +233,28 @@ def percentile(values: list[float], p: float) -> float | None:
     return s[k]
 
 
+def hop_breakdown(api: str, auth: dict, sample: dict[int, str], wall_sent: dict[int, float], arrived_wall: dict[str, float]) -> dict[str, list]:
+    """Where a payment's latency goes, from its events' timestamps (GET /transactions/{id}/events):
+    POST /inbox sent -> Received -> Accepted -> Released -> notification polled."""
+    from datetime import datetime
+
+    gaps: dict[str, list[float]] = {"inbox->Received": [], "Received->Accepted": [], "Accepted->Released": [], "Released->notified": []}
+    s = requests.Session()
+    for i, tx in sample.items():
+        try:
+            events = s.get(f"{api}/transactions/{tx}/events", headers=auth, timeout=30).json()["events"]
+        except Exception:  # noqa: BLE001
+            continue
+        at = {e["type"]: datetime.fromisoformat(e["timestamp"]).timestamp() for e in events}
+        if not {"Received", "Accepted", "Released"} <= at.keys() or tx not in arrived_wall:
+            continue
+        gaps["inbox->Received"].append(at["Received"] - wall_sent[i])
+        gaps["Received->Accepted"].append(at["Accepted"] - at["Received"])
+        gaps["Accepted->Released"].append(at["Released"] - at["Accepted"])
+        gaps["Released->notified"].append(arrived_wall[tx] - at["Released"])
+    return {k: [round(percentile(v, 50), 3), round(percentile(v, 99), 3)] for k, v in gaps.items() if v}
+
+
 def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60.0, workers: int = 64) -> dict[str, Any]:
     api = stack["api_url"].rstrip("/")
     bodies = [(EVENTS / n).read_bytes() for n in ("pacs008_bare.xml", "pacs008_bah_envelope.xml")]
@@ -197,6 +262,7 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
     watcher = ReleaseWatcher(stack)
     local = threading.local()
     sent_at: dict[int, float] = {}
+    wall_sent: dict[int, float] = {}
     tx_of: dict[int, str] = {}
     started: dict[int, float] = {}
     http_ms: dict[str, list[float]] = {"uuid": [], "inbox": []}
@@ -220,6 +286,7 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
                 return
             tx = r.json()["transaction_id"]
             t2 = time.monotonic()
+            wall_sent[i] = time.time()
             r = http().post(
                 f"{api}/inbox", data=bodies[i % 2], timeout=60,
                 headers={"X-Transaction-Id": tx, "X-Message-Type": "pacs.008", "Content-Type": "application/xml", **auth},
@@ -277,6 +344,8 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
     for tx in sample:
         r = s.post(f"{api}/outbox", headers={"X-Transaction-Id": tx, **auth}, timeout=30)
         outbox[r.status_code] += 1
+    hops = hop_breakdown(api, auth, {i: tx_of[i] for i in list(tx_of)[:: max(1, len(tx_of) // 50)]}, wall_sent,
+                         {tx: watcher.arrived[tx] - (time.monotonic() - time.time()) for tx in tx_of.values() if tx in watcher.arrived})
     lag = [started[i] - (t0 + i / rate) for i in started]
     starts = sorted(started.values())
     cpu = {k: round(cpu_after.get(k, 0) - cpu_before.get(k, 0), 2) for k in cpu_after if not k.startswith("#")}
@@ -306,6 +375,7 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
         "http_inbox_ms_p50_p99": [round(percentile(http_ms["inbox"], 50) or 0, 1), round(percentile(http_ms["inbox"], 99) or 0, 1)],
         "schedule_lag_s_p50_p99": [round(percentile(lag, 50) or 0, 3), round(percentile(lag, 99) or 0, 3)],
         "outbox_sample_status": {str(k): v for k, v in outbox.items()},
+        "hops_s_p50_p99": hops,
         "load_s": round(load_end - t0, 1),
         "drain_s": round(end - all_sent, 1),
         "cpu_s_by_process": cpu,

@@ -83,10 +83,12 @@ class Builder:
             self.sub(parent, name, value)
 
     def amount(self, parent, name: str, value: str | None, ccy: str | None, *, required: bool = False) -> None:
-        if not value or not ccy:
-            if required:
-                raise ValueError(f"{name} needs an amount and a currency")
+        """A required amount (the caller's) must be well-formed; an optional one echoed from
+        an inbound message is left out when it is not in the canonical form we write."""
+        if not required and not (value and ccy and AMOUNT.match(value) and CCY.match(ccy)):
             return
+        if not value or not ccy:
+            raise ValueError(f"{name} needs an amount and a currency")
         check(AMOUNT, value, f"{name} amount")
         check(CCY, ccy, f"{name} currency")
         self.sub(parent, name, value).set("Ccy", ccy)

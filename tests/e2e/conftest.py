@@ -5,7 +5,6 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ import requests
 
 from infra.deploy import deploy_local
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 class Api:

@@ -8,10 +8,12 @@ import uuid
 
 import jwt
 import pytest
+
+from tests.messages import fresh
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.deploy import ensure_client, local_session
-from tests.e2e.conftest import EVENTS, Api, fetch_token
+from tests.e2e.conftest import Api, fetch_token
 
 pytestmark = pytest.mark.e2e
 PROTECTED = [
@@ -31,7 +33,7 @@ def claims_of(token: str) -> dict:
 
 @pytest.fixture(scope="module")
 def settled(api):
-    tx = api.pay((EVENTS / "pacs008_bare.xml").read_bytes())
+    tx = api.pay(fresh("pacs008_bare.xml"))
     assert api.report(tx).status_code == 200
     return tx
 
@@ -91,7 +93,7 @@ def test_a_read_only_token_cannot_write_but_can_read(stack, aws_endpoint, settle
 
 
 def test_another_tenant_gets_404_on_every_route_naming_the_transaction(other_tenant, api, settled):
-    body = (EVENTS / "pacs008_bare.xml").read_bytes()
+    body = fresh("pacs008_bare.xml")
     for method, path, headers, data in [
         ("POST", "/outbox", {"X-Transaction-Id": settled}, None),
         ("POST", "/inbox", {"X-Transaction-Id": settled, "X-Message-Type": "pacs.008", "Content-Type": "application/xml"}, body),
@@ -106,6 +108,6 @@ def test_another_tenant_gets_404_on_every_route_naming_the_transaction(other_ten
 
 
 def test_release_notifications_carry_the_owning_client(api, notified):
-    tx = api.pay((EVENTS / "pacs008_bare.xml").read_bytes())
+    tx = api.pay(fresh("pacs008_bare.xml"))
     note = notified(tx)
     assert note and note[0]["MessageAttributes"]["client_id"]["Value"] == claims_of(api.token)["client_id"]

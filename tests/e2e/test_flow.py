@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 
 from chalicelib.iso20022 import validate_pacs002
-from tests.e2e.conftest import EVENTS
+from tests.messages import fresh
 
 pytestmark = pytest.mark.e2e
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
@@ -25,7 +25,7 @@ def statuses(report: bytes) -> tuple[str | None, list[str]]:
 
 @pytest.mark.parametrize("sample", ["pacs008_bare.xml", "pacs008_bah_envelope.xml"])
 def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sample, notified):
-    tx = api.pay((EVENTS / sample).read_bytes())
+    tx = api.pay(fresh(sample))
     r = api.report(tx)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/xml")
     validate_pacs002(r.content)
@@ -42,7 +42,7 @@ def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sam
 
 
 def test_a_schema_invalid_message_ends_rjct_ff01(api):
-    tx = api.pay((EVENTS / "pacs008_invalid_schema.xml").read_bytes())
+    tx = api.pay(fresh("pacs008_invalid_schema.xml"))
     r = api.report(tx)
     assert r.status_code == 200
     validate_pacs002(r.content)
@@ -76,19 +76,19 @@ def test_unknown_and_malformed_transaction_ids_are_4xx_json(api):
 
 def test_header_names_are_case_insensitive(api):
     tx = api.new_transaction()
-    body = (EVENTS / "pacs008_bare.xml").read_bytes()
+    body = fresh("pacs008_bare.xml")
     r = api.call("POST", "/inbox", data=body, headers={"x-transaction-id": tx, "X-MESSAGE-TYPE": "pacs.008", "content-type": "application/xml"})
     assert r.status_code == 202
     assert api.call("POST", "/outbox", headers={"x-TRANSACTION-id": tx}).status_code in (200, 409)
 
 
 def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api):
-    body = (EVENTS / "pacs008_bare.xml").read_bytes()
+    body = fresh("pacs008_bare.xml")
     tx = api.pay(body)
     assert api.report(tx).status_code == 200
     again = api.submit(tx, body)
     assert again.status_code == 202
-    other = api.submit(tx, (EVENTS / "pacs008_bah_envelope.xml").read_bytes())
+    other = api.submit(tx, fresh("pacs008_bah_envelope.xml"))
     assert other.status_code == 409 and other.json()["error_code"] == "TRANSACTION_ALREADY_RECEIVED"
     time.sleep(1)
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
@@ -108,3 +108,16 @@ def test_health_reports_every_dependency(api):
     body = r.json()
     assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", json.dumps(body))  # never reveals transactions
+
+
+def test_payments_are_found_by_uetr_and_end_to_end_id_for_their_owner_only(api, other_tenant):
+    tx = api.pay(fresh("pacs008_bah_envelope.xml"))
+    assert api.report(tx).status_code == 200
+    view = api.view(tx, version=4)
+    for field in ("uetr", "end_to_end_id"):
+        found = api.call("GET", "/transactions", params={field: view[field]}).json()["transactions"]
+        assert tx in [t["transaction_id"] for t in found]
+        assert other_tenant.call("GET", "/transactions", params={field: view[field]}).json()["transactions"] == []
+    for params in ({}, {"uetr": "x", "end_to_end_id": "y"}, {"msg": "x"}, {"uetr": "u" * 65}):
+        r = api.call("GET", "/transactions", params=params)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_QUERY"

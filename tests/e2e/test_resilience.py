@@ -11,7 +11,7 @@ from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections.follower import rebuild
 from infra.deploy import deploy_local
-from tests.e2e.conftest import EVENTS
+from tests.messages import fresh
 from tests.e2e.test_flow import statuses
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +21,7 @@ FAULTS = "incoming.after_append,processing.after_append,releasing.after_append"
 def test_a_handler_failing_between_append_and_send_completes_exactly_once(stack, api, aws_endpoint, notified):
     deploy_local(aws_endpoint, parameters={"FaultInjection": FAULTS})
     try:
-        tx = api.pay((EVENTS / "pacs008_bare.xml").read_bytes())
+        tx = api.pay(fresh("pacs008_bare.xml"))
         # every step dies once after its append; SQS redelivers after the visibility timeout
         r = api.report(tx, timeout=120)
     finally:
@@ -65,7 +65,7 @@ def test_every_real_world_sample_gets_a_status_report_and_no_5xx(api, samples_di
 
 
 def test_the_view_rebuilt_from_events_matches_the_live_view(stack, api, boto_session, monkeypatch):
-    tx = api.pay((EVENTS / "pacs008_bah_envelope.xml").read_bytes())
+    tx = api.pay(fresh("pacs008_bah_envelope.xml"))
     assert api.report(tx).status_code == 200
     api.view(tx, version=4)
     time.sleep(2)  # let the follower finish whatever other tests left in flight

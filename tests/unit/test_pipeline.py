@@ -1,8 +1,9 @@
 """The pipeline's use cases, end to end in memory: happy path, rejections, retries, crashes."""
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+
+from tests.messages import fresh
 from lxml import etree
 
 from chalicelib.domain import TxSts
@@ -12,10 +13,9 @@ from chalicelib.pipeline.payments import PaymentNotFound
 from chalicelib.pipeline.service import ReportNotReady, RequestError, StepMessage
 from tests.unit.fakes import drain, memory_pipeline
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
-BAH = (EVENTS / "pacs008_bah_envelope.xml").read_bytes()
-INVALID = (EVENTS / "pacs008_invalid_schema.xml").read_bytes()
+BARE = fresh("pacs008_bare.xml")
+BAH = fresh("pacs008_bah_envelope.xml")
+INVALID = fresh("pacs008_invalid_schema.xml")
 OWNER = "client-a"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
@@ -107,7 +107,7 @@ def test_a_second_message_racing_the_first_is_refused_on_the_record():
 def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(point):
     p = memory_pipeline(fault_injection=point)
     tx = submit(p, BARE)
-    step, handler_queue = point.split(".")[0], None
+    step = point.split(".")[0]
     queues = {"incoming": p.incoming, "processing": p.processing, "releasing": p.releasing}
     handlers = {"incoming": p.on_incoming, "processing": p.on_processing, "releasing": p.on_releasing}
     for name in ("incoming", "processing", "releasing"):

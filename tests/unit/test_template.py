@@ -6,10 +6,8 @@ here, on the template itself.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

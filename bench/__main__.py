@@ -1,0 +1,108 @@
+"""`make bench`: measure, print a table, write bench/results.json.
+
+    python -m bench                 # everything: in-process, costs, 60 s e2e, 10,000-payment e2e
+    python -m bench --quick         # smoke run: short in-process, costs, 10 s / 200-payment e2e
+    python -m bench --skip-e2e      # no HTTP load (in-process figures and costs only)
+    python -m bench --long 0        # skip the 10,000-payment run
+    python -m bench --only inprocess,costs
+
+Timings on a shared machine are noisy: every figure is a median, and the in-process
+figures are measured on one pinned core in a subprocess.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results.json"
+
+RULES = {
+    "requests": (
+        "HTTP requests our code sends (botocore before-send hook, retries included) for one "
+        "payment: GET /uuid, POST /inbox, incoming, processing, releasing, the view follower, "
+        "one POST /outbox. 'view_per_commit': the follower refreshes after every commit (one "
+        "stream batch per event, the worst case at low traffic); 'view_once': one refresh per "
+        "payment (all its events in one stream batch). Lambda's own SQS polling (ReceiveMessage "
+        "+ DeleteMessage per step message, batch of one) is listed apart; Lambda's DynamoDB "
+        "Streams polling (GetRecords) is free of request charges and not counted."
+    ),
+    "wcu": "see bench/wcu.py docstring (item size, max(old, new), transactions x2, GSI per index)",
+}
+
+
+def run_inprocess(seconds: float) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", str(seconds)],
+        cwd=REPO, check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 10 s / 200-payment e2e, no long run")
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e")
+    parser.add_argument("--rate", type=float, default=20.0, help="payments per second (e2e)")
+    parser.add_argument("--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)")
+    parser.add_argument("--long", type=int, default=None, help="payments of the long run (default 10000; quick 0)")
+    parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e"}
+    if args.skip_e2e:
+        parts.discard("e2e")
+    seconds = args.seconds if args.seconds is not None else (10 if args.quick else 60)
+    long_count = args.long if args.long is not None else (0 if args.quick else 10_000)
+
+    sys.path.insert(0, str(REPO))
+    from bench import report
+
+    results: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": args.quick, "rules": RULES}
+    if "inprocess" in parts:
+        print("in-process pipeline and lxml limit on one core ...", flush=True)
+        results.update(run_inprocess(3.0 if args.quick else 8.0))
+    if parts & {"costs", "e2e"}:
+        from bench import costs, e2e
+
+        print("starting MiniStack and deploying the stack ...", flush=True)
+        with e2e.ministack_stack() as stack:
+            if "costs" in parts:
+                print("counting requests and write units of a settled payment ...", flush=True)
+                detail = costs.measure(stack["endpoint_url"], payments=3)
+                results.update(report.cost_headlines(detail))
+                results["costs_detail"] = detail
+            if "e2e" in parts:
+                print(f"warming up the API workers ({args.warm_workers}) ...", flush=True)
+                results["e2e_warm_up"] = e2e.warm_up(stack, args.warm_workers)
+                count = int(args.rate * seconds)
+                print(f"e2e: {count} payments at {args.rate}/s ...", flush=True)
+                steady = e2e.run_load(stack, args.rate, count)
+                results["e2e_steady"] = steady
+                for k in ("e2e_p50_s", "e2e_p99_s"):
+                    results[k] = steady[k]
+                if long_count:
+                    print(f"e2e long run: {long_count} payments at {args.rate}/s ...", flush=True)
+                    long = e2e.run_load(stack, args.rate, long_count)
+                    results["e2e_long"] = long
+                    results["e2e_p99_first_1000_s"] = long["e2e_p99_first_1000_s"]
+                    results["e2e_p99_last_1000_s"] = long["e2e_p99_last_1000_s"]
+                    results["e2e_p50_per_1000"] = [b["p50_s"] for b in long["blocks_of_1000"]]
+    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    Path(args.output).write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print()
+    print(report.table(results))
+    print(f"\nwritten to {os.path.relpath(args.output)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

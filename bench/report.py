@@ -1,0 +1,71 @@
+"""Headline figures from the detail, and the printed table."""
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE = "aggregate_recorder/view_per_commit"  # the deployed default, worst case of the view
+
+TARGETS: list[tuple[str, str, str, Any]] = [
+    # key, label, comparison, target
+    ("requests_per_payment", "AWS requests / payment (our code, view per commit)", "<=", 16),
+    ("requests_per_payment_view_once", "AWS requests / payment (view once)", "<=", 16),
+    ("lambda_sqs_polling_per_payment", "+ Lambda SQS polling / payment (batch of 1)", "", None),
+    ("wcu_per_payment", "DynamoDB WCU / payment (default, view per commit)", "<=", 10),
+    ("wcu_per_payment_view_once", "DynamoDB WCU / payment (default, view once)", "<=", 10),
+    ("wcu_per_payment_notification_log", "DynamoDB WCU / payment (NOTIFICATION_LOG=y)", "<=", 10),
+    ("inprocess_payments_per_s", "in-process payments/s (1 core, POPO)", ">=", 1000),
+    ("lxml_limit_per_s", "lxml parse+XSD alone /s (1 core)", "", None),
+    ("inprocess_to_lxml_ratio", "in-process / lxml ratio", "", None),
+    ("e2e_p50_s", "e2e p50 s (POST /inbox -> pacs.002 notified)", "", None),
+    ("e2e_p99_s", "e2e p99 s", "", None),
+    ("e2e_p99_first_1000_s", "e2e p99 s, first 1000 of long run", "", None),
+    ("e2e_p99_last_1000_s", "e2e p99 s, last 1000 of long run", "", None),
+]
+
+
+def cost_headlines(detail: dict[str, Any]) -> dict[str, Any]:
+    d = detail[HEADLINE]
+    once = detail["aggregate_recorder/view_once"]
+    return {
+        "requests_per_payment": d["requests_per_payment"],
+        "requests_by_service": d["requests_by_service"],
+        "requests_per_payment_view_once": once["requests_per_payment"],
+        "requests_by_service_view_once": once["requests_by_service"],
+        "lambda_sqs_polling_per_payment": d["lambda_sqs_polling_per_payment"],
+        "wcu_per_payment": d["wcu_per_payment"],
+        "wcu_per_payment_view_once": once["wcu_per_payment"],
+        "wcu_per_payment_notification_log": detail["notification_log/view_per_commit"]["wcu_per_payment"],
+        "wcu_per_payment_notification_log_view_once": detail["notification_log/view_once"]["wcu_per_payment"],
+        "requests_per_payment_notification_log": detail["notification_log/view_per_commit"]["requests_per_payment"],
+    }
+
+
+def _met(value: Any, op: str, target: Any) -> str:
+    if value is None or target is None or not op:
+        return ""
+    ok = value <= target if op == "<=" else value >= target
+    return "yes" if ok else "NO"
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [("metric", "value", "target", "met?")]
+    for key, label, op, target in TARGETS:
+        if key not in results:
+            continue
+        value = results[key]
+        rows.append((label, str(value), f"{op} {target}" if target is not None else "", _met(value, op, target)))
+    steady = results.get("e2e_steady")
+    if steady:
+        rows.append(("e2e achieved start rate /s", str(steady["achieved_start_rate_per_s"]), f"= {steady['rate_target_per_s']}", ""))
+        rows.append(("e2e errors (non-2xx) / never completed", f"{steady['error_count']} / {steady['never_completed']}", "0 / 0",
+                     "yes" if not steady["error_count"] and not steady["never_completed"] else "NO"))
+        rows.append(("e2e outbox sample", str(steady["outbox_sample_status"]), "all 200", ""))
+    long = results.get("e2e_long")
+    if long:
+        rows.append(("long run: errors / never completed", f"{long['error_count']} / {long['never_completed']}", "0 / 0",
+                     "yes" if not long["error_count"] and not long["never_completed"] else "NO"))
+        rows.append(("long run: p50 per 1000", " ".join(str(b["p50_s"]) for b in long["blocks_of_1000"]), "flat", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
