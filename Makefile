@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run stop demo test test-fast bench clean
+.PHONY: install run stop demo test test-fast bench conformance clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-fast: $(STAMP)
 ## Benchmarks: prints a table and writes bench/results.json.
 bench: $(STAMP)
 	$(PY) -m bench
+
+## Every sample of ../shared/iso20022/samples through the offline validator: expected vs actual.
+conformance: $(STAMP)
+	$(PY) -m chalicelib.cli conformance ../shared/iso20022/samples
 
 clean:
 	rm -rf .build .pytest_cache

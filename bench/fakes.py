@@ -33,6 +33,8 @@ class MemoryQueue:
 class MemoryNotifier:
     def __init__(self) -> None:
         self.published = 0
+        self.by_status: dict[str, int] = {}
 
-    def released(self, *args: Any) -> None:
+    def released(self, transaction_id: str, tx_sts: str, *rest: Any) -> None:
         self.published += 1
+        self.by_status[tx_sts] = self.by_status.get(tx_sts, 0) + 1

@@ -13,6 +13,8 @@ TARGETS: list[tuple[str, str, str, Any]] = [
     ("wcu_per_payment", "DynamoDB WCU / payment (default, view per commit)", "<=", 10),
     ("wcu_per_payment_view_once", "DynamoDB WCU / payment (default, view once)", "<=", 10),
     ("wcu_per_payment_notification_log", "DynamoDB WCU / payment (NOTIFICATION_LOG=y)", "<=", 10),
+    ("wcu_per_payment_zlib", "DynamoDB WCU / payment (default + zlib events)", "<=", 10),
+    ("wcu_per_payment_zlib_view_once", "DynamoDB WCU / payment (zlib, view once)", "<=", 10),
     ("inprocess_payments_per_s", "in-process payments/s (1 core, POPO)", ">=", 1000),
     ("lxml_limit_per_s", "lxml parse+XSD alone /s (1 core)", "", None),
     ("inprocess_to_lxml_ratio", "in-process / lxml ratio", "", None),
@@ -37,6 +39,8 @@ def cost_headlines(detail: dict[str, Any]) -> dict[str, Any]:
         "wcu_per_payment_notification_log": detail["notification_log/view_per_commit"]["wcu_per_payment"],
         "wcu_per_payment_notification_log_view_once": detail["notification_log/view_once"]["wcu_per_payment"],
         "requests_per_payment_notification_log": detail["notification_log/view_per_commit"]["requests_per_payment"],
+        "wcu_per_payment_zlib": detail["aggregate_recorder_zlib/view_per_commit"]["wcu_per_payment"],
+        "wcu_per_payment_zlib_view_once": detail["aggregate_recorder_zlib/view_once"]["wcu_per_payment"],
     }
 
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 from chalicelib.adapters.dynamodb import TransactionView
 from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.adapters.s3 import Archive
+from chalicelib.adapters.secretsmanager import cipher_key
 from chalicelib.adapters.settings import Settings, settings
 from chalicelib.adapters.sns import Notifier
 from chalicelib.adapters.sqs import Queue
@@ -14,11 +15,17 @@ from chalicelib.pipeline.service import Pipeline
 
 
 def payments_env(s: Settings) -> dict[str, str]:
-    """eventsourcing's configuration: our DynamoDB persistence module on the events table."""
-    return {
+    """eventsourcing's configuration: our DynamoDB persistence module on the events table,
+    event state compressed (fewer write units) and encrypted with AES-GCM."""
+    env = {
         "PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
         "DYNAMODB_TABLE": s.events_table,
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     }
+    if s.cipher_secret_arn:
+        env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
+        env["CIPHER_KEY"] = cipher_key(s.cipher_secret_arn)
+    return env
 
 
 def build(s: Settings, payments: Payments | None = None) -> Pipeline:

@@ -25,7 +25,6 @@ from typing import Any
 from chalicelib import checks, iso20022
 from chalicelib.checks import CheckSettings
 
-
 # -- validate -----------------------------------------------------------------------------
 
 def validate_bytes(raw: bytes, settings: CheckSettings, today: date | None = None) -> dict[str, Any]:

@@ -93,6 +93,13 @@ def storage() -> dict[str, Any]:
         "ArchiveBucket": _stateful({
             "Type": "AWS::S3::Bucket",
             "Properties": {
+                # Archived messages are evidence: versions cannot be deleted or overwritten
+                # during retention (MiniStack accepts Object Lock but does not enforce it).
+                "ObjectLockEnabled": True,
+                "ObjectLockConfiguration": {
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": ref("ArchiveRetentionDays")}},
+                },
                 "BucketName": sub("${AWS::StackName}-archive-${AWS::AccountId}-${AWS::Region}"),
                 "VersioningConfiguration": {"Status": "Enabled"},
                 "BucketEncryption": {"ServerSideEncryptionConfiguration": [
@@ -105,6 +112,27 @@ def storage() -> dict[str, Any]:
                     "RestrictPublicBuckets": True,
                 },
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            },
+        }),
+        "ArchiveBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("ArchiveBucket"),
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [arn("ArchiveBucket"), sub("${ArchiveBucket.Arn}/*")],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }]},
+            },
+        },
+        "EventCipherSecret": _stateful({
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": "key material of the AES-GCM cipher of event state",
+                "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
             },
         }),
     }
@@ -212,6 +240,7 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_RELEASED_TOPIC_ARN": ref("ReleasedTopic"),
         "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
         "PACSFLOW_USER_POOL_ID": ref("UserPool"),
+        "PACSFLOW_CIPHER_SECRET_ARN": ref("EventCipherSecret"),
         "PACSFLOW_TOKEN_ISSUER": sub(ISSUER),
         "PACSFLOW_SCOPE_PREFIX": ref("ScopePrefix"),
     }
@@ -275,6 +304,8 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
 def roles() -> dict[str, Any]:
     resources = {}
     for function, statements in permissions().items():
+        # every function reads or writes event state, so every one needs the cipher key
+        statements = [*statements, {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [ref("EventCipherSecret")]}]
         logs = {
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -330,6 +361,7 @@ def merge_template() -> dict[str, Any]:
             },
             "FaultInjection": {"Type": "String", "Default": "", "Description": "test-only fault points; empty in real stages"},
             "ScopePrefix": {"Type": "String", "Default": "pacsflow", "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)"},
+            "ArchiveRetentionDays": {"Type": "Number", "Default": 3650, "Description": "Object Lock retention of archived messages"},
             "AuthDomainPrefix": {"Type": "String", "Default": "pacsflow-local", "Description": "Cognito hosted domain prefix (globally unique in AWS)"},
         },
         "Resources": {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},

@@ -25,3 +25,12 @@ def fresh(name: str, today: date | None = None) -> bytes:
     text = _IDS.sub(lambda m: f"<{m[1]}>{m[2][:26]}-{suffix}</{m[1]}>", text)
     text = _UETR.sub(lambda m: f"<{m[1]}>{uuid.uuid4()}</{m[1]}>", text)
     return text.encode("utf-8")
+
+
+_DATES = re.compile(r"<((?:\w+:)?(?:IntrBkSttlmDt|CreDtTm|CreDt))>(\d{4}-\d{2}-\d{2})")
+
+
+def redated(raw: bytes, today: date | None = None) -> bytes:
+    """A real-world sample as if sent today: creation and settlement dates moved to today."""
+    day = (today or datetime.now(timezone.utc).date()).isoformat()
+    return _DATES.sub(lambda m: f"<{m[1]}>{day}", raw.decode("utf-8")).encode("utf-8")

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     released_topic_arn: str = ""
     # Upper bound on an inbound ISO 20022 message; API Gateway itself stops at 10 MB.
     max_message_bytes: int = 1024 * 1024
+    # Event state at rest: zlib-compressed, then AES-GCM with a key derived from this secret.
+    cipher_secret_arn: str = ""
     # OAuth2: the Region's Cognito user pool issues client-credentials access tokens.
     user_pool_id: str = ""
     token_issuer: str = ""

@@ -38,6 +38,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
+from chalicelib.iso20022.errors import safe_text
+
 from .reference import COUNTRIES, CURRENCIES, MINOR_UNITS, NOT_A_SETTLEMENT_CURRENCY
 from .settings import CheckSettings
 
@@ -59,7 +61,7 @@ _MAX_LISTED = 3  # problems named in one narrative
 class Context:
     """What every rule reads besides the message: computed once per ``run``."""
 
-    __slots__ = ("settings", "today", "txs", "multi", "cbpr")
+    __slots__ = ("cbpr", "multi", "settings", "today", "txs")
 
     def __init__(self, ct: dict[str, Any], settings: CheckSettings, today: date) -> None:
         self.settings = settings
@@ -102,7 +104,7 @@ def _fail(name: str, code: str, problems: list[str]) -> Verdict:
     text = "; ".join(problems[:_MAX_LISTED])
     if len(problems) > _MAX_LISTED:
         text += f"; and {len(problems) - _MAX_LISTED} more"
-    return {"rule": name, "passed": False, "reason_code": code, "narrative": text}
+    return {"rule": name, "passed": False, "reason_code": code, "narrative": safe_text(text)}
 
 
 def _decimal(text: Any) -> Decimal | None:
@@ -209,7 +211,7 @@ def transactions_per_message(ct: dict[str, Any], cx: Context) -> Verdict:
 def _bic_problem(bic: str) -> str | None:
     m = _BIC.fullmatch(bic)
     if m is None:
-        return "is not 4 letters, 2-letter country, 2 alphanumerics and optional 3-character branch"
+        return "is not ISO 9362 (4 letters, country, 2-char location, optional 3-char branch)"
     if m.group(1) not in COUNTRIES:
         return "has no ISO 3166 country"
     return None
@@ -280,8 +282,9 @@ def bah_agents_match(ct: dict[str, Any], cx: Context) -> Verdict:
     problems: list[str] = []
     for bah_key, agent_key, what in (("bah_from", "instructing_agent", "BAH Fr is not the InstgAgt"),
                                      ("bah_to", "instructed_agent", "BAH To is not the InstdAgt")):
-        party = ct.get(bah_key)
-        if not party or ct.get(bah_key + "_scheme") not in _BAH_BIC_SCHEMES:
+        party, scheme = ct.get(bah_key), ct.get(bah_key + "_scheme")
+        # (no scheme: a dict recorded before schemes were extracted; a BIC-shaped value is one)
+        if not party or not (scheme in _BAH_BIC_SCHEMES or (scheme is None and _BIC.fullmatch(party))):
             continue
         for i, tx in enumerate(cx.txs):
             agent = tx.get(agent_key)

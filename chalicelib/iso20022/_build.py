@@ -96,7 +96,10 @@ class Builder:
     def narrative(self, parent, value: str | None) -> None:
         """AddtlInf lines (Max105Text, at most 3), word-wrapped."""
         cleaned = text(value or "", ADDTL_INF_MAX * ADDTL_INF_COUNT)
-        for chunk in textwrap.wrap(cleaned, ADDTL_INF_MAX)[:ADDTL_INF_COUNT]:
+        if not cleaned:
+            return
+        lines = [cleaned] if len(cleaned) <= ADDTL_INF_MAX else textwrap.wrap(cleaned, ADDTL_INF_MAX)
+        for chunk in lines[:ADDTL_INF_COUNT]:
             self.sub(parent, "AddtlInf", chunk)
 
     def agent(self, parent, name: str, ident: str | None, scheme: str | None) -> None:

@@ -322,3 +322,9 @@ def test_checks_run_is_fast():
             checks.run(data, S, today=DAY)
         per_message = (time.perf_counter() - start) / n
         assert per_message < 0.0005, f"{per_message * 1e6:.0f} us per message"
+
+
+def test_bah_agents_match_on_a_dict_recorded_before_bah_schemes():
+    old = ct(bah_from_scheme=None, bah_to_scheme=None)
+    assert one(rules.bah_agents_match, old)["passed"]
+    assert not one(rules.bah_agents_match, {**old, "bah_from": "COBADEFFXXX"})["passed"]

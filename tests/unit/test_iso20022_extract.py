@@ -18,18 +18,23 @@ BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
 
 def test_bare_message_fields():
     ct = read_credit_transfer(BARE)
-    assert ct == CreditTransfer(
-        message_type="pacs.008.001.08", msg_id="PFW-20260415-000123",
-        creation_date_time="2026-04-15T09:30:00+02:00", nb_of_txs="1", settlement_method="INDA",
-        interbank_settlement_date="2026-04-15", instr_id="PFW-INSTR-001",
-        end_to_end_id="INV-2026-0415-001", tx_id="PFW-TX-001",
-        uetr="32e0a499-6667-431e-ae98-1e0782016094", amount="1234.56", currency="EUR",
+    first_tx = dict(
+        amount="1234.56", currency="EUR", interbank_settlement_date="2026-04-15", charge_bearer="SHAR",
         instructing_agent="DEUTDEFFXXX", instructing_agent_scheme="BICFI",
         instructed_agent="BNPAFRPPXXX", instructed_agent_scheme="BICFI",
         debtor_agent="DEUTDEFFXXX", debtor_agent_scheme="BICFI",
-        creditor_agent="BNPAFRPPXXX", creditor_agent_scheme="BICFI", charge_bearer="SHAR",
+        creditor_agent="BNPAFRPPXXX", creditor_agent_scheme="BICFI",
+        debtor_name="Muster Maschinenbau GmbH", debtor_country="DE",
+        debtor_account="DE89370400440532013000", debtor_account_scheme="IBAN",
+        creditor_name="Exemple Distribution SARL", creditor_country="FR",
+        creditor_account="FR7630006000011234567890189", creditor_account_scheme="IBAN")
+    assert ct == CreditTransfer(
+        message_type="pacs.008.001.08", msg_id="PFW-20260415-000123",
+        creation_date_time="2026-04-15T09:30:00+02:00", nb_of_txs="1", settlement_method="INDA",
+        instr_id="PFW-INSTR-001", end_to_end_id="INV-2026-0415-001", tx_id="PFW-TX-001",
+        uetr="32e0a499-6667-431e-ae98-1e0782016094", **first_tx,
         transactions=(TransactionIds("PFW-INSTR-001", "INV-2026-0415-001", "PFW-TX-001",
-                                     "32e0a499-6667-431e-ae98-1e0782016094"),))
+                                     "32e0a499-6667-431e-ae98-1e0782016094", **first_tx),))
 
 
 def test_bah_fields():

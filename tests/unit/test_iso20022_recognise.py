@@ -143,7 +143,9 @@ def test_invalid_schema_event_file_is_rejected():
 def test_schemas_are_compiled_once_and_only_ours_are_shipped():
     assert schemas.schema("pacs.008.001.08") is schemas.schema("pacs.008.001.08")
     assert schemas.AVAILABLE == {"pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09",
-                                 "head.001.001.02", "pacs.002.001.10"}
+                                 "head.001.001.02", "pacs.002.001.10", "pacs.004.001.09",
+                                 "pacs.028.001.03", "camt.029.001.09", "camt.056.001.09",
+                                 "camt.056.001.12"}
     assert (schemas.SCHEMA_DIR / "NOTICE").is_file()
     with pytest.raises(KeyError):
-        schemas.schema("pacs.004.001.09")
+        schemas.schema("camt.056.001.08")

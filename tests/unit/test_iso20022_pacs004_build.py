@@ -1,0 +1,157 @@
+"""pacs.004.001.09 PaymentReturn built from a stored CreditTransfer: schema-valid, deterministic."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from chalicelib.iso20022 import (RETURN_REASONS, CreditTransfer, MessageRejected, build_pacs004,
+                                 read_credit_transfer, validate_pacs004)
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"}
+AT = datetime(2026, 4, 16, 8, 0, tzinfo=timezone.utc)
+UETR = "32e0a499-6667-431e-ae98-1e0782016094"
+
+
+@pytest.fixture(scope="module")
+def original() -> dict:
+    return read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes()).to_dict()
+
+
+def _x(data: bytes, path: str) -> list[str]:
+    return etree.fromstring(data).xpath(path + "/text()", namespaces=NS)
+
+
+def _build(original, **kw):
+    args = dict(msg_id="PFW-RTR-1", return_id="PFW-RTRID-1", created_at=AT, settlement_date="2026-04-16") | kw
+    return build_pacs004(original, **args)
+
+
+def test_return_following_a_cancellation_request(original):
+    data = _build(original, narrative="camt.056 PFW-CXL-20260415-0007")
+    validate_pacs004(data)
+    assert _x(data, "//p:GrpHdr/p:MsgId") == ["PFW-RTR-1"]
+    assert _x(data, "//p:GrpHdr/p:NbOfTxs") == ["1"]
+    assert _x(data, "//p:GrpHdr/p:SttlmInf/p:SttlmMtd") == ["INDA"]
+    assert _x(data, "//p:TxInf/p:RtrId") == ["PFW-RTRID-1"]
+    assert _x(data, "//p:OrgnlGrpInf/p:OrgnlMsgId") == ["PFW-20260415-000123"]
+    assert _x(data, "//p:OrgnlGrpInf/p:OrgnlMsgNmId") == ["pacs.008.001.08"]
+    assert _x(data, "//p:OrgnlEndToEndId") == ["INV-2026-0415-001"]
+    assert _x(data, "//p:OrgnlTxId") == ["PFW-TX-001"]
+    assert _x(data, "//p:OrgnlUETR") == [UETR]
+    assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["1234.56"]
+    assert etree.fromstring(data).xpath("//p:RtrdIntrBkSttlmAmt/@Ccy", namespaces=NS) == ["EUR"]
+    assert _x(data, "//p:TxInf/p:IntrBkSttlmDt") == ["2026-04-16"]
+    assert _x(data, "//p:ChrgBr") == ["SHAR"]
+    assert _x(data, "//p:TxInf/p:InstgAgt//p:BICFI") == ["BNPAFRPPXXX"]  # flows back
+    assert _x(data, "//p:TxInf/p:InstdAgt//p:BICFI") == ["DEUTDEFFXXX"]
+    assert _x(data, "//p:RtrRsnInf/p:Rsn/p:Cd") == ["FOCR"]
+    assert _x(data, "//p:RtrRsnInf/p:AddtlInf") == ["camt.056 PFW-CXL-20260415-0007"]
+    assert _x(data, "//p:OrgnlTxRef/p:IntrBkSttlmAmt") == ["1234.56"]
+    assert _x(data, "//p:OrgnlTxRef/p:IntrBkSttlmDt") == ["2026-04-15"]
+
+
+@pytest.mark.parametrize("code", sorted(RETURN_REASONS))
+def test_each_listed_return_reason_is_valid(original, code):
+    data = _build(original, reason_code=code, narrative="see case 7")
+    validate_pacs004(data)
+    assert _x(data, "//p:RtrRsnInf/p:Rsn/p:Cd") == [code]
+
+
+def test_partial_amount_other_charge_bearer_our_bic_and_a_date_object(original):
+    data = _build(original, returned_amount="1200", charge_bearer="CRED", instructing_agent_bic="PFLWGB2LXXX",
+                  settlement_date=date(2026, 4, 17))
+    validate_pacs004(data)
+    assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["1200"]
+    assert _x(data, "//p:ChrgBr") == ["CRED"]
+    assert _x(data, "//p:TxInf/p:InstgAgt//p:BICFI") == ["PFLWGB2LXXX"]
+    assert _x(data, "//p:TxInf/p:IntrBkSttlmDt") == ["2026-04-17"]
+
+
+def test_return_chain_swaps_the_parties_when_both_names_are_given(original):
+    data = _build(original, return_debtor_name="Exemple Distribution SARL",
+                  return_creditor_name="Muster Maschinenbau GmbH")
+    validate_pacs004(data)
+    assert _x(data, "//p:RtrChain/p:Dbtr/p:Pty/p:Nm") == ["Exemple Distribution SARL"]
+    assert _x(data, "//p:RtrChain/p:Cdtr/p:Pty/p:Nm") == ["Muster Maschinenbau GmbH"]
+
+
+def test_works_from_the_committed_minimal_dict_shape(original):
+    """Only the fields CreditTransfer had before per-transaction details were added."""
+    keys = ("message_type", "msg_id", "creation_date_time", "nb_of_txs", "settlement_method",
+            "interbank_settlement_date", "instr_id", "end_to_end_id", "tx_id", "uetr", "amount", "currency",
+            "instructing_agent", "instructing_agent_scheme", "instructed_agent", "instructed_agent_scheme",
+            "charge_bearer")
+    minimal = {k: original[k] for k in keys}
+    minimal["transactions"] = [{k: t[k] for k in ("instr_id", "end_to_end_id", "tx_id", "uetr")}
+                               for t in original["transactions"]]
+    data = _build(minimal)
+    validate_pacs004(data)
+    assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["1234.56"] and not _x(data, "//p:RtrChain//p:Nm")
+
+
+def test_second_transaction_of_a_multi_transaction_original():
+    two = read_credit_transfer((EVENTS / "pacs008_two_txs.xml").read_bytes())
+    second = two.transactions[1]
+    kw = {} if getattr(second, "amount", None) else {"returned_amount": "99.5", "currency": "EUR"}
+    data = _build(two, transaction="INV-2026-0415-002", **kw)
+    validate_pacs004(data)
+    assert _x(data, "//p:OrgnlEndToEndId") == ["INV-2026-0415-002"]
+    assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["99.5"]
+    by_uetr = _build(two, transaction=second.uetr, **kw)
+    assert by_uetr == data
+
+
+def test_clearing_settlement_and_clearing_member_agents(original):
+    fedwire_like = {**original, "settlement_method": "CLRG", "clearing_system": "FDW",
+                    "instructing_agent": "011104238", "instructing_agent_scheme": "ClrSysMmbId:USABA",
+                    "transactions": [{k: v for k, v in t.items() if not k.startswith("instructing_agent")}
+                                     for t in original["transactions"]]}
+    data = _build(fedwire_like)
+    validate_pacs004(data)
+    assert _x(data, "//p:SttlmInf/p:ClrSys/p:Cd") == ["FDW"]
+    assert _x(data, "//p:TxInf/p:InstdAgt//p:MmbId") == ["011104238"]
+
+
+def test_deterministic_from_object_and_dict(original):
+    ct = CreditTransfer.from_dict(original)
+    assert _build(original) == _build(original) == _build(ct)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(reason_code="focr"), "reason_code"),
+    (dict(reason_code="NARR"), "NARR needs a narrative"),
+    (dict(settlement_date="16/04/2026"), "settlement_date"),
+    (dict(returned_amount="12.345678"), "amount"),
+    (dict(returned_amount="-1"), "amount"),
+    (dict(currency="eur"), "currency"),
+    (dict(charge_bearer="OUR"), "charge_bearer"),
+    (dict(transaction="NO-SUCH-E2E"), "no transaction"),
+    (dict(msg_id=""), "msg_id"),
+    (dict(return_id="R" * 36), "return_id"),
+    (dict(instructing_agent_bic="bad"), "instructing_agent_bic"),
+    (dict(created_at=datetime(2026, 4, 16)), "timezone-aware"),
+])
+def test_invalid_arguments_raise_value_error(original, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _build(original, **kwargs)
+
+
+def test_original_without_an_amount_needs_one(original):
+    with pytest.raises(ValueError, match="needs an amount"):
+        _build({**original, "amount": None, "transactions": []})
+
+
+def test_validate_pacs004_rejects_a_broken_document(original):
+    with pytest.raises(MessageRejected, match="pacs.004.001.09 schema violation"):
+        validate_pacs004(_build(original).replace(b"<NbOfTxs>1</NbOfTxs>", b""))
+
+
+def test_return_of_a_real_world_pacs008(samples_dir):
+    ct = read_credit_transfer((samples_dir / "valid/cbprur_pacs008_sample_2025.xml").read_bytes())
+    data = build_pacs004(ct.to_dict(), msg_id="R", return_id="R", created_at=AT, settlement_date="2026-04-16")
+    validate_pacs004(data)
+    assert _x(data, "//p:OrgnlUETR") == [ct.uetr]
