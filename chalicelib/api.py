@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -28,13 +29,18 @@ def request_id(app) -> str:
     return context.get("requestId") or str(uuid.uuid4())
 
 
+# 8-4-4-4-12 ASCII hex digits (either case). uuid.UUID alone also takes "urn:uuid:...",
+# braces, no dashes and non-ASCII digits (int(..., 16) reads fullwidth or Arabic-Indic
+# digits), so one transaction would answer to many spellings of its id.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def transaction_id(value: str | None) -> uuid.UUID:
     """A transaction id as issued by GET /uuid: a UUID in canonical form."""
-    try:
-        parsed = uuid.UUID((value or "").strip())
-    except ValueError:
-        raise RequestError(400, "INVALID_TRANSACTION_ID", "transaction id must be a UUID") from None
-    return parsed
+    text = (value or "").strip()
+    if len(text) != 36 or _CANONICAL_UUID.fullmatch(text) is None:
+        raise RequestError(400, "INVALID_TRANSACTION_ID", "transaction id must be a UUID")
+    return uuid.UUID(text)
 
 
 def authenticate(app, policy: auth.TokenPolicy, access: str) -> auth.Principal:

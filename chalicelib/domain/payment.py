@@ -55,6 +55,7 @@ class Payment(Aggregate):
         self.message_key: str | None = None
         self.credit_transfer: dict[str, Any] | None = None
         self.original: dict[str, Any] = {}
+        self.reasons: list[dict[str, str]] = []
         self.reason_code: str | None = None
         self.narrative: str | None = None
         self.rejected_at_step: str | None = None
@@ -99,23 +100,28 @@ class Payment(Aggregate):
     @event("Rejected")
     def reject(
         self,
-        reason_code: str,
-        narrative: str,
+        reasons: list[dict[str, str]],
         step: str,
         sha256: str | None = None,
         message_key: str | None = None,
         original: dict[str, Any] | None = None,
+        checks: list[dict[str, Any]] | None = None,
     ) -> None:
-        """`original`: what could be read of a refused message (e.g. its MsgId), for the report."""
+        """`reasons`: every {code, narrative} (ISO ExternalStatusReason1Code), the first decisive.
+        `original`: what could be read of a refused message (e.g. its MsgId), for the report.
+        `checks`: every business check's verdict, passed or not, for the audit trail."""
         self.check_not_decided("reject")
+        self.check_has_reasons(reasons)
         if sha256 is not None:
             self.check_status(TxSts.ACCP, "reject an inbound message")
             self.message_sha256 = sha256
             self.message_key = message_key
             self.original = original or {}
-        self.reason_code = reason_code
-        self.narrative = narrative
+        self.reasons = reasons
+        self.reason_code = reasons[0]["code"]
+        self.narrative = reasons[0].get("narrative")
         self.rejected_at_step = step
+        self.checks = checks or []
         self.tx_sts = TxSts.RJCT
 
     @event("Accepted")
@@ -147,6 +153,11 @@ class Payment(Aggregate):
     def check_not_decided(self, action: str) -> None:
         if self.is_decided:
             raise IllegalTransition(f"cannot {action} a payment in status {self.tx_sts.value}")
+
+    @staticmethod
+    def check_has_reasons(reasons: list[dict[str, str]]) -> None:
+        if not reasons or not all(r.get("code") for r in reasons):
+            raise PaymentError("a rejection needs at least one reason code")
 
     def check_releasable(self) -> None:
         if self.is_released:

@@ -77,8 +77,10 @@ class Pipeline:
         processing: Queue,
         releasing: Queue,
         notifier: Notifier,
+        check_settings: checks.CheckSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.check_settings = check_settings or checks.default_settings()
         self.payments = payments
         self.archive = archive
         self.incoming = incoming
@@ -138,7 +140,8 @@ class Pipeline:
                 credit_transfer = iso20022.read_credit_transfer(self.archive.get(key))
             except iso20022.MessageRejected as r:
                 original = {"msg_id": r.msg_id, "message_type": r.message_type}
-                payment.reject(r.reason_code, r.narrative, step="incoming", sha256=sha, message_key=key, original=original)
+                reasons = [{"code": r.reason_code, "narrative": r.narrative}]
+                payment.reject(reasons, step="incoming", sha256=sha, message_key=key, original=original)
             else:
                 payment.receive(sha256=sha, message_key=key, credit_transfer=credit_transfer.to_dict())
             return True
@@ -158,10 +161,11 @@ class Pipeline:
         def step(payment: Payment) -> bool:
             if payment.is_decided:
                 return False
-            verdicts = checks.run(payment.credit_transfer or {})
-            failed = [v for v in verdicts if not v["passed"]]
+            verdicts = checks.run(payment.credit_transfer or {}, self.check_settings)
+            failed = checks.failed(verdicts)
             if failed:
-                payment.reject(failed[0]["reason_code"], "; ".join(v["narrative"] for v in failed)[:500], step="processing")
+                reasons = [{"code": v["reason_code"], "narrative": v["narrative"]} for v in failed]
+                payment.reject(reasons, step="processing", checks=verdicts)
             else:
                 payment.accept(checks=verdicts)
             return True
@@ -202,8 +206,7 @@ class Pipeline:
             msg_id=report_msg_id(payment.id),
             created_at=payment.modified_on,
             tx_status=TxSts.ACSC.value if payment.tx_sts is TxSts.ACSP else payment.tx_sts.value,
-            reason_code=payment.reason_code,
-            narrative=payment.narrative,
+            reasons=[iso20022.StatusReason(r["code"], r.get("narrative")) for r in payment.reasons],
             original_message_id_fallback=payment.original.get("msg_id") or "NOTPROVIDED",
             original_message_name_fallback=payment.original.get("message_type") or "pacs.008",
         )

@@ -54,8 +54,9 @@ def apply(view: dict[str, Any] | None, event: Any) -> dict[str, Any]:
                 view[field] = str(ct[field])
     elif kind == "Rejected":
         view["status"] = "RJCT"
-        view["reason_code"] = event.reason_code
-        view["narrative"] = event.narrative
+        view["reason_code"] = event.reasons[0]["code"]
+        view["reason_codes"] = [r["code"] for r in event.reasons]
+        view["narrative"] = event.reasons[0].get("narrative")
         view["rejected_at_step"] = event.step
         if event.sha256:
             view["message_sha256"] = event.sha256

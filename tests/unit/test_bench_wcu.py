@@ -71,9 +71,9 @@ def test_sparse_index_is_written_only_for_items_with_its_keys():
     model = wcu.TableModel([EVENTS])
     plain = model.request("PutItem", {"TableName": "events", "Item": event("a", 1, 100)})
     assert [(c.base, c.index) for c in plain] == [(1, {})]
-    # 2 + 1 + 2 + 1 + 5 + 1 + 5 + 2000 (+ log 3 + 8, nid 3 + 2) = 2033 bytes: 2 KB
+    # pk 2 + 1, sk 2 + 2, topic 5 + 1, state 5 + 2000, log 3 + 8, nid 3 + 2 = 2034 bytes: 2 KB
     logged = model.request("PutItem", {"TableName": "events", "Item": event("b", 1, 2000, nid=1)})
-    assert [(c.size, c.base, c.index) for c in logged] == [(2033, 2, {"notifications": 2})]
+    assert [(c.size, c.base, c.index) for c in logged] == [(2034, 2, {"notifications": 2})]
 
 
 def test_transaction_doubles_items_but_not_index_writes():

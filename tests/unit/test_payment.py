@@ -1,7 +1,7 @@
 """The payment aggregate: its statuses, its named errors, its replay."""
 import pytest
 
-from chalicelib.domain import IllegalTransition, MessageMismatch, Payment, TxSts
+from chalicelib.domain import IllegalTransition, MessageMismatch, Payment, PaymentError, TxSts
 
 
 def new_payment() -> Payment:
@@ -26,7 +26,7 @@ def test_happy_path_walks_the_iso_statuses():
 
 def test_a_rejection_keeps_rjct_when_released():
     p = new_payment()
-    p.reject("FF01", "schema", step="incoming", sha256="c" * 64, message_key="inbound/c")
+    p.reject([{"code": "FF01", "narrative": "schema"}], step="incoming", sha256="c" * 64, message_key="inbound/c")
     p.release(report_key="outbound/d", report_sha256="d" * 64, report_msg_id="PF2")
     assert p.tx_sts is TxSts.RJCT and p.reason_code == "FF01" and p.rejected_at_step == "incoming"
 
@@ -49,7 +49,7 @@ def test_cannot_release_twice_or_reject_after_acceptance():
     p = received()
     p.accept(checks=[])
     with pytest.raises(IllegalTransition):
-        p.reject("NARR", "late", step="processing")
+        p.reject([{"code": "NARR", "narrative": "late"}], step="processing")
     p.release(report_key="k", report_sha256="s", report_msg_id="m")
     with pytest.raises(IllegalTransition):
         p.release(report_key="k", report_sha256="s", report_msg_id="m")
@@ -71,3 +71,13 @@ def test_replaying_the_events_rebuilds_the_same_state():
     for e in events:
         copy = e.mutate(copy)
     assert copy.tx_sts is TxSts.ACSP and copy.credit_transfer == {"msg_id": "M1"} and copy.version == 3
+
+
+def test_a_rejection_needs_reason_codes_and_keeps_them_all():
+    p = received()
+    with pytest.raises(PaymentError):
+        p.reject([], step="processing")
+    with pytest.raises(PaymentError):
+        p.reject([{"code": "", "narrative": "x"}], step="processing")
+    p.reject([{"code": "AGNT", "narrative": "a"}, {"code": "AC01", "narrative": "b"}], step="processing", checks=[{"rule": "r"}])
+    assert p.reason_code == "AGNT" and [r["code"] for r in p.reasons] == ["AGNT", "AC01"] and p.checks == [{"rule": "r"}]
