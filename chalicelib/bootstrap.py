@@ -3,23 +3,24 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from chalicelib.adapters.dynamodb import TransactionView
+from chalicelib.adapters.dynamodb import Claims, TransactionView
 from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
 from chalicelib.adapters.settings import Settings, settings
 from chalicelib.adapters.sns import Notifier
 from chalicelib.adapters.sqs import Queue
+from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.service import Pipeline
 
 
-def payments_env(s: Settings) -> dict[str, str]:
+def payments_env(s: Settings, table: str | None = None) -> dict[str, str]:
     """eventsourcing's configuration: our DynamoDB persistence module on the events table,
     event state compressed (fewer write units) and encrypted with AES-GCM."""
     env = {
         "PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
-        "DYNAMODB_TABLE": s.events_table,
+        "DYNAMODB_TABLE": table or s.events_table,
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     }
     if s.cipher_secret_arn:
@@ -37,6 +38,13 @@ def build(s: Settings, payments: Payments | None = None) -> Pipeline:
         processing=Queue(s.processing_queue_url),
         releasing=Queue(s.releasing_queue_url),
         notifier=Notifier(s.released_topic_arn),
+        claims=Claims(s.events_table),
+        liquidity=Liquidity(
+            Positions(env=payments_env(s, s.positions_table)),
+            parse_limits(s.liquidity_limits),
+            velocity_window_s=s.velocity_window_s,
+            velocity_max=s.velocity_max,
+        ),
     )
 
 

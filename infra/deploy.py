@@ -155,7 +155,7 @@ def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[
     """Deploy the `local` stage to the MiniStack at `endpoint`; return the stack description."""
     session = local_session()
     template = upload(session, package("local"), "pacsflow-deployments", endpoint)
-    params = {"Stage": "local", "QueueVisibilityTimeout": "15", "FaultInjection": "", **(parameters or {})}
+    params = {"Stage": "local", "QueueVisibilityTimeout": "20", "FaultInjection": "", **(parameters or {})}
     outputs = deploy_stack(session, stack, template, params, endpoint)
     prefix = params.get("ScopePrefix", "pacsflow")
     scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write"}

@@ -63,6 +63,26 @@ def storage() -> dict[str, Any]:
                 }],
                 # Keys only: the follower reads the events themselves from the store.
                 "StreamSpecification": {"StreamViewType": "KEYS_ONLY"},
+                # duplicate-detection claims ($claim#...) expire after their window
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        }),
+        # Liquidity positions: their own event store, no stream (the view does not follow them).
+        "PositionsTable": _stateful({
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": sub("${AWS::StackName}-positions"),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "N"},
+                ],
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
             },
@@ -233,6 +253,9 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_STAGE": ref("Stage"),
         "PACSFLOW_EVENTS_TABLE": ref("EventsTable"),
         "PACSFLOW_TRANSACTIONS_TABLE": ref("TransactionsTable"),
+        "PACSFLOW_POSITIONS_TABLE": ref("PositionsTable"),
+        "PACSFLOW_LIQUIDITY_LIMITS": ref("LiquidityLimits"),
+        "PACSFLOW_VELOCITY_MAX": ref("VelocityMax"),
         "PACSFLOW_ARCHIVE_BUCKET": ref("ArchiveBucket"),
         "PACSFLOW_INCOMING_QUEUE_URL": ref("IncomingQueue"),
         "PACSFLOW_PROCESSING_QUEUE_URL": ref("ProcessingQueue"),
@@ -282,7 +305,12 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
         ],
         "Incoming": [_events_rw(), _archive("s3:GetObject"), _consume("IncomingQueue"), _send("ProcessingQueue", "ReleasingQueue")],
-        "Processing": [_events_rw(), _consume("ProcessingQueue"), _send("ReleasingQueue")],
+        "Processing": [
+            _events_rw(),
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], "Resource": [arn("PositionsTable")]},
+            _consume("ProcessingQueue"),
+            _send("ReleasingQueue"),
+        ],
         "Releasing": [
             _events_rw(),
             _archive("s3:PutObject", "s3:GetObject"),
@@ -361,6 +389,8 @@ def merge_template() -> dict[str, Any]:
             },
             "FaultInjection": {"Type": "String", "Default": "", "Description": "test-only fault points; empty in real stages"},
             "ScopePrefix": {"Type": "String", "Default": "pacsflow", "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)"},
+            "LiquidityLimits": {"Type": "String", "Default": '{"*": "1000000000"}', "Description": "JSON: {\"BIC:CCY\"|\"BIC\"|\"*\": amount}"},
+            "VelocityMax": {"Type": "Number", "Default": 0, "Description": "payments per agent and currency per minute; 0: no limit"},
             "ArchiveRetentionDays": {"Type": "Number", "Default": 3650, "Description": "Object Lock retention of archived messages"},
             "AuthDomainPrefix": {"Type": "String", "Default": "pacsflow-local", "Description": "Cognito hosted domain prefix (globally unique in AWS)"},
         },

@@ -101,3 +101,37 @@ def aggregate_ids(events_table: str, dynamodb=None) -> Iterator[str]:
         for item in page.get("Items", []):
             if not item["pk"]["S"].startswith("$"):
                 yield item["pk"]["S"]
+
+
+class Claims:
+    """First come, first served: who first used a business identifier (MsgId, UETR, ...).
+
+    A claim is an item of the events table (`pk` "$claim#<kind>#<value>", never an
+    aggregate id) written with a condition: absent, or already ours (a retried step), or
+    older than the duplicate window. So of any number of concurrent claimants exactly one
+    wins, and a retry of the winner wins again.
+    """
+
+    def __init__(self, table: str, dynamodb=None) -> None:
+        self.table = table
+        self.dynamodb = dynamodb or client("dynamodb")
+
+    def claim(self, kind: str, value: str, transaction_id: str, now: float, window_s: int) -> str | None:
+        """None when `transaction_id` holds the claim; else the transaction that does."""
+        key = {"pk": {"S": f"$claim#{kind}#{value}"}, "sk": {"N": "0"}}
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    **key,
+                    "transaction_id": {"S": transaction_id},
+                    "seen_at": {"N": str(int(now))},
+                    "expires_at": {"N": str(int(now + window_s))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR transaction_id = :tx OR seen_at < :cutoff",
+                ExpressionAttributeValues={":tx": {"S": transaction_id}, ":cutoff": {"N": str(int(now - window_s))}},
+            )
+            return None
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            item = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            return item["transaction_id"]["S"] if item else None

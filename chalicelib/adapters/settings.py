@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     processing_queue_url: str = ""
     releasing_queue_url: str = ""
     released_topic_arn: str = ""
+    positions_table: str = "pacsflow-positions"
+    # Liquidity limits per instructing agent: {"BIC:CCY": amount, "BIC": amount, "*": amount};
+    # an agent with no limit that applies is not limited.
+    liquidity_limits: str = '{"*": "1000000000"}'
+    velocity_window_s: int = 60
+    velocity_max: int = 0  # payments per agent and currency per window; 0 = no velocity limit
+    # How long a MsgId, UETR or EndToEndId stays taken (duplicate detection).
+    duplicate_window_s: int = 30 * 24 * 3600
     # Upper bound on an inbound ISO 20022 message; API Gateway itself stops at 10 MB.
     max_message_bytes: int = 1024 * 1024
     # Event state at rest: zlib-compressed, then AES-GCM with a key derived from this secret.

@@ -9,7 +9,9 @@ diverge: the event store is the single source of truth and every send is repeata
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 from uuid import UUID
 
@@ -21,7 +23,8 @@ from chalicelib.adapters.settings import Settings
 from chalicelib.adapters.sns import Notifier
 from chalicelib.adapters.sqs import Queue
 from chalicelib.domain import MessageMismatch, Payment, TxSts
-from chalicelib.pipeline import faults
+from chalicelib.pipeline import duplicates, faults
+from chalicelib.pipeline.liquidity import Liquidity, amounts_by_currency
 from chalicelib.pipeline.payments import Payments
 
 log = logging.getLogger(__name__)
@@ -77,9 +80,13 @@ class Pipeline:
         processing: Queue,
         releasing: Queue,
         notifier: Notifier,
+        claims: duplicates.ClaimStore,
+        liquidity: Liquidity,
         check_settings: checks.CheckSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.claims = claims
+        self.liquidity = liquidity
         self.check_settings = check_settings or checks.default_settings()
         self.payments = payments
         self.archive = archive
@@ -156,12 +163,18 @@ class Pipeline:
             self.processing.send(str(msg.transaction_id), "processing", {"transaction_id": str(msg.transaction_id)})
 
     def on_processing(self, msg: StepMessage) -> None:
-        """Business checks -> Accepted (ACSP) or Rejected with the failing rules' reasons."""
+        """Business checks -> Accepted (ACSP) or Rejected with the failing checks' reasons.
+
+        Stateless rules first; then duplicates (which take the message's identifiers) and
+        liquidity (which reserves its amounts) only for a message that is otherwise valid,
+        so a rejected message neither burns identifiers nor holds liquidity. Claims and
+        reservations are idempotent per transaction, so a retried step decides the same.
+        """
 
         def step(payment: Payment) -> bool:
             if payment.is_decided:
                 return False
-            verdicts = checks.run(payment.credit_transfer or {}, self.check_settings)
+            verdicts = self.checks(payment)
             failed = checks.failed(verdicts)
             if failed:
                 reasons = [{"code": v["reason_code"], "narrative": v["narrative"]} for v in failed]
@@ -197,6 +210,17 @@ class Pipeline:
                 "report_msg_id": payment.report_msg_id,
             },
         )
+
+    def checks(self, payment: Payment) -> list[checks.Verdict]:
+        ct, tx = payment.credit_transfer or {}, str(payment.id)
+        verdicts = checks.run(ct, self.check_settings)
+        if not checks.failed(verdicts):
+            window = self.settings.duplicate_window_s
+            verdicts.append(duplicates.check(self.claims, tx, ct, payment.message_sha256, time.time(), window))
+        if not checks.failed(verdicts):
+            agent = ct.get("instructing_agent") or ""
+            verdicts += self.liquidity.reserve(tx, agent, amounts_by_currency(ct), datetime.now(timezone.utc))
+        return verdicts
 
     def build_report(self, payment: Payment) -> bytes:
         """The pacs.002 for a decided payment; deterministic, so a retry archives the same bytes."""

@@ -27,7 +27,7 @@ class Api:
         headers = dict(headers or {})
         if self.token and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {self.token}"
-        r = self.http.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+        r = self.http.request(method, self.url + path, headers=headers, timeout=90, **kwargs)
         assert r.status_code < 500, (method, path, r.status_code, r.text[:300])  # never a 5xx
         return r
 
@@ -52,12 +52,13 @@ class Api:
 
     def report(self, tx: str, timeout: float = 60) -> requests.Response:
         """POST /outbox until the pacs.002 is released (409 meanwhile)."""
-        deadline = time.monotonic() + timeout
+        deadline, pause = time.monotonic() + timeout, 0.1
         while True:
             r = self.call("POST", "/outbox", headers={"X-Transaction-Id": tx})
             if r.status_code != 409 or time.monotonic() > deadline:
                 return r
-            time.sleep(0.1)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 1.0)  # back off: many waiting clients must not swamp the API
 
     def view(self, tx: str, version: int, timeout: float = 30) -> dict:
         """GET /transactions/{tx} until the view has caught up with `version`."""
@@ -70,9 +71,13 @@ class Api:
             time.sleep(0.1)
 
 
+# A small position for the liquidity test; everyone else is practically unlimited.
+LIQUIDITY_LIMITS = '{"*": "1000000000", "LIQTDEFFXXX:EUR": "12345.60"}'
+
+
 @pytest.fixture(scope="session")
 def stack(aws_endpoint) -> dict:
-    return deploy_local(aws_endpoint)
+    return deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
 
 
 def fetch_token(stack: dict, client: dict, scope: str | None = None) -> str:

@@ -12,6 +12,7 @@ from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections.follower import rebuild
 from infra.deploy import deploy_local
+from tests.e2e.conftest import LIQUIDITY_LIMITS
 from tests.messages import fresh, redated
 from tests.e2e.test_flow import statuses
 
@@ -20,13 +21,13 @@ FAULTS = "incoming.after_append,processing.after_append,releasing.after_append"
 
 
 def test_a_handler_failing_between_append_and_send_completes_exactly_once(stack, api, aws_endpoint, notified):
-    deploy_local(aws_endpoint, parameters={"FaultInjection": FAULTS})
+    deploy_local(aws_endpoint, parameters={"FaultInjection": FAULTS, "LiquidityLimits": LIQUIDITY_LIMITS})
     try:
         tx = api.pay(fresh("pacs008_bare.xml"))
         # every step dies once after its append; SQS redelivers after the visibility timeout
         r = api.report(tx, timeout=120)
     finally:
-        deploy_local(aws_endpoint)
+        deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
     assert r.status_code == 200 and statuses(r.content) == ("ACSC", [])
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
     assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
@@ -81,3 +82,18 @@ def test_no_message_is_left_in_any_queue_or_dead_letter_queue(stack, boto_sessio
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
             assert left == 0, (name, json.dumps(attrs))
+
+
+def test_fifty_parallel_copies_of_one_payment_settle_exactly_once(api, parallel):
+    body = fresh("pacs008_bare.xml")
+    txs = [api.new_transaction() for _ in range(50)]
+    assert {r.status_code for r in parallel.map(lambda tx: api.submit(tx, body), txs)} == {202}
+    outcomes = [statuses(r.content) for r in parallel.map(lambda tx: api.report(tx, timeout=120), txs)]
+    assert outcomes.count(("ACSC", [])) == 1 and outcomes.count(("RJCT", ["DUPL"])) == 49
+
+
+def test_fifty_parallel_payments_never_overdraw_a_position(api, parallel):
+    bodies = [fresh("pacs008_bare.xml").replace(b"DEUTDEFFXXX", b"LIQTDEFFXXX") for _ in range(50)]
+    txs = list(parallel.map(api.pay, bodies))
+    outcomes = [statuses(r.content) for r in parallel.map(lambda tx: api.report(tx, timeout=120), txs)]
+    assert outcomes.count(("ACSC", [])) == 10 and outcomes.count(("RJCT", ["AM04"])) == 40  # 12345.60 / 1234.56

@@ -1,8 +1,11 @@
 """In-memory stand-ins for the AWS adapters, so use cases run without the network."""
 from __future__ import annotations
 
+import threading
+
 from chalicelib.adapters.s3 import Archive, sha256
 from chalicelib.adapters.settings import Settings
+from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.service import Pipeline, StepMessage
 
@@ -39,15 +42,39 @@ class MemoryNotifier:
         self.published.append((transaction_id, tx_sts, client_id, body))
 
 
-def memory_pipeline(**settings) -> Pipeline:
+class MemoryClaims:
+    """Claims as a dict, with the same first-come semantics as the DynamoDB adapter."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+    def claim(self, kind: str, value: str, transaction_id: str, now: float, window_s: int) -> str | None:
+        with self.lock:
+            holder = self.held.get((kind, value))
+            if holder is None or holder[0] == transaction_id or holder[1] < now - window_s:
+                self.held[(kind, value)] = (transaction_id, now)
+                return None
+            return holder[0]
+
+
+def memory_pipeline(limits: str = '{"*": "1000000000"}', **settings) -> Pipeline:
+    s = Settings(**settings)
     return Pipeline(
-        settings=Settings(**settings),
+        settings=s,
         payments=Payments(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
         archive=MemoryArchive(),
         incoming=MemoryQueue(),
         processing=MemoryQueue(),
         releasing=MemoryQueue(),
         notifier=MemoryNotifier(),
+        claims=MemoryClaims(),
+        liquidity=Liquidity(
+            Positions(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
+            parse_limits(limits),
+            velocity_window_s=s.velocity_window_s,
+            velocity_max=s.velocity_max,
+        ),
     )
 
 

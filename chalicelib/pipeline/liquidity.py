@@ -1,0 +1,116 @@
+"""Liquidity and velocity: reserve a payment's amounts on its instructing agent's positions.
+
+A position is its own event-sourced aggregate (chalicelib/domain/position.py) in its own
+application and table. Many payments of one agent race for the same position: each tries
+to record its reservation on the version it read, and a loser reads again and decides
+again, so the position is never overdrawn and no reservation is counted twice.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from chalicelib.checks import Verdict, verdict
+from chalicelib.domain.payment import PaymentError
+from chalicelib.domain.position import InsufficientLiquidity, Position, VelocityExceeded, position_id
+
+
+class Positions(Application[UUID]):
+    name = "Positions"
+    snapshotting_intervals = {Position: 50}  # a busy agent's position has many events
+
+
+def parse_limits(text: str) -> dict[str, Decimal]:
+    """'{"DEUTDEFFXXX:EUR": "5000000", "DEUTDEFFXXX": "1e7", "*": "1e9"}' -> Decimals."""
+    return {k: Decimal(str(v)) for k, v in json.loads(text or "{}").items()}
+
+
+class Liquidity:
+    def __init__(
+        self,
+        positions: Positions,
+        limits: dict[str, Decimal],
+        velocity_window_s: int = 60,
+        velocity_max: int = 0,
+        attempts: int = 50,
+    ) -> None:
+        self.positions = positions
+        self.limits = limits
+        self.velocity_window_s = velocity_window_s
+        self.velocity_max = velocity_max
+        self.attempts = attempts
+
+    def limit_for(self, agent: str, currency: str) -> Decimal | None:
+        for key in (f"{agent}:{currency}", agent, "*"):
+            if key in self.limits:
+                return self.limits[key]
+        return None
+
+    def reserve(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime) -> list[Verdict]:
+        """Reserve every currency's amount, or none: a verdict per currency."""
+        verdicts, reserved = [], []
+        for currency, amount in sorted(amounts.items()):
+            v = self._reserve_one(transaction_id, agent, currency, amount, at)
+            verdicts.append(v)
+            if not v["passed"]:
+                break
+            reserved.append(currency)
+        if not all(v["passed"] for v in verdicts):
+            self.free(transaction_id, agent, reserved)
+        return verdicts
+
+    def free(self, transaction_id: str, agent: str, currencies: list[str]) -> None:
+        """Give back what `transaction_id` holds (idempotent)."""
+        for currency in currencies:
+            self._retrying(agent, currency, lambda p: p.free(transaction_id) if p.holds(transaction_id) else None)
+
+    def _reserve_one(self, tx: str, agent: str, currency: str, amount: Decimal, at: datetime) -> Verdict:
+        if self.limit_for(agent, currency) is None:
+            return verdict("liquidity", True, "AM04", f"no liquidity limit configured for {agent} {currency}")
+        try:
+            self._retrying(agent, currency, lambda p: None if p.holds(tx) else p.reserve(
+                transaction_id=tx, amount=amount, at=at,
+                window_s=self.velocity_window_s, max_in_window=self.velocity_max,
+            ))
+        except InsufficientLiquidity as e:
+            return verdict("liquidity", False, "AM04", str(e))
+        except VelocityExceeded as e:
+            return verdict("velocity", False, "FRAD", str(e))
+        return verdict("liquidity", True, "AM04", f"{currency} reserved on the position of {agent}")
+
+    def _retrying(self, agent: str, currency: str, command) -> None:
+        """Run `command` on the current position and save it; on a lost race, read and decide again."""
+        for attempt in range(self.attempts):
+            position = self._position(agent, currency)
+            command(position)
+            try:
+                self.positions.save(position)
+                return
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+        raise PaymentError(f"position of {agent} {currency} stayed contended")
+
+    def _position(self, agent: str, currency: str) -> Position:
+        try:
+            return self.positions.repository.get(position_id(agent, currency))
+        except AggregateNotFoundError:
+            return Position(agent=agent, currency=currency, limit=self.limit_for(agent, currency))
+
+
+def amounts_by_currency(credit_transfer: dict[str, Any]) -> dict[str, Decimal]:
+    """The interbank settlement amounts of all the message's transactions, per currency."""
+    totals: dict[str, Decimal] = {}
+    transactions = credit_transfer.get("transactions") or [credit_transfer]
+    for tx in transactions:
+        amount, currency = tx.get("amount"), tx.get("currency")
+        if amount and currency:
+            totals[currency] = totals.get(currency, Decimal(0)) + Decimal(str(amount))
+    return totals

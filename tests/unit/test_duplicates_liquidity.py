@@ -1,0 +1,135 @@
+"""Duplicates and liquidity in the processing step (in memory; the same code runs on DynamoDB)."""
+from __future__ import annotations
+
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from lxml import etree
+
+from chalicelib.domain import TxSts
+from chalicelib.domain.position import position_id
+from tests.messages import fresh
+from tests.unit.fakes import drain, memory_pipeline
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
+OWNER = "client-a"
+
+
+def pay(p, body: bytes):
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", body, OWNER)
+    drain(p)
+    return tx
+
+
+def outcome(p, tx) -> tuple[str, list[str]]:
+    doc = etree.fromstring(p.status_report(tx, OWNER))
+    status = doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS) or doc.findtext(".//p:GrpSts", namespaces=NS)
+    return status, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
+
+
+def replace(body: bytes, tag: str, value: str) -> bytes:
+    return re.sub(rf"<{tag}>[^<]*</{tag}>".encode(), f"<{tag}>{value}</{tag}>".encode(), body, count=1)
+
+
+def test_the_same_message_under_another_transaction_is_a_duplicate():
+    p = memory_pipeline()
+    body = fresh("pacs008_bare.xml")
+    first, second = pay(p, body), pay(p, body)
+    assert outcome(p, first) == ("ACSC", [])
+    status, reasons = outcome(p, second)
+    assert (status, reasons) == ("RJCT", ["DUPL"])
+    assert str(first) in p.payments.get_payment(second).narrative
+
+
+def test_a_reused_msgid_uetr_or_end_to_end_id_is_a_duplicate_with_its_own_reason():
+    p = memory_pipeline()
+    body = fresh("pacs008_bare.xml")
+    assert outcome(p, pay(p, body))[0] == "ACSC"
+    other = fresh("pacs008_bare.xml")
+    msg_id = re.search(rb"<MsgId>([^<]*)</MsgId>", body)[1].decode()
+    uetr = re.search(rb"<UETR>([^<]*)</UETR>", body)[1].decode()
+    e2e = re.search(rb"<EndToEndId>([^<]*)</EndToEndId>", body)[1].decode()
+    assert outcome(p, pay(p, replace(other, "MsgId", msg_id))) == ("RJCT", ["DUPL"])
+    assert outcome(p, pay(p, replace(fresh("pacs008_bare.xml"), "UETR", uetr))) == ("RJCT", ["DUPL"])
+    assert outcome(p, pay(p, replace(fresh("pacs008_bare.xml"), "EndToEndId", e2e))) == ("RJCT", ["AM05"])
+    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])
+
+
+def test_a_message_failing_a_rule_does_not_take_its_identifiers():
+    p = memory_pipeline()
+    body = fresh("pacs008_bare.xml")
+    wrong = body.replace(b">1234.56<", b">1234.567<")  # three decimals in EUR: CH20
+    assert outcome(p, pay(p, wrong)) == ("RJCT", ["CH20"])
+    assert outcome(p, pay(p, body)) == ("ACSC", [])  # the corrected message keeps its MsgId, UETR...
+
+
+def test_insufficient_liquidity_holds_nothing():
+    p = memory_pipeline(limits='{"*": "100"}')
+    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("RJCT", ["AM04"])
+    # the whole limit is still there for the next payment
+    assert p.liquidity.reserve("another", "DEUTDEFFXXX", {"EUR": Decimal("100")}, datetime.now(timezone.utc))[0]["passed"]
+
+
+def test_fifty_concurrent_copies_of_one_payment_settle_exactly_once():
+    p = memory_pipeline()
+    body = fresh("pacs008_bare.xml")
+    txs = [p.issue_transaction("pacs.008", "r", OWNER).id for _ in range(50)]
+    for tx in txs:
+        p.submit(tx, "pacs.008", body, OWNER)
+    drain_incoming_then_parallel_processing(p)
+    outcomes = [outcome(p, tx)[0] for tx in txs]
+    assert outcomes.count("ACSC") == 1 and outcomes.count("RJCT") == 49
+
+
+def drain_incoming_then_parallel_processing(p) -> None:
+    from chalicelib.pipeline.service import StepMessage
+
+    while p.incoming.sent:
+        tx, _, body = p.incoming.sent.pop(0)
+        p.on_incoming(StepMessage(uuid.UUID(tx), body))
+    messages = [StepMessage(uuid.UUID(tx), body) for tx, _, body in p.processing.sent]
+    p.processing.sent.clear()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(p.on_processing, messages))
+    drain(p)
+
+
+def test_fifty_concurrent_payments_never_overdraw_the_position():
+    limit = Decimal("1234.56") * 10
+    p = memory_pipeline(limits=f'{{"DEUTDEFFXXX:EUR": "{limit}"}}')
+    txs = []
+    for _ in range(50):
+        tx = p.issue_transaction("pacs.008", "r", OWNER).id
+        p.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), OWNER)
+        txs.append(tx)
+    drain_incoming_then_parallel_processing(p)
+    outcomes = [outcome(p, tx) for tx in txs]
+    assert outcomes.count(("ACSC", [])) == 10 and outcomes.count(("RJCT", ["AM04"])) == 40
+    position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
+    assert position.used == limit and position.available == 0 and len(position.reservations) == 10
+
+
+def test_velocity_limits_payments_per_window():
+    p = memory_pipeline(velocity_max=3, velocity_window_s=60)
+    results = [outcome(p, pay(p, fresh("pacs008_bare.xml"))) for _ in range(4)]
+    assert results == [("ACSC", [])] * 3 + [("RJCT", ["FRAD"])]
+
+
+def test_a_retried_processing_step_reserves_once():
+    p = memory_pipeline()
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), OWNER)
+    from chalicelib.pipeline.service import StepMessage
+
+    _, _, body = p.incoming.sent.pop(0)
+    p.on_incoming(StepMessage(tx, body))
+    _, _, body = p.processing.sent.pop(0)
+    payment = p.payments.get_payment(tx)
+    p.checks(payment)  # a first attempt that died before saving its decision
+    p.on_processing(StepMessage(tx, body, receive_count=2))
+    position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
+    assert list(position.reservations) == [str(tx)] and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
