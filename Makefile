@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run stop demo test test-fast bench conformance clean
+.PHONY: install run stop demo rebuild test test-fast bench conformance clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 ## The README's curl walkthrough against the stack `make run` started.
 demo:
 	infra/walkthrough.sh
+
+## Recompute the transaction view of `make run`'s stack from its events; report differences.
+rebuild: $(STAMP)
+	$(PY) -m chalicelib.cli rebuild --local-stack local-stack.json
 
 ## Stop the MiniStack that `make run` started.
 stop: $(STAMP)

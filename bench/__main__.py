@@ -46,6 +46,10 @@ def run_inprocess(seconds: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def save(results: dict[str, Any], output: str) -> None:
+    Path(output).write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s / 200-payment e2e, no long run")
@@ -70,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if "inprocess" in parts:
         print("in-process pipeline and lxml limit on one core ...", flush=True)
         results.update(run_inprocess(3.0 if args.quick else 8.0))
+        save(results, args.output)  # a later part may fail or be stopped
     if parts & {"costs", "e2e"}:
         from bench import costs, e2e
 
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 detail = costs.measure(stack["endpoint_url"], payments=3)
                 results.update(report.cost_headlines(detail))
                 results["costs_detail"] = detail
+                save(results, args.output)  # a later part may fail or be stopped
             if "e2e" in parts:
                 print(f"warming up the API workers ({args.warm_workers}) ...", flush=True)
                 results["e2e_warm_up"] = e2e.warm_up(stack, args.warm_workers)
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["e2e_steady"] = steady
                 for k in ("e2e_p50_s", "e2e_p99_s"):
                     results[k] = steady[k]
+                    save(results, args.output)  # a later part may fail or be stopped
                 if long_count:
                     print(f"e2e long run: {long_count} payments at {args.rate}/s ...", flush=True)
                     long = e2e.run_load(stack, args.rate, long_count)
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     results["e2e_p99_last_1000_s"] = long["e2e_p99_last_1000_s"]
                     results["e2e_p50_per_1000"] = [b["p50_s"] for b in long["blocks_of_1000"]]
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    Path(args.output).write_text(json.dumps(results, indent=1, default=str) + "\n")
+    save(results, args.output)
     print()
     print(report.table(results))
     print(f"\nwritten to {os.path.relpath(args.output)}")

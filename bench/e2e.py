@@ -258,7 +258,12 @@ def hop_breakdown(api: str, auth: dict, sample: dict[int, str], wall_sent: dict[
     return {k: [round(percentile(v, 50), 3), round(percentile(v, 99), 3)] for k, v in gaps.items() if v}
 
 
-def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60.0, workers: int = 64) -> dict[str, Any]:
+def run_load(
+    stack: dict[str, Any], rate: float, count: int, drain_s: float = 60.0, workers: int = 64, max_backlog_s: float = 15.0
+) -> dict[str, Any]:
+    """Open-loop load; stops issuing payments (aborted=True) once more than `max_backlog_s`
+    seconds' worth of them are waiting for a client thread: the stack is not keeping up,
+    and going on would only measure the queue."""
     api = stack["api_url"].rstrip("/")
     from bench.messages import fresh
     auth = auth_headers(stack)
@@ -277,8 +282,17 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
             local.s = requests.Session()
         return local.s
 
+    finished = [0]
+
     def pay(i: int) -> None:
         started[i] = time.monotonic()
+        try:
+            _pay(i)
+        finally:
+            with lock:
+                finished[0] += 1
+
+    def _pay(i: int) -> None:
         try:
             t0 = time.monotonic()
             r = http().get(f"{api}/uuid", headers={"X-Message-Type": "pacs.008", **auth}, timeout=60)
@@ -309,14 +323,19 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
     pgid = stack.get("ministack_pid")
     cpu_before = process_group_cpu(pgid) if pgid else {}
     me_before = self_cpu()
+    aborted_at = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
         t0 = time.monotonic() + 0.5
         for i in range(count):
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            if i - finished[0] > workers + rate * max_backlog_s:
+                aborted_at = i
+                break
             pool.submit(pay, i)
         load_end = time.monotonic()
+    count = len(started)
     all_sent = time.monotonic()
     expected = set(tx_of.values())
     deadline, last_progress, last_n = time.monotonic() + drain_s, time.monotonic(), -1
@@ -357,6 +376,7 @@ def run_load(stack: dict[str, Any], rate: float, count: int, drain_s: float = 60
     last = ordered[-1000:]
     return {
         "rate_target_per_s": rate,
+        "aborted_after": aborted_at,
         "payments": count,
         "achieved_start_rate_per_s": round((len(starts) - 1) / (starts[-1] - starts[0]), 2) if len(starts) > 1 else None,
         "accepted_202": len(tx_of),

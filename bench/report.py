@@ -63,6 +63,9 @@ def table(results: dict[str, Any]) -> str:
         rows.append(("e2e achieved start rate /s", str(steady["achieved_start_rate_per_s"]), f"= {steady['rate_target_per_s']}", ""))
         rows.append(("e2e errors (non-2xx) / never completed", f"{steady['error_count']} / {steady['never_completed']}", "0 / 0",
                      "yes" if not steady["error_count"] and not steady["never_completed"] else "NO"))
+        if steady.get("aborted_after") is not None:
+            rows.append(("e2e ABORTED (stack not keeping up) after", str(steady["aborted_after"]), "", "NO"))
+        rows.append(("e2e completion rate /s", str(steady["completion_rate_per_s"]), "", ""))
         rows.append(("e2e outbox sample", str(steady["outbox_sample_status"]), "all 200", ""))
     long = results.get("e2e_long")
     if long:

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 from chalicelib.adapters.dynamodb import Claims, TransactionView
 from chalicelib.auth import TokenPolicy, jwks_url_for
+from chalicelib.checks.sanctions import default_screening
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
 from chalicelib.adapters.settings import Settings, settings
@@ -50,6 +51,7 @@ def build(s: Settings, payments: Payments | None = None) -> Pipeline:
 
 @lru_cache(maxsize=1)
 def pipeline() -> Pipeline:
+    default_screening()  # load and index the sanctions list once, at container start
     return build(settings())
 
 

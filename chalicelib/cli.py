@@ -4,6 +4,10 @@
   the stateless business rules, offline. One line per file (plus indented reasons), or one
   JSON object per line with ``--json``. Exit 0 when every file is valid, 1 otherwise,
   2 on usage errors.
+- ``rebuild [--apply] [--local-stack FILE]``: recompute the transaction view from the
+  events, report whether it matches the live view (exit 0) or not (exit 1); ``--apply``
+  repairs what differs. The Region comes from the PACSFLOW_* environment of a deployed
+  stage, or from ``local-stack.json`` for the stack `make run` started.
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -184,6 +188,48 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return 0 if rows and all(r.ok for r in rows) else 1
 
 
+# -- rebuild ------------------------------------------------------------------------------
+
+def settings_of_local_stack(path: Path):
+    """The Region's settings as deployed by `make run` (its outputs in local-stack.json)."""
+    import os
+
+    from chalicelib.adapters.settings import Settings
+
+    stack = json.loads(path.read_text())
+    outputs = stack["outputs"]
+    os.environ.setdefault("AWS_ENDPOINT_URL", stack["endpoint_url"])
+    os.environ.setdefault("AWS_DEFAULT_REGION", stack["region"])
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    return Settings(
+        events_table=outputs["EventsTableName"],
+        transactions_table=outputs["TransactionsTableName"],
+        cipher_secret_arn=outputs.get("EventCipherSecretArn", ""),
+    )
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
+    from chalicelib.adapters.settings import Settings
+    from chalicelib.bootstrap import payments_env
+    from chalicelib.pipeline.payments import Payments
+    from chalicelib.projections.follower import rebuild
+
+    s = settings_of_local_stack(Path(args.local_stack)) if args.local_stack else Settings()
+    report = rebuild(
+        Payments(env=payments_env(s)), TransactionView(s.transactions_table), aggregate_ids(s.events_table), apply=args.apply
+    )
+    print(f"checked {report.checked} transactions: {report.matching} match, {len(report.mismatched)} differ, "
+          f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable"
+          + (f"; repaired {report.written}" if args.apply else ""))
+    for label, ids in (("differs", report.mismatched), ("missing", report.missing),
+                       ("orphaned", report.orphaned), ("unreadable", report.unreadable)):
+        for tid in ids:
+            print(f"  {label}: {tid}")
+    return 0 if report.ok or (args.apply and not report.orphaned) else 1
+
+
 # -- entry point --------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_as_of, default="creation", metavar="WHEN",
                    help="reference date of the date rules: creation (GrpHdr/CreDtTm, default), today, YYYY-MM-DD")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("rebuild", help="recompute the transaction view from the events and compare")
+    p.add_argument("--apply", action="store_true", help="write the recomputed records where they differ")
+    p.add_argument("--local-stack", metavar="FILE", help="the local-stack.json that `make run` wrote")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("conformance", help="check every sample of a folder against its expected outcome")
     p.add_argument("folder", metavar="FOLDER")

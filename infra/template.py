@@ -401,6 +401,7 @@ def merge_template() -> dict[str, Any]:
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
             "UserPoolId": {"Value": ref("UserPool")},
+            "EventCipherSecretArn": {"Value": ref("EventCipherSecret")},
             "TokenIssuer": {"Value": sub(ISSUER)},
             "TokenUrl": {"Value": sub("https://${AuthDomainPrefix}.auth.${AWS::Region}.amazoncognito.com/oauth2/token")},
             **{f"{queue_name(s)}Url": {"Value": ref(queue_name(s))} for s in STAGES},

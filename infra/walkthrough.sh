@@ -10,8 +10,9 @@ TOKEN=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials 
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 AUTH="Authorization: Bearer $TOKEN"
 
-for MESSAGE in events/pacs008_bare.xml events/pacs008_invalid_schema.xml; do
-  echo "== $MESSAGE"
+for SAMPLE in pacs008_bare.xml pacs008_invalid_schema.xml; do
+  echo "== events/$SAMPLE (dated today, identifiers of its own)"
+  MESSAGE=$(mktemp); .venv/bin/python -m infra.examples "$SAMPLE" > "$MESSAGE"
   TX=$(curl -s -H "$AUTH" -H 'X-Message-Type: pacs.008' "$API/uuid" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["transaction_id"])')
   echo "transaction id: $TX"
@@ -24,4 +25,5 @@ for MESSAGE in events/pacs008_bare.xml events/pacs008_invalid_schema.xml; do
   done
   grep -oE '<(TxSts|GrpSts|Cd)>[A-Z0-9]+</(TxSts|GrpSts|Cd)>' /tmp/pacsflow-report.xml || cat /tmp/pacsflow-report.xml
   curl -s -H "$AUTH" "$API/transactions/$TX"; echo
+  rm -f "$MESSAGE"
 done

@@ -504,6 +504,15 @@ def charge_bearer_allowed(ct: dict[str, Any], cx: Context) -> Verdict:
     return _ok(name, "charge bearers allowed")
 
 
+@rule("RR04")
+def sanctions_screening(ct: dict[str, Any], cx: Context) -> Verdict:
+    """Debtor and creditor names against the sanctions list, agent countries against embargoes
+    (RR04 RegulatoryReason: see chalicelib/checks/sanctions.py for why not BE01)."""
+    from .sanctions import screen  # here, not at the top: sanctions imports this module
+
+    return screen(ct)[0]
+
+
 def reference_date(ct: dict[str, Any], settings: CheckSettings, today: date | None = None) -> date:
     """``today`` if given; else the message's creation date (date_reference="creation",
     falling back to the clock when CreDtTm is unreadable) or the UTC clock."""

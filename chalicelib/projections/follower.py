@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from uuid import UUID
 
+from eventsourcing.persistence import MapperDeserialisationError
+
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, StaleView, TransactionView
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.pipeline.service import RequestError
@@ -66,11 +68,12 @@ class RebuildReport:
     mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
     written: int = 0
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatched or self.missing or self.orphaned)
+        return not (self.mismatched or self.missing or self.orphaned or self.unreadable)
 
 
 def rebuild(payments: Payments, view: TransactionView, aggregate_ids: Iterable[str], apply: bool = False) -> RebuildReport:
@@ -83,6 +86,9 @@ def rebuild(payments: Payments, view: TransactionView, aggregate_ids: Iterable[s
         try:
             expected = fold(payments.history(UUID(tid)))
         except PaymentNotFound:
+            continue
+        except MapperDeserialisationError:  # written under another cipher key or codec
+            report.unreadable.append(tid)
             continue
         actual = view.get(tid)
         if actual == expected:

@@ -91,6 +91,13 @@ def today() -> date:
     return datetime.now(timezone.utc).date()
 
 
+def fresh_bic(country: str = "DE") -> str:
+    """A well-formed BIC of a bank of its own: MsgId and EndToEndId are unique per instructing
+    agent (duplicate checks) and liquidity is reserved per agent, so each message gets one."""
+    bank = "".join(random.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
+    return f"{bank}{country}FFXXX"
+
+
 def defaults() -> dict[str, str]:
     suffix = uuid.uuid4().hex[:10]
     day = today()
@@ -99,7 +106,7 @@ def defaults() -> dict[str, str]:
         "sttlm_mtd": "INDA", "instr_id": f"HST-I-{suffix}", "end_to_end_id": f"HST-E-{suffix}",
         "tx_id": f"HST-T-{suffix}", "uetr": str(uuid.uuid4()), "currency": "EUR",
         "amount": "1234.56", "settlement_date": str(day), "charge_bearer": "SHAR",
-        "instructing_bic": "DEUTDEFFXXX", "instructed_bic": "BNPAFRPPXXX",
+        "instructing_bic": fresh_bic(), "instructed_bic": "BNPAFRPPXXX",
         "debtor_name": f"{CANARY}-DEBTOR", "debtor_street": f"{CANARY}-STREET",
         "debtor_country": "DE", "debtor_iban": CANARY_DEBTOR_IBAN,
         "debtor_agent_bic": "DEUTDEFFXXX", "creditor_agent_bic": "BNPAFRPPXXX",
@@ -138,17 +145,25 @@ def wrap(document: bytes, open_tags: bytes, close_tags: bytes) -> bytes:
     return open_tags + body + close_tags
 
 
-def bah(document: bytes, *, fr: str = "DEUTDEFFXXX", to: str = "BNPAFRPPXXX", biz_msg_idr: str | None = None,
+def bah(document: bytes, *, fr: str | None = None, to: str = "BNPAFRPPXXX", biz_msg_idr: str | None = None,
         msg_def_idr: str = "pacs.008.001.08", app_hdrs: int = 1, svc: str = "swift.cbprplus.02") -> bytes:
-    """`document` in a CBPR+ envelope with a head.001.001.02 AppHdr (BizMsgIdr = MsgId by default)."""
-    msg_id = document.split(b"<MsgId>", 1)[1].split(b"</MsgId>", 1)[0].decode()
-    created = f"{today()}T09:30:00+00:00"
+    """`document` in a CBPR+ envelope with a head.001.001.02 AppHdr (From = the instructing
+    agent and BizMsgIdr = MsgId by default, both copied as the document has them)."""
+
+    def between(start: bytes, end: bytes) -> bytes:
+        return document.split(start, 1)[1].split(end, 1)[0] if start in document else b""
+
+    def text(value: str) -> bytes:
+        return escape(value).encode("utf-8")
+
+    fr_raw = text(fr) if fr is not None else between(b"<InstgAgt><FinInstnId><BICFI>", b"<")
+    id_raw = text(biz_msg_idr) if biz_msg_idr is not None else between(b"<MsgId>", b"</MsgId>")
     header = (
-        '<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">'
-        f"<Fr><FIId><FinInstnId><BICFI>{escape(fr)}</BICFI></FinInstnId></FIId></Fr>"
-        f"<To><FIId><FinInstnId><BICFI>{escape(to)}</BICFI></FinInstnId></FIId></To>"
-        f"<BizMsgIdr>{escape(biz_msg_idr if biz_msg_idr is not None else msg_id)}</BizMsgIdr>"
-        f"<MsgDefIdr>{escape(msg_def_idr)}</MsgDefIdr><BizSvc>{escape(svc)}</BizSvc>"
-        f"<CreDt>{created}</CreDt></AppHdr>"
-    ).encode() * app_hdrs
+        b'<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">'
+        b"<Fr><FIId><FinInstnId><BICFI>" + fr_raw + b"</BICFI></FinInstnId></FIId></Fr>"
+        b"<To><FIId><FinInstnId><BICFI>" + text(to) + b"</BICFI></FinInstnId></FIId></To>"
+        b"<BizMsgIdr>" + id_raw + b"</BizMsgIdr>"
+        b"<MsgDefIdr>" + text(msg_def_idr) + b"</MsgDefIdr><BizSvc>" + text(svc) + b"</BizSvc>"
+        b"<CreDt>" + f"{today()}T09:30:00+00:00".encode() + b"</CreDt></AppHdr>"
+    ) * app_hdrs
     return wrap(document, b'<Envelope xmlns="urn:swift:xsd:envelope">' + header, b"</Envelope>")

@@ -39,7 +39,10 @@ def outcomes(request, api, exfil, hostile_start) -> dict[str, Outcome]:
     # the largest bodies first, so that they do not finish last on their own
     chosen.sort(key=lambda c: "10mb" not in c.name)
     with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(zip((c.name for c in chosen), pool.map(run, chosen)))
+        results = dict(zip((c.name for c in chosen), pool.map(run, chosen)))
+    slowest = sorted(results.items(), key=lambda kv: -kv[1].elapsed)[:5]
+    print("slowest body cases:", ", ".join(f"{name} {out.elapsed:.1f}s" for name, out in slowest))
+    return results
 
 
 def _param(case):
