@@ -75,9 +75,21 @@ def inbox(principal):
 @app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
 @protected(WRITE)
 def outbox(principal):
-    tx = api.transaction_id(app.current_request.headers.get("x-transaction-id"))
-    report = bootstrap.pipeline().status_report(tx, principal.client_id)
+    headers = app.current_request.headers
+    tx = api.transaction_id(headers.get("x-transaction-id"))
+    report = bootstrap.pipeline().status_report(tx, principal.client_id, headers.get("x-message-type"))
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
+
+
+@app.route("/transactions/{transaction_id}/cancel", methods=["POST"], authorizer=cognito)
+@protected(WRITE)
+def cancel(transaction_id, principal):
+    tx = api.transaction_id(transaction_id)
+    reason, case_id = api.cancellation_request(app.current_request)
+    resolution = bootstrap.pipeline().cancel(tx, principal.client_id, reason, case_id=case_id)
+    answer = bootstrap.pipeline().status_report(tx, principal.client_id, "camt.029")
+    return Response(body=answer.decode("utf-8"), status_code=200,
+                    headers={"Content-Type": "application/xml", "X-Resolution": resolution})
 
 
 @app.route("/transactions", methods=["GET"], authorizer=cognito)

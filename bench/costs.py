@@ -50,7 +50,7 @@ class Meter:
         events.register("before-parameter-build.dynamodb", self._capture)
         events.register("after-call.dynamodb", self._after_call)
 
-    def attach_all(self, root: Any, depth: int = 4) -> int:
+    def attach_all(self, root: Any, depth: int = 7) -> int:
         """Hook every botocore client reachable from `root`'s attributes."""
         seen: set[int] = set()
 
@@ -100,26 +100,38 @@ class Meter:
         self.charges.clear()
 
 
+def _snake(logical_id: str) -> str:
+    """'PositionsTable' -> 'positions_table' (the Settings field that names it)."""
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id).lower()
+
+
 def table_definitions(prefix: str) -> dict[str, dict[str, Any]]:
-    """The stack's two tables, as CreateTable arguments, from infra/template.py."""
+    """Every DynamoDB table of the stack (infra/template.py), as CreateTable arguments,
+    named <prefix>-<field> after the Settings field that names it."""
     from infra.template import storage
 
     definitions = {}
-    for logical, suffix in (("EventsTable", "events"), ("TransactionsTable", "transactions")):
-        p = storage()[logical]["Properties"]
+    for logical, resource in storage().items():
+        if resource.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        p = resource["Properties"]
         d = {k: p[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode") if k in p}
         if "StreamSpecification" in p:
             d["StreamSpecification"] = {"StreamEnabled": True, **p["StreamSpecification"]}
-        definitions[f"{prefix}-{suffix}"] = d
+        definitions[f"{prefix}-{_snake(logical)}"] = d
     return definitions
 
 
 def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
     session = boto3.session.Session()
     ddb = session.client("dynamodb", endpoint_url=endpoint)
+    tables = {}
     for name, d in table_definitions(prefix).items():
         ddb.create_table(TableName=name, **d)
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        tables[name[len(prefix) + 1:]] = name
     s3 = session.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=f"{prefix}-archive")
     sqs = session.client("sqs", endpoint_url=endpoint)
@@ -131,8 +143,7 @@ def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
         )["QueueUrl"]
     topic = session.client("sns", endpoint_url=endpoint).create_topic(Name=f"{prefix}-released")["TopicArn"]
     return {
-        "events_table": f"{prefix}-events",
-        "transactions_table": f"{prefix}-transactions",
+        **tables,
         "archive_bucket": f"{prefix}-archive",
         "incoming_queue_url": urls["incoming"],
         "processing_queue_url": urls["processing"],
@@ -147,7 +158,7 @@ def build_pipeline(resources: dict[str, str], extra_env: dict[str, str]):
     from chalicelib.adapters.settings import Settings
     from chalicelib.pipeline.payments import Payments
 
-    s = Settings(**resources)
+    s = Settings(**{k: v for k, v in resources.items() if k in Settings.model_fields})
     env = bootstrap.payments_env(s)
     env.update(extra_env)
     pipeline = bootstrap.build(s, payments=Payments(env=env))
@@ -242,10 +253,10 @@ def summarise(meter: Meter, payments: int) -> dict[str, Any]:
     writes = []
     for step, c in meter.charges:
         wcu_by_step[step] += c.total
-        wcu_by_table[c.table.rsplit("-", 1)[-1]] += c.base
+        wcu_by_table[c.table.split("-", 2)[-1]] += c.base
         for index, units in c.index.items():
-            wcu_by_table[f"{c.table.rsplit('-', 1)[-1]}/{index}"] += units
-        writes.append({"step": step, "table": c.table.rsplit("-", 1)[-1], "op": c.operation, "size_bytes": c.size,
+            wcu_by_table[f"{c.table.split('-', 2)[-1]}/{index}"] += units
+        writes.append({"step": step, "table": c.table.split("-", 2)[-1], "op": c.operation, "size_bytes": c.size,
                        "base_wcu": c.base, "index_wcu": dict(c.index), "failed": c.failed})
     per = lambda n: round(n / payments, 2)  # noqa: E731
     return {

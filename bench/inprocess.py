@@ -27,21 +27,16 @@ def messages(n: int = 400) -> list[bytes]:
 
 
 def memory_pipeline():
-    from chalicelib.adapters.settings import Settings
-    from chalicelib.pipeline.payments import Payments
-    from chalicelib.pipeline.service import Pipeline
+    """tests/unit/fakes.py's in-memory pipeline (kept in step with the Pipeline's adapters),
+    with this module's queues and notifier (which counts settled payments)."""
+    from tests.unit.fakes import memory_pipeline as build
 
-    from bench.fakes import MemoryArchive, MemoryNotifier, MemoryQueue
+    from bench.fakes import MemoryNotifier, MemoryQueue
 
-    return Pipeline(
-        settings=Settings(),
-        payments=Payments(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
-        archive=MemoryArchive(),
-        incoming=MemoryQueue(),
-        processing=MemoryQueue(),
-        releasing=MemoryQueue(),
-        notifier=MemoryNotifier(),
-    )
+    pipeline = build()
+    pipeline.incoming, pipeline.processing, pipeline.releasing = MemoryQueue(), MemoryQueue(), MemoryQueue()
+    pipeline.notifier = MemoryNotifier()
+    return pipeline
 
 
 def one_payment(pipeline, body: bytes, clock: dict[str, float] | None = None) -> None:
@@ -79,16 +74,31 @@ def pipeline_rate(seconds: float, batch: int = 100) -> dict:
     rates, clock, done = [], {}, 0
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(rates) < 3:
-        pipeline = memory_pipeline()  # bounded memory: a fresh store per round
+        pipeline = memory_pipeline()  # a fresh store per round: see growing_store() for the other case
+        bodies = messages(batch)  # unique per payment (duplicates would be rejected), made untimed
         start = time.perf_counter()
         for i in range(batch):
-            one_payment(pipeline, bodies[i % len(bodies)], clock)
+            one_payment(pipeline, bodies[i], clock)
         rates.append(batch / (time.perf_counter() - start))
         done += batch
         assert pipeline.notifier.published == batch, "every payment must be released"
         assert pipeline.notifier.by_status.get("ACSC") == batch, f"every payment must settle: {pipeline.notifier.by_status}"
     per_step_us = {k: round(v / done * 1e6, 1) for k, v in clock.items()}
     return {"median_per_s": statistics.median(rates), "rates": rates, "payments": done, "per_step_us": per_step_us}
+
+
+def growing_store(blocks: int = 4, block: int = 250) -> list[float]:
+    """Payments/s per block on ONE store that keeps growing (same debtor agent and
+    currency throughout): flat if no step's cost grows with history."""
+    pipeline = memory_pipeline()
+    out = []
+    for _ in range(blocks):
+        bodies = messages(block)
+        start = time.perf_counter()
+        for body in bodies:
+            one_payment(pipeline, body)
+        out.append(round(block / (time.perf_counter() - start), 1))
+    return out
 
 
 def lxml_rate(seconds: float, batch: int = 200) -> dict:
@@ -115,12 +125,14 @@ def measure(seconds: float = 6.0) -> dict:
     l1 = lxml_rate(seconds / 4)
     p2 = pipeline_rate(seconds / 2)
     l2 = lxml_rate(seconds / 4)
+    growth = growing_store()
     p = statistics.median(p1["rates"] + p2["rates"])
     lim = statistics.median(l1["rates"] + l2["rates"])
     return {
         "inprocess_payments_per_s": round(p, 1),
         "lxml_limit_per_s": round(lim, 1),
         "inprocess_to_lxml_ratio": round(p / lim, 3),
+        "inprocess_growing_store_per_s": growth,
         "inprocess_detail": {
             "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "pipeline_half_medians_per_s": [round(p1["median_per_s"], 1), round(p2["median_per_s"], 1)],

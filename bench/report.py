@@ -16,6 +16,7 @@ TARGETS: list[tuple[str, str, str, Any]] = [
     ("wcu_per_payment_zlib", "DynamoDB WCU / payment (default + zlib events)", "<=", 10),
     ("wcu_per_payment_zlib_view_once", "DynamoDB WCU / payment (zlib, view once)", "<=", 10),
     ("inprocess_payments_per_s", "in-process payments/s (1 core, POPO)", ">=", 1000),
+    ("inprocess_growing_store_per_s", "in-process payments/s per 250, one growing store", "", None),
     ("lxml_limit_per_s", "lxml parse+XSD alone /s (1 core)", "", None),
     ("inprocess_to_lxml_ratio", "in-process / lxml ratio", "", None),
     ("e2e_p50_s", "e2e p50 s (POST /inbox -> pacs.002 notified)", "", None),

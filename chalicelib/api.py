@@ -9,6 +9,7 @@ import functools
 import json
 import logging
 import re
+import re
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -47,6 +48,29 @@ def authenticate(app, policy: auth.TokenPolicy, access: str) -> auth.Principal:
     principal = auth.verify(auth.bearer_token(app.current_request.headers.get("authorization")), policy)
     auth.require_scope(principal, policy, access)
     return principal
+
+
+_CODE = re.compile(r"^[A-Z0-9]{4}$")
+_CASE = re.compile(r"^[A-Za-z0-9/\-?:().,'+ ]{1,35}$")
+
+
+def cancellation_request(request) -> tuple[str, str | None]:
+    """The JSON body of POST /transactions/{id}/cancel: {"reason": "DUPL", "case_id": "..."}."""
+    raw = request.raw_body or b"{}"
+    if len(raw) > 4096:
+        raise RequestError(413, "BODY_TOO_LARGE", "the cancellation request is limited to 4 KiB")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError(400, "INVALID_JSON", "the body must be a JSON object") from None
+    if not isinstance(body, dict) or set(body) - {"reason", "case_id"}:
+        raise RequestError(400, "INVALID_CANCELLATION_REQUEST", "expected {reason, case_id}")
+    reason, case_id = body.get("reason", "CUST"), body.get("case_id")
+    if not isinstance(reason, str) or not _CODE.match(reason):
+        raise RequestError(400, "INVALID_CANCELLATION_REQUEST", "reason must be an ISO cancellation reason code (e.g. DUPL)")
+    if case_id is not None and (not isinstance(case_id, str) or not _CASE.match(case_id)):
+        raise RequestError(400, "INVALID_CANCELLATION_REQUEST", "case_id must be 1 to 35 ISO characters")
+    return reason, case_id
 
 
 def now() -> str:

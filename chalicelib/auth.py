@@ -90,10 +90,14 @@ def verify(token: str, policy: TokenPolicy, signing_key=None) -> Principal:
         raise AuthError(f"token rejected ({type(e).__name__})") from None
     if claims.get("token_use") != "access":
         raise AuthError("an access token is required")
-    client_id = str(claims["client_id"])
+    # The client id names the tenant that owns transactions: a non-empty string, never the
+    # str() of whatever a claim holds (an object would become a tenant called "{'a': 1}").
+    client_id, scope = claims["client_id"], claims.get("scope", "")
+    if not isinstance(client_id, str) or not client_id.strip() or not isinstance(scope, str):
+        raise AuthError("token claims of the wrong type")
     if policy.allowed_client_ids and client_id not in policy.allowed_client_ids:
         raise AuthError("client not allowed")
-    return Principal(client_id=client_id, scopes=frozenset(str(claims.get("scope", "")).split()))
+    return Principal(client_id=client_id, scopes=frozenset(scope.split()))
 
 
 def require_scope(principal: Principal, policy: TokenPolicy, access: str) -> None:

@@ -371,6 +371,8 @@ def functions() -> dict[str, Any]:
     bound["ViewFollower"]["Properties"]["Events"] = {
         "ViewFollowerDynamodbEventSource": {"Properties": {
             "Stream": {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
+            # a payment's events come within a second: one refresh (one view write) for several
+            "MaximumBatchingWindowInSeconds": 1,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "BisectBatchOnFunctionError": True,
         }}
@@ -389,7 +391,7 @@ def merge_template() -> dict[str, Any]:
             },
             "FaultInjection": {"Type": "String", "Default": "", "Description": "test-only fault points; empty in real stages"},
             "ScopePrefix": {"Type": "String", "Default": "pacsflow", "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)"},
-            "LiquidityLimits": {"Type": "String", "Default": '{"*": "1000000000"}', "Description": "JSON: {\"BIC:CCY\"|\"BIC\"|\"*\": amount}"},
+            "LiquidityLimits": {"Type": "String", "Default": "{}", "Description": "JSON: {\"BIC:CCY\"|\"BIC\"|\"*\": amount}"},
             "VelocityMax": {"Type": "Number", "Default": 0, "Description": "payments per agent and currency per minute; 0: no limit"},
             "ArchiveRetentionDays": {"Type": "Number", "Default": 3650, "Description": "Object Lock retention of archived messages"},
             "AuthDomainPrefix": {"Type": "String", "Default": "pacsflow-local", "Description": "Cognito hosted domain prefix (globally unique in AWS)"},

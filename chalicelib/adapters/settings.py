@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     released_topic_arn: str = ""
     positions_table: str = "pacsflow-positions"
     # Liquidity limits per instructing agent: {"BIC:CCY": amount, "BIC": amount, "*": amount};
-    # an agent with no limit that applies is not limited.
-    liquidity_limits: str = '{"*": "1000000000"}'
+    # an agent with no limit that applies is not limited (and has no position to keep).
+    liquidity_limits: str = "{}"
     velocity_window_s: int = 60
     velocity_max: int = 0  # payments per agent and currency per window; 0 = no velocity limit
     # How long a MsgId, UETR or EndToEndId stays taken (duplicate detection).

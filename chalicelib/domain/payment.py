@@ -1,7 +1,8 @@
 """The payment aggregate: one per transaction id, one event per step of its life.
 
-    ACCP Initiated -> ACTC Received -> ACSP Accepted -> ACSC Released
+    ACCP Initiated -> ACTC Received -> ACSP Accepted -> ACSC Released -> Returned (pacs.004)
                   \\-> RJCT Rejected ---------------> (RJCT) Released
+    before release, a cancellation request -> CANC Cancelled -> (CANC) Released
 
 Each command method *is* the event it records (eventsourcing's `@event`); invariants are
 small `check_*` methods that raise named errors before anything is recorded. The pipeline
@@ -24,6 +25,7 @@ class TxSts(str, Enum):
     ACSP = "ACSP"  # AcceptedSettlementInProcess: business checks passed
     ACSC = "ACSC"  # AcceptedSettlementCompleted: status report released
     RJCT = "RJCT"  # Rejected, with a reason code
+    CANC = "CANC"  # Cancelled at the sender's request before it was released
 
 
 class PaymentError(Exception):
@@ -64,6 +66,9 @@ class Payment(Aggregate):
         self.report_sha256: str | None = None
         self.report_msg_id: str | None = None
         self.refused_submissions: list[str] = []
+        # cancellation cases answered: case id -> {answer_key, resolution, request_sha256}
+        self.cancellations: dict[str, dict[str, Any]] = {}
+        self.return_key: str | None = None
 
     # -- questions the pipeline asks before it retries a step -------------------------
 
@@ -73,7 +78,30 @@ class Payment(Aggregate):
 
     @property
     def is_decided(self) -> bool:
-        return self.tx_sts in (TxSts.ACSP, TxSts.RJCT, TxSts.ACSC)
+        return self.tx_sts in (TxSts.ACSP, TxSts.RJCT, TxSts.ACSC, TxSts.CANC)
+
+    @property
+    def is_returned(self) -> bool:
+        return self.return_key is not None
+
+    def cancellation_outcome(self, return_reasons: frozenset[str], reason_code: str) -> tuple[str, str | None, str]:
+        """What a cancellation request gets now: (resolution, rejection code, narrative).
+
+        Before release the payment is cancelled (CNCL). After release (ACSC) it is returned
+        with a pacs.004 when the reason is one the operator returns for (RTRN), otherwise
+        the request is refused (RJCR CUST: the beneficiary's bank keeps the funds).
+        """
+        if self.tx_sts is TxSts.CANC:
+            return "RJCR", "NARR", "the payment is already cancelled"
+        if self.is_returned:
+            return "RJCR", "ARDT", "the payment is already returned"
+        if self.tx_sts is TxSts.RJCT:
+            return "RJCR", "NARR", "the payment was rejected; there is nothing to cancel"
+        if not self.is_released:
+            return "CNCL", None, "cancelled before release"
+        if reason_code in return_reasons:
+            return "RTRN", None, "returned after release (pacs.004)"
+        return "RJCR", "CUST", "settled; the cancellation reason does not allow a return"
 
     @property
     def is_released(self) -> bool:
@@ -139,6 +167,26 @@ class Payment(Aggregate):
         if self.tx_sts is TxSts.ACSP:
             self.tx_sts = TxSts.ACSC
 
+    @event("Cancelled")
+    def cancel(self, case_id: str, reason_code: str, answer_key: str, request_sha256: str | None = None) -> None:
+        self.check_cancellable()
+        self.tx_sts = TxSts.CANC
+        self.cancellations[case_id] = {"answer_key": answer_key, "resolution": "CNCL", "request_sha256": request_sha256}
+
+    @event("Returned")
+    def record_return(
+        self, case_id: str, reason_code: str, answer_key: str, return_key: str, request_sha256: str | None = None
+    ) -> None:
+        self.check_returnable()
+        self.return_key = return_key
+        self.cancellations[case_id] = {"answer_key": answer_key, "resolution": "CNCL", "request_sha256": request_sha256}
+
+    @event("CancellationRefused")
+    def refuse_cancellation(
+        self, case_id: str, reason_code: str, rejection_code: str, answer_key: str, request_sha256: str | None = None
+    ) -> None:
+        self.cancellations[case_id] = {"answer_key": answer_key, "resolution": "RJCR", "request_sha256": request_sha256}
+
     @event("SubmissionRefused")
     def refuse_submission(self, sha256: str, reason: str) -> None:
         """Record, for the audit trail, a second message that was not processed."""
@@ -159,8 +207,16 @@ class Payment(Aggregate):
         if not reasons or not all(r.get("code") for r in reasons):
             raise PaymentError("a rejection needs at least one reason code")
 
+    def check_cancellable(self) -> None:
+        if self.is_released or self.tx_sts in (TxSts.RJCT, TxSts.CANC):
+            raise IllegalTransition(f"cannot cancel a payment in status {self.tx_sts.value}")
+
+    def check_returnable(self) -> None:
+        if self.tx_sts is not TxSts.ACSC or self.is_returned:
+            raise IllegalTransition("only a settled payment that is not yet returned can be returned")
+
     def check_releasable(self) -> None:
         if self.is_released:
             raise IllegalTransition("the status report is already released")
-        if self.tx_sts not in (TxSts.ACSP, TxSts.RJCT):
+        if self.tx_sts not in (TxSts.ACSP, TxSts.RJCT, TxSts.CANC):
             raise IllegalTransition(f"cannot release a payment in status {self.tx_sts.value}")

@@ -2,12 +2,15 @@
 
 A failed record is reported in `batchItemFailures` (the template enables
 ReportBatchItemFailures), so only it is retried. On a FIFO queue a failed message also
-fails the later messages of its group in the same batch — their order must hold.
+fails the later messages of its group in the same batch — their order must hold. Groups
+(transactions) are independent, so a batch's groups run concurrently: a step is mostly
+waiting on DynamoDB and S3, and a batch of ten no longer costs ten steps end to end.
 """
 from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
@@ -16,29 +19,33 @@ from chalicelib.pipeline.service import StepMessage
 log = logging.getLogger(__name__)
 
 
+_POOL = ThreadPoolExecutor(max_workers=10, thread_name_prefix="step")
+
+
 def sqs_batch(records: Iterable[Any], handle: Callable[[StepMessage], None]) -> dict[str, Any]:
-    failures: list[dict[str, str]] = []
-    failed_groups: set[str] = set()
-    for record in records:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for n, record in enumerate(records):
         raw = record.to_dict()
-        attributes = raw.get("attributes", {})
-        group = attributes.get("MessageGroupId", "")
-        if group and group in failed_groups:
-            failures.append({"itemIdentifier": raw["messageId"]})
-            continue
+        group = raw.get("attributes", {}).get("MessageGroupId") or f"#{n}"
+        groups.setdefault(group, []).append(raw)
+    failures = [f for failed in _POOL.map(lambda g: _run_group(g, handle), groups.values()) for f in failed]
+    return {"batchItemFailures": failures}
+
+
+def _run_group(messages: list[dict[str, Any]], handle: Callable[[StepMessage], None]) -> list[dict[str, str]]:
+    """One transaction's messages in order; after a failure the rest of the group waits."""
+    for n, raw in enumerate(messages):
         try:
-            body = json.loads(record.body)
-            msg = StepMessage(
+            body = json.loads(raw["body"])
+            handle(StepMessage(
                 transaction_id=UUID(body["transaction_id"]),
                 body=body,
-                receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
-            )
-            handle(msg)
+                receive_count=int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1")),
+            ))
         except Exception:
             log.exception("step failed; the message will be retried (then dead-lettered)")
-            failures.append({"itemIdentifier": raw["messageId"]})
-            failed_groups.add(group)
-    return {"batchItemFailures": failures}
+            return [{"itemIdentifier": m["messageId"]} for m in messages[n:]]
+    return []
 
 
 def stream_batch(records: Iterable[Any], refresh: Callable[[str], Any]) -> dict[str, Any]:

@@ -15,12 +15,13 @@ class ClaimStore(Protocol):
     def claim(self, kind: str, value: str, transaction_id: str, now: float, window_s: int) -> str | None: ...
 
 
-def identifiers(credit_transfer: dict[str, Any], payload_sha256: str | None) -> list[tuple[str, str, str, str]]:
-    """(kind, value, reason code, what) in claim order; EndToEndId and MsgId are per instructing agent."""
+def identifiers(credit_transfer: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(kind, value, reason code, what) in claim order; EndToEndId and MsgId are per instructing agent.
+
+    An identical message is caught by its MsgId (the same bytes carry the same MsgId), so
+    the payload needs no claim of its own: one write unit fewer per payment."""
     agent = credit_transfer.get("instructing_agent") or ""
     ids = []
-    if payload_sha256:
-        ids.append(("payload", payload_sha256, "DUPL", "an identical message"))
     if credit_transfer.get("msg_id"):
         ids.append(("msg", f"{agent}|{credit_transfer['msg_id']}", "DUPL", "this MsgId from this instructing agent"))
     for tx in credit_transfer.get("transactions") or [credit_transfer]:
@@ -31,9 +32,8 @@ def identifiers(credit_transfer: dict[str, Any], payload_sha256: str | None) -> 
     return ids
 
 
-def check(claims: ClaimStore, transaction_id: str, credit_transfer: dict[str, Any], payload_sha256: str | None,
-          now: float, window_s: int) -> Verdict:
-    for kind, value, code, what in identifiers(credit_transfer, payload_sha256):
+def check(claims: ClaimStore, transaction_id: str, credit_transfer: dict[str, Any], now: float, window_s: int) -> Verdict:
+    for kind, value, code, what in identifiers(credit_transfer):
         holder = claims.claim(kind, value, transaction_id, now, window_s)
         if holder is not None:
             return verdict("duplicate", False, code, f"{what} was already received as transaction {holder}")

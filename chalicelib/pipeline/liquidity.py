@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,10 @@ from chalicelib.domain.position import InsufficientLiquidity, Position, Velocity
 class Positions(Application[UUID]):
     name = "Positions"
     snapshotting_intervals = {Position: 50}  # a busy agent's position has many events
+
+    def construct_recorder(self):
+        """One conditional PutItem per reservation; nothing follows positions' notifications."""
+        return self.factory.aggregate_recorder()
 
 
 def parse_limits(text: str) -> dict[str, Decimal]:
@@ -56,21 +60,25 @@ class Liquidity:
 
     def reserve(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime) -> list[Verdict]:
         """Reserve every currency's amount, or none: a verdict per currency."""
-        verdicts, reserved = [], []
+        verdicts, reserved = [], {}
         for currency, amount in sorted(amounts.items()):
             v = self._reserve_one(transaction_id, agent, currency, amount, at)
             verdicts.append(v)
             if not v["passed"]:
                 break
-            reserved.append(currency)
+            reserved[currency] = amount
         if not all(v["passed"] for v in verdicts):
-            self.free(transaction_id, agent, reserved)
+            self.free(transaction_id, agent, reserved, at)
         return verdicts
 
-    def free(self, transaction_id: str, agent: str, currencies: list[str]) -> None:
-        """Give back what `transaction_id` holds (idempotent)."""
-        for currency in currencies:
-            self._retrying(agent, currency, lambda p: p.free(transaction_id) if p.holds(transaction_id) else None)
+    def free(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime | None = None) -> None:
+        """Give back `amounts` reserved by `transaction_id` (idempotent)."""
+        at = at or datetime.now(timezone.utc)
+        for currency, amount in amounts.items():
+            if self.limit_for(agent, currency) is None:
+                continue
+            self._retrying(agent, currency, lambda p: None if p.has_freed(transaction_id) else p.free(
+                transaction_id=transaction_id, amount=amount, at=at))
 
     def _reserve_one(self, tx: str, agent: str, currency: str, amount: Decimal, at: datetime) -> Verdict:
         if self.limit_for(agent, currency) is None:

@@ -8,6 +8,7 @@ diverge: the event store is the single source of truth and every send is repeata
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from chalicelib.pipeline.payments import Payments
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_MESSAGE_TYPES = {"pacs.008"}
+SUPPORTED_MESSAGE_TYPES = {"pacs.008", "camt.056"}
+RETURN_REASONS = frozenset({"DUPL", "FRAD", "TECH"})  # cancellation reasons answered with a return
+OUTBOUND = {"pacs.002": "report_key", "camt.029": None, "pacs.004": "return_key"}
 
 
 class RequestError(Exception):
@@ -63,6 +66,11 @@ def message_type_of(header: str | None) -> str:
     if family not in SUPPORTED_MESSAGE_TYPES:
         raise RequestError(400, "UNSUPPORTED_MESSAGE_TYPE", "X-Message-Type must be pacs.008")
     return family
+
+
+def answer_id(prefix: str, transaction_id: UUID, case_id: str) -> str:
+    """A stable Max35Text id for an answer to one cancellation case (retries rebuild the same)."""
+    return f"{prefix}{hashlib.sha256(f'{transaction_id}|{case_id}'.encode()).hexdigest()}"[:35]
 
 
 def report_msg_id(transaction_id: UUID) -> str:
@@ -103,12 +111,13 @@ class Pipeline:
 
     def submit(self, transaction_id: UUID, message_type_header: str | None, body: bytes, owner: str) -> Payment:
         """POST /inbox: archive the message and queue it for the incoming step."""
-        message_type_of(message_type_header)
-        if not body:
-            raise RequestError(400, "EMPTY_BODY", "the request body must be an ISO 20022 message")
-        if len(body) > self.settings.max_message_bytes:
-            raise RequestError(413, "MESSAGE_TOO_LARGE", f"messages are limited to {self.settings.max_message_bytes} bytes")
+        if message_type_of(message_type_header) == "camt.056":
+            self.submit_cancellation(transaction_id, body, owner)
+            return self.payments.get_payment(transaction_id, owner)
+        self.check_body(body)
         payment = self.payments.get_payment(transaction_id, owner)
+        if payment.tx_sts is TxSts.CANC and not payment.is_received:
+            raise RequestError(409, "TRANSACTION_CANCELLED", "the transaction was cancelled")
         digest = sha256(body)
         try:
             if payment.has_received(digest):
@@ -121,12 +130,106 @@ class Pipeline:
         )
         return payment
 
-    def status_report(self, transaction_id: UUID, owner: str) -> bytes:
-        """POST /outbox: the released pacs.002, byte for byte as archived."""
+    def check_body(self, body: bytes) -> None:
+        if not body:
+            raise RequestError(400, "EMPTY_BODY", "the request body must be an ISO 20022 message")
+        if len(body) > self.settings.max_message_bytes:
+            raise RequestError(413, "MESSAGE_TOO_LARGE", f"messages are limited to {self.settings.max_message_bytes} bytes")
+
+    def status_report(self, transaction_id: UUID, owner: str, message_type: str | None = None) -> bytes:
+        """POST /outbox: the released pacs.002 (or the camt.029 / pacs.004 answering a
+        cancellation: X-Message-Type), byte for byte as archived."""
         payment = self.payments.get_payment(transaction_id, owner)
-        if not payment.is_released:
+        kind = ".".join((message_type or "pacs.002").strip().split(".")[:2])
+        if kind not in OUTBOUND:
+            raise RequestError(400, "UNSUPPORTED_MESSAGE_TYPE", "X-Message-Type must be pacs.002, camt.029 or pacs.004")
+        if kind == "camt.029":
+            answers = list(payment.cancellations.values())
+            key = answers[-1]["answer_key"] if answers else None
+        else:
+            key = getattr(payment, OUTBOUND[kind])
+        if key is None:
             raise ReportNotReady(payment.tx_sts.value)
-        return self.archive.get(payment.report_key)
+        return self.archive.get(key)
+
+    # -- cancellation and return -------------------------------------------------------
+
+    def submit_cancellation(self, transaction_id: UUID, body: bytes, owner: str) -> str:
+        """POST /inbox with a camt.056: answer it now; the camt.029 is then at /outbox."""
+        self.check_body(body)
+        try:
+            request = iso20022.read_message(body, expect="camt.056")
+        except iso20022.MessageRejected as r:
+            raise RequestError(400, "INVALID_CANCELLATION_REQUEST", f"{r.reason_code}: {r.narrative}") from None
+        payment = self.payments.get_payment(transaction_id, owner)
+        if not refers_to(request, payment.credit_transfer or {}):
+            raise RequestError(409, "CANCELLATION_DOES_NOT_MATCH", "the camt.056 does not name this payment's MsgId, EndToEndId or UETR")
+        reason = next((t.reason_code for t in request.transactions if t.reason_code), None) or "CUST"
+        key, digest = self.archive.put("inbound", body)
+        return self.cancel(transaction_id, owner, reason, request=request, request_sha256=digest)
+
+    def cancel(self, transaction_id: UUID, owner: str, reason_code: str, request=None, request_sha256: str | None = None,
+               case_id: str | None = None) -> str:
+        """Cancel before release, return after release, or refuse; idempotent per case id.
+        Returns the resolution (CNCL or RJCR); the camt.029 (and a pacs.004) are archived."""
+        for _ in range(3):
+            payment = self.payments.get_payment(transaction_id, owner)
+            if not payment.is_received:
+                raise RequestError(409, "NOTHING_TO_CANCEL", "no message was received for this transaction")
+            request = request or synthetic_request(payment, reason_code, case_id)
+            case = request.case_id or request.assignment_id
+            if case not in payment.cancellations:
+                self._answer(payment, request, case, reason_code, request_sha256)
+                try:
+                    self.payments.save(payment)
+                except IntegrityError:
+                    continue
+            answer = payment.cancellations[case]
+            self._after_cancellation(payment)
+            return answer["resolution"]
+        raise RuntimeError("could not record the cancellation after repeated conflicts")
+
+    def _answer(self, payment: Payment, request, case: str, reason_code: str, request_sha256: str | None) -> None:
+        resolution, rejection, narrative = payment.cancellation_outcome(RETURN_REASONS, reason_code)
+        created_at = datetime.now(timezone.utc)
+        camt029 = iso20022.build_camt029(
+            request,
+            assignment_id=answer_id("PFC", payment.id, case),
+            created_at=created_at,
+            status="RJCR" if resolution == "RJCR" else "CNCL",
+            reason_code=rejection,
+            narrative=narrative if rejection == "NARR" else None,
+        )
+        answer_key, _ = self.archive.put("outbound", camt029)
+        if resolution == "CNCL":
+            payment.cancel(case_id=case, reason_code=reason_code, answer_key=answer_key, request_sha256=request_sha256)
+        elif resolution == "RTRN":
+            pacs004 = iso20022.build_pacs004(
+                payment.credit_transfer,
+                msg_id=answer_id("PFR", payment.id, case),
+                return_id=answer_id("RTR", payment.id, case),
+                created_at=created_at,
+                settlement_date=created_at.date(),
+                reason_code="FOCR",
+            )
+            return_key, _ = self.archive.put("outbound", pacs004)
+            payment.record_return(case_id=case, reason_code=reason_code, answer_key=answer_key, return_key=return_key,
+                                  request_sha256=request_sha256)
+        else:
+            payment.refuse_cancellation(case_id=case, reason_code=reason_code, rejection_code=rejection,
+                                        answer_key=answer_key, request_sha256=request_sha256)
+
+    def _after_cancellation(self, payment: Payment) -> None:
+        """Repeatable consequences: a cancelled payment is released (its CANC report, its
+        liquidity); a returned one gives its liquidity back."""
+        if payment.tx_sts is TxSts.CANC and not payment.is_released:
+            self.releasing.send(str(payment.id), "releasing", {"transaction_id": str(payment.id)})
+        if payment.is_returned:
+            self.free_liquidity(payment)
+
+    def free_liquidity(self, payment: Payment) -> None:
+        ct = payment.credit_transfer or {}
+        self.liquidity.free(str(payment.id), ct.get("instructing_agent") or "", amounts_by_currency(ct))
 
     # -- queue handlers ----------------------------------------------------------------
 
@@ -153,7 +256,7 @@ class Pipeline:
                 payment.receive(sha256=sha, message_key=key, credit_transfer=credit_transfer.to_dict())
             return True
 
-        payment = self._record(msg, "incoming", step)
+        payment, _ = self._record(msg, "incoming", step)
         if payment.message_sha256 != sha:
             log.warning("refused a second message for a transaction", extra={"transaction_id": str(msg.transaction_id)})
             return
@@ -192,12 +295,16 @@ class Pipeline:
         def step(payment: Payment) -> bool:
             if payment.is_released:
                 return False
+            if payment.tx_sts is TxSts.CANC:
+                self.free_liquidity(payment)  # idempotent; the cancellation may have died before
             report = self.build_report(payment)
             key, digest = self.archive.put("outbound", report)
             payment.release(report_key=key, report_sha256=digest, report_msg_id=report_msg_id(payment.id))
             return True
 
-        payment = self._record(msg, "releasing", step)
+        payment, recorded = self._record(msg, "releasing", step)
+        if not recorded and msg.receive_count == 1:
+            return  # a redundant trigger of a release another delivery made (and announces)
         self.notifier.released(
             str(payment.id),
             payment.tx_sts.value,
@@ -216,7 +323,7 @@ class Pipeline:
         verdicts = checks.run(ct, self.check_settings)
         if not checks.failed(verdicts):
             window = self.settings.duplicate_window_s
-            verdicts.append(duplicates.check(self.claims, tx, ct, payment.message_sha256, time.time(), window))
+            verdicts.append(duplicates.check(self.claims, tx, ct, time.time(), window))
         if not checks.failed(verdicts):
             agent = ct.get("instructing_agent") or ""
             verdicts += self.liquidity.reserve(tx, agent, amounts_by_currency(ct), datetime.now(timezone.utc))
@@ -237,8 +344,9 @@ class Pipeline:
 
     # -- the one rule ------------------------------------------------------------------
 
-    def _record(self, msg: StepMessage, name: str, step: Callable[[Payment], bool]) -> Payment:
-        """Run `step` on the payment and save what it recorded, exactly once.
+    def _record(self, msg: StepMessage, name: str, step: Callable[[Payment], bool]) -> tuple[Payment, bool]:
+        """Run `step` on the payment and save what it recorded, exactly once; say whether
+        this delivery recorded it.
 
         `step` returns False when the work is already recorded (a redelivery). A concurrent
         delivery that saved first makes our save conflict; we then read again and let `step`
@@ -247,11 +355,48 @@ class Pipeline:
         for _ in range(3):
             payment = self.payments.get_payment(msg.transaction_id)
             if not step(payment):
-                return payment
+                return payment, False
             try:
                 self.payments.save(payment)
             except IntegrityError:
                 continue
             faults.check(self.settings.fault_injection, f"{name}.after_append", msg.receive_count)
-            return payment
+            return payment, True
         raise RuntimeError(f"{name}: could not record the step after repeated conflicts")
+
+
+def refers_to(request, credit_transfer: dict[str, Any]) -> bool:
+    """Whether a camt.056 names this payment (by UETR, EndToEndId or MsgId)."""
+    ids = {credit_transfer.get("uetr"), credit_transfer.get("end_to_end_id"), credit_transfer.get("msg_id")} - {None, ""}
+    return any(
+        {t.original_uetr, t.original_end_to_end_id, t.original_msg_id} & ids for t in request.transactions
+    )
+
+
+def synthetic_request(payment: Payment, reason_code: str, case_id: str | None):
+    """The camt.056 a POST /transactions/{id}/cancel stands for, so the answer is a camt.029."""
+    ct = payment.credit_transfer or {}
+    case = case_id or f"CXL{payment.id.hex}"[:35]
+    return iso20022.CancellationRequest(
+        message_type="camt.056.001.09",
+        assignment_id=case,
+        creation_date_time=datetime.now(timezone.utc).isoformat(),
+        assigner=ct.get("instructing_agent"),
+        assigner_scheme=ct.get("instructing_agent_scheme"),
+        assignee=ct.get("instructed_agent"),
+        assignee_scheme=ct.get("instructed_agent_scheme"),
+        case_id=case,
+        transactions=(iso20022.CancelledTransaction(
+            original_msg_id=ct.get("msg_id"),
+            original_msg_nm_id=ct.get("message_type"),
+            original_creation_date_time=ct.get("creation_date_time"),
+            original_instr_id=ct.get("instr_id"),
+            original_end_to_end_id=ct.get("end_to_end_id"),
+            original_tx_id=ct.get("tx_id"),
+            original_uetr=ct.get("uetr"),
+            original_amount=ct.get("amount"),
+            original_currency=ct.get("currency"),
+            original_settlement_date=ct.get("interbank_settlement_date"),
+            reason_code=reason_code,
+        ),),
+    )

@@ -72,7 +72,7 @@ class Api:
 
 
 # A small position for the liquidity test; everyone else is practically unlimited.
-LIQUIDITY_LIMITS = '{"*": "1000000000", "LIQTDEFFXXX:EUR": "12345.60"}'
+LIQUIDITY_LIMITS = '{"LIQTDEFFXXX:EUR": "12345.60"}'
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from chalicelib.iso20022 import read_credit_transfer
+
 from tests.e2e.conftest import *  # noqa: F401,F403 - stack, api, other_tenant, parallel, notified...
 from tests.e2e.conftest import Api  # noqa: F401
 from tests.hostile.ledger import LEDGER
@@ -46,12 +48,15 @@ def hostile_start(stack, sqs) -> int:
 def victims(other_tenant, hostile_start) -> dict:
     """The other tenant's transactions: one settled, one only issued (no message yet).
     Hostile requests name them; their histories must never change."""
-    settled = other_tenant.pay(pacs008())
+    body = pacs008()
+    settled = other_tenant.pay(body)
     report = other_tenant.report(settled, timeout=120)
     assert report.status_code == 200, report.text
     issued = other_tenant.new_transaction()
+    ct = read_credit_transfer(body)
     return {
         "settled": settled, "issued": issued, "report": report.content,
+        "uetr": ct.uetr, "end_to_end_id": ct.end_to_end_id,
         "history": {tx: history(other_tenant, tx) for tx in (settled, issued)},
     }
 

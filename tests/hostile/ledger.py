@@ -24,11 +24,12 @@ class Ledger:
         reasons = Counter(o.split()[1] for o in outcomes if o.startswith("RJCT"))
         fours = sum(client_errors.values())
         fives = sum(n for s, n in statuses.items() if s.startswith("5"))
-        other = len(outcomes) - fours - fives - sum(reasons.values()) - outcomes.count("ACSC")
+        reads = sum(n for s, n in statuses.items() if s.startswith("2"))
+        other = len(outcomes) - fours - fives - reads - sum(reasons.values()) - outcomes.count("ACSC")
         by = lambda c: ", ".join(f"{k}×{v}" for k, v in sorted(c.items()))  # noqa: E731
         return (f"hostile suite: {len(outcomes)} cases; 4xx: {fours} ({by(client_errors)}); "
-                f"RJCT: {sum(reasons.values())} ({by(reasons)}); ACSC: {outcomes.count('ACSC')}; "
-                f"other: {other}; 5xx: {fives}")
+                f"pacs.002 RJCT: {sum(reasons.values())} ({by(reasons)}); pacs.002 ACSC: {outcomes.count('ACSC')}; "
+                f"200 reads/lookups (nothing found): {reads}; other: {other}; 5xx: {fives}")
 
 
 LEDGER = Ledger()

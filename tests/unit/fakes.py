@@ -58,7 +58,7 @@ class MemoryClaims:
             return holder[0]
 
 
-def memory_pipeline(limits: str = '{"*": "1000000000"}', **settings) -> Pipeline:
+def memory_pipeline(limits: str = "{}", **settings) -> Pipeline:
     s = Settings(**settings)
     return Pipeline(
         settings=s,

@@ -110,17 +110,17 @@ def test_fifty_concurrent_payments_never_overdraw_the_position():
     outcomes = [outcome(p, tx) for tx in txs]
     assert outcomes.count(("ACSC", [])) == 10 and outcomes.count(("RJCT", ["AM04"])) == 40
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
-    assert position.used == limit and position.available == 0 and len(position.reservations) == 10
+    assert position.used == limit and position.available == 0 and len(position.reserved) == 10
 
 
 def test_velocity_limits_payments_per_window():
-    p = memory_pipeline(velocity_max=3, velocity_window_s=60)
+    p = memory_pipeline(limits='{"*": "1000000000"}', velocity_max=3, velocity_window_s=60)
     results = [outcome(p, pay(p, fresh("pacs008_bare.xml"))) for _ in range(4)]
     assert results == [("ACSC", [])] * 3 + [("RJCT", ["FRAD"])]
 
 
 def test_a_retried_processing_step_reserves_once():
-    p = memory_pipeline()
+    p = memory_pipeline(limits='{"*": "1000000000"}')
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), OWNER)
     from chalicelib.pipeline.service import StepMessage
@@ -132,4 +132,10 @@ def test_a_retried_processing_step_reserves_once():
     p.checks(payment)  # a first attempt that died before saving its decision
     p.on_processing(StepMessage(tx, body, receive_count=2))
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
-    assert list(position.reservations) == [str(tx)] and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    assert list(position.reserved) == [str(tx)] and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+
+
+def test_an_agent_without_a_configured_limit_keeps_no_position():
+    p = memory_pipeline()
+    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])
+    assert list(p.liquidity.positions.events.get(position_id("DEUTDEFFXXX", "EUR"))) == []

@@ -67,7 +67,8 @@ def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
 @pytest.mark.parametrize(
     "header, body, status, code",
     [
-        ("camt.056", BARE, 400, "UNSUPPORTED_MESSAGE_TYPE"),
+        ("pain.001", BARE, 400, "UNSUPPORTED_MESSAGE_TYPE"),
+        ("camt.056", b"<not-a-camt056/>", 400, "INVALID_CANCELLATION_REQUEST"),
         ("pacs.008", b"", 400, "EMPTY_BODY"),
         ("pacs.008", b"<a/>" * 300_000, 413, "MESSAGE_TOO_LARGE"),
     ],

@@ -1,0 +1,107 @@
+"""Cancellation (camt.056 and POST /transactions/{id}/cancel) and return (pacs.004)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from chalicelib.domain import TxSts
+from chalicelib.domain.position import position_id
+from chalicelib.iso20022 import validate_pacs004
+from chalicelib.pipeline.service import RequestError, StepMessage
+from tests.messages import EVENTS, redated
+from tests.unit.fakes import drain, memory_pipeline
+
+OWNER = "client-a"
+UNLIMITED = '{"*": "1000000000"}'  # a position for every agent, large enough
+CAMT029 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
+PACS002 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
+
+
+def accepted_not_released(p):
+    """A payment the processing step accepted; its release is still queued."""
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
+    _, _, body = p.incoming.sent.pop(0)
+    p.on_incoming(StepMessage(tx, body))
+    _, _, body = p.processing.sent.pop(0)
+    p.on_processing(StepMessage(tx, body))
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    return tx
+
+
+def resolution(answer: bytes) -> tuple[str, list[str]]:
+    doc = etree.fromstring(answer)
+    return doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029), doc.xpath(".//c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029)
+
+
+def used(p) -> Decimal:
+    return p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR")).used
+
+
+def test_a_camt056_before_release_cancels_frees_liquidity_and_releases_a_canc_report():
+    p = memory_pipeline(limits=UNLIMITED)
+    tx = accepted_not_released(p)
+    assert used(p) == Decimal("1234.56")
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes())
+    p.submit(tx, "camt.056", camt056, OWNER)
+    answer = p.status_report(tx, OWNER, "camt.029")
+    assert resolution(answer) == ("CNCL", [])
+    drain(p)  # the queued release, and the one the cancellation sent
+    payment = p.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.CANC and payment.is_released and used(p) == 0
+    report = etree.fromstring(p.status_report(tx, OWNER))
+    assert report.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=PACS002) == "CANC"
+    assert [n[1] for n in p.notifier.published] == ["CANC"]
+
+
+def settled(p):
+    tx = accepted_not_released(p)
+    drain(p)
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC
+    return tx
+
+
+def test_after_release_a_duplicate_is_returned_with_a_pacs004():
+    p = memory_pipeline(limits=UNLIMITED)
+    tx = settled(p)
+    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("CNCL", [])
+    pacs004 = p.status_report(tx, OWNER, "pacs.004")
+    validate_pacs004(pacs004)
+    assert b"<Cd>FOCR</Cd>" in pacs004 and used(p) == 0
+
+
+def test_after_release_a_customer_request_is_refused():
+    p = memory_pipeline(limits=UNLIMITED)
+    tx = settled(p)
+    assert p.cancel(tx, OWNER, "CUST") == "RJCR"
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["CUST"])
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC and used(p) == Decimal("1234.56")
+
+
+def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
+    p = memory_pipeline(limits=UNLIMITED)
+    tx = settled(p)
+    p.cancel(tx, OWNER, "DUPL", case_id="CASE-1")
+    first = p.status_report(tx, OWNER, "camt.029")
+    versions = p.payments.get_payment(tx).version
+    assert p.cancel(tx, OWNER, "DUPL", case_id="CASE-1") == "CNCL"
+    assert p.status_report(tx, OWNER, "camt.029") == first and p.payments.get_payment(tx).version == versions
+    assert p.cancel(tx, OWNER, "DUPL", case_id="CASE-2") == "RJCR"  # a new case: already returned (ARDT)
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["ARDT"])
+
+
+def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
+    p = memory_pipeline(limits=UNLIMITED)
+    tx = settled(p)
+    other = redated((EVENTS / "camt056_cancel.xml").read_bytes()).replace(b"32e0a499", b"42e0a499").replace(
+        b"INV-2026-0415-001", b"INV-OTHER").replace(b"PFW-20260415-000123", b"PFW-OTHER")
+    with pytest.raises(RequestError) as e:
+        p.submit(tx, "camt.056", other, OWNER)
+    assert (e.value.status, e.value.error_code) == (409, "CANCELLATION_DOES_NOT_MATCH")
+    fresh_tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    with pytest.raises(RequestError) as e:
+        p.cancel(fresh_tx, OWNER, "DUPL")
+    assert e.value.error_code == "NOTHING_TO_CANCEL"
