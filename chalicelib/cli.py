@@ -190,13 +190,12 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 # -- rebuild ------------------------------------------------------------------------------
 
-def settings_of_local_stack(path: Path):
-    """The Region's settings as deployed by `make run` (its outputs in local-stack.json)."""
+def settings_of_local_stack(stack: dict[str, Any]):
+    """The Region's settings as deployed by `make run` (local-stack.json, read)."""
     import os
 
     from chalicelib.adapters.settings import Settings
 
-    stack = json.loads(path.read_text())
     outputs = stack["outputs"]
     os.environ.setdefault("AWS_ENDPOINT_URL", stack["endpoint_url"])
     os.environ.setdefault("AWS_DEFAULT_REGION", stack["region"])
@@ -216,7 +215,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from chalicelib.pipeline.payments import Payments
     from chalicelib.projections.follower import rebuild
 
-    s = settings_of_local_stack(Path(args.local_stack)) if args.local_stack else Settings()
+    s = settings_of_local_stack(json.loads(Path(args.local_stack).read_text())) if args.local_stack else Settings()
     report = rebuild(
         Payments(env=payments_env(s)), TransactionView(s.transactions_table), aggregate_ids(s.events_table), apply=args.apply
     )

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
-from chalicelib.cli import expected_outcome
+from chalicelib.bootstrap import payments_env
+from chalicelib.cli import expected_outcome, settings_of_local_stack
 from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections.follower import rebuild
@@ -64,13 +65,12 @@ def test_the_view_rebuilt_from_events_matches_the_live_view(stack, api, boto_ses
     tx = api.pay(fresh("pacs008_bah_envelope.xml"))
     assert api.report(tx).status_code == 200
     api.view(tx, version=4)
-    time.sleep(2)  # let the follower finish whatever other tests left in flight
-    outputs, endpoint = stack["outputs"], stack["endpoint_url"]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    dynamodb = boto_session.client("dynamodb", endpoint_url=endpoint)
-    payments = Payments(env={"PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb", "DYNAMODB_TABLE": outputs["EventsTableName"]})
-    view = TransactionView(outputs["TransactionsTableName"], dynamodb)
-    report = rebuild(payments, view, aggregate_ids(outputs["EventsTableName"], dynamodb))
+    time.sleep(3)  # let the follower finish whatever other tests left in flight
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack["endpoint_url"])
+    s = settings_of_local_stack(stack)  # the stack's tables and its event cipher key
+    dynamodb = boto_session.client("dynamodb", endpoint_url=stack["endpoint_url"])
+    view = TransactionView(s.transactions_table, dynamodb)
+    report = rebuild(Payments(env=payments_env(s)), view, aggregate_ids(s.events_table, dynamodb))
     assert report.checked > 10 and report.ok, report
 
 

@@ -11,7 +11,6 @@ import pytest
 from chalicelib.iso20022 import read_credit_transfer
 
 from tests.e2e.conftest import *  # noqa: F401,F403 - stack, api, other_tenant, parallel, notified...
-from tests.e2e.conftest import Api  # noqa: F401
 from tests.hostile.ledger import LEDGER
 from tests.hostile.messages import pacs008
 from tests.hostile.support import Exfil, history, wait_until_idle
