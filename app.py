@@ -92,6 +92,16 @@ def cancel(transaction_id, principal):
                     headers={"Content-Type": "application/xml", "X-Resolution": resolution})
 
 
+@app.route("/status-requests", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@protected(READ)
+def status_request(principal):
+    pipeline = bootstrap.pipeline()
+    request = pipeline.read_status_request(app.current_request.raw_body or b"")
+    tx = follower.find_for_status_request(bootstrap.view(), principal.client_id, request)
+    report = pipeline.status_now(api.transaction_id(tx), principal.client_id, request)
+    return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
+
+
 @app.route("/transactions", methods=["GET"], authorizer=cognito)
 @protected(READ)
 def find_transactions(principal):

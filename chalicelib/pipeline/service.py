@@ -152,6 +152,35 @@ class Pipeline:
             raise ReportNotReady(payment.tx_sts.value)
         return self.archive.get(key)
 
+    # -- status request (pacs.028) -----------------------------------------------------
+
+    def read_status_request(self, body: bytes):
+        self.check_body(body)
+        try:
+            request = iso20022.read_message(body, expect="pacs.028")
+        except iso20022.MessageRejected as r:
+            raise RequestError(400, "INVALID_STATUS_REQUEST", f"{r.reason_code}: {r.narrative}") from None
+        if not request.transactions:
+            raise RequestError(400, "INVALID_STATUS_REQUEST", "the pacs.028 names no transaction")
+        return request
+
+    def status_now(self, transaction_id: UUID, owner: str, request) -> bytes:
+        """A pacs.002 of the payment's current state, answering a pacs.028 (never archived:
+        it is a snapshot of a moment, the events are the record)."""
+        payment = self.payments.get_payment(transaction_id, owner)
+        status = payment.tx_sts.value
+        if payment.tx_sts is TxSts.ACSP and payment.is_released:
+            status = TxSts.ACSC.value
+        return iso20022.build_pacs002(
+            iso20022.CreditTransfer.from_dict(payment.credit_transfer) if payment.credit_transfer else None,
+            msg_id=answer_id("PFS", payment.id, request.msg_id),
+            created_at=datetime.now(timezone.utc),
+            tx_status=status,
+            reasons=[iso20022.StatusReason(r["code"], r.get("narrative")) for r in payment.reasons],
+            original_message_id_fallback=payment.original.get("msg_id") or "NOTPROVIDED",
+            original_message_name_fallback=payment.original.get("message_type") or "pacs.008",
+        )
+
     # -- cancellation and return -------------------------------------------------------
 
     def submit_cancellation(self, transaction_id: UUID, body: bytes, owner: str) -> str:

@@ -61,6 +61,17 @@ def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> lis
     return [r for r in records if r and r.get("owner") == owner]
 
 
+def find_for_status_request(view: TransactionView, owner: str, request) -> str:
+    """The owner's transaction a pacs.028 names (by OrgnlUETR, else OrgnlEndToEndId)."""
+    wanted = request.transactions[0]
+    for field, value in (("uetr", wanted.original_uetr), ("end_to_end_id", wanted.original_end_to_end_id)):
+        if value:
+            found = find(view, owner, {field: value})
+            if found:
+                return found[0]["transaction_id"]
+    raise PaymentNotFound("no transaction of yours matches the status request")
+
+
 @dataclass
 class RebuildReport:
     checked: int = 0
