@@ -319,7 +319,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         ],
         "ViewFollower": [
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arn("EventsTable")]},
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": [view_table]},
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
             {
                 "Effect": "Allow",
                 "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],

@@ -1,7 +1,7 @@
 """The transactions view table (DynamoDB): one item per transaction, version-guarded.
 
-Writes are conditional on the version the writer read, so two followers (or a follower and
-a rebuild) can never move a record backwards, and a replayed event is a no-op.
+Writes are conditional on the stored version being older, so two followers (or a follower
+and a rebuild) can never move a record backwards, and a replayed event is a no-op.
 """
 from __future__ import annotations
 
@@ -28,10 +28,6 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-class StaleView(Exception):
-    """Another writer moved the record on since it was read; read again and retry."""
-
-
 class TransactionView:
     def __init__(self, table: str, dynamodb=None) -> None:
         self.table = table
@@ -43,19 +39,18 @@ class TransactionView:
         ).get("Item")
         return from_item(item) if item else None
 
-    def put(self, record: dict[str, Any], expected_version: int | None) -> None:
-        """Write `record` if the stored version is still `expected_version` (None: absent)."""
-        if expected_version is None:
-            condition = {"ConditionExpression": "attribute_not_exists(transaction_id)"}
-        else:
-            condition = {
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
+    def put_if_newer(self, record: dict[str, Any]) -> bool:
+        """Write `record` unless the stored one has its version or a later one; say whether written."""
         try:
-            self.dynamodb.put_item(TableName=self.table, Item=to_item(record), **condition)
-        except self.dynamodb.exceptions.ConditionalCheckFailedException as e:
-            raise StaleView(record["transaction_id"]) from e
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=to_item(record),
+                ConditionExpression="attribute_not_exists(transaction_id) OR version < :v",
+                ExpressionAttributeValues={":v": {"N": str(record["version"])}},
+            )
+            return True
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
 
     def put_unconditionally(self, record: dict[str, Any]) -> None:
         """Overwrite a record (rebuild --apply only)."""

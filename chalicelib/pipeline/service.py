@@ -8,6 +8,7 @@ diverge: the event store is the single source of truth and every send is repeata
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import time
@@ -31,6 +32,7 @@ from chalicelib.pipeline.payments import Payments
 log = logging.getLogger(__name__)
 
 SUPPORTED_MESSAGE_TYPES = {"pacs.008", "camt.056"}
+INLINE_MESSAGE_BYTES = 180 * 1024  # base64 of it stays under SQS's 256 KiB message limit
 RETURN_REASONS = frozenset({"DUPL", "FRAD", "TECH"})  # cancellation reasons answered with a return
 OUTBOUND = {"pacs.002": "report_key", "camt.029": None, "pacs.004": "return_key"}
 
@@ -125,9 +127,10 @@ class Pipeline:
         except MessageMismatch as e:
             raise RequestError(409, e.error_code, str(e)) from None
         key, digest = self.archive.put("inbound", body)
-        self.incoming.send(
-            str(transaction_id), "incoming", {"transaction_id": str(transaction_id), "sha256": digest, "key": key}, dedup=digest
-        )
+        step = {"transaction_id": str(transaction_id), "sha256": digest, "key": key}
+        if len(body) <= INLINE_MESSAGE_BYTES:  # carried in the queue message: no S3 read in the step
+            step["message"] = base64.b64encode(body).decode("ascii")
+        self.incoming.send(str(transaction_id), "incoming", step, dedup=digest)
         return payment
 
     def check_body(self, body: bytes) -> None:
@@ -276,7 +279,7 @@ class Pipeline:
                 payment.refuse_submission(sha256=sha, reason="the transaction already has a different message")
                 return True
             try:
-                credit_transfer = iso20022.read_credit_transfer(self.archive.get(key))
+                credit_transfer = iso20022.read_credit_transfer(self.inbound_message(msg.body))
             except iso20022.MessageRejected as r:
                 original = {"msg_id": r.msg_id, "message_type": r.message_type}
                 reasons = [{"code": r.reason_code, "narrative": r.narrative}]
@@ -293,6 +296,14 @@ class Pipeline:
             self.releasing.send(str(msg.transaction_id), "releasing", {"transaction_id": str(msg.transaction_id)})
         else:
             self.processing.send(str(msg.transaction_id), "processing", {"transaction_id": str(msg.transaction_id)})
+
+    def inbound_message(self, body: dict[str, Any]) -> bytes:
+        """The archived message, from the queue message when it travelled there (checked
+        against its hash: what is processed is exactly what was archived)."""
+        raw = base64.b64decode(body["message"]) if "message" in body else self.archive.get(body["key"])
+        if sha256(raw) != body["sha256"]:
+            raise RuntimeError("inbound message does not match its archived hash")
+        return raw
 
     def on_processing(self, msg: StepMessage) -> None:
         """Business checks -> Accepted (ACSP) or Rejected with the failing checks' reasons.

@@ -1,9 +1,10 @@
 """Keeps the transaction view up to date, and rebuilds it from the events.
 
 The events table's change stream tells the follower *which* transactions changed; the
-follower then reads their new events from the event store (strongly consistent) and folds
-them into the view with a version-guarded write. Reading the events rather than decoding
-stream images means a lost, repeated or reordered stream record cannot corrupt the view.
+follower then reads their events from the event store (one strongly consistent query),
+folds them, and writes the record only if it is newer than the stored one. Reading the
+events rather than decoding stream images means a lost, repeated or reordered stream
+record cannot corrupt the view, and the version guard makes every write idempotent.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import MapperDeserialisationError
 
-from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, StaleView, TransactionView
+from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.pipeline.service import RequestError
 from chalicelib.projections.transactions import fold
@@ -23,20 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> dict[str, Any] | None:
-    """Fold the transaction's events newer than its view record into the view."""
-    for _ in range(5):
-        current = view.get(transaction_id)
-        version = current["version"] if current else 0
-        new_events = list(payments.events.get(UUID(transaction_id), gt=version))
-        if not new_events:
-            return current
-        updated = fold(new_events, current)
-        try:
-            view.put(updated, expected_version=current["version"] if current else None)
-            return updated
-        except StaleView:
-            continue  # another follower moved it on: read again
-    raise RuntimeError("view record kept moving while being refreshed")
+    """Write the fold of the transaction's events, unless the view already has that version."""
+    record = fold(payments.events.get(UUID(transaction_id)))
+    if record is not None:
+        view.put_if_newer(record)
+    return record
 
 
 def current_state(payments: Payments, view: TransactionView, transaction_id: UUID, owner: str) -> dict[str, Any]:
