@@ -26,9 +26,14 @@ def _today(today: date | None) -> str:
 
 def fresh(name: str, today: date | None = None) -> bytes:
     """events/<name> with today's dates and new MsgId, EndToEndId, TxId, InstrId and UETR."""
-    text = (EVENTS / name).read_text(encoding="utf-8").replace(SAMPLE_DAY, _today(today))
+    return unique_ids((EVENTS / name).read_bytes().replace(SAMPLE_DAY.encode(), _today(today).encode()))
+
+
+def unique_ids(raw: bytes) -> bytes:
+    """Any message with identifiers of its own: one suffix for all ids (BizMsgIdr stays equal
+    to MsgId), a new UUID v4 for every UETR."""
     suffix = uuid.uuid4().hex[:8]
-    text = _IDS.sub(lambda m: f"<{m[1]}>{m[2][:26]}-{suffix}</{m[1]}>", text)
+    text = _IDS.sub(lambda m: f"<{m[1]}>{m[2][:26]}-{suffix}</{m[1]}>", raw.decode("utf-8"))
     text = _UETR.sub(lambda m: f"<{m[1]}>{uuid.uuid4()}</{m[1]}>", text)
     return text.encode("utf-8")
 

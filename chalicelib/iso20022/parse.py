@@ -8,6 +8,8 @@ hide as the literal bytes ``<!DOCTYPE``, which are refused before parsing.
 """
 from __future__ import annotations
 
+import re
+
 import threading
 from functools import lru_cache
 
@@ -38,6 +40,10 @@ def _deeper_than(depth: int) -> etree.XPath:
     return etree.XPath("boolean(/" + "/".join(["*"] * (depth + 1)) + ")")
 
 
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+_REPLACEMENT = "\ufffd".encode("utf-8")
+
+
 def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
     """Parse an untrusted message body; return the root element or raise MessageRejected."""
     if isinstance(raw, str):
@@ -54,6 +60,13 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
         raise rejected("encoding other than UTF-8 (UTF-16/32)")
     if b"<!DOCTYPE" in raw:
         raise rejected("DOCTYPE/DTD not allowed")
+    declared = _DECLARED_ENCODING.match(raw)
+    if declared and declared[1].lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        raise rejected("declared encoding other than UTF-8")
+    if _REPLACEMENT in raw:
+        # U+FFFD is what a gateway puts where a client sent invalid UTF-8: the bytes we
+        # would validate are not the bytes that were sent
+        raise rejected("invalid UTF-8 (replacement characters in the message)")
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:

@@ -132,7 +132,9 @@ def _seed(kind: str) -> bytes:
 def test_byte_mutations_of_valid_messages(seed, edits):
     raw = bytearray(_seed(seed))
     for kind, pos, length, token in edits:
-        pos %= len(raw) or 1
+        if not raw:
+            break  # cut to nothing: an empty body is a case of its own
+        pos %= len(raw)
         if kind == "token":
             raw[pos:pos] = token
         elif kind == "flip":
