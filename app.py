@@ -31,6 +31,11 @@ XML_AND_TEXT = [
 # -- REST API (DESIGN.md §1) ------------------------------------------------------------
 
 
+@app.middleware("http")
+def errors_in_one_shape(event, get_response):
+    return api.in_our_error_shape(app, get_response(event))
+
+
 @app.route("/", methods=["GET"])
 @api.handles_errors(app)
 def health():

@@ -99,6 +99,14 @@ def error(app, status: int, error_code: str, message: str) -> Response:
     return json_response({"error_code": error_code, "message": message, "request_id": request_id(app)}, status)
 
 
+def in_our_error_shape(app, response: Response) -> Response:
+    """Chalice answers some client errors itself (415 for a Content-Type a route does not take,
+    with its own {Code, Message}); give them the API's {error_code, message, request_id}."""
+    if response.status_code == 415:
+        return error(app, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be XML, text, JSON or octet-stream")
+    return response
+
+
 def handles_errors(app, access: str | None = None, policy: Callable[[], auth.TokenPolicy] | None = None) -> Callable:
     """Decorate a route so domain and client errors become JSON 4xx answers.
 
