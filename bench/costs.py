@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path

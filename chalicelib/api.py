@@ -9,7 +9,6 @@ import functools
 import json
 import logging
 import re
-import re
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal

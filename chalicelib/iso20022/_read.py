@@ -1,32 +1,55 @@
-"""Reading helpers for the investigation and status messages (camt.056, pacs.028).
+"""Reading helpers shared by the extractions (pacs.008, camt.056, pacs.028).
 
-Same conventions as extract.py (pacs.008): values are strings clipped to their XSD
+Values are strings clipped to their XSD
 maximum, agents are given by their first identifier in ISO order with a ``scheme``
 naming which one ("BICFI", "ClrSysMmbId[:<code>]", "LEI", "Othr", "Nm"; "Pty" for a
 party known by name in a Party40/50Choice).
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, ClassVar
+
 from .recognise import ISO_NS_PREFIX, Recognised
 
-_AGENT_IDS = (("BICFI", 11), ("ClrSysMmbId/MmbId", 35), ("LEI", 20), ("Othr/Id", 35), ("Nm", 140))
+# An agent's identifiers in ISO order; the name last, for the messages that allow one.
+AGENT_IDS = (("BICFI", 11), ("ClrSysMmbId/MmbId", 35), ("LEI", 20), ("Othr/Id", 35))
+AGENT_IDS_OR_NAME = (*AGENT_IDS, ("Nm", 140))
 
 
 class Finder:
-    """Navigation by local names inside one namespace."""
+    """Navigates one message's namespace by local names, through per-element child indexes
+    (a dict per visited element: cheaper than ElementPath for a few dozen lookups)."""
 
-    def __init__(self, message_type: str) -> None:
+    def __init__(self, message_type: str, agent_ids: tuple[tuple[str, int], ...] = AGENT_IDS_OR_NAME) -> None:
         self.ns = "{" + ISO_NS_PREFIX + message_type + "}"
+        self.skip = len(self.ns)
+        self.agent_ids = agent_ids
+        self._memo: dict = {}
+
+    def kids(self, el) -> dict:
+        index = self._memo.get(el)
+        if index is None:
+            index = {}
+            for child in el:
+                tag = child.tag
+                if isinstance(tag, str) and tag.startswith(self.ns):
+                    index.setdefault(tag[self.skip:], child)
+            self._memo[el] = index
+        return index
 
     def find(self, el, path: str):
-        if el is None:
-            return None
-        return el.find(self.ns + path.replace("/", "/" + self.ns))
+        for step in path.split("/"):
+            if el is None:
+                return None
+            el = self.kids(el).get(step)
+        return el
 
     def all(self, el, name: str) -> list:
         if el is None:
             return []
-        return el.findall(self.ns + name)
+        tag = self.ns + name
+        return [child for child in el if child.tag == tag]
 
     def text(self, el, path: str, max_len: int, *, strip: bool = False) -> str | None:
         found = self.find(el, path)
@@ -39,10 +62,11 @@ class Finder:
         return tuple(e.text[:max_len] for e in self.all(el, name) if e.text)
 
     def agent(self, el, path: str) -> tuple[str | None, str | None]:
+        """(identifier, scheme) of a BranchAndFinancialInstitutionIdentification."""
         fin = self.find(el, f"{path}/FinInstnId" if path else "FinInstnId")
         if fin is None:
             return None, None
-        for sub, max_len in _AGENT_IDS:
+        for sub, max_len in self.agent_ids:
             value = self.text(fin, sub, max_len, strip=True)
             if value:
                 scheme = sub.split("/")[0]
@@ -51,6 +75,21 @@ class Finder:
                     scheme = f"ClrSysMmbId:{code}" if code else scheme
                 return value, scheme
         return None, None
+
+    def account(self, el, path: str) -> tuple[str | None, str | None]:
+        """(identifier, scheme) of a CashAccount: IBAN, else Othr/Id with its SchmeNm."""
+        acct = self.find(el, path + "/Id")
+        if acct is None:
+            return None, None
+        iban = self.text(acct, "IBAN", 34, strip=True)
+        if iban:
+            return iban, "IBAN"
+        other = self.text(acct, "Othr/Id", 34, strip=True)
+        if not other:
+            return None, None
+        name = (self.text(acct, "Othr/SchmeNm/Cd", 4, strip=True)
+                or self.text(acct, "Othr/SchmeNm/Prtry", 35, strip=True))
+        return other, f"Othr:{name}" if name else "Othr"
 
     def party(self, el, path: str) -> tuple[str | None, str | None]:
         """Party40Choice / Party50Choice: Agt (an agent) or Pty (a party: name or BIC)."""
@@ -87,3 +126,43 @@ def bah_fields(rec: Recognised) -> dict[str, str | None]:
         biz_msg_idr=h.text(hdr, "BizMsgIdr", 35), msg_def_idr=h.text(hdr, "MsgDefIdr", 35),
         biz_svc=h.text(hdr, "BizSvc", 35), bah_cre_dt=h.text(hdr, "CreDt", 35, strip=True),
     )
+
+
+class Item:
+    """to_dict / from_dict for a flat dataclass of strings (one transaction of a message)."""
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Inverse of to_dict; unknown keys are ignored, missing ones are None."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class Record:
+    """to_dict / from_dict for the frozen dataclasses of an extracted message: JSON-safe
+    strings, None and lists, with `transactions` a list of `transaction_type` dicts."""
+
+    transaction_type: ClassVar[type]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "transactions":
+                value = [t.to_dict() for t in value]
+            elif f.name == "notes":
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Inverse of to_dict; unknown keys are ignored, missing optional keys are None."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["transactions"] = tuple(cls.transaction_type.from_dict(t) for t in data.get("transactions") or ())
+        kwargs["notes"] = tuple(data.get("notes") or ())
+        return cls(**kwargs)

@@ -8,16 +8,14 @@ Amounts are the decimal text exactly as sent.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
-from ._read import Finder, bah_fields
+from ._read import Finder, Item, Record, bah_fields
 from .recognise import Recognised
 
 
 @dataclass(frozen=True)
-class CancelledTransaction:
+class CancelledTransaction(Item):
     original_msg_id: str | None = None          # OrgnlGrpInf/OrgnlMsgId
     original_msg_nm_id: str | None = None       # OrgnlGrpInf/OrgnlMsgNmId, e.g. "pacs.008.001.08"
     original_creation_date_time: str | None = None
@@ -35,12 +33,12 @@ class CancelledTransaction:
     narrative: str | None = None                # CxlRsnInf/AddtlInf lines, joined by a space
     group_cancellation: str | None = None       # OrgnlGrpInfAndCxl/GrpCxl ("true"/"false") for group entries
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
-class CancellationRequest:
+class CancellationRequest(Record):
+    transaction_type = CancelledTransaction  # what `transactions` holds (Record.from_dict)
+
     message_type: str                           # "camt.056.001.09"
     assignment_id: str                          # Assgnmt/Id (the message's own id)
     creation_date_time: str                     # Assgnmt/CreDtTm
@@ -67,25 +65,6 @@ class CancellationRequest:
     def msg_id(self) -> str:
         """The identification a report refers to (camt.056 has no GrpHdr/MsgId)."""
         return self.assignment_id
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "transactions":
-                value = [t.to_dict() for t in value]
-            elif f.name == "notes":
-                value = list(value)
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CancellationRequest":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        kwargs["transactions"] = tuple(CancelledTransaction(**t) for t in data.get("transactions") or ())
-        kwargs["notes"] = tuple(data.get("notes") or ())
-        return cls(**kwargs)
 
 
 def extract_camt056(rec: Recognised) -> CancellationRequest:

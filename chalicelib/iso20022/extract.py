@@ -15,13 +15,12 @@ belong in the event store (encrypted at rest), never in logs or narratives.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recognise import ISO_NS_PREFIX, Recognised
+from ._read import AGENT_IDS, Finder, Item, Record
+from .recognise import Recognised
 
-_AGENT_IDS = (("BICFI", 11), ("ClrSysMmbId/MmbId", 35), ("LEI", 20), ("Othr/Id", 35))
 # Agents of a CdtTrfTxInf besides the four named ones, as (element, field prefix).
 _OTHER_AGENTS = tuple((f"{el}{n}", f"{prefix}{n}") for el, prefix in (
     ("PrvsInstgAgt", "previous_instructing_agent"), ("IntrmyAgt", "intermediary_agent"))
@@ -29,7 +28,7 @@ _OTHER_AGENTS = tuple((f"{el}{n}", f"{prefix}{n}") for el, prefix in (
 
 
 @dataclass(frozen=True)
-class TransactionIds:
+class TransactionIds(Item):
     """One CdtTrfTxInf: its identifiers first (positional, as before), then its details.
 
     Every value is a string or None (JSON-safe); details default to None so that
@@ -72,29 +71,23 @@ class TransactionIds:
     creditor_account: str | None = None
     creditor_account_scheme: str | None = None
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TransactionIds":
-        """Inverse of to_dict; unknown keys are ignored, missing ones are None."""
-        return cls(**{k: v for k, v in data.items() if k in _TX_FIELDS})
-
 
 Transaction = TransactionIds  # the fuller name for what the class now carries
-_TX_FIELDS = frozenset(f.name for f in dataclasses.fields(TransactionIds))
 # Top-level fields that repeat the first transaction's value.
-_FIRST_TX_FIELDS = tuple(
-    name for name in ("amount", "currency", "interbank_settlement_date", "charge_bearer",
-                      "instructing_agent", "instructing_agent_scheme", "instructed_agent",
-                      "instructed_agent_scheme", "debtor_agent", "debtor_agent_scheme",
-                      "creditor_agent", "creditor_agent_scheme", "debtor_name", "debtor_country",
-                      "debtor_account", "debtor_account_scheme", "creditor_name",
-                      "creditor_country", "creditor_account", "creditor_account_scheme"))
+_FIRST_TX_FIELDS = (
+    "amount", "currency", "interbank_settlement_date", "charge_bearer",
+    "instructing_agent", "instructing_agent_scheme", "instructed_agent",
+    "instructed_agent_scheme", "debtor_agent", "debtor_agent_scheme",
+    "creditor_agent", "creditor_agent_scheme", "debtor_name", "debtor_country",
+    "debtor_account", "debtor_account_scheme", "creditor_name",
+    "creditor_country", "creditor_account", "creditor_account_scheme",
+)
 
 
 @dataclass(frozen=True)
-class CreditTransfer:
+class CreditTransfer(Record):
+    transaction_type = TransactionIds  # what `transactions` holds (Record.from_dict)
+
     message_type: str                       # "pacs.008.001.08"
     msg_id: str
     creation_date_time: str
@@ -144,98 +137,9 @@ class CreditTransfer:
     envelope: str | None = None             # wrapper root (Clark notation), None if bare
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: strings, None, and lists of those (or of dicts of those)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "transactions":
-                value = [t.to_dict() for t in value]
-            elif f.name == "notes":
-                value = list(value)
-            out[f.name] = value
-        return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CreditTransfer":
-        """Inverse of to_dict; unknown keys are ignored, missing optional keys are None."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        kwargs["transactions"] = tuple(TransactionIds.from_dict(t) for t in data.get("transactions") or ())
-        kwargs["notes"] = tuple(data.get("notes") or ())
-        return cls(**kwargs)
-
-
-class _Finder:
-    """Navigates one namespace by local names through per-element child indexes
-    (a dict per visited element: cheaper than ElementPath for a few dozen lookups)."""
-
-    def __init__(self, ns: str) -> None:
-        self.ns = "{" + ns + "}"
-        self.skip = len(self.ns)
-        self._memo: dict = {}
-
-    def kids(self, el) -> dict:
-        index = self._memo.get(el)
-        if index is None:
-            index = {}
-            for child in el:
-                tag = child.tag
-                if isinstance(tag, str) and tag.startswith(self.ns):
-                    index.setdefault(tag[self.skip:], child)
-            self._memo[el] = index
-        return index
-
-    def find(self, el, p: str):
-        for step in p.split("/"):
-            if el is None:
-                return None
-            el = self.kids(el).get(step)
-        return el
-
-    def all(self, el, name: str) -> list:
-        tag = self.ns + name
-        return [child for child in el if child.tag == tag]
-
-    def text(self, el, p: str, max_len: int, *, strip: bool = False) -> str | None:
-        el = self.find(el, p)
-        if el is None or not el.text:
-            return None
-        value = el.text.strip() if strip else el.text
-        return value[:max_len] or None
-
-    def agent(self, el, p: str) -> tuple[str | None, str | None]:
-        fin = self.find(el, p + "/FinInstnId" if p else "FinInstnId")
-        if fin is None:
-            return None, None
-        for sub, max_len in _AGENT_IDS:
-            value = self.text(fin, sub, max_len, strip=True)
-            if value:
-                scheme = sub.split("/")[0]
-                if scheme == "ClrSysMmbId":
-                    code = self.text(fin, "ClrSysMmbId/ClrSysId/Cd", 5, strip=True)
-                    scheme = f"ClrSysMmbId:{code}" if code else scheme
-                return value, scheme
-        return None, None
-
-    def account(self, el, p: str) -> tuple[str | None, str | None]:
-        """(identifier, scheme) of a CashAccount: IBAN, else Othr/Id with its SchmeNm."""
-        acct = self.find(el, p + "/Id")
-        if acct is None:
-            return None, None
-        iban = self.text(acct, "IBAN", 34, strip=True)
-        if iban:
-            return iban, "IBAN"
-        other = self.text(acct, "Othr/Id", 34, strip=True)
-        if not other:
-            return None, None
-        name = (self.text(acct, "Othr/SchmeNm/Cd", 4, strip=True)
-                or self.text(acct, "Othr/SchmeNm/Prtry", 35, strip=True))
-        return other, f"Othr:{name}" if name else "Othr"
-
-
-def _finder(ident: str) -> _Finder:
-    return _Finder(ISO_NS_PREFIX + ident)
+def _finder(ident: str) -> Finder:
+    return Finder(ident, agent_ids=AGENT_IDS)  # pacs.008 agents are identified, never only named
 
 
 def extract(rec: Recognised) -> CreditTransfer:
@@ -275,7 +179,7 @@ def extract(rec: Recognised) -> CreditTransfer:
     return CreditTransfer(**values)
 
 
-def _transaction(f: _Finder, t, grp_instg, grp_instd, grp_date) -> TransactionIds:
+def _transaction(f: Finder, t, grp_instg, grp_instd, grp_date) -> TransactionIds:
     amt = f.find(t, "IntrBkSttlmAmt")
     instg = f.agent(t, "InstgAgt")
     if instg[0] is None:
@@ -324,7 +228,7 @@ def _bah(rec: Recognised) -> dict[str, str | None]:
     )
 
 
-def _party(h: _Finder, hdr, which: str, prefix: str) -> dict[str, str | None]:
+def _party(h: Finder, hdr, which: str, prefix: str) -> dict[str, str | None]:
     """Fr/To (Party44Choice): the FI's first identifier, or the organisation's, with
     the scheme it was found under (``OrgId`` ones prefixed: "AnyBIC", "OrgLEI", ...)."""
     value, scheme = None, None

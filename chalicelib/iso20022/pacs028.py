@@ -7,17 +7,15 @@ one. Agents: the TxInf's, else the GrpHdr's.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
-from ._read import Finder, bah_fields
+from ._read import Finder, Item, Record, bah_fields
 from .extract import CreditTransfer, TransactionIds
 from .recognise import Recognised
 
 
 @dataclass(frozen=True)
-class RequestedTransaction:
+class RequestedTransaction(Item):
     status_request_id: str | None = None        # StsReqId
     original_msg_id: str | None = None          # OrgnlGrpInf/OrgnlMsgId
     original_msg_nm_id: str | None = None       # e.g. "pacs.008.001.08"
@@ -31,12 +29,12 @@ class RequestedTransaction:
     instructed_agent: str | None = None
     instructed_agent_scheme: str | None = None
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
-class StatusRequest:
+class StatusRequest(Record):
+    transaction_type = RequestedTransaction  # what `transactions` holds (Record.from_dict)
+
     message_type: str                           # "pacs.028.001.03"
     msg_id: str
     creation_date_time: str
@@ -55,24 +53,7 @@ class StatusRequest:
     envelope: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "transactions":
-                value = [t.to_dict() for t in value]
-            elif f.name == "notes":
-                value = list(value)
-            out[f.name] = value
-        return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "StatusRequest":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        kwargs["transactions"] = tuple(RequestedTransaction(**t) for t in data.get("transactions") or ())
-        kwargs["notes"] = tuple(data.get("notes") or ())
-        return cls(**kwargs)
 
     def as_original(self, index: int = 0) -> CreditTransfer:
         """The requested payment as a minimal CreditTransfer, for ``build_pacs002`` when the

@@ -56,9 +56,9 @@ def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> lis
 def find_for_status_request(view: TransactionView, owner: str, request) -> str:
     """The owner's transaction a pacs.028 names (by OrgnlUETR, else OrgnlEndToEndId)."""
     wanted = request.transactions[0]
-    for field, value in (("uetr", wanted.original_uetr), ("end_to_end_id", wanted.original_end_to_end_id)):
+    for key, value in (("uetr", wanted.original_uetr), ("end_to_end_id", wanted.original_end_to_end_id)):
         if value:
-            found = find(view, owner, {field: value})
+            found = find(view, owner, {key: value})
             if found:
                 return found[0]["transaction_id"]
     raise PaymentNotFound("no transaction of yours matches the status request")
