@@ -71,14 +71,19 @@ class Liquidity:
             self.free(transaction_id, agent, reserved, at)
         return verdicts
 
-    def free(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime | None = None) -> None:
-        """Give back `amounts` reserved by `transaction_id` (idempotent)."""
+    def free(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime | None = None,
+             reserved: bool = False) -> None:
+        """Give back `amounts` reserved by `transaction_id` (idempotent). The position itself
+        knows recent reservations; `reserved` says the payment's record shows an older one."""
         at = at or datetime.now(timezone.utc)
+
+        def give_back(p: Position, amount: Decimal) -> None:
+            if not p.has_freed(transaction_id) and (p.holds(transaction_id) or reserved):
+                p.free(transaction_id=transaction_id, amount=amount, at=at)
+
         for currency, amount in amounts.items():
-            if self.limit_for(agent, currency) is None:
-                continue
-            self._retrying(agent, currency, lambda p: None if p.has_freed(transaction_id) else p.free(
-                transaction_id=transaction_id, amount=amount, at=at))
+            if self.limit_for(agent, currency) is not None:
+                self._retrying(agent, currency, lambda p, a=amount: give_back(p, a))
 
     def _reserve_one(self, tx: str, agent: str, currency: str, amount: Decimal, at: datetime) -> Verdict:
         if self.limit_for(agent, currency) is None:
@@ -92,7 +97,7 @@ class Liquidity:
             return verdict("liquidity", False, "AM04", str(e))
         except VelocityExceeded as e:
             return verdict("velocity", False, "FRAD", str(e))
-        return verdict("liquidity", True, "AM04", f"{currency} reserved on the position of {agent}")
+        return {**verdict("liquidity", True, "AM04", f"{currency} reserved on the position of {agent}"), "reserved": True}
 
     def _retrying(self, agent: str, currency: str, command) -> None:
         """Run `command` on the current position and save it; on a lost race, read and decide again."""

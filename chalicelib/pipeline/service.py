@@ -118,8 +118,6 @@ class Pipeline:
             return self.payments.get_payment(transaction_id, owner)
         self.check_body(body)
         payment = self.payments.get_payment(transaction_id, owner)
-        if payment.tx_sts is TxSts.CANC and not payment.is_received:
-            raise RequestError(409, "TRANSACTION_CANCELLED", "the transaction was cancelled")
         digest = sha256(body)
         try:
             if payment.has_received(digest):
@@ -197,7 +195,7 @@ class Pipeline:
         if not refers_to(request, payment.credit_transfer or {}):
             raise RequestError(409, "CANCELLATION_DOES_NOT_MATCH", "the camt.056 does not name this payment's MsgId, EndToEndId or UETR")
         reason = next((t.reason_code for t in request.transactions if t.reason_code), None) or "CUST"
-        key, digest = self.archive.put("inbound", body)
+        _, digest = self.archive.put("inbound", body)  # content-addressed: the event's hash finds it
         return self.cancel(transaction_id, owner, reason, request=request, request_sha256=digest)
 
     def cancel(self, transaction_id: UUID, owner: str, reason_code: str, request=None, request_sha256: str | None = None,
@@ -260,8 +258,10 @@ class Pipeline:
             self.free_liquidity(payment)
 
     def free_liquidity(self, payment: Payment) -> None:
+        """Give back what the payment reserved, if it reserved anything (idempotent)."""
         ct = payment.credit_transfer or {}
-        self.liquidity.free(str(payment.id), ct.get("instructing_agent") or "", amounts_by_currency(ct))
+        reserved = any(v.get("rule") == "liquidity" and v.get("reserved") for v in payment.checks)
+        self.liquidity.free(str(payment.id), ct.get("instructing_agent") or "", amounts_by_currency(ct), reserved=reserved)
 
     # -- queue handlers ----------------------------------------------------------------
 

@@ -105,3 +105,16 @@ def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
     with pytest.raises(RequestError) as e:
         p.cancel(fresh_tx, OWNER, "DUPL")
     assert e.value.error_code == "NOTHING_TO_CANCEL"
+
+
+def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
+    p = memory_pipeline(limits='{"DEUTDEFFXXX:EUR": "5000"}')
+    other = accepted_not_released(p)  # holds 1234.56 of the 5000
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bah_envelope.xml").read_bytes()), OWNER)
+    _, _, body = p.incoming.sent.pop(0)
+    p.on_incoming(StepMessage(tx, body))  # received, not yet decided: nothing reserved
+    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    drain(p)
+    assert used(p) == Decimal("1234.56")  # the other payment's reservation, untouched
+    assert p.payments.get_payment(other).tx_sts is TxSts.ACSC
