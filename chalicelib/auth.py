@@ -28,6 +28,14 @@ class MissingToken(AuthError):
     error = "invalid_request"
 
 
+class KeysUnavailable(AuthError):
+    """503: the pool's JWKS could not be fetched; the token was not judged. Retry."""
+
+    status = 503
+    error = "temporarily_unavailable"
+    error_code = "AUTH_UNAVAILABLE"
+
+
 class InsufficientScope(AuthError):
     status = 403
     error = "insufficient_scope"
@@ -86,6 +94,8 @@ def verify(token: str, policy: TokenPolicy, signing_key=None) -> Principal:
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
+    except jwt.PyJWKClientConnectionError:
+        raise KeysUnavailable("the token signing keys are unreachable; retry") from None
     except (jwt.PyJWTError, ValueError) as e:
         raise AuthError(f"token rejected ({type(e).__name__})") from None
     if claims.get("token_use") != "access":
