@@ -1,7 +1,7 @@
 """pacsflow: ISO 20022 payment messages, event-sourced on AWS.
 
 The table of contents: each route and handler hands over to chalicelib in a few lines.
-Queue and stream ARNs below are names only; infra/resources.json binds each handler to
+Queue and stream ARNs below are placeholders; infra/template.py binds each handler to
 the stack's own queue or stream when `chalice package` merges the template.
 """
 from chalice import Chalice, CognitoUserPoolAuthorizer, Response

@@ -1,6 +1,6 @@
 """Settings of one deployed Region, read once from the environment (pydantic-settings).
 
-The CloudFormation template (infra/resources.json) sets these on every function; tests
+The CloudFormation template (infra/template.py) sets these on every function; tests
 build a Settings directly.
 """
 from __future__ import annotations
