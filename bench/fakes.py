@@ -1,25 +1,9 @@
-"""In-memory stand-ins for S3, SQS and SNS (as tests/unit/fakes.py), so that the pipeline
-runs on one core without the network."""
+"""Cheaper in-memory queues and a counting notifier for the bench (tests/unit/fakes.py gives
+the rest of the in-memory pipeline)."""
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
-
-from chalicelib.adapters.s3 import Archive, sha256
-
-
-class MemoryArchive(Archive):
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put(self, kind: str, data: bytes) -> tuple[str, str]:
-        digest = sha256(data)
-        key = self.key_for(kind, digest)
-        self.objects[key] = data
-        return key, digest
-
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
 
 
 class MemoryQueue:

@@ -3,8 +3,8 @@
 A rule takes the extracted credit transfer (``CreditTransfer.to_dict()``) and returns a
 verdict ``{"rule", "passed", "reason_code", "narrative"}``. Every rule runs and every
 verdict is recorded on the Accepted or Rejected event (the audit trail says what was
-checked, not only what failed); the first failing verdict, in RULES order, gives the
-rejection's reason code. The rules are stateless: the offline validator
+checked, not only what failed), and every failing one gives the rejection a reason (a
+StsRsnInf each), the first in RULES order first. The rules are stateless: the offline validator
 (``python -m chalicelib.cli validate``) runs exactly the same ones.
 
 The rules, their codes and the reasons for each code are listed in ``rules.py``; limits and
