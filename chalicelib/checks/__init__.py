@@ -18,7 +18,8 @@ from typing import Any
 from .rules import RULES, Context, Rule, Verdict, reference_date, verdict
 from .settings import CheckSettings, default_settings
 
-__all__ = ["RULES", "CheckSettings", "Rule", "Verdict", "default_settings", "failed", "run", "verdict"]
+__all__ = ["GROUP_RULES", "RULES", "CheckSettings", "Rule", "Verdict", "default_settings", "failed", "run",
+           "run_by_transaction", "verdict"]
 
 
 def run(credit_transfer: dict[str, Any], settings: CheckSettings | None = None, *,
@@ -34,6 +35,36 @@ def run(credit_transfer: dict[str, Any], settings: CheckSettings | None = None, 
     if s.disabled_rules:
         return [r(credit_transfer, cx) for r in RULES if r.__name__ not in s.disabled_rules]
     return [r(credit_transfer, cx) for r in RULES]
+
+
+# Rules about the message as a whole (its header, its group totals); the others judge each
+# transaction, so in a multi-transaction message each transaction gets its own status.
+GROUP_RULES = frozenset({
+    "bah_message_definition", "bah_business_message_id", "transaction_count", "control_sum",
+    "total_settlement_amount", "transactions_per_message", "bah_agents_match",
+})
+
+
+def transactions_of(credit_transfer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The message's transactions (a dict recorded before per-transaction details: itself)."""
+    txs = credit_transfer.get("transactions") or ()
+    return list(txs) if txs and "amount" in txs[0] else [credit_transfer]
+
+
+def run_by_transaction(credit_transfer: dict[str, Any], settings: CheckSettings | None = None, *,
+                       today: date | None = None) -> tuple[list[Verdict], list[list[Verdict]]]:
+    """The message-level verdicts, and each transaction's own (its rules run on the message
+    seen as carrying that transaction alone)."""
+    s = settings or default_settings()
+    rules = [r for r in RULES if r.__name__ not in s.disabled_rules]
+    cx = Context(credit_transfer, s, reference_date(credit_transfer, s, today))
+    group = [r(credit_transfer, cx) for r in rules if r.__name__ in GROUP_RULES]
+    per_tx = []
+    for tx in cx.txs:
+        alone = {**credit_transfer, **tx, "transactions": [tx]} if tx is not credit_transfer else credit_transfer
+        tx_cx = Context(alone, s, cx.today)
+        per_tx.append([r(alone, tx_cx) for r in rules if r.__name__ not in GROUP_RULES])
+    return group, per_tx
 
 
 def failed(verdicts: list[Verdict]) -> list[Verdict]:

@@ -47,7 +47,7 @@ class CheckSettings(BaseSettings):
     uetr_required: bool = False
     # transactions_per_message: one payment aggregate holds one transaction until each
     # transaction gets a status of its own.
-    max_transactions: int = Field(default=1, ge=1)
+    max_transactions: int = Field(default=100, ge=1)
     # Rules switched off by name (they are then not run and leave no verdict).
     disabled_rules: CodeSet = frozenset()
 

@@ -62,6 +62,8 @@ class Payment(Aggregate):
         self.narrative: str | None = None
         self.rejected_at_step: str | None = None
         self.checks: list[dict[str, Any]] = []
+        # each transaction of the message: {status ACSP|RJCT, reasons, reserved}
+        self.transactions: list[dict[str, Any]] = []
         self.report_key: str | None = None
         self.report_sha256: str | None = None
         self.report_msg_id: str | None = None
@@ -134,6 +136,7 @@ class Payment(Aggregate):
         message_key: str | None = None,
         original: dict[str, Any] | None = None,
         checks: list[dict[str, Any]] | None = None,
+        transactions: list[dict[str, Any]] | None = None,
     ) -> None:
         """`reasons`: every {code, narrative} (ISO ExternalStatusReason1Code), the first decisive.
         `original`: what could be read of a refused message (e.g. its MsgId), for the report.
@@ -150,12 +153,15 @@ class Payment(Aggregate):
         self.narrative = reasons[0].get("narrative")
         self.rejected_at_step = step
         self.checks = checks or []
+        self.transactions = transactions or []
         self.tx_sts = TxSts.RJCT
 
     @event("Accepted")
-    def accept(self, checks: list[dict[str, Any]]) -> None:
+    def accept(self, checks: list[dict[str, Any]], transactions: list[dict[str, Any]] | None = None) -> None:
+        """`transactions`: each transaction's outcome; some may be rejected (group status PART)."""
         self.check_status(TxSts.ACTC, "accept")
         self.checks = checks
+        self.transactions = transactions or []
         self.tx_sts = TxSts.ACSP
 
     @event("Released")

@@ -75,6 +75,19 @@ def answer_id(prefix: str, transaction_id: UUID, case_id: str) -> str:
     return f"{prefix}{hashlib.sha256(f'{transaction_id}|{case_id}'.encode()).hexdigest()}"[:35]
 
 
+def reservation_of(transaction_id: UUID, index: int, count: int) -> str:
+    """The liquidity reservation of one transaction of a payment's message."""
+    return str(transaction_id) if count == 1 else f"{transaction_id}#{index + 1}"
+
+
+def released_status(payment_status: TxSts, tx_status: TxSts) -> str:
+    """What the released report says of a transaction: accepted ones are settled (ACSC);
+    a cancelled payment's are cancelled; rejected ones stay rejected."""
+    if payment_status is TxSts.CANC:
+        return TxSts.CANC.value
+    return TxSts.ACSC.value if tx_status is TxSts.ACSP else tx_status.value
+
+
 def report_msg_id(transaction_id: UUID) -> str:
     """The pacs.002 MsgId: stable per transaction (Max35Text), so a retry rebuilds the same report."""
     return f"PF{transaction_id.hex}"[:35]
@@ -258,10 +271,11 @@ class Pipeline:
             self.free_liquidity(payment)
 
     def free_liquidity(self, payment: Payment) -> None:
-        """Give back what the payment reserved, if it reserved anything (idempotent)."""
-        ct = payment.credit_transfer or {}
-        reserved = any(v.get("rule") == "liquidity" and v.get("reserved") for v in payment.checks)
-        self.liquidity.free(str(payment.id), ct.get("instructing_agent") or "", amounts_by_currency(ct), reserved=reserved)
+        """Give back what the payment's transactions reserved (idempotent)."""
+        txs = checks.transactions_of(payment.credit_transfer or {})
+        for i, (tx, outcome) in enumerate(zip(txs, payment.transactions)):
+            self.liquidity.free(reservation_of(payment.id, i, len(txs)), tx.get("instructing_agent") or "",
+                                amounts_by_currency(tx), reserved=outcome.get("reserved", False))
 
     # -- queue handlers ----------------------------------------------------------------
 
@@ -317,13 +331,12 @@ class Pipeline:
         def step(payment: Payment) -> bool:
             if payment.is_decided:
                 return False
-            verdicts = self.checks(payment)
-            failed = checks.failed(verdicts)
-            if failed:
-                reasons = [{"code": v["reason_code"], "narrative": v["narrative"]} for v in failed]
-                payment.reject(reasons, step="processing", checks=verdicts)
+            verdicts, outcomes = self.decide(payment)
+            if any(o["status"] == TxSts.ACSP.value for o in outcomes):
+                payment.accept(checks=verdicts, transactions=outcomes)
             else:
-                payment.accept(checks=verdicts)
+                reasons = list({(r["code"], r["narrative"]): r for o in outcomes for r in o["reasons"]}.values())
+                payment.reject(reasons, step="processing", checks=verdicts, transactions=outcomes)
             return True
 
         self._record(msg, "processing", step)
@@ -358,25 +371,59 @@ class Pipeline:
             },
         )
 
-    def checks(self, payment: Payment) -> list[checks.Verdict]:
-        ct, tx = payment.credit_transfer or {}, str(payment.id)
-        verdicts = checks.run(ct, self.check_settings)
-        if not checks.failed(verdicts):
-            window = self.settings.duplicate_window_s
-            verdicts.append(duplicates.check(self.claims, tx, ct, time.time(), window))
-        if not checks.failed(verdicts):
-            agent = ct.get("instructing_agent") or ""
-            verdicts += self.liquidity.reserve(tx, agent, amounts_by_currency(ct), datetime.now(timezone.utc))
-        return verdicts
+    def decide(self, payment: Payment) -> tuple[list[checks.Verdict], list[dict[str, Any]]]:
+        """Every verdict, and each transaction's outcome {status, reasons, reserved}.
+
+        The message-level rules and the MsgId first (the MsgId only if some transaction
+        passes its rules): if they fail, every transaction is rejected with their reasons.
+        Then each transaction on its own: its rules, its UETR and EndToEndId, its amount on
+        its instructing agent's position (reserved last, only for a transaction that passed
+        everything else)."""
+        ct, now, window = payment.credit_transfer or {}, time.time(), self.settings.duplicate_window_s
+        group, per_tx = checks.run_by_transaction(ct, self.check_settings)
+        if not checks.failed(group) and any(not checks.failed(vs) for vs in per_tx):
+            # a message with nothing to accept takes no identifier: its correction may reuse them
+            group.append(duplicates.check_message(self.claims, str(payment.id), ct, now, window))
+        txs = checks.transactions_of(ct)
+        outcomes = []
+        for i, (tx, verdicts) in enumerate(zip(txs, per_tx)):
+            reserved = False
+            own = reservation_of(payment.id, i, len(txs))  # claims, too: a message cannot repeat a UETR
+            if not checks.failed(group + verdicts):
+                verdicts.append(duplicates.check_transaction(self.claims, own, tx, now, window))
+            if not checks.failed(group + verdicts):
+                held = self.liquidity.reserve(own, tx.get("instructing_agent") or "", amounts_by_currency(tx),
+                                              datetime.now(timezone.utc))
+                verdicts += held
+                reserved = any(v.get("reserved") for v in held) and not checks.failed(held)
+            failed = checks.failed(group + verdicts)
+            outcomes.append({
+                "status": (TxSts.RJCT if failed else TxSts.ACSP).value,
+                "reasons": [{"code": v["reason_code"], "narrative": v["narrative"]} for v in failed],
+                "reserved": reserved,
+            })
+        tagged = [{**v, "tx": i + 1} for i, vs in enumerate(per_tx) for v in vs] if len(txs) > 1 else [
+            v for vs in per_tx for v in vs]
+        return group + tagged, outcomes
 
     def build_report(self, payment: Payment) -> bytes:
         """The pacs.002 for a decided payment; deterministic, so a retry archives the same bytes."""
         original = iso20022.CreditTransfer.from_dict(payment.credit_transfer) if payment.credit_transfer else None
+        if len(payment.transactions) > 1:  # a status per transaction; the group status follows (PART...)
+            return iso20022.build_pacs002(
+                original,
+                msg_id=report_msg_id(payment.id),
+                created_at=payment.modified_on,
+                tx_statuses=[iso20022.TxStatus(
+                    status=released_status(payment.tx_sts, TxSts(o["status"])),
+                    reasons=tuple(iso20022.StatusReason(r["code"], r.get("narrative")) for r in o["reasons"]),
+                ) for o in payment.transactions],
+            )
         return iso20022.build_pacs002(
             original,
             msg_id=report_msg_id(payment.id),
             created_at=payment.modified_on,
-            tx_status=TxSts.ACSC.value if payment.tx_sts is TxSts.ACSP else payment.tx_sts.value,
+            tx_status=released_status(payment.tx_sts, payment.tx_sts),
             reasons=[iso20022.StatusReason(r["code"], r.get("narrative")) for r in payment.reasons],
             original_message_id_fallback=payment.original.get("msg_id") or "NOTPROVIDED",
             original_message_name_fallback=payment.original.get("message_type") or "pacs.008",

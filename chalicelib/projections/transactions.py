@@ -62,9 +62,16 @@ def apply(view: dict[str, Any] | None, event: Any) -> dict[str, Any]:
             view["message_sha256"] = event.sha256
     elif kind == "Accepted":
         view["status"] = "ACSP"
+        statuses = [t["status"] for t in getattr(event, "transactions", None) or []]
+        if len(statuses) > 1:
+            view["tx_statuses"] = statuses
+            view["group_status"] = "ACSP" if set(statuses) == {"ACSP"} else "PART"
     elif kind == "Released":
         if view.get("status") == "ACSP":
             view["status"] = "ACSC"
+            if "tx_statuses" in view:
+                view["tx_statuses"] = ["ACSC" if s == "ACSP" else s for s in view["tx_statuses"]]
+                view["group_status"] = "ACSC" if view["group_status"] == "ACSP" else "PART"
         view["released_at"] = _iso(event.timestamp)
         view["report_msg_id"] = event.report_msg_id
     view["version"] = version

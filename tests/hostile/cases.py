@@ -476,7 +476,7 @@ for _name, _field, _value, _expect in FIELD_CASES:
 
 case("struct-duplicate-grphdr", FF01,
      lambda e: (lambda m: m.replace(b"</GrpHdr>", b"</GrpHdr>" + m.split(b"<GrpHdr>")[1].split(b"</GrpHdr>")[0].join([b"<GrpHdr>", b"</GrpHdr>"]), 1))(pacs008()))
-case("struct-two-transactions", "RJCT:NARR",
+case("struct-two-transactions", "PART:DUPL",
      lambda e: (lambda m: m.replace(b"</CdtTrfTxInf>", b"</CdtTrfTxInf><CdtTrfTxInf>"
                                     + m.split(b"<CdtTrfTxInf>")[1].split(b"</CdtTrfTxInf>")[0] + b"</CdtTrfTxInf>", 1)
                 )(pacs008(nb_of_txs="2")))

@@ -65,15 +65,15 @@ def error_outcome(r: requests.Response) -> Outcome:
 
 
 def read_report(report: bytes, tx: str) -> tuple[str | None, str | None, str | None, list[str]]:
-    """(TxSts or GrpSts, first reason code, its narrative, problems) of a released pacs.002."""
+    """(GrpSts or TxSts, first reason code, its narrative, problems) of a released pacs.002."""
     problems = []
     try:
         validate_pacs002(report)
     except Exception as e:  # noqa: BLE001 - any failure is a problem to report
         problems.append(f"the pacs.002 is not schema-valid: {e}")
     doc = etree.fromstring(report)
-    status = (doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS)
-              or doc.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=NS))
+    status = (doc.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=NS)  # PART for a mixed group
+              or doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS))
     codes = doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
     narratives = doc.xpath(".//p:StsRsnInf/p:AddtlInf/text()", namespaces=NS)
     msg_id = doc.findtext("p:FIToFIPmtStsRpt/p:GrpHdr/p:MsgId", namespaces=NS)

@@ -215,7 +215,7 @@ def test_transaction_count_control_sum_and_total():
 
 def test_transactions_per_message():
     assert one(rules.transactions_per_message, TWO, CheckSettings(max_transactions=2))["passed"]
-    v = one(rules.transactions_per_message, TWO, CheckSettings())
+    v = one(rules.transactions_per_message, TWO, CheckSettings(max_transactions=1))
     assert (v["passed"], v["reason_code"]) == (False, "NARR")
 
 

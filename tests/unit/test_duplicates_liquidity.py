@@ -129,7 +129,7 @@ def test_a_retried_processing_step_reserves_once():
     p.on_incoming(StepMessage(tx, body))
     _, _, body = p.processing.sent.pop(0)
     payment = p.payments.get_payment(tx)
-    p.checks(payment)  # a first attempt that died before saving its decision
+    p.decide(payment)  # a first attempt that died before saving its decision
     p.on_processing(StepMessage(tx, body, receive_count=2))
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
     assert list(position.reserved) == [str(tx)] and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
