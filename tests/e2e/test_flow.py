@@ -121,3 +121,16 @@ def test_payments_are_found_by_uetr_and_end_to_end_id_for_their_owner_only(api, 
     for params in ({}, {"uetr": "x", "end_to_end_id": "y"}, {"msg": "x"}, {"uetr": "u" * 65}):
         r = api.call("GET", "/transactions", params=params)
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_QUERY"
+
+
+def test_a_multi_transaction_message_gets_a_status_per_transaction(api):
+    body = fresh("pacs008_two_txs.xml").replace(b">99.5<", b">99.555<")  # tx 2: three decimals in EUR
+    tx = api.pay(body)
+    r = api.report(tx)
+    assert r.status_code == 200
+    validate_pacs002(r.content)
+    doc = etree.fromstring(r.content)
+    assert doc.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=NS) == "PART"
+    assert [t.findtext("p:TxSts", namespaces=NS) for t in doc.findall(".//p:TxInfAndSts", namespaces=NS)] == ["ACSC", "RJCT"]
+    view = api.view(tx, version=4)
+    assert view["group_status"] == "PART" and view["tx_statuses"] == ["ACSC", "RJCT"]
