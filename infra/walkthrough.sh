@@ -12,18 +12,18 @@ AUTH="Authorization: Bearer $TOKEN"
 
 for SAMPLE in pacs008_bare.xml pacs008_invalid_schema.xml; do
   echo "== events/$SAMPLE (dated today, identifiers of its own)"
-  MESSAGE=$(mktemp); .venv/bin/python -m infra.examples "$SAMPLE" > "$MESSAGE"
+  MESSAGE=$(mktemp); REPORT=$(mktemp); .venv/bin/python -m infra.examples "$SAMPLE" > "$MESSAGE"
   TX=$(curl -s -H "$AUTH" -H 'X-Message-Type: pacs.008' "$API/uuid" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["transaction_id"])')
   echo "transaction id: $TX"
   curl -s -H "$AUTH" -H "X-Transaction-Id: $TX" -H 'X-Message-Type: pacs.008' \
     -H 'Content-Type: application/xml' --data-binary @"$MESSAGE" "$API/inbox"; echo
   for _ in $(seq 50); do
-    CODE=$(curl -s -o /tmp/pacsflow-report.xml -w '%{http_code}' -X POST -H "$AUTH" -H "X-Transaction-Id: $TX" "$API/outbox")
+    CODE=$(curl -s -o "$REPORT" -w '%{http_code}' -X POST -H "$AUTH" -H "X-Transaction-Id: $TX" "$API/outbox")
     [ "$CODE" = 200 ] && break
     sleep 0.2
   done
-  grep -oE '<(TxSts|GrpSts|Cd)>[A-Z0-9]+</(TxSts|GrpSts|Cd)>' /tmp/pacsflow-report.xml || cat /tmp/pacsflow-report.xml
+  grep -oE '<(TxSts|GrpSts|Cd)>[A-Z0-9]+</(TxSts|GrpSts|Cd)>' "$REPORT" || cat "$REPORT"
   curl -s -H "$AUTH" "$API/transactions/$TX"; echo
-  rm -f "$MESSAGE"
+  rm -f "$MESSAGE" "$REPORT"
 done
