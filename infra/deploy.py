@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,23 @@ def package(stage: str) -> Path:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    slim(out / "deployment.zip")
     return out
+
+
+# Files the functions never read: pycountry's translations (19.5 MB of the 75 MB unzipped;
+# we use its codes only). Every cold start unpacks the package, so they cost every worker.
+UNUSED_IN_PACKAGE = ("pycountry/locales/",)
+
+
+def slim(zip_path: Path) -> None:
+    """Rewrite the deployment package without UNUSED_IN_PACKAGE."""
+    slimmed = zip_path.with_suffix(".slim.zip")
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(slimmed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            if not item.filename.startswith(UNUSED_IN_PACKAGE):
+                dst.writestr(item, src.read(item.filename))
+    slimmed.replace(zip_path)
 
 
 def upload(session: boto3.session.Session, out: Path, bucket: str, endpoint: str | None) -> dict[str, Any]:

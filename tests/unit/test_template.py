@@ -119,3 +119,12 @@ print(json.dumps(third))
         names = {d.lower().replace("_", "-") for d in dists}
         assert names & (listed | provided_by_lambda), f"{module} ({dists}) is imported but not in requirements.txt"
     assert {"lxml", "eventsourcing", "pyjwt"} <= {d.lower() for ds in imported.values() for d in ds}  # it sees imports
+
+
+def test_the_package_leaves_out_what_no_function_reads(template):
+    import zipfile
+
+    with zipfile.ZipFile(REPO / ".build" / "package-local" / "deployment.zip") as package:
+        names = package.namelist()
+    assert "app.py" in names and any(n.startswith("pycountry/databases/") for n in names)
+    assert not any(n.startswith("pycountry/locales/") for n in names)
