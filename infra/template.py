@@ -35,81 +35,59 @@ def _stateful(resource: dict[str, Any]) -> dict[str, Any]:
     return {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 
 
+def table(name: str, keys: dict[str, str], attributes: dict[str, str] | None = None, **properties: Any) -> dict[str, Any]:
+    """A pay-per-request DynamoDB table, encrypted, with point-in-time recovery, kept on delete.
+    `keys`: HASH (and RANGE) attribute -> type; `attributes`: other indexed attributes."""
+    return _stateful({
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "TableName": sub(f"${{AWS::StackName}}-{name}"),
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [
+                {"AttributeName": a, "AttributeType": t} for a, t in {**keys, **(attributes or {})}.items()
+            ],
+            "KeySchema": [{"AttributeName": a, "KeyType": k} for a, k in zip(keys, ("HASH", "RANGE"))],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            **properties,
+        },
+    })
+
+
+EVENT_KEYS = {"pk": "S", "sk": "N"}  # aggregate id, version (chalicelib/eventstore/dynamodb.py)
+
+
 def storage() -> dict[str, Any]:
     return {
-        "EventsTable": _stateful({
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "TableName": sub("${AWS::StackName}-events"),
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                    {"AttributeName": "log", "AttributeType": "S"},
-                    {"AttributeName": "nid", "AttributeType": "N"},
-                ],
+        "EventsTable": table(
+            "events", EVENT_KEYS, {"log": "S", "nid": "N"},
+            # Sparse: only events recorded with a notification log (NOTIFICATION_LOG=y).
+            GlobalSecondaryIndexes=[{
+                "IndexName": "notifications",
                 "KeySchema": [
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                    {"AttributeName": "log", "KeyType": "HASH"},
+                    {"AttributeName": "nid", "KeyType": "RANGE"},
                 ],
-                # Sparse: only events recorded with a notification log (NOTIFICATION_LOG=y).
-                "GlobalSecondaryIndexes": [{
-                    "IndexName": "notifications",
-                    "KeySchema": [
-                        {"AttributeName": "log", "KeyType": "HASH"},
-                        {"AttributeName": "nid", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }],
-                # Keys only: the follower reads the events themselves from the store.
-                "StreamSpecification": {"StreamViewType": "KEYS_ONLY"},
-                # duplicate-detection claims ($claim#...) expire after their window
-                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
-        }),
+                "Projection": {"ProjectionType": "ALL"},
+            }],
+            # Keys only: the follower reads the events themselves from the store.
+            StreamSpecification={"StreamViewType": "KEYS_ONLY"},
+            # duplicate-detection claims ($claim#...) expire after their window
+            TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True},
+        ),
         # Liquidity positions: their own event store, no stream (the view does not follow them).
-        "PositionsTable": _stateful({
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "TableName": sub("${AWS::StackName}-positions"),
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                ],
-                "KeySchema": [
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
-        }),
-        "TransactionsTable": _stateful({
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "TableName": sub("${AWS::StackName}-transactions"),
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [
-                    {"AttributeName": "transaction_id", "AttributeType": "S"},
-                    {"AttributeName": "uetr", "AttributeType": "S"},
-                    {"AttributeName": "end_to_end_id", "AttributeType": "S"},
-                ],
-                "KeySchema": [{"AttributeName": "transaction_id", "KeyType": "HASH"}],
-                "GlobalSecondaryIndexes": [
-                    {
-                        "IndexName": f"by_{key}",
-                        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-                        "Projection": {"ProjectionType": "KEYS_ONLY"},
-                    }
-                    for key in ("uetr", "end_to_end_id")
-                ],
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
-        }),
+        "PositionsTable": table("positions", EVENT_KEYS),
+        "TransactionsTable": table(
+            "transactions", {"transaction_id": "S"}, {"uetr": "S", "end_to_end_id": "S"},
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": f"by_{key}",
+                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+                for key in ("uetr", "end_to_end_id")
+            ],
+        ),
         "ArchiveBucket": _stateful({
             "Type": "AWS::S3::Bucket",
             "Properties": {

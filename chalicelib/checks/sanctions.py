@@ -70,6 +70,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from chalicelib.iso20022.errors import safe_text
 
 from .rules import _AGENT_ROLES, Verdict, verdict
+from .settings import code_set
 
 __all__ = ["DEMO_LIST", "Entry", "Match", "SanctionsSettings", "Screening", "default_screening", "problems",
            "normalise", "screen"]
@@ -432,12 +433,7 @@ class SanctionsSettings(BaseSettings):
     @field_validator("embargoed_countries", mode="before")
     @classmethod
     def _split(cls, value):
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return frozenset(json.loads(text))
-            return frozenset(v.strip() for v in text.split(",") if v.strip())
-        return value
+        return code_set(value)
 
     @field_validator("embargoed_countries")
     @classmethod

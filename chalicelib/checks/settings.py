@@ -6,6 +6,8 @@ Sets are given as JSON lists or comma-separated text
 """
 from __future__ import annotations
 
+import json
+
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -17,6 +19,16 @@ from .reference import FUND_CODES
 
 CodeSet = Annotated[frozenset[str], NoDecode]
 
+
+
+def code_set(value):
+    """A set setting from the environment: a JSON list or comma-separated text (else as given)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return frozenset(json.loads(text))
+        return frozenset(v.strip() for v in text.split(",") if v.strip())
+    return value
 
 class CheckSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACSFLOW_CHECKS_", frozen=True)
@@ -55,13 +67,7 @@ class CheckSettings(BaseSettings):
                      "allowed_currencies", "disabled_rules", mode="before")
     @classmethod
     def _split(cls, value):
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
-                return frozenset(json.loads(text))
-            return frozenset(v.strip() for v in text.split(",") if v.strip())
-        return value
+        return code_set(value)
 
     @field_validator("charge_bearers", "cbpr_charge_bearers", "blocked_currencies", "allowed_currencies")
     @classmethod
