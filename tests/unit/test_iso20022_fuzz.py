@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from chalicelib.iso20022 import CreditTransfer, MessageRejected, read_credit_transfer  # noqa: E402
+from tests.unit.mutations import EDIT, mutate
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SEEDS = [(EVENTS / n).read_bytes() for n in
@@ -40,26 +42,8 @@ def test_random_text(text):
     _only_rejection_or_success(text)
 
 
-_edit = st.tuples(st.sampled_from(["flip", "delete", "insert", "truncate", "swap_tag"]),
-                  st.integers(min_value=0), st.binary(min_size=1, max_size=12))
-
-
 @SETTINGS
-@given(st.sampled_from(range(len(SEEDS))), st.lists(_edit, min_size=1, max_size=4))
+@given(st.sampled_from(range(len(SEEDS))), st.lists(EDIT, min_size=1, max_size=4))
 def test_mutated_valid_messages(seed, edits):
-    raw = bytearray(SEEDS[seed])
-    for kind, pos, data in edits:
-        pos %= len(raw) or 1
-        if kind == "flip":
-            raw[pos] ^= data[0] or 1
-        elif kind == "delete":
-            del raw[pos:pos + len(data)]
-        elif kind == "insert":
-            raw[pos:pos] = data
-        elif kind == "truncate":
-            del raw[pos:]
-        else:  # rename the element that starts nearest after pos
-            start = raw.find(b"<", pos)
-            if start >= 0:
-                raw[start + 1:start + 1] = b"X"
-    _only_rejection_or_success(bytes(raw))
+    raw = mutate(SEEDS[seed], edits)
+    _only_rejection_or_success(raw)

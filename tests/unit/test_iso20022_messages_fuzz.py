@@ -8,10 +8,19 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
-from chalicelib.iso20022 import (CancellationRequest, CreditTransfer, MessageRejected,  # noqa: E402
-                                 StatusRequest, build_camt029, read_message, validate_camt029)
+from chalicelib.iso20022 import (  # noqa: E402
+    CancellationRequest,
+    CreditTransfer,
+    MessageRejected,
+    StatusRequest,
+    build_camt029,
+    read_message,
+    validate_camt029,
+)
+from tests.unit.mutations import EDIT, mutate
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SEEDS = [(EVENTS / n).read_bytes() for n in
@@ -19,26 +28,14 @@ SEEDS = [(EVENTS / n).read_bytes() for n in
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 AT = datetime(2026, 4, 15, tzinfo=timezone.utc)
-_edit = st.tuples(st.sampled_from(["flip", "delete", "insert", "truncate"]),
-                  st.integers(min_value=0), st.binary(min_size=1, max_size=12))
 
 
 @SETTINGS
-@given(st.sampled_from(range(len(SEEDS))), st.lists(_edit, min_size=1, max_size=4))
+@given(st.sampled_from(range(len(SEEDS))), st.lists(EDIT, min_size=1, max_size=4))
 def test_mutated_messages(seed, edits):
-    raw = bytearray(SEEDS[seed])
-    for kind, pos, data in edits:
-        pos %= len(raw) or 1
-        if kind == "flip":
-            raw[pos] ^= data[0] or 1
-        elif kind == "delete":
-            del raw[pos:pos + len(data)]
-        elif kind == "insert":
-            raw[pos:pos] = data
-        else:
-            del raw[pos:]
+    raw = mutate(SEEDS[seed], edits)
     try:
-        msg = read_message(bytes(raw))
+        msg = read_message(raw)
     except MessageRejected as exc:
         assert exc.reason_code == "FF01" and 0 < len(exc.narrative) <= 200
         return
