@@ -11,10 +11,13 @@ recorded?" — a retried step is recognised by the caller, never recorded twice.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
+
+from chalicelib.domain.models import CancellationCase, CreditTransfer, Original, Reason, TxOutcome, Verdict
 
 
 class TxSts(str, Enum):
@@ -55,21 +58,19 @@ class Payment(Aggregate):
         self.tx_sts = TxSts.ACCP
         self.message_sha256: str | None = None
         self.message_key: str | None = None
-        self.credit_transfer: dict[str, Any] | None = None
-        self.original: dict[str, Any] = {}
-        self.reasons: list[dict[str, str]] = []
+        self.credit_transfer: CreditTransfer | None = None
+        self.original = Original()
+        self.reasons: tuple[Reason, ...] = ()
         self.reason_code: str | None = None
         self.narrative: str | None = None
         self.rejected_at_step: str | None = None
-        self.checks: list[dict[str, Any]] = []
-        # each transaction of the message: {status ACSP|RJCT, reasons, reserved}
-        self.transactions: list[dict[str, Any]] = []
+        self.checks: tuple[Verdict, ...] = ()
+        self.transactions: tuple[TxOutcome, ...] = ()  # each transaction's decision
         self.report_key: str | None = None
         self.report_sha256: str | None = None
         self.report_msg_id: str | None = None
         self.refused_submissions: list[str] = []
-        # cancellation cases answered: case id -> {answer_key, resolution, request_sha256}
-        self.cancellations: dict[str, dict[str, Any]] = {}
+        self.cancellations: dict[str, CancellationCase] = {}  # by case id
         self.return_key: str | None = None
 
     # -- questions the pipeline asks before it retries a step -------------------------
@@ -117,28 +118,60 @@ class Payment(Aggregate):
             raise MessageMismatch("the transaction already has a different message")
         return True
 
+    # -- events whose stored shape changed: upcast what earlier versions recorded --------
+
+    class Received(Aggregate.Event):
+        """v2: the credit transfer is a typed CreditTransfer (v1: a dict repeating its first
+        transaction's fields at the top)."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["credit_transfer"] = CreditTransfer.from_stored(state["credit_transfer"])
+
+    class Rejected(Aggregate.Event):
+        """v2: reasons, verdicts, outcomes and the refused message's identifiers are typed."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reasons"] = [Reason.from_dict(r) for r in state["reasons"]]
+            state["original"] = Original.from_dict(state.get("original") or {})
+            _upcast_decision(state)
+
+    class Accepted(Aggregate.Event):
+        """v2: verdicts and outcomes are typed."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _upcast_decision(state)
+
     # -- commands: each records the event it is named after --------------------------
 
-    @event("Received")
-    def receive(self, sha256: str, message_key: str, credit_transfer: dict[str, Any]) -> None:
+    @event(Received)
+    def receive(self, sha256: str, message_key: str, credit_transfer: CreditTransfer) -> None:
         self.check_status(TxSts.ACCP, "receive")
         self.message_sha256 = sha256
         self.message_key = message_key
         self.credit_transfer = credit_transfer
         self.tx_sts = TxSts.ACTC
 
-    @event("Rejected")
+    @event(Rejected)
     def reject(
         self,
-        reasons: list[dict[str, str]],
+        reasons: Sequence[Reason],
         step: str,
         sha256: str | None = None,
         message_key: str | None = None,
-        original: dict[str, Any] | None = None,
-        checks: list[dict[str, Any]] | None = None,
-        transactions: list[dict[str, Any]] | None = None,
+        original: Original | None = None,
+        checks: Sequence[Verdict] = (),
+        transactions: Sequence[TxOutcome] = (),
     ) -> None:
-        """`reasons`: every {code, narrative} (ISO ExternalStatusReason1Code), the first decisive.
+        """`reasons`: every StsRsnInf (ISO ExternalStatusReason1Code), the first decisive.
         `original`: what could be read of a refused message (e.g. its MsgId), for the report.
         `checks`: every business check's verdict, passed or not, for the audit trail."""
         self.check_not_decided("reject")
@@ -147,21 +180,21 @@ class Payment(Aggregate):
             self.check_status(TxSts.ACCP, "reject an inbound message")
             self.message_sha256 = sha256
             self.message_key = message_key
-            self.original = original or {}
-        self.reasons = reasons
-        self.reason_code = reasons[0]["code"]
-        self.narrative = reasons[0].get("narrative")
+            self.original = original or Original()
+        self.reasons = tuple(reasons)
+        self.reason_code = reasons[0].code
+        self.narrative = reasons[0].narrative
         self.rejected_at_step = step
-        self.checks = checks or []
-        self.transactions = transactions or []
+        self.checks = tuple(checks)
+        self.transactions = tuple(transactions)
         self.tx_sts = TxSts.RJCT
 
-    @event("Accepted")
-    def accept(self, checks: list[dict[str, Any]], transactions: list[dict[str, Any]] | None = None) -> None:
+    @event(Accepted)
+    def accept(self, checks: Sequence[Verdict], transactions: Sequence[TxOutcome] = ()) -> None:
         """`transactions`: each transaction's outcome; some may be rejected (group status PART)."""
         self.check_status(TxSts.ACTC, "accept")
-        self.checks = checks
-        self.transactions = transactions or []
+        self.checks = tuple(checks)
+        self.transactions = tuple(transactions)
         self.tx_sts = TxSts.ACSP
 
     @event("Released")
@@ -177,7 +210,7 @@ class Payment(Aggregate):
     def cancel(self, case_id: str, reason_code: str, answer_key: str, request_sha256: str | None = None) -> None:
         self.check_cancellable()
         self.tx_sts = TxSts.CANC
-        self.cancellations[case_id] = {"answer_key": answer_key, "resolution": "CNCL", "request_sha256": request_sha256}
+        self.cancellations[case_id] = CancellationCase(answer_key, "CNCL", request_sha256)
 
     @event("Returned")
     def record_return(
@@ -185,13 +218,13 @@ class Payment(Aggregate):
     ) -> None:
         self.check_returnable()
         self.return_key = return_key
-        self.cancellations[case_id] = {"answer_key": answer_key, "resolution": "CNCL", "request_sha256": request_sha256}
+        self.cancellations[case_id] = CancellationCase(answer_key, "CNCL", request_sha256)
 
     @event("CancellationRefused")
     def refuse_cancellation(
         self, case_id: str, reason_code: str, rejection_code: str, answer_key: str, request_sha256: str | None = None
     ) -> None:
-        self.cancellations[case_id] = {"answer_key": answer_key, "resolution": "RJCR", "request_sha256": request_sha256}
+        self.cancellations[case_id] = CancellationCase(answer_key, "RJCR", request_sha256)
 
     @event("SubmissionRefused")
     def refuse_submission(self, sha256: str, reason: str) -> None:
@@ -209,8 +242,8 @@ class Payment(Aggregate):
             raise IllegalTransition(f"cannot {action} a payment in status {self.tx_sts.value}")
 
     @staticmethod
-    def check_has_reasons(reasons: list[dict[str, str]]) -> None:
-        if not reasons or not all(r.get("code") for r in reasons):
+    def check_has_reasons(reasons: Sequence[Reason]) -> None:
+        if not reasons or not all(r.code for r in reasons):
             raise PaymentError("a rejection needs at least one reason code")
 
     def check_cancellable(self) -> None:
@@ -226,3 +259,9 @@ class Payment(Aggregate):
             raise IllegalTransition("the status report is already released")
         if self.tx_sts not in (TxSts.ACSP, TxSts.RJCT, TxSts.CANC):
             raise IllegalTransition(f"cannot release a payment in status {self.tx_sts.value}")
+
+
+def _upcast_decision(state: dict[str, Any]) -> None:
+    """v1 verdicts and per-transaction outcomes were dicts."""
+    state["checks"] = [Verdict.from_stored(v) for v in state.get("checks") or ()]
+    state["transactions"] = [TxOutcome.from_dict(t) for t in state.get("transactions") or ()]

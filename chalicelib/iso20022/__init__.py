@@ -9,7 +9,7 @@ from .camt029 import (REJECTION_REASONS, CancellationOutcome, build_camt029, res
                       validate_camt029)
 from .camt056 import CancellationRequest, CancelledTransaction
 from .errors import FF01, MessageRejected
-from .extract import CreditTransfer, TransactionIds
+from chalicelib.domain.models import CreditTransfer, Transaction
 from .intake import read_credit_transfer
 from .messages import InboundMessage, read_message
 from .pacs002 import StatusReason, TxStatus, build_pacs002, group_status_of, validate_pacs002
@@ -22,7 +22,7 @@ __all__ = [
     "FF01", "MAX_BYTES", "MAX_DEPTH", "RECOGNISED", "REJECTION_REASONS", "RETURN_REASONS",
     "SUPPORTED", "VERSIONS", "CancellationOutcome", "CancellationRequest", "CancelledTransaction",
     "CreditTransfer", "InboundMessage", "MessageRejected", "Recognised", "RequestedTransaction",
-    "StatusReason", "StatusRequest", "TransactionIds", "TxStatus", "build_camt029", "build_pacs002",
+    "StatusReason", "StatusRequest", "Transaction", "TxStatus", "build_camt029", "build_pacs002",
     "build_pacs004", "family_of", "group_status_of", "parse_xml", "read_credit_transfer",
     "read_message", "recognise", "resolution_of", "validate_camt029", "validate_pacs002",
     "validate_pacs004",

@@ -6,136 +6,27 @@ by their first identifier in ISO order (BICFI, ClrSysMmbId/MmbId, LEI, Othr/Id) 
 ``*_scheme`` field names which one it was ("BICFI", "ClrSysMmbId" or
 "ClrSysMmbId:<ClrSysId/Cd>", "LEI", "Othr").
 
-``transactions`` lists every CdtTrfTxInf with its identifiers and the data the business
-rules need (amount, currency, dates, charge bearer, agents, debtor and creditor). The
-top-level fields repeat the first transaction's, so single-transaction consumers need not
-look further. Accounts are given as sent (IBAN or Othr/Id) with ``*_account_scheme``
+The result is the domain's ``CreditTransfer`` (chalicelib/domain/models.py): the group
+header, the BAH, and every CdtTrfTxInf as a ``Transaction`` with its identifiers and the
+data the business rules need (amount, currency, dates, charge bearer, agents, debtor and
+creditor). A transaction's instructing and instructed agents are its own, else the group
+header's. Accounts are given as sent (IBAN or Othr/Id) with ``*_account_scheme``
 "IBAN", "Othr" or "Othr:<SchmeNm/Cd|Prtry>". Names and accounts are payment data: they
 belong in the event store (encrypted at rest), never in logs or narratives.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from ._read import AGENT_IDS, Finder, Item, Record
+from chalicelib.domain.models import CreditTransfer, Transaction
+
+from ._read import AGENT_IDS, Finder
 from .recognise import Recognised
 
 # Agents of a CdtTrfTxInf besides the four named ones, as (element, field prefix).
 _OTHER_AGENTS = tuple((f"{el}{n}", f"{prefix}{n}") for el, prefix in (
     ("PrvsInstgAgt", "previous_instructing_agent"), ("IntrmyAgt", "intermediary_agent"))
     for n in (1, 2, 3))
-
-
-@dataclass(frozen=True)
-class TransactionIds(Item):
-    """One CdtTrfTxInf: its identifiers first (positional, as before), then its details.
-
-    Every value is a string or None (JSON-safe); details default to None so that
-    dicts recorded before they existed still load.
-    """
-    instr_id: str | None = None
-    end_to_end_id: str | None = None
-    tx_id: str | None = None
-    uetr: str | None = None
-    amount: str | None = None                   # IntrBkSttlmAmt, decimal text as sent
-    currency: str | None = None
-    interbank_settlement_date: str | None = None
-    charge_bearer: str | None = None
-    instructing_agent: str | None = None        # tx level, else GrpHdr
-    instructing_agent_scheme: str | None = None
-    instructed_agent: str | None = None
-    instructed_agent_scheme: str | None = None
-    debtor_agent: str | None = None
-    debtor_agent_scheme: str | None = None
-    creditor_agent: str | None = None
-    creditor_agent_scheme: str | None = None
-    previous_instructing_agent1: str | None = None
-    previous_instructing_agent1_scheme: str | None = None
-    previous_instructing_agent2: str | None = None
-    previous_instructing_agent2_scheme: str | None = None
-    previous_instructing_agent3: str | None = None
-    previous_instructing_agent3_scheme: str | None = None
-    intermediary_agent1: str | None = None
-    intermediary_agent1_scheme: str | None = None
-    intermediary_agent2: str | None = None
-    intermediary_agent2_scheme: str | None = None
-    intermediary_agent3: str | None = None
-    intermediary_agent3_scheme: str | None = None
-    debtor_name: str | None = None
-    debtor_country: str | None = None           # Dbtr/PstlAdr/Ctry
-    debtor_account: str | None = None
-    debtor_account_scheme: str | None = None
-    creditor_name: str | None = None
-    creditor_country: str | None = None
-    creditor_account: str | None = None
-    creditor_account_scheme: str | None = None
-
-
-Transaction = TransactionIds  # the fuller name for what the class now carries
-# Top-level fields that repeat the first transaction's value.
-_FIRST_TX_FIELDS = (
-    "amount", "currency", "interbank_settlement_date", "charge_bearer",
-    "instructing_agent", "instructing_agent_scheme", "instructed_agent",
-    "instructed_agent_scheme", "debtor_agent", "debtor_agent_scheme",
-    "creditor_agent", "creditor_agent_scheme", "debtor_name", "debtor_country",
-    "debtor_account", "debtor_account_scheme", "creditor_name",
-    "creditor_country", "creditor_account", "creditor_account_scheme",
-)
-
-
-@dataclass(frozen=True)
-class CreditTransfer(Record):
-    transaction_type = TransactionIds  # what `transactions` holds (Record.from_dict)
-
-    message_type: str                       # "pacs.008.001.08"
-    msg_id: str
-    creation_date_time: str
-    nb_of_txs: str
-    ctrl_sum: str | None = None             # GrpHdr/CtrlSum, decimal text as sent
-    total_interbank_settlement_amount: str | None = None    # GrpHdr/TtlIntrBkSttlmAmt
-    total_interbank_settlement_currency: str | None = None
-    settlement_method: str | None = None
-    clearing_system: str | None = None      # SttlmInf/ClrSys/Cd or Prtry
-    interbank_settlement_date: str | None = None
-    # first CdtTrfTxInf
-    instr_id: str | None = None
-    end_to_end_id: str | None = None
-    tx_id: str | None = None
-    uetr: str | None = None
-    amount: str | None = None               # IntrBkSttlmAmt, decimal text as sent
-    currency: str | None = None
-    instructing_agent: str | None = None
-    instructing_agent_scheme: str | None = None
-    instructed_agent: str | None = None
-    instructed_agent_scheme: str | None = None
-    debtor_agent: str | None = None
-    debtor_agent_scheme: str | None = None
-    creditor_agent: str | None = None
-    creditor_agent_scheme: str | None = None
-    charge_bearer: str | None = None
-    debtor_name: str | None = None
-    debtor_country: str | None = None
-    debtor_account: str | None = None       # IBAN or Othr/Id as sent
-    debtor_account_scheme: str | None = None  # "IBAN", "Othr" or "Othr:<SchmeNm>"
-    creditor_name: str | None = None
-    creditor_country: str | None = None
-    creditor_account: str | None = None
-    creditor_account_scheme: str | None = None
-    # Business Application Header (only when validated: head.001.001.02)
-    app_hdr_type: str | None = None
-    bah_from: str | None = None
-    bah_from_scheme: str | None = None      # "BICFI", "ClrSysMmbId...", "LEI", "Othr", "AnyBIC", "OrgLEI", "OrgOthr", "Nm"
-    bah_to: str | None = None
-    bah_to_scheme: str | None = None
-    biz_msg_idr: str | None = None
-    msg_def_idr: str | None = None
-    biz_svc: str | None = None
-    bah_cre_dt: str | None = None
-    # all transactions, for multi-transaction messages
-    transactions: tuple[TransactionIds, ...] = field(default_factory=tuple)
-    envelope: str | None = None             # wrapper root (Clark notation), None if bare
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _finder(ident: str) -> Finder:
@@ -151,7 +42,6 @@ def extract(rec: Recognised) -> CreditTransfer:
     grp_date = f.text(grp, "IntrBkSttlmDt", 10, strip=True)
     transactions = tuple(_transaction(f, t, grp_instg, grp_instd, grp_date)
                          for t in f.all(msg, "CdtTrfTxInf"))
-    first = transactions[0] if transactions else TransactionIds()
     ttl = f.find(grp, "TtlIntrBkSttlmAmt")
     values: dict[str, Any] = dict(
         message_type=rec.message_type,
@@ -164,22 +54,17 @@ def extract(rec: Recognised) -> CreditTransfer:
         settlement_method=f.text(grp, "SttlmInf/SttlmMtd", 4, strip=True),
         clearing_system=(f.text(grp, "SttlmInf/ClrSys/Cd", 5, strip=True)
                          or f.text(grp, "SttlmInf/ClrSys/Prtry", 35)),
-        instr_id=first.instr_id, end_to_end_id=first.end_to_end_id,
-        tx_id=first.tx_id, uetr=first.uetr,
+        interbank_settlement_date=grp_date,
+        instructing_agent=grp_instg[0], instructing_agent_scheme=grp_instg[1],
+        instructed_agent=grp_instd[0], instructed_agent_scheme=grp_instd[1],
         transactions=transactions, envelope=rec.envelope, notes=rec.notes,
     )
-    for name in _FIRST_TX_FIELDS:
-        values[name] = getattr(first, name)
-    if not transactions:  # cannot pass the XSD; keep the group-level fallbacks
-        values.update(instructing_agent=grp_instg[0], instructing_agent_scheme=grp_instg[1],
-                      instructed_agent=grp_instd[0], instructed_agent_scheme=grp_instd[1],
-                      interbank_settlement_date=grp_date)
     if rec.app_hdr is not None:
         values.update(_bah(rec))
     return CreditTransfer(**values)
 
 
-def _transaction(f: Finder, t, grp_instg, grp_instd, grp_date) -> TransactionIds:
+def _transaction(f: Finder, t, grp_instg, grp_instd, grp_date) -> Transaction:
     amt = f.find(t, "IntrBkSttlmAmt")
     instg = f.agent(t, "InstgAgt")
     if instg[0] is None:
@@ -209,7 +94,7 @@ def _transaction(f: Finder, t, grp_instg, grp_instd, grp_date) -> TransactionIds
         values[prefix + "_name"] = f.text(t, party + "/Nm", 140)
         values[prefix + "_country"] = f.text(t, party + "/PstlAdr/Ctry", 2, strip=True)
         values[prefix + "_account"], values[prefix + "_account_scheme"] = f.account(t, party + "Acct")
-    return TransactionIds(**values)
+    return Transaction(**values)
 
 
 def _clip(value: str, max_len: int) -> str | None:

@@ -24,7 +24,7 @@ from typing import Sequence
 
 from . import schemas
 from ._build import BIC, CODE4, Builder, check, iso, serialise, text
-from .extract import CreditTransfer, TransactionIds
+from chalicelib.domain.models import CreditTransfer, Transaction
 from .parse import parse_xml
 
 PACS002 = "pacs.002.001.10"
@@ -48,7 +48,7 @@ class TxStatus:
     """The status of one transaction of the original (ExternalPaymentTransactionStatus1Code)."""
     status: str
     reasons: tuple[StatusReason, ...] = ()
-    ids: TransactionIds | None = None   # None: the original's transaction at the same position
+    ids: Transaction | None = None   # None: the original's transaction at the same position
     accepted_at: datetime | None = None
 
 
@@ -118,7 +118,7 @@ def build_pacs002(
         every = tuple(_reasons(reason_code, narrative, reasons))
         if tx_status == "RJCT" and not any(r.code for r in every):
             raise ValueError("an RJCT report needs a reason_code")
-        txs = () if original is None else (original.transactions or (_first_tx(original),))
+        txs = () if original is None else original.transactions
         per_tx = [(ids, TxStatus(tx_status, every, ids, accepted_at)) for ids in txs]
         group = group_status or (tx_status if len(txs) <= 1 else None)
         if original is None:
@@ -139,10 +139,10 @@ def build_pacs002(
     b.sub(grp, "CreDtTm", iso(created_at, "created_at"))
     if instructing_agent_bic:
         b.agent(grp, "InstgAgt", instructing_agent_bic, "BICFI")
-    elif original is not None:
-        b.agent(grp, "InstgAgt", original.instructed_agent, original.instructed_agent_scheme)
+    elif original is not None:  # we answer the instructing agent as the agent it instructed
+        b.agent(grp, "InstgAgt", *_group_agent(original, "instructed_agent"))
     if original is not None:
-        b.agent(grp, "InstdAgt", original.instructing_agent, original.instructing_agent_scheme)
+        b.agent(grp, "InstdAgt", *_group_agent(original, "instructing_agent"))
 
     og = b.sub(rpt, "OrgnlGrpInfAndSts")
     if original is None:
@@ -183,7 +183,7 @@ def validate_pacs002(data: bytes) -> None:
 
 
 def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) -> list:
-    known = original.transactions or (_first_tx(original),)
+    known = original.transactions
     if not tx_statuses:
         raise ValueError("tx_statuses is empty")
     out = []
@@ -226,8 +226,12 @@ def _check_reason(reason, where: str) -> None:
         raise ValueError(f"{where}: a reason needs a code or a narrative")
 
 
-def _first_tx(original: CreditTransfer) -> TransactionIds:
-    return TransactionIds(original.instr_id, original.end_to_end_id, original.tx_id, original.uetr)
+def _group_agent(original: CreditTransfer, role: str) -> tuple[str | None, str | None]:
+    """The group header's agent in `role`, else the first transaction's (its own or the group's)."""
+    for source in (original, *original.transactions[:1]):
+        if getattr(source, role):
+            return getattr(source, role), getattr(source, role + "_scheme")
+    return None, None
 
 
 def _reason(parent, reason: StatusReason) -> None:

@@ -1,7 +1,6 @@
 """pacs.004.001.09 PaymentReturn of a received pacs.008, CBPR+ shaped, deterministic.
 
-The original's data come from ``CreditTransfer.to_dict()`` (a stored payment's
-``credit_transfer``) or the CreditTransfer itself. One transaction is returned per
+The original is the payment's ``CreditTransfer``. One transaction is returned per
 message (CBPR+: NbOfTxs = 1): the first, or the one named by ``transaction``.
 
 The return flows back along the chain: our InstgAgt is ``instructing_agent_bic`` (else the
@@ -17,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, Mapping
+from chalicelib.domain.models import CreditTransfer
 
 from . import schemas
 from ._build import BIC, CODE4, ISO_DATE, Builder, check, identifier, iso, serialise, text
@@ -48,7 +47,7 @@ _CLR_CODE = re.compile(r"^[A-Z0-9]{1,3}$")
 
 
 def build_pacs004(
-    original: Mapping[str, Any] | Any,
+    original: CreditTransfer,
     *,
     msg_id: str,
     return_id: str,
@@ -68,17 +67,14 @@ def build_pacs004(
 
     ``settlement_date``: IntrBkSttlmDt of the return. ``transaction``: UETR, EndToEndId or
     TxId of the transaction to return (default: the first). ``returned_amount``/``currency``
-    default to the original's interbank settlement amount (when the original dict carries
-    per-transaction amounts, the chosen transaction's). ``charge_bearer`` defaults to the
-    original's. Raises ValueError for arguments the schema would refuse.
+    default to the chosen transaction's interbank settlement amount. ``charge_bearer``
+    defaults to the transaction's. Raises ValueError for arguments the schema would refuse.
     """
-    data = original.to_dict() if hasattr(original, "to_dict") else dict(original)
-    tx, first = _pick(data, transaction)
+    data = original.to_dict()
+    tx = _pick(data, transaction)
 
     def field(name: str):
-        """The chosen transaction's value, else the top-level one (which is the first's)."""
-        value = tx.get(name)
-        return value if value is not None or not first else data.get(name)
+        return tx.get(name)
 
     msg_id = identifier(msg_id, "msg_id")
     return_id = identifier(return_id, "return_id")
@@ -155,14 +151,14 @@ def validate_pacs004(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS004)
 
 
-def _pick(data: dict, wanted: str | None) -> tuple[dict, bool]:
-    """(the transaction to return as a dict, whether it is the first)."""
+def _pick(data: dict, wanted: str | None) -> dict:
+    """The transaction to return, as a dict."""
     txs = list(data.get("transactions") or ())
     if not txs:
-        txs = [{k: data.get(k) for k in ("instr_id", "end_to_end_id", "tx_id", "uetr")}]
+        raise ValueError("the original has no transaction")
     if wanted is None:
-        return dict(txs[0]), True
-    for i, t in enumerate(txs):
+        return dict(txs[0])
+    for t in txs:
         if wanted in (t.get("uetr"), t.get("end_to_end_id"), t.get("tx_id")):
-            return dict(t), i == 0
+            return dict(t)
     raise ValueError(f"the original has no transaction {wanted!r}")

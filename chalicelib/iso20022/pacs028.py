@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._read import Finder, Item, Record, bah_fields
-from .extract import CreditTransfer, TransactionIds
+from chalicelib.domain.models import CreditTransfer, Transaction
 from .recognise import Recognised
 
 
@@ -68,7 +68,7 @@ class StatusRequest(Record):
             nb_of_txs="",
             instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
             instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme,
-            transactions=(TransactionIds(tx.original_instr_id, tx.original_end_to_end_id,
+            transactions=(Transaction(tx.original_instr_id, tx.original_end_to_end_id,
                                          tx.original_tx_id, tx.original_uetr),),
         )
 

@@ -9,9 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import JSONTranscoder
 from eventsourcing.utils import strtobool
 
-from chalicelib.domain import Payment
+from chalicelib.domain import Payment, transcodings
 
 
 class PaymentNotFound(LookupError):
@@ -20,6 +21,10 @@ class PaymentNotFound(LookupError):
 
 class Payments(Application[UUID]):
     name = "Payments"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcodings.register(transcoder)
 
     def construct_recorder(self):
         """Record with the aggregate recorder unless NOTIFICATION_LOG=y.

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chalicelib import checks
 from chalicelib.iso20022 import CreditTransfer, MessageRejected, StatusReason, build_pacs002, read_credit_transfer, validate_pacs002
-from chalicelib.iso20022.extract import TransactionIds
+from chalicelib.domain.models import Transaction
 from tests.hostile.messages import CANARIES, DROP, FIELDS, bah, pacs008, wrap
 
 pytestmark = pytest.mark.hostile
@@ -55,7 +55,7 @@ def through_the_pipeline(raw: bytes) -> str:
     for name, limit in MAX_LEN.items():
         assert data[name] is None or len(data[name]) <= limit, (name, data[name])
     assert CreditTransfer.from_dict(data) == ct
-    assert all(isinstance(t, TransactionIds) for t in ct.transactions)
+    assert all(isinstance(t, Transaction) for t in ct.transactions)
     verdicts = checks.run(data)
     failed = checks.failed(verdicts)
     for v in failed:

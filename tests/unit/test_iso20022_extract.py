@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from chalicelib.iso20022 import CreditTransfer, TransactionIds, read_credit_transfer
+from chalicelib.iso20022 import CreditTransfer, Transaction, read_credit_transfer
 from chalicelib.iso20022.extract import extract
 from chalicelib.iso20022.recognise import Recognised
 
@@ -33,7 +33,7 @@ def test_bare_message_fields():
         creation_date_time="2026-04-15T09:30:00+02:00", nb_of_txs="1", settlement_method="INDA",
         instr_id="PFW-INSTR-001", end_to_end_id="INV-2026-0415-001", tx_id="PFW-TX-001",
         uetr="32e0a499-6667-431e-ae98-1e0782016094", **first_tx,
-        transactions=(TransactionIds("PFW-INSTR-001", "INV-2026-0415-001", "PFW-TX-001",
+        transactions=(Transaction("PFW-INSTR-001", "INV-2026-0415-001", "PFW-TX-001",
                                      "32e0a499-6667-431e-ae98-1e0782016094", **first_tx),))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from chalicelib.iso20022 import (CreditTransfer, StatusReason, TransactionIds, TxStatus, build_pacs002,
+from chalicelib.iso20022 import (CreditTransfer, StatusReason, Transaction, TxStatus, build_pacs002,
                                  group_status_of, read_credit_transfer, read_message, validate_pacs002)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -135,7 +135,7 @@ def test_per_transaction_output_is_deterministic_and_survives_a_dict_round_trip(
     (dict(tx_statuses=[TxStatus("acsc")]), "status"),
     (dict(tx_statuses=[TxStatus("ACSC")] * 3), "has no ids"),
     (dict(tx_statuses=[]), "empty"),
-    (dict(tx_statuses=[TxStatus("ACSC", ids=TransactionIds())]), "names no transaction"),
+    (dict(tx_statuses=[TxStatus("ACSC", ids=Transaction())]), "names no transaction"),
     (dict(tx_statuses=[TxStatus("RJCT", (StatusReason("TOOLONG"),))]), "reason code"),
     (dict(tx_statuses=[TxStatus("RJCT", (StatusReason(),))]), "code or a narrative"),
     (dict(tx_statuses=[TxStatus("ACSC")], tx_status="ACSC"), "own statuses"),

@@ -1,0 +1,209 @@
+"""The typed values a payment records: the credit transfer it carries and what was decided.
+
+Frozen dataclasses of strings, so they travel unchanged from intake (iso20022) through the
+rules, liquidity and the aggregate to the view, and a field change is a type error in every
+place that reads it. Amounts stay the decimal text as sent (the rules judge it).
+
+Names are ISO 20022's where the standard has one. `CreditTransfer` holds the group header
+(GrpHdr), the Business Application Header when there was one, and every CdtTrfTxInf as a
+`Transaction`; nothing is copied from the first transaction to the top.
+
+Names and accounts are payment data: they belong in the event store (encrypted at rest),
+never in logs or narratives.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+_T = TypeVar("_T", bound="Plain")
+
+
+class Plain:
+    """to_dict / from_dict for a frozen dataclass of strings and nested Plain values."""
+
+    nested: ClassVar[dict[str, type[Plain]]] = {}  # field -> type of the tuple's items
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name in self.nested:
+                value = [v.to_dict() for v in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls: type[_T], data: dict[str, Any]) -> _T:
+        """Inverse of to_dict; unknown keys are ignored, missing optional ones take their default."""
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name in cls.nested:
+                value = tuple(cls.nested[f.name].from_dict(v) for v in value or ())
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Transaction(Plain):
+    """One CdtTrfTxInf: its identifiers (PmtId), amount, dates, agents and parties.
+
+    Agents are given by their first identifier in ISO order (BICFI, ClrSysMmbId/MmbId, LEI,
+    Othr/Id) with ``*_scheme`` naming which one ("BICFI", "ClrSysMmbId[:<code>]", "LEI",
+    "Othr"). The instructing and instructed agents are the transaction's own, else the group
+    header's. Accounts are as sent (IBAN or Othr/Id), ``*_account_scheme`` "IBAN", "Othr" or
+    "Othr:<SchmeNm>".
+    """
+
+    instr_id: str | None = None
+    end_to_end_id: str | None = None
+    tx_id: str | None = None
+    uetr: str | None = None
+    amount: str | None = None                   # IntrBkSttlmAmt, decimal text as sent
+    currency: str | None = None
+    interbank_settlement_date: str | None = None
+    charge_bearer: str | None = None
+    instructing_agent: str | None = None
+    instructing_agent_scheme: str | None = None
+    instructed_agent: str | None = None
+    instructed_agent_scheme: str | None = None
+    debtor_agent: str | None = None
+    debtor_agent_scheme: str | None = None
+    creditor_agent: str | None = None
+    creditor_agent_scheme: str | None = None
+    previous_instructing_agent1: str | None = None
+    previous_instructing_agent1_scheme: str | None = None
+    previous_instructing_agent2: str | None = None
+    previous_instructing_agent2_scheme: str | None = None
+    previous_instructing_agent3: str | None = None
+    previous_instructing_agent3_scheme: str | None = None
+    intermediary_agent1: str | None = None
+    intermediary_agent1_scheme: str | None = None
+    intermediary_agent2: str | None = None
+    intermediary_agent2_scheme: str | None = None
+    intermediary_agent3: str | None = None
+    intermediary_agent3_scheme: str | None = None
+    debtor_name: str | None = None
+    debtor_country: str | None = None           # Dbtr/PstlAdr/Ctry
+    debtor_account: str | None = None
+    debtor_account_scheme: str | None = None
+    creditor_name: str | None = None
+    creditor_country: str | None = None
+    creditor_account: str | None = None
+    creditor_account_scheme: str | None = None
+
+
+@dataclass(frozen=True)
+class CreditTransfer(Plain):
+    """A validated pacs.008 (FIToFICstmrCdtTrf): group header, BAH, transactions."""
+
+    nested: ClassVar[dict[str, type[Plain]]] = {"transactions": Transaction}
+
+    message_type: str                           # "pacs.008.001.08"
+    msg_id: str
+    creation_date_time: str
+    nb_of_txs: str
+    ctrl_sum: str | None = None                 # GrpHdr/CtrlSum, decimal text as sent
+    total_interbank_settlement_amount: str | None = None    # GrpHdr/TtlIntrBkSttlmAmt
+    total_interbank_settlement_currency: str | None = None
+    settlement_method: str | None = None
+    clearing_system: str | None = None          # SttlmInf/ClrSys/Cd or Prtry
+    interbank_settlement_date: str | None = None  # GrpHdr/IntrBkSttlmDt
+    instructing_agent: str | None = None        # GrpHdr/InstgAgt
+    instructing_agent_scheme: str | None = None
+    instructed_agent: str | None = None         # GrpHdr/InstdAgt
+    instructed_agent_scheme: str | None = None
+    # Business Application Header (only when validated: head.001.001.02)
+    app_hdr_type: str | None = None
+    bah_from: str | None = None
+    bah_from_scheme: str | None = None  # "BICFI", "ClrSysMmbId...", "LEI", "Othr", "AnyBIC", "OrgLEI", "OrgOthr", "Nm"
+    bah_to: str | None = None
+    bah_to_scheme: str | None = None
+    biz_msg_idr: str | None = None
+    msg_def_idr: str | None = None
+    biz_svc: str | None = None
+    bah_cre_dt: str | None = None
+    transactions: tuple[Transaction, ...] = field(default_factory=tuple)
+    envelope: str | None = None                 # wrapper root (Clark notation), None if bare
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> CreditTransfer:
+        """A credit transfer as recorded by any version of pacsflow.
+
+        Until 2026-11 the top level repeated the first transaction's fields (its agents
+        included: the transaction's own, else the group header's), and the oldest events
+        had no per-transaction details at all (the top level *was* the transaction). Such a
+        dict becomes today's shape: details move into the transactions, the top level keeps
+        what belongs to the group header.
+        """
+        data = dict(data)
+        tx_fields = {f.name for f in dataclasses.fields(Transaction)}
+        txs = [dict(t) for t in data.get("transactions") or ()]
+        if not txs or "amount" not in txs[0]:
+            first = txs[0] if txs else {}
+            txs[:1] = [{**{k: v for k, v in data.items() if k in tx_fields}, **{k: v for k, v in first.items() if v}}]
+        data["transactions"] = txs
+        return cls.from_dict(data)
+
+
+@dataclass(frozen=True)
+class Reason(Plain):
+    """One StsRsnInf: an ISO ExternalStatusReason1Code and its narrative."""
+
+    code: str
+    narrative: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict(Plain):
+    """What one check said. `tx`: the transaction (1-based) in a multi-transaction message;
+    `reserved`: liquidity was reserved by this check (liquidity verdicts only)."""
+
+    rule: str
+    passed: bool
+    reason_code: str | None = None
+    narrative: str = ""
+    tx: int | None = None
+    reserved: bool = False
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Verdict:
+        return cls.from_dict({**data, "narrative": data.get("narrative") or ""})
+
+
+@dataclass(frozen=True)
+class TxOutcome(Plain):
+    """One transaction's decision: TxSts ACSP or RJCT, its reasons, and whether liquidity
+    was reserved for it (to be freed if it is cancelled)."""
+
+    nested: ClassVar[dict[str, type[Plain]]] = {"reasons": Reason}
+
+    status: str
+    reasons: tuple[Reason, ...] = ()
+    reserved: bool = False
+
+
+@dataclass(frozen=True)
+class Original(Plain):
+    """What could be read of a message that was refused at intake, for its report."""
+
+    msg_id: str | None = None
+    message_type: str | None = None
+
+
+@dataclass(frozen=True)
+class CancellationCase(Plain):
+    """A cancellation case answered (camt.029): resolution CNCL or RJCR."""
+
+    answer_key: str
+    resolution: str
+    request_sha256: str | None = None
