@@ -7,10 +7,11 @@ the stack's own queue or stream when `chalice package` merges the template.
 from chalice import Chalice, CognitoUserPoolAuthorizer, Response
 
 from chalicelib import api, bootstrap
-from chalicelib.adapters.settings import settings
 from chalicelib.health import region_health
 from chalicelib.pipeline.batch import sqs_batch, stream_batch
 from chalicelib.projections import follower, history
+
+service = bootstrap.service  # the Region's use cases, built once per container
 
 app = Chalice(app_name="pacsflow")
 # API Gateway checks tokens in AWS; the routes check them again in code (chalicelib/auth.py),
@@ -39,7 +40,7 @@ def errors_in_one_shape(event, get_response):
 @app.route("/", methods=["GET"])
 @api.handles_errors(app)
 def health():
-    body, status = region_health(settings(), bootstrap.pipeline(), bootstrap.view())
+    body, status = region_health(service().adapters)
     return api.json_response(body, status)
 
 
@@ -52,7 +53,7 @@ def protected(access):
 @protected(WRITE)
 def issue_transaction_id(principal):
     req_id = api.request_id(app)
-    payment = bootstrap.pipeline().issue_transaction(app.current_request.headers.get("x-message-type"), req_id, principal.client_id)
+    payment = service().issue_transaction(app.current_request.headers.get("x-message-type"), req_id, principal.client_id)
     return api.json_response({
         "transaction_id": str(payment.id),
         "region_id": payment.region_id,
@@ -67,10 +68,10 @@ def issue_transaction_id(principal):
 def inbox(principal):
     req = app.current_request
     tx = api.transaction_id(req.headers.get("x-transaction-id"))
-    bootstrap.pipeline().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"", principal.client_id)
+    service().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"", principal.client_id)
     return api.json_response({
         "transaction_id": str(tx),
-        "region_id": settings().region_id,
+        "region_id": service().adapters.settings.region_id,
         "request_id": api.request_id(app),
         "request_timestamp": api.now(),
         "message": "transaction received successfully",
@@ -82,7 +83,7 @@ def inbox(principal):
 def outbox(principal):
     headers = app.current_request.headers
     tx = api.transaction_id(headers.get("x-transaction-id"))
-    report = bootstrap.pipeline().status_report(tx, principal.client_id, headers.get("x-message-type"))
+    report = service().status_report(tx, principal.client_id, headers.get("x-message-type"))
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
@@ -91,8 +92,8 @@ def outbox(principal):
 def cancel(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     reason, case_id = api.cancellation_request(app.current_request)
-    resolution = bootstrap.pipeline().cancel(tx, principal.client_id, reason, case_id=case_id)
-    answer = bootstrap.pipeline().status_report(tx, principal.client_id, "camt.029")
+    resolution = service().cancel(tx, principal.client_id, reason, case_id=case_id)
+    answer = service().status_report(tx, principal.client_id, "camt.029")
     return Response(body=answer.decode("utf-8"), status_code=200,
                     headers={"Content-Type": "application/xml", "X-Resolution": resolution})
 
@@ -100,17 +101,14 @@ def cancel(transaction_id, principal):
 @app.route("/status-requests", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
 @protected(READ)
 def status_request(principal):
-    pipeline = bootstrap.pipeline()
-    request = pipeline.read_status_request(app.current_request.raw_body or b"")
-    tx = follower.find_for_status_request(bootstrap.view(), principal.client_id, request)
-    report = pipeline.status_now(api.transaction_id(tx), principal.client_id, request)
+    report = service().status_request(app.current_request.raw_body or b"", principal.client_id)
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
 @app.route("/transactions", methods=["GET"], authorizer=cognito)
 @protected(READ)
 def find_transactions(principal):
-    found = follower.find(bootstrap.view(), principal.client_id, app.current_request.query_params)
+    found = follower.find(service().adapters.view, principal.client_id, app.current_request.query_params)
     return api.json_response({"transactions": found})
 
 
@@ -118,7 +116,8 @@ def find_transactions(principal):
 @protected(READ)
 def transaction(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
-    return api.json_response(follower.current_state(bootstrap.pipeline().payments, bootstrap.view(), tx, principal.client_id))
+    svc = service()
+    return api.json_response(follower.current_state(svc.payments, svc.adapters.view, tx, principal.client_id))
 
 
 @app.route("/transactions/{transaction_id}/events", methods=["GET"], authorizer=cognito)
@@ -127,7 +126,7 @@ def transaction_events(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     return api.json_response({
         "transaction_id": str(tx),
-        "events": history.describe(bootstrap.pipeline().payments.history(tx, principal.client_id)),
+        "events": history.describe(service().payments.history(tx, principal.client_id)),
     })
 
 
@@ -136,17 +135,17 @@ def transaction_events(transaction_id, principal):
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":incoming.fifo", batch_size=10)
 def incoming(event):
-    return sqs_batch(event, bootstrap.pipeline().on_incoming)
+    return sqs_batch(event, service().incoming)
 
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":processing.fifo", batch_size=10)
 def processing(event):
-    return sqs_batch(event, bootstrap.pipeline().on_processing)
+    return sqs_batch(event, service().processing)
 
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":releasing.fifo", batch_size=10)
 def releasing(event):
-    return sqs_batch(event, bootstrap.pipeline().on_releasing)
+    return sqs_batch(event, service().releasing)
 
 
 # -- projection: the transaction view follows the events table's stream (DESIGN.md §5) ---
@@ -158,5 +157,5 @@ def releasing(event):
     starting_position="TRIM_HORIZON",
 )
 def view_follower(event):
-    payments, view = bootstrap.pipeline().payments, bootstrap.view()
-    return stream_batch(event, lambda tx: follower.refresh(payments, view, tx))
+    svc = service()
+    return stream_batch(event, lambda tx: follower.refresh(svc.payments, svc.adapters.view, tx))

@@ -24,7 +24,6 @@ import boto3
 import botocore.client
 
 from bench import wcu
-from bench.compat import call
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 STEPS = ("issue (GET /uuid)", "submit (POST /inbox)", "incoming", "processing", "releasing", "view follower", "outbox (POST /outbox)")
@@ -151,17 +150,19 @@ def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
     }
 
 
+OWNER = "bench-client"
+
+
 def build_pipeline(resources: dict[str, str], extra_env: dict[str, str]):
     from chalicelib import bootstrap
-    from chalicelib.adapters.dynamodb import TransactionView
     from chalicelib.adapters.settings import Settings
     from chalicelib.pipeline.payments import Payments
 
     s = Settings(**{k: v for k, v in resources.items() if k in Settings.model_fields})
     env = bootstrap.payments_env(s)
     env.update(extra_env)
-    pipeline = bootstrap.build(s, payments=Payments(env=env))
-    return pipeline, TransactionView(s.transactions_table)
+    service = bootstrap.build(s, payments=Payments(env=env))
+    return service, service.adapters.view
 
 
 class LambdaPoller:
@@ -173,7 +174,7 @@ class LambdaPoller:
         self.meter = meter
 
     def take(self, url: str):
-        from chalicelib.pipeline.service import StepMessage
+        from chalicelib.pipeline.messages import StepMessage
         import json
 
         previous, self.meter.step = self.meter.step, "lambda sqs polling"
@@ -210,16 +211,17 @@ def settle_one(pipeline, view, poller: LambdaPoller, meter: Meter, body: bytes, 
         follower.refresh(pipeline.payments, view, tx)
 
     meter.step = "issue (GET /uuid)"
-    payment = call(pipeline.issue_transaction, "pacs.008", "bench-request")
+    payment = pipeline.issue_transaction("pacs.008", "bench-request", OWNER)
     tx = str(payment.id)
     if follow_each_commit:
         follow(tx)
     meter.step = "submit (POST /inbox)"
-    call(pipeline.submit, payment.id, "pacs.008", body)
+    pipeline.submit(payment.id, "pacs.008", body, OWNER)
+    a = pipeline.adapters
     for step, url, handler in (
-        ("incoming", pipeline.incoming.url, pipeline.on_incoming),
-        ("processing", pipeline.processing.url, pipeline.on_processing),
-        ("releasing", pipeline.releasing.url, pipeline.on_releasing),
+        ("incoming", a.incoming.url, pipeline.incoming),
+        ("processing", a.processing.url, pipeline.processing),
+        ("releasing", a.releasing.url, pipeline.releasing),
     ):
         msg, receipt = poller.take(url)
         meter.step = step
@@ -230,7 +232,7 @@ def settle_one(pipeline, view, poller: LambdaPoller, meter: Meter, body: bytes, 
     if not follow_each_commit:
         follow(tx)
     meter.step = "outbox (POST /outbox)"
-    report = call(pipeline.status_report, payment.id)
+    report = pipeline.status_report(payment.id, OWNER)
     meter.step = "bench check (not counted)"
     status = pipeline.payments.get_payment(payment.id).tx_sts.value
     assert status == "ACSC", f"the payment did not settle: {status}"

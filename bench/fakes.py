@@ -13,12 +13,15 @@ class MemoryQueue:
     def send(self, transaction_id: str, step: str, body: dict, dedup: str = "") -> None:
         self.sent.append((transaction_id, step, body))
 
+    def is_reachable(self) -> bool:
+        return True
+
 
 class MemoryNotifier:
     def __init__(self) -> None:
         self.published = 0
         self.by_status: dict[str, int] = {}
 
-    def released(self, transaction_id: str, tx_sts: str, *rest: Any) -> None:
+    def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict[str, Any]) -> None:
         self.published += 1
         self.by_status[tx_sts] = self.by_status.get(tx_sts, 0) + 1

@@ -26,35 +26,37 @@ def messages(n: int = 400) -> list[bytes]:
     return [fresh(i) for i in range(n)]
 
 
+OWNER = "bench-client"
+
+
 def memory_pipeline():
-    """tests/unit/fakes.py's in-memory pipeline (kept in step with the Pipeline's adapters),
-    with this module's queues and notifier (which counts settled payments)."""
-    from tests.unit.fakes import memory_pipeline as build
+    """The service from the composition root with tests/unit/fakes.py's in-memory adapters,
+    and this module's queues and notifier (which counts settled payments)."""
+    from chalicelib import bootstrap
+    from chalicelib.adapters.settings import Settings
+    from tests.unit.fakes import memory_adapters
 
     from bench.fakes import MemoryNotifier, MemoryQueue
 
-    pipeline = build()
-    pipeline.incoming, pipeline.processing, pipeline.releasing = MemoryQueue(), MemoryQueue(), MemoryQueue()
-    pipeline.notifier = MemoryNotifier()
-    return pipeline
+    return bootstrap.build(Settings(), **{**memory_adapters(), "incoming": MemoryQueue(), "processing": MemoryQueue(),
+                                          "releasing": MemoryQueue(), "notifier": MemoryNotifier()})
 
 
 def one_payment(pipeline, body: bytes, clock: dict[str, float] | None = None) -> None:
-    from chalicelib.pipeline.service import StepMessage
-
-    from bench.compat import call
+    from chalicelib.pipeline.messages import StepMessage
 
     t = time.perf_counter
     t0 = t()
-    payment = call(pipeline.issue_transaction, "pacs.008", "bench")
+    payment = pipeline.issue_transaction("pacs.008", "bench", OWNER)
     t1 = t()
-    call(pipeline.submit, payment.id, "pacs.008", body)
+    pipeline.submit(payment.id, "pacs.008", body, OWNER)
     t2 = t()
     marks = [("issue", t1 - t0), ("submit", t2 - t1)]
+    a = pipeline.adapters
     for queue, handler, name in (
-        (pipeline.incoming, pipeline.on_incoming, "incoming"),
-        (pipeline.processing, pipeline.on_processing, "processing"),
-        (pipeline.releasing, pipeline.on_releasing, "releasing"),
+        (a.incoming, pipeline.incoming, "incoming"),
+        (a.processing, pipeline.processing, "processing"),
+        (a.releasing, pipeline.releasing, "releasing"),
     ):
         s = t()
         while queue.sent:
@@ -81,8 +83,9 @@ def pipeline_rate(seconds: float, batch: int = 100) -> dict:
             one_payment(pipeline, bodies[i], clock)
         rates.append(batch / (time.perf_counter() - start))
         done += batch
-        assert pipeline.notifier.published == batch, "every payment must be released"
-        assert pipeline.notifier.by_status.get("ACSC") == batch, f"every payment must settle: {pipeline.notifier.by_status}"
+        notifier = pipeline.adapters.notifier
+        assert notifier.published == batch, "every payment must be released"
+        assert notifier.by_status.get("ACSC") == batch, f"every payment must settle: {notifier.by_status}"
     per_step_us = {k: round(v / done * 1e6, 1) for k, v in clock.items()}
     return {"median_per_s": statistics.median(rates), "rates": rates, "payments": done, "per_step_us": per_step_us}
 

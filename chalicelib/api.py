@@ -1,7 +1,9 @@
 """HTTP plumbing shared by the routes: ids, JSON errors, status codes.
 
-Every client error is a JSON body `{error_code, message, request_id}` with a 4xx status;
-anything unexpected is logged and answered 500 without internals.
+The one place that knows HTTP status codes: the service layer raises named errors, and
+`STATUS` maps each to its status. Every client error is a JSON body
+`{error_code, message, request_id}` with a 4xx status; anything unexpected is logged and
+answered 500 without internals.
 """
 from __future__ import annotations
 
@@ -18,10 +20,52 @@ from typing import Any, Callable
 from chalice import Response
 
 from chalicelib import auth
-from chalicelib.pipeline.payments import PaymentNotFound
-from chalicelib.pipeline.service import RequestError
+from chalicelib.domain import IllegalTransition
+from chalicelib.pipeline import errors
+from chalicelib.projections.errors import InvalidQuery
 
 log = logging.getLogger(__name__)
+
+
+class BadRequest(Exception):
+    """A request this module cannot read (its id, its JSON body): answered as is."""
+
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+# Each named error of the service layer, and the status it is answered with.
+STATUS: dict[type[Exception], int] = {
+    errors.UnsupportedMessageType: 400,
+    errors.EmptyBody: 400,
+    errors.InvalidStatusRequest: 400,
+    errors.InvalidCancellationRequest: 400,
+    InvalidQuery: 400,
+    errors.PaymentNotFound: 404,
+    errors.MessageMismatch: 409,
+    errors.ReportNotReady: 409,
+    errors.NothingToCancel: 409,
+    errors.CancellationDoesNotMatch: 409,
+    IllegalTransition: 409,
+    errors.MessageTooLarge: 413,
+    errors.StepContended: 503,
+}
+
+
+def status_of(e: Exception) -> tuple[int, str, str] | None:
+    """(status, error_code, message) for a named error; None for anything else."""
+    if isinstance(e, BadRequest):
+        return e.status, e.error_code, str(e)
+    for cls in type(e).__mro__:
+        if cls in STATUS:
+            if isinstance(e, errors.PaymentNotFound):
+                return STATUS[cls], e.error_code, "no such transaction"
+            if isinstance(e, errors.StepContended):
+                return STATUS[cls], "CONTENDED", "the transaction is busy; retry"
+            return STATUS[cls], getattr(e, "error_code", cls.__name__), str(e)
+    return None
 
 
 def request_id(app) -> str:
@@ -39,7 +83,7 @@ def transaction_id(value: str | None) -> uuid.UUID:
     """A transaction id as issued by GET /uuid: a UUID in canonical form."""
     text = (value or "").strip()
     if len(text) != 36 or _CANONICAL_UUID.fullmatch(text) is None:
-        raise RequestError(400, "INVALID_TRANSACTION_ID", "transaction id must be a UUID")
+        raise BadRequest(400, "INVALID_TRANSACTION_ID", "transaction id must be a UUID")
     return uuid.UUID(text)
 
 
@@ -57,18 +101,18 @@ def cancellation_request(request) -> tuple[str, str | None]:
     """The JSON body of POST /transactions/{id}/cancel: {"reason": "DUPL", "case_id": "..."}."""
     raw = request.raw_body or b"{}"
     if len(raw) > 4096:
-        raise RequestError(413, "BODY_TOO_LARGE", "the cancellation request is limited to 4 KiB")
+        raise BadRequest(413, "BODY_TOO_LARGE", "the cancellation request is limited to 4 KiB")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise RequestError(400, "INVALID_JSON", "the body must be a JSON object") from None
+        raise BadRequest(400, "INVALID_JSON", "the body must be a JSON object") from None
     if not isinstance(body, dict) or set(body) - {"reason", "case_id"}:
-        raise RequestError(400, "INVALID_CANCELLATION_REQUEST", "expected {reason, case_id}")
+        raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "expected {reason, case_id}")
     reason, case_id = body.get("reason", "CUST"), body.get("case_id")
     if not isinstance(reason, str) or not _CODE.match(reason):
-        raise RequestError(400, "INVALID_CANCELLATION_REQUEST", "reason must be an ISO cancellation reason code (e.g. DUPL)")
+        raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "reason must be an ISO cancellation reason code (e.g. DUPL)")
     if case_id is not None and (not isinstance(case_id, str) or not _CASE.match(case_id)):
-        raise RequestError(400, "INVALID_CANCELLATION_REQUEST", "case_id must be 1 to 35 ISO characters")
+        raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "case_id must be 1 to 35 ISO characters")
     return reason, case_id
 
 
@@ -125,11 +169,10 @@ def handles_errors(app, access: str | None = None, policy: Callable[[], auth.Tok
                 response = error(app, e.status, e.error_code, str(e))
                 response.headers["WWW-Authenticate"] = challenge
                 return response
-            except RequestError as e:
-                return error(app, e.status, e.error_code, str(e))
-            except PaymentNotFound:
-                return error(app, 404, PaymentNotFound.error_code, "no such transaction")
-            except Exception:
+            except Exception as e:
+                known = status_of(e)
+                if known is not None:
+                    return error(app, *known)
                 log.exception("unexpected error")
                 return error(app, 500, "INTERNAL_ERROR", "internal error; the request can be retried")
 

@@ -1,19 +1,38 @@
-"""The composition root: wires the Region's adapters into the pipeline, once per process."""
+"""The composition root: builds a Region's adapters and use cases once per process.
+
+`build(settings, **overrides)` is the only place that wires anything: every adapter can be
+replaced by passing it by name (tests pass in-memory fakes, the bench metered clients), and
+each use case receives exactly the collaborators it needs.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Any
 
+from chalicelib import checks
 from chalicelib.adapters.dynamodb import Claims, TransactionView
-from chalicelib.auth import TokenPolicy, jwks_url_for
-from chalicelib.checks.sanctions import default_screening
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
 from chalicelib.adapters.settings import Settings, settings
 from chalicelib.adapters.sns import Notifier
 from chalicelib.adapters.sqs import Queue
+from chalicelib.auth import TokenPolicy, jwks_url_for
+from chalicelib.checks.sanctions import Screening, load_screening
+from chalicelib.pipeline import ports
+from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
+from chalicelib.pipeline.decision import Decide
+from chalicelib.pipeline.incoming import Incoming
+from chalicelib.pipeline.issue_transaction import IssueTransaction
 from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
 from chalicelib.pipeline.payments import Payments
-from chalicelib.pipeline.service import Pipeline
+from chalicelib.pipeline.processing import Processing
+from chalicelib.pipeline.releasing import Releasing
+from chalicelib.pipeline.status_report import StatusReport
+from chalicelib.pipeline.status_request import AnswerStatusRequest
+from chalicelib.pipeline.submit import Submit
+from chalicelib.pipeline.unit_of_work import UnitOfWork
+from chalicelib.projections import follower
 
 
 def payments_env(s: Settings, table: str | None = None) -> dict[str, str]:
@@ -30,34 +49,95 @@ def payments_env(s: Settings, table: str | None = None) -> dict[str, str]:
     return env
 
 
-def build(s: Settings, payments: Payments | None = None) -> Pipeline:
-    return Pipeline(
-        settings=s,
-        payments=payments or Payments(env=payments_env(s)),
-        archive=Archive(s.archive_bucket),
-        incoming=Queue(s.incoming_queue_url),
-        processing=Queue(s.processing_queue_url),
-        releasing=Queue(s.releasing_queue_url),
-        notifier=Notifier(s.released_topic_arn),
-        claims=Claims(s.events_table),
-        liquidity=Liquidity(
-            Positions(env=payments_env(s, s.positions_table)),
-            parse_limits(s.liquidity_limits),
-            velocity_window_s=s.velocity_window_s,
-            velocity_max=s.velocity_max,
-        ),
+@dataclass(frozen=True)
+class Adapters:
+    """Everything the use cases talk to, one of each per Region."""
+
+    settings: Settings
+    payments: Payments
+    positions: Positions
+    archive: ports.Archive
+    incoming: ports.StepQueue
+    processing: ports.StepQueue
+    releasing: ports.StepQueue
+    notifier: ports.Notifier
+    claims: ports.ClaimStore
+    view: TransactionView
+    screening: Screening
+    check_settings: checks.CheckSettings
+
+
+@dataclass(frozen=True)
+class Service:
+    """The use cases, by the name a route or handler calls them."""
+
+    adapters: Adapters
+    liquidity: Liquidity
+    issue_transaction: IssueTransaction
+    submit: Submit
+    cancel: Cancel
+    status_report: StatusReport
+    status_request: AnswerStatusRequest
+    incoming: Incoming
+    processing: Processing
+    releasing: Releasing
+
+    @property
+    def payments(self) -> Payments:
+        return self.adapters.payments
+
+
+def adapters(s: Settings, **overrides: Any) -> Adapters:
+    """The Region's AWS adapters, each replaced by `overrides[name]` when given."""
+    unknown = set(overrides) - {f.name for f in fields(Adapters)}
+    if unknown:
+        raise TypeError(f"no such adapter: {', '.join(sorted(unknown))}")
+    factories = {
+        "payments": lambda: Payments(env=payments_env(s)),
+        "positions": lambda: Positions(env=payments_env(s, s.positions_table)),
+        "archive": lambda: Archive(s.archive_bucket),
+        "incoming": lambda: Queue(s.incoming_queue_url),
+        "processing": lambda: Queue(s.processing_queue_url),
+        "releasing": lambda: Queue(s.releasing_queue_url),
+        "notifier": lambda: Notifier(s.released_topic_arn),
+        "claims": lambda: Claims(s.events_table),
+        "view": lambda: TransactionView(s.transactions_table),
+        "screening": load_screening,
+        "check_settings": checks.default_settings,
+    }
+    built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
+    return Adapters(settings=s, **built)
+
+
+def build(s: Settings, **overrides: Any) -> Service:
+    """The Region's service: its adapters (see `adapters`) wired into every use case."""
+    a = adapters(s, **overrides)
+    uow = UnitOfWork(a.payments)
+    liquidity = Liquidity(a.positions, parse_limits(s.liquidity_limits),
+                          velocity_window_s=s.velocity_window_s, velocity_max=s.velocity_max)
+    cancel = Cancel(uow, a.archive, a.releasing, liquidity)
+    return Service(
+        adapters=a,
+        liquidity=liquidity,
+        issue_transaction=IssueTransaction(a.payments, s.region_id),
+        submit=Submit(a.payments, a.archive, a.incoming, SubmitCancellation(cancel, s.max_message_bytes),
+                      s.max_message_bytes),
+        cancel=cancel,
+        status_report=StatusReport(a.payments, a.archive),
+        status_request=AnswerStatusRequest(
+            a.payments, lambda owner, request: follower.find_for_status_request(a.view, owner, request),
+            s.max_message_bytes),
+        incoming=Incoming(uow, a.archive, a.processing, a.releasing, s.fault_injection),
+        processing=Processing(uow, Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s),
+                              a.releasing, s.fault_injection),
+        releasing=Releasing(uow, a.archive, a.notifier, liquidity, s.fault_injection),
     )
 
 
 @lru_cache(maxsize=1)
-def pipeline() -> Pipeline:
-    default_screening()  # load and index the sanctions list once, at container start
+def service() -> Service:
+    """This process's service, built at first use (a Lambda container's cold start)."""
     return build(settings())
-
-
-@lru_cache(maxsize=1)
-def view() -> TransactionView:
-    return TransactionView(settings().transactions_table)
 
 
 @lru_cache(maxsize=1)

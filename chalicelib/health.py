@@ -4,9 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from chalicelib.adapters.dynamodb import TransactionView
-from chalicelib.adapters.settings import Settings
-from chalicelib.pipeline.service import Pipeline
+from chalicelib.bootstrap import Adapters
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +18,15 @@ def _check(probe: Callable[[], Any]) -> str:
         return "unreachable"
 
 
-def region_health(s: Settings, pipeline: Pipeline, view: TransactionView) -> tuple[dict[str, Any], int]:
+def region_health(a: Adapters) -> tuple[dict[str, Any], int]:
+    s = a.settings
     checks = {
-        "event_store": _check(lambda: view.dynamodb.describe_table(TableName=s.events_table)),
-        "transaction_view": _check(view.is_reachable),
-        "archive": _check(pipeline.archive.is_reachable),
-        "incoming_queue": _check(pipeline.incoming.is_reachable),
-        "processing_queue": _check(pipeline.processing.is_reachable),
-        "releasing_queue": _check(pipeline.releasing.is_reachable),
+        "event_store": _check(lambda: a.view.dynamodb.describe_table(TableName=s.events_table)),
+        "transaction_view": _check(a.view.is_reachable),
+        "archive": _check(a.archive.is_reachable),
+        "incoming_queue": _check(a.incoming.is_reachable),
+        "processing_queue": _check(a.processing.is_reachable),
+        "releasing_queue": _check(a.releasing.is_reachable),
     }
     healthy = all(v == "ok" for v in checks.values())
     body = {"region_id": s.region_id, "stage": s.stage, "status": "ok" if healthy else "degraded", "checks": checks}

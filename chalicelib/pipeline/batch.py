@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
-from chalicelib.pipeline.service import StepMessage
+from chalicelib.pipeline.messages import StepMessage
 
 log = logging.getLogger(__name__)
 

@@ -12,20 +12,25 @@ import random
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from collections.abc import Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from chalicelib.checks import Verdict, verdict
-from chalicelib.domain.payment import PaymentError
+from chalicelib.domain import transcodings
+from chalicelib.domain.models import Transaction, Verdict
+from chalicelib.domain.payment import Payment, PaymentError
 from chalicelib.domain.position import InsufficientLiquidity, Position, VelocityExceeded, position_id
 
 
 class Positions(Application[UUID]):
     name = "Positions"
     snapshotting_intervals = {Position: 50}  # a busy agent's position has many events
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcodings.register(transcoder)
 
     def construct_recorder(self):
         """One conditional PutItem per reservation; nothing follows positions' notifications."""
@@ -60,14 +65,15 @@ class Liquidity:
 
     def reserve(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime) -> list[Verdict]:
         """Reserve every currency's amount, or none: a verdict per currency."""
-        verdicts, reserved = [], {}
+        verdicts: list[Verdict] = []
+        reserved: dict[str, Decimal] = {}
         for currency, amount in sorted(amounts.items()):
             v = self._reserve_one(transaction_id, agent, currency, amount, at)
             verdicts.append(v)
-            if not v["passed"]:
+            if not v.passed:
                 break
             reserved[currency] = amount
-        if not all(v["passed"] for v in verdicts):
+        if not all(v.passed for v in verdicts):
             self.free(transaction_id, agent, reserved, at)
         return verdicts
 
@@ -87,19 +93,26 @@ class Liquidity:
 
     def _reserve_one(self, tx: str, agent: str, currency: str, amount: Decimal, at: datetime) -> Verdict:
         if self.limit_for(agent, currency) is None:
-            return verdict("liquidity", True, "AM04", f"no liquidity limit configured for {agent} {currency}")
+            return Verdict("liquidity", True, narrative=f"no liquidity limit configured for {agent} {currency}")
         try:
             self._retrying(agent, currency, lambda p: None if p.holds(tx) else p.reserve(
                 transaction_id=tx, amount=amount, at=at,
                 window_s=self.velocity_window_s, max_in_window=self.velocity_max,
             ))
         except InsufficientLiquidity as e:
-            return verdict("liquidity", False, "AM04", str(e))
+            return Verdict("liquidity", False, "AM04", str(e))
         except VelocityExceeded as e:
-            return verdict("velocity", False, "FRAD", str(e))
-        return {**verdict("liquidity", True, "AM04", f"{currency} reserved on the position of {agent}"), "reserved": True}
+            return Verdict("velocity", False, "FRAD", str(e))
+        return Verdict("liquidity", True, narrative=f"{currency} reserved on the position of {agent}", reserved=True)
 
-    def _retrying(self, agent: str, currency: str, command) -> None:
+    def free_payment(self, payment: Payment) -> None:
+        """Give back what each of the payment's transactions reserved (idempotent)."""
+        txs = payment.credit_transfer.transactions if payment.credit_transfer else ()
+        for i, (tx, outcome) in enumerate(zip(txs, payment.transactions)):
+            self.free(reservation_of(payment.id, i, len(txs)), tx.instructing_agent or "",
+                      amounts_by_currency(tx), reserved=outcome.reserved)
+
+    def _retrying(self, agent: str, currency: str, command: Callable[[Position], None]) -> None:
         """Run `command` on the current position and save it; on a lost race, read and decide again."""
         for attempt in range(self.attempts):
             position = self._position(agent, currency)
@@ -118,12 +131,13 @@ class Liquidity:
             return Position(agent=agent, currency=currency, limit=self.limit_for(agent, currency))
 
 
-def amounts_by_currency(credit_transfer: dict[str, Any]) -> dict[str, Decimal]:
-    """The interbank settlement amounts of all the message's transactions, per currency."""
-    totals: dict[str, Decimal] = {}
-    transactions = credit_transfer.get("transactions") or [credit_transfer]
-    for tx in transactions:
-        amount, currency = tx.get("amount"), tx.get("currency")
-        if amount and currency:
-            totals[currency] = totals.get(currency, Decimal(0)) + Decimal(str(amount))
-    return totals
+def reservation_of(transaction_id: UUID, index: int, count: int) -> str:
+    """The reservation (and claim) key of one transaction of a payment's message."""
+    return str(transaction_id) if count == 1 else f"{transaction_id}#{index + 1}"
+
+
+def amounts_by_currency(tx: Transaction) -> dict[str, Decimal]:
+    """A transaction's interbank settlement amount, by currency."""
+    if not (tx.amount and tx.currency):
+        return {}
+    return {tx.currency: Decimal(tx.amount)}

@@ -1,23 +1,33 @@
-"""In-memory stand-ins for the AWS adapters, so use cases run without the network."""
+"""In-memory stand-ins for the AWS adapters, so use cases run without the network.
+
+Each conforms to its port (chalicelib/pipeline/ports.py; mypy checks the assignments at
+the bottom), and `memory_service` builds the service through the one composition root.
+"""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from chalicelib.adapters.s3 import Archive, sha256
+from chalicelib import bootstrap
+from chalicelib.adapters.s3 import sha256
 from chalicelib.adapters.settings import Settings
-from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
+from chalicelib.checks.sanctions import load_screening
+from chalicelib.pipeline.liquidity import Positions
+from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
-from chalicelib.pipeline.service import Pipeline, StepMessage
+
+POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 
-class MemoryArchive(Archive):
+class MemoryArchive:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.puts = 0
 
     def put(self, kind: str, data: bytes) -> tuple[str, str]:
         digest = sha256(data)
-        key = self.key_for(kind, digest)
+        key = f"{kind}/sha256/{digest[:2]}/{digest}.xml"
         self.objects[key] = data
         self.puts += 1
         return key, digest
@@ -25,20 +35,26 @@ class MemoryArchive(Archive):
     def get(self, key: str) -> bytes:
         return self.objects[key]
 
+    def is_reachable(self) -> bool:
+        return True
+
 
 class MemoryQueue:
     def __init__(self) -> None:
-        self.sent: list[tuple[str, str, dict]] = []
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
 
-    def send(self, transaction_id: str, step: str, body: dict, dedup: str = "") -> None:
+    def send(self, transaction_id: str, step: str, body: dict[str, Any], dedup: str = "") -> None:
         self.sent.append((transaction_id, step, body))
+
+    def is_reachable(self) -> bool:
+        return True
 
 
 class MemoryNotifier:
     def __init__(self) -> None:
-        self.published: list[tuple[str, str, str, dict]] = []
+        self.published: list[tuple[str, str, str, dict[str, Any]]] = []
 
-    def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict) -> None:
+    def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict[str, Any]) -> None:
         self.published.append((transaction_id, tx_sts, client_id, body))
 
 
@@ -58,35 +74,54 @@ class MemoryClaims:
             return holder[0]
 
 
-def memory_pipeline(limits: str = "{}", **settings) -> Pipeline:
-    s = Settings(**settings)
-    return Pipeline(
-        settings=s,
-        payments=Payments(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
-        archive=MemoryArchive(),
-        incoming=MemoryQueue(),
-        processing=MemoryQueue(),
-        releasing=MemoryQueue(),
-        notifier=MemoryNotifier(),
-        claims=MemoryClaims(),
-        liquidity=Liquidity(
-            Positions(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
-            parse_limits(limits),
-            velocity_window_s=s.velocity_window_s,
-            velocity_max=s.velocity_max,
-        ),
-    )
+def memory_adapters() -> dict[str, Any]:
+    """Every adapter of the Region, in memory (the transaction view is left to the caller)."""
+    return {
+        "payments": Payments(env=POPO),
+        "positions": Positions(env=POPO),
+        "archive": MemoryArchive(),
+        "incoming": MemoryQueue(),
+        "processing": MemoryQueue(),
+        "releasing": MemoryQueue(),
+        "notifier": MemoryNotifier(),
+        "claims": MemoryClaims(),
+        "view": None,
+        "screening": _screening(),
+    }
 
 
-def drain(pipeline: Pipeline, receive_count: int = 1) -> None:
+_SCREENING: list[Any] = []
+
+
+def _screening() -> Any:
+    """The demo sanctions list, loaded once for the whole test session (it is immutable)."""
+    if not _SCREENING:
+        _SCREENING.append(load_screening())
+    return _SCREENING[0]
+
+
+def memory_service(limits: str = "{}", **settings: Any) -> bootstrap.Service:
+    return bootstrap.build(Settings(liquidity_limits=limits, **settings), **memory_adapters())
+
+
+def drain(svc: bootstrap.Service, receive_count: int = 1) -> None:
     """Deliver every queued step message, in order, until the queues are empty."""
+    a = svc.adapters
     for queue, handler in (
-        (pipeline.incoming, pipeline.on_incoming),
-        (pipeline.processing, pipeline.on_processing),
-        (pipeline.releasing, pipeline.on_releasing),
+        (a.incoming, svc.incoming),
+        (a.processing, svc.processing),
+        (a.releasing, svc.releasing),
     ):
+        assert isinstance(queue, MemoryQueue)
         while queue.sent:
             tx, _, body = queue.sent.pop(0)
-            from uuid import UUID
-
             handler(StepMessage(UUID(tx), body, receive_count))
+
+
+if TYPE_CHECKING:  # every fake conforms to its port
+    from chalicelib.pipeline import ports
+
+    _archive: ports.Archive = MemoryArchive()
+    _queue: ports.StepQueue = MemoryQueue()
+    _notifier: ports.Notifier = MemoryNotifier()
+    _claims: ports.ClaimStore = MemoryClaims()

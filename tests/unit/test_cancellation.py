@@ -9,9 +9,10 @@ from lxml import etree
 from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs004
-from chalicelib.pipeline.service import RequestError, StepMessage
+from chalicelib.pipeline.errors import ApplicationError
+from chalicelib.pipeline.messages import StepMessage
 from tests.messages import EVENTS, redated
-from tests.unit.fakes import drain, memory_pipeline
+from tests.unit.fakes import drain, memory_service
 
 OWNER = "client-a"
 UNLIMITED = '{"*": "1000000000"}'  # a position for every agent, large enough
@@ -23,10 +24,10 @@ def accepted_not_released(p):
     """A payment the processing step accepted; its release is still queued."""
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
-    _, _, body = p.incoming.sent.pop(0)
-    p.on_incoming(StepMessage(tx, body))
-    _, _, body = p.processing.sent.pop(0)
-    p.on_processing(StepMessage(tx, body))
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    p.incoming(StepMessage(tx, body))
+    _, _, body = p.adapters.processing.sent.pop(0)
+    p.processing(StepMessage(tx, body))
     assert p.payments.get_payment(tx).tx_sts is TxSts.ACSP
     return tx
 
@@ -41,7 +42,7 @@ def used(p) -> Decimal:
 
 
 def test_a_camt056_before_release_cancels_frees_liquidity_and_releases_a_canc_report():
-    p = memory_pipeline(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED)
     tx = accepted_not_released(p)
     assert used(p) == Decimal("1234.56")
     camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes())
@@ -53,7 +54,7 @@ def test_a_camt056_before_release_cancels_frees_liquidity_and_releases_a_canc_re
     assert payment.tx_sts is TxSts.CANC and payment.is_released and used(p) == 0
     report = etree.fromstring(p.status_report(tx, OWNER))
     assert report.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=PACS002) == "CANC"
-    assert [n[1] for n in p.notifier.published] == ["CANC"]
+    assert [n[1] for n in p.adapters.notifier.published] == ["CANC"]
 
 
 def settled(p):
@@ -64,7 +65,7 @@ def settled(p):
 
 
 def test_after_release_a_duplicate_is_returned_with_a_pacs004():
-    p = memory_pipeline(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED)
     tx = settled(p)
     assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("CNCL", [])
@@ -74,7 +75,7 @@ def test_after_release_a_duplicate_is_returned_with_a_pacs004():
 
 
 def test_after_release_a_customer_request_is_refused():
-    p = memory_pipeline(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED)
     tx = settled(p)
     assert p.cancel(tx, OWNER, "CUST") == "RJCR"
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["CUST"])
@@ -82,7 +83,7 @@ def test_after_release_a_customer_request_is_refused():
 
 
 def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
-    p = memory_pipeline(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED)
     tx = settled(p)
     p.cancel(tx, OWNER, "DUPL", case_id="CASE-1")
     first = p.status_report(tx, OWNER, "camt.029")
@@ -94,26 +95,26 @@ def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
 
 
 def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
-    p = memory_pipeline(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED)
     tx = settled(p)
     other = redated((EVENTS / "camt056_cancel.xml").read_bytes()).replace(b"32e0a499", b"42e0a499").replace(
         b"INV-2026-0415-001", b"INV-OTHER").replace(b"PFW-20260415-000123", b"PFW-OTHER")
-    with pytest.raises(RequestError) as e:
+    with pytest.raises(ApplicationError) as e:
         p.submit(tx, "camt.056", other, OWNER)
-    assert (e.value.status, e.value.error_code) == (409, "CANCELLATION_DOES_NOT_MATCH")
+    assert status_of(e.value)[:2] == (409, "CANCELLATION_DOES_NOT_MATCH")
     fresh_tx = p.issue_transaction("pacs.008", "r", OWNER).id
-    with pytest.raises(RequestError) as e:
+    with pytest.raises(ApplicationError) as e:
         p.cancel(fresh_tx, OWNER, "DUPL")
     assert e.value.error_code == "NOTHING_TO_CANCEL"
 
 
 def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
-    p = memory_pipeline(limits='{"DEUTDEFFXXX:EUR": "5000"}')
+    p = memory_service(limits='{"DEUTDEFFXXX:EUR": "5000"}')
     other = accepted_not_released(p)  # holds 1234.56 of the 5000
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bah_envelope.xml").read_bytes()), OWNER)
-    _, _, body = p.incoming.sent.pop(0)
-    p.on_incoming(StepMessage(tx, body))  # received, not yet decided: nothing reserved
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    p.incoming(StepMessage(tx, body))  # received, not yet decided: nothing reserved
     assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
     drain(p)
     assert used(p) == Decimal("1234.56")  # the other payment's reservation, untouched

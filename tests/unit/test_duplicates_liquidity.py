@@ -12,7 +12,7 @@ from lxml import etree
 from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
 from tests.messages import fresh
-from tests.unit.fakes import drain, memory_pipeline
+from tests.unit.fakes import drain, memory_service
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 OWNER = "client-a"
@@ -36,7 +36,7 @@ def replace(body: bytes, tag: str, value: str) -> bytes:
 
 
 def test_the_same_message_under_another_transaction_is_a_duplicate():
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_bare.xml")
     first, second = pay(p, body), pay(p, body)
     assert outcome(p, first) == ("ACSC", [])
@@ -46,7 +46,7 @@ def test_the_same_message_under_another_transaction_is_a_duplicate():
 
 
 def test_a_reused_msgid_uetr_or_end_to_end_id_is_a_duplicate_with_its_own_reason():
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_bare.xml")
     assert outcome(p, pay(p, body))[0] == "ACSC"
     other = fresh("pacs008_bare.xml")
@@ -60,7 +60,7 @@ def test_a_reused_msgid_uetr_or_end_to_end_id_is_a_duplicate_with_its_own_reason
 
 
 def test_a_message_failing_a_rule_does_not_take_its_identifiers():
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_bare.xml")
     wrong = body.replace(b">1234.56<", b">1234.567<")  # three decimals in EUR: CH20
     assert outcome(p, pay(p, wrong)) == ("RJCT", ["CH20"])
@@ -68,14 +68,14 @@ def test_a_message_failing_a_rule_does_not_take_its_identifiers():
 
 
 def test_insufficient_liquidity_holds_nothing():
-    p = memory_pipeline(limits='{"*": "100"}')
+    p = memory_service(limits='{"*": "100"}')
     assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("RJCT", ["AM04"])
     # the whole limit is still there for the next payment
     assert p.liquidity.reserve("another", "DEUTDEFFXXX", {"EUR": Decimal("100")}, datetime.now(timezone.utc))[0]["passed"]
 
 
 def test_fifty_concurrent_copies_of_one_payment_settle_exactly_once():
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_bare.xml")
     txs = [p.issue_transaction("pacs.008", "r", OWNER).id for _ in range(50)]
     for tx in txs:
@@ -86,21 +86,21 @@ def test_fifty_concurrent_copies_of_one_payment_settle_exactly_once():
 
 
 def drain_incoming_then_parallel_processing(p) -> None:
-    from chalicelib.pipeline.service import StepMessage
+    from chalicelib.pipeline.messages import StepMessage
 
-    while p.incoming.sent:
-        tx, _, body = p.incoming.sent.pop(0)
-        p.on_incoming(StepMessage(uuid.UUID(tx), body))
-    messages = [StepMessage(uuid.UUID(tx), body) for tx, _, body in p.processing.sent]
-    p.processing.sent.clear()
+    while p.adapters.incoming.sent:
+        tx, _, body = p.adapters.incoming.sent.pop(0)
+        p.incoming(StepMessage(uuid.UUID(tx), body))
+    messages = [StepMessage(uuid.UUID(tx), body) for tx, _, body in p.adapters.processing.sent]
+    p.adapters.processing.sent.clear()
     with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(p.on_processing, messages))
+        list(pool.map(p.processing, messages))
     drain(p)
 
 
 def test_fifty_concurrent_payments_never_overdraw_the_position():
     limit = Decimal("1234.56") * 10
-    p = memory_pipeline(limits=f'{{"DEUTDEFFXXX:EUR": "{limit}"}}')
+    p = memory_service(limits=f'{{"DEUTDEFFXXX:EUR": "{limit}"}}')
     txs = []
     for _ in range(50):
         tx = p.issue_transaction("pacs.008", "r", OWNER).id
@@ -114,28 +114,28 @@ def test_fifty_concurrent_payments_never_overdraw_the_position():
 
 
 def test_velocity_limits_payments_per_window():
-    p = memory_pipeline(limits='{"*": "1000000000"}', velocity_max=3, velocity_window_s=60)
+    p = memory_service(limits='{"*": "1000000000"}', velocity_max=3, velocity_window_s=60)
     results = [outcome(p, pay(p, fresh("pacs008_bare.xml"))) for _ in range(4)]
     assert results == [("ACSC", [])] * 3 + [("RJCT", ["FRAD"])]
 
 
 def test_a_retried_processing_step_reserves_once():
-    p = memory_pipeline(limits='{"*": "1000000000"}')
+    p = memory_service(limits='{"*": "1000000000"}')
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), OWNER)
-    from chalicelib.pipeline.service import StepMessage
+    from chalicelib.pipeline.messages import StepMessage
 
-    _, _, body = p.incoming.sent.pop(0)
-    p.on_incoming(StepMessage(tx, body))
-    _, _, body = p.processing.sent.pop(0)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    p.incoming(StepMessage(tx, body))
+    _, _, body = p.adapters.processing.sent.pop(0)
     payment = p.payments.get_payment(tx)
-    p.decide(payment)  # a first attempt that died before saving its decision
-    p.on_processing(StepMessage(tx, body, receive_count=2))
+    p.processing.decide(payment)  # a first attempt that died before saving its decision
+    p.processing(StepMessage(tx, body, receive_count=2))
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
     assert list(position.reserved) == [str(tx)] and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
 
 
 def test_an_agent_without_a_configured_limit_keeps_no_position():
-    p = memory_pipeline()
+    p = memory_service()
     assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])
     assert list(p.liquidity.positions.events.get(position_id("DEUTDEFFXXX", "EUR"))) == []

@@ -9,7 +9,7 @@ from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs002
 from tests.messages import fresh
-from tests.unit.fakes import drain, memory_pipeline
+from tests.unit.fakes import drain, memory_service
 
 OWNER = "client-a"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
@@ -34,7 +34,7 @@ def report(p, tx) -> tuple[str | None, list[tuple[str, list[str]]]]:
 
 
 def test_every_transaction_accepted_settles_the_group():
-    p = memory_pipeline()
+    p = memory_service()
     tx = pay(p, fresh("pacs008_two_txs.xml"))
     assert report(p, tx) == ("ACSC", [("ACSC", []), ("ACSC", [])])
     view_statuses = [t["status"] for t in p.payments.get_payment(tx).transactions]
@@ -42,7 +42,7 @@ def test_every_transaction_accepted_settles_the_group():
 
 
 def test_one_bad_transaction_is_rejected_alone_and_the_group_is_part():
-    p = memory_pipeline(limits='{"DEUTDEFFXXX:EUR": "100000"}')
+    p = memory_service(limits='{"DEUTDEFFXXX:EUR": "100000"}')
     body = fresh("pacs008_two_txs.xml").replace(b">99.5<", b">99.555<")  # tx 2: three decimals in EUR
     tx = pay(p, body)
     group, per_tx = report(p, tx)
@@ -52,7 +52,7 @@ def test_one_bad_transaction_is_rejected_alone_and_the_group_is_part():
 
 
 def test_a_group_level_fault_rejects_every_transaction():
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_two_txs.xml").replace(b"<NbOfTxs>2</NbOfTxs>", b"<NbOfTxs>3</NbOfTxs>")
     tx = pay(p, body)
     group, per_tx = report(p, tx)
@@ -62,7 +62,7 @@ def test_a_group_level_fault_rejects_every_transaction():
 def test_the_view_shows_each_transaction_and_the_group():
     from chalicelib.projections.transactions import fold
 
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_two_txs.xml").replace(b">99.5<", b">99.555<")
     tx = pay(p, body)
     view = fold(p.payments.history(tx))
@@ -70,7 +70,7 @@ def test_the_view_shows_each_transaction_and_the_group():
 
 
 def test_a_transaction_repeating_another_of_the_same_message_is_a_duplicate():
-    p = memory_pipeline()
+    p = memory_service()
     body = fresh("pacs008_two_txs.xml")
     uetrs = etree.fromstring(body).xpath("//*[local-name()='UETR']/text()")
     tx = pay(p, body.replace(uetrs[1].encode(), uetrs[0].encode()))

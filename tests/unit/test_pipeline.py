@@ -10,8 +10,10 @@ from chalicelib.domain import TxSts
 from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline.faults import InjectedFault
 from chalicelib.pipeline.payments import PaymentNotFound
-from chalicelib.pipeline.service import ReportNotReady, RequestError, StepMessage
-from tests.unit.fakes import drain, memory_pipeline
+from chalicelib.api import status_of
+from chalicelib.pipeline.errors import ApplicationError, MessageMismatch, ReportNotReady
+from chalicelib.pipeline.messages import StepMessage
+from tests.unit.fakes import drain, memory_service
 
 BARE = fresh("pacs008_bare.xml")
 BAH = fresh("pacs008_bah_envelope.xml")
@@ -34,18 +36,18 @@ def submit(pipeline, body: bytes) -> UUID:
 
 @pytest.mark.parametrize("body", [BARE, BAH], ids=["bare", "bah-envelope"])
 def test_a_valid_credit_transfer_settles_with_an_acsc_report(body):
-    p = memory_pipeline()
+    p = memory_service()
     tx = submit(p, body)
     drain(p)
     report = p.status_report(tx, OWNER)
     validate_pacs002(report)
     assert tx_status(report) == ("ACSC", [])
     assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC
-    assert [n[1] for n in p.notifier.published] == ["ACSC"]
+    assert [n[1] for n in p.adapters.notifier.published] == ["ACSC"]
 
 
 def test_a_schema_invalid_message_ends_rjct_ff01_with_a_fetchable_report():
-    p = memory_pipeline()
+    p = memory_service()
     tx = submit(p, INVALID)
     drain(p)
     report = p.status_report(tx, OWNER)
@@ -55,11 +57,11 @@ def test_a_schema_invalid_message_ends_rjct_ff01_with_a_fetchable_report():
 
 
 def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
-    p = memory_pipeline()
+    p = memory_service()
     tx = submit(p, BARE)
     with pytest.raises(ReportNotReady) as e:
         p.status_report(tx, OWNER)
-    assert e.value.status == 409 and e.value.tx_sts == "ACCP"
+    assert status_of(e.value)[0] == 409 and e.value.tx_sts == "ACCP"
     with pytest.raises(PaymentNotFound):
         p.status_report(uuid4(), OWNER)
 
@@ -74,27 +76,27 @@ def test_the_report_is_not_ready_before_release_and_unknown_ids_are_not_found():
     ],
 )
 def test_bad_submissions_are_clear_client_errors(header, body, status, code):
-    p = memory_pipeline()
+    p = memory_service()
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
-    with pytest.raises(RequestError) as e:
+    with pytest.raises(ApplicationError) as e:
         p.submit(tx, header, body, OWNER)
-    assert (e.value.status, e.value.error_code) == (status, code)
+    assert status_of(e.value)[:2] == (status, code)
 
 
 def test_resubmitting_the_same_message_is_idempotent_and_another_message_is_refused():
-    p = memory_pipeline()
+    p = memory_service()
     tx = submit(p, BARE)
     drain(p)
     p.submit(tx, "pacs.008", BARE, OWNER)  # same bytes: accepted again, nothing queued
-    assert p.incoming.sent == []
-    with pytest.raises(RequestError) as e:
+    assert p.adapters.incoming.sent == []
+    with pytest.raises(MessageMismatch) as e:
         p.submit(tx, "pacs.008", BAH, OWNER)
-    assert (e.value.status, e.value.error_code) == (409, "TRANSACTION_ALREADY_RECEIVED")
+    assert status_of(e.value)[:2] == (409, "TRANSACTION_ALREADY_RECEIVED")
     assert p.payments.get_payment(tx).version == 4
 
 
 def test_a_second_message_racing_the_first_is_refused_on_the_record():
-    p = memory_pipeline()
+    p = memory_service()
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", BARE, OWNER)
     p.submit(tx, "pacs.008", BAH, OWNER)  # both queued before the first is processed
@@ -106,7 +108,7 @@ def test_a_second_message_racing_the_first_is_refused_on_the_record():
 
 @pytest.mark.parametrize("point", ["incoming.after_append", "processing.after_append", "releasing.after_append"])
 def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(point):
-    p = memory_pipeline(fault_injection=point)
+    p = memory_service(fault_injection=point)
     tx = submit(p, BARE)
     step = point.split(".")[0]
     queues = {"incoming": p.incoming, "processing": p.processing, "releasing": p.releasing}
@@ -117,28 +119,28 @@ def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(po
         if name == step:
             with pytest.raises(InjectedFault):
                 handler(StepMessage(tx, body, receive_count=1))  # appended, then died: nothing sent
-            assert all(not q.sent for q in queues.values()) and not p.notifier.published
+            assert all(not q.sent for q in queues.values()) and not p.adapters.notifier.published
             handler(StepMessage(tx, body, receive_count=2))  # SQS redelivers the same message
         else:
             handler(StepMessage(tx, body, receive_count=1))
     types = [type(e).__name__ for e in p.payments.history(tx)]
     assert types == ["Initiated", "Received", "Accepted", "Released"]
-    assert len(p.notifier.published) == 1 and p.payments.get_payment(tx).tx_sts is TxSts.ACSC
+    assert len(p.adapters.notifier.published) == 1 and p.payments.get_payment(tx).tx_sts is TxSts.ACSC
 
 
 def test_every_step_is_safe_to_run_twice():
-    p = memory_pipeline()
+    p = memory_service()
     tx = submit(p, BARE)
     for queue, handler in ((p.incoming, p.on_incoming), (p.processing, p.on_processing), (p.releasing, p.on_releasing)):
         _, _, body = queue.sent.pop(0)
         handler(StepMessage(tx, body, 1))
         handler(StepMessage(tx, body, 2))
     assert [type(e).__name__ for e in p.payments.history(tx)] == ["Initiated", "Received", "Accepted", "Released"]
-    assert p.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
+    assert p.adapters.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
 
 
 def test_another_client_cannot_see_or_touch_a_transaction():
-    p = memory_pipeline()
+    p = memory_service()
     tx = submit(p, BARE)
     drain(p)
     with pytest.raises(PaymentNotFound):
@@ -147,4 +149,4 @@ def test_another_client_cannot_see_or_touch_a_transaction():
         p.submit(tx, "pacs.008", BARE, "client-b")
     with pytest.raises(PaymentNotFound):
         p.payments.history(tx, "client-b")
-    assert p.notifier.published[0][2] == OWNER  # SNS carries the owner for subscriber filters
+    assert p.adapters.notifier.published[0][2] == OWNER  # SNS carries the owner for subscriber filters

@@ -1,0 +1,72 @@
+"""The service layer's named errors. None carries an HTTP status: chalicelib/api.py alone
+maps them to status codes; every one has the `error_code` the API answers with."""
+from __future__ import annotations
+
+from chalicelib.domain import MessageMismatch
+from chalicelib.pipeline.payments import PaymentNotFound
+
+__all__ = [
+    "ApplicationError", "CancellationDoesNotMatch", "EmptyBody", "InvalidCancellationRequest",
+    "InvalidStatusRequest", "MessageMismatch", "MessageTooLarge", "NothingToCancel", "PaymentNotFound",
+    "ReportNotReady", "StepContended", "UnsupportedMessageType",
+]
+
+
+class ApplicationError(Exception):
+    """A request the service refuses; `error_code` names why."""
+
+    error_code = "APPLICATION_ERROR"
+
+
+class UnsupportedMessageType(ApplicationError):
+    error_code = "UNSUPPORTED_MESSAGE_TYPE"
+
+
+class EmptyBody(ApplicationError):
+    error_code = "EMPTY_BODY"
+
+    def __init__(self) -> None:
+        super().__init__("the request body must be an ISO 20022 message")
+
+
+class MessageTooLarge(ApplicationError):
+    error_code = "MESSAGE_TOO_LARGE"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"messages are limited to {limit} bytes")
+
+
+class InvalidStatusRequest(ApplicationError):
+    error_code = "INVALID_STATUS_REQUEST"
+
+
+class InvalidCancellationRequest(ApplicationError):
+    error_code = "INVALID_CANCELLATION_REQUEST"
+
+
+class CancellationDoesNotMatch(ApplicationError):
+    error_code = "CANCELLATION_DOES_NOT_MATCH"
+
+    def __init__(self) -> None:
+        super().__init__("the camt.056 does not name this payment's MsgId, EndToEndId or UETR")
+
+
+class NothingToCancel(ApplicationError):
+    error_code = "NOTHING_TO_CANCEL"
+
+    def __init__(self) -> None:
+        super().__init__("no message was received for this transaction")
+
+
+class ReportNotReady(ApplicationError):
+    """The payment has no report of the asked kind yet (it is still in flight)."""
+
+    error_code = "STATUS_REPORT_NOT_READY"
+
+    def __init__(self, tx_sts: str) -> None:
+        super().__init__(f"no status report yet (status {tx_sts})")
+        self.tx_sts = tx_sts
+
+
+class StepContended(RuntimeError):
+    """A step lost the optimistic-concurrency race too often; the queue retries it."""

@@ -1,0 +1,71 @@
+"""The incoming step: parse, validate and extract the archived message -> Received (ACTC),
+or Rejected FF01 straight to release. A second, different message for a transaction that
+has one is recorded as refused and goes no further."""
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import iso20022
+from chalicelib.adapters.s3 import sha256
+from chalicelib.domain import MessageMismatch, Payment, TxSts
+from chalicelib.domain.models import Original, Reason
+from chalicelib.pipeline import faults
+from chalicelib.pipeline.messages import StepMessage, next_step
+from chalicelib.pipeline.ports import Archive, StepQueue
+from chalicelib.pipeline.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveMismatch(RuntimeError):
+    """The message to process is not the one archived under its hash."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    uow: UnitOfWork
+    archive: Archive
+    processing: StepQueue
+    releasing: StepQueue
+    fault_injection: str = ""
+
+    def __call__(self, msg: StepMessage) -> None:
+        sha, key = msg.body["sha256"], msg.body["key"]
+
+        def step(payment: Payment) -> bool:
+            try:
+                if payment.has_received(sha):
+                    return False
+            except MessageMismatch:
+                if sha in payment.refused_submissions:
+                    return False
+                payment.refuse_submission(sha256=sha, reason="the transaction already has a different message")
+                return True
+            try:
+                credit_transfer = iso20022.read_credit_transfer(self.message(msg.body))
+            except iso20022.MessageRejected as r:
+                payment.reject([Reason(r.reason_code, r.narrative)], step="incoming", sha256=sha, message_key=key,
+                               original=Original(r.msg_id, r.message_type))
+            else:
+                payment.receive(sha256=sha, message_key=key, credit_transfer=credit_transfer)
+            return True
+
+        payment, _ = self.uow.record(msg.transaction_id, step, after_save=lambda: faults.check(
+            self.fault_injection, "incoming.after_append", msg.receive_count))
+        if payment.message_sha256 != sha:
+            log.warning("refused a second message for a transaction", extra={"transaction_id": str(msg.transaction_id)})
+            return
+        rejected = payment.tx_sts is TxSts.RJCT and payment.rejected_at_step == "incoming"
+        queue, name = (self.releasing, "releasing") if rejected else (self.processing, "processing")
+        queue.send(str(msg.transaction_id), name, next_step(msg.transaction_id))
+
+    def message(self, body: dict[str, Any]) -> bytes:
+        """The archived message, from the queue message when it travelled there (checked
+        against its hash: what is processed is exactly what was archived)."""
+        raw = base64.b64decode(body["message"]) if "message" in body else self.archive.get(body["key"])
+        if sha256(raw) != body["sha256"]:
+            raise ArchiveMismatch("inbound message does not match its archived hash")
+        return raw

@@ -1,0 +1,40 @@
+"""The ports: what the service layer needs of the world, as small Protocols.
+
+The AWS adapters (chalicelib/adapters/) and the in-memory fakes (tests/unit/fakes.py)
+both conform; mypy checks it where the composition root and the fakes are typed.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Archive(Protocol):
+    """Content-addressed message store (S3)."""
+
+    def put(self, kind: str, data: bytes) -> tuple[str, str]:
+        """Store `data`; return (key, sha256). Repeating a put rewrites the same object."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def is_reachable(self) -> bool: ...
+
+
+class StepQueue(Protocol):
+    """A pipeline queue (SQS FIFO): one message group per transaction."""
+
+    def send(self, transaction_id: str, step: str, body: dict[str, Any], dedup: str = "") -> None: ...
+
+    def is_reachable(self) -> bool: ...
+
+
+class Notifier(Protocol):
+    """Release notifications (SNS), filterable by the owning client."""
+
+    def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict[str, Any]) -> None: ...
+
+
+class ClaimStore(Protocol):
+    """First-come claims on identifiers (duplicate detection)."""
+
+    def claim(self, kind: str, value: str, transaction_id: str, now: float, window_s: int) -> str | None:
+        """Take `value` for `transaction_id`; None if taken (or already ours), else the holder."""

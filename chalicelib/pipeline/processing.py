@@ -1,0 +1,36 @@
+"""The processing step: business checks, duplicates and liquidity -> Accepted (ACSP; some
+transactions may be rejected: group status PART) or Rejected with every failing reason."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.domain import Payment
+from chalicelib.pipeline import faults
+from chalicelib.pipeline.decision import Decide
+from chalicelib.pipeline.messages import StepMessage, next_step
+from chalicelib.pipeline.ports import StepQueue
+from chalicelib.pipeline.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Processing:
+    uow: UnitOfWork
+    decide: Decide
+    releasing: StepQueue
+    fault_injection: str = ""
+
+    def __call__(self, msg: StepMessage) -> None:
+        def step(payment: Payment) -> bool:
+            if payment.is_decided:
+                return False
+            decision = self.decide(payment)
+            if decision.accepts_any:
+                payment.accept(checks=decision.verdicts, transactions=decision.outcomes)
+            else:
+                payment.reject(decision.reasons, step="processing", checks=decision.verdicts,
+                               transactions=decision.outcomes)
+            return True
+
+        self.uow.record(msg.transaction_id, step, after_save=lambda: faults.check(
+            self.fault_injection, "processing.after_append", msg.receive_count))
+        self.releasing.send(str(msg.transaction_id), "releasing", next_step(msg.transaction_id))

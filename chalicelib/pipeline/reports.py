@@ -1,0 +1,141 @@
+"""The ISO 20022 messages pacsflow sends, assembled from a payment's recorded state.
+
+Every builder is deterministic in the payment (ids derive from the transaction id and the
+case, times from the events), so a retried step archives the very same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from uuid import UUID
+
+from chalicelib import iso20022
+from chalicelib.domain import Payment, TxSts
+from chalicelib.domain.models import Reason
+
+
+def answer_id(prefix: str, transaction_id: UUID, case_id: str) -> str:
+    """A stable Max35Text id for an answer to one case (retries rebuild the same)."""
+    return f"{prefix}{hashlib.sha256(f'{transaction_id}|{case_id}'.encode()).hexdigest()}"[:35]
+
+
+def report_msg_id(transaction_id: UUID) -> str:
+    """The pacs.002 MsgId: stable per transaction (Max35Text)."""
+    return f"PF{transaction_id.hex}"[:35]
+
+
+def released_status(payment_status: TxSts, tx_status: TxSts) -> str:
+    """What the released report says of a transaction: accepted ones are settled (ACSC);
+    a cancelled payment's are cancelled; rejected ones stay rejected."""
+    if payment_status is TxSts.CANC:
+        return TxSts.CANC.value
+    return TxSts.ACSC.value if tx_status is TxSts.ACSP else tx_status.value
+
+
+def _reasons(reasons: tuple[Reason, ...]) -> list[iso20022.StatusReason]:
+    return [iso20022.StatusReason(r.code, r.narrative) for r in reasons]
+
+
+def pacs002_released(payment: Payment) -> bytes:
+    """The pacs.002 of a decided payment: a status per transaction (group status ACSC, PART
+    or RJCT follows) for a multi-transaction message, else one status."""
+    if len(payment.transactions) > 1:
+        return iso20022.build_pacs002(
+            payment.credit_transfer,
+            msg_id=report_msg_id(payment.id),
+            created_at=payment.modified_on,
+            tx_statuses=[iso20022.TxStatus(
+                status=released_status(payment.tx_sts, TxSts(o.status)),
+                reasons=tuple(_reasons(o.reasons)),
+            ) for o in payment.transactions],
+        )
+    return _pacs002(payment, released_status(payment.tx_sts, payment.tx_sts), report_msg_id(payment.id),
+                    payment.modified_on)
+
+
+def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
+    """A pacs.002 of the payment's current state, answering a pacs.028 (never archived:
+    a snapshot of a moment; the events are the record)."""
+    status = payment.tx_sts.value
+    if payment.tx_sts is TxSts.ACSP and payment.is_released:
+        status = TxSts.ACSC.value
+    return _pacs002(payment, status, answer_id("PFS", payment.id, status_request_msg_id), datetime.now(timezone.utc))
+
+
+def _pacs002(payment: Payment, status: str, msg_id: str, created_at: datetime) -> bytes:
+    return iso20022.build_pacs002(
+        payment.credit_transfer,
+        msg_id=msg_id,
+        created_at=created_at,
+        tx_status=status,
+        reasons=_reasons(payment.reasons),
+        original_message_id_fallback=payment.original.msg_id or "NOTPROVIDED",
+        original_message_name_fallback=payment.original.message_type or "pacs.008",
+    )
+
+
+def camt029(payment: Payment, request: iso20022.CancellationRequest, case: str, created_at: datetime,
+            resolution: str, rejection: str | None, narrative: str) -> bytes:
+    """The resolution of investigation answering a cancellation case (CNCL or RJCR)."""
+    return iso20022.build_camt029(
+        request,
+        assignment_id=answer_id("PFC", payment.id, case),
+        created_at=created_at,
+        status="RJCR" if resolution == "RJCR" else "CNCL",
+        reason_code=rejection,
+        narrative=narrative if rejection == "NARR" else None,
+    )
+
+
+def pacs004(payment: Payment, case: str, created_at: datetime) -> bytes:
+    """The return of a settled payment (reason FOCR: following a cancellation request)."""
+    assert payment.credit_transfer is not None  # only a settled payment is returned
+    return iso20022.build_pacs004(
+        payment.credit_transfer,
+        msg_id=answer_id("PFR", payment.id, case),
+        return_id=answer_id("RTR", payment.id, case),
+        created_at=created_at,
+        settlement_date=created_at.date(),
+        reason_code="FOCR",
+    )
+
+
+def refers_to(request: iso20022.CancellationRequest, payment: Payment) -> bool:
+    """Whether a camt.056 names this payment (by UETR, EndToEndId or MsgId)."""
+    ct = payment.credit_transfer
+    if ct is None:
+        return False
+    ids = {ct.msg_id} | {i for t in ct.transactions for i in (t.uetr, t.end_to_end_id)}
+    ids -= {None, ""}
+    return any({t.original_uetr, t.original_end_to_end_id, t.original_msg_id} & ids for t in request.transactions)
+
+
+def synthetic_request(payment: Payment, reason_code: str, case_id: str | None) -> iso20022.CancellationRequest:
+    """The camt.056 a POST /transactions/{id}/cancel stands for, so the answer is a camt.029."""
+    ct = payment.credit_transfer
+    assert ct is not None  # a payment with nothing received has nothing to cancel
+    case = case_id or f"CXL{payment.id.hex}"[:35]
+    first = ct.transactions[0] if ct.transactions else iso20022.Transaction()
+    return iso20022.CancellationRequest(
+        message_type="camt.056.001.09",
+        assignment_id=case,
+        creation_date_time=datetime.now(timezone.utc).isoformat(),
+        assigner=first.instructing_agent,
+        assigner_scheme=first.instructing_agent_scheme,
+        assignee=first.instructed_agent,
+        assignee_scheme=first.instructed_agent_scheme,
+        case_id=case,
+        transactions=tuple(iso20022.CancelledTransaction(
+            original_msg_id=ct.msg_id,
+            original_msg_nm_id=ct.message_type,
+            original_creation_date_time=ct.creation_date_time,
+            original_instr_id=tx.instr_id,
+            original_end_to_end_id=tx.end_to_end_id,
+            original_tx_id=tx.tx_id,
+            original_uetr=tx.uetr,
+            original_amount=tx.amount,
+            original_currency=tx.currency,
+            original_settlement_date=tx.interbank_settlement_date,
+            reason_code=reason_code,
+        ) for tx in ct.transactions[:1]),
+    )

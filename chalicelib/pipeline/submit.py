@@ -1,0 +1,45 @@
+"""POST /inbox: take a pacs.008 for a transaction and queue it for the incoming step.
+
+The message is archived first (content-addressed), then queued; the queue's deduplication
+id is its hash, so a retried POST queues nothing new. The same message again is answered
+as taken; a different message for a transaction that has one is refused (409). A camt.056
+posted to /inbox is a cancellation request (chalicelib/pipeline/cancel.py).
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from uuid import UUID
+
+from chalicelib.adapters.s3 import sha256
+from chalicelib.domain import Payment
+from chalicelib.pipeline.cancel import SubmitCancellation
+from chalicelib.pipeline.intake import PAYMENT_MESSAGE_TYPES, check_body, family_of
+from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.ports import Archive, StepQueue
+
+INLINE_MESSAGE_BYTES = 180 * 1024  # base64 of it stays under SQS's 256 KiB message limit
+
+
+@dataclass(frozen=True)
+class Submit:
+    payments: Payments
+    archive: Archive
+    incoming: StepQueue
+    cancellation: SubmitCancellation
+    max_message_bytes: int
+
+    def __call__(self, transaction_id: UUID, message_type: str | None, body: bytes, owner: str) -> Payment:
+        if family_of(message_type, "pacs.008", PAYMENT_MESSAGE_TYPES) == "camt.056":
+            self.cancellation(transaction_id, body, owner)
+            return self.payments.get_payment(transaction_id, owner)
+        check_body(body, self.max_message_bytes)
+        payment = self.payments.get_payment(transaction_id, owner)
+        if payment.has_received(sha256(body)):  # MessageMismatch for a different one
+            return payment  # the same message again: already taken, nothing to do
+        key, digest = self.archive.put("inbound", body)
+        step = {"transaction_id": str(transaction_id), "sha256": digest, "key": key}
+        if len(body) <= INLINE_MESSAGE_BYTES:  # carried in the queue message: no S3 read in the step
+            step["message"] = base64.b64encode(body).decode("ascii")
+        self.incoming.send(str(transaction_id), "incoming", step, dedup=digest)
+        return payment

@@ -1,0 +1,43 @@
+"""The one rule of every step (DESIGN.md §4): read, step, save, retry on conflict.
+
+A step looks whether its work is already recorded; if not, it records its event and the
+payment is saved with optimistic concurrency. A concurrent writer that saved first makes
+the save conflict: the payment is read again and the step decides again on what is now
+recorded. A retried delivery therefore finds its work done and records nothing twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from chalicelib.domain import Payment
+from chalicelib.pipeline.errors import StepContended
+from chalicelib.pipeline.payments import Payments
+
+Step = Callable[[Payment], bool]  # records its event and says True, or False if already recorded
+
+
+@dataclass(frozen=True)
+class UnitOfWork:
+    payments: Payments
+    attempts: int = 3
+
+    def record(self, transaction_id: UUID, step: Step, *, owner: str | None = None,
+               after_save: Callable[[], None] | None = None) -> tuple[Payment, bool]:
+        """Run `step` on the payment and save what it recorded, exactly once; say whether
+        this call recorded it. `owner`: only that client's payment exists."""
+        for _ in range(self.attempts):
+            payment = self.payments.get_payment(transaction_id, owner)
+            if not step(payment):
+                return payment, False
+            try:
+                self.payments.save(payment)
+            except IntegrityError:
+                continue
+            if after_save is not None:
+                after_save()
+            return payment, True
+        raise StepContended(f"{transaction_id}: could not record the step after {self.attempts} conflicts")
