@@ -93,7 +93,8 @@ def build_pacs002(
     FF01) about ``original_message_id_fallback`` / ``original_message_name_fallback``
     (pass MessageRejected.msg_id / .message_type when known).
     The report flows back: our InstgAgt is ``instructing_agent_bic`` (else the original's
-    instructed agent), our InstdAgt is the original's instructing agent.
+    instructed agent), our InstdAgt is the original's instructing agent; the original's
+    agents are its group header's (GrpHdr/InstgAgt, InstdAgt), else its first transaction's.
     ``group_status`` forces OrgnlGrpInfAndSts/GrpSts (for a multi-transaction original with
     one ``tx_status`` no GrpSts is written unless given).
     Raises ValueError for arguments the schema would refuse, and for an RJCT without a code.

@@ -53,14 +53,19 @@ class StatusRequest(Record):
     envelope: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-
-
     def as_original(self, index: int = 0) -> CreditTransfer:
         """The requested payment as a minimal CreditTransfer, for ``build_pacs002`` when the
         payment is not on file (answer e.g. RJCT): OrgnlMsgId/OrgnlMsgNmId are the original
         pacs.008's; the report goes back to the requester (its InstgAgt becomes our InstdAgt).
-        When the payment is known, pass its stored CreditTransfer instead."""
+        The requester's agents (the TxInf's, else the GrpHdr's) stand as the group header's
+        and as the transaction's. When the payment is known, pass its stored CreditTransfer
+        instead."""
         tx = self.transactions[index]
+        asked = Transaction(
+            instr_id=tx.original_instr_id, end_to_end_id=tx.original_end_to_end_id,
+            tx_id=tx.original_tx_id, uetr=tx.original_uetr,
+            instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
+            instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme)
         return CreditTransfer(
             message_type=tx.original_msg_nm_id or "pacs.008",
             msg_id=tx.original_msg_id or "NOTPROVIDED",
@@ -68,8 +73,7 @@ class StatusRequest(Record):
             nb_of_txs="",
             instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
             instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme,
-            transactions=(Transaction(tx.original_instr_id, tx.original_end_to_end_id,
-                                         tx.original_tx_id, tx.original_uetr),),
+            transactions=(asked,),
         )
 
 
