@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from ._read import Finder, Item, Record, bah_fields
 from chalicelib.domain.models import CreditTransfer, Transaction
 from .recognise import Recognised
@@ -116,7 +118,7 @@ def extract_pacs028(rec: Recognised) -> StatusRequest:
         **bah_fields(rec))
 
 
-def _group_ids(f: Finder, grp) -> dict[str, str | None]:
+def _group_ids(f: Finder, grp: etree._Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),
