@@ -1,7 +1,9 @@
 """The hot path: untrusted bytes in, a validated and extracted pacs.008 out."""
 from __future__ import annotations
 
-from .extract import CreditTransfer, extract
+from chalicelib.domain.models import CreditTransfer
+
+from .extract import extract
 from .parse import MAX_BYTES, MAX_DEPTH, parse_xml
 from .recognise import recognise
 
