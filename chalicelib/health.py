@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.adapters.dynamodb import TransactionView
 from chalicelib.adapters.settings import Settings

@@ -5,6 +5,7 @@ MiniStack on a free port so that tests never touch a developer's running stack.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,15 +58,16 @@ def start(port: int, log_path: Path, state_dir: Path | None = None) -> subproces
         env["TMPDIR"] = str(state_dir)
         env["S3_DATA_DIR"] = str(state_dir / "s3")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ministack"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the log's descriptor; ours is closed once it has started.
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ministack"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while not is_up(port):
         if proc.poll() is not None:
@@ -88,10 +90,8 @@ def stop(pid: int, timeout: float = 10) -> bool:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, or it lingers as a zombie
-        except ChildProcessError:
-            pass
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:

@@ -46,7 +46,7 @@ def table(name: str, keys: dict[str, str], attributes: dict[str, str] | None = N
             "AttributeDefinitions": [
                 {"AttributeName": a, "AttributeType": t} for a, t in {**keys, **(attributes or {})}.items()
             ],
-            "KeySchema": [{"AttributeName": a, "KeyType": k} for a, k in zip(keys, ("HASH", "RANGE"))],
+            "KeySchema": [{"AttributeName": a, "KeyType": k} for a, k in zip(keys, ("HASH", "RANGE"), strict=False)],
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {"SSEEnabled": True},
             **properties,

@@ -4,7 +4,7 @@ boto3 reads AWS_ENDPOINT_URL itself, which is how the same code talks to MiniSta
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import boto3
 from botocore.config import Config
@@ -17,6 +17,6 @@ _CONFIG = Config(
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str):
     return boto3.session.Session().client(service, config=_CONFIG)

@@ -5,7 +5,8 @@ and a rebuild) can never move a record backwards, and a replayed event is a no-o
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 

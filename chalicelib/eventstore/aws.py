@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-
 from eventsourcing.persistence import (
     IntegrityError,
     OperationalError,

@@ -55,14 +55,6 @@ from typing import Any, Literal, cast
 from uuid import UUID
 
 from botocore.exceptions import ClientError
-
-from chalicelib.eventstore.aws import (
-    check_unique,
-    error_code,
-    new_client,
-    translated_errors,
-)
-from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -80,6 +72,14 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
+
+from chalicelib.eventstore.aws import (
+    check_unique,
+    error_code,
+    new_client,
+    translated_errors,
+)
+from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class DynamoDBRecorder:
         for attempt in range(self.MAX_ATTEMPTS):
             if attempt:
                 cap = min(self.BACKOFF_CAP, self.BACKOFF_BASE * 2**attempt)
-                sleep(random.uniform(0, cap))  # noqa: S311 (jitter, not crypto)
+                sleep(random.uniform(0, cap))  # jitter, not crypto
             yield attempt
 
     def _contended(self) -> OperationalError:
@@ -286,7 +286,7 @@ class DynamoDBRecorder:
         if len(codes) != len(ops):
             msg = f"Transaction cancelled with {len(codes)} reasons for {len(ops)} items"
             raise OperationalError(msg)
-        for (role, _), code in zip(ops, codes):
+        for (role, _), code in zip(ops, codes, strict=True):
             if code == "ConditionalCheckFailed" and role != COUNTER:
                 msg = f"Commit conflicts with a recorded {role}"
                 raise IntegrityError(msg)

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
-
-from chalicelib.eventstore.aws import check_unique, error_code, translated_errors
 from eventsourcing.persistence import (
     AggregateRecorder,
     DataError,
     IntegrityError,
     StoredEvent,
 )
+
+from chalicelib.eventstore.aws import check_unique, error_code, translated_errors
 
 if TYPE_CHECKING:
     from uuid import UUID

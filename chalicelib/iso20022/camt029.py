@@ -15,9 +15,10 @@ Codes (ISO 20022 external code sets and the camt.029.001.09 XSD):
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import schemas
 from ._build import BIC, Builder, check, identifier, iso, serialise, text
@@ -138,7 +139,7 @@ def build_camt029(
     b.sub(b.sub(rsl, "Sts"), "Conf", status)
 
     dtls = b.sub(rsl, "CxlDtls")
-    groups = [(tx, o) for tx, o in zip(req.transactions, outcomes) if _is_group(tx)]
+    groups = [(tx, o) for tx, o in zip(req.transactions, outcomes, strict=True) if _is_group(tx)]
     for tx, o in groups:
         og = b.sub(dtls, "OrgnlGrpInfAndSts")
         b.sub(og, "OrgnlMsgId", tx.original_msg_id or "NOTPROVIDED")
@@ -146,7 +147,7 @@ def build_camt029(
         b.opt(og, "OrgnlCreDtTm", tx.original_creation_date_time)
         b.sub(og, "GrpCxlSts", o.status)
         _reason(og, o)
-    for tx, o in zip(req.transactions, outcomes):
+    for tx, o in zip(req.transactions, outcomes, strict=True):
         if _is_group(tx):
             continue
         t = b.sub(dtls, "TxInfAndSts")

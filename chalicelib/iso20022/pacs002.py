@@ -18,9 +18,9 @@ An answer to a pacs.028 status request is an ordinary report about the original 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 from . import schemas
 from ._build import BIC, CODE4, Builder, check, iso, serialise, text

@@ -16,8 +16,9 @@ request) is the answer to an accepted camt.056; RETURN_REASONS lists the usual o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
 from . import schemas
 from ._build import BIC, CODE4, ISO_DATE, Builder, check, identifier, iso, serialise, text

@@ -9,7 +9,6 @@ hide as the literal bytes ``<!DOCTYPE``, which are refused before parsing.
 from __future__ import annotations
 
 import re
-
 import threading
 from functools import lru_cache
 
