@@ -5,9 +5,19 @@ boto3 reads AWS_ENDPOINT_URL itself, which is how the same code talks to MiniSta
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+Service = Literal["dynamodb", "s3", "secretsmanager", "sns", "sqs"]
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -17,6 +27,21 @@ _CONFIG = Config(
 )
 
 
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["s3"]) -> S3Client: ...
+@overload
+def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+@overload
+def client(service: Literal["sns"]) -> SNSClient: ...
+@overload
+def client(service: Literal["sqs"]) -> SQSClient: ...
+def client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
+    """The process's client of `service` (one per service, made on first use)."""
+    return _client(service)
+
+
 @cache
-def client(service: str):
+def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
     return boto3.session.Session().client(service, config=_CONFIG)

@@ -6,11 +6,14 @@ and a rebuild) can never move a record backwards, and a replayed event is a no-o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.adapters.aws import client
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 _SER = TypeSerializer()
 _DES = TypeDeserializer()
@@ -30,7 +33,7 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class TransactionView:
-    def __init__(self, table: str, dynamodb=None) -> None:
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
 
@@ -79,7 +82,7 @@ class TransactionView:
         return True
 
 
-def aggregate_ids(events_table: str, dynamodb=None) -> Iterator[str]:
+def aggregate_ids(events_table: str, dynamodb: DynamoDBClient | None = None) -> Iterator[str]:
     """Ids of every aggregate in the events table: the items at version 1 (for `rebuild`).
 
     A Scan is right for a full rebuild and wrong anywhere else; bookkeeping items ($...)
@@ -108,7 +111,7 @@ class Claims:
     wins, and a retry of the winner wins again.
     """
 
-    def __init__(self, table: str, dynamodb=None) -> None:
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
 

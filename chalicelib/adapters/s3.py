@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.aws import client
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 def sha256(data: bytes) -> str:
@@ -16,7 +20,7 @@ def sha256(data: bytes) -> str:
 
 
 class Archive:
-    def __init__(self, bucket: str, s3=None) -> None:
+    def __init__(self, bucket: str, s3: S3Client | None = None) -> None:
         self.bucket = bucket
         self.s3 = s3 or client("s3")
 

@@ -8,13 +8,16 @@ done by the next handler after it).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 
 class Queue:
-    def __init__(self, url: str, sqs=None) -> None:
+    def __init__(self, url: str, sqs: SQSClient | None = None) -> None:
         self.url = url
         self.sqs = sqs or client("sqs")
 

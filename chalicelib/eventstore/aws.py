@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -19,6 +19,10 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
 # ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size
@@ -35,7 +39,11 @@ _PROGRAMMING_ERROR_CODES = frozenset(
 )
 
 
-def new_client(service_name: str, endpoint_url: str | None = None) -> Any:
+@overload
+def new_client(service_name: Literal["dynamodb"], endpoint_url: str | None = None) -> DynamoDBClient: ...
+@overload
+def new_client(service_name: Literal["s3"], endpoint_url: str | None = None) -> S3Client: ...
+def new_client(service_name: Literal["dynamodb", "s3"], endpoint_url: str | None = None) -> DynamoDBClient | S3Client:
     """Return a boto3 client with the event store's retry and pool configuration.
 
     A fresh Session per client, because boto3's default session is not safe to use

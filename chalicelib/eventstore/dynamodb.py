@@ -46,12 +46,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from threading import Event, Lock, Thread
 from time import sleep
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from uuid import UUID
 
 from botocore.exceptions import ClientError
@@ -81,7 +81,13 @@ from chalicelib.eventstore.aws import (
 )
 from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_s3 import S3Client
+
 logger = logging.getLogger(__name__)
+
+_Recorder = TypeVar("_Recorder", bound="DynamoDBRecorder")
 
 NOTIFICATIONS_INDEX = "notifications"
 RESERVED_PREFIX = "$"
@@ -263,7 +269,7 @@ class DynamoDBRecorder:
 
     def _try_transaction(
         self, ops: Sequence[tuple[str, dict[str, Any]]]
-    ) -> list[dict[str, Any]] | None:
+    ) -> Sequence[Mapping[str, Any]] | None:
         """Run one TransactWriteItems of (role, item) pairs.
 
         Returns None when committed, or the cancellation reasons when the same
@@ -274,7 +280,8 @@ class DynamoDBRecorder:
         with translated_errors("TransactWriteItems"):
             try:
                 self.datastore.client.transact_write_items(
-                    TransactItems=[item for _, item in ops]
+                    # the items are built by this module's helpers as plain dicts
+                    TransactItems=cast("list[TransactWriteItemTypeDef]", [item for _, item in ops])
                 )
             except ClientError as error:
                 if error_code(error) != "TransactionCanceledException":
@@ -532,7 +539,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         return update
 
     def _counter_after(
-        self, reasons: list[dict[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]
+        self, reasons: Sequence[Mapping[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]
     ) -> int:
         """The counter's value after a cancelled commit: from the failed condition
         if it reported one, else read again (e.g. after a TransactionConflict)."""
@@ -732,7 +739,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
             endpoint_url=self.endpoint_url,
             originator_id_type=cast(Literal["uuid", "text"], originator_id_type),
         )
-        self._s3_client: Any = None
+        self._s3_client: S3Client | None = None
 
     @property
     def recorder_name(self) -> str:
@@ -774,19 +781,19 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         if self._s3_client is not None:
             self._s3_client.close()
 
-    def _topic_or(self, key: str, default: type[Any]) -> type[Any]:
+    def _topic_or(self, key: str, default: type[_Recorder]) -> type[_Recorder]:
         """The recorder class named by environment variable `key`, else `default`."""
         topic = self.env.get(key)
-        recorder_class = resolve_topic(topic) if topic else default
+        recorder_class: type[_Recorder] = resolve_topic(topic) if topic else default
         assert issubclass(recorder_class, default), recorder_class
         return recorder_class
 
-    def _created(self, recorder: Any) -> Any:
+    def _created(self, recorder: _Recorder) -> _Recorder:
         if self.env_create_table():
             recorder.create_table()
         return recorder
 
-    def _s3(self) -> Any:
+    def _s3(self) -> S3Client:
         if self._s3_client is None:
             self._s3_client = new_client("s3", self.endpoint_url)
         return self._s3_client

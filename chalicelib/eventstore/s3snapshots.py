@@ -33,6 +33,9 @@ from chalicelib.eventstore.aws import check_unique, error_code, translated_error
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ListObjectsV2RequestPaginateTypeDef
+
 KEY_PREFIX = "snapshots"
 VERSION_DIGITS = 20
 # 412: an object exists at the key (If-None-Match: *). 409: a concurrent conditional
@@ -44,7 +47,7 @@ class S3SnapshotRecorder(AggregateRecorder):
     """Stores snapshots as S3 objects, written with If-None-Match so a version is never
     overwritten (IntegrityError instead, as the library's recorders do)."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
 
@@ -113,10 +116,10 @@ class S3SnapshotRecorder(AggregateRecorder):
         self, originator_id: UUID | str, *, gt: int | None, lte: int | None
     ) -> list[int]:
         """Versions of an aggregate's snapshots in (gt, lte], ascending."""
-        params = {"Bucket": self.bucket, "Prefix": f"{KEY_PREFIX}/{originator_id}/"}
+        params: ListObjectsV2RequestPaginateTypeDef = {"Bucket": self.bucket, "Prefix": f"{KEY_PREFIX}/{originator_id}/"}
         if gt is not None and gt >= 0:
             params["StartAfter"] = object_key(originator_id, gt)
-        versions = []
+        versions: list[int] = []
         with translated_errors("ListObjectsV2"):
             for page in self.client.get_paginator("list_objects_v2").paginate(**params):
                 for obj in page.get("Contents", ()):
