@@ -18,13 +18,18 @@ import sys
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from infra import ministack
 from infra.template import merge_template
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt)
+    from mypy_boto3_cloudformation.literals import CapabilityType
+    from mypy_boto3_cloudformation.type_defs import ParameterTypeDef
+    from mypy_boto3_cognito_idp.type_defs import CreateUserPoolClientRequestTypeDef
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".build"
@@ -76,7 +81,7 @@ def upload(session: boto3.session.Session, out: Path, bucket: str, endpoint: str
     zip_path = out / "deployment.zip"
     key = f"pacsflow/{hashlib.sha256(zip_path.read_bytes()).hexdigest()}.zip"
     s3.upload_file(str(zip_path), bucket, key)
-    template = json.loads((out / "sam.json").read_text())
+    template: dict[str, Any] = json.loads((out / "sam.json").read_text())
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
@@ -92,19 +97,25 @@ def deploy_stack(
 ) -> dict[str, str]:
     """Create the stack, or update it in place; wait; return its outputs."""
     cfn = session.client("cloudformation", endpoint_url=endpoint)
-    args = {
-        "StackName": stack,
-        "TemplateBody": json.dumps(template),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    }
+    body = json.dumps(template)
+    stack_parameters: list[ParameterTypeDef] = [
+        {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+    ]
+    capabilities: list[CapabilityType] = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
     try:
         cfn.describe_stacks(StackName=stack)
         exists = True
     except ClientError:
         exists = False
     try:
-        (cfn.update_stack if exists else cfn.create_stack)(**args)
+        if exists:
+            cfn.update_stack(
+                StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
+            )
+        else:
+            cfn.create_stack(
+                StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
+            )
     except ClientError as e:
         if "No updates are to be performed" not in str(e):
             raise
@@ -143,20 +154,18 @@ def ensure_client(
     if name in existing:
         client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=existing[name])["UserPoolClient"]
     else:
-        validity = (
-            {"AccessTokenValidity": access_token_seconds, "TokenValidityUnits": {"AccessToken": "seconds"}}
-            if access_token_seconds
-            else {}
-        )
-        client = idp.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName=name,
-            GenerateSecret=True,
-            AllowedOAuthFlows=["client_credentials"],
-            AllowedOAuthScopes=scopes,
-            AllowedOAuthFlowsUserPoolClient=True,
-            **validity,
-        )["UserPoolClient"]
+        request: CreateUserPoolClientRequestTypeDef = {
+            "UserPoolId": pool_id,
+            "ClientName": name,
+            "GenerateSecret": True,
+            "AllowedOAuthFlows": ["client_credentials"],
+            "AllowedOAuthScopes": scopes,
+            "AllowedOAuthFlowsUserPoolClient": True,
+        }
+        if access_token_seconds:
+            request["AccessTokenValidity"] = access_token_seconds
+            request["TokenValidityUnits"] = {"AccessToken": "seconds"}
+        client = idp.create_user_pool_client(**request)["UserPoolClient"]
     return {"client_id": client["ClientId"], "client_secret": client["ClientSecret"]}
 
 

@@ -24,7 +24,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def endpoint(port: int) -> str:
@@ -34,12 +35,13 @@ def endpoint(port: int) -> str:
 def is_up(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint(port)}/_ministack/health", timeout=1) as r:
-            return r.status == 200
+            status: int = r.status
+            return status == 200
     except OSError:
         return False
 
 
-def start(port: int, log_path: Path, state_dir: Path | None = None) -> subprocess.Popen:
+def start(port: int, log_path: Path, state_dir: Path | None = None) -> subprocess.Popen[bytes]:
     """Start MiniStack in its own session; return once it answers its health check."""
     env = dict(os.environ)
     env.update(CREDENTIALS)

@@ -11,11 +11,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_sqs import SQSClient
+    from chalicelib.aws_types import DynamoDBClient, S3Client, SecretsManagerClient, SNSClient, SQSClient
 
 Service = Literal["dynamodb", "s3", "secretsmanager", "sns", "sqs"]
 

@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from chalicelib.adapters.aws import client
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    from chalicelib.aws_types import DynamoDBClient
 
 _SER = TypeSerializer()
 _DES = TypeDeserializer()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from chalicelib.adapters.aws import client
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from chalicelib.aws_types import S3Client
 
 
 def sha256(data: bytes) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from chalicelib.adapters.aws import client
 
 if TYPE_CHECKING:
-    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from chalicelib.aws_types import SecretsManagerClient
 
 
 def cipher_key(secret_arn: str, secretsmanager: SecretsManagerClient | None = None) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters.aws import client
 
 if TYPE_CHECKING:
-    from mypy_boto3_sns import SNSClient
+    from chalicelib.aws_types import SNSClient
 
 
 class Notifier:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters.aws import client
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+    from chalicelib.aws_types import SQSClient
 
 
 class Queue:

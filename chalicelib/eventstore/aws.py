@@ -21,8 +21,7 @@ from eventsourcing.persistence import (
 )
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
+    from chalicelib.aws_types import DynamoDBClient, S3Client
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
 # ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size

@@ -82,8 +82,7 @@ from chalicelib.eventstore.aws import (
 from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-    from mypy_boto3_s3 import S3Client
+    from chalicelib.aws_types import S3Client, TransactWriteItemTypeDef
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,7 @@ from chalicelib.eventstore.aws import check_unique, error_code, translated_error
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ListObjectsV2RequestPaginateTypeDef
+    from chalicelib.aws_types import ListObjectsV2RequestPaginateTypeDef, S3Client
 
 KEY_PREFIX = "snapshots"
 VERSION_DIGITS = 20

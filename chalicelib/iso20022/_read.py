@@ -8,7 +8,9 @@ party known by name in a Party40/50Choice).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
+
+from lxml.etree import _Element
 
 from .recognise import ISO_NS_PREFIX, Recognised
 
@@ -25,9 +27,9 @@ class Finder:
         self.ns = "{" + ISO_NS_PREFIX + message_type + "}"
         self.skip = len(self.ns)
         self.agent_ids = agent_ids
-        self._memo: dict = {}
+        self._memo: dict[_Element, dict[str, _Element]] = {}
 
-    def kids(self, el) -> dict:
+    def kids(self, el: _Element) -> dict[str, _Element]:
         index = self._memo.get(el)
         if index is None:
             index = {}
@@ -38,30 +40,30 @@ class Finder:
             self._memo[el] = index
         return index
 
-    def find(self, el, path: str):
+    def find(self, el: _Element | None, path: str) -> _Element | None:
         for step in path.split("/"):
             if el is None:
                 return None
             el = self.kids(el).get(step)
         return el
 
-    def all(self, el, name: str) -> list:
+    def all(self, el: _Element | None, name: str) -> list[_Element]:
         if el is None:
             return []
         tag = self.ns + name
         return [child for child in el if child.tag == tag]
 
-    def text(self, el, path: str, max_len: int, *, strip: bool = False) -> str | None:
+    def text(self, el: _Element | None, path: str, max_len: int, *, strip: bool = False) -> str | None:
         found = self.find(el, path)
         if found is None or not found.text:
             return None
         value = found.text.strip() if strip else found.text
         return value[:max_len] or None
 
-    def texts(self, el, name: str, max_len: int) -> tuple[str, ...]:
+    def texts(self, el: _Element | None, name: str, max_len: int) -> tuple[str, ...]:
         return tuple(e.text[:max_len] for e in self.all(el, name) if e.text)
 
-    def agent(self, el, path: str) -> tuple[str | None, str | None]:
+    def agent(self, el: _Element | None, path: str) -> tuple[str | None, str | None]:
         """(identifier, scheme) of a BranchAndFinancialInstitutionIdentification."""
         fin = self.find(el, f"{path}/FinInstnId" if path else "FinInstnId")
         if fin is None:
@@ -76,7 +78,7 @@ class Finder:
                 return value, scheme
         return None, None
 
-    def account(self, el, path: str) -> tuple[str | None, str | None]:
+    def account(self, el: _Element | None, path: str) -> tuple[str | None, str | None]:
         """(identifier, scheme) of a CashAccount: IBAN, else Othr/Id with its SchmeNm."""
         acct = self.find(el, path + "/Id")
         if acct is None:
@@ -91,7 +93,7 @@ class Finder:
                 or self.text(acct, "Othr/SchmeNm/Prtry", 35, strip=True))
         return other, f"Othr:{name}" if name else "Othr"
 
-    def party(self, el, path: str) -> tuple[str | None, str | None]:
+    def party(self, el: _Element | None, path: str) -> tuple[str | None, str | None]:
         """Party40Choice / Party50Choice: Agt (an agent) or Pty (a party: name or BIC)."""
         choice = self.find(el, path)
         if choice is None:
@@ -131,11 +133,14 @@ def bah_fields(rec: Recognised) -> dict[str, str | None]:
 class Item:
     """to_dict / from_dict for a flat dataclass of strings (one transaction of a message)."""
 
+    # Subclasses are dataclasses: this makes them dataclasses.fields()' DataclassInstance.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def to_dict(self) -> dict[str, str | None]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Inverse of to_dict; unknown keys are ignored, missing ones are None."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
@@ -145,7 +150,8 @@ class Record:
     """to_dict / from_dict for the frozen dataclasses of an extracted message: JSON-safe
     strings, None and lists, with `transactions` a list of `transaction_type` dicts."""
 
-    transaction_type: ClassVar[type]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # as Item's
+    transaction_type: ClassVar[type[Item]]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -159,7 +165,7 @@ class Record:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Inverse of to_dict; unknown keys are ignored, missing optional keys are None."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lxml.etree import _Element
+
 from . import schemas
 from ._build import BIC, Builder, check, identifier, iso, serialise, text
 from .camt056 import CancellationRequest, CancelledTransaction
@@ -194,7 +196,7 @@ def _check_outcome(o: CancellationOutcome, i: int) -> None:
         raise ValueError(f"outcomes[{i}]: NARR needs a narrative")
 
 
-def _reason(parent, o: CancellationOutcome) -> None:
+def _reason(parent: _Element, o: CancellationOutcome) -> None:
     if o.reason_code is None and not text(o.narrative or "", 105):
         return
     info = _B.sub(parent, "CxlStsRsnInf")

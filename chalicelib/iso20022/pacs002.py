@@ -17,10 +17,13 @@ An answer to a pacs.028 status request is an ordinary report about the original 
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from lxml.etree import _Element
 
 from . import schemas
 from ._build import BIC, CODE4, Builder, check, iso, serialise, text
@@ -99,6 +102,7 @@ def build_pacs002(
     Raises ValueError for arguments the schema would refuse, and for an RJCT without a code.
     """
     group_reasons: tuple[StatusReason, ...] = ()
+    group: str | None
     if tx_statuses is not None:
         if tx_status is not None or reason_code is not None or narrative or reasons or accepted_at:
             raise ValueError("tx_statuses carries its own statuses, reasons and acceptance times")
@@ -182,11 +186,13 @@ def validate_pacs002(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS002)
 
 
-def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) -> list:
+def _per_transaction(
+    original: CreditTransfer, tx_statuses: Sequence[TxStatus]
+) -> list[tuple[TransactionIds, TxStatus]]:
     known = original.transactions or (_first_tx(original),)
     if not tx_statuses:
         raise ValueError("tx_statuses is empty")
-    out = []
+    out: list[tuple[TransactionIds, TxStatus]] = []
     for i, st in enumerate(tx_statuses):
         if not isinstance(st, TxStatus):
             raise ValueError(f"tx_statuses[{i}] is not a TxStatus")
@@ -207,7 +213,9 @@ def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) 
     return out
 
 
-def _reasons(reason_code, narrative, reasons):
+def _reasons(
+    reason_code: str | None, narrative: str | None, reasons: Iterable[StatusReason]
+) -> Iterator[StatusReason]:
     if reason_code is not None or narrative:
         if reason_code is not None:
             _check(CODE4, reason_code, "reason_code")
@@ -217,7 +225,7 @@ def _reasons(reason_code, narrative, reasons):
         yield r
 
 
-def _check_reason(reason, where: str) -> None:
+def _check_reason(reason: object, where: str) -> None:
     if not isinstance(reason, StatusReason):
         raise ValueError(f"{where}: reasons must be StatusReason")
     if reason.code is not None:
@@ -230,12 +238,12 @@ def _first_tx(original: CreditTransfer) -> TransactionIds:
     return TransactionIds(original.instr_id, original.end_to_end_id, original.tx_id, original.uetr)
 
 
-def _reason(parent, reason: StatusReason) -> None:
+def _reason(parent: _Element, reason: StatusReason) -> None:
     info = _B.sub(parent, "StsRsnInf")
     if reason.code is not None:
         _B.sub(_B.sub(info, "Rsn"), "Cd", reason.code)
     _B.narrative(info, reason.narrative)
 
 
-def _check(pattern, value, what: str) -> None:
+def _check(pattern: re.Pattern[str], value: object, what: str) -> None:
     check(pattern, value, what)

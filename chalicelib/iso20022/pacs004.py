@@ -76,7 +76,7 @@ def build_pacs004(
     data = original.to_dict() if hasattr(original, "to_dict") else dict(original)
     tx, first = _pick(data, transaction)
 
-    def field(name: str):
+    def field(name: str) -> Any:
         """The chosen transaction's value, else the top-level one (which is the first's)."""
         value = tx.get(name)
         return value if value is not None or not first else data.get(name)
@@ -156,7 +156,7 @@ def validate_pacs004(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS004)
 
 
-def _pick(data: dict, wanted: str | None) -> tuple[dict, bool]:
+def _pick(data: dict[str, Any], wanted: str | None) -> tuple[dict[str, Any], bool]:
     """(the transaction to return as a dict, whether it is the first)."""
     txs = list(data.get("transactions") or ())
     if not txs:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lxml.etree import _Element
+
 from ._read import Finder, Item, Record, bah_fields
 from .extract import CreditTransfer, TransactionIds
 from .recognise import Recognised
@@ -112,7 +114,7 @@ def extract_pacs028(rec: Recognised) -> StatusRequest:
         **bah_fields(rec))
 
 
-def _group_ids(f: Finder, grp) -> dict[str, str | None]:
+def _group_ids(f: Finder, grp: _Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),

@@ -43,7 +43,7 @@ _DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)[
 _REPLACEMENT = "\ufffd".encode("utf-8")
 
 
-def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
+def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> etree._Element:
     """Parse an untrusted message body; return the root element or raise MessageRejected."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
@@ -73,7 +73,8 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
     except (ValueError, TypeError):  # lxml refusals outside libxml2 (should not happen)
         raise rejected("not well-formed XML") from None
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    # lxml-stubs' DocInfo lacks `doctype` (lxml has it: the DOCTYPE declaration or "").
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:  # type: ignore[union-attr]
         raise rejected("DOCTYPE/DTD not allowed")  # belt and braces: the scan above catches it
     if _deeper_than(max_depth)(root):
         raise rejected(f"XML nesting deeper than {max_depth} levels")
@@ -82,7 +83,8 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
 
 def _syntax_narrative(exc: etree.XMLSyntaxError) -> str:
     """Where and what kind of error — never libxml2's message, which can quote the input."""
-    err = exc.error_log.last_error if exc.error_log else None
+    # lxml-stubs declares _ErrorLog with no members; lxml's has last_error (a _LogEntry).
+    err = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
     if err is None:
         return "not well-formed XML"
     kind = {
