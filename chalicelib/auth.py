@@ -5,6 +5,7 @@ test client and any misconfigured stage would not: every protected route verifie
 the signature (RS256, the pool's JWKS), expiry, issuer, token use and client id, then the
 scope the route needs. PyJWT does the cryptography; we only say what must hold.
 """
+
 from __future__ import annotations
 
 import os

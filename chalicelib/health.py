@@ -1,4 +1,5 @@
 """GET /: is this Region able to take payments? Never reveals transactions."""
+
 from __future__ import annotations
 
 import logging

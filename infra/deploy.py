@@ -7,6 +7,7 @@
 The artefact deployed locally is exactly the one sent to AWS. Stacks are always updated in
 place, never deleted and re-created: a re-created table would lose its data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,15 @@ def package(stage: str) -> Path:
     merge.write_text(json.dumps(merge_template(), indent=1))
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", ministack.REGION)}
     subprocess.run(
-        [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
+        [
+            str(Path(sys.executable).parent / "chalice"),
+            "package",
+            "--stage",
+            stage,
+            "--merge-template",
+            str(merge),
+            str(out),
+        ],
         cwd=REPO,
         env=env,
         check=True,
@@ -98,9 +107,7 @@ def deploy_stack(
     """Create the stack, or update it in place; wait; return its outputs."""
     cfn = session.client("cloudformation", endpoint_url=endpoint)
     body = json.dumps(template)
-    stack_parameters: list[ParameterTypeDef] = [
-        {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
-    ]
+    stack_parameters: list[ParameterTypeDef] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     capabilities: list[CapabilityType] = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
     try:
         cfn.describe_stacks(StackName=stack)
@@ -109,13 +116,9 @@ def deploy_stack(
         exists = False
     try:
         if exists:
-            cfn.update_stack(
-                StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
-            )
+            cfn.update_stack(StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities)
         else:
-            cfn.create_stack(
-                StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
-            )
+            cfn.create_stack(StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities)
     except ClientError as e:
         if "No updates are to be performed" not in str(e):
             raise
@@ -177,7 +180,9 @@ def local_session() -> boto3.session.Session:
     )
 
 
-def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None) -> dict[str, Any]:
+def deploy_local(
+    endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Deploy the `local` stage to the MiniStack at `endpoint`; return the stack description."""
     session = local_session()
     template = upload(session, package("local"), "pacsflow-deployments", endpoint)
@@ -191,7 +196,8 @@ def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[
         "endpoint_url": endpoint,
         "token_url": f"{endpoint}/oauth2/token",
         "clients": [
-            ensure_client(session, endpoint, outputs["UserPoolId"], name, list(scopes.values())) for name in DEMO_CLIENTS
+            ensure_client(session, endpoint, outputs["UserPoolId"], name, list(scopes.values()))
+            for name in DEMO_CLIENTS
         ],
         "scopes": scopes,
         "stack_name": stack,

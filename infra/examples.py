@@ -5,6 +5,7 @@ ages, the settlement-date window. This gives every use today's dates and identif
 own, keeping the message consistent (BizMsgIdr stays equal to MsgId). The walkthrough and the
 tests use it.
 """
+
 from __future__ import annotations
 
 import re

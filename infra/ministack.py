@@ -3,6 +3,7 @@
 Used by `make run` (through infra/deploy.py) and by the test suite, which starts its own
 MiniStack on a free port so that tests never touch a developer's running stack.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -2,6 +2,7 @@
 
 boto3 reads AWS_ENDPOINT_URL itself, which is how the same code talks to MiniStack locally.
 """
+
 from __future__ import annotations
 
 from functools import cache

@@ -3,6 +3,7 @@
 Writes are conditional on the stored version being older, so two followers (or a follower
 and a rebuild) can never move a record backwards, and a replayed event is a no-op.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -3,6 +3,7 @@
 Keys are derived from the bytes (sha256), so a retried step rewrites the very same object
 and an archived message can be checked against the hash its event recorded.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,4 +48,3 @@ class Archive:
     def is_reachable(self) -> bool:
         self.s3.head_bucket(Bucket=self.bucket)
         return True
-

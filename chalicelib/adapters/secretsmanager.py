@@ -1,4 +1,5 @@
 """The event cipher's key, kept in Secrets Manager (never in the template or the environment)."""
+
 from __future__ import annotations
 
 import base64

@@ -3,6 +3,7 @@
 Always sets a Subject and message attributes: subscribers filter on them, and MiniStack
 drops both from the delivered event unless the publisher sets them.
 """
+
 from __future__ import annotations
 
 import json

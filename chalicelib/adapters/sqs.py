@@ -5,6 +5,7 @@ flow in parallel; the deduplication id names the transaction and the step, so a 
 is re-sent after a crash is dropped by SQS within its 5-minute window (and recognised as
 done by the next handler after it).
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Errors from botocore are translated into eventsourcing's PEP 249 style exception
 callers (and the library's own application code) only ever see `PersistenceError`
 subclasses, exactly as with the library's SQLite and PostgreSQL modules.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -33,9 +34,7 @@ CLIENT_CONFIG = Config(
 
 # Error codes that mean the request itself is wrong (missing table or bucket,
 # malformed expression, oversized item): retrying cannot help.
-_PROGRAMMING_ERROR_CODES = frozenset(
-    {"ResourceNotFoundException", "ValidationException", "NoSuchBucket"}
-)
+_PROGRAMMING_ERROR_CODES = frozenset({"ResourceNotFoundException", "ValidationException", "NoSuchBucket"})
 
 
 @overload

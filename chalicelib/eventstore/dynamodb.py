@@ -42,6 +42,7 @@ Costs per commit of n events (items ≤ 1 KB): aggregate recorder, n = 1: one Pu
 commit that loses the counter to another writer is cancelled and tried again, and
 cancelled transactions consume capacity as well.
 """
+
 from __future__ import annotations
 
 import logging
@@ -266,9 +267,7 @@ class DynamoDBRecorder:
         msg = f"Commit still contended after {self.MAX_ATTEMPTS} attempts"
         return OperationalError(msg)
 
-    def _try_transaction(
-        self, ops: Sequence[tuple[str, dict[str, Any]]]
-    ) -> Sequence[Mapping[str, Any]] | None:
+    def _try_transaction(self, ops: Sequence[tuple[str, dict[str, Any]]]) -> Sequence[Mapping[str, Any]] | None:
         """Run one TransactWriteItems of (role, item) pairs.
 
         Returns None when committed, or the cancellation reasons when the same
@@ -313,9 +312,7 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         super().__init__(datastore)
         self.purpose = purpose
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """One event: a conditional PutItem (1 WCU, half a transaction's cost).
         Several: one TransactWriteItems, so that the commit is atomic.
         """
@@ -338,9 +335,7 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         text_id = self.datastore.encode_originator_id(originator_id)
-        if (limit is not None and limit < 1) or (
-            gt is not None and lte is not None and gt >= lte
-        ):
+        if (limit is not None and limit < 1) or (gt is not None and lte is not None and gt >= lte):
             return []  # DynamoDB rejects Limit 0 and BETWEEN with reversed bounds
         condition, names = "#pk = :pk", pick(NAMES, "#pk")
         values = {":pk": {"S": self._partition_key(text_id)}}
@@ -429,9 +424,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         self.counter_pk = f"{RESERVED_PREFIX}log#{log_name}"
         self._listeners: set[Event] = set()
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         check_unique(stored_events)
         check_transaction_size(len(stored_events) + 1 + len(self._other_ops(**kwargs)))
         if not stored_events:
@@ -469,9 +462,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
     def max_notification_id(self) -> int | None:
         return self._read_counter() or None
 
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> Subscription[ApplicationRecorder]:
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[ApplicationRecorder]:
         return DynamoDBSubscription(recorder=self, gt=gt, topics=topics)
 
     def listen(self, event: Event) -> None:
@@ -491,7 +482,9 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             last_nid = self._counter_after(reasons, ops)
             logger.debug(
                 "Log %s: commit attempt %d lost the counter; now at %d",
-                self.log_name, attempt + 1, last_nid,
+                self.log_name,
+                attempt + 1,
+                last_nid,
             )
         raise self._contended()
 
@@ -537,9 +530,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             update["ExpressionAttributeValues"][":last"] = number(last_nid)
         return update
 
-    def _counter_after(
-        self, reasons: Sequence[Mapping[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]
-    ) -> int:
+    def _counter_after(self, reasons: Sequence[Mapping[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """The counter's value after a cancelled commit: from the failed condition
         if it reported one, else read again (e.g. after a TransactionConflict)."""
         roles = [role for role, _ in ops]
@@ -638,9 +629,7 @@ class DynamoDBTrackingRecorder(DynamoDBRecorder, TrackingRecorder):
     application, ``$tracking#<name>#<upstream name>``, whose notification_id only ever
     increases (a repeated or lower position raises IntegrityError)."""
 
-    def __init__(
-        self, datastore: DynamoDBDatastore, *, tracking_name: str = "default", **kwargs: Any
-    ) -> None:
+    def __init__(self, datastore: DynamoDBDatastore, *, tracking_name: str = "default", **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.tracking_name = tracking_name
 
@@ -677,18 +666,14 @@ class DynamoDBTrackingRecorder(DynamoDBRecorder, TrackingRecorder):
         }
 
 
-class DynamoDBProcessRecorder(
-    DynamoDBTrackingRecorder, DynamoDBApplicationRecorder, ProcessRecorder
-):
+class DynamoDBProcessRecorder(DynamoDBTrackingRecorder, DynamoDBApplicationRecorder, ProcessRecorder):
     """An application recorder whose commits also move a tracking position, in the
     same transaction (so an event is processed exactly once)."""
 
     def __init__(self, datastore: DynamoDBDatastore, *, name: str = "default") -> None:
         super().__init__(datastore, tracking_name=name, log_name=name)
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         tracking: Tracking | None = kwargs.get("tracking")
         if not stored_events and tracking is not None:
             self.insert_tracking(tracking)  # a plain conditional update: no counter
@@ -727,10 +712,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
             raise OSError(msg)
         originator_id_type = self.env.get(self.ORIGINATOR_ID_TYPE, "uuid").lower()
         if originator_id_type not in ("uuid", "text"):
-            msg = (
-                f"Invalid {self.ORIGINATOR_ID_TYPE} '{originator_id_type}', "
-                "must be 'uuid' or 'text'"
-            )
+            msg = f"Invalid {self.ORIGINATOR_ID_TYPE} '{originator_id_type}', must be 'uuid' or 'text'"
             raise OSError(msg)
         self.endpoint_url = self.env.get(self.AWS_ENDPOINT_URL) or None
         self.datastore = DynamoDBDatastore(
@@ -752,9 +734,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         return self._created(self.aggregate_recorder_class(self.datastore, purpose=purpose))
 
     def application_recorder(self) -> ApplicationRecorder:
-        recorder_class = self._topic_or(
-            self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class
-        )
+        recorder_class = self._topic_or(self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class)
         return self._created(recorder_class(self.datastore, log_name=self.recorder_name))
 
     def tracking_recorder(
@@ -767,9 +747,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         return self._created(recorder)
 
     def process_recorder(self) -> ProcessRecorder:
-        recorder_class = self._topic_or(
-            self.PROCESS_RECORDER_TOPIC, self.process_recorder_class
-        )
+        recorder_class = self._topic_or(self.PROCESS_RECORDER_TOPIC, self.process_recorder_class)
         return self._created(recorder_class(self.datastore, name=self.recorder_name))
 
     def env_create_table(self) -> bool:
@@ -836,4 +814,3 @@ def check_transaction_size(num_items: int) -> None:
             f"holds ({MAX_TRANSACTION_ITEMS}); commit fewer events at a time"
         )
         raise NotSupportedError(msg)
-

@@ -14,6 +14,7 @@ Zero padding makes lexicographic key order equal version order, so ListObjectsV2
 an aggregate's snapshots oldest first; "the latest snapshot" (select_events with
 desc=True, limit=1) is the last key listed. Versions must therefore be non-negative.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -50,9 +51,7 @@ class S3SnapshotRecorder(AggregateRecorder):
         self.client = client
         self.bucket = bucket
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Write each snapshot; on a conflict remove those already written by this call.
 
         S3 has no multi-object transaction. The application writes one snapshot per
@@ -111,11 +110,12 @@ class S3SnapshotRecorder(AggregateRecorder):
             for key in keys:
                 self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def _list_versions(
-        self, originator_id: UUID | str, *, gt: int | None, lte: int | None
-    ) -> list[int]:
+    def _list_versions(self, originator_id: UUID | str, *, gt: int | None, lte: int | None) -> list[int]:
         """Versions of an aggregate's snapshots in (gt, lte], ascending."""
-        params: ListObjectsV2RequestPaginateTypeDef = {"Bucket": self.bucket, "Prefix": f"{KEY_PREFIX}/{originator_id}/"}
+        params: ListObjectsV2RequestPaginateTypeDef = {
+            "Bucket": self.bucket,
+            "Prefix": f"{KEY_PREFIX}/{originator_id}/",
+        }
         if gt is not None and gt >= 0:
             params["StartAfter"] = object_key(originator_id, gt)
         versions: list[int] = []
@@ -130,9 +130,7 @@ class S3SnapshotRecorder(AggregateRecorder):
 
     def _get(self, originator_id: UUID | str, version: int) -> StoredEvent:
         with translated_errors("GetObject"):
-            obj = self.client.get_object(
-                Bucket=self.bucket, Key=object_key(originator_id, version)
-            )
+            obj = self.client.get_object(Bucket=self.bucket, Key=object_key(originator_id, version))
             state = obj["Body"].read()
         return StoredEvent(
             originator_id=originator_id,

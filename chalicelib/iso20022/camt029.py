@@ -13,6 +13,7 @@ Codes (ISO 20022 external code sets and the camt.029.001.09 XSD):
 - ``CxlStsRsnInf/Rsn/Cd`` (ExternalPaymentCancellationRejection1Code): required for
   RJCR, optional for PDCR, refused for ACCR; only the codes in REJECTION_REASONS.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -57,8 +58,9 @@ REJECTION_REASONS = {
 @dataclass(frozen=True)
 class CancellationOutcome:
     """The answer for one entry of ``CancellationRequest.transactions`` (same position)."""
-    status: str                       # ACCR | RJCR | PDCR
-    reason_code: str | None = None    # see REJECTION_REASONS
+
+    status: str  # ACCR | RJCR | PDCR
+    reason_code: str | None = None  # see REJECTION_REASONS
     narrative: str | None = None
 
 
@@ -190,8 +192,9 @@ def _check_outcome(o: CancellationOutcome, i: int) -> None:
     elif o.status == "ACCR":
         raise ValueError(f"outcomes[{i}]: an accepted cancellation (ACCR) carries no rejection reason")
     elif o.reason_code not in REJECTION_REASONS:
-        raise ValueError(f"outcomes[{i}].reason_code {o.reason_code!r} is not valid: "
-                         + ", ".join(sorted(REJECTION_REASONS)))
+        raise ValueError(
+            f"outcomes[{i}].reason_code {o.reason_code!r} is not valid: " + ", ".join(sorted(REJECTION_REASONS))
+        )
     if o.reason_code == "NARR" and not text(o.narrative or "", 105):
         raise ValueError(f"outcomes[{i}]: NARR needs a narrative")
 

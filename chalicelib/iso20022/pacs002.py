@@ -15,6 +15,7 @@ An answer to a pacs.028 status request is an ordinary report about the original 
 (OrgnlMsgNmId = the pacs.008's type): pass the stored CreditTransfer, or
 ``StatusRequest.as_original()`` when the payment is not on file.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,6 +43,7 @@ ACCEPTED_ORDER = ("ACTC", "ACCP", "ACWC", "ACSP", "ACSC", "ACCC")
 @dataclass(frozen=True)
 class StatusReason:
     """One StsRsnInf: an ExternalStatusReason1Code (AM04, DUPL, RR04, NARR, ...) and/or text."""
+
     code: str | None = None
     narrative: str | None = None
 
@@ -49,9 +51,10 @@ class StatusReason:
 @dataclass(frozen=True)
 class TxStatus:
     """The status of one transaction of the original (ExternalPaymentTransactionStatus1Code)."""
+
     status: str
     reasons: tuple[StatusReason, ...] = ()
-    ids: TransactionIds | None = None   # None: the original's transaction at the same position
+    ids: TransactionIds | None = None  # None: the original's transaction at the same position
     accepted_at: datetime | None = None
 
 
@@ -213,9 +216,7 @@ def _per_transaction(
     return out
 
 
-def _reasons(
-    reason_code: str | None, narrative: str | None, reasons: Iterable[StatusReason]
-) -> Iterator[StatusReason]:
+def _reasons(reason_code: str | None, narrative: str | None, reasons: Iterable[StatusReason]) -> Iterator[StatusReason]:
     if reason_code is not None or narrative:
         if reason_code is not None:
             _check(CODE4, reason_code, "reason_code")

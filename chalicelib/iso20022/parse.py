@@ -6,6 +6,7 @@ work with. ISO 20022 messages are UTF-8, so the encoding is forced: a declaratio
 says otherwise, a UTF-16 body or invalid UTF-8 is a rejection, and a DOCTYPE can only
 hide as the literal bytes ``<!DOCTYPE``, which are refused before parsing.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,9 +28,17 @@ def _parser() -> etree.XMLParser:
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = etree.XMLParser(
-            encoding="utf-8", resolve_entities=False, no_network=True, load_dtd=False,
-            dtd_validation=False, huge_tree=False, remove_pis=True, remove_comments=True,
-            collect_ids=False, recover=False)
+            encoding="utf-8",
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_pis=True,
+            remove_comments=True,
+            collect_ids=False,
+            recover=False,
+        )
     return parser
 
 
