@@ -3,13 +3,18 @@
 Writes are conditional on the stored version being older, so two followers (or a follower
 and a rebuild) can never move a record backwards, and a replayed event is a no-op.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.adapters.aws import client
+
+if TYPE_CHECKING:
+    from chalicelib.aws_types import DynamoDBClient
 
 _SER = TypeSerializer()
 _DES = TypeDeserializer()
@@ -29,7 +34,7 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class TransactionView:
-    def __init__(self, table: str, dynamodb=None) -> None:
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
 
@@ -78,7 +83,7 @@ class TransactionView:
         return True
 
 
-def aggregate_ids(events_table: str, dynamodb=None) -> Iterator[str]:
+def aggregate_ids(events_table: str, dynamodb: DynamoDBClient | None = None) -> Iterator[str]:
     """Ids of every aggregate in the events table: the items at version 1 (for `rebuild`).
 
     A Scan is right for a full rebuild and wrong anywhere else; bookkeeping items ($...)
@@ -107,7 +112,7 @@ class Claims:
     wins, and a retry of the winner wins again.
     """
 
-    def __init__(self, table: str, dynamodb=None) -> None:
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
 
