@@ -17,7 +17,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
-from chalicelib.pipeline.service import RequestError
+from chalicelib.projections.errors import InvalidQuery
 from chalicelib.projections.transactions import fold
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,14 @@ def current_state(payments: Payments, view: TransactionView, transaction_id: UUI
 
 
 def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> list[dict[str, Any]]:
-    """The owner's transactions with a given UETR or EndToEndId (`?uetr=` / `?end_to_end_id=`)."""
+    """The owner's transactions with a given UETR or EndToEndId (`?uetr=` / `?end_to_end_id=`);
+    InvalidQuery for anything else."""
     given = {k: v for k, v in (query or {}).items() if k in LOOKUP_INDEXES}
     if len(given) != 1 or set(query or {}) - set(LOOKUP_INDEXES):
-        raise RequestError(400, "INVALID_QUERY", "give exactly one of: " + ", ".join(sorted(LOOKUP_INDEXES)))
+        raise InvalidQuery("give exactly one of: " + ", ".join(sorted(LOOKUP_INDEXES)))
     (field, value), = given.items()
     if not 0 < len(value) <= 64:
-        raise RequestError(400, "INVALID_QUERY", f"{field} must be 1 to 64 characters")
+        raise InvalidQuery(f"{field} must be 1 to 64 characters")
     records = (view.get(tid) for tid in view.find(field, value))
     return [r for r in records if r and r.get("owner") == owner]
 
