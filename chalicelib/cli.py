@@ -225,13 +225,15 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         Payments(env=payments_env(s)), TransactionView(s.transactions_table), aggregate_ids(s.events_table), apply=args.apply
     )
     print(f"checked {report.checked} transactions: {report.matching} match, {len(report.mismatched)} differ, "
-          f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable"
+          f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable, "
+          f"{len(report.unfoldable)} with events the view cannot fold"
           + (f"; repaired {report.written}" if args.apply else ""))
     for label, ids in (("differs", report.mismatched), ("missing", report.missing),
-                       ("orphaned", report.orphaned), ("unreadable", report.unreadable)):
+                       ("orphaned", report.orphaned), ("unreadable", report.unreadable),
+                       ("unfoldable", report.unfoldable)):
         for tid in ids:
             print(f"  {label}: {tid}")
-    return 0 if report.ok or (args.apply and not report.orphaned) else 1
+    return 0 if report.ok or (args.apply and not (report.orphaned or report.unfoldable)) else 1
 
 
 # -- entry point --------------------------------------------------------------------------
