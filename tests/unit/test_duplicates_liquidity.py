@@ -71,7 +71,7 @@ def test_insufficient_liquidity_holds_nothing():
     p = memory_service(limits='{"*": "100"}')
     assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("RJCT", ["AM04"])
     # the whole limit is still there for the next payment
-    assert p.liquidity.reserve("another", "DEUTDEFFXXX", {"EUR": Decimal("100")}, datetime.now(timezone.utc))[0]["passed"]
+    assert p.liquidity.reserve("another", "DEUTDEFFXXX", {"EUR": Decimal("100")}, datetime.now(timezone.utc))[0].passed
 
 
 def test_fifty_concurrent_copies_of_one_payment_settle_exactly_once():

@@ -37,7 +37,7 @@ def test_every_transaction_accepted_settles_the_group():
     p = memory_service()
     tx = pay(p, fresh("pacs008_two_txs.xml"))
     assert report(p, tx) == ("ACSC", [("ACSC", []), ("ACSC", [])])
-    view_statuses = [t["status"] for t in p.payments.get_payment(tx).transactions]
+    view_statuses = [t.status for t in p.payments.get_payment(tx).transactions]
     assert view_statuses == ["ACSP", "ACSP"] and p.payments.get_payment(tx).tx_sts is TxSts.ACSC
 
 
@@ -66,7 +66,7 @@ def test_the_view_shows_each_transaction_and_the_group():
     body = fresh("pacs008_two_txs.xml").replace(b">99.5<", b">99.555<")
     tx = pay(p, body)
     view = fold(p.payments.history(tx))
-    assert view["status"] == "ACSC" and view["group_status"] == "PART" and view["tx_statuses"] == ["ACSC", "RJCT"]
+    assert view.status == "ACSC" and view.group_status == "PART" and view.tx_statuses == ("ACSC", "RJCT")
 
 
 def test_a_transaction_repeating_another_of_the_same_message_is_a_duplicate():

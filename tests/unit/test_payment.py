@@ -2,6 +2,10 @@
 import pytest
 
 from chalicelib.domain import IllegalTransition, MessageMismatch, Payment, PaymentError, TxSts
+from chalicelib.domain.models import CreditTransfer, Reason, Transaction, Verdict
+
+CT = CreditTransfer(message_type="pacs.008.001.08", msg_id="M1", creation_date_time="2026-11-29T09:00:00Z",
+                    nb_of_txs="1", transactions=(Transaction(end_to_end_id="E1", amount="1.00", currency="EUR"),))
 
 
 def new_payment() -> Payment:
@@ -10,14 +14,14 @@ def new_payment() -> Payment:
 
 def received() -> Payment:
     p = new_payment()
-    p.receive(sha256="a" * 64, message_key="inbound/a", credit_transfer={"msg_id": "M1"})
+    p.receive(sha256="a" * 64, message_key="inbound/a", credit_transfer=CT)
     return p
 
 
 def test_happy_path_walks_the_iso_statuses():
     p = received()
     assert p.tx_sts is TxSts.ACTC
-    p.accept(checks=[{"rule": "x", "passed": True}])
+    p.accept(checks=[Verdict("x", True)])
     assert p.tx_sts is TxSts.ACSP
     p.release(report_key="outbound/b", report_sha256="b" * 64, report_msg_id="PF1")
     assert p.tx_sts is TxSts.ACSC and p.is_released
@@ -26,7 +30,7 @@ def test_happy_path_walks_the_iso_statuses():
 
 def test_a_rejection_keeps_rjct_when_released():
     p = new_payment()
-    p.reject([{"code": "FF01", "narrative": "schema"}], step="incoming", sha256="c" * 64, message_key="inbound/c")
+    p.reject([Reason("FF01", "schema")], step="incoming", sha256="c" * 64, message_key="inbound/c")
     p.release(report_key="outbound/d", report_sha256="d" * 64, report_msg_id="PF2")
     assert p.tx_sts is TxSts.RJCT and p.reason_code == "FF01" and p.rejected_at_step == "incoming"
 
@@ -49,7 +53,7 @@ def test_cannot_release_twice_or_reject_after_acceptance():
     p = received()
     p.accept(checks=[])
     with pytest.raises(IllegalTransition):
-        p.reject([{"code": "NARR", "narrative": "late"}], step="processing")
+        p.reject([Reason("NARR", "late")], step="processing")
     p.release(report_key="k", report_sha256="s", report_msg_id="m")
     with pytest.raises(IllegalTransition):
         p.release(report_key="k", report_sha256="s", report_msg_id="m")
@@ -70,7 +74,7 @@ def test_replaying_the_events_rebuilds_the_same_state():
     copy = None
     for e in events:
         copy = e.mutate(copy)
-    assert copy.tx_sts is TxSts.ACSP and copy.credit_transfer == {"msg_id": "M1"} and copy.version == 3
+    assert copy.tx_sts is TxSts.ACSP and copy.credit_transfer == CT and copy.version == 3
 
 
 def test_a_rejection_needs_reason_codes_and_keeps_them_all():
@@ -78,6 +82,6 @@ def test_a_rejection_needs_reason_codes_and_keeps_them_all():
     with pytest.raises(PaymentError):
         p.reject([], step="processing")
     with pytest.raises(PaymentError):
-        p.reject([{"code": "", "narrative": "x"}], step="processing")
-    p.reject([{"code": "AGNT", "narrative": "a"}, {"code": "AC01", "narrative": "b"}], step="processing", checks=[{"rule": "r"}])
-    assert p.reason_code == "AGNT" and [r["code"] for r in p.reasons] == ["AGNT", "AC01"] and p.checks == [{"rule": "r"}]
+        p.reject([Reason("", "x")], step="processing")
+    p.reject([Reason("AGNT", "a"), Reason("AC01", "b")], step="processing", checks=[Verdict("r", True)])
+    assert p.reason_code == "AGNT" and [r.code for r in p.reasons] == ["AGNT", "AC01"] and p.checks == (Verdict("r", True),)

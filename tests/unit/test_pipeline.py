@@ -111,8 +111,8 @@ def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(po
     p = memory_service(fault_injection=point)
     tx = submit(p, BARE)
     step = point.split(".")[0]
-    queues = {"incoming": p.incoming, "processing": p.processing, "releasing": p.releasing}
-    handlers = {"incoming": p.on_incoming, "processing": p.on_processing, "releasing": p.on_releasing}
+    queues = {"incoming": p.adapters.incoming, "processing": p.adapters.processing, "releasing": p.adapters.releasing}
+    handlers = {"incoming": p.incoming, "processing": p.processing, "releasing": p.releasing}
     for name in ("incoming", "processing", "releasing"):
         queue, handler = queues[name], handlers[name]
         _, _, body = queue.sent.pop(0)
@@ -131,7 +131,8 @@ def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(po
 def test_every_step_is_safe_to_run_twice():
     p = memory_service()
     tx = submit(p, BARE)
-    for queue, handler in ((p.incoming, p.on_incoming), (p.processing, p.on_processing), (p.releasing, p.on_releasing)):
+    a = p.adapters
+    for queue, handler in ((a.incoming, p.incoming), (a.processing, p.processing), (a.releasing, p.releasing)):
         _, _, body = queue.sent.pop(0)
         handler(StepMessage(tx, body, 1))
         handler(StepMessage(tx, body, 2))
