@@ -20,10 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chalicelib import checks
+from chalicelib.checks.sanctions import load_screening
 from chalicelib.iso20022 import CreditTransfer, MessageRejected, StatusReason, build_pacs002, read_credit_transfer, validate_pacs002
 from chalicelib.domain.models import Transaction
 from tests.hostile.messages import CANARIES, DROP, FIELDS, bah, pacs008, wrap
 
+SCREENING = load_screening()
 pytestmark = pytest.mark.hostile
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -59,15 +61,15 @@ def through_the_pipeline(raw: bytes) -> str:
             assert values[name] is None or len(values[name]) <= limit, (name, values[name])
     assert CreditTransfer.from_dict(data) == ct
     assert all(isinstance(t, Transaction) for t in ct.transactions)
-    verdicts = checks.run(data)
+    verdicts = checks.run(ct, screening=SCREENING)
     failed = checks.failed(verdicts)
     for v in failed:
-        assert v["reason_code"] and len(v["reason_code"]) == 4 and len(v["narrative"]) <= 200
-        assert not any(c in v["narrative"] for c in CANARIES), v  # narratives carry no payment data
+        assert v.reason_code and len(v.reason_code) == 4 and len(v.narrative) <= 200
+        assert not any(c in v.narrative for c in CANARIES), v  # narratives carry no payment data
     report = build_pacs002(ct, msg_id="PFFUZZ", created_at=NOW, tx_status="RJCT" if failed else "ACSC",
-                           reasons=[StatusReason(v["reason_code"], v["narrative"]) for v in failed])
+                           reasons=[StatusReason(v.reason_code, v.narrative) for v in failed])
     validate_pacs002(report)
-    return f"RJCT {failed[0]['reason_code']}" if failed else "ACSC"
+    return f"RJCT {failed[0].reason_code}" if failed else "ACSC"
 
 
 # -- every extracted field, oversized and odd values ----------------------------------------
