@@ -4,6 +4,7 @@ The table of contents: each route and handler hands over to chalicelib in a few 
 Queue and stream ARNs below are placeholders; infra/template.py binds each handler to
 the stack's own queue or stream when `chalice package` merges the template.
 """
+
 from chalice import Chalice, CognitoUserPoolAuthorizer, Response
 
 from chalicelib import api, bootstrap
@@ -16,7 +17,9 @@ service = bootstrap.service  # the Region's use cases, built once per container
 app = Chalice(app_name="pacsflow")
 # API Gateway checks tokens in AWS; the routes check them again in code (chalicelib/auth.py),
 # with the scope each needs. infra/template.py binds the authorizer to the stack's pool.
-cognito = CognitoUserPoolAuthorizer("ClientCredentials", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/bound-by-template"])
+cognito = CognitoUserPoolAuthorizer(
+    "ClientCredentials", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/bound-by-template"]
+)
 READ, WRITE = "read", "write"
 BOUND_BY_TEMPLATE = "arn:aws:sqs:us-east-1:000000000000:bound-by-template"
 XML_AND_TEXT = [
@@ -53,14 +56,18 @@ def protected(access):
 @protected(WRITE)
 def issue_transaction_id(principal):
     req_id = api.request_id(app)
-    payment = service().issue_transaction(app.current_request.headers.get("x-message-type"), req_id, principal.client_id)
-    return api.json_response({
-        "transaction_id": str(payment.id),
-        "region_id": payment.region_id,
-        "request_id": req_id,
-        "request_timestamp": payment.created_on.isoformat(),
-        "message": "transaction id issued",
-    })
+    payment = service().issue_transaction(
+        app.current_request.headers.get("x-message-type"), req_id, principal.client_id
+    )
+    return api.json_response(
+        {
+            "transaction_id": str(payment.id),
+            "region_id": payment.region_id,
+            "request_id": req_id,
+            "request_timestamp": payment.created_on.isoformat(),
+            "message": "transaction id issued",
+        }
+    )
 
 
 @app.route("/inbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
@@ -69,13 +76,16 @@ def inbox(principal):
     req = app.current_request
     tx = api.transaction_id(req.headers.get("x-transaction-id"))
     service().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"", principal.client_id)
-    return api.json_response({
-        "transaction_id": str(tx),
-        "region_id": service().adapters.settings.region_id,
-        "request_id": api.request_id(app),
-        "request_timestamp": api.now(),
-        "message": "transaction received successfully",
-    }, status=202)
+    return api.json_response(
+        {
+            "transaction_id": str(tx),
+            "region_id": service().adapters.settings.region_id,
+            "request_id": api.request_id(app),
+            "request_timestamp": api.now(),
+            "message": "transaction received successfully",
+        },
+        status=202,
+    )
 
 
 @app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
@@ -94,8 +104,11 @@ def cancel(transaction_id, principal):
     reason, case_id = api.cancellation_request(app.current_request)
     resolution = service().cancel(tx, principal.client_id, reason, case_id=case_id)
     answer = service().status_report(tx, principal.client_id, "camt.029")
-    return Response(body=answer.decode("utf-8"), status_code=200,
-                    headers={"Content-Type": "application/xml", "X-Resolution": resolution})
+    return Response(
+        body=answer.decode("utf-8"),
+        status_code=200,
+        headers={"Content-Type": "application/xml", "X-Resolution": resolution},
+    )
 
 
 @app.route("/status-requests", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
@@ -124,10 +137,12 @@ def transaction(transaction_id, principal):
 @protected(READ)
 def transaction_events(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
-    return api.json_response({
-        "transaction_id": str(tx),
-        "events": history.describe(service().payments.history(tx, principal.client_id)),
-    })
+    return api.json_response(
+        {
+            "transaction_id": str(tx),
+            "events": history.describe(service().payments.history(tx, principal.client_id)),
+        }
+    )
 
 
 # -- pipeline: incoming -> processing -> releasing (DESIGN.md §4) ------------------------

@@ -9,6 +9,7 @@
 Timings on a shared machine are noisy: every figure is a median, and the in-process
 figures are measured on one pinned core in a subprocess.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,10 @@ RULES = {
 def run_inprocess(seconds: float) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.inprocess", str(seconds)],
-        cwd=REPO, check=True, capture_output=True, text=True,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -56,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e")
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second (e2e)")
-    parser.add_argument("--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)"
+    )
     parser.add_argument("--long", type=int, default=None, help="payments of the long run (default 10000; quick 0)")
     parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
     parser.add_argument("--output", default=str(RESULTS))

@@ -10,6 +10,7 @@ A step's message is taken from its queue as the Lambda service would (ReceiveMes
 batch of one, DeleteMessage after the handler), with a separate client whose requests are
 reported apart: the Lambda service pays them, not our code.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +27,15 @@ import botocore.client
 from bench import wcu
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
-STEPS = ("issue (GET /uuid)", "submit (POST /inbox)", "incoming", "processing", "releasing", "view follower", "outbox (POST /outbox)")
+STEPS = (
+    "issue (GET /uuid)",
+    "submit (POST /inbox)",
+    "incoming",
+    "processing",
+    "releasing",
+    "view follower",
+    "outbox (POST /outbox)",
+)
 
 
 class Meter:
@@ -129,7 +138,7 @@ def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
     for name, d in table_definitions(prefix).items():
         ddb.create_table(TableName=name, **d)
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-        tables[name[len(prefix) + 1:]] = name
+        tables[name[len(prefix) + 1 :]] = name
     s3 = session.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=f"{prefix}-archive")
     sqs = session.client("sqs", endpoint_url=endpoint)
@@ -174,8 +183,9 @@ class LambdaPoller:
         self.meter = meter
 
     def take(self, url: str):
-        from chalicelib.pipeline.messages import StepMessage
         import json
+
+        from chalicelib.pipeline.messages import StepMessage
 
         previous, self.meter.step = self.meter.step, "lambda sqs polling"
         try:
@@ -257,8 +267,17 @@ def summarise(meter: Meter, payments: int) -> dict[str, Any]:
         wcu_by_table[c.table.split("-", 2)[-1]] += c.base
         for index, units in c.index.items():
             wcu_by_table[f"{c.table.split('-', 2)[-1]}/{index}"] += units
-        writes.append({"step": step, "table": c.table.split("-", 2)[-1], "op": c.operation, "size_bytes": c.size,
-                       "base_wcu": c.base, "index_wcu": dict(c.index), "failed": c.failed})
+        writes.append(
+            {
+                "step": step,
+                "table": c.table.split("-", 2)[-1],
+                "op": c.operation,
+                "size_bytes": c.size,
+                "base_wcu": c.base,
+                "index_wcu": dict(c.index),
+                "failed": c.failed,
+            }
+        )
     per = lambda n: round(n / payments, 2)  # noqa: E731
     return {
         "requests_per_payment": per(sum(by_service.values())),
@@ -270,7 +289,7 @@ def summarise(meter: Meter, payments: int) -> dict[str, Any]:
         "wcu_by_step": {k: per(v) for k, v in wcu_by_step.items()},
         "wcu_by_table_and_index": {k: per(v) for k, v in sorted(wcu_by_table.items())},
         "failed_writes_per_payment": per(sum(1 for _, c in meter.charges if c.failed)),
-        "writes_of_last_payment": writes[-len(writes) // payments:] if writes else [],
+        "writes_of_last_payment": writes[-len(writes) // payments :] if writes else [],
     }
 
 
@@ -284,10 +303,15 @@ CONFIGURATIONS = {
 
 def measure(endpoint: str, payments: int = 3) -> dict[str, Any]:
     """Both recorder configurations, view followed after each commit and once per payment."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         os.environ.setdefault(k, v)
     os.environ["AWS_ENDPOINT_URL"] = endpoint  # the pipeline's own boto3 clients read it
     from bench.messages import fresh
+
     results: dict[str, Any] = {}
     for label, extra_env in CONFIGURATIONS.items():
         prefix = f"bench-{uuid.uuid4().hex[:6]}"

@@ -9,6 +9,7 @@ confirmed with POST /outbox = 200.
 While it runs, the CPU time of every process of the MiniStack (the gateway and each
 Lambda worker subprocess) is sampled from /proc, so a report says where the time went.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import requests
@@ -57,10 +59,11 @@ def ministack_stack() -> Iterator[dict[str, Any]]:
 def session() -> boto3.session.Session:
     from infra import ministack
 
-    return boto3.session.Session(region_name=ministack.REGION, **{
-        "aws_access_key_id": ministack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": ministack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    })
+    return boto3.session.Session(
+        region_name=ministack.REGION,
+        aws_access_key_id=ministack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=ministack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def auth_headers(stack: dict[str, Any]) -> dict[str, str]:
@@ -104,8 +107,10 @@ class ReleaseWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                msgs = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-            except Exception:  # noqa: BLE001 (keep polling through a hiccup)
+                msgs = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                    "Messages", []
+                )
+            except Exception:
                 time.sleep(0.1)
                 continue
             now = time.monotonic()
@@ -145,7 +150,7 @@ def process_group_cpu(pgid: int) -> dict[str, float]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[2]) != pgid:  # field 5 (pgrp) of /proc/pid/stat
             continue
         cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -204,8 +209,12 @@ def warm_up(stack: dict[str, Any], concurrency: int = 8, payments: int = 10) -> 
     txs = []
     for _ in range(payments):
         tx = s.get(f"{api}/uuid", headers={"X-Message-Type": "pacs.008", **auth}, timeout=120).json()["transaction_id"]
-        s.post(f"{api}/inbox", data=fresh(_), timeout=120,
-               headers={"X-Transaction-Id": tx, "X-Message-Type": "pacs.008", "Content-Type": "application/xml", **auth})
+        s.post(
+            f"{api}/inbox",
+            data=fresh(_),
+            timeout=120,
+            headers={"X-Transaction-Id": tx, "X-Message-Type": "pacs.008", "Content-Type": "application/xml", **auth},
+        )
         txs.append(tx)
         time.sleep(0.2)
     deadline = time.monotonic() + 60
@@ -233,17 +242,24 @@ def percentile(values: list[float], p: float) -> float | None:
     return s[k]
 
 
-def hop_breakdown(api: str, auth: dict, sample: dict[int, str], wall_sent: dict[int, float], arrived_wall: dict[str, float]) -> dict[str, list]:
+def hop_breakdown(
+    api: str, auth: dict, sample: dict[int, str], wall_sent: dict[int, float], arrived_wall: dict[str, float]
+) -> dict[str, list]:
     """Where a payment's latency goes, from its events' timestamps (GET /transactions/{id}/events):
     POST /inbox sent -> Received -> Accepted -> Released -> notification polled."""
     from datetime import datetime
 
-    gaps: dict[str, list[float]] = {"inbox->Received": [], "Received->Accepted": [], "Accepted->Released": [], "Released->notified": []}
+    gaps: dict[str, list[float]] = {
+        "inbox->Received": [],
+        "Received->Accepted": [],
+        "Accepted->Released": [],
+        "Released->notified": [],
+    }
     s = requests.Session()
     for i, tx in sample.items():
         try:
             events = s.get(f"{api}/transactions/{tx}/events", headers=auth, timeout=30).json()["events"]
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
         at = {e["type"]: datetime.fromisoformat(e["timestamp"]).timestamp() for e in events}
         if "Rejected" in at and "Accepted" not in at:
@@ -258,13 +274,19 @@ def hop_breakdown(api: str, auth: dict, sample: dict[int, str], wall_sent: dict[
 
 
 def run_load(
-    stack: dict[str, Any], rate: float, count: int, drain_s: float = 60.0, workers: int = 64, max_backlog_s: float = 15.0
+    stack: dict[str, Any],
+    rate: float,
+    count: int,
+    drain_s: float = 60.0,
+    workers: int = 64,
+    max_backlog_s: float = 15.0,
 ) -> dict[str, Any]:
     """Open-loop load; stops issuing payments (aborted=True) once more than `max_backlog_s`
     seconds' worth of them are waiting for a client thread: the stack is not keeping up,
     and going on would only measure the queue."""
     api = stack["api_url"].rstrip("/")
     from bench.messages import fresh
+
     auth = auth_headers(stack)
     watcher = ReleaseWatcher(stack)
     local = threading.local()
@@ -304,8 +326,15 @@ def run_load(
             t2 = time.monotonic()
             wall_sent[i] = time.time()
             r = http().post(
-                f"{api}/inbox", data=fresh(i), timeout=60,
-                headers={"X-Transaction-Id": tx, "X-Message-Type": "pacs.008", "Content-Type": "application/xml", **auth},
+                f"{api}/inbox",
+                data=fresh(i),
+                timeout=60,
+                headers={
+                    "X-Transaction-Id": tx,
+                    "X-Message-Type": "pacs.008",
+                    "Content-Type": "application/xml",
+                    **auth,
+                },
             )
             t3 = time.monotonic()
             with lock:
@@ -315,7 +344,7 @@ def run_load(
                     errors[f"inbox {r.status_code}"] += 1
                     return
                 sent_at[i], tx_of[i] = t2, tx
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             with lock:
                 errors[f"exception {type(e).__name__}"] += 1
 
@@ -358,15 +387,27 @@ def run_load(
     for b in range(0, count, 1000):
         vals = [latencies[i] for i in range(b, min(b + 1000, count)) if i in latencies]
         if vals:
-            blocks.append({"from": b, "n": len(vals), "p50_s": round(percentile(vals, 50), 3), "p99_s": round(percentile(vals, 99), 3)})
+            blocks.append(
+                {
+                    "from": b,
+                    "n": len(vals),
+                    "p50_s": round(percentile(vals, 50), 3),
+                    "p99_s": round(percentile(vals, 99), 3),
+                }
+            )
     sample = list(tx_of.values())[:: max(1, len(tx_of) // 20)][:20]
     outbox = Counter()
     s = requests.Session()
     for tx in sample:
         r = s.post(f"{api}/outbox", headers={"X-Transaction-Id": tx, **auth}, timeout=30)
         outbox[r.status_code] += 1
-    hops = hop_breakdown(api, auth, {i: tx_of[i] for i in list(tx_of)[:: max(1, len(tx_of) // 50)]}, wall_sent,
-                         {tx: watcher.arrived[tx] - (time.monotonic() - time.time()) for tx in tx_of.values() if tx in watcher.arrived})
+    hops = hop_breakdown(
+        api,
+        auth,
+        {i: tx_of[i] for i in list(tx_of)[:: max(1, len(tx_of) // 50)]},
+        wall_sent,
+        {tx: watcher.arrived[tx] - (time.monotonic() - time.time()) for tx in tx_of.values() if tx in watcher.arrived},
+    )
     lag = [started[i] - (t0 + i / rate) for i in started]
     starts = sorted(started.values())
     cpu = {k: round(cpu_after.get(k, 0) - cpu_before.get(k, 0), 2) for k in cpu_after if not k.startswith("#")}
@@ -377,7 +418,9 @@ def run_load(
         "rate_target_per_s": rate,
         "aborted_after": aborted_at,
         "payments": count,
-        "achieved_start_rate_per_s": round((len(starts) - 1) / (starts[-1] - starts[0]), 2) if len(starts) > 1 else None,
+        "achieved_start_rate_per_s": round((len(starts) - 1) / (starts[-1] - starts[0]), 2)
+        if len(starts) > 1
+        else None,
         "accepted_202": len(tx_of),
         "completed": len(latencies),
         "never_completed": len(tx_of) - len(latencies),
@@ -392,9 +435,19 @@ def run_load(
         "e2e_p99_first_1000_s": round(percentile(first, 99), 3) if first else None,
         "e2e_p99_last_1000_s": round(percentile(last, 99), 3) if last else None,
         "blocks_of_1000": blocks,
-        "completion_rate_per_s": round(len(latencies) / (max(watcher.arrived[t] for t in expected if t in watcher.arrived) - t0), 2) if latencies else None,
-        "http_uuid_ms_p50_p99": [round(percentile(http_ms["uuid"], 50) or 0, 1), round(percentile(http_ms["uuid"], 99) or 0, 1)],
-        "http_inbox_ms_p50_p99": [round(percentile(http_ms["inbox"], 50) or 0, 1), round(percentile(http_ms["inbox"], 99) or 0, 1)],
+        "completion_rate_per_s": round(
+            len(latencies) / (max(watcher.arrived[t] for t in expected if t in watcher.arrived) - t0), 2
+        )
+        if latencies
+        else None,
+        "http_uuid_ms_p50_p99": [
+            round(percentile(http_ms["uuid"], 50) or 0, 1),
+            round(percentile(http_ms["uuid"], 99) or 0, 1),
+        ],
+        "http_inbox_ms_p50_p99": [
+            round(percentile(http_ms["inbox"], 50) or 0, 1),
+            round(percentile(http_ms["inbox"], 99) or 0, 1),
+        ],
         "schedule_lag_s_p50_p99": [round(percentile(lag, 50) or 0, 3), round(percentile(lag, 99) or 0, 3)],
         "outbox_sample_status": {str(k): v for k, v in outbox.items()},
         "hops_s_p50_p99": hops,

@@ -1,5 +1,6 @@
 """Cheaper in-memory queues and a counting notifier for the bench (tests/unit/fakes.py gives
 the rest of the in-memory pipeline)."""
+
 from __future__ import annotations
 
 from collections import deque

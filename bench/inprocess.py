@@ -5,6 +5,7 @@ Run by `python -m bench` in a subprocess pinned to CPU 0 (`python -m bench.inpro
 prints JSON). Beside it, the lxml limit: parse + XSD validation alone of the same
 messages on the same core.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,14 +33,21 @@ OWNER = "bench-client"
 def memory_pipeline():
     """The service from the composition root with tests/unit/fakes.py's in-memory adapters,
     and this module's queues and notifier (which counts settled payments)."""
+    from bench.fakes import MemoryNotifier, MemoryQueue
     from chalicelib import bootstrap
     from chalicelib.adapters.settings import Settings
     from tests.unit.fakes import memory_adapters
 
-    from bench.fakes import MemoryNotifier, MemoryQueue
-
-    return bootstrap.build(Settings(), **{**memory_adapters(), "incoming": MemoryQueue(), "processing": MemoryQueue(),
-                                          "releasing": MemoryQueue(), "notifier": MemoryNotifier()})
+    return bootstrap.build(
+        Settings(),
+        **{
+            **memory_adapters(),
+            "incoming": MemoryQueue(),
+            "processing": MemoryQueue(),
+            "releasing": MemoryQueue(),
+            "notifier": MemoryNotifier(),
+        },
+    )
 
 
 def one_payment(pipeline, body: bytes, clock: dict[str, float] | None = None) -> None:

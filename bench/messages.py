@@ -1,5 +1,6 @@
 """The sample pacs.008 messages of events/, made current and unique per payment
 (infra/examples.py: today's dates, identifiers of their own), so every payment settles."""
+
 from __future__ import annotations
 
 from infra.examples import fresh as _fresh

@@ -1,4 +1,5 @@
 """Headline figures from the detail, and the printed table."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,19 +62,38 @@ def table(results: dict[str, Any]) -> str:
         rows.append((label, str(value), f"{op} {target}" if target is not None else "", _met(value, op, target)))
     steady = results.get("e2e_steady")
     if steady:
-        rows.append(("e2e achieved start rate /s", str(steady["achieved_start_rate_per_s"]), f"= {steady['rate_target_per_s']}", ""))
-        rows.append(("e2e errors (non-2xx) / never completed", f"{steady['error_count']} / {steady['never_completed']}", "0 / 0",
-                     "yes" if not steady["error_count"] and not steady["never_completed"] else "NO"))
+        rows.append(
+            (
+                "e2e achieved start rate /s",
+                str(steady["achieved_start_rate_per_s"]),
+                f"= {steady['rate_target_per_s']}",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "e2e errors (non-2xx) / never completed",
+                f"{steady['error_count']} / {steady['never_completed']}",
+                "0 / 0",
+                "yes" if not steady["error_count"] and not steady["never_completed"] else "NO",
+            )
+        )
         if steady.get("aborted_after") is not None:
             rows.append(("e2e ABORTED (stack not keeping up) after", str(steady["aborted_after"]), "", "NO"))
         rows.append(("e2e completion rate /s", str(steady["completion_rate_per_s"]), "", ""))
         rows.append(("e2e outbox sample", str(steady["outbox_sample_status"]), "all 200", ""))
     long = results.get("e2e_long")
     if long:
-        rows.append(("long run: errors / never completed", f"{long['error_count']} / {long['never_completed']}", "0 / 0",
-                     "yes" if not long["error_count"] and not long["never_completed"] else "NO"))
+        rows.append(
+            (
+                "long run: errors / never completed",
+                f"{long['error_count']} / {long['never_completed']}",
+                "0 / 0",
+                "yes" if not long["error_count"] and not long["never_completed"] else "NO",
+            )
+        )
         rows.append(("long run: p50 per 1000", " ".join(str(b["p50_s"]) for b in long["blocks_of_1000"]), "flat", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -23,6 +23,7 @@ The rules (DynamoDB Developer Guide, "Item sizes and formats" and "Read/write ca
 - A write whose condition fails still consumes the write units of the item (we record
   it separately; a clean run has none).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def number_size(text: str) -> int:
 
 def value_size(value: dict[str, Any]) -> int:
     """Size of one attribute value in DynamoDB's wire form ({"S": ...}, {"N": ...}, ...)."""
-    (kind, v), = value.items()
+    ((kind, v),) = value.items()
     if kind == "S":
         return len(v.encode("utf-8"))
     if kind == "N":
@@ -94,7 +95,7 @@ class TableSpec:
     indexes: tuple[Index, ...] = ()
 
     def key_of(self, item: dict[str, Any]) -> tuple:
-        return tuple(tuple(item[k].items())[0] for k in self.keys)
+        return tuple(next(iter(item[k].items())) for k in self.keys)
 
     def projected(self, index: Index, item: dict[str, Any] | None) -> dict[str, Any] | None:
         if not item or not all(k in item for k in index.keys):
@@ -211,23 +212,36 @@ class TableModel:
         if operation == "PutItem":
             return [self.put(params["TableName"], params["Item"], failed=failed)]
         if operation == "UpdateItem":
-            return [self.update(
-                params["TableName"], params["Key"], params["UpdateExpression"],
-                params.get("ExpressionAttributeNames"), params.get("ExpressionAttributeValues"), failed=failed,
-            )]
+            return [
+                self.update(
+                    params["TableName"],
+                    params["Key"],
+                    params["UpdateExpression"],
+                    params.get("ExpressionAttributeNames"),
+                    params.get("ExpressionAttributeValues"),
+                    failed=failed,
+                )
+            ]
         if operation == "DeleteItem":
             return [self.delete(params["TableName"], params["Key"], failed=failed)]
         if operation == "TransactWriteItems":
             charges = []
             for entry in params["TransactItems"]:
-                (kind, p), = entry.items()
+                ((kind, p),) = entry.items()
                 if kind == "Put":
                     charges.append(self.put(p["TableName"], p["Item"], True, failed))
                 elif kind == "Update":
-                    charges.append(self.update(
-                        p["TableName"], p["Key"], p["UpdateExpression"],
-                        p.get("ExpressionAttributeNames"), p.get("ExpressionAttributeValues"), True, failed,
-                    ))
+                    charges.append(
+                        self.update(
+                            p["TableName"],
+                            p["Key"],
+                            p["UpdateExpression"],
+                            p.get("ExpressionAttributeNames"),
+                            p.get("ExpressionAttributeValues"),
+                            True,
+                            failed,
+                        )
+                    )
                 elif kind == "Delete":
                     charges.append(self.delete(p["TableName"], p["Key"], True, failed))
                 else:  # ConditionCheck: 2 WCU per started KB of the checked item

@@ -5,6 +5,7 @@ The one place that knows HTTP status codes: the service layer raises named error
 `{error_code, message, request_id}` with a 4xx status; anything unexpected is logged and
 answered 500 without internals.
 """
+
 from __future__ import annotations
 
 import functools
@@ -12,12 +13,13 @@ import json
 import logging
 import re
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
-from chalice import Response
+from chalice.app import Chalice, Request, Response
 
 from chalicelib import auth
 from chalicelib.domain import IllegalTransition
@@ -68,7 +70,7 @@ def status_of(e: Exception) -> tuple[int, str, str] | None:
     return None
 
 
-def request_id(app) -> str:
+def request_id(app: Chalice) -> str:
     context = getattr(app.current_request, "context", None) or {}
     return context.get("requestId") or str(uuid.uuid4())
 
@@ -87,7 +89,8 @@ def transaction_id(value: str | None) -> uuid.UUID:
     return uuid.UUID(text)
 
 
-def authenticate(app, policy: auth.TokenPolicy, access: str) -> auth.Principal:
+def authenticate(app: Chalice, policy: auth.TokenPolicy, access: str) -> auth.Principal:
+    assert app.current_request is not None
     principal = auth.verify(auth.bearer_token(app.current_request.headers.get("authorization")), policy)
     auth.require_scope(principal, policy, access)
     return principal
@@ -97,7 +100,7 @@ _CODE = re.compile(r"^[A-Z0-9]{4}$")
 _CASE = re.compile(r"^[A-Za-z0-9/\-?:().,'+ ]{1,35}$")
 
 
-def cancellation_request(request) -> tuple[str, str | None]:
+def cancellation_request(request: Request) -> tuple[str, str | None]:
     """The JSON body of POST /transactions/{id}/cancel: {"reason": "DUPL", "case_id": "..."}."""
     raw = request.raw_body or b"{}"
     if len(raw) > 4096:
@@ -110,14 +113,16 @@ def cancellation_request(request) -> tuple[str, str | None]:
         raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "expected {reason, case_id}")
     reason, case_id = body.get("reason", "CUST"), body.get("case_id")
     if not isinstance(reason, str) or not _CODE.match(reason):
-        raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "reason must be an ISO cancellation reason code (e.g. DUPL)")
+        raise BadRequest(
+            400, "INVALID_CANCELLATION_REQUEST", "reason must be an ISO cancellation reason code (e.g. DUPL)"
+        )
     if case_id is not None and (not isinstance(case_id, str) or not _CASE.match(case_id)):
         raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "case_id must be 1 to 35 ISO characters")
     return reason, case_id
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _default(value: Any) -> Any:
@@ -138,11 +143,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error(app, status: int, error_code: str, message: str) -> Response:
+def error(app: Chalice, status: int, error_code: str, message: str) -> Response:
     return json_response({"error_code": error_code, "message": message, "request_id": request_id(app)}, status)
 
 
-def in_our_error_shape(app, response: Response) -> Response:
+def in_our_error_shape(app: Chalice, response: Response) -> Response:
     """Chalice answers some client errors itself (415 for a Content-Type a route does not take,
     with its own {Code, Message}); give them the API's {error_code, message, request_id}."""
     if response.status_code == 415:
@@ -150,22 +155,30 @@ def in_our_error_shape(app, response: Response) -> Response:
     return response
 
 
-def handles_errors(app, access: str | None = None, policy: Callable[[], auth.TokenPolicy] | None = None) -> Callable:
+Route = Callable[..., Response]
+
+
+def handles_errors(
+    app: Chalice, access: str | None = None, policy: Callable[[], auth.TokenPolicy] | None = None
+) -> Callable[[Route], Route]:
     """Decorate a route so domain and client errors become JSON 4xx answers.
 
     With `access` ("read" or "write") the route requires a bearer token with that scope
     and receives the authenticated client as `principal`.
     """
 
-    def decorate(route: Callable) -> Callable:
+    def decorate(route: Route) -> Route:
         @functools.wraps(route)
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             try:
                 if access is not None:
+                    assert policy is not None, "a protected route needs a token policy"
                     kwargs["principal"] = authenticate(app, policy(), access)
                 return route(*args, **kwargs)
             except auth.AuthError as e:
-                challenge = f'Bearer error="{e.error}"' + (f', scope="{policy().scope(access)}"' if access else "")
+                challenge = f'Bearer error="{e.error}"' + (
+                    f', scope="{policy().scope(access)}"' if access and policy else ""
+                )
                 response = error(app, e.status, e.error_code, str(e))
                 response.headers["WWW-Authenticate"] = challenge
                 return response

@@ -4,8 +4,10 @@
 replaced by passing it by name (tests pass in-memory fakes, the bench metered clients), and
 each use case receives exactly the collaborators it needs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
@@ -92,7 +94,7 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
     unknown = set(overrides) - {f.name for f in fields(Adapters)}
     if unknown:
         raise TypeError(f"no such adapter: {', '.join(sorted(unknown))}")
-    factories = {
+    factories: dict[str, Callable[[], Any]] = {
         "payments": lambda: Payments(env=payments_env(s)),
         "positions": lambda: Positions(env=payments_env(s, s.positions_table)),
         "archive": lambda: Archive(s.archive_bucket),
@@ -113,23 +115,34 @@ def build(s: Settings, **overrides: Any) -> Service:
     """The Region's service: its adapters (see `adapters`) wired into every use case."""
     a = adapters(s, **overrides)
     uow = UnitOfWork(a.payments)
-    liquidity = Liquidity(a.positions, parse_limits(s.liquidity_limits),
-                          velocity_window_s=s.velocity_window_s, velocity_max=s.velocity_max)
+    liquidity = Liquidity(
+        a.positions,
+        parse_limits(s.liquidity_limits),
+        velocity_window_s=s.velocity_window_s,
+        velocity_max=s.velocity_max,
+    )
     cancel = Cancel(uow, a.archive, a.releasing, liquidity)
     return Service(
         adapters=a,
         liquidity=liquidity,
         issue_transaction=IssueTransaction(a.payments, s.region_id),
-        submit=Submit(a.payments, a.archive, a.incoming, SubmitCancellation(cancel, s.max_message_bytes),
-                      s.max_message_bytes),
+        submit=Submit(
+            a.payments, a.archive, a.incoming, SubmitCancellation(cancel, s.max_message_bytes), s.max_message_bytes
+        ),
         cancel=cancel,
         status_report=StatusReport(a.payments, a.archive),
         status_request=AnswerStatusRequest(
-            a.payments, lambda owner, request: follower.find_for_status_request(a.view, owner, request),
-            s.max_message_bytes),
+            a.payments,
+            lambda owner, request: follower.find_for_status_request(a.view, owner, request),
+            s.max_message_bytes,
+        ),
         incoming=Incoming(uow, a.archive, a.processing, a.releasing, s.fault_injection),
-        processing=Processing(uow, Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s),
-                              a.releasing, s.fault_injection),
+        processing=Processing(
+            uow,
+            Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s),
+            a.releasing,
+            s.fault_injection,
+        ),
         releasing=Releasing(uow, a.archive, a.notifier, liquidity, s.fault_injection),
     )
 

@@ -16,6 +16,7 @@ Offline, dates are judged relative to the message's own GrpHdr/CreDtTm by defaul
 (``--as-of creation``): an archived or sample message is checked as on the day it was
 written. The pipeline judges them against the clock.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,27 +28,38 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import checks, iso20022
+from chalicelib.adapters.settings import Settings
 from chalicelib.checks import CheckSettings, Screening
 
 # -- validate -----------------------------------------------------------------------------
 
-def validate_bytes(raw: bytes, settings: CheckSettings, screening: Screening,
-                   today: date | None = None) -> dict[str, Any]:
+
+def validate_bytes(
+    raw: bytes, settings: CheckSettings, screening: Screening, today: date | None = None
+) -> dict[str, Any]:
     """``{message_type, valid, reason_code, reasons}`` for one message (no ``file``)."""
     try:
         ct = iso20022.read_credit_transfer(raw)
     except iso20022.MessageRejected as r:
-        return {"message_type": r.message_type or _sniff_type(raw), "valid": False,
-                "reason_code": r.reason_code, "reasons": [{"code": r.reason_code, "text": r.narrative}]}
+        return {
+            "message_type": r.message_type or _sniff_type(raw),
+            "valid": False,
+            "reason_code": r.reason_code,
+            "reasons": [{"code": r.reason_code, "text": r.narrative}],
+        }
     failed = checks.failed(checks.run(ct, settings, screening=screening, today=today))
-    return {"message_type": ct.message_type, "valid": not failed,
-            "reason_code": failed[0].reason_code if failed else None,
-            "reasons": [{"code": v.reason_code, "text": v.narrative, "rule": v.rule} for v in failed]}
+    return {
+        "message_type": ct.message_type,
+        "valid": not failed,
+        "reason_code": failed[0].reason_code if failed else None,
+        "reasons": [{"code": v.reason_code, "text": v.narrative, "rule": v.rule} for v in failed],
+    }
 
 
 def _sniff_type(raw: bytes) -> str | None:
     """The ISO message a refused body carries, for display only (secure parse, first hit)."""
     from chalicelib.iso20022.recognise import message_id_of, split_tag
+
     try:
         root = iso20022.parse_xml(raw)
     except iso20022.MessageRejected:
@@ -99,25 +111,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # -- conformance --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Expectation:
-    outcome: str                      # "valid", "FF01" (refused by the intake), "rules"
-    codes: tuple[str, ...] | None     # failing reason codes in rule order; None: any
+    outcome: str  # "valid", "FF01" (refused by the intake), "rules"
+    codes: tuple[str, ...] | None  # failing reason codes in rule order; None: any
     note: str = ""
 
 
 # Samples whose rule outcome is more precise than the naming convention can say.
 KNOWN_SAMPLES: dict[str, Expectation] = {
     "invalid/cbprur_INVALIDRULE_pacs008_iban_bic_mismatch.xml": Expectation(
-        "rules", ("AGNT", "AC01"), "BAH Fr/To are not InstgAgt/InstdAgt; debtor IBAN check digits"),
+        "rules", ("AGNT", "AC01"), "BAH Fr/To are not InstgAgt/InstdAgt; debtor IBAN check digits"
+    ),
     "invalid/cbprur_INVALIDRULE_pacs008_fixture.xml": Expectation(
-        "FF01", ("FF01",), "named INVALIDRULE but fails the XSD (InstdAmt after ChrgBr); "
-        "repaired, it breaks MsgDefIdr and BizMsgIdr (FF01, FF01)"),
+        "FF01",
+        ("FF01",),
+        "named INVALIDRULE but fails the XSD (InstdAmt after ChrgBr); "
+        "repaired, it breaks MsgDefIdr and BizMsgIdr (FF01, FF01)",
+    ),
     "valid/prowide_pacs008_001_07.xml": Expectation(
-        "rules", ("AM16", "AM16", "DT01"), "synthetic: CtrlSum/TtlIntrBkSttlmAmt 10000 vs one tx "
-        "of 5000; settles 95 days after creation"),
+        "rules",
+        ("AM16", "AM16", "DT01"),
+        "synthetic: CtrlSum/TtlIntrBkSttlmAmt 10000 vs one tx of 5000; settles 95 days after creation",
+    ),
     "valid/fedwire_pacs008_ccts2_rejected.xml": Expectation(
-        "rules", ("RC08",), "InstdAgt ABA routing number check digit (Fedwire rejected it: E433)"),
+        "rules", ("RC08",), "InstdAgt ABA routing number check digit (Fedwire rejected it: E433)"
+    ),
 }
 
 
@@ -153,7 +173,8 @@ class Row:
     @property
     def ok(self) -> bool:
         return self.outcome == self.expected.outcome and (
-            self.expected.codes is None or self.codes == self.expected.codes)
+            self.expected.codes is None or self.codes == self.expected.codes
+        )
 
 
 def conformance(folder: Path, screening: Screening | None = None) -> list[Row]:
@@ -174,14 +195,23 @@ def conformance(folder: Path, screening: Screening | None = None) -> list[Row]:
 
 def format_table(rows: list[Row]) -> str:
     header = ("file", "type", "expected", "actual", "codes", "ok", "note")
-    lines = [(r.file, r.message_type or "-",
-              r.expected.outcome if r.expected.outcome != "rules" else
-              "rules " + (",".join(r.expected.codes) if r.expected.codes else "(any)"),
-              r.outcome, ",".join(r.codes) or "-", "yes" if r.ok else "NO", r.expected.note) for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
-              for i, h in enumerate(header[:-1])]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  note"]
-    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines]
+    lines = [
+        (
+            r.file,
+            r.message_type or "-",
+            r.expected.outcome
+            if r.expected.outcome != "rules"
+            else "rules " + (",".join(r.expected.codes) if r.expected.codes else "(any)"),
+            r.outcome,
+            ",".join(r.codes) or "-",
+            "yes" if r.ok else "NO",
+            r.expected.note,
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header[:-1])]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  note"]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1] for line in lines]
     matched = sum(r.ok for r in rows)
     out.append(f"{matched}/{len(rows)} samples have their expected outcome")
     return "\n".join(out)
@@ -195,7 +225,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 # -- rebuild ------------------------------------------------------------------------------
 
-def settings_of_local_stack(stack: dict[str, Any]):
+
+def settings_of_local_stack(stack: dict[str, Any]) -> Settings:
     """The Region's settings as deployed by `make run` (local-stack.json, read)."""
     import os
 
@@ -222,21 +253,31 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     s = settings_of_local_stack(json.loads(Path(args.local_stack).read_text())) if args.local_stack else Settings()
     report = rebuild(
-        Payments(env=payments_env(s)), TransactionView(s.transactions_table), aggregate_ids(s.events_table), apply=args.apply
+        Payments(env=payments_env(s)),
+        TransactionView(s.transactions_table),
+        aggregate_ids(s.events_table),
+        apply=args.apply,
     )
-    print(f"checked {report.checked} transactions: {report.matching} match, {len(report.mismatched)} differ, "
-          f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable, "
-          f"{len(report.unfoldable)} with events the view cannot fold"
-          + (f"; repaired {report.written}" if args.apply else ""))
-    for label, ids in (("differs", report.mismatched), ("missing", report.missing),
-                       ("orphaned", report.orphaned), ("unreadable", report.unreadable),
-                       ("unfoldable", report.unfoldable)):
+    print(
+        f"checked {report.checked} transactions: {report.matching} match, {len(report.mismatched)} differ, "
+        f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable, "
+        f"{len(report.unfoldable)} with events the view cannot fold"
+        + (f"; repaired {report.written}" if args.apply else "")
+    )
+    for label, ids in (
+        ("differs", report.mismatched),
+        ("missing", report.missing),
+        ("orphaned", report.orphaned),
+        ("unreadable", report.unreadable),
+        ("unfoldable", report.unfoldable),
+    ):
         for tid in ids:
             print(f"  {label}: {tid}")
     return 0 if report.ok or (args.apply and not (report.orphaned or report.unfoldable)) else 1
 
 
 # -- entry point --------------------------------------------------------------------------
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="pacsflow tools")
@@ -245,8 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate ISO 20022 messages offline (intake, XSD, business rules)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--as-of", type=_as_of, default="creation", metavar="WHEN",
-                   help="reference date of the date rules: creation (GrpHdr/CreDtTm, default), today, YYYY-MM-DD")
+    p.add_argument(
+        "--as-of",
+        type=_as_of,
+        default="creation",
+        metavar="WHEN",
+        help="reference date of the date rules: creation (GrpHdr/CreDtTm, default), today, YYYY-MM-DD",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("rebuild", help="recompute the transaction view from the events and compare")
@@ -269,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"not a readable file: {unreadable[0]}")
     elif args.command == "conformance" and not Path(args.folder).is_dir():
         parser.error(f"not a folder: {args.folder}")
-    return args.func(args)
+    return int(args.func(args))
 
 
 if __name__ == "__main__":

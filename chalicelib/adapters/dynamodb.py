@@ -7,7 +7,7 @@ and a rebuild) can never move a record backwards, and a replayed event is a no-o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.aws import client
 from chalicelib.projections.records import TransactionRecord

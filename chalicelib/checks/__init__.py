@@ -15,6 +15,7 @@ composition root with ``sanctions.load_screening()`` and passed to every run.
 The rules, their codes and the reasons for each code are listed in ``rules.py``; limits and
 windows are ``CheckSettings`` (environment prefix ``PACSFLOW_CHECKS_``).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -27,13 +28,31 @@ from .sanctions import SanctionsSettings, Screening, load_screening
 from .settings import CheckSettings, default_settings
 from .verdicts import verdict
 
-__all__ = ["GROUP_RULES", "RULES", "CheckSettings", "Rule", "SanctionsSettings", "Screening", "Verdict",
-           "default_settings", "failed", "load_screening", "run", "run_by_transaction", "transactions_of",
-           "verdict"]
+__all__ = [
+    "GROUP_RULES",
+    "RULES",
+    "CheckSettings",
+    "Rule",
+    "SanctionsSettings",
+    "Screening",
+    "Verdict",
+    "default_settings",
+    "failed",
+    "load_screening",
+    "run",
+    "run_by_transaction",
+    "transactions_of",
+    "verdict",
+]
 
 
-def run(credit_transfer: CreditTransfer, settings: CheckSettings | None = None, *,
-        screening: Screening, today: date | None = None) -> list[Verdict]:
+def run(
+    credit_transfer: CreditTransfer,
+    settings: CheckSettings | None = None,
+    *,
+    screening: Screening,
+    today: date | None = None,
+) -> list[Verdict]:
     """Every enabled rule's verdict, in RULES order.
 
     ``settings`` defaults to the process's (read once from the environment); ``screening``
@@ -51,10 +70,17 @@ def run(credit_transfer: CreditTransfer, settings: CheckSettings | None = None, 
 
 # Rules about the message as a whole (its header, its group totals); the others judge each
 # transaction, so in a multi-transaction message each transaction gets its own status.
-GROUP_RULES = frozenset({
-    "bah_message_definition", "bah_business_message_id", "transaction_count", "control_sum",
-    "total_settlement_amount", "transactions_per_message", "bah_agents_match",
-})
+GROUP_RULES = frozenset(
+    {
+        "bah_message_definition",
+        "bah_business_message_id",
+        "transaction_count",
+        "control_sum",
+        "total_settlement_amount",
+        "transactions_per_message",
+        "bah_agents_match",
+    }
+)
 
 
 def transactions_of(credit_transfer: CreditTransfer) -> tuple[Transaction, ...]:
@@ -63,9 +89,13 @@ def transactions_of(credit_transfer: CreditTransfer) -> tuple[Transaction, ...]:
     return judged_transactions(credit_transfer)
 
 
-def run_by_transaction(credit_transfer: CreditTransfer, settings: CheckSettings | None = None, *,
-                       screening: Screening,
-                       today: date | None = None) -> tuple[list[Verdict], list[list[Verdict]]]:
+def run_by_transaction(
+    credit_transfer: CreditTransfer,
+    settings: CheckSettings | None = None,
+    *,
+    screening: Screening,
+    today: date | None = None,
+) -> tuple[list[Verdict], list[list[Verdict]]]:
     """The message-level verdicts, and each transaction's own, in ``transactions_of`` order
     (its rules run on the message seen as carrying that transaction alone)."""
     s = settings or default_settings()

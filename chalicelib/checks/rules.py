@@ -34,12 +34,13 @@ Reason codes (ISO ExternalStatusReason1Code), and why:
 - NARR: more transactions than one payment can carry yet (the narrative says so).
 - RR04 RegulatoryReason: a sanctions list or embargo hit (``sanctions.py``).
 """
+
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from chalicelib.domain.models import CreditTransfer, Transaction, Verdict
@@ -66,8 +67,9 @@ class Context:
 
     __slots__ = ("cbpr", "multi", "screening", "settings", "today", "txs")
 
-    def __init__(self, ct: CreditTransfer, settings: CheckSettings, today: date,
-                 screening: sanctions.Screening) -> None:
+    def __init__(
+        self, ct: CreditTransfer, settings: CheckSettings, today: date, screening: sanctions.Screening
+    ) -> None:
         if screening is None:  # a caller without types: fail loudly, never pass unscreened
             raise TypeError("checks need a sanctions Screening (sanctions.load_screening())")
         self.settings = settings
@@ -98,9 +100,12 @@ class Rule:
 
     def __call__(self, ct: CreditTransfer, cx: Context) -> Verdict:
         found = self.judge(ct, cx)
-        return Verdict(rule=self.__name__, passed=found.passed,
-                       reason_code=None if found.passed else found.reason_code or self.reason_code,
-                       narrative=found.narrative)
+        return Verdict(
+            rule=self.__name__,
+            passed=found.passed,
+            reason_code=None if found.passed else found.reason_code or self.reason_code,
+            narrative=found.narrative,
+        )
 
     def __repr__(self) -> str:
         return f"<rule {self.__name__} {self.reason_code}>"
@@ -135,6 +140,7 @@ def _bic11(bic: str) -> str:
 
 
 # -- message level ------------------------------------------------------------------------
+
 
 @rule("FF01")
 def bah_message_definition(ct: CreditTransfer, cx: Context) -> Outcome:
@@ -215,6 +221,7 @@ def transactions_per_message(ct: CreditTransfer, cx: Context) -> Outcome:
 
 # -- parties and identifiers --------------------------------------------------------------
 
+
 def _bic_problem(bic: str) -> str | None:
     m = _BIC.fullmatch(bic)
     if m is None:
@@ -260,7 +267,8 @@ def _aba_ok(number: str) -> bool:
 
 # Clearing-system member identifiers with a published check (ClrSysId/Cd -> checker).
 _MEMBER_ID_CHECKS: dict[str | None, tuple[str, Callable[[str], bool]]] = {
-    "ClrSysMmbId:USABA": ("ABA routing number", _aba_ok)}
+    "ClrSysMmbId:USABA": ("ABA routing number", _aba_ok)
+}
 
 
 @rule("RC08")
@@ -287,8 +295,9 @@ def bah_agents_match(ct: CreditTransfer, cx: Context) -> Outcome:
         return ok("no business application header")
     problems: list[str] = []
     for party, scheme, role, what in (
-            (ct.bah_from, ct.bah_from_scheme, "instructing_agent", "BAH Fr is not the InstgAgt"),
-            (ct.bah_to, ct.bah_to_scheme, "instructed_agent", "BAH To is not the InstdAgt")):
+        (ct.bah_from, ct.bah_from_scheme, "instructing_agent", "BAH Fr is not the InstgAgt"),
+        (ct.bah_to, ct.bah_to_scheme, "instructed_agent", "BAH To is not the InstdAgt"),
+    ):
         # (no scheme: recorded before schemes were extracted; a BIC-shaped value is one)
         if not party or not (scheme in _BAH_BIC_SCHEMES or (scheme is None and _BIC.fullmatch(party))):
             continue
@@ -316,8 +325,7 @@ def uetr_format(ct: CreditTransfer, cx: Context) -> Outcome:
     return ok("UETRs are UUID v4")
 
 
-_IbanChecker = tuple[Callable[[str], object], tuple[tuple[type[Exception], str], ...],
-                     tuple[type[Exception], ...]]
+_IbanChecker = tuple[Callable[[str], object], tuple[tuple[type[Exception], str], ...], tuple[type[Exception], ...]]
 _schwifty: _IbanChecker | None = None
 
 
@@ -328,12 +336,17 @@ def _iban_checker() -> _IbanChecker:
     if _schwifty is None:
         from schwifty import IBAN
         from schwifty import exceptions as e
-        _schwifty = (IBAN, (
-            (e.InvalidChecksumDigits, "IBAN check digits are wrong"),
-            (e.InvalidLength, "IBAN length is wrong for its country"),
-            (e.InvalidCountryCode, "IBAN country is unknown"),
-            (e.InvalidStructure, "IBAN structure is wrong for its country"),
-        ), (e.SchwiftyException, ValueError))
+
+        _schwifty = (
+            IBAN,
+            (
+                (e.InvalidChecksumDigits, "IBAN check digits are wrong"),
+                (e.InvalidLength, "IBAN length is wrong for its country"),
+                (e.InvalidCountryCode, "IBAN country is unknown"),
+                (e.InvalidStructure, "IBAN structure is wrong for its country"),
+            ),
+            (e.SchwiftyException, ValueError),
+        )
     return _schwifty
 
 
@@ -351,8 +364,10 @@ def iban_valid(ct: CreditTransfer, cx: Context) -> Outcome:
     """Debtor and creditor IBANs: country, length for the country, check digits (schwifty)."""
     problems = []
     for i, tx in enumerate(cx.txs):
-        for party, account, scheme in (("debtor", tx.debtor_account, tx.debtor_account_scheme),
-                                       ("creditor", tx.creditor_account, tx.creditor_account_scheme)):
+        for party, account, scheme in (
+            ("debtor", tx.debtor_account, tx.debtor_account_scheme),
+            ("creditor", tx.creditor_account, tx.creditor_account_scheme),
+        ):
             if account and scheme == "IBAN":
                 why = _iban_problem(account)
                 if why:
@@ -364,6 +379,7 @@ def iban_valid(ct: CreditTransfer, cx: Context) -> Outcome:
 
 # -- currency and amounts -----------------------------------------------------------------
 
+
 def _currencies(ct: CreditTransfer, cx: Context) -> Iterator[tuple[str, str | None]]:
     for i, tx in enumerate(cx.txs):
         yield cx.where(i), tx.currency
@@ -374,8 +390,11 @@ def _currencies(ct: CreditTransfer, cx: Context) -> Iterator[tuple[str, str | No
 @rule("AM11")
 def currency_known(ct: CreditTransfer, cx: Context) -> Outcome:
     """Every currency is a current ISO 4217 code."""
-    problems = [f"{where}currency {str(ccy)[:3]} is not ISO 4217" if ccy else f"{where}currency missing"
-                for where, ccy in _currencies(ct, cx) if ccy not in CURRENCIES]
+    problems = [
+        f"{where}currency {str(ccy)[:3]} is not ISO 4217" if ccy else f"{where}currency missing"
+        for where, ccy in _currencies(ct, cx)
+        if ccy not in CURRENCIES
+    ]
     if problems:
         return fail(problems)
     return ok("currencies are ISO 4217")
@@ -405,8 +424,9 @@ def amount_decimals(ct: CreditTransfer, cx: Context) -> Outcome:
     problems = []
     amounts = [(cx.where(i), tx.amount, tx.currency) for i, tx in enumerate(cx.txs)]
     if ct.total_interbank_settlement_amount:
-        amounts.append(("TtlIntrBkSttlmAmt: ", ct.total_interbank_settlement_amount,
-                        ct.total_interbank_settlement_currency))
+        amounts.append(
+            ("TtlIntrBkSttlmAmt: ", ct.total_interbank_settlement_amount, ct.total_interbank_settlement_currency)
+        )
     for where, text, ccy in amounts:
         units = MINOR_UNITS.get(ccy or "")
         value = _decimal(text)
@@ -459,6 +479,7 @@ def amount_within_limits(ct: CreditTransfer, cx: Context) -> Outcome:
 
 # -- dates and charges --------------------------------------------------------------------
 
+
 @rule("DT01")
 def settlement_date_window(ct: CreditTransfer, cx: Context) -> Outcome:
     """IntrBkSttlmDt, when present, within [today - past, today + future] days."""
@@ -493,8 +514,11 @@ def charge_bearer_allowed(ct: CreditTransfer, cx: Context) -> Outcome:
         code = tx.charge_bearer
         if code not in allowed:
             scope = " in CBPR+" if cx.cbpr else ""
-            problems.append(f"{cx.where(i)}charge bearer {str(code)[:4]} not allowed{scope}" if code
-                            else cx.where(i) + "charge bearer missing")
+            problems.append(
+                f"{cx.where(i)}charge bearer {str(code)[:4]} not allowed{scope}"
+                if code
+                else cx.where(i) + "charge bearer missing"
+            )
     if problems:
         return fail(problems)
     return ok("charge bearers allowed")
@@ -519,4 +543,4 @@ def reference_date(ct: CreditTransfer, settings: CheckSettings, today: date | No
             return date.fromisoformat(created)
         except ValueError:
             pass
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()

@@ -11,9 +11,20 @@ read or fails validation raises: screening fails closed, never passes unscreened
 
 List file format::
 
-    {"name": "DEMO", "version": "2026-01",            # optional, shown in narratives
-     "entries": [{"id": "DEMO-IND-0001", "name": "...", "aliases": ["..."],
-                  "type": "individual" | "entity", "country": "ZZ", "source": "DEMO"}]}
+    {
+        "name": "DEMO",
+        "version": "2026-01",  # optional, shown in narratives
+        "entries": [
+            {
+                "id": "DEMO-IND-0001",
+                "name": "...",
+                "aliases": ["..."],
+                "type": "individual" | "entity",
+                "country": "ZZ",
+                "source": "DEMO",
+            }
+        ],
+    }
 
 (a bare JSON list of entries is accepted too). Ids, sources, name and version must be
 short printable tokens (they go into narratives); names and aliases never do.
@@ -51,6 +62,7 @@ of a sanctions hit nor a message to send about one.
 Narratives name the party role, the list entry id and source and the score, never the
 customer's name or the entry's name (payment data stays out of logs and reports).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -73,54 +85,234 @@ from chalicelib.iso20022.errors import safe_text
 from .settings import code_set
 from .verdicts import Outcome, agents, fail, ok
 
-__all__ = ["DEMO_LIST", "Entry", "Match", "SanctionsSettings", "Screening", "load_screening", "normalise",
-           "problems", "screen"]
+__all__ = [
+    "DEMO_LIST",
+    "Entry",
+    "Match",
+    "SanctionsSettings",
+    "Screening",
+    "load_screening",
+    "normalise",
+    "problems",
+    "screen",
+]
 
 DEMO_LIST = Path(__file__).parent / "data" / "sanctions_demo.json"
 
-_MAX_LISTED = 2             # problems named in one narrative (ids are long)
-_MIN_CONTAINED_TOKENS = 2   # token-set match: the contained name has 2 distinctive tokens...
-_MIN_CONTAINED_CHARS = 8    # ...and 8 letters
-_MAX_SUBSET_TOKENS = 4      # entry-in-name lookups: entry forms of at most 4 tokens
-_MAX_NAME_TOKENS = 12       # ...among the 12 longest distinct tokens of the name
-_SCAN_BELOW = 256           # fuzzy: length windows this small are scanned, not filtered
+_MAX_LISTED = 2  # problems named in one narrative (ids are long)
+_MIN_CONTAINED_TOKENS = 2  # token-set match: the contained name has 2 distinctive tokens...
+_MIN_CONTAINED_CHARS = 8  # ...and 8 letters
+_MAX_SUBSET_TOKENS = 4  # entry-in-name lookups: entry forms of at most 4 tokens
+_MAX_NAME_TOKENS = 12  # ...among the 12 longest distinct tokens of the name
+_SCAN_BELOW = 256  # fuzzy: length windows this small are scanned, not filtered
 
 # -- normalisation ------------------------------------------------------------------------
 
 # Letters NFKD does not decompose (after casefold: ß is already "ss").
-_TRANSLIT = {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
-             "ı": "i", "ħ": "h", "ŀ": "l", "ĸ": "k", "ŧ": "t", "ŋ": "n", "ſ": "s", "ß": "ss"}
+_TRANSLIT = {
+    "ø": "o",
+    "æ": "ae",
+    "œ": "oe",
+    "ł": "l",
+    "đ": "d",
+    "ð": "d",
+    "þ": "th",
+    "ı": "i",
+    "ħ": "h",
+    "ŀ": "l",
+    "ĸ": "k",
+    "ŧ": "t",
+    "ŋ": "n",
+    "ſ": "s",
+    "ß": "ss",
+}
 # Dots and apostrophes join ("S.A." -> "sa", "O'Neil" -> "oneil"); other punctuation splits.
 _JOINERS = ".'’‘`´ʼ"
-_TABLE = str.maketrans({**_TRANSLIT, **{c: None for c in _JOINERS}})
+_TABLE = str.maketrans({**_TRANSLIT, **dict.fromkeys(_JOINERS)})
 _SPLIT = re.compile(r"[\W_]+")
 
-LEGAL_FORMS = frozenset("""
-    ltd limited llc llp lp plc inc incorporated co company corp corporation
-    gmbh mbh ag kg kgaa ohg ug ev sa sas sasu sarl srl spa sl bv nv cv vof
-    ab as asa aps oy oyj kk pte pty sdn bhd jsc ojsc pjsc cjsc oao zao ooo pao ao
-    fze fzco fzc wll lda ltda sro doo kft zrt nyrt
-""".split())
-HONORIFICS = frozenset("mr mrs ms miss mx dr prof sir dame madam mme mlle herr frau sr sra srta".split())
+LEGAL_FORMS = frozenset(
+    [
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "lp",
+        "plc",
+        "inc",
+        "incorporated",
+        "co",
+        "company",
+        "corp",
+        "corporation",
+        "gmbh",
+        "mbh",
+        "ag",
+        "kg",
+        "kgaa",
+        "ohg",
+        "ug",
+        "ev",
+        "sa",
+        "sas",
+        "sasu",
+        "sarl",
+        "srl",
+        "spa",
+        "sl",
+        "bv",
+        "nv",
+        "cv",
+        "vof",
+        "ab",
+        "as",
+        "asa",
+        "aps",
+        "oy",
+        "oyj",
+        "kk",
+        "pte",
+        "pty",
+        "sdn",
+        "bhd",
+        "jsc",
+        "ojsc",
+        "pjsc",
+        "cjsc",
+        "oao",
+        "zao",
+        "ooo",
+        "pao",
+        "ao",
+        "fze",
+        "fzco",
+        "fzc",
+        "wll",
+        "lda",
+        "ltda",
+        "sro",
+        "doo",
+        "kft",
+        "zrt",
+        "nyrt",
+    ]
+)
+HONORIFICS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "prof",
+        "sir",
+        "dame",
+        "madam",
+        "mme",
+        "mlle",
+        "herr",
+        "frau",
+        "sr",
+        "sra",
+        "srta",
+    ]
+)
 _NOISE = LEGAL_FORMS | HONORIFICS | {"and", "und", "et", "the"}
 # Words that do not tell one party from another: a token-set match needs 2 other tokens
 # ("Capital Partners" is not a match for every "... Capital Partners" on the list).
-GENERIC = frozenset("""
-    al el ul bin ibn bint abu de del della di da dos das du la le van von der den ter
-    trading trade traders international intl global world worldwide general national united
-    group holding holdings capital partners partner investment investments invest fund funds
-    services service bank banking finance financial industries industrial industry enterprise
-    enterprises management consulting solutions systems technology technologies tech import
-    export shipping logistics marine maritime energy oil gas petroleum commercial development
-    resources foundation association organisation organization new first
-""".split())
+GENERIC = frozenset(
+    [
+        "al",
+        "el",
+        "ul",
+        "bin",
+        "ibn",
+        "bint",
+        "abu",
+        "de",
+        "del",
+        "della",
+        "di",
+        "da",
+        "dos",
+        "das",
+        "du",
+        "la",
+        "le",
+        "van",
+        "von",
+        "der",
+        "den",
+        "ter",
+        "trading",
+        "trade",
+        "traders",
+        "international",
+        "intl",
+        "global",
+        "world",
+        "worldwide",
+        "general",
+        "national",
+        "united",
+        "group",
+        "holding",
+        "holdings",
+        "capital",
+        "partners",
+        "partner",
+        "investment",
+        "investments",
+        "invest",
+        "fund",
+        "funds",
+        "services",
+        "service",
+        "bank",
+        "banking",
+        "finance",
+        "financial",
+        "industries",
+        "industrial",
+        "industry",
+        "enterprise",
+        "enterprises",
+        "management",
+        "consulting",
+        "solutions",
+        "systems",
+        "technology",
+        "technologies",
+        "tech",
+        "import",
+        "export",
+        "shipping",
+        "logistics",
+        "marine",
+        "maritime",
+        "energy",
+        "oil",
+        "gas",
+        "petroleum",
+        "commercial",
+        "development",
+        "resources",
+        "foundation",
+        "association",
+        "organisation",
+        "organization",
+        "new",
+        "first",
+    ]
+)
 
 
 def _tokens(text: str) -> list[str]:
     if not text.isascii():
         text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     tokens: list[str] = []
-    initials: list[str] = []        # a run of single letters is joined: "j p morgan" -> "jp morgan"
+    initials: list[str] = []  # a run of single letters is joined: "j p morgan" -> "jp morgan"
     for tok in _SPLIT.split(text.casefold().translate(_TABLE)):
         if len(tok) == 1:
             initials.append(tok)
@@ -132,7 +324,7 @@ def _tokens(text: str) -> list[str]:
     if initials:
         tokens.append("".join(initials))
     kept = [t for t in tokens if t not in _NOISE]
-    return kept or tokens           # a name made only of noise words keeps them
+    return kept or tokens  # a name made only of noise words keeps them
 
 
 def normalise(text: str) -> str:
@@ -150,8 +342,10 @@ def _letters(key: str) -> int:
 
 def _containable(tset: frozenset[str]) -> bool:
     """May match as a part of a longer name: 2+ distinctive tokens, 8+ letters."""
-    return (sum(1 for t in tset if t not in GENERIC) >= _MIN_CONTAINED_TOKENS
-            and sum(map(len, tset)) >= _MIN_CONTAINED_CHARS)
+    return (
+        sum(1 for t in tset if t not in GENERIC) >= _MIN_CONTAINED_TOKENS
+        and sum(map(len, tset)) >= _MIN_CONTAINED_CHARS
+    )
 
 
 # -- the list -----------------------------------------------------------------------------
@@ -165,7 +359,7 @@ class Entry:
     id: str
     name: str
     aliases: tuple[str, ...] = ()
-    type: str = "entity"            # "individual" or "entity"
+    type: str = "entity"  # "individual" or "entity"
     country: str | None = None
     source: str = "unknown"
 
@@ -173,8 +367,8 @@ class Entry:
 @dataclass(frozen=True, slots=True)
 class Match:
     entry: Entry
-    score: int                      # 0-100, floored
-    kind: str                       # "exact", "token set" or "fuzzy"
+    score: int  # 0-100, floored
+    kind: str  # "exact", "token set" or "fuzzy"
 
 
 def _entry(raw: Any, default_source: str, n: int) -> Entry:
@@ -215,9 +409,15 @@ class Screening:
     what the sanctions rule finds in a whole credit transfer.
     """
 
-    def __init__(self, entries: Iterable[Entry], *, reject_threshold: float = 90.0,
-                 min_fuzzy_length: int = 4, embargoed_countries: Iterable[str] = (),
-                 label: str = "unnamed list") -> None:
+    def __init__(
+        self,
+        entries: Iterable[Entry],
+        *,
+        reject_threshold: float = 90.0,
+        min_fuzzy_length: int = 4,
+        embargoed_countries: Iterable[str] = (),
+        label: str = "unnamed list",
+    ) -> None:
         from rapidfuzz import fuzz, process  # ~20 ms: paid by the first screening only
 
         self._extract_one, self._ratio = process.extractOne, fuzz.ratio
@@ -241,13 +441,13 @@ class Screening:
                 exact[key] = index
                 letters = _letters(key)
                 if letters < self.min_fuzzy_length:
-                    continue        # short forms match exactly only
+                    continue  # short forms match exactly only
                 fuzzy.append((len(key), key, index))
                 tset = frozenset(tokens)
                 for tok in tset:
                     postings[tok].add(key)
                 if _containable(tset):
-                    by_tokenset.setdefault(tset, index)   # may be found inside a longer name
+                    by_tokenset.setdefault(tset, index)  # may be found inside a longer name
         fuzzy.sort()
         self._exact = exact
         self._by_tokenset = by_tokenset
@@ -258,7 +458,7 @@ class Screening:
         # Trigram -> positions in _choices (ascending), for the pigeonhole filter (_fuzzy).
         grams: defaultdict[str, list[int]] = defaultdict(list)
         for position, key in enumerate(self._choices):
-            for gram in {key[j:j + 3] for j in range(len(key) - 2)}:
+            for gram in {key[j : j + 3] for j in range(len(key) - 2)}:
                 grams[gram].append(position)
         self._grams = dict(grams)
 
@@ -297,9 +497,12 @@ class Screening:
 
     @classmethod
     def from_settings(cls, settings: SanctionsSettings) -> Screening:
-        return cls.load(settings.list_spec, reject_threshold=settings.reject_threshold,
-                        min_fuzzy_length=settings.min_fuzzy_length,
-                        embargoed_countries=settings.embargoed_countries)
+        return cls.load(
+            settings.list_spec,
+            reject_threshold=settings.reject_threshold,
+            min_fuzzy_length=settings.min_fuzzy_length,
+            embargoed_countries=settings.embargoed_countries,
+        )
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -351,8 +554,10 @@ class Screening:
         """The positions of the forms whose length can reach the threshold: ratio is
         200 * LCS / (a + b) <= 200 * min(a, b) / (a + b), so b in [a t / (200 - t), a (200 - t) / t]."""
         t, a = self.reject_threshold, len(key)
-        return (bisect.bisect_left(self._lengths, a * t / (200 - t) - 1e-6),
-                bisect.bisect_right(self._lengths, a * (200 - t) / t + 1e-6))
+        return (
+            bisect.bisect_left(self._lengths, a * t / (200 - t) - 1e-6),
+            bisect.bisect_right(self._lengths, a * (200 - t) / t + 1e-6),
+        )
 
     def _fuzzy(self, key: str) -> Match | None:
         """The best fuzzy match, scoring only the forms that can reach the threshold.
@@ -375,8 +580,8 @@ class Screening:
             start, end = k * size, (k + 1) * size if k < parts - 1 else a
             rarest = None
             for j in range(start, end - 2):
-                found = grams.get(key[j:j + 3])
-                if found is None:       # this segment is intact in no form
+                found = grams.get(key[j : j + 3])
+                if found is None:  # this segment is intact in no form
                     rarest = None
                     break
                 if rarest is None or len(found) < len(rarest):
@@ -389,8 +594,9 @@ class Screening:
         if not positions:
             return None
         choices = self._choices
-        best = self._extract_one(key, [choices[p] for p in positions], scorer=self._ratio,
-                                 processor=None, score_cutoff=t)
+        best = self._extract_one(
+            key, [choices[p] for p in positions], scorer=self._ratio, processor=None, score_cutoff=t
+        )
         if best is None:
             return None
         return Match(self.entries[self._owners[positions[best[2]]]], int(best[1]), "fuzzy")
@@ -401,8 +607,9 @@ class Screening:
             lo, hi = self._window(key)
         if lo >= hi:
             return None
-        found = self._extract_one(key, self._choices[lo:hi], scorer=self._ratio, processor=None,
-                                  score_cutoff=self.reject_threshold)
+        found = self._extract_one(
+            key, self._choices[lo:hi], scorer=self._ratio, processor=None, score_cutoff=self.reject_threshold
+        )
         if found is None:
             return None
         return Match(self.entries[self._owners[lo + found[2]]], int(found[1]), "fuzzy")
@@ -453,6 +660,7 @@ def load_screening(settings: SanctionsSettings | None = None) -> Screening:
 
 # -- the verdict --------------------------------------------------------------------------
 
+
 def problems(ct: CreditTransfer, screening: Screening) -> tuple[list[str], int]:
     """(every hit as a narrative line, name hits first; number of names screened)."""
     txs = ct.transactions
@@ -471,8 +679,10 @@ def problems(ct: CreditTransfer, screening: Screening) -> tuple[list[str], int]:
                     seen[name] = screening.match(name)
                 hit = seen[name]
                 if hit is not None:
-                    hits.append(f"{where}{party} name matches sanctions list entry {hit.entry.id} "
-                                f"({hit.entry.source}, {hit.kind}, score {hit.score})")
+                    hits.append(
+                        f"{where}{party} name matches sanctions list entry {hit.entry.id} "
+                        f"({hit.entry.source}, {hit.kind}, score {hit.score})"
+                    )
         if embargoed:
             roles: dict[str, list[str]] = {}
             for label, given in (("Dbtr", tx.debtor_country), ("Cdtr", tx.creditor_country)):
@@ -493,8 +703,12 @@ def screen(ct: CreditTransfer, screening: Screening) -> Outcome:
     found, screened = problems(ct, screening)
     if found:
         return fail(found, max_listed=_MAX_LISTED)
-    what = (f"{screened} name(s) screened against {screening.label} ({len(screening)} entries, threshold "
-            f"{screening.reject_threshold:g}): no match" if screened else "no debtor or creditor names to screen")
+    what = (
+        f"{screened} name(s) screened against {screening.label} ({len(screening)} entries, threshold "
+        f"{screening.reject_threshold:g}): no match"
+        if screened
+        else "no debtor or creditor names to screen"
+    )
     if screening.embargoed_countries:
         what += f"; no embargoed country ({len(screening.embargoed_countries)} listed)"
     return ok(safe_text(what))

@@ -4,6 +4,7 @@ Sets are given as JSON lists or comma-separated text
 (``PACSFLOW_CHECKS_CHARGE_BEARERS=DEBT,CRED,SHAR``); per-currency limits as a JSON object
 (``PACSFLOW_CHECKS_MAX_AMOUNT_BY_CURRENCY='{"JPY": "100000000000"}'``).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,14 @@ class CheckSettings(BaseSettings):
     # Rules switched off by name (they are then not run and leave no verdict).
     disabled_rules: CodeSet = frozenset()
 
-    @field_validator("charge_bearers", "cbpr_charge_bearers", "blocked_currencies",
-                     "allowed_currencies", "disabled_rules", mode="before")
+    @field_validator(
+        "charge_bearers",
+        "cbpr_charge_bearers",
+        "blocked_currencies",
+        "allowed_currencies",
+        "disabled_rules",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         return code_set(value)

@@ -9,6 +9,7 @@ its reason code once. ``verdict()`` builds a Verdict directly, for checks that a
 Narratives are short and carry no payment data beyond what locates the fault: an agent's
 BIC or a currency code, never an account number or a name.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -23,11 +24,16 @@ MAX_LISTED = 3  # problems named in one narrative
 
 # The agents of a transaction: attribute (its scheme is attribute + "_scheme") and ISO tag.
 AGENT_ROLES: tuple[tuple[str, str], ...] = (
-    ("instructing_agent", "InstgAgt"), ("instructed_agent", "InstdAgt"),
-    ("debtor_agent", "DbtrAgt"), ("creditor_agent", "CdtrAgt"),
-    ("previous_instructing_agent1", "PrvsInstgAgt1"), ("previous_instructing_agent2", "PrvsInstgAgt2"),
-    ("previous_instructing_agent3", "PrvsInstgAgt3"), ("intermediary_agent1", "IntrmyAgt1"),
-    ("intermediary_agent2", "IntrmyAgt2"), ("intermediary_agent3", "IntrmyAgt3"),
+    ("instructing_agent", "InstgAgt"),
+    ("instructed_agent", "InstdAgt"),
+    ("debtor_agent", "DbtrAgt"),
+    ("creditor_agent", "CdtrAgt"),
+    ("previous_instructing_agent1", "PrvsInstgAgt1"),
+    ("previous_instructing_agent2", "PrvsInstgAgt2"),
+    ("previous_instructing_agent3", "PrvsInstgAgt3"),
+    ("intermediary_agent1", "IntrmyAgt1"),
+    ("intermediary_agent2", "IntrmyAgt2"),
+    ("intermediary_agent3", "IntrmyAgt3"),
 )
 
 

@@ -1,4 +1,5 @@
 """The domain model: no I/O, no AWS, no XML."""
+
 from chalicelib.domain.payment import (
     IllegalTransition,
     MessageMismatch,

@@ -11,6 +11,7 @@ Names are ISO 20022's where the standard has one. `CreditTransfer` holds the gro
 Names and accounts are payment data: they belong in the event store (encrypted at rest),
 never in logs or narratives.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -67,7 +68,7 @@ class Transaction(Plain):
     end_to_end_id: str | None = None
     tx_id: str | None = None
     uetr: str | None = None
-    amount: str | None = None                   # IntrBkSttlmAmt, decimal text as sent
+    amount: str | None = None  # IntrBkSttlmAmt, decimal text as sent
     currency: str | None = None
     interbank_settlement_date: str | None = None
     charge_bearer: str | None = None
@@ -92,7 +93,7 @@ class Transaction(Plain):
     intermediary_agent3: str | None = None
     intermediary_agent3_scheme: str | None = None
     debtor_name: str | None = None
-    debtor_country: str | None = None           # Dbtr/PstlAdr/Ctry
+    debtor_country: str | None = None  # Dbtr/PstlAdr/Ctry
     debtor_account: str | None = None
     debtor_account_scheme: str | None = None
     creditor_name: str | None = None
@@ -107,19 +108,19 @@ class CreditTransfer(Plain):
 
     nested: ClassVar[dict[str, type[Plain]]] = {"transactions": Transaction}
 
-    message_type: str                           # "pacs.008.001.08"
+    message_type: str  # "pacs.008.001.08"
     msg_id: str
     creation_date_time: str
     nb_of_txs: str
-    ctrl_sum: str | None = None                 # GrpHdr/CtrlSum, decimal text as sent
-    total_interbank_settlement_amount: str | None = None    # GrpHdr/TtlIntrBkSttlmAmt
+    ctrl_sum: str | None = None  # GrpHdr/CtrlSum, decimal text as sent
+    total_interbank_settlement_amount: str | None = None  # GrpHdr/TtlIntrBkSttlmAmt
     total_interbank_settlement_currency: str | None = None
     settlement_method: str | None = None
-    clearing_system: str | None = None          # SttlmInf/ClrSys/Cd or Prtry
+    clearing_system: str | None = None  # SttlmInf/ClrSys/Cd or Prtry
     interbank_settlement_date: str | None = None  # GrpHdr/IntrBkSttlmDt
-    instructing_agent: str | None = None        # GrpHdr/InstgAgt
+    instructing_agent: str | None = None  # GrpHdr/InstgAgt
     instructing_agent_scheme: str | None = None
-    instructed_agent: str | None = None         # GrpHdr/InstdAgt
+    instructed_agent: str | None = None  # GrpHdr/InstdAgt
     instructed_agent_scheme: str | None = None
     # Business Application Header (only when validated: head.001.001.02)
     app_hdr_type: str | None = None
@@ -132,7 +133,7 @@ class CreditTransfer(Plain):
     biz_svc: str | None = None
     bah_cre_dt: str | None = None
     transactions: tuple[Transaction, ...] = field(default_factory=tuple)
-    envelope: str | None = None                 # wrapper root (Clark notation), None if bare
+    envelope: str | None = None  # wrapper root (Clark notation), None if bare
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod

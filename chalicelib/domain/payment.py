@@ -9,6 +9,7 @@ small `check_*` methods that raise named errors before anything is recorded. The
 retries steps (SQS redelivers), so the aggregate also answers "is this step already
 recorded?" — a retried step is recognised by the caller, never recorded twice.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from eventsourcing.domain import Aggregate, event
 from chalicelib.domain.models import CancellationCase, CreditTransfer, Original, Reason, TxOutcome, Verdict
 
 
-class TxSts(str, Enum):
+class TxSts(str, Enum):  # noqa: UP042  (str() of a StrEnum member differs; stored and compared as str)
     """ISO 20022 ExternalPaymentTransactionStatus1Code values a payment passes through."""
 
     ACCP = "ACCP"  # AcceptedCustomerProfile: transaction id issued, nothing received yet

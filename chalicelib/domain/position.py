@@ -9,6 +9,7 @@ velocity limit (payments per window) is enforced with the same guarantee.
 State stays small: which transactions reserved or freed is remembered only for
 `MEMORY` (long enough to recognise any retried step); the amounts are in `used`.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -99,7 +100,9 @@ class Position(Aggregate):
 
     def check_velocity(self, at: datetime, window: timedelta, max_in_window: int) -> None:
         if max_in_window and self.recent_count(at, window) >= max_in_window:
-            raise VelocityExceeded(f"more than {max_in_window} payments of {self.agent} in {int(window.total_seconds())} s")
+            raise VelocityExceeded(
+                f"more than {max_in_window} payments of {self.agent} in {int(window.total_seconds())} s"
+            )
 
 
 def position_id(agent: str, currency: str) -> UUID:

@@ -4,6 +4,7 @@ Each value is stored as its plain dict under a `_type_` name (eventsourcing's JS
 transcoder), so an event decodes back to the same frozen dataclass. Events recorded before
 a value was typed hold a bare dict; the event classes upcast those (`Payment.Received`...).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -4,6 +4,7 @@ Everything here is deterministic: no clock, no random ids. Values are made XML-s
 and clipped; codes and identifiers the schema would refuse raise ValueError, so a
 builder never returns a message that its XSD would reject for a caller's typo.
 """
+
 from __future__ import annotations
 
 import re
@@ -83,7 +84,9 @@ class Builder:
         if value and UUID4.match(value):
             self.sub(parent, name, value)
 
-    def amount(self, parent: etree._Element, name: str, value: str | None, ccy: str | None, *, required: bool = False) -> None:
+    def amount(
+        self, parent: etree._Element, name: str, value: str | None, ccy: str | None, *, required: bool = False
+    ) -> None:
         """A required amount (the caller's) must be well-formed; an optional one echoed from
         an inbound message is left out when it is not in the canonical form we write."""
         if not required and not (value and ccy and AMOUNT.match(value) and CCY.match(ccy)):

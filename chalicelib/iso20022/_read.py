@@ -5,6 +5,7 @@ maximum, agents are given by their first identifier in ISO order with a ``scheme
 naming which one ("BICFI", "ClrSysMmbId[:<code>]", "LEI", "Othr", "Nm"; "Pty" for a
 party known by name in a Party40/50Choice).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,7 @@ class Finder:
             for child in el:
                 tag = child.tag
                 if isinstance(tag, str) and tag.startswith(self.ns):
-                    index.setdefault(tag[self.skip:], child)
+                    index.setdefault(tag[self.skip :], child)
             self._memo[el] = index
         return index
 
@@ -89,8 +90,9 @@ class Finder:
         other = self.text(acct, "Othr/Id", 34, strip=True)
         if not other:
             return None, None
-        name = (self.text(acct, "Othr/SchmeNm/Cd", 4, strip=True)
-                or self.text(acct, "Othr/SchmeNm/Prtry", 35, strip=True))
+        name = self.text(acct, "Othr/SchmeNm/Cd", 4, strip=True) or self.text(
+            acct, "Othr/SchmeNm/Prtry", 35, strip=True
+        )
         return other, f"Othr:{name}" if name else "Othr"
 
     def party(self, el: etree._Element | None, path: str) -> tuple[str | None, str | None]:
@@ -119,14 +121,25 @@ def bah_fields(rec: Recognised) -> dict[str, str | None]:
         if fi is not None:
             return h.agent(fi, "")[0]
         org = h.find(hdr, f"{which}/OrgId")
-        return None if org is None else (
-            h.text(org, "Id/OrgId/AnyBIC", 11, strip=True) or h.text(org, "Id/OrgId/LEI", 20, strip=True)
-            or h.text(org, "Id/OrgId/Othr/Id", 35) or h.text(org, "Nm", 140))
+        return (
+            None
+            if org is None
+            else (
+                h.text(org, "Id/OrgId/AnyBIC", 11, strip=True)
+                or h.text(org, "Id/OrgId/LEI", 20, strip=True)
+                or h.text(org, "Id/OrgId/Othr/Id", 35)
+                or h.text(org, "Nm", 140)
+            )
+        )
 
     return dict(
-        app_hdr_type=rec.app_hdr_type, bah_from=party("Fr"), bah_to=party("To"),
-        biz_msg_idr=h.text(hdr, "BizMsgIdr", 35), msg_def_idr=h.text(hdr, "MsgDefIdr", 35),
-        biz_svc=h.text(hdr, "BizSvc", 35), bah_cre_dt=h.text(hdr, "CreDt", 35, strip=True),
+        app_hdr_type=rec.app_hdr_type,
+        bah_from=party("Fr"),
+        bah_to=party("To"),
+        biz_msg_idr=h.text(hdr, "BizMsgIdr", 35),
+        msg_def_idr=h.text(hdr, "MsgDefIdr", 35),
+        biz_svc=h.text(hdr, "BizSvc", 35),
+        bah_cre_dt=h.text(hdr, "CreDt", 35, strip=True),
     )
 
 

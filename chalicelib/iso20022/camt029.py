@@ -13,11 +13,13 @@ Codes (ISO 20022 external code sets and the camt.029.001.09 XSD):
 - ``CxlStsRsnInf/Rsn/Cd`` (ExternalPaymentCancellationRejection1Code): required for
   RJCR, optional for PDCR, refused for ACCR; only the codes in REJECTION_REASONS.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from lxml import etree
 
@@ -56,8 +58,9 @@ REJECTION_REASONS = {
 @dataclass(frozen=True)
 class CancellationOutcome:
     """The answer for one entry of ``CancellationRequest.transactions`` (same position)."""
-    status: str                       # ACCR | RJCR | PDCR
-    reason_code: str | None = None    # see REJECTION_REASONS
+
+    status: str  # ACCR | RJCR | PDCR
+    reason_code: str | None = None  # see REJECTION_REASONS
     narrative: str | None = None
 
 
@@ -140,7 +143,7 @@ def build_camt029(
     b.sub(b.sub(rsl, "Sts"), "Conf", status)
 
     dtls = b.sub(rsl, "CxlDtls")
-    groups = [(tx, o) for tx, o in zip(req.transactions, outcomes) if _is_group(tx)]
+    groups = [(tx, o) for tx, o in zip(req.transactions, outcomes, strict=True) if _is_group(tx)]
     for tx, o in groups:
         og = b.sub(dtls, "OrgnlGrpInfAndSts")
         b.sub(og, "OrgnlMsgId", tx.original_msg_id or "NOTPROVIDED")
@@ -148,7 +151,7 @@ def build_camt029(
         b.opt(og, "OrgnlCreDtTm", tx.original_creation_date_time)
         b.sub(og, "GrpCxlSts", o.status)
         _reason(og, o)
-    for tx, o in zip(req.transactions, outcomes):
+    for tx, o in zip(req.transactions, outcomes, strict=True):
         if _is_group(tx):
             continue
         t = b.sub(dtls, "TxInfAndSts")
@@ -189,8 +192,9 @@ def _check_outcome(o: CancellationOutcome, i: int) -> None:
     elif o.status == "ACCR":
         raise ValueError(f"outcomes[{i}]: an accepted cancellation (ACCR) carries no rejection reason")
     elif o.reason_code not in REJECTION_REASONS:
-        raise ValueError(f"outcomes[{i}].reason_code {o.reason_code!r} is not valid: "
-                         + ", ".join(sorted(REJECTION_REASONS)))
+        raise ValueError(
+            f"outcomes[{i}].reason_code {o.reason_code!r} is not valid: " + ", ".join(sorted(REJECTION_REASONS))
+        )
     if o.reason_code == "NARR" and not text(o.narrative or "", 105):
         raise ValueError(f"outcomes[{i}]: NARR needs a narrative")
 

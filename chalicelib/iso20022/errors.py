@@ -1,4 +1,5 @@
 """The one exception raised for any message this package refuses."""
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,9 @@ class MessageRejected(Exception):
     recognised before the refusal, so that a pacs.002 can still refer to the original.
     """
 
-    def __init__(self, reason_code: str, narrative: str, *,
-                 message_type: str | None = None, msg_id: str | None = None) -> None:
+    def __init__(
+        self, reason_code: str, narrative: str, *, message_type: str | None = None, msg_id: str | None = None
+    ) -> None:
         self.reason_code = reason_code
         self.narrative = safe_text(narrative)
         self.message_type = message_type

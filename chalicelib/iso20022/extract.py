@@ -14,6 +14,7 @@ header's. Accounts are given as sent (IBAN or Othr/Id) with ``*_account_scheme``
 "IBAN", "Othr" or "Othr:<SchmeNm/Cd|Prtry>". Names and accounts are payment data: they
 belong in the event store (encrypted at rest), never in logs or narratives.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,9 +27,11 @@ from ._read import AGENT_IDS, Finder
 from .recognise import Recognised
 
 # Agents of a CdtTrfTxInf besides the four named ones, as (element, field prefix).
-_OTHER_AGENTS = tuple((f"{el}{n}", f"{prefix}{n}") for el, prefix in (
-    ("PrvsInstgAgt", "previous_instructing_agent"), ("IntrmyAgt", "intermediary_agent"))
-    for n in (1, 2, 3))
+_OTHER_AGENTS = tuple(
+    (f"{el}{n}", f"{prefix}{n}")
+    for el, prefix in (("PrvsInstgAgt", "previous_instructing_agent"), ("IntrmyAgt", "intermediary_agent"))
+    for n in (1, 2, 3)
+)
 
 
 def _finder(ident: str) -> Finder:
@@ -42,8 +45,7 @@ def extract(rec: Recognised) -> CreditTransfer:
     grp_instg = f.agent(grp, "InstgAgt")
     grp_instd = f.agent(grp, "InstdAgt")
     grp_date = f.text(grp, "IntrBkSttlmDt", 10, strip=True)
-    transactions = tuple(_transaction(f, t, grp_instg, grp_instd, grp_date)
-                         for t in f.all(msg, "CdtTrfTxInf"))
+    transactions = tuple(_transaction(f, t, grp_instg, grp_instd, grp_date) for t in f.all(msg, "CdtTrfTxInf"))
     ttl = f.find(grp, "TtlIntrBkSttlmAmt")
     values: dict[str, Any] = dict(
         message_type=rec.message_type,
@@ -54,12 +56,15 @@ def extract(rec: Recognised) -> CreditTransfer:
         total_interbank_settlement_amount=_clip(ttl.text or "", 40) if ttl is not None else None,
         total_interbank_settlement_currency=_clip(ttl.get("Ccy", ""), 3) if ttl is not None else None,
         settlement_method=f.text(grp, "SttlmInf/SttlmMtd", 4, strip=True),
-        clearing_system=(f.text(grp, "SttlmInf/ClrSys/Cd", 5, strip=True)
-                         or f.text(grp, "SttlmInf/ClrSys/Prtry", 35)),
+        clearing_system=(f.text(grp, "SttlmInf/ClrSys/Cd", 5, strip=True) or f.text(grp, "SttlmInf/ClrSys/Prtry", 35)),
         interbank_settlement_date=grp_date,
-        instructing_agent=grp_instg[0], instructing_agent_scheme=grp_instg[1],
-        instructed_agent=grp_instd[0], instructed_agent_scheme=grp_instd[1],
-        transactions=transactions, envelope=rec.envelope, notes=rec.notes,
+        instructing_agent=grp_instg[0],
+        instructing_agent_scheme=grp_instg[1],
+        instructed_agent=grp_instd[0],
+        instructed_agent_scheme=grp_instd[1],
+        transactions=transactions,
+        envelope=rec.envelope,
+        notes=rec.notes,
     )
     values.update(_bah(rec))
     return CreditTransfer(**values)
@@ -68,8 +73,9 @@ def extract(rec: Recognised) -> CreditTransfer:
 _Agent = tuple[str | None, str | None]  # (identifier, scheme)
 
 
-def _transaction(f: Finder, t: etree._Element, grp_instg: _Agent, grp_instd: _Agent,
-                 grp_date: str | None) -> Transaction:
+def _transaction(
+    f: Finder, t: etree._Element, grp_instg: _Agent, grp_instd: _Agent, grp_date: str | None
+) -> Transaction:
     amt = f.find(t, "IntrBkSttlmAmt")
     instg = f.agent(t, "InstgAgt")
     if instg[0] is None:
@@ -88,10 +94,14 @@ def _transaction(f: Finder, t: etree._Element, grp_instg: _Agent, grp_instd: _Ag
         currency=_clip(amt.get("Ccy", "") if amt is not None else "", 3),
         interbank_settlement_date=f.text(t, "IntrBkSttlmDt", 10, strip=True) or grp_date,
         charge_bearer=f.text(t, "ChrgBr", 4, strip=True),
-        instructing_agent=instg[0], instructing_agent_scheme=instg[1],
-        instructed_agent=instd[0], instructed_agent_scheme=instd[1],
-        debtor_agent=dbtr_agt[0], debtor_agent_scheme=dbtr_agt[1],
-        creditor_agent=cdtr_agt[0], creditor_agent_scheme=cdtr_agt[1],
+        instructing_agent=instg[0],
+        instructing_agent_scheme=instg[1],
+        instructed_agent=instd[0],
+        instructed_agent_scheme=instd[1],
+        debtor_agent=dbtr_agt[0],
+        debtor_agent_scheme=dbtr_agt[1],
+        creditor_agent=cdtr_agt[0],
+        creditor_agent_scheme=cdtr_agt[1],
     )
     for element, prefix in _OTHER_AGENTS:
         values[prefix], values[prefix + "_scheme"] = f.agent(t, element)
@@ -113,7 +123,8 @@ def _bah(rec: Recognised) -> dict[str, str | None]:
     h, hdr = _finder(rec.app_hdr_type), rec.app_hdr
     return dict(
         app_hdr_type=rec.app_hdr_type,
-        **_party(h, hdr, "Fr", "bah_from"), **_party(h, hdr, "To", "bah_to"),
+        **_party(h, hdr, "Fr", "bah_from"),
+        **_party(h, hdr, "To", "bah_to"),
         biz_msg_idr=h.text(hdr, "BizMsgIdr", 35),
         msg_def_idr=h.text(hdr, "MsgDefIdr", 35),
         biz_svc=h.text(hdr, "BizSvc", 35),
@@ -132,8 +143,12 @@ def _party(h: Finder, hdr: etree._Element, which: str, prefix: str) -> dict[str,
     else:
         org = h.find(hdr, f"{which}/OrgId")
         if org is not None:
-            for path, max_len, name in (("Id/OrgId/AnyBIC", 11, "AnyBIC"), ("Id/OrgId/LEI", 20, "OrgLEI"),
-                                        ("Id/OrgId/Othr/Id", 35, "OrgOthr"), ("Nm", 140, "Nm")):
+            for path, max_len, name in (
+                ("Id/OrgId/AnyBIC", 11, "AnyBIC"),
+                ("Id/OrgId/LEI", 20, "OrgLEI"),
+                ("Id/OrgId/Othr/Id", 35, "OrgOthr"),
+                ("Nm", 140, "Nm"),
+            ):
                 value = h.text(org, path, max_len, strip=name in ("AnyBIC", "OrgLEI"))
                 if value:
                     scheme = name

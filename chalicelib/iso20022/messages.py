@@ -6,28 +6,33 @@ the extraction that fits the namespace. The result's ``message_type`` is what th
 message *is*; ``expect`` (the family the client declared, e.g. X-Message-Type) turns a
 difference into an FF01 rejection that still names the recognised type.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 from chalicelib.domain.models import CreditTransfer
 
 from .camt056 import CancellationRequest, extract_camt056
 from .errors import rejected
 from .extract import extract
-from .parse import MAX_BYTES, MAX_DEPTH, parse_xml
 from .pacs028 import StatusRequest, extract_pacs028
+from .parse import MAX_BYTES, MAX_DEPTH, parse_xml
 from .recognise import RECOGNISED, Recognised, family_of, recognise
 
-InboundMessage = Union[CreditTransfer, CancellationRequest, StatusRequest]
+InboundMessage = CreditTransfer | CancellationRequest | StatusRequest
 
-_EXTRACT: dict[str, Callable[[Recognised], InboundMessage]] = {"pacs.008": extract, "camt.056": extract_camt056, "pacs.028": extract_pacs028}
+_EXTRACT: dict[str, Callable[[Recognised], InboundMessage]] = {
+    "pacs.008": extract,
+    "camt.056": extract_camt056,
+    "pacs.028": extract_pacs028,
+}
 FAMILIES = tuple(_EXTRACT)
 
 
-def read_message(raw: bytes, *, expect: str | None = None, max_bytes: int = MAX_BYTES,
-                 max_depth: int = MAX_DEPTH) -> InboundMessage:
+def read_message(
+    raw: bytes, *, expect: str | None = None, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+) -> InboundMessage:
     """Parse securely, recognise, validate and extract a pacs.008 (CreditTransfer), camt.056
     (CancellationRequest) or pacs.028 (StatusRequest). Raises MessageRejected (FF01).
 

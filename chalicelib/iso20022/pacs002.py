@@ -15,20 +15,21 @@ An answer to a pacs.028 status request is an ordinary report about the original 
 (OrgnlMsgNmId = the pacs.008's type): pass the stored CreditTransfer, or
 ``StatusRequest.as_original()`` when the payment is not on file.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from collections.abc import Iterator
 from datetime import datetime
 from re import Pattern
-from typing import Sequence
 
 from lxml import etree
 
+from chalicelib.domain.models import CreditTransfer, Transaction
+
 from . import schemas
 from ._build import BIC, CODE4, Builder, check, iso, serialise, text
-from chalicelib.domain.models import CreditTransfer, Transaction
 from .parse import parse_xml
 
 PACS002 = "pacs.002.001.10"
@@ -43,6 +44,7 @@ ACCEPTED_ORDER = ("ACTC", "ACCP", "ACWC", "ACSP", "ACSC", "ACCC")
 @dataclass(frozen=True)
 class StatusReason:
     """One StsRsnInf: an ExternalStatusReason1Code (AM04, DUPL, RR04, NARR, ...) and/or text."""
+
     code: str | None = None
     narrative: str | None = None
 
@@ -50,9 +52,10 @@ class StatusReason:
 @dataclass(frozen=True)
 class TxStatus:
     """The status of one transaction of the original (ExternalPaymentTransactionStatus1Code)."""
+
     status: str
     reasons: tuple[StatusReason, ...] = ()
-    ids: Transaction | None = None   # None: the original's transaction at the same position
+    ids: Transaction | None = None  # None: the original's transaction at the same position
     accepted_at: datetime | None = None
 
 
@@ -188,8 +191,7 @@ def validate_pacs002(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS002)
 
 
-def _per_transaction(original: CreditTransfer,
-                     tx_statuses: Sequence[TxStatus]) -> list[tuple[Transaction, TxStatus]]:
+def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) -> list[tuple[Transaction, TxStatus]]:
     known = original.transactions
     if not tx_statuses:
         raise ValueError("tx_statuses is empty")
@@ -214,8 +216,7 @@ def _per_transaction(original: CreditTransfer,
     return out
 
 
-def _reasons(reason_code: str | None, narrative: str | None,
-             reasons: Sequence[StatusReason]) -> Iterator[StatusReason]:
+def _reasons(reason_code: str | None, narrative: str | None, reasons: Sequence[StatusReason]) -> Iterator[StatusReason]:
     if reason_code is not None or narrative:
         if reason_code is not None:
             _check(CODE4, reason_code, "reason_code")

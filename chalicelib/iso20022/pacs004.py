@@ -13,6 +13,7 @@ only when both names are known (both are mandatory in it).
 ``reason_code`` is an ExternalReturnReason1Code; FOCR (return following a cancellation
 request) is the answer to an accepted camt.056; RETURN_REASONS lists the usual others.
 """
+
 from __future__ import annotations
 
 import re

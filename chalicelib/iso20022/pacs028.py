@@ -5,42 +5,43 @@ TxInf (status of a whole message) gives one entry carrying only the group's ids.
 TxInf without its own ``OrgnlGrpInf`` inherits the group-level one when there is exactly
 one. Agents: the TxInf's, else the GrpHdr's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from ._read import Finder, Item, Record, bah_fields
 from chalicelib.domain.models import CreditTransfer, Transaction
+
+from ._read import Finder, Item, Record, bah_fields
 from .recognise import Recognised
 
 
 @dataclass(frozen=True)
 class RequestedTransaction(Item):
-    status_request_id: str | None = None        # StsReqId
-    original_msg_id: str | None = None          # OrgnlGrpInf/OrgnlMsgId
-    original_msg_nm_id: str | None = None       # e.g. "pacs.008.001.08"
+    status_request_id: str | None = None  # StsReqId
+    original_msg_id: str | None = None  # OrgnlGrpInf/OrgnlMsgId
+    original_msg_nm_id: str | None = None  # e.g. "pacs.008.001.08"
     original_creation_date_time: str | None = None
     original_instr_id: str | None = None
     original_end_to_end_id: str | None = None
     original_tx_id: str | None = None
     original_uetr: str | None = None
-    instructing_agent: str | None = None        # the requester
+    instructing_agent: str | None = None  # the requester
     instructing_agent_scheme: str | None = None
     instructed_agent: str | None = None
     instructed_agent_scheme: str | None = None
-
 
 
 @dataclass(frozen=True)
 class StatusRequest(Record):
     transaction_type = RequestedTransaction  # what `transactions` holds (Record.from_dict)
 
-    message_type: str                           # "pacs.028.001.03"
+    message_type: str  # "pacs.028.001.03"
     msg_id: str
     creation_date_time: str
-    instructing_agent: str | None = None        # GrpHdr/InstgAgt
+    instructing_agent: str | None = None  # GrpHdr/InstgAgt
     instructing_agent_scheme: str | None = None
     instructed_agent: str | None = None
     instructed_agent_scheme: str | None = None
@@ -64,17 +65,24 @@ class StatusRequest(Record):
         instead."""
         tx = self.transactions[index]
         asked = Transaction(
-            instr_id=tx.original_instr_id, end_to_end_id=tx.original_end_to_end_id,
-            tx_id=tx.original_tx_id, uetr=tx.original_uetr,
-            instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
-            instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme)
+            instr_id=tx.original_instr_id,
+            end_to_end_id=tx.original_end_to_end_id,
+            tx_id=tx.original_tx_id,
+            uetr=tx.original_uetr,
+            instructing_agent=tx.instructing_agent,
+            instructing_agent_scheme=tx.instructing_agent_scheme,
+            instructed_agent=tx.instructed_agent,
+            instructed_agent_scheme=tx.instructed_agent_scheme,
+        )
         return CreditTransfer(
             message_type=tx.original_msg_nm_id or "pacs.008",
             msg_id=tx.original_msg_id or "NOTPROVIDED",
             creation_date_time=tx.original_creation_date_time or "",
             nb_of_txs="",
-            instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
-            instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme,
+            instructing_agent=tx.instructing_agent,
+            instructing_agent_scheme=tx.instructing_agent_scheme,
+            instructed_agent=tx.instructed_agent,
+            instructed_agent_scheme=tx.instructed_agent_scheme,
             transactions=(asked,),
         )
 
@@ -93,33 +101,49 @@ def extract_pacs028(rec: Recognised) -> StatusRequest:
         own = f.find(tx, "OrgnlGrpInf")
         tx_instg = f.agent(tx, "InstgAgt")
         tx_instd = f.agent(tx, "InstdAgt")
-        txs.append(RequestedTransaction(
-            status_request_id=f.text(tx, "StsReqId", 35),
-            **(_group_ids(f, own) if own is not None else inherited),
-            original_instr_id=f.text(tx, "OrgnlInstrId", 35),
-            original_end_to_end_id=f.text(tx, "OrgnlEndToEndId", 35),
-            original_tx_id=f.text(tx, "OrgnlTxId", 35),
-            original_uetr=f.text(tx, "OrgnlUETR", 36, strip=True),
-            instructing_agent=tx_instg[0] or instg[0],
-            instructing_agent_scheme=tx_instg[1] if tx_instg[0] else instg[1],
-            instructed_agent=tx_instd[0] or instd[0],
-            instructed_agent_scheme=tx_instd[1] if tx_instd[0] else instd[1]))
+        txs.append(
+            RequestedTransaction(
+                status_request_id=f.text(tx, "StsReqId", 35),
+                **(_group_ids(f, own) if own is not None else inherited),
+                original_instr_id=f.text(tx, "OrgnlInstrId", 35),
+                original_end_to_end_id=f.text(tx, "OrgnlEndToEndId", 35),
+                original_tx_id=f.text(tx, "OrgnlTxId", 35),
+                original_uetr=f.text(tx, "OrgnlUETR", 36, strip=True),
+                instructing_agent=tx_instg[0] or instg[0],
+                instructing_agent_scheme=tx_instg[1] if tx_instg[0] else instg[1],
+                instructed_agent=tx_instd[0] or instd[0],
+                instructed_agent_scheme=tx_instd[1] if tx_instd[0] else instd[1],
+            )
+        )
     if not tx_infs:
-        txs.extend(RequestedTransaction(**g, instructing_agent=instg[0], instructing_agent_scheme=instg[1],
-                                        instructed_agent=instd[0], instructed_agent_scheme=instd[1])
-                   for g in groups)
+        txs.extend(
+            RequestedTransaction(
+                **g,
+                instructing_agent=instg[0],
+                instructing_agent_scheme=instg[1],
+                instructed_agent=instd[0],
+                instructed_agent_scheme=instd[1],
+            )
+            for g in groups
+        )
     return StatusRequest(
         message_type=rec.message_type,
         msg_id=f.text(grp, "MsgId", 35) or "",
         creation_date_time=f.text(grp, "CreDtTm", 35, strip=True) or "",
-        instructing_agent=instg[0], instructing_agent_scheme=instg[1],
-        instructed_agent=instd[0], instructed_agent_scheme=instd[1],
-        transactions=tuple(txs), envelope=rec.envelope, notes=rec.notes,
-        **bah_fields(rec))
+        instructing_agent=instg[0],
+        instructing_agent_scheme=instg[1],
+        instructed_agent=instd[0],
+        instructed_agent_scheme=instd[1],
+        transactions=tuple(txs),
+        envelope=rec.envelope,
+        notes=rec.notes,
+        **bah_fields(rec),
+    )
 
 
 def _group_ids(f: Finder, grp: etree._Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),
-        original_creation_date_time=f.text(grp, "OrgnlCreDtTm", 35, strip=True))
+        original_creation_date_time=f.text(grp, "OrgnlCreDtTm", 35, strip=True),
+    )

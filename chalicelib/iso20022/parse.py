@@ -6,10 +6,10 @@ work with. ISO 20022 messages are UTF-8, so the encoding is forced: a declaratio
 says otherwise, a UTF-16 body or invalid UTF-8 is a rejection, and a DOCTYPE can only
 hide as the literal bytes ``<!DOCTYPE``, which are refused before parsing.
 """
+
 from __future__ import annotations
 
 import re
-
 import threading
 from functools import lru_cache
 from typing import Any
@@ -29,9 +29,17 @@ def _parser() -> etree.XMLParser:
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = etree.XMLParser(
-            encoding="utf-8", resolve_entities=False, no_network=True, load_dtd=False,
-            dtd_validation=False, huge_tree=False, remove_pis=True, remove_comments=True,
-            collect_ids=False, recover=False)
+            encoding="utf-8",
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_pis=True,
+            remove_comments=True,
+            collect_ids=False,
+            recover=False,
+        )
     return parser
 
 
@@ -45,8 +53,9 @@ _DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)[
 _REPLACEMENT = "\ufffd".encode("utf-8")
 
 
-def parse_xml(raw: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_BYTES,
-              max_depth: int = MAX_DEPTH) -> etree._Element:
+def parse_xml(
+    raw: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+) -> etree._Element:
     """Parse an untrusted message body; return the root element or raise MessageRejected."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")

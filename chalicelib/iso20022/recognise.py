@@ -17,6 +17,7 @@ Accepted shapes (the wrapper's own name and namespace do not matter):
 An AppHdr of a version we have no schema for (head.001.001.01, .03) is recorded in
 ``notes`` and otherwise ignored.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,8 +40,7 @@ VERSIONS = {
     "pacs.028": ("pacs.028.001.03",),
 }
 RECOGNISED = tuple(v for versions in VERSIONS.values() for v in versions)
-MESSAGE_ELEMENT = {"pacs.008": "FIToFICstmrCdtTrf", "camt.056": "FIToFIPmtCxlReq",
-                   "pacs.028": "FIToFIPmtStsReq"}
+MESSAGE_ELEMENT = {"pacs.008": "FIToFICstmrCdtTrf", "camt.056": "FIToFIPmtCxlReq", "pacs.028": "FIToFIPmtStsReq"}
 # where the message's own identification sits below the message element
 _MSG_ID_PATH = {"pacs.008": "GrpHdr/MsgId", "camt.056": "Assgnmt/Id", "pacs.028": "GrpHdr/MsgId"}
 HEADER_SCHEMAS = ("head.001.001.02",)
@@ -49,25 +49,25 @@ ENVELOPE_DEPTH = 4  # how far below the root the ISO parts may sit
 
 @dataclass(frozen=True)
 class Recognised:
-    message_type: str               # e.g. "pacs.008.001.08"
-    document: etree._Element        # the validated Document element
+    message_type: str  # e.g. "pacs.008.001.08"
+    document: etree._Element  # the validated Document element
     app_hdr: etree._Element | None  # the validated AppHdr, if one we can validate
-    app_hdr_type: str | None        # e.g. "head.001.001.02"
-    envelope: str | None            # wrapper root in Clark notation; None for a bare Document
+    app_hdr_type: str | None  # e.g. "head.001.001.02"
+    envelope: str | None  # wrapper root in Clark notation; None for a bare Document
     notes: tuple[str, ...] = ()
 
 
 def split_tag(tag: str) -> tuple[str, str]:
     if tag[:1] == "{":
         end = tag.index("}")
-        return tag[1:end], tag[end + 1:]
+        return tag[1:end], tag[end + 1 :]
     return "", tag
 
 
 def message_id_of(namespace: str) -> str | None:
     """``"pacs.008.001.08"`` for an ISO 20022 message namespace, else None."""
     if namespace.startswith(ISO_NS_PREFIX):
-        ident = namespace[len(ISO_NS_PREFIX):]
+        ident = namespace[len(ISO_NS_PREFIX) :]
         if _MSG_ID.match(ident):
             return ident
     return None
@@ -124,11 +124,10 @@ def _recognise_enveloped(root: etree._Element, accept: Collection[str]) -> Recog
         else:
             messages.setdefault(ident, []).append(el)
     if not messages:
-        raise rejected("AppHdr without an ISO 20022 Document" if headers or fragments
-                       else "no ISO 20022 namespace")
+        raise rejected("AppHdr without an ISO 20022 Document" if headers or fragments else "no ISO 20022 namespace")
     if len(messages) > 1:
         raise rejected("more than one ISO 20022 message: " + ", ".join(sorted(messages)))
-    (ident, parts), = messages.items()
+    ((ident, parts),) = messages.items()
     _check_supported(ident, accept)
     document = _document_of(ident, parts)
     if len(headers) > 1:
@@ -156,8 +155,9 @@ def _check_supported(ident: str, accept: Collection[str]) -> None:
     versions = [v for v in accept if family_of(v) == family]
     if versions:  # a family we take, in a version we have no schema for
         listed = ", ".join(v[9:] for v in sorted(versions))
-        raise rejected(f"unsupported message type {ident}: {family} is accepted in versions {listed}",
-                       message_type=ident)
+        raise rejected(
+            f"unsupported message type {ident}: {family} is accepted in versions {listed}", message_type=ident
+        )
     raise rejected(f"unsupported message type {ident}", message_type=ident)
 
 

@@ -1,4 +1,5 @@
 """The shipped ISO 20022 XSDs, each compiled once per process on first use."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,7 @@ def _readable_path(root: etree._Element, path: str) -> str:
         if m is None:
             break
         name, index = m.group(1), int(m.group(2) or 1)
-        kids = [k for k in el if isinstance(k.tag, str)
-                and (name == "*" or k.tag.rpartition("}")[2] == name)]
+        kids = [k for k in el if isinstance(k.tag, str) and (name == "*" or k.tag.rpartition("}")[2] == name)]
         if len(kids) < index:
             break
         el = kids[index - 1]
@@ -74,8 +74,9 @@ def validate(element: etree._Element, name: str, *, label: str | None = None, ms
     if len(path) > 90:
         path = "..." + path[-87:]
     what = _KINDS.get(err.type_name, err.type_name)
-    raise rejected(f"{label} schema violation at line {err.line}: {what} at {path}",
-                   message_type=_type_of(name), msg_id=msg_id)
+    raise rejected(
+        f"{label} schema violation at line {err.line}: {what} at {path}", message_type=_type_of(name), msg_id=msg_id
+    )
 
 
 _KINDS = {

@@ -6,12 +6,14 @@ fails the later messages of its group in the same batch — their order must hol
 (transactions) are independent, so a batch's groups run concurrently: a step is mostly
 waiting on DynamoDB and S3, and a batch of ten no longer costs ten steps end to end.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from typing import Any
 from uuid import UUID
 
 from chalicelib.pipeline.messages import StepMessage
@@ -37,11 +39,13 @@ def _run_group(messages: list[dict[str, Any]], handle: Callable[[StepMessage], N
     for n, raw in enumerate(messages):
         try:
             body = json.loads(raw["body"])
-            handle(StepMessage(
-                transaction_id=UUID(body["transaction_id"]),
-                body=body,
-                receive_count=int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1")),
-            ))
+            handle(
+                StepMessage(
+                    transaction_id=UUID(body["transaction_id"]),
+                    body=body,
+                    receive_count=int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1")),
+                )
+            )
         except Exception:
             log.exception("step failed; the message will be retried (then dead-lettered)")
             return [{"itemIdentifier": m["messageId"]} for m in messages[n:]]

@@ -6,10 +6,11 @@ operator returns for, otherwise the request is refused. Every case is answered w
 camt.029, archived before the event that names it, and recorded once per case id: a
 repeated request gets the same answer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 from chalicelib import iso20022
@@ -32,9 +33,15 @@ class Cancel:
     releasing: StepQueue
     liquidity: Liquidity
 
-    def __call__(self, transaction_id: UUID, owner: str, reason_code: str,
-                 request: iso20022.CancellationRequest | None = None, request_sha256: str | None = None,
-                 case_id: str | None = None) -> str:
+    def __call__(
+        self,
+        transaction_id: UUID,
+        owner: str,
+        reason_code: str,
+        request: iso20022.CancellationRequest | None = None,
+        request_sha256: str | None = None,
+        case_id: str | None = None,
+    ) -> str:
         """Cancel, return or refuse; the resolution (CNCL or RJCR). Idempotent per case id."""
         case = ""
 
@@ -53,21 +60,38 @@ class Cancel:
         self._consequences(payment)  # repeatable: a crash before them is mended by the retry
         return payment.cancellations[case].resolution
 
-    def _answer(self, payment: Payment, request: iso20022.CancellationRequest, case: str, reason_code: str,
-                request_sha256: str | None) -> None:
+    def _answer(
+        self,
+        payment: Payment,
+        request: iso20022.CancellationRequest,
+        case: str,
+        reason_code: str,
+        request_sha256: str | None,
+    ) -> None:
         resolution, rejection, narrative = payment.cancellation_outcome(RETURN_REASONS, reason_code)
-        now = datetime.now(timezone.utc)
-        answer_key, _ = self.archive.put("outbound", reports.camt029(
-            payment, request, case, now, resolution, rejection, narrative))
+        now = datetime.now(UTC)
+        answer_key, _ = self.archive.put(
+            "outbound", reports.camt029(payment, request, case, now, resolution, rejection, narrative)
+        )
         if resolution == "CNCL":
             payment.cancel(case_id=case, reason_code=reason_code, answer_key=answer_key, request_sha256=request_sha256)
         elif resolution == "RTRN":
             return_key, _ = self.archive.put("outbound", reports.pacs004(payment, case, now))
-            payment.record_return(case_id=case, reason_code=reason_code, answer_key=answer_key,
-                                  return_key=return_key, request_sha256=request_sha256)
+            payment.record_return(
+                case_id=case,
+                reason_code=reason_code,
+                answer_key=answer_key,
+                return_key=return_key,
+                request_sha256=request_sha256,
+            )
         else:
-            payment.refuse_cancellation(case_id=case, reason_code=reason_code, rejection_code=rejection or "NARR",
-                                        answer_key=answer_key, request_sha256=request_sha256)
+            payment.refuse_cancellation(
+                case_id=case,
+                reason_code=reason_code,
+                rejection_code=rejection or "NARR",
+                answer_key=answer_key,
+                request_sha256=request_sha256,
+            )
 
     def _consequences(self, payment: Payment) -> None:
         """A cancelled payment is released (its CANC report, its liquidity); a returned one

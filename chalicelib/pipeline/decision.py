@@ -7,12 +7,13 @@ agent's position (reserved last, only for a transaction that passed everything e
 a rejected transaction neither burns identifiers nor holds liquidity. Claims and
 reservations are idempotent per transaction: a retried step decides the same.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib import checks
 from chalicelib.checks.sanctions import Screening
@@ -55,22 +56,25 @@ class Decide:
             # a message with nothing to accept takes no identifier: its correction may reuse them
             group.append(duplicates.check_message(self.claims, str(payment.id), ct, now, window))
         outcomes = []
-        for i, (tx, verdicts) in enumerate(zip(ct.transactions, per_tx)):
+        for i, (tx, verdicts) in enumerate(zip(ct.transactions, per_tx, strict=True)):
             reserved = False
             own = reservation_of(payment.id, i, len(ct.transactions))  # claims too: a message cannot repeat a UETR
             if not checks.failed(group + verdicts):
                 verdicts.append(duplicates.check_transaction(self.claims, own, tx, now, window))
             if not checks.failed(group + verdicts):
-                held = self.liquidity.reserve(own, tx.instructing_agent or "", amounts_by_currency(tx),
-                                              datetime.now(timezone.utc))
+                held = self.liquidity.reserve(
+                    own, tx.instructing_agent or "", amounts_by_currency(tx), datetime.now(UTC)
+                )
                 verdicts += held
                 reserved = any(v.reserved for v in held) and not checks.failed(held)
             failed = checks.failed(group + verdicts)
-            outcomes.append(TxOutcome(
-                status=(TxSts.RJCT if failed else TxSts.ACSP).value,
-                reasons=tuple(Reason(v.reason_code or "NARR", v.narrative) for v in failed),
-                reserved=reserved,
-            ))
+            outcomes.append(
+                TxOutcome(
+                    status=(TxSts.RJCT if failed else TxSts.ACSP).value,
+                    reasons=tuple(Reason(v.reason_code or "NARR", v.narrative) for v in failed),
+                    reserved=reserved,
+                )
+            )
         if len(ct.transactions) > 1:  # each transaction's verdicts say which transaction they judged
             tagged = [dataclasses.replace(v, tx=i + 1) for i, vs in enumerate(per_tx) for v in vs]
         else:

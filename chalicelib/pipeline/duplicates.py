@@ -5,14 +5,21 @@ check: a duplicate never takes the identifiers after it, so concurrent copies of
 payment cannot split the claims between them (exactly one of them proceeds). An identical
 message is caught by its MsgId (the same bytes carry the same MsgId): no payload claim.
 """
+
 from __future__ import annotations
 
 from chalicelib.domain.models import CreditTransfer, Transaction, Verdict
 from chalicelib.pipeline.ports import ClaimStore
 
 
-def _check(claims: ClaimStore, transaction_id: str, ids: list[tuple[str, str, str, str]], now: float, window_s: int,
-           passed: str) -> Verdict:
+def _check(
+    claims: ClaimStore,
+    transaction_id: str,
+    ids: list[tuple[str, str, str, str]],
+    now: float,
+    window_s: int,
+    passed: str,
+) -> Verdict:
     for kind, value, code, what in ids:
         holder = claims.claim(kind, value, transaction_id, now, window_s)
         if holder is not None:
@@ -20,8 +27,7 @@ def _check(claims: ClaimStore, transaction_id: str, ids: list[tuple[str, str, st
     return Verdict("duplicate", True, narrative=passed)
 
 
-def check_message(claims: ClaimStore, transaction_id: str, ct: CreditTransfer, now: float,
-                  window_s: int) -> Verdict:
+def check_message(claims: ClaimStore, transaction_id: str, ct: CreditTransfer, now: float, window_s: int) -> Verdict:
     """The MsgId, per instructing agent (DUPL): the first transaction's (its own, else the
     group header's), as claims have always been keyed."""
     first = ct.transactions[0] if ct.transactions else Transaction()
@@ -30,8 +36,7 @@ def check_message(claims: ClaimStore, transaction_id: str, ct: CreditTransfer, n
     return _check(claims, transaction_id, ids, now, window_s, "MsgId not seen within the window")
 
 
-def check_transaction(claims: ClaimStore, transaction_id: str, tx: Transaction, now: float,
-                      window_s: int) -> Verdict:
+def check_transaction(claims: ClaimStore, transaction_id: str, tx: Transaction, now: float, window_s: int) -> Verdict:
     """The UETR (DUPL) and the EndToEndId per instructing agent (AM05) of one transaction."""
     agent = tx.instructing_agent or ""
     ids = []

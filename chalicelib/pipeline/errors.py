@@ -1,14 +1,24 @@
 """The service layer's named errors. None carries an HTTP status: chalicelib/api.py alone
 maps them to status codes; every one has the `error_code` the API answers with."""
+
 from __future__ import annotations
 
 from chalicelib.domain import MessageMismatch
 from chalicelib.pipeline.payments import PaymentNotFound
 
 __all__ = [
-    "ApplicationError", "CancellationDoesNotMatch", "EmptyBody", "InvalidCancellationRequest",
-    "InvalidStatusRequest", "MessageMismatch", "MessageTooLarge", "NothingToCancel", "PaymentNotFound",
-    "ReportNotReady", "StepContended", "UnsupportedMessageType",
+    "ApplicationError",
+    "CancellationDoesNotMatch",
+    "EmptyBody",
+    "InvalidCancellationRequest",
+    "InvalidStatusRequest",
+    "MessageMismatch",
+    "MessageTooLarge",
+    "NothingToCancel",
+    "PaymentNotFound",
+    "ReportNotReady",
+    "StepContended",
+    "UnsupportedMessageType",
 ]
 
 

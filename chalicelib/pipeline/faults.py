@@ -4,6 +4,7 @@ A point fires only on a message's first delivery (SQS ApproximateReceiveCount ==
 test can show that the redelivery completes the payment exactly once. Points are named in
 the PACSFLOW_FAULT_INJECTION setting; it is empty in every deployed stage.
 """
+
 from __future__ import annotations
 
 

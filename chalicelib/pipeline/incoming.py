@@ -1,6 +1,7 @@
 """The incoming step: parse, validate and extract the archived message -> Received (ACTC),
 or Rejected FF01 straight to release. A second, different message for a transaction that
 has one is recorded as refused and goes no further."""
+
 from __future__ import annotations
 
 import base64
@@ -47,14 +48,22 @@ class Incoming:
             try:
                 credit_transfer = iso20022.read_credit_transfer(self.message(msg.body))
             except iso20022.MessageRejected as r:
-                payment.reject([Reason(r.reason_code, r.narrative)], step="incoming", sha256=sha, message_key=key,
-                               original=Original(r.msg_id, r.message_type))
+                payment.reject(
+                    [Reason(r.reason_code, r.narrative)],
+                    step="incoming",
+                    sha256=sha,
+                    message_key=key,
+                    original=Original(r.msg_id, r.message_type),
+                )
             else:
                 payment.receive(sha256=sha, message_key=key, credit_transfer=credit_transfer)
             return True
 
-        payment, _ = self.uow.record(msg.transaction_id, step, after_save=lambda: faults.check(
-            self.fault_injection, "incoming.after_append", msg.receive_count))
+        payment, _ = self.uow.record(
+            msg.transaction_id,
+            step,
+            after_save=lambda: faults.check(self.fault_injection, "incoming.after_append", msg.receive_count),
+        )
         if payment.message_sha256 != sha:
             log.warning("refused a second message for a transaction", extra={"transaction_id": str(msg.transaction_id)})
             return

@@ -1,4 +1,5 @@
 """What every inbound request body and message type must be before a use case takes it."""
+
 from __future__ import annotations
 
 from chalicelib.pipeline.errors import EmptyBody, MessageTooLarge, UnsupportedMessageType

@@ -1,4 +1,5 @@
 """GET /uuid (POST /transactions): issue a transaction id, recorded as ACCP."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,15 +5,16 @@ application and table. Many payments of one agent race for the same position: ea
 to record its reservation on the version it read, and a loser reads again and decides
 again, so the position is never overdrawn and no reservation is counted twice.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import random
 import time
-from datetime import datetime, timezone
-from decimal import Decimal
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -27,7 +28,7 @@ from chalicelib.domain.position import InsufficientLiquidity, Position, Velocity
 
 class Positions(Application[UUID]):
     name = "Positions"
-    snapshotting_intervals = {Position: 50}  # a busy agent's position has many events
+    snapshotting_intervals = {Position: 50}  # noqa: RUF012  (the library reads it as is)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -78,11 +79,17 @@ class Liquidity:
             self.free(transaction_id, agent, reserved, at)
         return verdicts
 
-    def free(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime | None = None,
-             reserved: bool = False) -> None:
+    def free(
+        self,
+        transaction_id: str,
+        agent: str,
+        amounts: dict[str, Decimal],
+        at: datetime | None = None,
+        reserved: bool = False,
+    ) -> None:
         """Give back `amounts` reserved by `transaction_id` (idempotent). The position itself
         knows recent reservations; `reserved` says the payment's record shows an older one."""
-        at = at or datetime.now(timezone.utc)
+        at = at or datetime.now(UTC)
 
         def give_back(p: Position, amount: Decimal) -> None:
             if not p.has_freed(transaction_id) and (p.holds(transaction_id) or reserved):
@@ -96,10 +103,21 @@ class Liquidity:
         if self.limit_for(agent, currency) is None:
             return Verdict("liquidity", True, narrative=f"no liquidity limit configured for {agent} {currency}")
         try:
-            self._retrying(agent, currency, lambda p: None if p.holds(tx) else p.reserve(
-                transaction_id=tx, amount=amount, at=at,
-                window_s=self.velocity_window_s, max_in_window=self.velocity_max,
-            ))
+            self._retrying(
+                agent,
+                currency,
+                lambda p: (
+                    None
+                    if p.holds(tx)
+                    else p.reserve(
+                        transaction_id=tx,
+                        amount=amount,
+                        at=at,
+                        window_s=self.velocity_window_s,
+                        max_in_window=self.velocity_max,
+                    )
+                ),
+            )
         except InsufficientLiquidity as e:
             return Verdict("liquidity", False, "AM04", str(e))
         except VelocityExceeded as e:
@@ -109,9 +127,13 @@ class Liquidity:
     def free_payment(self, payment: Payment) -> None:
         """Give back what each of the payment's transactions reserved (idempotent)."""
         txs = payment.credit_transfer.transactions if payment.credit_transfer else ()
-        for i, (tx, outcome) in enumerate(zip(txs, payment.transactions)):
-            self.free(reservation_of(payment.id, i, len(txs)), tx.instructing_agent or "",
-                      amounts_by_currency(tx), reserved=outcome.reserved)
+        for i, (tx, outcome) in enumerate(zip(txs, payment.transactions, strict=False)):  # undecided: no outcomes
+            self.free(
+                reservation_of(payment.id, i, len(txs)),
+                tx.instructing_agent or "",
+                amounts_by_currency(tx),
+                reserved=outcome.reserved,
+            )
 
     def _retrying(self, agent: str, currency: str, command: Callable[[Position], None]) -> None:
         """Run `command` on the current position and save it; on a lost race, read and decide again."""

@@ -1,4 +1,5 @@
 """What travels on the pipeline's queues: one message per step of one transaction."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Persistence is chosen by the environment (PERSISTENCE_MODULE=chalicelib.eventstore.dynamodb
 in every deployed stage; eventsourcing's in-memory POPO module in fast tests).
 """
+
 from __future__ import annotations
 
 from typing import Any

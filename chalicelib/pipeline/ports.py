@@ -3,6 +3,7 @@
 The AWS adapters (chalicelib/adapters/) and the in-memory fakes (tests/unit/fakes.py)
 both conform; mypy checks it where the composition root and the fakes are typed.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol

@@ -1,5 +1,6 @@
 """The processing step: business checks, duplicates and liquidity -> Accepted (ACSP; some
 transactions may be rejected: group status PART) or Rejected with every failing reason."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,10 +28,14 @@ class Processing:
             if decision.accepts_any:
                 payment.accept(checks=decision.verdicts, transactions=decision.outcomes)
             else:
-                payment.reject(decision.reasons, step="processing", checks=decision.verdicts,
-                               transactions=decision.outcomes)
+                payment.reject(
+                    decision.reasons, step="processing", checks=decision.verdicts, transactions=decision.outcomes
+                )
             return True
 
-        self.uow.record(msg.transaction_id, step, after_save=lambda: faults.check(
-            self.fault_injection, "processing.after_append", msg.receive_count))
+        self.uow.record(
+            msg.transaction_id,
+            step,
+            after_save=lambda: faults.check(self.fault_injection, "processing.after_append", msg.receive_count),
+        )
         self.releasing.send(str(msg.transaction_id), "releasing", next_step(msg.transaction_id))

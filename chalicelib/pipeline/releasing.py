@@ -2,6 +2,7 @@
 
 A cancelled payment's liquidity is freed here too (idempotent: the cancellation may have
 died before doing it)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,11 @@ class Releasing:
             payment.release(report_key=key, report_sha256=digest, report_msg_id=reports.report_msg_id(payment.id))
             return True
 
-        payment, recorded = self.uow.record(msg.transaction_id, step, after_save=lambda: faults.check(
-            self.fault_injection, "releasing.after_append", msg.receive_count))
+        payment, recorded = self.uow.record(
+            msg.transaction_id,
+            step,
+            after_save=lambda: faults.check(self.fault_injection, "releasing.after_append", msg.receive_count),
+        )
         if not recorded and msg.receive_count == 1:
             return  # a redundant trigger of a release another delivery made (and announces)
         self.notifier.released(

@@ -3,10 +3,11 @@
 Every builder is deterministic in the payment (ids derive from the transaction id and the
 case, times from the events), so a retried step archives the very same bytes.
 """
+
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 from chalicelib import iso20022
@@ -44,13 +45,17 @@ def pacs002_released(payment: Payment) -> bytes:
             payment.credit_transfer,
             msg_id=report_msg_id(payment.id),
             created_at=payment.modified_on,
-            tx_statuses=[iso20022.TxStatus(
-                status=released_status(payment.tx_sts, TxSts(o.status)),
-                reasons=tuple(_reasons(o.reasons)),
-            ) for o in payment.transactions],
+            tx_statuses=[
+                iso20022.TxStatus(
+                    status=released_status(payment.tx_sts, TxSts(o.status)),
+                    reasons=tuple(_reasons(o.reasons)),
+                )
+                for o in payment.transactions
+            ],
         )
-    return _pacs002(payment, released_status(payment.tx_sts, payment.tx_sts), report_msg_id(payment.id),
-                    payment.modified_on)
+    return _pacs002(
+        payment, released_status(payment.tx_sts, payment.tx_sts), report_msg_id(payment.id), payment.modified_on
+    )
 
 
 def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
@@ -59,7 +64,7 @@ def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
     status = payment.tx_sts.value
     if payment.tx_sts is TxSts.ACSP and payment.is_released:
         status = TxSts.ACSC.value
-    return _pacs002(payment, status, answer_id("PFS", payment.id, status_request_msg_id), datetime.now(timezone.utc))
+    return _pacs002(payment, status, answer_id("PFS", payment.id, status_request_msg_id), datetime.now(UTC))
 
 
 def _pacs002(payment: Payment, status: str, msg_id: str, created_at: datetime) -> bytes:
@@ -74,8 +79,15 @@ def _pacs002(payment: Payment, status: str, msg_id: str, created_at: datetime) -
     )
 
 
-def camt029(payment: Payment, request: iso20022.CancellationRequest, case: str, created_at: datetime,
-            resolution: str, rejection: str | None, narrative: str) -> bytes:
+def camt029(
+    payment: Payment,
+    request: iso20022.CancellationRequest,
+    case: str,
+    created_at: datetime,
+    resolution: str,
+    rejection: str | None,
+    narrative: str,
+) -> bytes:
     """The resolution of investigation answering a cancellation case (CNCL or RJCR)."""
     return iso20022.build_camt029(
         request,
@@ -119,23 +131,26 @@ def synthetic_request(payment: Payment, reason_code: str, case_id: str | None) -
     return iso20022.CancellationRequest(
         message_type="camt.056.001.09",
         assignment_id=case,
-        creation_date_time=datetime.now(timezone.utc).isoformat(),
+        creation_date_time=datetime.now(UTC).isoformat(),
         assigner=first.instructing_agent,
         assigner_scheme=first.instructing_agent_scheme,
         assignee=first.instructed_agent,
         assignee_scheme=first.instructed_agent_scheme,
         case_id=case,
-        transactions=tuple(iso20022.CancelledTransaction(
-            original_msg_id=ct.msg_id,
-            original_msg_nm_id=ct.message_type,
-            original_creation_date_time=ct.creation_date_time,
-            original_instr_id=tx.instr_id,
-            original_end_to_end_id=tx.end_to_end_id,
-            original_tx_id=tx.tx_id,
-            original_uetr=tx.uetr,
-            original_amount=tx.amount,
-            original_currency=tx.currency,
-            original_settlement_date=tx.interbank_settlement_date,
-            reason_code=reason_code,
-        ) for tx in ct.transactions[:1]),
+        transactions=tuple(
+            iso20022.CancelledTransaction(
+                original_msg_id=ct.msg_id,
+                original_msg_nm_id=ct.message_type,
+                original_creation_date_time=ct.creation_date_time,
+                original_instr_id=tx.instr_id,
+                original_end_to_end_id=tx.end_to_end_id,
+                original_tx_id=tx.tx_id,
+                original_uetr=tx.uetr,
+                original_amount=tx.amount,
+                original_currency=tx.currency,
+                original_settlement_date=tx.interbank_settlement_date,
+                reason_code=reason_code,
+            )
+            for tx in ct.transactions[:1]
+        ),
     )

@@ -1,5 +1,6 @@
 """POST /outbox: the released pacs.002, or the camt.029 / pacs.004 answering a cancellation
 (X-Message-Type), byte for byte as archived; ReportNotReady while there is none."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

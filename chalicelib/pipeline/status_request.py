@@ -1,4 +1,5 @@
 """POST /status-requests: a pacs.028 answered with a pacs.002 of the payment's state now."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -5,6 +5,7 @@ id is its hash, so a retried POST queues nothing new. The same message again is 
 as taken; a different message for a transaction that has one is refused (409). A camt.056
 posted to /inbox is a cancellation request (chalicelib/pipeline/cancel.py).
 """
+
 from __future__ import annotations
 
 import base64

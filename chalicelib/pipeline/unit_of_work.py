@@ -5,6 +5,7 @@ payment is saved with optimistic concurrency. A concurrent writer that saved fir
 the save conflict: the payment is read again and the step decides again on what is now
 recorded. A retried delivery therefore finds its work done and records nothing twice.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,8 +26,14 @@ class UnitOfWork:
     payments: Payments
     attempts: int = 3
 
-    def record(self, transaction_id: UUID, step: Step, *, owner: str | None = None,
-               after_save: Callable[[], None] | None = None) -> tuple[Payment, bool]:
+    def record(
+        self,
+        transaction_id: UUID,
+        step: Step,
+        *,
+        owner: str | None = None,
+        after_save: Callable[[], None] | None = None,
+    ) -> tuple[Payment, bool]:
         """Run `step` on the payment and save what it recorded, exactly once; say whether
         this call recorded it. `owner`: only that client's payment exists."""
         for _ in range(self.attempts):

@@ -7,6 +7,7 @@
   A programming or data error, never the client's: the stream batch is retried and the
   read falls to a 500, so it is noticed rather than shown as a stale view.
 """
+
 from __future__ import annotations
 
 

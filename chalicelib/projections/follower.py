@@ -6,6 +6,7 @@ folds them, and writes the record only if it is newer than the stored one. Readi
 events rather than decoding stream images means a lost, repeated or reordered stream
 record cannot corrupt the view, and the version guard makes every write idempotent.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,7 +89,9 @@ class RebuildReport:
         return not (self.mismatched or self.missing or self.orphaned or self.unreadable or self.unfoldable)
 
 
-def rebuild(payments: Payments, view: TransactionView, aggregate_ids: Iterable[str], apply: bool = False) -> RebuildReport:
+def rebuild(
+    payments: Payments, view: TransactionView, aggregate_ids: Iterable[str], apply: bool = False
+) -> RebuildReport:
     """Recompute every record from the events; report (and with `apply`, repair) differences."""
     report = RebuildReport()
     expected_ids: set[str] = set()

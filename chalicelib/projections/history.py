@@ -3,11 +3,13 @@
 `hash` chains each event to its predecessor: sha256 over the previous hash and the
 event's canonical JSON, so an auditor can recompute the chain from the exported list.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

@@ -10,6 +10,7 @@ one shape and a renamed field is a type error everywhere. Three forms:
 
 Times are ISO 8601 text, amounts the decimal text as sent, statuses ISO codes.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -9,6 +9,7 @@ not its name); an event of any other class raises `UnknownEvent` rather than bei
 so a new event recorded by the aggregate cannot go unseen by the view. The record's
 `status` is what the aggregate's `tx_sts` is after the same events.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
