@@ -5,6 +5,7 @@ URL entities point at."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,27 @@ from tests.hostile.ledger import LEDGER
 from tests.hostile.messages import pacs008
 from tests.hostile.support import Exfil, history
 from tests.waiting import follower_past_marker, wait_until_idle
+
+
+HOSTILE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "aftermath: judges what the hostile cases left behind; runs after the last of them")
+
+
+@pytest.hookimpl(trylast=True)  # after any plugin that reorders
+def pytest_collection_modifyitems(session, config, items):
+    """Move the items marked `aftermath` right after the session's last other hostile item:
+    they judge what the hostile cases left behind, whatever the file names or the order the
+    files were given in."""
+    after = [item for item in items if item.get_closest_marker("aftermath")]
+    if not after:
+        return
+    rest = [item for item in items if not item.get_closest_marker("aftermath")]
+    hostile = [i for i, item in enumerate(rest) if HOSTILE in Path(item.path).resolve().parents]
+    at = hostile[-1] + 1 if hostile else len(rest)
+    items[:] = rest[:at] + after + rest[at:]
 
 
 def pytest_terminal_summary(terminalreporter):
