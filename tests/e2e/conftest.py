@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from infra.deploy import deploy_local
-
+from tests.waiting import poll, wait_until_idle
 
 
 class Api:
@@ -51,24 +50,28 @@ class Api:
         return tx
 
     def report(self, tx: str, timeout: float = 60) -> requests.Response:
-        """POST /outbox until the pacs.002 is released (409 meanwhile)."""
-        deadline, pause = time.monotonic() + timeout, 0.1
-        while True:
-            r = self.call("POST", "/outbox", headers={"X-Transaction-Id": tx})
-            if r.status_code != 409 or time.monotonic() > deadline:
-                return r
-            time.sleep(pause)
-            pause = min(pause * 1.5, 1.0)  # back off: many waiting clients must not swamp the API
+        """POST /outbox until the pacs.002 is released (409 meanwhile); fail if it is not
+        released within `timeout` seconds."""
+        return poll(
+            lambda: self.call("POST", "/outbox", headers={"X-Transaction-Id": tx}),
+            lambda r: r.status_code != 409, timeout,
+            f"the status report of transaction {tx} (POST /outbox answers 409 until it is released)",
+            show=lambda r: f"{r.status_code} {r.text[:200]}",
+            every=0.1, backoff=1.5, most=1.0,  # back off: many waiting clients must not swamp the API
+        )
 
     def view(self, tx: str, version: int, timeout: float = 30) -> dict:
-        """GET /transactions/{tx} until the view has caught up with `version`."""
-        deadline = time.monotonic() + timeout
-        while True:
+        """GET /transactions/{tx} until the view has caught up with `version`; fail if it
+        has not within `timeout` seconds."""
+
+        def get() -> dict:
             r = self.call("GET", f"/transactions/{tx}")
             assert r.status_code == 200, r.text
-            if r.json()["version"] >= version or time.monotonic() > deadline:
-                return r.json()
-            time.sleep(0.1)
+            return r.json()
+
+        return poll(get, lambda v: v["version"] >= version, timeout,
+                    f"the view of transaction {tx} to reach version {version}",
+                    show=lambda v: f"version {v.get('version')}, status {v.get('status')}", every=0.1)
 
 
 # A small position for the liquidity test; everyone else is practically unlimited.
@@ -134,17 +137,23 @@ def notifications(stack, boto_session):
 
 
 @pytest.fixture(scope="session")
-def notified(notifications):
-    """Wait until the release notifications of `tx` arrive; return them."""
+def notified(notifications, stack, boto_session):
+    """Wait until the release notifications of `tx` arrive, and until no other one for it
+    can still come; return them all (so that a caller can count duplicates)."""
+    sqs = boto_session.client("sqs", endpoint_url=stack["endpoint_url"])
+
+    def mine(tx: str) -> list[dict]:
+        return [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
 
     def wait(tx: str, timeout: float = 60) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            mine = [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
-            if mine or time.monotonic() > deadline:
-                time.sleep(1)  # a duplicate would arrive right behind the first
-                return [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
-            time.sleep(0.2)
+        poll(lambda: mine(tx), bool, timeout, f"a release notification of transaction {tx}",
+             show=lambda _: f"none for it among {len(notifications())} notifications of the session")
+        # A duplicate can only come from a queue handler (the release step publishes, then
+        # its message is deleted), and MiniStack's SNS puts a notification into the SQS
+        # subscription within the publish call. So once no pipeline queue holds a message
+        # (visible, in flight or delayed), every notification of `tx` is in our queue:
+        # no need to sleep and hope that a duplicate would have arrived by then.
+        wait_until_idle(sqs, stack["outputs"], timeout=120)
+        return mine(tx)
 
     return wait
-

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.deploy import ensure_client, local_session
 from tests.e2e.conftest import Api, fetch_token
+from tests.waiting import poll
 
 pytestmark = pytest.mark.e2e
 PROTECTED = [
@@ -78,7 +79,13 @@ def test_an_expired_token_is_refused(stack, aws_endpoint):
     )
     token = fetch_token(stack, client)
     assert Api(stack["api_url"], token).call("GET", "/uuid").status_code == 200
-    time.sleep(3)
+    expires = claims_of(token)["exp"]
+    assert expires - time.time() <= 10, f"the token lives {expires - time.time():.0f}s, not ~2s"
+    # The condition is the token's own exp claim having passed (the API verifies it with no
+    # leeway, on this machine's clock): wait for that, then one request must be refused.
+    # (Polling the API until it says 401 would not pin the refusal to the expiry.)
+    poll(time.time, lambda now: now > expires + 0.1, 15, f"the clock to pass the token's exp {expires}",
+         show=lambda now: f"{now:.1f}")
     r = Api(stack["api_url"], token).call("GET", "/uuid")
     assert r.status_code == 401
 

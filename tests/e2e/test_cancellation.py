@@ -22,7 +22,7 @@ def original(api):
     """The payment our camt.056 and pacs.028 samples refer to (its original identifiers), settled."""
     tx = api.pay(redated((EVENTS / "pacs008_bare.xml").read_bytes()))
     assert statuses(api.report(tx).content) == ("ACSC", [])
-    api.view(tx, version=4)
+    assert api.view(tx, version=4)["status"] == "ACSC"
     return tx
 
 

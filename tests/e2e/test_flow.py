@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ from lxml import etree
 
 from chalicelib.iso20022 import validate_pacs002
 from tests.messages import fresh
+from tests.waiting import wait_until_idle
 
 pytestmark = pytest.mark.e2e
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
@@ -82,7 +82,7 @@ def test_header_names_are_case_insensitive(api):
     assert api.call("POST", "/outbox", headers={"x-TRANSACTION-id": tx}).status_code in (200, 409)
 
 
-def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api):
+def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api, stack, boto_session):
     body = fresh("pacs008_bare.xml")
     tx = api.pay(body)
     assert api.report(tx).status_code == 200
@@ -90,7 +90,8 @@ def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api
     assert again.status_code == 202
     other = api.submit(tx, fresh("pacs008_bah_envelope.xml"))
     assert other.status_code == 409 and other.json()["error_code"] == "TRANSACTION_ALREADY_RECEIVED"
-    time.sleep(1)
+    # the history is final once the pipeline has handled whatever the two submissions queued
+    wait_until_idle(boto_session.client("sqs", endpoint_url=stack["endpoint_url"]), stack["outputs"])
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
     assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
 

@@ -1,9 +1,6 @@
 """Crash-and-redeliver, real-world samples, and the queues left clean, on the local stack."""
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 
 from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
@@ -16,6 +13,7 @@ from infra.deploy import deploy_local
 from tests.e2e.conftest import LIQUIDITY_LIMITS
 from tests.messages import fresh, redated, unique_ids
 from tests.e2e.test_flow import statuses
+from tests.waiting import follower_past_marker, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 FAULTS = "incoming.after_append,processing.after_append,releasing.after_append"
@@ -66,24 +64,27 @@ def test_every_real_world_sample_gets_its_expected_status_report_and_no_5xx(api,
 def test_the_view_rebuilt_from_events_matches_the_live_view(stack, api, boto_session, monkeypatch):
     tx = api.pay(fresh("pacs008_bah_envelope.xml"))
     assert api.report(tx).status_code == 200
-    api.view(tx, version=4)
-    time.sleep(3)  # let the follower finish whatever other tests left in flight
+    assert api.view(tx, version=4)["status"] == "ACSC"
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack["endpoint_url"])
     s = settings_of_local_stack(stack)  # the stack's tables and its event cipher key
     dynamodb = boto_session.client("dynamodb", endpoint_url=stack["endpoint_url"])
     view = TransactionView(s.transactions_table, dynamodb)
+    # Compare only once the live view is final: no handler appends events any more (the
+    # pipeline queues are empty) and the follower has handled every event appended so far
+    # (it has written a marker appended after them).
+    wait_until_idle(boto_session.client("sqs", endpoint_url=stack["endpoint_url"]), stack["outputs"], timeout=120)
+    follower_past_marker(api, view)
     report = rebuild(Payments(env=payments_env(s)), view, aggregate_ids(s.events_table, dynamodb))
     assert report.checked > 10 and report.ok, report
 
 
 def test_no_message_is_left_in_any_queue_or_dead_letter_queue(stack, boto_session):
+    """Work still in flight from earlier tests may take a moment to drain (wait_until_idle
+    fails if it does not); a dead-letter queue is never drained, so it must be empty."""
     sqs = boto_session.client("sqs", endpoint_url=stack["endpoint_url"])
-    time.sleep(1)
-    for name, url in stack["outputs"].items():
-        if name.endswith("QueueUrl") or name.endswith("QueueDLQUrl"):
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
-            assert left == 0, (name, json.dumps(attrs))
+    depths = wait_until_idle(sqs, stack["outputs"], timeout=120)
+    assert len(depths) >= 6 and any(name.endswith("DLQUrl") for name in depths), depths  # queues and DLQs
+    assert not any(depths.values()), depths
 
 
 def test_fifty_parallel_copies_of_one_payment_settle_exactly_once(api, parallel):

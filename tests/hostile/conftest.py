@@ -5,15 +5,39 @@ URL entities point at."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
+from chalicelib.adapters.dynamodb import TransactionView
 from chalicelib.iso20022 import read_credit_transfer
 
 from tests.e2e.conftest import *  # noqa: F401,F403 - stack, api, other_tenant, parallel, notified...
 from tests.hostile.ledger import LEDGER
 from tests.hostile.messages import pacs008
-from tests.hostile.support import Exfil, history, wait_until_idle
+from tests.hostile.support import Exfil, history
+from tests.waiting import follower_past_marker, wait_until_idle
+
+
+HOSTILE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "aftermath: judges what the hostile cases left behind; runs after the last of them")
+
+
+@pytest.hookimpl(trylast=True)  # after any plugin that reorders
+def pytest_collection_modifyitems(session, config, items):
+    """Move the items marked `aftermath` right after the session's last other hostile item:
+    they judge what the hostile cases left behind, whatever the file names or the order the
+    files were given in."""
+    after = [item for item in items if item.get_closest_marker("aftermath")]
+    if not after:
+        return
+    rest = [item for item in items if not item.get_closest_marker("aftermath")]
+    hostile = [i for i, item in enumerate(rest) if HOSTILE in Path(item.path).resolve().parents]
+    at = hostile[-1] + 1 if hostile else len(rest)
+    items[:] = rest[:at] + after + rest[at:]
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -35,12 +59,28 @@ def sqs(stack, boto_session):
 
 
 @pytest.fixture(scope="session")
-def hostile_start(stack, sqs) -> int:
+def view(stack, boto_session) -> TransactionView:
+    """The stack's transaction view table, read directly."""
+    dynamodb = boto_session.client("dynamodb", endpoint_url=stack["endpoint_url"])
+    return TransactionView(stack["outputs"]["TransactionsTableName"], dynamodb)
+
+
+@pytest.fixture(scope="session")
+def hostile_start(stack, sqs, api, view) -> int:
     """Epoch ms from which every Lambda log line is the hostile suite's: taken once the
-    pipeline is idle (tests before this suite may have left work in flight)."""
+    work that tests before this suite may have left in flight is done, and logged.
+
+    MiniStack writes an invocation's log lines when the invocation returns. A queue
+    handler's invocation returns before its message is deleted, so once the pipeline
+    queues are empty their lines are written. The view follower is fed by the events
+    table's stream, which no queue shows: it has handled every earlier event once it has
+    written a marker appended after them, and the invocation that did so has returned
+    (and logged) once the follower has written a second marker, appended after the first
+    one was written. (Before, a fixed 1 s sleep hoped for all this.)"""
     wait_until_idle(sqs, stack["outputs"], timeout=120)
-    time.sleep(1)
-    return int(time.time() * 1000)
+    follower_past_marker(api, view)
+    follower_past_marker(api, view)
+    return int(time.time() * 1000) + 1  # lines of this very millisecond are earlier work's
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import requests
 from lxml import etree
 
 from chalicelib.iso20022 import validate_pacs002
+from tests.waiting import queue_depths, wait_until_idle  # noqa: F401 - the suite's queue helpers
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 EVENT_SEQUENCES = {
@@ -257,27 +258,6 @@ class Exfil:
 
 
 # -- queues and logs ----------------------------------------------------------------------
-
-def queue_depths(sqs, outputs: dict) -> dict[str, int]:
-    depths = {}
-    for name, url in outputs.items():
-        if name.endswith("QueueUrl") or name.endswith("DLQUrl"):
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            depths[name] = sum(int(attrs.get(k, 0)) for k in (
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed"))
-    return depths
-
-
-def wait_until_idle(sqs, outputs: dict, timeout: float = 90) -> dict[str, int]:
-    """Queue depths once every queue is empty (or as they are at the timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        depths = queue_depths(sqs, outputs)
-        if not any(depths.values()) or time.monotonic() > deadline:
-            return depths
-        time.sleep(0.5)
-
 
 def lambda_log_groups(logs, stack_name: str) -> list[str]:
     groups, kw = [], {"logGroupNamePrefix": f"/aws/lambda/{stack_name}-"}
