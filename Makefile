@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run stop demo rebuild test test-fast bench conformance clean
+.PHONY: install run stop demo rebuild lint test test-fast bench conformance clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ rebuild: $(STAMP)
 stop: $(STAMP)
 	$(PY) -m infra.deploy stop
 
-## Every test: unit, eventsourcing contract suites and end-to-end on a local stack of their own.
-test: $(STAMP)
+## Lint, format check and type check (settings in pyproject.toml); `make test` runs it first.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+## Every test (after lint): unit, eventsourcing contract suites and end-to-end on a local stack of their own.
+test: lint $(STAMP)
 	$(PY) -m pytest
 
 ## Unit tests only (no local stack).

@@ -5,13 +5,18 @@ test client and any misconfigured stage would not: every protected route verifie
 the signature (RS256, the pool's JWKS), expiry, issuer, token use and client id, then the
 scope the route needs. PyJWT does the cryptography; we only say what must hold.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import jwt
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 MAX_TOKEN_BYTES = 8192  # a Cognito access token is ~1 KB; anything larger is not one of ours
 
@@ -80,7 +85,7 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-def verify(token: str, policy: TokenPolicy, signing_key=None) -> Principal:
+def verify(token: str, policy: TokenPolicy, signing_key: RSAPublicKey | None = None) -> Principal:
     """The token's client, if the token is one the pool issued, unexpired, for access."""
     try:
         key = signing_key or _jwks(policy.jwks_url).get_signing_key_from_jwt(token).key

@@ -27,21 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import checks, iso20022
-from chalicelib.checks import CheckSettings
+from chalicelib.checks import CheckSettings, Screening
 
 # -- validate -----------------------------------------------------------------------------
 
-def validate_bytes(raw: bytes, settings: CheckSettings, today: date | None = None) -> dict[str, Any]:
+def validate_bytes(raw: bytes, settings: CheckSettings, screening: Screening,
+                   today: date | None = None) -> dict[str, Any]:
     """``{message_type, valid, reason_code, reasons}`` for one message (no ``file``)."""
     try:
         ct = iso20022.read_credit_transfer(raw)
     except iso20022.MessageRejected as r:
         return {"message_type": r.message_type or _sniff_type(raw), "valid": False,
                 "reason_code": r.reason_code, "reasons": [{"code": r.reason_code, "text": r.narrative}]}
-    failed = checks.failed(checks.run(ct.to_dict(), settings, today=today))
+    failed = checks.failed(checks.run(ct, settings, screening=screening, today=today))
     return {"message_type": ct.message_type, "valid": not failed,
-            "reason_code": failed[0]["reason_code"] if failed else None,
-            "reasons": [{"code": v["reason_code"], "text": v["narrative"], "rule": v["rule"]} for v in failed]}
+            "reason_code": failed[0].reason_code if failed else None,
+            "reasons": [{"code": v.reason_code, "text": v.narrative, "rule": v.rule} for v in failed]}
 
 
 def _sniff_type(raw: bytes) -> str | None:
@@ -80,9 +81,10 @@ def _as_of(value: str) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     settings, today = _settings_for(args.as_of)
+    screening = checks.load_screening()  # once for every file (PACSFLOW_SANCTIONS_*)
     all_valid = True
     for name in args.files:
-        result = {"file": name, **validate_bytes(Path(name).read_bytes(), settings, today)}
+        result = {"file": name, **validate_bytes(Path(name).read_bytes(), settings, screening, today)}
         all_valid &= result["valid"]
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
@@ -154,13 +156,16 @@ class Row:
             self.expected.codes is None or self.codes == self.expected.codes)
 
 
-def conformance(folder: Path) -> list[Row]:
-    """Validate every ``*.xml`` below ``folder`` (dates as of each message's creation)."""
+def conformance(folder: Path, screening: Screening | None = None) -> list[Row]:
+    """Validate every ``*.xml`` below ``folder`` (dates as of each message's creation), screened
+    against ``screening`` (default: the list of the environment, loaded once here)."""
     settings, today = _settings_for("creation")
+    if screening is None:
+        screening = checks.load_screening()
     rows = []
     for path in sorted(folder.rglob("*.xml")):
         name = path.relative_to(folder).as_posix()
-        result = validate_bytes(path.read_bytes(), settings, today)
+        result = validate_bytes(path.read_bytes(), settings, screening, today)
         codes = tuple(r["code"] for r in result["reasons"])
         outcome = "valid" if result["valid"] else ("FF01" if "rule" not in result["reasons"][0] else "rules")
         rows.append(Row(name, result["message_type"], expected_outcome(name), outcome, codes))
@@ -220,13 +225,15 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         Payments(env=payments_env(s)), TransactionView(s.transactions_table), aggregate_ids(s.events_table), apply=args.apply
     )
     print(f"checked {report.checked} transactions: {report.matching} match, {len(report.mismatched)} differ, "
-          f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable"
+          f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable, "
+          f"{len(report.unfoldable)} with events the view cannot fold"
           + (f"; repaired {report.written}" if args.apply else ""))
     for label, ids in (("differs", report.mismatched), ("missing", report.missing),
-                       ("orphaned", report.orphaned), ("unreadable", report.unreadable)):
+                       ("orphaned", report.orphaned), ("unreadable", report.unreadable),
+                       ("unfoldable", report.unfoldable)):
         for tid in ids:
             print(f"  {label}: {tid}")
-    return 0 if report.ok or (args.apply and not report.orphaned) else 1
+    return 0 if report.ok or (args.apply and not (report.orphaned or report.unfoldable)) else 1
 
 
 # -- entry point --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """GET /: is this Region able to take payments? Never reveals transactions."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.bootstrap import Adapters
 

@@ -7,6 +7,7 @@
 The artefact deployed locally is exactly the one sent to AWS. Stacks are always updated in
 place, never deleted and re-created: a re-created table would lose its data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,18 @@ import sys
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from infra import ministack
 from infra.template import merge_template
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt)
+    from mypy_boto3_cloudformation.literals import CapabilityType
+    from mypy_boto3_cloudformation.type_defs import ParameterTypeDef
+    from mypy_boto3_cognito_idp.type_defs import CreateUserPoolClientRequestTypeDef
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / ".build"
@@ -41,7 +47,15 @@ def package(stage: str) -> Path:
     merge.write_text(json.dumps(merge_template(), indent=1))
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", ministack.REGION)}
     subprocess.run(
-        [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
+        [
+            str(Path(sys.executable).parent / "chalice"),
+            "package",
+            "--stage",
+            stage,
+            "--merge-template",
+            str(merge),
+            str(out),
+        ],
         cwd=REPO,
         env=env,
         check=True,
@@ -76,7 +90,7 @@ def upload(session: boto3.session.Session, out: Path, bucket: str, endpoint: str
     zip_path = out / "deployment.zip"
     key = f"pacsflow/{hashlib.sha256(zip_path.read_bytes()).hexdigest()}.zip"
     s3.upload_file(str(zip_path), bucket, key)
-    template = json.loads((out / "sam.json").read_text())
+    template: dict[str, Any] = json.loads((out / "sam.json").read_text())
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
@@ -92,19 +106,19 @@ def deploy_stack(
 ) -> dict[str, str]:
     """Create the stack, or update it in place; wait; return its outputs."""
     cfn = session.client("cloudformation", endpoint_url=endpoint)
-    args = {
-        "StackName": stack,
-        "TemplateBody": json.dumps(template),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    }
+    body = json.dumps(template)
+    stack_parameters: list[ParameterTypeDef] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    capabilities: list[CapabilityType] = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
     try:
         cfn.describe_stacks(StackName=stack)
         exists = True
     except ClientError:
         exists = False
     try:
-        (cfn.update_stack if exists else cfn.create_stack)(**args)
+        if exists:
+            cfn.update_stack(StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities)
+        else:
+            cfn.create_stack(StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities)
     except ClientError as e:
         if "No updates are to be performed" not in str(e):
             raise
@@ -143,20 +157,18 @@ def ensure_client(
     if name in existing:
         client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=existing[name])["UserPoolClient"]
     else:
-        validity = (
-            {"AccessTokenValidity": access_token_seconds, "TokenValidityUnits": {"AccessToken": "seconds"}}
-            if access_token_seconds
-            else {}
-        )
-        client = idp.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName=name,
-            GenerateSecret=True,
-            AllowedOAuthFlows=["client_credentials"],
-            AllowedOAuthScopes=scopes,
-            AllowedOAuthFlowsUserPoolClient=True,
-            **validity,
-        )["UserPoolClient"]
+        request: CreateUserPoolClientRequestTypeDef = {
+            "UserPoolId": pool_id,
+            "ClientName": name,
+            "GenerateSecret": True,
+            "AllowedOAuthFlows": ["client_credentials"],
+            "AllowedOAuthScopes": scopes,
+            "AllowedOAuthFlowsUserPoolClient": True,
+        }
+        if access_token_seconds:
+            request["AccessTokenValidity"] = access_token_seconds
+            request["TokenValidityUnits"] = {"AccessToken": "seconds"}
+        client = idp.create_user_pool_client(**request)["UserPoolClient"]
     return {"client_id": client["ClientId"], "client_secret": client["ClientSecret"]}
 
 
@@ -168,7 +180,9 @@ def local_session() -> boto3.session.Session:
     )
 
 
-def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None) -> dict[str, Any]:
+def deploy_local(
+    endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Deploy the `local` stage to the MiniStack at `endpoint`; return the stack description."""
     session = local_session()
     template = upload(session, package("local"), "pacsflow-deployments", endpoint)
@@ -182,7 +196,8 @@ def deploy_local(endpoint: str, stack: str = "pacsflow-local", parameters: dict[
         "endpoint_url": endpoint,
         "token_url": f"{endpoint}/oauth2/token",
         "clients": [
-            ensure_client(session, endpoint, outputs["UserPoolId"], name, list(scopes.values())) for name in DEMO_CLIENTS
+            ensure_client(session, endpoint, outputs["UserPoolId"], name, list(scopes.values()))
+            for name in DEMO_CLIENTS
         ],
         "scopes": scopes,
         "stack_name": stack,

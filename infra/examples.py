@@ -5,12 +5,13 @@ ages, the settlement-date window. This gives every use today's dates and identif
 own, keeping the message consistent (BizMsgIdr stays equal to MsgId). The walkthrough and the
 tests use it.
 """
+
 from __future__ import annotations
 
 import re
 import sys
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -21,7 +22,7 @@ _DATES = re.compile(r"<((?:\w+:)?(?:IntrBkSttlmDt|CreDtTm|CreDt))>(\d{4}-\d{2}-\
 
 
 def _today(today: date | None) -> str:
-    return (today or datetime.now(timezone.utc).date()).isoformat()
+    return (today or datetime.now(UTC).date()).isoformat()
 
 
 def fresh(name: str, today: date | None = None) -> bytes:

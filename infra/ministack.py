@@ -3,8 +3,10 @@
 Used by `make run` (through infra/deploy.py) and by the test suite, which starts its own
 MiniStack on a free port so that tests never touch a developer's running stack.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,7 +25,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def endpoint(port: int) -> str:
@@ -33,12 +36,13 @@ def endpoint(port: int) -> str:
 def is_up(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint(port)}/_ministack/health", timeout=1) as r:
-            return r.status == 200
+            status: int = r.status
+            return status == 200
     except OSError:
         return False
 
 
-def start(port: int, log_path: Path, state_dir: Path | None = None) -> subprocess.Popen:
+def start(port: int, log_path: Path, state_dir: Path | None = None) -> subprocess.Popen[bytes]:
     """Start MiniStack in its own session; return once it answers its health check."""
     env = dict(os.environ)
     env.update(CREDENTIALS)
@@ -57,15 +61,16 @@ def start(port: int, log_path: Path, state_dir: Path | None = None) -> subproces
         env["TMPDIR"] = str(state_dir)
         env["S3_DATA_DIR"] = str(state_dir / "s3")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ministack"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    # The child keeps its own copy of the log's descriptor; ours is closed once it has started.
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ministack"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while not is_up(port):
         if proc.poll() is not None:
@@ -88,10 +93,8 @@ def stop(pid: int, timeout: float = 10) -> bool:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, or it lingers as a zombie
-        except ChildProcessError:
-            pass
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:

@@ -5,6 +5,7 @@ event store and view tables, the FIFO pipeline queues with their dead-letter que
 release topic, the archive bucket, and one least-privilege IAM role per function. The same
 merged template is deployed locally and to AWS. `python -m infra.template` prints it.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,23 +36,29 @@ def _stateful(resource: dict[str, Any]) -> dict[str, Any]:
     return {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 
 
-def table(name: str, keys: dict[str, str], attributes: dict[str, str] | None = None, **properties: Any) -> dict[str, Any]:
+def table(
+    name: str, keys: dict[str, str], attributes: dict[str, str] | None = None, **properties: Any
+) -> dict[str, Any]:
     """A pay-per-request DynamoDB table, encrypted, with point-in-time recovery, kept on delete.
     `keys`: HASH (and RANGE) attribute -> type; `attributes`: other indexed attributes."""
-    return _stateful({
-        "Type": "AWS::DynamoDB::Table",
-        "Properties": {
-            "TableName": sub(f"${{AWS::StackName}}-{name}"),
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [
-                {"AttributeName": a, "AttributeType": t} for a, t in {**keys, **(attributes or {})}.items()
-            ],
-            "KeySchema": [{"AttributeName": a, "KeyType": k} for a, k in zip(keys, ("HASH", "RANGE"))],
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "SSESpecification": {"SSEEnabled": True},
-            **properties,
-        },
-    })
+    return _stateful(
+        {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": sub(f"${{AWS::StackName}}-{name}"),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": a, "AttributeType": t} for a, t in {**keys, **(attributes or {})}.items()
+                ],
+                "KeySchema": [
+                    {"AttributeName": a, "KeyType": k} for a, k in zip(keys, ("HASH", "RANGE"), strict=False)
+                ],
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+                **properties,
+            },
+        }
+    )
 
 
 EVENT_KEYS = {"pk": "S", "sk": "N"}  # aggregate id, version (chalicelib/eventstore/dynamodb.py)
@@ -60,16 +67,20 @@ EVENT_KEYS = {"pk": "S", "sk": "N"}  # aggregate id, version (chalicelib/eventst
 def storage() -> dict[str, Any]:
     return {
         "EventsTable": table(
-            "events", EVENT_KEYS, {"log": "S", "nid": "N"},
+            "events",
+            EVENT_KEYS,
+            {"log": "S", "nid": "N"},
             # Sparse: only events recorded with a notification log (NOTIFICATION_LOG=y).
-            GlobalSecondaryIndexes=[{
-                "IndexName": "notifications",
-                "KeySchema": [
-                    {"AttributeName": "log", "KeyType": "HASH"},
-                    {"AttributeName": "nid", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "notifications",
+                    "KeySchema": [
+                        {"AttributeName": "log", "KeyType": "HASH"},
+                        {"AttributeName": "nid", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             # Keys only: the follower reads the events themselves from the store.
             StreamSpecification={"StreamViewType": "KEYS_ONLY"},
             # duplicate-detection claims ($claim#...) expire after their window
@@ -78,7 +89,9 @@ def storage() -> dict[str, Any]:
         # Liquidity positions: their own event store, no stream (the view does not follow them).
         "PositionsTable": table("positions", EVENT_KEYS),
         "TransactionsTable": table(
-            "transactions", {"transaction_id": "S"}, {"uetr": "S", "end_to_end_id": "S"},
+            "transactions",
+            {"transaction_id": "S"},
+            {"uetr": "S", "end_to_end_id": "S"},
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": f"by_{key}",
@@ -88,51 +101,62 @@ def storage() -> dict[str, Any]:
                 for key in ("uetr", "end_to_end_id")
             ],
         ),
-        "ArchiveBucket": _stateful({
-            "Type": "AWS::S3::Bucket",
-            "Properties": {
-                # Archived messages are evidence: versions cannot be deleted or overwritten
-                # during retention (MiniStack accepts Object Lock but does not enforce it).
-                "ObjectLockEnabled": True,
-                "ObjectLockConfiguration": {
-                    "ObjectLockEnabled": "Enabled",
-                    "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": ref("ArchiveRetentionDays")}},
+        "ArchiveBucket": _stateful(
+            {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    # Archived messages are evidence: versions cannot be deleted or overwritten
+                    # during retention (MiniStack accepts Object Lock but does not enforce it).
+                    "ObjectLockEnabled": True,
+                    "ObjectLockConfiguration": {
+                        "ObjectLockEnabled": "Enabled",
+                        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": ref("ArchiveRetentionDays")}},
+                    },
+                    "BucketName": sub("${AWS::StackName}-archive-${AWS::AccountId}-${AWS::Region}"),
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                        ]
+                    },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
                 },
-                "BucketName": sub("${AWS::StackName}-archive-${AWS::AccountId}-${AWS::Region}"),
-                "VersioningConfiguration": {"Status": "Enabled"},
-                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
-                ]},
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-            },
-        }),
+            }
+        ),
         "ArchiveBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": ref("ArchiveBucket"),
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [arn("ArchiveBucket"), sub("${ArchiveBucket.Arn}/*")],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }]},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [arn("ArchiveBucket"), sub("${ArchiveBucket.Arn}/*")],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
             },
         },
-        "EventCipherSecret": _stateful({
-            "Type": "AWS::SecretsManager::Secret",
-            "Properties": {
-                "Description": "key material of the AES-GCM cipher of event state",
-                "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
-            },
-        }),
+        "EventCipherSecret": _stateful(
+            {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {
+                    "Description": "key material of the AES-GCM cipher of event state",
+                    "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+                },
+            }
+        ),
     }
 
 
@@ -176,10 +200,12 @@ def messaging() -> dict[str, Any]:
 def identity() -> dict[str, Any]:
     """The Region's OAuth2 server: a Cognito pool whose app clients use client credentials."""
     return {
-        "UserPool": _stateful({
-            "Type": "AWS::Cognito::UserPool",
-            "Properties": {"UserPoolName": sub("${AWS::StackName}-clients")},
-        }),
+        "UserPool": _stateful(
+            {
+                "Type": "AWS::Cognito::UserPool",
+                "Properties": {"UserPoolName": sub("${AWS::StackName}-clients")},
+            }
+        ),
         "UserPoolDomain": {
             "Type": "AWS::Cognito::UserPoolDomain",
             "Properties": {"Domain": ref("AuthDomainPrefix"), "UserPoolId": ref("UserPool")},
@@ -217,12 +243,18 @@ def gateway_responses() -> dict[str, Any]:
 
 def api_gateway() -> dict[str, Any]:
     """Bind the Chalice authorizer (app.py) to this stack's pool; shape the gateway's own errors."""
-    return {"RestAPI": {"Properties": {
-        "GatewayResponses": gateway_responses(),
-        "DefinitionBody": {"securityDefinitions": {"ClientCredentials": {
-            "x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}
-        }}},
-    }}}
+    return {
+        "RestAPI": {
+            "Properties": {
+                "GatewayResponses": gateway_responses(),
+                "DefinitionBody": {
+                    "securityDefinitions": {
+                        "ClientCredentials": {"x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}
+                    }
+                },
+            }
+        }
+    }
 
 
 def environment() -> dict[str, Any]:
@@ -249,9 +281,14 @@ def environment() -> dict[str, Any]:
 
 # -- least privilege: what each function may do, on which resources ---------------------
 
+
 def _events_rw() -> dict[str, Any]:
     table = arn("EventsTable")
-    return {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], "Resource": [table]}
+    return {
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+        "Resource": [table],
+    }
 
 
 def _archive(*actions: str) -> dict[str, Any]:
@@ -276,16 +313,29 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         "APIHandler": [
             _events_rw(),
             {"Effect": "Allow", "Action": ["dynamodb:DescribeTable"], "Resource": [arn("EventsTable"), view_table]},
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": [view_table, sub("${TransactionsTable.Arn}/index/*")]},
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+                "Resource": [view_table, sub("${TransactionsTable.Arn}/index/*")],
+            },
             _archive("s3:PutObject", "s3:GetObject"),
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
             _send("IncomingQueue"),
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
         ],
-        "Incoming": [_events_rw(), _archive("s3:GetObject"), _consume("IncomingQueue"), _send("ProcessingQueue", "ReleasingQueue")],
+        "Incoming": [
+            _events_rw(),
+            _archive("s3:GetObject"),
+            _consume("IncomingQueue"),
+            _send("ProcessingQueue", "ReleasingQueue"),
+        ],
         "Processing": [
             _events_rw(),
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], "Resource": [arn("PositionsTable")]},
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+                "Resource": [arn("PositionsTable")],
+            },
             _consume("ProcessingQueue"),
             _send("ReleasingQueue"),
         ],
@@ -300,7 +350,12 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
             {
                 "Effect": "Allow",
-                "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+                "Action": [
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
                 "Resource": [sub("${EventsTable.StreamArn}")],
             },
         ],
@@ -311,23 +366,40 @@ def roles() -> dict[str, Any]:
     resources = {}
     for function, statements in permissions().items():
         # every function reads or writes event state, so every one needs the cipher key
-        statements = [*statements, {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [ref("EventCipherSecret")]}]
+        statements = [
+            *statements,
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [ref("EventCipherSecret")]},
+        ]
         logs = {
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-" + function + "-*")],
+            "Resource": [
+                sub(
+                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-"
+                    + function
+                    + "-*"
+                )
+            ],
         }
         resources[function + "Role"] = {
             "Type": "AWS::IAM::Role",
             "Properties": {
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
                 },
-                "Policies": [{
-                    "PolicyName": f"{function}-least-privilege",
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, *statements]},
-                }],
+                "Policies": [
+                    {
+                        "PolicyName": f"{function}-least-privilege",
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, *statements]},
+                    }
+                ],
             },
         }
     return resources
@@ -341,19 +413,23 @@ def functions() -> dict[str, Any]:
     for step in STAGES:
         function = step.capitalize()
         bound[function]["Properties"]["Events"] = {
-            f"{function}SqsEventSource": {"Properties": {
-                "Queue": arn(queue_name(step)),
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-            }}
+            f"{function}SqsEventSource": {
+                "Properties": {
+                    "Queue": arn(queue_name(step)),
+                    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                }
+            }
         }
     bound["ViewFollower"]["Properties"]["Events"] = {
-        "ViewFollowerDynamodbEventSource": {"Properties": {
-            "Stream": {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
-            # a payment's events come within a second: one refresh (one view write) for several
-            "MaximumBatchingWindowInSeconds": 1,
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-            "BisectBatchOnFunctionError": True,
-        }}
+        "ViewFollowerDynamodbEventSource": {
+            "Properties": {
+                "Stream": {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
+                # a payment's events come within a second: one refresh (one view write) for several
+                "MaximumBatchingWindowInSeconds": 1,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "BisectBatchOnFunctionError": True,
+            }
+        }
     }
     return bound
 
@@ -367,12 +443,36 @@ def merge_template() -> dict[str, Any]:
                 "Default": 180,
                 "Description": "seconds before an unacknowledged step is redelivered (>= 6 x the function timeout in AWS)",
             },
-            "FaultInjection": {"Type": "String", "Default": "", "Description": "test-only fault points; empty in real stages"},
-            "ScopePrefix": {"Type": "String", "Default": "pacsflow", "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)"},
-            "LiquidityLimits": {"Type": "String", "Default": "{}", "Description": "JSON: {\"BIC:CCY\"|\"BIC\"|\"*\": amount}"},
-            "VelocityMax": {"Type": "Number", "Default": 0, "Description": "payments per agent and currency per minute; 0: no limit"},
-            "ArchiveRetentionDays": {"Type": "Number", "Default": 3650, "Description": "Object Lock retention of archived messages"},
-            "AuthDomainPrefix": {"Type": "String", "Default": "pacsflow-local", "Description": "Cognito hosted domain prefix (globally unique in AWS)"},
+            "FaultInjection": {
+                "Type": "String",
+                "Default": "",
+                "Description": "test-only fault points; empty in real stages",
+            },
+            "ScopePrefix": {
+                "Type": "String",
+                "Default": "pacsflow",
+                "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)",
+            },
+            "LiquidityLimits": {
+                "Type": "String",
+                "Default": "{}",
+                "Description": 'JSON: {"BIC:CCY"|"BIC"|"*": amount}',
+            },
+            "VelocityMax": {
+                "Type": "Number",
+                "Default": 0,
+                "Description": "payments per agent and currency per minute; 0: no limit",
+            },
+            "ArchiveRetentionDays": {
+                "Type": "Number",
+                "Default": 3650,
+                "Description": "Object Lock retention of archived messages",
+            },
+            "AuthDomainPrefix": {
+                "Type": "String",
+                "Default": "pacsflow-local",
+                "Description": "Cognito hosted domain prefix (globally unique in AWS)",
+            },
         },
         "Resources": {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
         "Outputs": {
@@ -383,7 +483,9 @@ def merge_template() -> dict[str, Any]:
             "UserPoolId": {"Value": ref("UserPool")},
             "EventCipherSecretArn": {"Value": ref("EventCipherSecret")},
             "TokenIssuer": {"Value": sub(ISSUER)},
-            "TokenUrl": {"Value": sub("https://${AuthDomainPrefix}.auth.${AWS::Region}.amazoncognito.com/oauth2/token")},
+            "TokenUrl": {
+                "Value": sub("https://${AuthDomainPrefix}.auth.${AWS::Region}.amazoncognito.com/oauth2/token")
+            },
             **{f"{queue_name(s)}Url": {"Value": ref(queue_name(s))} for s in STAGES},
             **{f"{queue_name(s)}DLQUrl": {"Value": ref(queue_name(s) + "DLQ")} for s in STAGES},
             **{f"{f}Name": {"Value": ref(f)} for f in FUNCTIONS},

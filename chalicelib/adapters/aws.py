@@ -2,12 +2,19 @@
 
 boto3 reads AWS_ENDPOINT_URL itself, which is how the same code talks to MiniStack locally.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
+    from chalicelib.aws_types import DynamoDBClient, S3Client, SecretsManagerClient, SNSClient, SQSClient
+
+Service = Literal["dynamodb", "s3", "secretsmanager", "sns", "sqs"]
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -17,6 +24,21 @@ _CONFIG = Config(
 )
 
 
-@lru_cache(maxsize=None)
-def client(service: str):
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["s3"]) -> S3Client: ...
+@overload
+def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+@overload
+def client(service: Literal["sns"]) -> SNSClient: ...
+@overload
+def client(service: Literal["sqs"]) -> SQSClient: ...
+def client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
+    """The process's client of `service` (one per service, made on first use)."""
+    return _client(service)
+
+
+@cache
+def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
     return boto3.session.Session().client(service, config=_CONFIG)

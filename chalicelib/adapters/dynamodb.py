@@ -3,58 +3,50 @@
 Writes are conditional on the stored version being older, so two followers (or a follower
 and a rebuild) can never move a record backwards, and a replayed event is a no-op.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
+from chalicelib.projections.records import TransactionRecord
 
-_SER = TypeSerializer()
-_DES = TypeDeserializer()
+if TYPE_CHECKING:
+    from chalicelib.aws_types import DynamoDBClient
 
 LOOKUP_INDEXES = {"uetr": "by_uetr", "end_to_end_id": "by_end_to_end_id"}
 
 
-def to_item(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: _SER.serialize(v) for k, v in record.items() if v is not None}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    record = {k: _DES.deserialize(v) for k, v in item.items()}
-    if "version" in record:
-        record["version"] = int(record["version"])
-    return record
-
-
 class TransactionView:
-    def __init__(self, table: str, dynamodb=None) -> None:
+    """The view table, read and written as TransactionRecords."""
+
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
 
-    def get(self, transaction_id: str) -> dict[str, Any] | None:
+    def get(self, transaction_id: str) -> TransactionRecord | None:
         item = self.dynamodb.get_item(
             TableName=self.table, Key={"transaction_id": {"S": transaction_id}}, ConsistentRead=True
         ).get("Item")
-        return from_item(item) if item else None
+        return TransactionRecord.from_item(item) if item else None
 
-    def put_if_newer(self, record: dict[str, Any]) -> bool:
+    def put_if_newer(self, record: TransactionRecord) -> bool:
         """Write `record` unless the stored one has its version or a later one; say whether written."""
         try:
             self.dynamodb.put_item(
                 TableName=self.table,
-                Item=to_item(record),
+                Item=record.to_item(),
                 ConditionExpression="attribute_not_exists(transaction_id) OR version < :v",
-                ExpressionAttributeValues={":v": {"N": str(record["version"])}},
+                ExpressionAttributeValues={":v": {"N": str(record.version)}},
             )
             return True
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
 
-    def put_unconditionally(self, record: dict[str, Any]) -> None:
+    def put_unconditionally(self, record: TransactionRecord) -> None:
         """Overwrite a record (rebuild --apply only)."""
-        self.dynamodb.put_item(TableName=self.table, Item=to_item(record))
+        self.dynamodb.put_item(TableName=self.table, Item=record.to_item())
 
     def find(self, field: str, value: str) -> list[str]:
         """Transaction ids whose `field` (uetr or end_to_end_id) equals `value`."""
@@ -67,18 +59,18 @@ class TransactionView:
         )
         return [item["transaction_id"]["S"] for item in resp.get("Items", [])]
 
-    def scan(self) -> Iterator[dict[str, Any]]:
+    def scan(self) -> Iterator[TransactionRecord]:
         """Every record (for `rebuild` only)."""
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
             for item in page.get("Items", []):
-                yield from_item(item)
+                yield TransactionRecord.from_item(item)
 
     def is_reachable(self) -> bool:
         self.dynamodb.describe_table(TableName=self.table)
         return True
 
 
-def aggregate_ids(events_table: str, dynamodb=None) -> Iterator[str]:
+def aggregate_ids(events_table: str, dynamodb: DynamoDBClient | None = None) -> Iterator[str]:
     """Ids of every aggregate in the events table: the items at version 1 (for `rebuild`).
 
     A Scan is right for a full rebuild and wrong anywhere else; bookkeeping items ($...)
@@ -107,7 +99,7 @@ class Claims:
     wins, and a retry of the winner wins again.
     """
 
-    def __init__(self, table: str, dynamodb=None) -> None:
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
 

@@ -3,12 +3,17 @@
 Keys are derived from the bytes (sha256), so a retried step rewrites the very same object
 and an archived message can be checked against the hash its event recorded.
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.aws import client
+
+if TYPE_CHECKING:
+    from chalicelib.aws_types import S3Client
 
 
 def sha256(data: bytes) -> str:
@@ -16,7 +21,7 @@ def sha256(data: bytes) -> str:
 
 
 class Archive:
-    def __init__(self, bucket: str, s3=None) -> None:
+    def __init__(self, bucket: str, s3: S3Client | None = None) -> None:
         self.bucket = bucket
         self.s3 = s3 or client("s3")
 
@@ -43,4 +48,3 @@ class Archive:
     def is_reachable(self) -> bool:
         self.s3.head_bucket(Bucket=self.bucket)
         return True
-

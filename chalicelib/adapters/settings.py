@@ -3,6 +3,7 @@
 The CloudFormation template (infra/template.py) sets these on every function; tests
 build a Settings directly.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

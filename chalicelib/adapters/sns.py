@@ -3,16 +3,20 @@
 Always sets a Subject and message attributes: subscribers filter on them, and MiniStack
 drops both from the delivered event unless the publisher sets them.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
 
+if TYPE_CHECKING:
+    from chalicelib.aws_types import SNSClient
+
 
 class Notifier:
-    def __init__(self, topic_arn: str, sns=None) -> None:
+    def __init__(self, topic_arn: str, sns: SNSClient | None = None) -> None:
         self.topic_arn = topic_arn
         self.sns = sns or client("sns")
 

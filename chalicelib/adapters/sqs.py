@@ -5,16 +5,20 @@ flow in parallel; the deduplication id names the transaction and the step, so a 
 is re-sent after a crash is dropped by SQS within its 5-minute window (and recognised as
 done by the next handler after it).
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
 
+if TYPE_CHECKING:
+    from chalicelib.aws_types import SQSClient
+
 
 class Queue:
-    def __init__(self, url: str, sqs=None) -> None:
+    def __init__(self, url: str, sqs: SQSClient | None = None) -> None:
         self.url = url
         self.sqs = sqs or client("sqs")
 

@@ -2,8 +2,9 @@
 countries against an embargoed-countries set.
 
 The list (entries of id, name, aliases, type individual/entity, optional country, source)
-is loaded once per process into a ``Screening`` (``default_screening()``, from
-``SanctionsSettings``: environment prefix ``PACSFLOW_SANCTIONS_``). ``PACSFLOW_SANCTIONS_LIST``
+is loaded into a ``Screening`` by ``load_screening()`` (from ``SanctionsSettings``: environment
+prefix ``PACSFLOW_SANCTIONS_``), once per process by its composition root, and handed to
+``checks.run`` (the rule reads it from its ``Context``: there is no process-wide list here). ``PACSFLOW_SANCTIONS_LIST``
 is a path to a JSON file or the JSON itself; unset, the bundled fictional demo list
 (``data/sanctions_demo.json``) is used, and passing narratives name the list used. A list that cannot be
 read or fails validation raises: screening fails closed, never passes unscreened.
@@ -60,23 +61,21 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from chalicelib.domain.models import CreditTransfer
 from chalicelib.iso20022.errors import safe_text
 
-from .rules import _AGENT_ROLES, Verdict, verdict
 from .settings import code_set
+from .verdicts import Outcome, agents, fail, ok
 
-__all__ = ["DEMO_LIST", "Entry", "Match", "SanctionsSettings", "Screening", "default_screening", "problems",
-           "normalise", "screen"]
+__all__ = ["DEMO_LIST", "Entry", "Match", "SanctionsSettings", "Screening", "load_screening", "normalise",
+           "problems", "screen"]
 
-RULE = "sanctions_screening"
-REASON_CODE = "RR04"
 DEMO_LIST = Path(__file__).parent / "data" / "sanctions_demo.json"
 
 _MAX_LISTED = 2             # problems named in one narrative (ids are long)
@@ -213,7 +212,7 @@ class Screening:
     """A sanctions list, indexed for screening; build once per process and reuse.
 
     ``match(name)`` gives the best ``Match`` of one name, or None; ``screen(ct, screening)``
-    gives the verdict of a whole credit transfer.
+    what the sanctions rule finds in a whole credit transfer.
     """
 
     def __init__(self, entries: Iterable[Entry], *, reject_threshold: float = 90.0,
@@ -390,11 +389,11 @@ class Screening:
         if not positions:
             return None
         choices = self._choices
-        found = self._extract_one(key, [choices[p] for p in positions], scorer=self._ratio,
-                                  processor=None, score_cutoff=t)
-        if found is None:
+        best = self._extract_one(key, [choices[p] for p in positions], scorer=self._ratio,
+                                 processor=None, score_cutoff=t)
+        if best is None:
             return None
-        return Match(self.entries[self._owners[positions[found[2]]]], int(found[1]), "fuzzy")
+        return Match(self.entries[self._owners[positions[best[2]]]], int(best[1]), "fuzzy")
 
     def _scan(self, key: str, lo: int | None = None, hi: int | None = None) -> Match | None:
         """The best fuzzy match by scoring every form in the length window."""
@@ -432,7 +431,7 @@ class SanctionsSettings(BaseSettings):
 
     @field_validator("embargoed_countries", mode="before")
     @classmethod
-    def _split(cls, value):
+    def _split(cls, value: object) -> object:
         return code_set(value)
 
     @field_validator("embargoed_countries")
@@ -445,24 +444,18 @@ class SanctionsSettings(BaseSettings):
         return codes
 
 
-@lru_cache(maxsize=1)
-def default_screening() -> Screening:
-    """The process's screening, built on first use from ``SanctionsSettings``
-    (``cache_clear()`` to rebuild). Call it at import time to pay the load in Lambda init."""
-    return Screening.from_settings(SanctionsSettings())
+def load_screening(settings: SanctionsSettings | None = None) -> Screening:
+    """The screening of ``settings`` (default: read from the environment, PACSFLOW_SANCTIONS_*):
+    the list loaded, validated and indexed. Costly (the list is read and indexed): call it
+    once per process and pass the result to ``checks.run``. Raises if the list is unreadable."""
+    return Screening.from_settings(settings if settings is not None else SanctionsSettings())
 
 
 # -- the verdict --------------------------------------------------------------------------
 
-def _transactions(ct: dict[str, Any]) -> list[dict[str, Any]]:
-    txs = ct.get("transactions") or ()
-    # Dicts recorded before per-transaction details existed: the top level is the first tx.
-    return list(txs) if txs and "amount" in txs[0] else [ct]
-
-
-def problems(ct: dict[str, Any], screening: Screening) -> tuple[list[str], int]:
+def problems(ct: CreditTransfer, screening: Screening) -> tuple[list[str], int]:
     """(every hit as a narrative line, name hits first; number of names screened)."""
-    txs = _transactions(ct)
+    txs = ct.transactions
     multi = len(txs) > 1
     hits: list[str] = []
     embargo: list[str] = []
@@ -471,8 +464,7 @@ def problems(ct: dict[str, Any], screening: Screening) -> tuple[list[str], int]:
     embargoed = screening.embargoed_countries
     for i, tx in enumerate(txs):
         where = f"tx {i + 1}: " if multi else ""
-        for party in ("debtor", "creditor"):
-            name = tx.get(party + "_name")
+        for party, name in (("debtor", tx.debtor_name), ("creditor", tx.creditor_name)):
             if name:
                 screened += 1
                 if name not in seen:
@@ -483,31 +475,26 @@ def problems(ct: dict[str, Any], screening: Screening) -> tuple[list[str], int]:
                                 f"({hit.entry.source}, {hit.kind}, score {hit.score})")
         if embargoed:
             roles: dict[str, list[str]] = {}
-            for party, label in (("debtor", "Dbtr"), ("creditor", "Cdtr")):
-                country = (tx.get(party + "_country") or "").upper()
+            for label, given in (("Dbtr", tx.debtor_country), ("Cdtr", tx.creditor_country)):
+                country = (given or "").upper()
                 if country in embargoed:
                     roles.setdefault(country, []).append(label)
-            for key, label in _AGENT_ROLES:
-                country = (tx.get(key) or "")[4:6].upper()
-                if tx.get(key + "_scheme") == "BICFI" and country in embargoed:
+            for label, ident, scheme in agents(tx):
+                country = (ident or "")[4:6].upper()
+                if scheme == "BICFI" and country in embargoed:
                     roles.setdefault(country, []).append(label)
             for country, labels in roles.items():
                 embargo.append(f"{where}embargoed country {country} ({', '.join(labels)})")
     return hits + embargo, screened
 
 
-def screen(ct: dict[str, Any], screening: Screening | None = None) -> list[Verdict]:
-    """The ``sanctions_screening`` verdict of a credit transfer (a one-element list:
-    one verdict per rule and message, as ``checks.run`` records them)."""
-    s = screening or default_screening()
-    found, screened = problems(ct, s)
+def screen(ct: CreditTransfer, screening: Screening) -> Outcome:
+    """What the ``sanctions_screening`` rule finds in a credit transfer (RR04 on a hit)."""
+    found, screened = problems(ct, screening)
     if found:
-        text = "; ".join(found[:_MAX_LISTED])
-        if len(found) > _MAX_LISTED:
-            text += f"; and {len(found) - _MAX_LISTED} more"
-        return [verdict(RULE, False, REASON_CODE, safe_text(text))]
-    what = (f"{screened} name(s) screened against {s.label} ({len(s)} entries, threshold "
-            f"{s.reject_threshold:g}): no match" if screened else "no debtor or creditor names to screen")
-    if s.embargoed_countries:
-        what += f"; no embargoed country ({len(s.embargoed_countries)} listed)"
-    return [verdict(RULE, True, REASON_CODE, safe_text(what))]
+        return fail(found, max_listed=_MAX_LISTED)
+    what = (f"{screened} name(s) screened against {screening.label} ({len(screening)} entries, threshold "
+            f"{screening.reject_threshold:g}): no match" if screened else "no debtor or creditor names to screen")
+    if screening.embargoed_countries:
+        what += f"; no embargoed country ({len(screening.embargoed_countries)} listed)"
+    return ok(safe_text(what))

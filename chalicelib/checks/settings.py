@@ -7,7 +7,6 @@ Sets are given as JSON lists or comma-separated text
 from __future__ import annotations
 
 import json
-
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -20,8 +19,7 @@ from .reference import FUND_CODES
 CodeSet = Annotated[frozenset[str], NoDecode]
 
 
-
-def code_set(value):
+def code_set(value: object) -> object:
     """A set setting from the environment: a JSON list or comma-separated text (else as given)."""
     if isinstance(value, str):
         text = value.strip()
@@ -29,6 +27,7 @@ def code_set(value):
             return frozenset(json.loads(text))
         return frozenset(v.strip() for v in text.split(",") if v.strip())
     return value
+
 
 class CheckSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACSFLOW_CHECKS_", frozen=True)
@@ -66,7 +65,7 @@ class CheckSettings(BaseSettings):
     @field_validator("charge_bearers", "cbpr_charge_bearers", "blocked_currencies",
                      "allowed_currencies", "disabled_rules", mode="before")
     @classmethod
-    def _split(cls, value):
+    def _split(cls, value: object) -> object:
         return code_set(value)
 
     @field_validator("charge_bearers", "cbpr_charge_bearers", "blocked_currencies", "allowed_currencies")

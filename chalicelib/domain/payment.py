@@ -124,6 +124,9 @@ class Payment(Aggregate):
         """v2: the credit transfer is a typed CreditTransfer (v1: a dict repeating its first
         transaction's fields at the top)."""
 
+        sha256: str
+        message_key: str
+        credit_transfer: CreditTransfer
         class_version = 2
 
         @staticmethod
@@ -133,6 +136,13 @@ class Payment(Aggregate):
     class Rejected(Aggregate.Event):
         """v2: reasons, verdicts, outcomes and the refused message's identifiers are typed."""
 
+        reasons: Sequence[Reason]
+        step: str
+        sha256: str | None
+        message_key: str | None
+        original: Original | None
+        checks: Sequence[Verdict]
+        transactions: Sequence[TxOutcome]
         class_version = 2
 
         @staticmethod
@@ -144,6 +154,8 @@ class Payment(Aggregate):
     class Accepted(Aggregate.Event):
         """v2: verdicts and outcomes are typed."""
 
+        checks: Sequence[Verdict]
+        transactions: Sequence[TxOutcome]
         class_version = 2
 
         @staticmethod

@@ -4,22 +4,25 @@ Errors from botocore are translated into eventsourcing's PEP 249 style exception
 callers (and the library's own application code) only ever see `PersistenceError`
 subclasses, exactly as with the library's SQLite and PostgreSQL modules.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-
 from eventsourcing.persistence import (
     IntegrityError,
     OperationalError,
     ProgrammingError,
     StoredEvent,
 )
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
+    from chalicelib.aws_types import DynamoDBClient, S3Client
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
 # ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size
@@ -31,12 +34,14 @@ CLIENT_CONFIG = Config(
 
 # Error codes that mean the request itself is wrong (missing table or bucket,
 # malformed expression, oversized item): retrying cannot help.
-_PROGRAMMING_ERROR_CODES = frozenset(
-    {"ResourceNotFoundException", "ValidationException", "NoSuchBucket"}
-)
+_PROGRAMMING_ERROR_CODES = frozenset({"ResourceNotFoundException", "ValidationException", "NoSuchBucket"})
 
 
-def new_client(service_name: str, endpoint_url: str | None = None) -> Any:
+@overload
+def new_client(service_name: Literal["dynamodb"], endpoint_url: str | None = None) -> DynamoDBClient: ...
+@overload
+def new_client(service_name: Literal["s3"], endpoint_url: str | None = None) -> S3Client: ...
+def new_client(service_name: Literal["dynamodb", "s3"], endpoint_url: str | None = None) -> DynamoDBClient | S3Client:
     """Return a boto3 client with the event store's retry and pool configuration.
 
     A fresh Session per client, because boto3's default session is not safe to use

@@ -42,27 +42,20 @@ Costs per commit of n events (items ≤ 1 KB): aggregate recorder, n = 1: one Pu
 commit that loses the counter to another writer is cancelled and tried again, and
 cancelled transactions consume capacity as well.
 """
+
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from threading import Event, Lock, Thread
 from time import sleep
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from uuid import UUID
 
 from botocore.exceptions import ClientError
-
-from chalicelib.eventstore.aws import (
-    check_unique,
-    error_code,
-    new_client,
-    translated_errors,
-)
-from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
@@ -81,7 +74,20 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
+from chalicelib.eventstore.aws import (
+    check_unique,
+    error_code,
+    new_client,
+    translated_errors,
+)
+from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
+
+if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
+    from chalicelib.aws_types import S3Client, TransactWriteItemTypeDef
+
 logger = logging.getLogger(__name__)
+
+_Recorder = TypeVar("_Recorder", bound="DynamoDBRecorder")
 
 NOTIFICATIONS_INDEX = "notifications"
 RESERVED_PREFIX = "$"
@@ -254,16 +260,14 @@ class DynamoDBRecorder:
         for attempt in range(self.MAX_ATTEMPTS):
             if attempt:
                 cap = min(self.BACKOFF_CAP, self.BACKOFF_BASE * 2**attempt)
-                sleep(random.uniform(0, cap))  # noqa: S311 (jitter, not crypto)
+                sleep(random.uniform(0, cap))  # jitter, not crypto
             yield attempt
 
     def _contended(self) -> OperationalError:
         msg = f"Commit still contended after {self.MAX_ATTEMPTS} attempts"
         return OperationalError(msg)
 
-    def _try_transaction(
-        self, ops: Sequence[tuple[str, dict[str, Any]]]
-    ) -> list[dict[str, Any]] | None:
+    def _try_transaction(self, ops: Sequence[tuple[str, dict[str, Any]]]) -> Sequence[Mapping[str, Any]] | None:
         """Run one TransactWriteItems of (role, item) pairs.
 
         Returns None when committed, or the cancellation reasons when the same
@@ -274,7 +278,8 @@ class DynamoDBRecorder:
         with translated_errors("TransactWriteItems"):
             try:
                 self.datastore.client.transact_write_items(
-                    TransactItems=[item for _, item in ops]
+                    # the items are built by this module's helpers as plain dicts
+                    TransactItems=cast("list[TransactWriteItemTypeDef]", [item for _, item in ops])
                 )
             except ClientError as error:
                 if error_code(error) != "TransactionCanceledException":
@@ -286,7 +291,7 @@ class DynamoDBRecorder:
         if len(codes) != len(ops):
             msg = f"Transaction cancelled with {len(codes)} reasons for {len(ops)} items"
             raise OperationalError(msg)
-        for (role, _), code in zip(ops, codes):
+        for (role, _), code in zip(ops, codes, strict=True):
             if code == "ConditionalCheckFailed" and role != COUNTER:
                 msg = f"Commit conflicts with a recorded {role}"
                 raise IntegrityError(msg)
@@ -307,9 +312,7 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         super().__init__(datastore)
         self.purpose = purpose
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """One event: a conditional PutItem (1 WCU, half a transaction's cost).
         Several: one TransactWriteItems, so that the commit is atomic.
         """
@@ -332,9 +335,7 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         text_id = self.datastore.encode_originator_id(originator_id)
-        if (limit is not None and limit < 1) or (
-            gt is not None and lte is not None and gt >= lte
-        ):
+        if (limit is not None and limit < 1) or (gt is not None and lte is not None and gt >= lte):
             return []  # DynamoDB rejects Limit 0 and BETWEEN with reversed bounds
         condition, names = "#pk = :pk", pick(NAMES, "#pk")
         values = {":pk": {"S": self._partition_key(text_id)}}
@@ -423,9 +424,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         self.counter_pk = f"{RESERVED_PREFIX}log#{log_name}"
         self._listeners: set[Event] = set()
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         check_unique(stored_events)
         check_transaction_size(len(stored_events) + 1 + len(self._other_ops(**kwargs)))
         if not stored_events:
@@ -463,9 +462,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
     def max_notification_id(self) -> int | None:
         return self._read_counter() or None
 
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> Subscription[ApplicationRecorder]:
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[ApplicationRecorder]:
         return DynamoDBSubscription(recorder=self, gt=gt, topics=topics)
 
     def listen(self, event: Event) -> None:
@@ -485,7 +482,9 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             last_nid = self._counter_after(reasons, ops)
             logger.debug(
                 "Log %s: commit attempt %d lost the counter; now at %d",
-                self.log_name, attempt + 1, last_nid,
+                self.log_name,
+                attempt + 1,
+                last_nid,
             )
         raise self._contended()
 
@@ -531,9 +530,7 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
             update["ExpressionAttributeValues"][":last"] = number(last_nid)
         return update
 
-    def _counter_after(
-        self, reasons: list[dict[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]
-    ) -> int:
+    def _counter_after(self, reasons: Sequence[Mapping[str, Any]], ops: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """The counter's value after a cancelled commit: from the failed condition
         if it reported one, else read again (e.g. after a TransactionConflict)."""
         roles = [role for role, _ in ops]
@@ -632,9 +629,7 @@ class DynamoDBTrackingRecorder(DynamoDBRecorder, TrackingRecorder):
     application, ``$tracking#<name>#<upstream name>``, whose notification_id only ever
     increases (a repeated or lower position raises IntegrityError)."""
 
-    def __init__(
-        self, datastore: DynamoDBDatastore, *, tracking_name: str = "default", **kwargs: Any
-    ) -> None:
+    def __init__(self, datastore: DynamoDBDatastore, *, tracking_name: str = "default", **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.tracking_name = tracking_name
 
@@ -671,18 +666,14 @@ class DynamoDBTrackingRecorder(DynamoDBRecorder, TrackingRecorder):
         }
 
 
-class DynamoDBProcessRecorder(
-    DynamoDBTrackingRecorder, DynamoDBApplicationRecorder, ProcessRecorder
-):
+class DynamoDBProcessRecorder(DynamoDBTrackingRecorder, DynamoDBApplicationRecorder, ProcessRecorder):
     """An application recorder whose commits also move a tracking position, in the
     same transaction (so an event is processed exactly once)."""
 
     def __init__(self, datastore: DynamoDBDatastore, *, name: str = "default") -> None:
         super().__init__(datastore, tracking_name=name, log_name=name)
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         tracking: Tracking | None = kwargs.get("tracking")
         if not stored_events and tracking is not None:
             self.insert_tracking(tracking)  # a plain conditional update: no counter
@@ -721,10 +712,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
             raise OSError(msg)
         originator_id_type = self.env.get(self.ORIGINATOR_ID_TYPE, "uuid").lower()
         if originator_id_type not in ("uuid", "text"):
-            msg = (
-                f"Invalid {self.ORIGINATOR_ID_TYPE} '{originator_id_type}', "
-                "must be 'uuid' or 'text'"
-            )
+            msg = f"Invalid {self.ORIGINATOR_ID_TYPE} '{originator_id_type}', must be 'uuid' or 'text'"
             raise OSError(msg)
         self.endpoint_url = self.env.get(self.AWS_ENDPOINT_URL) or None
         self.datastore = DynamoDBDatastore(
@@ -732,7 +720,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
             endpoint_url=self.endpoint_url,
             originator_id_type=cast(Literal["uuid", "text"], originator_id_type),
         )
-        self._s3_client: Any = None
+        self._s3_client: S3Client | None = None
 
     @property
     def recorder_name(self) -> str:
@@ -746,9 +734,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         return self._created(self.aggregate_recorder_class(self.datastore, purpose=purpose))
 
     def application_recorder(self) -> ApplicationRecorder:
-        recorder_class = self._topic_or(
-            self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class
-        )
+        recorder_class = self._topic_or(self.APPLICATION_RECORDER_TOPIC, self.application_recorder_class)
         return self._created(recorder_class(self.datastore, log_name=self.recorder_name))
 
     def tracking_recorder(
@@ -761,9 +747,7 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         return self._created(recorder)
 
     def process_recorder(self) -> ProcessRecorder:
-        recorder_class = self._topic_or(
-            self.PROCESS_RECORDER_TOPIC, self.process_recorder_class
-        )
+        recorder_class = self._topic_or(self.PROCESS_RECORDER_TOPIC, self.process_recorder_class)
         return self._created(recorder_class(self.datastore, name=self.recorder_name))
 
     def env_create_table(self) -> bool:
@@ -774,19 +758,19 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
         if self._s3_client is not None:
             self._s3_client.close()
 
-    def _topic_or(self, key: str, default: type[Any]) -> type[Any]:
+    def _topic_or(self, key: str, default: type[_Recorder]) -> type[_Recorder]:
         """The recorder class named by environment variable `key`, else `default`."""
         topic = self.env.get(key)
-        recorder_class = resolve_topic(topic) if topic else default
+        recorder_class: type[_Recorder] = resolve_topic(topic) if topic else default
         assert issubclass(recorder_class, default), recorder_class
         return recorder_class
 
-    def _created(self, recorder: Any) -> Any:
+    def _created(self, recorder: _Recorder) -> _Recorder:
         if self.env_create_table():
             recorder.create_table()
         return recorder
 
-    def _s3(self) -> Any:
+    def _s3(self) -> S3Client:
         if self._s3_client is None:
             self._s3_client = new_client("s3", self.endpoint_url)
         return self._s3_client
@@ -830,4 +814,3 @@ def check_transaction_size(num_items: int) -> None:
             f"holds ({MAX_TRANSACTION_ITEMS}); commit fewer events at a time"
         )
         raise NotSupportedError(msg)
-

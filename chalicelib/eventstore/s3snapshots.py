@@ -14,6 +14,7 @@ Zero padding makes lexicographic key order equal version order, so ListObjectsV2
 an aggregate's snapshots oldest first; "the latest snapshot" (select_events with
 desc=True, limit=1) is the last key listed. Versions must therefore be non-negative.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
-
-from chalicelib.eventstore.aws import check_unique, error_code, translated_errors
 from eventsourcing.persistence import (
     AggregateRecorder,
     DataError,
@@ -30,8 +29,12 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from chalicelib.eventstore.aws import check_unique, error_code, translated_errors
+
 if TYPE_CHECKING:
     from uuid import UUID
+
+    from chalicelib.aws_types import ListObjectsV2RequestPaginateTypeDef, S3Client
 
 KEY_PREFIX = "snapshots"
 VERSION_DIGITS = 20
@@ -44,13 +47,11 @@ class S3SnapshotRecorder(AggregateRecorder):
     """Stores snapshots as S3 objects, written with If-None-Match so a version is never
     overwritten (IntegrityError instead, as the library's recorders do)."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Write each snapshot; on a conflict remove those already written by this call.
 
         S3 has no multi-object transaction. The application writes one snapshot per
@@ -109,14 +110,15 @@ class S3SnapshotRecorder(AggregateRecorder):
             for key in keys:
                 self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def _list_versions(
-        self, originator_id: UUID | str, *, gt: int | None, lte: int | None
-    ) -> list[int]:
+    def _list_versions(self, originator_id: UUID | str, *, gt: int | None, lte: int | None) -> list[int]:
         """Versions of an aggregate's snapshots in (gt, lte], ascending."""
-        params = {"Bucket": self.bucket, "Prefix": f"{KEY_PREFIX}/{originator_id}/"}
+        params: ListObjectsV2RequestPaginateTypeDef = {
+            "Bucket": self.bucket,
+            "Prefix": f"{KEY_PREFIX}/{originator_id}/",
+        }
         if gt is not None and gt >= 0:
             params["StartAfter"] = object_key(originator_id, gt)
-        versions = []
+        versions: list[int] = []
         with translated_errors("ListObjectsV2"):
             for page in self.client.get_paginator("list_objects_v2").paginate(**params):
                 for obj in page.get("Contents", ()):
@@ -128,9 +130,7 @@ class S3SnapshotRecorder(AggregateRecorder):
 
     def _get(self, originator_id: UUID | str, version: int) -> StoredEvent:
         with translated_errors("GetObject"):
-            obj = self.client.get_object(
-                Bucket=self.bucket, Key=object_key(originator_id, version)
-            )
+            obj = self.client.get_object(Bucket=self.bucket, Key=object_key(originator_id, version))
             state = obj["Body"].read()
         return StoredEvent(
             originator_id=originator_id,

@@ -26,7 +26,7 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NOT_XML = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]+")
 
 
-def text(value, max_len: int) -> str:
+def text(value: object, max_len: int) -> str:
     """XML-safe, single-line, clipped."""
     return " ".join(_NOT_XML.sub(" ", str(value)).split())[:max_len]
 
@@ -37,13 +37,13 @@ def iso(moment: datetime, what: str) -> str:
     return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
 
 
-def check(pattern: re.Pattern, value, what: str) -> str:
+def check(pattern: re.Pattern[str], value: object, what: str) -> str:
     if not isinstance(value, str) or not pattern.match(value):
         raise ValueError(f"{what} {value!r} is not valid")
     return value
 
 
-def identifier(value, what: str, max_len: int = 35) -> str:
+def identifier(value: object, what: str, max_len: int = 35) -> str:
     """A required MaxNNText identifier given by the caller (never clipped silently)."""
     if not isinstance(value, str):
         raise ValueError(f"{what} must be 1-{max_len} characters")
@@ -53,7 +53,7 @@ def identifier(value, what: str, max_len: int = 35) -> str:
     return cleaned
 
 
-def serialise(doc) -> bytes:
+def serialise(doc: etree._Element) -> bytes:
     return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -64,25 +64,26 @@ class Builder:
         self.ns = ISO_NS_PREFIX + message_type
         self.n = "{" + self.ns + "}"
 
-    def document(self):
-        return etree.Element(self.n + "Document", nsmap={None: self.ns})
+    def document(self) -> etree._Element:
+        # a None key is the default namespace (lxml allows it, lxml-stubs does not say so)
+        return etree.Element(self.n + "Document", nsmap={None: self.ns})  # type: ignore[dict-item]
 
-    def sub(self, parent, name: str, value: str | None = None):
+    def sub(self, parent: etree._Element, name: str, value: str | None = None) -> etree._Element:
         el = etree.SubElement(parent, self.n + name)
         if value is not None:
             el.text = value
         return el
 
-    def opt(self, parent, name: str, value: str | None) -> None:
+    def opt(self, parent: etree._Element, name: str, value: str | None) -> None:
         if value:
             self.sub(parent, name, value)
 
-    def uetr(self, parent, name: str, value: str | None) -> None:
+    def uetr(self, parent: etree._Element, name: str, value: str | None) -> None:
         """Only a well-formed UUIDv4 (a foreign scheme's odd value is left out, not sent on)."""
         if value and UUID4.match(value):
             self.sub(parent, name, value)
 
-    def amount(self, parent, name: str, value: str | None, ccy: str | None, *, required: bool = False) -> None:
+    def amount(self, parent: etree._Element, name: str, value: str | None, ccy: str | None, *, required: bool = False) -> None:
         """A required amount (the caller's) must be well-formed; an optional one echoed from
         an inbound message is left out when it is not in the canonical form we write."""
         if not required and not (value and ccy and AMOUNT.match(value) and CCY.match(ccy)):
@@ -93,7 +94,7 @@ class Builder:
         check(CCY, ccy, f"{name} currency")
         self.sub(parent, name, value).set("Ccy", ccy)
 
-    def narrative(self, parent, value: str | None) -> None:
+    def narrative(self, parent: etree._Element, value: str | None) -> None:
         """AddtlInf lines (Max105Text, at most 3), word-wrapped."""
         cleaned = text(value or "", ADDTL_INF_MAX * ADDTL_INF_COUNT)
         if not cleaned:
@@ -102,7 +103,7 @@ class Builder:
         for chunk in lines[:ADDTL_INF_COUNT]:
             self.sub(parent, "AddtlInf", chunk)
 
-    def agent(self, parent, name: str, ident: str | None, scheme: str | None) -> None:
+    def agent(self, parent: etree._Element, name: str, ident: str | None, scheme: str | None) -> None:
         """BranchAndFinancialInstitutionIdentification6 from an extracted (id, scheme)."""
         if not ident:
             return
@@ -125,7 +126,7 @@ class Builder:
         else:
             self.sub(self.sub(fin, "Othr"), "Id", text(ident, 35))
 
-    def party(self, parent, name: str, ident: str | None, scheme: str | None) -> bool:
+    def party(self, parent: etree._Element, name: str, ident: str | None, scheme: str | None) -> bool:
         """Party40Choice: an agent (Agt) or, for scheme "Pty", a party known by name."""
         if not ident:
             return False

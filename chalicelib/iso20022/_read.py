@@ -8,7 +8,9 @@ party known by name in a Party40/50Choice).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
+
+from lxml import etree
 
 from .recognise import ISO_NS_PREFIX, Recognised
 
@@ -25,9 +27,9 @@ class Finder:
         self.ns = "{" + ISO_NS_PREFIX + message_type + "}"
         self.skip = len(self.ns)
         self.agent_ids = agent_ids
-        self._memo: dict = {}
+        self._memo: dict[etree._Element, dict[str, etree._Element]] = {}
 
-    def kids(self, el) -> dict:
+    def kids(self, el: etree._Element) -> dict[str, etree._Element]:
         index = self._memo.get(el)
         if index is None:
             index = {}
@@ -38,30 +40,30 @@ class Finder:
             self._memo[el] = index
         return index
 
-    def find(self, el, path: str):
+    def find(self, el: etree._Element | None, path: str) -> etree._Element | None:
         for step in path.split("/"):
             if el is None:
                 return None
             el = self.kids(el).get(step)
         return el
 
-    def all(self, el, name: str) -> list:
+    def all(self, el: etree._Element | None, name: str) -> list[etree._Element]:
         if el is None:
             return []
         tag = self.ns + name
         return [child for child in el if child.tag == tag]
 
-    def text(self, el, path: str, max_len: int, *, strip: bool = False) -> str | None:
+    def text(self, el: etree._Element | None, path: str, max_len: int, *, strip: bool = False) -> str | None:
         found = self.find(el, path)
         if found is None or not found.text:
             return None
         value = found.text.strip() if strip else found.text
         return value[:max_len] or None
 
-    def texts(self, el, name: str, max_len: int) -> tuple[str, ...]:
+    def texts(self, el: etree._Element | None, name: str, max_len: int) -> tuple[str, ...]:
         return tuple(e.text[:max_len] for e in self.all(el, name) if e.text)
 
-    def agent(self, el, path: str) -> tuple[str | None, str | None]:
+    def agent(self, el: etree._Element | None, path: str) -> tuple[str | None, str | None]:
         """(identifier, scheme) of a BranchAndFinancialInstitutionIdentification."""
         fin = self.find(el, f"{path}/FinInstnId" if path else "FinInstnId")
         if fin is None:
@@ -76,7 +78,7 @@ class Finder:
                 return value, scheme
         return None, None
 
-    def account(self, el, path: str) -> tuple[str | None, str | None]:
+    def account(self, el: etree._Element | None, path: str) -> tuple[str | None, str | None]:
         """(identifier, scheme) of a CashAccount: IBAN, else Othr/Id with its SchmeNm."""
         acct = self.find(el, path + "/Id")
         if acct is None:
@@ -91,7 +93,7 @@ class Finder:
                 or self.text(acct, "Othr/SchmeNm/Prtry", 35, strip=True))
         return other, f"Othr:{name}" if name else "Othr"
 
-    def party(self, el, path: str) -> tuple[str | None, str | None]:
+    def party(self, el: etree._Element | None, path: str) -> tuple[str | None, str | None]:
         """Party40Choice / Party50Choice: Agt (an agent) or Pty (a party: name or BIC)."""
         choice = self.find(el, path)
         if choice is None:
@@ -132,12 +134,12 @@ class Item:
     """to_dict / from_dict for a flat dataclass of strings (one transaction of a message)."""
 
     def to_dict(self) -> dict[str, str | None]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Inverse of to_dict; unknown keys are ignored, missing ones are None."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -145,11 +147,11 @@ class Record:
     """to_dict / from_dict for the frozen dataclasses of an extracted message: JSON-safe
     strings, None and lists, with `transactions` a list of `transaction_type` dicts."""
 
-    transaction_type: ClassVar[type]
+    transaction_type: ClassVar[type[Item]]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if f.name == "transactions":
                 value = [t.to_dict() for t in value]
@@ -159,9 +161,9 @@ class Record:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Inverse of to_dict; unknown keys are ignored, missing optional keys are None."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["transactions"] = tuple(cls.transaction_type.from_dict(t) for t in data.get("transactions") or ())
         kwargs["notes"] = tuple(data.get("notes") or ())

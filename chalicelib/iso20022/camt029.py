@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from lxml import etree
+
 from . import schemas
 from ._build import BIC, Builder, check, identifier, iso, serialise, text
 from .camt056 import CancellationRequest, CancelledTransaction
@@ -193,7 +195,7 @@ def _check_outcome(o: CancellationOutcome, i: int) -> None:
         raise ValueError(f"outcomes[{i}]: NARR needs a narrative")
 
 
-def _reason(parent, o: CancellationOutcome) -> None:
+def _reason(parent: etree._Element, o: CancellationOutcome) -> None:
     if o.reason_code is None and not text(o.narrative or "", 105):
         return
     info = _B.sub(parent, "CxlStsRsnInf")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from ._read import Finder, Item, Record, bah_fields
 from .recognise import Recognised
 
@@ -113,14 +115,14 @@ def extract_camt056(rec: Recognised) -> CancellationRequest:
         **bah_fields(rec))
 
 
-def _group_ids(f: Finder, grp) -> dict[str, str | None]:
+def _group_ids(f: Finder, grp: etree._Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),
         original_creation_date_time=f.text(grp, "OrgnlCreDtTm", 35, strip=True))
 
 
-def _reason(f: Finder, el) -> dict[str, str | None]:
+def _reason(f: Finder, el: etree._Element | None) -> dict[str, str | None]:
     """The first CxlRsnInf (ISO allows several; CBPR+ allows one)."""
     info = f.find(el, "CxlRsnInf")
     lines = f.texts(info, "AddtlInf", 105) if info is not None else ()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 FF01 = "FF01"  # ExternalStatusReason1Code: invalid file format (format, schema, unknown message)
 
@@ -32,13 +33,13 @@ class MessageRejected(Exception):
         self.msg_id = msg_id
         super().__init__(f"{reason_code}: {self.narrative}")
 
-    def __reduce__(self):  # picklable with its keyword arguments
+    def __reduce__(self) -> tuple[Any, tuple[str, str, str | None, str | None]]:  # picklable with its keyword arguments
         return (_rebuild, (self.reason_code, self.narrative, self.message_type, self.msg_id))
 
 
-def _rebuild(reason_code, narrative, message_type, msg_id):
+def _rebuild(reason_code: str, narrative: str, message_type: str | None, msg_id: str | None) -> MessageRejected:
     return MessageRejected(reason_code, narrative, message_type=message_type, msg_id=msg_id)
 
 
-def rejected(narrative: str, **kw) -> MessageRejected:
-    return MessageRejected(FF01, narrative, **kw)
+def rejected(narrative: str, *, message_type: str | None = None, msg_id: str | None = None) -> MessageRejected:
+    return MessageRejected(FF01, narrative, message_type=message_type, msg_id=msg_id)

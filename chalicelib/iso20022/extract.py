@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lxml import etree
+
 from chalicelib.domain.models import CreditTransfer, Transaction
 
 from ._read import AGENT_IDS, Finder
@@ -59,12 +61,15 @@ def extract(rec: Recognised) -> CreditTransfer:
         instructed_agent=grp_instd[0], instructed_agent_scheme=grp_instd[1],
         transactions=transactions, envelope=rec.envelope, notes=rec.notes,
     )
-    if rec.app_hdr is not None:
-        values.update(_bah(rec))
+    values.update(_bah(rec))
     return CreditTransfer(**values)
 
 
-def _transaction(f: Finder, t, grp_instg, grp_instd, grp_date) -> Transaction:
+_Agent = tuple[str | None, str | None]  # (identifier, scheme)
+
+
+def _transaction(f: Finder, t: etree._Element, grp_instg: _Agent, grp_instd: _Agent,
+                 grp_date: str | None) -> Transaction:
     amt = f.find(t, "IntrBkSttlmAmt")
     instg = f.agent(t, "InstgAgt")
     if instg[0] is None:
@@ -102,6 +107,9 @@ def _clip(value: str, max_len: int) -> str | None:
 
 
 def _bah(rec: Recognised) -> dict[str, str | None]:
+    """The BAH fields, none when there is no validated AppHdr."""
+    if rec.app_hdr is None or rec.app_hdr_type is None:
+        return {}
     h, hdr = _finder(rec.app_hdr_type), rec.app_hdr
     return dict(
         app_hdr_type=rec.app_hdr_type,
@@ -113,10 +121,11 @@ def _bah(rec: Recognised) -> dict[str, str | None]:
     )
 
 
-def _party(h: Finder, hdr, which: str, prefix: str) -> dict[str, str | None]:
+def _party(h: Finder, hdr: etree._Element, which: str, prefix: str) -> dict[str, str | None]:
     """Fr/To (Party44Choice): the FI's first identifier, or the organisation's, with
     the scheme it was found under (``OrgId`` ones prefixed: "AnyBIC", "OrgLEI", ...)."""
-    value, scheme = None, None
+    value: str | None = None
+    scheme: str | None = None
     fi = h.find(hdr, f"{which}/FIId")
     if fi is not None:
         value, scheme = h.agent(fi, "")

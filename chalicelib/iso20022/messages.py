@@ -8,18 +8,21 @@ difference into an FF01 rejection that still names the recognised type.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Union
+
+from chalicelib.domain.models import CreditTransfer
 
 from .camt056 import CancellationRequest, extract_camt056
 from .errors import rejected
-from .extract import CreditTransfer, extract
+from .extract import extract
 from .parse import MAX_BYTES, MAX_DEPTH, parse_xml
 from .pacs028 import StatusRequest, extract_pacs028
-from .recognise import RECOGNISED, family_of, recognise
+from .recognise import RECOGNISED, Recognised, family_of, recognise
 
 InboundMessage = Union[CreditTransfer, CancellationRequest, StatusRequest]
 
-_EXTRACT = {"pacs.008": extract, "camt.056": extract_camt056, "pacs.028": extract_pacs028}
+_EXTRACT: dict[str, Callable[[Recognised], InboundMessage]] = {"pacs.008": extract, "camt.056": extract_camt056, "pacs.028": extract_pacs028}
 FAMILIES = tuple(_EXTRACT)
 
 

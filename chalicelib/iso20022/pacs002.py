@@ -19,8 +19,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
+from re import Pattern
 from typing import Sequence
+
+from lxml import etree
 
 from . import schemas
 from ._build import BIC, CODE4, Builder, check, iso, serialise, text
@@ -93,12 +97,14 @@ def build_pacs002(
     FF01) about ``original_message_id_fallback`` / ``original_message_name_fallback``
     (pass MessageRejected.msg_id / .message_type when known).
     The report flows back: our InstgAgt is ``instructing_agent_bic`` (else the original's
-    instructed agent), our InstdAgt is the original's instructing agent.
+    instructed agent), our InstdAgt is the original's instructing agent; the original's
+    agents are its group header's (GrpHdr/InstgAgt, InstdAgt), else its first transaction's.
     ``group_status`` forces OrgnlGrpInfAndSts/GrpSts (for a multi-transaction original with
     one ``tx_status`` no GrpSts is written unless given).
     Raises ValueError for arguments the schema would refuse, and for an RJCT without a code.
     """
     group_reasons: tuple[StatusReason, ...] = ()
+    group: str | None
     if tx_statuses is not None:
         if tx_status is not None or reason_code is not None or narrative or reasons or accepted_at:
             raise ValueError("tx_statuses carries its own statuses, reasons and acceptance times")
@@ -182,11 +188,12 @@ def validate_pacs002(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS002)
 
 
-def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) -> list:
+def _per_transaction(original: CreditTransfer,
+                     tx_statuses: Sequence[TxStatus]) -> list[tuple[Transaction, TxStatus]]:
     known = original.transactions
     if not tx_statuses:
         raise ValueError("tx_statuses is empty")
-    out = []
+    out: list[tuple[Transaction, TxStatus]] = []
     for i, st in enumerate(tx_statuses):
         if not isinstance(st, TxStatus):
             raise ValueError(f"tx_statuses[{i}] is not a TxStatus")
@@ -207,7 +214,8 @@ def _per_transaction(original: CreditTransfer, tx_statuses: Sequence[TxStatus]) 
     return out
 
 
-def _reasons(reason_code, narrative, reasons):
+def _reasons(reason_code: str | None, narrative: str | None,
+             reasons: Sequence[StatusReason]) -> Iterator[StatusReason]:
     if reason_code is not None or narrative:
         if reason_code is not None:
             _check(CODE4, reason_code, "reason_code")
@@ -217,7 +225,7 @@ def _reasons(reason_code, narrative, reasons):
         yield r
 
 
-def _check_reason(reason, where: str) -> None:
+def _check_reason(reason: object, where: str) -> None:
     if not isinstance(reason, StatusReason):
         raise ValueError(f"{where}: reasons must be StatusReason")
     if reason.code is not None:
@@ -234,12 +242,12 @@ def _group_agent(original: CreditTransfer, role: str) -> tuple[str | None, str |
     return None, None
 
 
-def _reason(parent, reason: StatusReason) -> None:
+def _reason(parent: etree._Element, reason: StatusReason) -> None:
     info = _B.sub(parent, "StsRsnInf")
     if reason.code is not None:
         _B.sub(_B.sub(info, "Rsn"), "Cd", reason.code)
     _B.narrative(info, reason.narrative)
 
 
-def _check(pattern, value, what: str) -> None:
+def _check(pattern: Pattern[str], value: object, what: str) -> None:
     check(pattern, value, what)

@@ -4,7 +4,8 @@ The original is the payment's ``CreditTransfer``. One transaction is returned pe
 message (CBPR+: NbOfTxs = 1): the first, or the one named by ``transaction``.
 
 The return flows back along the chain: our InstgAgt is ``instructing_agent_bic`` (else the
-original's instructed agent), our InstdAgt is the original's instructing agent. In the
+returned transaction's instructed agent), our InstdAgt is its instructing agent (a
+transaction's agents are its own, else the group header's). In the
 return chain (RtrChain) the roles of the parties are swapped: its Dbtr is the original
 creditor (who gives the money back) and its Cdtr the original debtor; RtrChain is written
 only when both names are known (both are mandatory in it).
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from chalicelib.domain.models import CreditTransfer
+
+from chalicelib.domain.models import CreditTransfer, Transaction
 
 from . import schemas
 from ._build import BIC, CODE4, ISO_DATE, Builder, check, identifier, iso, serialise, text
@@ -70,29 +72,27 @@ def build_pacs004(
     default to the chosen transaction's interbank settlement amount. ``charge_bearer``
     defaults to the transaction's. Raises ValueError for arguments the schema would refuse.
     """
-    data = original.to_dict()
-    tx = _pick(data, transaction)
-
-    def field(name: str):
-        return tx.get(name)
+    if not isinstance(original, CreditTransfer):
+        raise TypeError("original must be a CreditTransfer (CreditTransfer.from_stored for a stored dict)")
+    tx = _pick(original, transaction)
 
     msg_id = identifier(msg_id, "msg_id")
     return_id = identifier(return_id, "return_id")
-    if not data.get("msg_id") or not data.get("message_type"):
+    if not original.msg_id or not original.message_type:
         raise ValueError("the original has no msg_id/message_type")
     check(CODE4, reason_code, "reason_code")
     if reason_code == "NARR" and not text(narrative or "", 105):
         raise ValueError("NARR needs a narrative")
     day = settlement_date.isoformat() if isinstance(settlement_date, date) else settlement_date
     check(ISO_DATE, day, "settlement_date")
-    amount = returned_amount if returned_amount is not None else field("amount")
-    ccy = currency if currency is not None else field("currency")
-    bearer = charge_bearer or field("charge_bearer")
+    amount = returned_amount if returned_amount is not None else tx.amount
+    ccy = currency if currency is not None else tx.currency
+    bearer = charge_bearer or tx.charge_bearer
     if bearer is not None and bearer not in CHARGE_BEARERS:
         raise ValueError(f"charge_bearer {bearer!r} is not valid: {', '.join(CHARGE_BEARERS)}")
     if instructing_agent_bic is not None:
         check(BIC, instructing_agent_bic, "instructing_agent_bic")
-    method = data.get("settlement_method") or "INDA"
+    method = original.settlement_method or "INDA"
     if method not in SETTLEMENT_METHODS:
         method = "INDA"
 
@@ -105,30 +105,30 @@ def build_pacs004(
     b.sub(grp, "NbOfTxs", "1")
     sttlm = b.sub(grp, "SttlmInf")
     b.sub(sttlm, "SttlmMtd", method)
-    clr = data.get("clearing_system")
+    clr = original.clearing_system
     if method == "CLRG" and clr:
         b.sub(b.sub(sttlm, "ClrSys"), "Cd" if _CLR_CODE.match(clr) else "Prtry", text(clr, 35))
 
     t = b.sub(rtr, "TxInf")
     b.sub(t, "RtrId", return_id)
     og = b.sub(t, "OrgnlGrpInf")
-    b.sub(og, "OrgnlMsgId", text(data["msg_id"], 35))
-    b.sub(og, "OrgnlMsgNmId", text(data["message_type"], 35))
-    b.opt(og, "OrgnlCreDtTm", data.get("creation_date_time"))
-    b.opt(t, "OrgnlInstrId", tx.get("instr_id"))
-    b.opt(t, "OrgnlEndToEndId", tx.get("end_to_end_id"))
-    b.opt(t, "OrgnlTxId", tx.get("tx_id"))
-    b.uetr(t, "OrgnlUETR", tx.get("uetr"))
+    b.sub(og, "OrgnlMsgId", text(original.msg_id, 35))
+    b.sub(og, "OrgnlMsgNmId", text(original.message_type, 35))
+    b.opt(og, "OrgnlCreDtTm", original.creation_date_time)
+    b.opt(t, "OrgnlInstrId", tx.instr_id)
+    b.opt(t, "OrgnlEndToEndId", tx.end_to_end_id)
+    b.opt(t, "OrgnlTxId", tx.tx_id)
+    b.uetr(t, "OrgnlUETR", tx.uetr)
     b.amount(t, "RtrdIntrBkSttlmAmt", amount, ccy, required=True)
     b.sub(t, "IntrBkSttlmDt", day)
     b.opt(t, "ChrgBr", bearer)
     if instructing_agent_bic:
         b.agent(t, "InstgAgt", instructing_agent_bic, "BICFI")
     else:
-        b.agent(t, "InstgAgt", field("instructed_agent"), field("instructed_agent_scheme"))
-    b.agent(t, "InstdAgt", field("instructing_agent"), field("instructing_agent_scheme"))
-    debtor = text(return_debtor_name or field("creditor_name") or "", 140)
-    creditor = text(return_creditor_name or field("debtor_name") or "", 140)
+        b.agent(t, "InstgAgt", *_agent(original, tx, "instructed_agent"))
+    b.agent(t, "InstdAgt", *_agent(original, tx, "instructing_agent"))
+    debtor = text(return_debtor_name or tx.creditor_name or "", 140)
+    creditor = text(return_creditor_name or tx.debtor_name or "", 140)
     if debtor and creditor:
         chain = b.sub(t, "RtrChain")
         b.party(chain, "Dbtr", debtor, "Pty")
@@ -137,8 +137,8 @@ def build_pacs004(
     b.sub(b.sub(info, "Rsn"), "Cd", reason_code)
     b.narrative(info, narrative)
     ref = b.sub(t, "OrgnlTxRef")
-    b.amount(ref, "IntrBkSttlmAmt", field("amount"), field("currency"))
-    settled = field("interbank_settlement_date")
+    b.amount(ref, "IntrBkSttlmAmt", tx.amount, tx.currency)
+    settled = tx.interbank_settlement_date or original.interbank_settlement_date
     if settled and ISO_DATE.match(settled):
         b.sub(ref, "IntrBkSttlmDt", settled)
     if not len(ref):
@@ -151,14 +151,24 @@ def validate_pacs004(data: bytes) -> None:
     schemas.validate(parse_xml(data), PACS004)
 
 
-def _pick(data: dict, wanted: str | None) -> dict:
-    """The transaction to return, as a dict."""
-    txs = list(data.get("transactions") or ())
-    if not txs:
+def _pick(original: CreditTransfer, wanted: str | None) -> Transaction:
+    """The transaction to return: the first, or the one with that UETR, EndToEndId or TxId."""
+    if not original.transactions:
         raise ValueError("the original has no transaction")
     if wanted is None:
-        return dict(txs[0])
-    for t in txs:
-        if wanted in (t.get("uetr"), t.get("end_to_end_id"), t.get("tx_id")):
-            return dict(t)
+        return original.transactions[0]
+    for t in original.transactions:
+        if wanted in (t.uetr, t.end_to_end_id, t.tx_id):
+            return t
     raise ValueError(f"the original has no transaction {wanted!r}")
+
+
+def _agent(original: CreditTransfer, tx: Transaction, role: str) -> tuple[str | None, str | None]:
+    """The transaction's agent in ``role`` (its own, else the group header's: as extracted),
+    else the group header's (for a CreditTransfer built by hand without it)."""
+    for source in (tx, original):
+        ident: str | None = getattr(source, role)
+        if ident:
+            scheme: str | None = getattr(source, role + "_scheme")
+            return ident, scheme
+    return None, None

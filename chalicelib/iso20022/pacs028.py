@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from ._read import Finder, Item, Record, bah_fields
 from chalicelib.domain.models import CreditTransfer, Transaction
 from .recognise import Recognised
@@ -53,14 +55,19 @@ class StatusRequest(Record):
     envelope: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-
-
     def as_original(self, index: int = 0) -> CreditTransfer:
         """The requested payment as a minimal CreditTransfer, for ``build_pacs002`` when the
         payment is not on file (answer e.g. RJCT): OrgnlMsgId/OrgnlMsgNmId are the original
         pacs.008's; the report goes back to the requester (its InstgAgt becomes our InstdAgt).
-        When the payment is known, pass its stored CreditTransfer instead."""
+        The requester's agents (the TxInf's, else the GrpHdr's) stand as the group header's
+        and as the transaction's. When the payment is known, pass its stored CreditTransfer
+        instead."""
         tx = self.transactions[index]
+        asked = Transaction(
+            instr_id=tx.original_instr_id, end_to_end_id=tx.original_end_to_end_id,
+            tx_id=tx.original_tx_id, uetr=tx.original_uetr,
+            instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
+            instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme)
         return CreditTransfer(
             message_type=tx.original_msg_nm_id or "pacs.008",
             msg_id=tx.original_msg_id or "NOTPROVIDED",
@@ -68,8 +75,7 @@ class StatusRequest(Record):
             nb_of_txs="",
             instructing_agent=tx.instructing_agent, instructing_agent_scheme=tx.instructing_agent_scheme,
             instructed_agent=tx.instructed_agent, instructed_agent_scheme=tx.instructed_agent_scheme,
-            transactions=(Transaction(tx.original_instr_id, tx.original_end_to_end_id,
-                                         tx.original_tx_id, tx.original_uetr),),
+            transactions=(asked,),
         )
 
 
@@ -112,7 +118,7 @@ def extract_pacs028(rec: Recognised) -> StatusRequest:
         **bah_fields(rec))
 
 
-def _group_ids(f: Finder, grp) -> dict[str, str | None]:
+def _group_ids(f: Finder, grp: etree._Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),

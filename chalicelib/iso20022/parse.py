@@ -12,6 +12,7 @@ import re
 
 import threading
 from functools import lru_cache
+from typing import Any
 
 from lxml import etree
 
@@ -44,7 +45,8 @@ _DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)[
 _REPLACEMENT = "\ufffd".encode("utf-8")
 
 
-def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
+def parse_xml(raw: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_BYTES,
+              max_depth: int = MAX_DEPTH) -> etree._Element:
     """Parse an untrusted message body; return the root element or raise MessageRejected."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
@@ -73,7 +75,7 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
         raise rejected(_syntax_narrative(exc)) from None
     except (ValueError, TypeError):  # lxml refusals outside libxml2 (should not happen)
         raise rejected("not well-formed XML") from None
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo  # lxml-stubs' DocInfo lacks doctype and the DTDs
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise rejected("DOCTYPE/DTD not allowed")  # belt and braces: the scan above catches it
     if _deeper_than(max_depth)(root):
@@ -83,7 +85,8 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DE
 
 def _syntax_narrative(exc: etree.XMLSyntaxError) -> str:
     """Where and what kind of error — never libxml2's message, which can quote the input."""
-    err = exc.error_log.last_error if exc.error_log else None
+    log: Any = exc.error_log  # lxml-stubs declares the error log without its members
+    err = log.last_error if log else None
     if err is None:
         return "not well-formed XML"
     kind = {

@@ -20,6 +20,7 @@ An AppHdr of a version we have no schema for (head.001.001.01, .03) is recorded 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from lxml import etree
@@ -72,9 +73,10 @@ def message_id_of(namespace: str) -> str | None:
     return None
 
 
-def _iso_parts(root) -> list:
+def _iso_parts(root: etree._Element) -> list[etree._Element]:
     """The outermost ISO-namespaced elements, in document order, down to ENVELOPE_DEPTH."""
-    found, stack = [], [(root, 0)]
+    found: list[etree._Element] = []
+    stack = [(root, 0)]
     while stack:
         el, depth = stack.pop()
         tag = el.tag
@@ -92,7 +94,7 @@ def family_of(message_type: str) -> str:
     return message_type[:8]
 
 
-def recognise(root, accept=SUPPORTED) -> Recognised:
+def recognise(root: etree._Element, accept: Collection[str] = SUPPORTED) -> Recognised:
     """Locate, check and validate the ISO parts under ``root``; raise MessageRejected (FF01).
 
     ``accept``: the message types (e.g. ``"camt.056.001.09"``) the caller takes."""
@@ -105,8 +107,10 @@ def recognise(root, accept=SUPPORTED) -> Recognised:
     return _recognise_enveloped(root, accept)
 
 
-def _recognise_enveloped(root, accept) -> Recognised:
-    headers, fragments, messages = [], set(), {}
+def _recognise_enveloped(root: etree._Element, accept: Collection[str]) -> Recognised:
+    headers: list[tuple[str, etree._Element]] = []
+    fragments: set[str] = set()
+    messages: dict[str, list[etree._Element]] = {}
     for el in _iso_parts(root):
         ns, local = split_tag(el.tag)
         ident = message_id_of(ns)
@@ -129,7 +133,9 @@ def _recognise_enveloped(root, accept) -> Recognised:
     document = _document_of(ident, parts)
     if len(headers) > 1:
         raise rejected("more than one AppHdr", message_type=ident)
-    notes, app_hdr, app_hdr_type = [], None, None
+    notes: list[str] = []
+    app_hdr: etree._Element | None = None
+    app_hdr_type: str | None = None
     for version in sorted(fragments):
         notes.append(f"AppHdr {version} ignored: header fields inside a non-ISO element")
     if headers:
@@ -143,7 +149,7 @@ def _recognise_enveloped(root, accept) -> Recognised:
     return Recognised(ident, document, app_hdr, app_hdr_type, root.tag, tuple(notes))
 
 
-def _check_supported(ident: str, accept) -> None:
+def _check_supported(ident: str, accept: Collection[str]) -> None:
     if ident in accept:
         return
     family = family_of(ident)
@@ -155,13 +161,14 @@ def _check_supported(ident: str, accept) -> None:
     raise rejected(f"unsupported message type {ident}", message_type=ident)
 
 
-def _document_of(ident: str, parts: list):
+def _document_of(ident: str, parts: list[etree._Element]) -> etree._Element:
     ns = ISO_NS_PREFIX + ident
     locals_ = [split_tag(el.tag)[1] for el in parts]
     if len(parts) == 1 and locals_[0] == "Document":
         return parts[0]
     if len(parts) == 1 and locals_[0] == MESSAGE_ELEMENT[ident[:8]]:
-        document = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})
+        # a None key is the default namespace (lxml allows it, lxml-stubs does not say so)
+        document = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})  # type: ignore[dict-item]
         document.append(parts[0])  # moved, not copied: the envelope is not needed any more
         return document
     if locals_.count("Document") > 1:
@@ -170,7 +177,7 @@ def _document_of(ident: str, parts: list):
     raise rejected(f"{ident} content outside a Document ({found})", message_type=ident)
 
 
-def _validate_document(document, ident: str) -> None:
+def _validate_document(document: etree._Element, ident: str) -> None:
     try:
         schemas.validate(document, ident)
     except MessageRejected as exc:
@@ -178,12 +185,12 @@ def _validate_document(document, ident: str) -> None:
         raise
 
 
-def _msg_id_hint(document, ident: str) -> str | None:
+def _msg_id_hint(document: etree._Element, ident: str) -> str | None:
     """GrpHdr/MsgId before validation, only for referring to a rejected message."""
     ns = "{" + ISO_NS_PREFIX + ident + "}"
     family = family_of(ident)
     path = "/".join(ns + step for step in _MSG_ID_PATH[family].split("/"))
-    text = document.findtext(f"{ns}{MESSAGE_ELEMENT[family]}/{path}")
+    text: str | None = document.findtext(f"{ns}{MESSAGE_ELEMENT[family]}/{path}")
     if text and 0 < len(text) <= 35 and text == safe_text(text, 35):
         return text
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -14,7 +15,6 @@ AVAILABLE = frozenset(p.stem for p in SCHEMA_DIR.glob("*.xsd"))
 
 _compiled: dict[str, etree.XMLSchema] = {}
 _lock = threading.Lock()
-_XSD_PARSER = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def schema(name: str) -> etree.XMLSchema:
@@ -26,7 +26,8 @@ def schema(name: str) -> etree.XMLSchema:
         with _lock:
             compiled = _compiled.get(name)
             if compiled is None:
-                tree = etree.parse(str(SCHEMA_DIR / f"{name}.xsd"), etree.XMLParser(**_XSD_PARSER))
+                parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+                tree = etree.parse(str(SCHEMA_DIR / f"{name}.xsd"), parser)
                 compiled = _compiled[name] = etree.XMLSchema(tree)
     return compiled
 
@@ -34,7 +35,7 @@ def schema(name: str) -> etree.XMLSchema:
 _STEP = re.compile(r"^(?:[^/\[\]:]+:)?([^/\[\]:]+)(?:\[(\d+)\])?$")
 
 
-def _readable_path(root, path: str) -> str:
+def _readable_path(root: etree._Element, path: str) -> str:
     """libxml2 writes ``/*/*[2]`` for default-namespace elements: replace each step by
     the local name of the element it designates (cold path, only for a failure)."""
     steps = path.split("/")[2:]  # drop "" and the root step
@@ -55,7 +56,7 @@ def _readable_path(root, path: str) -> str:
     return safe_text(re.sub(r"[^/\[\]:]+:", "", path), 200)
 
 
-def validate(element, name: str, *, label: str | None = None, msg_id: str | None = None) -> None:
+def validate(element: etree._Element, name: str, *, label: str | None = None, msg_id: str | None = None) -> None:
     """Validate ``element`` (validated in place as if it were the root: no copy, no
     re-serialisation) against schema ``name``; raise MessageRejected (FF01) on failure.
 
@@ -64,7 +65,8 @@ def validate(element, name: str, *, label: str | None = None, msg_id: str | None
     xsd = schema(name)
     if xsd.validate(element):
         return
-    err = xsd.error_log[0] if xsd.error_log else None
+    log: Any = xsd.error_log  # lxml-stubs declares the error log without its members
+    err = log[0] if log else None
     label = label or name
     if err is None:
         raise rejected(f"{label} schema violation", message_type=_type_of(name), msg_id=msg_id)

@@ -7,6 +7,7 @@ again, so the position is never overdrawn and no reservation is counted twice.
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder
 
 from chalicelib.domain import transcodings
 from chalicelib.domain.models import Transaction, Verdict
@@ -32,7 +33,7 @@ class Positions(Application[UUID]):
         super().register_transcodings(transcoder)
         transcodings.register(transcoder)
 
-    def construct_recorder(self):
+    def construct_recorder(self) -> AggregateRecorder:  # type: ignore[override]  # no notification log: see doc
         """One conditional PutItem per reservation; nothing follows positions' notifications."""
         return self.factory.aggregate_recorder()
 
@@ -89,7 +90,7 @@ class Liquidity:
 
         for currency, amount in amounts.items():
             if self.limit_for(agent, currency) is not None:
-                self._retrying(agent, currency, lambda p, a=amount: give_back(p, a))
+                self._retrying(agent, currency, functools.partial(give_back, amount=amount))
 
     def _reserve_one(self, tx: str, agent: str, currency: str, amount: Decimal, at: datetime) -> Verdict:
         if self.limit_for(agent, currency) is None:
@@ -128,7 +129,9 @@ class Liquidity:
         try:
             return self.positions.repository.get(position_id(agent, currency))
         except AggregateNotFoundError:
-            return Position(agent=agent, currency=currency, limit=self.limit_for(agent, currency))
+            limit = self.limit_for(agent, currency)
+            assert limit is not None  # only a limited agent keeps a position
+            return Position(agent=agent, currency=currency, limit=limit)
 
 
 def reservation_of(transaction_id: UUID, index: int, count: int) -> str:

@@ -1,85 +1,220 @@
-"""The transaction view: one flat record per transaction, folded from its events.
+"""The transaction view: one record per transaction, folded from its events.
 
 `fold` is pure and is the only definition of the view. The stream follower, the rebuild
 command and the read-your-writes fallback of `GET /transactions/{id}` all use it, so a
 rebuilt view is equal to the live one by construction (and `rebuild` checks that it is).
+
+Each event class of `Payment` has exactly one rule (`_RULES`, keyed by the class itself,
+not its name); an event of any other class raises `UnknownEvent` rather than being skipped,
+so a new event recorded by the aggregate cannot go unseen by the view. The record's
+`status` is what the aggregate's `tx_sts` is after the same events.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
-# Identifiers and amounts copied from the Received event's credit transfer.
-_FROM_MESSAGE = (
-    "msg_id",
-    "end_to_end_id",
-    "tx_id",
-    "instr_id",
-    "uetr",
-    "amount",
-    "currency",
-    "interbank_settlement_date",
-    "instructing_agent",
-    "instructed_agent",
-    "nb_of_txs",
-)
+from chalicelib.domain.models import CreditTransfer, Reason, Transaction, TxOutcome
+from chalicelib.domain.payment import Payment, TxSts
+from chalicelib.iso20022 import group_status_of
+from chalicelib.projections.errors import HistoryGap, UnknownEvent
+from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
+
+# Events are eventsourcing domain events whose attributes are set from the command's
+# arguments; they are typed `Any` here and read by the names the commands give them.
+Rule = Callable[[TransactionRecord, Any], TransactionRecord]
+
+_RULES: dict[type, Rule] = {}
+
+
+def _event_class(name: str) -> type:
+    """The Payment event class `name`. Most are made by eventsourcing's `@event("Name")` when
+    the class is created, so a type checker cannot see `Payment.Released`; a name that is not
+    an event class of Payment fails here, at import."""
+    event_class = getattr(Payment, name, None)
+    if not (isinstance(event_class, type) and issubclass(event_class, Payment.Event)):
+        raise TypeError(f"Payment has no event class {name}")
+    return event_class
+
+
+_INITIATED = _event_class("Initiated")  # the creation event: it starts the record
+
+
+def _rule(event_class: type) -> Callable[[Rule], Rule]:
+    def register(rule: Rule) -> Rule:
+        if event_class in _RULES:
+            raise ValueError(f"two view rules for {event_class.__qualname__}")
+        _RULES[event_class] = rule
+        return rule
+
+    return register
+
+
+def handled_event_classes() -> frozenset[type]:
+    """Every event class the fold knows (the creation event included)."""
+    return frozenset(_RULES) | {_INITIATED}
 
 
 def _iso(ts: datetime) -> str:
     return ts.isoformat()
 
 
-def apply(view: dict[str, Any] | None, event: Any) -> dict[str, Any]:
-    """Return the view after `event` (an eventsourcing domain event of a Payment)."""
-    version = event.originator_version
-    view = dict(view or {})
-    if view and version <= view.get("version", 0):
-        return view  # already applied: replays and redeliveries change nothing
-    kind = type(event).__name__
-    if kind == "Initiated":
-        view = {
-            "transaction_id": str(event.originator_id),
-            "owner": event.owner,
-            "status": "ACCP",
-            "message_type": event.message_type,
-            "region_id": event.region_id,
-            "created_at": _iso(event.timestamp),
-        }
-    elif kind == "Received":
-        view["status"] = "ACTC"
-        view["message_sha256"] = event.sha256
-        ct = event.credit_transfer or {}
-        for field in _FROM_MESSAGE:
-            if ct.get(field) not in (None, ""):
-                view[field] = str(ct[field])
-    elif kind == "Rejected":
-        view["status"] = "RJCT"
-        view["reason_code"] = event.reasons[0]["code"]
-        view["reason_codes"] = [r["code"] for r in event.reasons]
-        view["narrative"] = event.reasons[0].get("narrative")
-        view["rejected_at_step"] = event.step
-        if event.sha256:
-            view["message_sha256"] = event.sha256
-    elif kind == "Accepted":
-        view["status"] = "ACSP"
-        statuses = [t["status"] for t in getattr(event, "transactions", None) or []]
-        if len(statuses) > 1:
-            view["tx_statuses"] = statuses
-            view["group_status"] = "ACSP" if set(statuses) == {"ACSP"} else "PART"
-    elif kind == "Released":
-        if view.get("status") == "ACSP":
-            view["status"] = "ACSC"
-            if "tx_statuses" in view:
-                view["tx_statuses"] = ["ACSC" if s == "ACSP" else s for s in view["tx_statuses"]]
-                view["group_status"] = "ACSC" if view["group_status"] == "ACSP" else "PART"
-        view["released_at"] = _iso(event.timestamp)
-        view["report_msg_id"] = event.report_msg_id
-    view["version"] = version
-    view["updated_at"] = _iso(event.timestamp)
-    return view
+def _initiated(event: Any) -> TransactionRecord:
+    at = _iso(event.timestamp)
+    return TransactionRecord(
+        transaction_id=str(event.originator_id),
+        owner=event.owner,
+        status=TxSts.ACCP.value,
+        message_type=event.message_type,
+        region_id=event.region_id,
+        created_at=at,
+        updated_at=at,
+        version=event.originator_version,
+    )
 
 
-def fold(events: Iterable[Any], view: dict[str, Any] | None = None) -> dict[str, Any] | None:
+@_rule(_event_class("Received"))
+def _received(record: TransactionRecord, event: Any) -> TransactionRecord:
+    ct: CreditTransfer = event.credit_transfer
+    first = ct.transactions[0] if ct.transactions else Transaction()
+    return replace(
+        record,
+        status=TxSts.ACTC.value,
+        message_sha256=event.sha256,
+        msg_id=ct.msg_id or None,
+        nb_of_txs=ct.nb_of_txs or None,
+        end_to_end_id=first.end_to_end_id or None,
+        tx_id=first.tx_id or None,
+        instr_id=first.instr_id or None,
+        uetr=first.uetr or None,
+        amount=first.amount or None,
+        currency=first.currency or None,
+        # ISO allows these at the group header for every transaction; the transaction's own first
+        interbank_settlement_date=first.interbank_settlement_date or ct.interbank_settlement_date or None,
+        instructing_agent=first.instructing_agent or ct.instructing_agent or None,
+        instructed_agent=first.instructed_agent or ct.instructed_agent or None,
+    )
+
+
+@_rule(_event_class("Rejected"))
+def _rejected(record: TransactionRecord, event: Any) -> TransactionRecord:
+    reasons: tuple[Reason, ...] = tuple(event.reasons)
+    outcomes: tuple[TxOutcome, ...] = tuple(event.transactions or ())
+    record = replace(
+        record,
+        status=TxSts.RJCT.value,
+        reason_code=reasons[0].code,
+        reason_codes=tuple(r.code for r in reasons),
+        narrative=reasons[0].narrative,
+        rejected_at_step=event.step,
+    )
+    if event.sha256:  # refused at intake: the message is only archived, its MsgId read if it could be
+        msg_id = event.original.msg_id if event.original is not None else None
+        record = replace(record, message_sha256=event.sha256, msg_id=msg_id or record.msg_id)
+    if len(outcomes) > 1:
+        record = _with_tx_statuses(record, tuple(TxSts.RJCT.value for _ in outcomes))
+    return record
+
+
+@_rule(_event_class("Accepted"))
+def _accepted(record: TransactionRecord, event: Any) -> TransactionRecord:
+    outcomes: tuple[TxOutcome, ...] = tuple(event.transactions or ())
+    record = replace(record, status=TxSts.ACSP.value)
+    if len(outcomes) > 1:
+        record = _with_tx_statuses(record, tuple(o.status for o in outcomes))
+    return record
+
+
+@_rule(_event_class("Released"))
+def _released(record: TransactionRecord, event: Any) -> TransactionRecord:
+    """Accepted becomes settled (ACSC); a rejected or cancelled payment keeps its status."""
+    if record.status == TxSts.ACSP.value:
+        record = replace(record, status=TxSts.ACSC.value)
+        if record.tx_statuses:
+            record = _with_tx_statuses(
+                record, tuple(TxSts.ACSC.value if s == TxSts.ACSP.value else s for s in record.tx_statuses)
+            )
+    return replace(record, released_at=_iso(event.timestamp), report_msg_id=event.report_msg_id)
+
+
+@_rule(_event_class("Cancelled"))
+def _cancelled(record: TransactionRecord, event: Any) -> TransactionRecord:
+    """Cancelled before release: the payment and each of its transactions are CANC (as the
+    pacs.002 released afterwards says)."""
+    record = replace(record, status=TxSts.CANC.value)
+    if record.tx_statuses:
+        record = _with_tx_statuses(record, tuple(TxSts.CANC.value for _ in record.tx_statuses))
+    return _answered(record, event, "CNCL", None)
+
+
+@_rule(_event_class("Returned"))
+def _returned(record: TransactionRecord, event: Any) -> TransactionRecord:
+    """Returned after settlement (pacs.004): the payment stays ACSC, and shows the return."""
+    record = replace(record, returned=True, return_reason=event.reason_code, returned_at=_iso(event.timestamp))
+    return _answered(record, event, "CNCL", None)
+
+
+@_rule(_event_class("CancellationRefused"))
+def _cancellation_refused(record: TransactionRecord, event: Any) -> TransactionRecord:
+    return _answered(record, event, "RJCR", event.rejection_code)
+
+
+@_rule(_event_class("SubmissionRefused"))
+def _submission_refused(record: TransactionRecord, event: Any) -> TransactionRecord:
+    refused = RefusedSubmission(sha256=event.sha256, reason=event.reason, refused_at=_iso(event.timestamp))
+    return replace(record, refused_submissions=(*record.refused_submissions, refused))
+
+
+def _answered(record: TransactionRecord, event: Any, resolution: str, rejection_code: str | None) -> TransactionRecord:
+    """Record a cancellation case's answer (a case answered again replaces its answer, as in
+    the aggregate); the summary is CNCL once any request was granted, else RJCR."""
+    answer = CancellationAnswer(
+        case_id=event.case_id,
+        resolution=resolution,
+        reason_code=event.reason_code,
+        answered_at=_iso(event.timestamp),
+        rejection_code=rejection_code,
+    )
+    if any(a.case_id == answer.case_id for a in record.cancellations):
+        answers = tuple(answer if a.case_id == answer.case_id else a for a in record.cancellations)
+    else:
+        answers = (*record.cancellations, answer)
+    granted = any(a.resolution == "CNCL" for a in answers)
+    return replace(record, cancellations=answers, cancellation_status="CNCL" if granted else "RJCR")
+
+
+def _with_tx_statuses(record: TransactionRecord, statuses: tuple[str, ...]) -> TransactionRecord:
+    return replace(record, tx_statuses=statuses, group_status=group_status_of(statuses))
+
+
+def apply(record: TransactionRecord | None, event: Any) -> TransactionRecord:
+    """The record after `event` (a Payment domain event); an event the record already has
+    (its version is not newer) changes nothing, so replays and redeliveries are harmless."""
+    event_class = type(event)
+    if event_class is _INITIATED:
+        rule = None
+    elif event_class in _RULES:
+        rule = _RULES[event_class]
+    else:
+        raise UnknownEvent(event_class)
+    version: int = event.originator_version
+    if record is not None and version <= record.version:
+        return record
+    if rule is None:
+        if record is not None:
+            raise HistoryGap(f"{record.transaction_id}: a creation event at version {version}")
+        return _initiated(event)
+    if record is None:
+        raise HistoryGap(f"{event.originator_id}: {event_class.__qualname__} before the creation event")
+    if version != record.version + 1:
+        raise HistoryGap(f"{record.transaction_id}: version {version} follows {record.version}")
+    return replace(rule(record, event), version=version, updated_at=_iso(event.timestamp))
+
+
+def fold(events: Iterable[Any], record: TransactionRecord | None = None) -> TransactionRecord | None:
+    """The record after `events` (None when there are none)."""
     for event in events:
-        view = apply(view, event)
-    return view
+        record = apply(record, event)
+    return record

@@ -9,6 +9,7 @@ from lxml import etree
 from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs004
+from chalicelib.api import status_of
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
 from tests.messages import EVENTS, redated

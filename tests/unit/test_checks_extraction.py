@@ -1,20 +1,26 @@
 """The fields the business rules read, as extracted into CreditTransfer (per transaction too)."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 from lxml import etree
 
+from chalicelib import checks
+from chalicelib.checks import CheckSettings
+from chalicelib.checks.sanctions import Screening
+from chalicelib.domain.models import Transaction
 from chalicelib.iso20022 import CreditTransfer, read_credit_transfer
-from chalicelib.iso20022.extract import Transaction, TransactionIds, extract
+from chalicelib.iso20022.extract import extract
 from chalicelib.iso20022.recognise import Recognised
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
 
 
-def test_every_transaction_carries_its_details_and_the_top_level_repeats_the_first():
+def test_every_transaction_carries_its_details_and_the_top_level_only_the_group_header():
     ct = read_credit_transfer((EVENTS / "pacs008_two_txs.xml").read_bytes())
     first, second = ct.transactions
     assert (second.amount, second.currency, second.interbank_settlement_date, second.charge_bearer) == (
@@ -23,8 +29,23 @@ def test_every_transaction_carries_its_details_and_the_top_level_repeats_the_fir
     assert (second.debtor_account, second.debtor_account_scheme, second.creditor_country) == (
         "DE89370400440532013000", "IBAN", "FR")
     for name in ("amount", "currency", "charge_bearer", "debtor_name", "creditor_account", "debtor_agent"):
-        assert getattr(ct, name) == getattr(first, name), name
-    assert Transaction is TransactionIds
+        assert not hasattr(ct, name), name
+    # the events name their agents in the transactions, none in GrpHdr
+    assert (ct.instructing_agent, ct.instructed_agent) == (None, None)
+    assert all(type(tx) is Transaction for tx in ct.transactions)
+
+
+def test_transactions_without_their_own_agents_take_the_group_headers():
+    agent = re.search(rb"\s*<InstgAgt>.*?</InstgAgt>", BARE, re.S).group(0)
+    raw = BARE.replace(agent, b"", 1).replace(b"</SttlmInf>", b"</SttlmInf>" + agent, 1)
+    ct = read_credit_transfer(raw)
+    assert (ct.instructing_agent, ct.instructing_agent_scheme) == ("DEUTDEFFXXX", "BICFI")
+    assert (ct.transactions[0].instructing_agent, ct.transactions[0].instructing_agent_scheme) == (
+        "DEUTDEFFXXX", "BICFI")
+    # so the rules judge the same agents wherever they were given
+    same = dataclasses.replace(ct, instructing_agent=None, instructing_agent_scheme=None)
+    settings, demo = CheckSettings(date_reference="creation"), Screening.load()
+    assert checks.run(ct, settings, screening=demo) == checks.run(same, settings, screening=demo)
 
 
 def test_group_totals_other_accounts_and_agents():
@@ -38,9 +59,9 @@ def test_group_totals_other_accounts_and_agents():
     ct = read_credit_transfer(raw)
     assert (ct.ctrl_sum, ct.total_interbank_settlement_amount, ct.total_interbank_settlement_currency) == (
         "1234.56", "1234.56", "EUR")
-    assert (ct.creditor_account, ct.creditor_account_scheme) == ("12345678", "Othr:BBAN")
-    assert (ct.debtor_account, ct.debtor_account_scheme) == ("87654321", "Othr")
     tx = ct.transactions[0]
+    assert (tx.creditor_account, tx.creditor_account_scheme) == ("12345678", "Othr:BBAN")
+    assert (tx.debtor_account, tx.debtor_account_scheme) == ("87654321", "Othr")
     assert (tx.intermediary_agent1, tx.intermediary_agent1_scheme) == ("COBADEFFXXX", "BICFI")
     assert tx.previous_instructing_agent1 is None
 
@@ -74,4 +95,5 @@ def test_new_strings_are_clipped_even_unvalidated():
     raw = (BARE.replace(b"Muster Maschinenbau GmbH", long).replace(b"DE89370400440532013000", long)
            .replace(b"<Ctry>DE</Ctry>", b"<Ctry>" + long + b"</Ctry>"))
     ct = extract(Recognised("pacs.008.001.08", etree.fromstring(raw), None, None, None))
-    assert len(ct.debtor_name) == 140 and len(ct.debtor_account) == 34 and len(ct.debtor_country) == 2
+    tx = ct.transactions[0]
+    assert len(tx.debtor_name) == 140 and len(tx.debtor_account) == 34 and len(tx.debtor_country) == 2

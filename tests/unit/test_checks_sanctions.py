@@ -4,32 +4,34 @@ Every name here, on the bundled demo list or generated, is fictional.
 """
 from __future__ import annotations
 
-import copy
 import json
 import random
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from rapidfuzz import fuzz
 
-from chalicelib.checks import rules, sanctions
-from chalicelib.checks.sanctions import SanctionsSettings, Screening, normalise, screen
+from chalicelib import checks
+from chalicelib.checks import CheckSettings, rules, sanctions
+from chalicelib.checks.sanctions import SanctionsSettings, Screening, load_screening, normalise
+from chalicelib.domain.models import CreditTransfer, Verdict
 from chalicelib.iso20022 import read_credit_transfer
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-BAH = read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes()).to_dict()
-TWO = read_credit_transfer((EVENTS / "pacs008_two_txs.xml").read_bytes()).to_dict()
+BAH = read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes())
+TWO = read_credit_transfer((EVENTS / "pacs008_two_txs.xml").read_bytes())
 DEMO = Screening.load()
 
 
-def ct(base=BAH, tx=None, index=0, **top):
-    """A copy of ``base`` with top-level changes; ``tx`` changes transaction ``index``."""
-    data = copy.deepcopy(base)
-    data.update(top)
+def ct(base: CreditTransfer = BAH, tx: dict | None = None, index: int = 0, **top) -> CreditTransfer:
+    """``base`` with group-level changes ``top``; ``tx`` changes transaction ``index``."""
+    txs = list(base.transactions)
     if tx:
-        data["transactions"][index].update(tx)
-    return data
+        txs[index] = replace(txs[index], **tx)
+    return replace(base, transactions=tuple(txs), **top)
 
 
 def names(debtor=None, creditor=None, base=BAH):
@@ -37,8 +39,12 @@ def names(debtor=None, creditor=None, base=BAH):
 
 
 def only(data, screening=DEMO):
-    verdicts = screen(data, screening)
+    """The sanctions_screening verdict of ``data``, as ``checks.run`` gives it."""
+    verdicts = [v for v in checks.run(data, CheckSettings(), screening=screening, today=date(2026, 4, 15))
+                if v.rule == "sanctions_screening"]
     assert len(verdicts) == 1
+    assert rules.sanctions_screening(data, rules.Context(data, CheckSettings(), date(2026, 4, 15), screening)) \
+        == verdicts[0]
     return verdicts[0]
 
 
@@ -82,17 +88,16 @@ def test_normalise(raw, expected):
 def test_the_events_and_their_names_pass():
     for data in (BAH, TWO):
         v = only(data)
-        assert v == {"rule": "sanctions_screening", "passed": True, "reason_code": None,
-                     "narrative": v["narrative"]}
-        assert "no match" in v["narrative"] and "DEMO 2026-01" in v["narrative"]
-        assert_no_names(v["narrative"], "Muster Maschinenbau GmbH", "Exemple Distribution SARL")
+        assert v == Verdict(rule="sanctions_screening", passed=True, reason_code=None, narrative=v.narrative)
+        assert "no match" in v.narrative and "DEMO 2026-01" in v.narrative
+        assert_no_names(v.narrative, "Muster Maschinenbau GmbH", "Exemple Distribution SARL")
 
 
 def test_exact_hit_rejects_with_rr04():
     v = only(names(creditor="Zorvath Kelmendrix"))
-    assert (v["rule"], v["passed"], v["reason_code"]) == ("sanctions_screening", False, "RR04")
-    assert v["narrative"] == "creditor name matches sanctions list entry DEMO-IND-0001 (DEMO, exact, score 100)"
-    assert set(v) == set(rules.verdict("x", True, "RR04", "y"))
+    assert (v.rule, v.passed, v.reason_code) == ("sanctions_screening", False, "RR04")
+    assert v.narrative == "creditor name matches sanctions list entry DEMO-IND-0001 (DEMO, exact, score 100)"
+    assert v == checks.verdict("sanctions_screening", False, "RR04", v.narrative)
 
 
 @pytest.mark.parametrize(("name", "entry"), [
@@ -106,23 +111,23 @@ def test_exact_hit_rejects_with_rr04():
 ])
 def test_accented_and_transliterated_names_hit(name, entry):
     v = only(names(debtor=name))
-    assert not v["passed"] and v["reason_code"] == "RR04"
-    assert f"debtor name matches sanctions list entry {entry} " in v["narrative"]
-    assert_no_names(v["narrative"], name, *entry_texts(entry))
+    assert not v.passed and v.reason_code == "RR04"
+    assert f"debtor name matches sanctions list entry {entry} " in v.narrative
+    assert_no_names(v.narrative, name, *entry_texts(entry))
 
 
 @pytest.mark.parametrize("name", ["KELMENDRIX Zorvath", "Kelmendrix, Zorvath", "Ishkanova Marguerite Vantorrel",
                                   "Vantorrel, ISHKANOVA Marguerite"])
 def test_reordered_tokens_hit(name):
     v = only(names(creditor=name))
-    assert not v["passed"] and "exact, score 100" in v["narrative"]
+    assert not v.passed and "exact, score 100" in v.narrative
 
 
 @pytest.mark.parametrize("name", ["Gruvelstad Lummerich Handels AG", "GRÜVELSTAD-LÜMMERICH HANDELS LIMITED",
                                   "Gruvelstad Lummerich Handels Company", "The Gruvelstad & Lummerich Handels Inc."])
 def test_legal_form_noise_is_ignored(name):
     v = only(names(creditor=name))
-    assert not v["passed"] and "DEMO-ENT-0001" in v["narrative"]
+    assert not v.passed and "DEMO-ENT-0001" in v.narrative
 
 
 def test_fuzzy_hit_scores_below_100():
@@ -130,16 +135,16 @@ def test_fuzzy_hit_scores_below_100():
     assert match is not None and match.kind == "fuzzy" and 90 <= match.score < 100
     assert match.entry.id == "DEMO-IND-0001"
     v = only(names(creditor="Zorvath Kelmendrixx"))
-    assert v["narrative"].endswith(f"(DEMO, fuzzy, score {match.score})")
+    assert v.narrative.endswith(f"(DEMO, fuzzy, score {match.score})")
 
 
 def test_near_miss_below_the_threshold_passes_and_the_threshold_is_configurable():
     near = "Zorvath Kelmendorf"
     assert 85 <= fuzz.token_sort_ratio(normalise(near), "zorvath kelmendrix") < 90
-    assert only(names(creditor=near))["passed"]
+    assert only(names(creditor=near)).passed
     lower = Screening.load(reject_threshold=85)
     v = only(names(creditor=near), lower)
-    assert not v["passed"] and "DEMO-IND-0001 (DEMO, fuzzy, score 88)" in v["narrative"]
+    assert not v.passed and "DEMO-IND-0001 (DEMO, fuzzy, score 88)" in v.narrative
 
 
 def test_short_names_need_an_exact_match():
@@ -168,32 +173,34 @@ def test_token_set_matches_need_two_distinctive_tokens():
 def test_every_transaction_is_screened():
     data = ct(TWO, tx={"creditor_name": "Marguerite Vantorrel Ishkanova"}, index=1)
     v = only(data)
-    assert not v["passed"]
-    assert v["narrative"] == "tx 2: creditor name matches sanctions list entry DEMO-IND-0005 (DEMO, exact, score 100)"
-    data["transactions"][0]["debtor_name"] = "Ubrixa Tellurance Minerals"
+    assert not v.passed
+    assert v.narrative == "tx 2: creditor name matches sanctions list entry DEMO-IND-0005 (DEMO, exact, score 100)"
+    data = ct(data, tx={"debtor_name": "Ubrixa Tellurance Minerals"})
     v = only(data)
-    assert v["narrative"].startswith("tx 1: debtor name matches sanctions list entry DEMO-ENT-0006 (DEMO-EMB, exact")
-    assert "; tx 2: creditor name" in v["narrative"]
-    assert "4 name(s) screened" in only(TWO)["narrative"]
+    assert v.narrative.startswith("tx 1: debtor name matches sanctions list entry DEMO-ENT-0006 (DEMO-EMB, exact")
+    assert "; tx 2: creditor name" in v.narrative
+    assert "4 name(s) screened" in only(TWO).narrative
 
 
 def test_more_hits_than_listed_are_counted():
     data = ct(TWO, tx={"debtor_name": "Qyx", "creditor_name": "Zorvath Kelmendrix"})
-    data["transactions"][1].update(debtor_name="Qyx", creditor_name="Oskar Wrzeslawski")
+    data = ct(data, tx={"debtor_name": "Qyx", "creditor_name": "Oskar Wrzeslawski"}, index=1)
     v = only(data)
-    assert v["narrative"].endswith("; and 2 more") and len(v["narrative"]) <= 200
+    assert v.narrative.endswith("; and 2 more") and len(v.narrative) <= 200
 
 
 def test_no_names_passes():
     v = only(names(None, None))
-    assert v["passed"] and v["narrative"] == "no debtor or creditor names to screen"
-    v = only({"message_type": "pacs.008.001.08", "transactions": []})
-    assert v["passed"]
+    assert v.passed and v.narrative == "no debtor or creditor names to screen"
+    v = only(replace(BAH, transactions=()))
+    assert v.passed
 
 
 def test_a_dict_without_transaction_details_screens_the_top_level():
-    v = only({"creditor_name": "Zorvath Kelmendrix", "transactions": [{"instr_id": "A"}]})
-    assert not v["passed"] and v["narrative"].startswith("creditor name matches")
+    old = {"message_type": "pacs.008.001.08", "msg_id": "M", "creation_date_time": "2026-04-15T10:00:00Z",
+           "nb_of_txs": "1", "creditor_name": "Zorvath Kelmendrix", "transactions": [{"instr_id": "A"}]}
+    v = only(CreditTransfer.from_stored(old))
+    assert not v.passed and v.narrative.startswith("creditor name matches")
 
 
 def test_narratives_carry_no_names():
@@ -203,44 +210,42 @@ def test_narratives_carry_no_names():
     for name, entry in cases:
         for party in ("debtor", "creditor"):
             v = only(names(**{party: name}))
-            assert not v["passed"] and entry in v["narrative"], (name, v)
-            assert_no_names(v["narrative"], name, *entry_texts(entry))
+            assert not v.passed and entry in v.narrative, (name, v)
+            assert_no_names(v.narrative, name, *entry_texts(entry))
 
 
 # -- embargoed countries ------------------------------------------------------------------
 
 def test_embargoed_countries_of_agents_and_parties():
-    assert only(BAH)["passed"]      # no set configured: countries are not checked
+    assert only(BAH).passed      # no set configured: countries are not checked
     fr = Screening.load(embargoed_countries=["fr"])
     v = only(BAH, fr)
-    assert (v["passed"], v["reason_code"]) == (False, "RR04")
-    assert v["narrative"] == "embargoed country FR (Cdtr, InstdAgt, CdtrAgt)"
+    assert (v.passed, v.reason_code) == (False, "RR04")
+    assert v.narrative == "embargoed country FR (Cdtr, InstdAgt, CdtrAgt)"
     de = Screening.load(embargoed_countries=["DE"])
-    assert only(BAH, de)["narrative"] == "embargoed country DE (Dbtr, InstgAgt, DbtrAgt)"
-    assert only(TWO, de)["narrative"] == ("tx 1: embargoed country DE (Dbtr, InstgAgt, DbtrAgt); "
+    assert only(BAH, de).narrative == "embargoed country DE (Dbtr, InstgAgt, DbtrAgt)"
+    assert only(TWO, de).narrative == ("tx 1: embargoed country DE (Dbtr, InstgAgt, DbtrAgt); "
                                           "tx 2: embargoed country DE (Dbtr, InstgAgt, DbtrAgt)")
     both = Screening.load(embargoed_countries=["DE", "FR"])
     v = only(ct(tx={"creditor_name": "Qyx"}), both)
-    assert v["narrative"] == ("creditor name matches sanctions list entry DEMO-ENT-0004 (DEMO, exact, score 100); "
+    assert v.narrative == ("creditor name matches sanctions list entry DEMO-ENT-0004 (DEMO, exact, score 100); "
                               "embargoed country DE (Dbtr, InstgAgt, DbtrAgt); and 1 more")
     # Agents identified otherwise than by BIC have no country to check.
     data = ct(tx={"debtor_country": None, "instructing_agent_scheme": "LEI", "debtor_agent_scheme": "LEI"})
     v = only(data, de)
-    assert v["passed"] and "no embargoed country (1 listed)" in v["narrative"]
+    assert v.passed and "no embargoed country (1 listed)" in v.narrative
 
 
 # -- the list and the settings ------------------------------------------------------------
 
-def test_the_demo_list_is_the_default_and_is_read_once(monkeypatch):
+def test_the_demo_list_is_the_default_and_the_screening_is_what_the_run_is_given(monkeypatch):
     monkeypatch.delenv("PACSFLOW_SANCTIONS_LIST", raising=False)
-    sanctions.default_screening.cache_clear()
-    try:
-        first = sanctions.default_screening()
-        assert first.label == "DEMO 2026-01" and len(first) == len(DEMO)
-        assert sanctions.default_screening() is first
-        assert not screen(names(creditor="Zorvath Kelmendrix"))[0]["passed"]   # screening=None: the default
-    finally:
-        sanctions.default_screening.cache_clear()
+    first = load_screening()
+    assert first.label == "DEMO 2026-01" and len(first) == len(DEMO)
+    assert not only(names(creditor="Zorvath Kelmendrix"), first).passed
+    assert not hasattr(sanctions, "default_screening")   # no process-wide list in checks
+    own = load_screening(SanctionsSettings(PACSFLOW_SANCTIONS_LIST='[{"id": "T-1", "name": "Halvard Emberquist"}]'))
+    assert len(own) == 1 and only(names(creditor="Zorvath Kelmendrix"), own).passed
 
 
 def test_the_list_from_the_environment_inline_or_a_path(monkeypatch, tmp_path):
@@ -248,7 +253,7 @@ def test_the_list_from_the_environment_inline_or_a_path(monkeypatch, tmp_path):
     monkeypatch.setenv("PACSFLOW_SANCTIONS_LIST", inline)
     monkeypatch.setenv("PACSFLOW_SANCTIONS_REJECT_THRESHOLD", "95")
     monkeypatch.setenv("PACSFLOW_SANCTIONS_EMBARGOED_COUNTRIES", "zz, xx")
-    s = Screening.from_settings(SanctionsSettings())
+    s = load_screening()
     assert (s.label, len(s), s.reject_threshold, s.embargoed_countries) == ("TEST", 1, 95.0, {"ZZ", "XX"})
     assert s.match("Emberquist Halvard").entry.id == "T-1" and s.match("Zorvath Kelmendrix") is None
     path = tmp_path / "list.json"
@@ -317,12 +322,12 @@ def _generated(n: int, seed: int = 20) -> list[dict]:
 def test_ten_thousand_entries():
     big = Screening.from_json(json.dumps({"name": "GEN", "entries": _generated(10_000)}))
     assert len(big) == 10_000
-    assert only(BAH, big)["passed"] and only(TWO, big)["passed"]
+    assert only(BAH, big).passed and only(TWO, big).passed
     target = big.entries[4321]
     typo = target.name[:-2] + target.name[-1] + target.name[-2]      # two letters swapped
     v = only(names(debtor="Muster Maschinenbau GmbH", creditor=typo), big)
     expected = big._scan(sanctions._key(sanctions._tokens(typo)))
-    assert expected is not None and f"entry {expected.entry.id} " in v["narrative"]
+    assert expected is not None and f"entry {expected.entry.id} " in v.narrative
 
 
 def test_the_trigram_filter_finds_what_a_full_scan_finds():

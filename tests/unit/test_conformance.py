@@ -20,6 +20,7 @@ import re
 
 from chalicelib import checks, cli, iso20022
 from chalicelib.checks import CheckSettings
+from chalicelib.checks.sanctions import Screening
 
 
 def test_every_sample_has_its_expected_outcome(samples_dir):
@@ -48,8 +49,8 @@ def test_the_mislabelled_fixture_once_repaired_breaks_the_bah_rules(samples_dir)
     instd = re.search(rb"\s*<InstdAmt[^>]*>[^<]*</InstdAmt>", raw).group(0)
     repaired = raw.replace(instd, b"").replace(b"<ChrgBr>", instd.strip() + b"\n        <ChrgBr>", 1)
     ct = iso20022.read_credit_transfer(repaired)
-    verdicts = checks.failed(checks.run(ct.to_dict(), CheckSettings(date_reference="creation")))
-    assert [(v["rule"], v["reason_code"]) for v in verdicts] == [
+    verdicts = checks.failed(checks.run(ct, CheckSettings(date_reference="creation"), screening=Screening.load()))
+    assert [(v.rule, v.reason_code) for v in verdicts] == [
         ("bah_message_definition", "FF01"), ("bah_business_message_id", "FF01")]
 
 

@@ -31,10 +31,11 @@ def test_bare_message_fields():
     assert ct == CreditTransfer(
         message_type="pacs.008.001.08", msg_id="PFW-20260415-000123",
         creation_date_time="2026-04-15T09:30:00+02:00", nb_of_txs="1", settlement_method="INDA",
-        instr_id="PFW-INSTR-001", end_to_end_id="INV-2026-0415-001", tx_id="PFW-TX-001",
-        uetr="32e0a499-6667-431e-ae98-1e0782016094", **first_tx,
-        transactions=(Transaction("PFW-INSTR-001", "INV-2026-0415-001", "PFW-TX-001",
-                                     "32e0a499-6667-431e-ae98-1e0782016094", **first_tx),))
+        transactions=(Transaction(instr_id="PFW-INSTR-001", end_to_end_id="INV-2026-0415-001",
+                                  tx_id="PFW-TX-001", uetr="32e0a499-6667-431e-ae98-1e0782016094",
+                                  **first_tx),))
+    # The group header names no agents and no settlement date: the top level has none.
+    assert (ct.instructing_agent, ct.instructed_agent, ct.interbank_settlement_date) == (None, None, None)
 
 
 def test_bah_fields():
@@ -49,12 +50,13 @@ def test_all_transactions_are_listed_first_one_detailed():
     assert ct.nb_of_txs == "2"
     assert [t.end_to_end_id for t in ct.transactions] == ["INV-2026-0415-001", "INV-2026-0415-002"]
     assert ct.transactions[1].uetr == "a7218981-b6df-4ca2-a6df-b49bd0cb7ea8"
-    assert ct.end_to_end_id == "INV-2026-0415-001" and ct.amount == "1234.56"
+    first = ct.transactions[0]
+    assert first.end_to_end_id == "INV-2026-0415-001" and first.amount == "1234.56"
 
 
 def test_amount_is_the_decimal_text_as_sent():
     for text in (b"1234.5", b"0.01", b"1000000", b"7.00000"):
-        assert read_credit_transfer(BARE.replace(b"1234.56", text)).amount == text.decode()
+        assert read_credit_transfer(BARE.replace(b"1234.56", text)).transactions[0].amount == text.decode()
 
 
 def test_agents_fall_back_to_group_header_and_other_identifiers():
@@ -66,10 +68,14 @@ def test_agents_fall_back_to_group_header_and_other_identifiers():
     raw = re.sub(rb"(<CdtrAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>",
                  rb"\1<Othr><Id>BANK-42</Id></Othr>", raw)
     ct = read_credit_transfer(raw)
+    tx = ct.transactions[0]
+    assert (tx.instructing_agent, tx.instructing_agent_scheme) == ("50070010", "ClrSysMmbId:DEBLZ")
+    assert (tx.instructed_agent, tx.instructed_agent_scheme) == ("529900T8BM49AURSDO55", "LEI")
+    assert (tx.creditor_agent, tx.creditor_agent_scheme) == ("BANK-42", "Othr")
+    assert (tx.debtor_agent, tx.debtor_agent_scheme) == ("DEUTDEFFXXX", "BICFI")
+    # The top level holds the group header's agents only: its InstgAgt, and no InstdAgt.
     assert (ct.instructing_agent, ct.instructing_agent_scheme) == ("50070010", "ClrSysMmbId:DEBLZ")
-    assert (ct.instructed_agent, ct.instructed_agent_scheme) == ("529900T8BM49AURSDO55", "LEI")
-    assert (ct.creditor_agent, ct.creditor_agent_scheme) == ("BANK-42", "Othr")
-    assert (ct.debtor_agent, ct.debtor_agent_scheme) == ("DEUTDEFFXXX", "BICFI")
+    assert (ct.instructed_agent, ct.instructed_agent_scheme) == (None, None)
 
 
 def test_to_dict_is_json_safe_and_round_trips():
@@ -91,7 +97,7 @@ def test_from_dict_tolerates_unknown_and_missing_optional_keys():
     ct = CreditTransfer.from_dict({"message_type": "pacs.008.001.08", "msg_id": "M",
                                    "creation_date_time": "2026-01-01T00:00:00Z", "nb_of_txs": "1",
                                    "added_later": "x"})
-    assert ct.uetr is None and ct.transactions == () and ct.notes == ()
+    assert ct.instructing_agent is None and ct.transactions == () and ct.notes == ()
 
 
 def test_credit_transfer_is_frozen():
@@ -112,6 +118,9 @@ def test_every_string_is_clipped_to_its_xsd_length_even_unvalidated():
            .replace(b"1234.56", b"1" * 500).replace(b"SHAR", long))
     root = etree.fromstring(raw)
     ct = extract(Recognised("pacs.008.001.08", root, None, None, None))
-    assert len(ct.msg_id) == 35 and len(ct.end_to_end_id) == 35
-    assert len(ct.instructing_agent) == 11 and len(ct.currency) == 3
-    assert len(ct.charge_bearer) == 4 and len(ct.amount) == 40
+    tx = ct.transactions[0]
+    assert tx.end_to_end_id is not None and tx.instructing_agent is not None
+    assert tx.currency is not None and tx.charge_bearer is not None and tx.amount is not None
+    assert len(ct.msg_id) == 35 and len(tx.end_to_end_id) == 35
+    assert len(tx.instructing_agent) == 11 and len(tx.currency) == 3
+    assert len(tx.charge_bearer) == 4 and len(tx.amount) == 40

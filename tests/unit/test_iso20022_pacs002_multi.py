@@ -115,6 +115,8 @@ def test_answer_to_a_status_request_for_an_unknown_payment():
     assert _x(data, "//p:GrpHdr/p:InstgAgt//p:BICFI") == ["BNPAFRPPXXX"]
     assert _x(data, "//p:GrpHdr/p:InstdAgt//p:BICFI") == ["DEUTDEFFXXX"]
     assert not _x(data, "//p:OrgnlNbOfTxs")
+    (asked,) = request.as_original().transactions  # the requester's agents, as a transaction's
+    assert (asked.end_to_end_id, asked.instructing_agent) == ("INV-2026-0415-001", "DEUTDEFFXXX")
 
 
 def test_answer_to_the_fedwire_status_request(samples_dir):

@@ -1,13 +1,14 @@
 """pacs.004.001.09 PaymentReturn built from a stored CreditTransfer: schema-valid, deterministic."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from chalicelib.iso20022 import (RETURN_REASONS, CreditTransfer, MessageRejected, build_pacs004,
+from chalicelib.iso20022 import (RETURN_REASONS, CreditTransfer, MessageRejected, Transaction, build_pacs004,
                                  read_credit_transfer, validate_pacs004)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -17,15 +18,15 @@ UETR = "32e0a499-6667-431e-ae98-1e0782016094"
 
 
 @pytest.fixture(scope="module")
-def original() -> dict:
-    return read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes()).to_dict()
+def original() -> CreditTransfer:
+    return read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes())
 
 
 def _x(data: bytes, path: str) -> list[str]:
     return etree.fromstring(data).xpath(path + "/text()", namespaces=NS)
 
 
-def _build(original, **kw):
+def _build(original: CreditTransfer, **kw) -> bytes:
     args = dict(msg_id="PFW-RTR-1", return_id="PFW-RTRID-1", created_at=AT, settlement_date="2026-04-16") | kw
     return build_pacs004(original, **args)
 
@@ -80,15 +81,18 @@ def test_return_chain_swaps_the_parties_when_both_names_are_given(original):
 
 
 def test_works_from_the_committed_minimal_dict_shape(original):
-    """Only the fields CreditTransfer had before per-transaction details were added."""
+    """Only the fields CreditTransfer had before per-transaction details were added (the
+    first transaction's repeated at the top level), read back with from_stored."""
+    first = original.transactions[0].to_dict()
     keys = ("message_type", "msg_id", "creation_date_time", "nb_of_txs", "settlement_method",
             "interbank_settlement_date", "instr_id", "end_to_end_id", "tx_id", "uetr", "amount", "currency",
             "instructing_agent", "instructing_agent_scheme", "instructed_agent", "instructed_agent_scheme",
             "charge_bearer")
-    minimal = {k: original[k] for k in keys}
-    minimal["transactions"] = [{k: t[k] for k in ("instr_id", "end_to_end_id", "tx_id", "uetr")}
-                               for t in original["transactions"]]
-    data = _build(minimal)
+    old_top = {**original.to_dict(), **first}  # the first transaction's values won
+    minimal = {k: old_top.get(k) for k in keys}
+    minimal["transactions"] = [{k: t.to_dict()[k] for k in ("instr_id", "end_to_end_id", "tx_id", "uetr")}
+                               for t in original.transactions]
+    data = _build(CreditTransfer.from_stored(minimal))
     validate_pacs004(data)
     assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["1234.56"] and not _x(data, "//p:RtrChain//p:Nm")
 
@@ -106,19 +110,34 @@ def test_second_transaction_of_a_multi_transaction_original():
 
 
 def test_clearing_settlement_and_clearing_member_agents(original):
-    fedwire_like = {**original, "settlement_method": "CLRG", "clearing_system": "FDW",
-                    "instructing_agent": "011104238", "instructing_agent_scheme": "ClrSysMmbId:USABA",
-                    "transactions": [{k: v for k, v in t.items() if not k.startswith("instructing_agent")}
-                                     for t in original["transactions"]]}
+    """A group-header InstgAgt (a clearing member) and a transaction without its own."""
+    fedwire_like = dataclasses.replace(
+        original, settlement_method="CLRG", clearing_system="FDW",
+        instructing_agent="011104238", instructing_agent_scheme="ClrSysMmbId:USABA",
+        transactions=tuple(dataclasses.replace(t, instructing_agent=None, instructing_agent_scheme=None)
+                           for t in original.transactions))
     data = _build(fedwire_like)
     validate_pacs004(data)
     assert _x(data, "//p:SttlmInf/p:ClrSys/p:Cd") == ["FDW"]
     assert _x(data, "//p:TxInf/p:InstdAgt//p:MmbId") == ["011104238"]
 
 
-def test_deterministic_from_object_and_dict(original):
-    ct = CreditTransfer.from_dict(original)
+def test_the_transactions_own_agents_come_before_the_group_headers(original):
+    with_group = dataclasses.replace(original, instructing_agent="011104238",
+                                     instructing_agent_scheme="ClrSysMmbId:USABA")
+    data = _build(with_group)
+    assert _x(data, "//p:TxInf/p:InstdAgt//p:BICFI") == ["DEUTDEFFXXX"]
+    assert not _x(data, "//p:TxInf/p:InstdAgt//p:MmbId")
+
+
+def test_deterministic_and_the_same_after_a_dict_round_trip(original):
+    ct = CreditTransfer.from_dict(original.to_dict())
     assert _build(original) == _build(original) == _build(ct)
+
+
+def test_a_dict_is_refused(original):
+    with pytest.raises(TypeError, match="CreditTransfer"):
+        _build(original.to_dict())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -141,8 +160,27 @@ def test_invalid_arguments_raise_value_error(original, kwargs, message):
 
 
 def test_original_without_an_amount_needs_one(original):
+    no_amount = dataclasses.replace(original, transactions=tuple(
+        dataclasses.replace(t, amount=None, currency=None) for t in original.transactions))
     with pytest.raises(ValueError, match="needs an amount"):
-        _build({**original, "amount": None, "transactions": []})
+        _build(no_amount)
+
+
+def test_original_without_a_transaction_is_refused(original):
+    with pytest.raises(ValueError, match="no transaction"):
+        _build(dataclasses.replace(original, transactions=()))
+
+
+def test_a_hand_built_original_with_one_transaction():
+    ct = CreditTransfer(message_type="pacs.008.001.08", msg_id="M-1", creation_date_time="2026-04-15T09:30:00Z",
+                        nb_of_txs="1", instructing_agent="DEUTDEFFXXX", instructing_agent_scheme="BICFI",
+                        instructed_agent="BNPAFRPPXXX", instructed_agent_scheme="BICFI",
+                        transactions=(Transaction(end_to_end_id="E2E-1", uetr=UETR, amount="10", currency="EUR"),))
+    data = _build(ct)
+    validate_pacs004(data)
+    assert _x(data, "//p:OrgnlEndToEndId") == ["E2E-1"]
+    assert _x(data, "//p:TxInf/p:InstgAgt//p:BICFI") == ["BNPAFRPPXXX"]
+    assert _x(data, "//p:TxInf/p:InstdAgt//p:BICFI") == ["DEUTDEFFXXX"]
 
 
 def test_validate_pacs004_rejects_a_broken_document(original):
@@ -152,6 +190,6 @@ def test_validate_pacs004_rejects_a_broken_document(original):
 
 def test_return_of_a_real_world_pacs008(samples_dir):
     ct = read_credit_transfer((samples_dir / "valid/cbprur_pacs008_sample_2025.xml").read_bytes())
-    data = build_pacs004(ct.to_dict(), msg_id="R", return_id="R", created_at=AT, settlement_date="2026-04-16")
+    data = build_pacs004(ct, msg_id="R", return_id="R", created_at=AT, settlement_date="2026-04-16")
     validate_pacs004(data)
-    assert _x(data, "//p:OrgnlUETR") == [ct.uetr]
+    assert _x(data, "//p:OrgnlUETR") == [ct.transactions[0].uetr]

@@ -109,7 +109,7 @@ def test_processing_instructions_and_comments_are_dropped():
 
 
 def test_utf8_bom_is_accepted():
-    assert read_credit_transfer(b"\xef\xbb\xbf" + BARE).amount == "1234.56"
+    assert read_credit_transfer(b"\xef\xbb\xbf" + BARE).transactions[0].amount == "1234.56"
 
 
 def test_syntax_narrative_does_not_quote_the_input():
@@ -138,6 +138,6 @@ def test_no_network_access_for_entities_or_schema_location_hints():
         hinted = BARE.replace(b'pacs.008.001.08">', b'pacs.008.001.08" xmlns:xsi='
                               b'"http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
                               b'"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 ' + url.encode() + b'.xsd">', 1)
-        assert read_credit_transfer(hinted).amount == "1234.56"
+        assert read_credit_transfer(hinted).transactions[0].amount == "1234.56"
         with pytest.raises(socket.timeout):
             listener.accept()

@@ -68,7 +68,7 @@ def test_prefixed_document_and_app_hdr():
            + _body(BARE).replace(b"<", b"<p:").replace(b"<p:/", b"</p:").replace(b'xmlns="', b'xmlns:p="')
            + b"</Envelope>")
     ct = read_credit_transfer(raw)
-    assert ct.amount == "1234.56" and ct.bah_from == "DEUTDEFFXXX"
+    assert ct.transactions[0].amount == "1234.56" and ct.bah_from == "DEUTDEFFXXX"
 
 
 def test_rtp_style_wrapper_with_bare_message_element_and_empty_old_header():
@@ -77,7 +77,8 @@ def test_rtp_style_wrapper_with_bare_message_element_and_empty_old_header():
            b"<head:CreDt>0001-01-01T00:00:00</head:CreDt></AppHdr>"
            b"<CreditTransfer>" + _message_element() + b"</CreditTransfer></Message>")
     ct = read_credit_transfer(raw)
-    assert ct.message_type == "pacs.008.001.08" and ct.uetr == "32e0a499-6667-431e-ae98-1e0782016094"
+    assert ct.message_type == "pacs.008.001.08"
+    assert ct.transactions[0].uetr == "32e0a499-6667-431e-ae98-1e0782016094"
     assert ct.app_hdr_type is None and ct.bah_from is None
     assert ct.notes == ("AppHdr head.001.001.01 ignored: header fields inside a non-ISO element",)
 

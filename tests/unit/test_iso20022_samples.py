@@ -46,8 +46,10 @@ def test_sample_has_its_expected_outcome(samples_dir, name):
         ct = read_credit_transfer(raw)
         assert ct.message_type.startswith("pacs.008.001.0")
         assert ct.msg_id and ct.creation_date_time and ct.nb_of_txs
-        assert ct.amount and ct.currency and len(ct.currency) == 3
-        assert ct.end_to_end_id and ct.transactions
+        assert ct.transactions
+        first = ct.transactions[0]
+        assert first.amount and first.currency and len(first.currency) == 3
+        assert first.end_to_end_id
         report = build_pacs002(ct, msg_id="PFW-STS-1", created_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
                                tx_status="ACSP")
         validate_pacs002(report)
@@ -60,13 +62,15 @@ def test_sample_has_its_expected_outcome(samples_dir, name):
 
 def test_known_samples_extract_as_expected(samples_dir):
     rtp = read_credit_transfer((samples_dir / "valid/rtp_pacs008.xml").read_bytes())
-    assert (rtp.message_type, rtp.amount, rtp.currency) == ("pacs.008.001.08", "46154.49", "USD")
-    assert (rtp.instructing_agent, rtp.instructing_agent_scheme) == ("234567891", "ClrSysMmbId")
+    rtp_tx = rtp.transactions[0]
+    assert (rtp.message_type, rtp_tx.amount, rtp_tx.currency) == ("pacs.008.001.08", "46154.49", "USD")
+    assert (rtp_tx.instructing_agent, rtp_tx.instructing_agent_scheme) == ("234567891", "ClrSysMmbId")
+    assert rtp.instructing_agent is None  # the group header names no agent: only the transaction does
     assert rtp.envelope == "{urn:tch}Message" and rtp.notes
     fed = read_credit_transfer((samples_dir / "valid/fedwire_pacs008_ccts1.xml").read_bytes())
-    assert (fed.instructing_agent_scheme, fed.clearing_system) == ("ClrSysMmbId:USABA", "FDW")
+    assert (fed.transactions[0].instructing_agent_scheme, fed.clearing_system) == ("ClrSysMmbId:USABA", "FDW")
     cbpr = read_credit_transfer((samples_dir / "valid/cbprur_pacs008_sample_2025.xml").read_bytes())
-    assert (cbpr.amount, cbpr.uetr, cbpr.biz_svc) == (
+    assert (cbpr.transactions[0].amount, cbpr.transactions[0].uetr, cbpr.biz_svc) == (
         "750000", "a1b2c3d4-e5f6-4890-abcd-ef1234567890", "swift.cbprplus.02")
     old = read_credit_transfer((samples_dir / "valid/prowide_pacs008_001_07.xml").read_bytes())
     assert old.message_type == "pacs.008.001.07" and old.app_hdr_type is None

@@ -1,0 +1,143 @@
+"""The transaction view's record: what `GET /transactions/{id}` shows of one payment.
+
+A frozen dataclass, so the fold, the follower, the DynamoDB adapter and `rebuild` agree on
+one shape and a renamed field is a type error everywhere. Three forms:
+
+- the record itself (the fold's result; two records are equal when their fields are);
+- `to_dict()` / `from_dict()`: the JSON the API returns, absent fields left out (None, an
+  empty list), booleans always given;
+- `to_item()` / `from_item()`: the DynamoDB item (attribute values) of the view table.
+
+Times are ISO 8601 text, amounts the decimal text as sent, statuses ISO codes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_SER = TypeSerializer()
+_DES = TypeDeserializer()
+
+_R = TypeVar("_R", bound="_Record")
+
+
+class _Record:
+    """to_dict / from_dict for a frozen dataclass of strings, ints, bools, tuples of strings
+    and tuples of nested records."""
+
+    nested: ClassVar[dict[str, type[_Record]]] = {}  # field -> type of its tuple's items
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None or value == ():
+                continue
+            if f.name in self.nested:
+                value = [v.to_dict() for v in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls: type[_R], data: dict[str, Any]) -> _R:
+        """Inverse of to_dict; unknown keys are ignored, absent ones take their default."""
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name not in data or data[f.name] is None:
+                continue
+            value = data[f.name]
+            if f.name in cls.nested:
+                value = tuple(cls.nested[f.name].from_dict(v) for v in value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            elif f.name == "version":
+                value = int(value)  # DynamoDB numbers come back as Decimal
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class CancellationAnswer(_Record):
+    """One cancellation case (camt.056) as answered (camt.029): resolution CNCL (cancelled
+    before release, or returned after it) or RJCR with its rejection code."""
+
+    case_id: str
+    resolution: str
+    reason_code: str
+    answered_at: str
+    rejection_code: str | None = None
+
+
+@dataclass(frozen=True)
+class RefusedSubmission(_Record):
+    """A second, different message submitted for this transaction and not processed."""
+
+    sha256: str
+    reason: str
+    refused_at: str
+
+
+@dataclass(frozen=True)
+class TransactionRecord(_Record):
+    """One payment as the view shows it; `status` is the aggregate's TxSts."""
+
+    nested: ClassVar[dict[str, type[_Record]]] = {
+        "cancellations": CancellationAnswer,
+        "refused_submissions": RefusedSubmission,
+    }
+
+    transaction_id: str
+    owner: str
+    status: str
+    message_type: str
+    region_id: str
+    created_at: str
+    updated_at: str
+    version: int
+    message_sha256: str | None = None
+    # copied from the message: the group header's msg_id and nb_of_txs, the rest from its
+    # first transaction (a multi-transaction message shows its first one here)
+    msg_id: str | None = None
+    end_to_end_id: str | None = None
+    tx_id: str | None = None
+    instr_id: str | None = None
+    uetr: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    interbank_settlement_date: str | None = None
+    instructing_agent: str | None = None
+    instructed_agent: str | None = None
+    nb_of_txs: str | None = None
+    # a rejection: every reason code, the first decisive
+    reason_code: str | None = None
+    reason_codes: tuple[str, ...] = ()
+    narrative: str | None = None
+    rejected_at_step: str | None = None
+    # a multi-transaction message: each transaction's status (as its pacs.002 says) and the group's
+    tx_statuses: tuple[str, ...] = ()
+    group_status: str | None = None
+    # the status report (pacs.002)
+    released_at: str | None = None
+    report_msg_id: str | None = None
+    # cancellation requests: CNCL once one was granted (cancelled, or returned), else RJCR
+    cancellation_status: str | None = None
+    cancellations: tuple[CancellationAnswer, ...] = ()
+    # a return after settlement (pacs.004)
+    returned: bool = False
+    return_reason: str | None = None
+    returned_at: str | None = None
+    # second messages submitted for this transaction and refused
+    refused_submissions: tuple[RefusedSubmission, ...] = ()
+
+    def to_item(self) -> dict[str, Any]:
+        """The view table's item (DynamoDB attribute values)."""
+        return {k: _SER.serialize(v) for k, v in self.to_dict().items()}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> TransactionRecord:
+        return cls.from_dict({k: _DES.deserialize(v) for k, v in item.items()})
