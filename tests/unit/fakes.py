@@ -130,15 +130,15 @@ if TYPE_CHECKING:  # every fake conforms to its port
 # The transaction view's fake (appended; its imports are kept with it).
 from collections.abc import Iterator  # noqa: E402
 
-from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, from_item, to_item  # noqa: E402
+from chalicelib.adapters.dynamodb import LOOKUP_INDEXES  # noqa: E402
+from chalicelib.projections.records import TransactionRecord  # noqa: E402
 
 
 class MemoryView:
     """The transaction view (chalicelib/adapters/dynamodb.py TransactionView) as a dict.
 
-    Records go through the adapter's own item conversion, so what comes back is what
-    DynamoDB would give (no None attributes, numbers as Decimal, `version` an int), and
-    writes keep the adapter's version guard. `dynamodb` is the client the health check
+    Records are kept as the view table's items (`TransactionRecord.to_item`) and read back
+    with `from_item`, as the adapter does, and writes keep the adapter's version guard. `dynamodb` is the client the health check
     probes (chalicelib/health.py describes the events table through it); set `reachable`
     to False to make every probe fail.
     """
@@ -160,27 +160,27 @@ class MemoryView:
         self.described.append(TableName)
         return {"Table": {"TableName": TableName, "TableStatus": "ACTIVE"}}
 
-    def get(self, transaction_id: str) -> dict[str, Any] | None:
+    def get(self, transaction_id: str) -> TransactionRecord | None:
         item = self.items.get(transaction_id)
-        return from_item(item) if item else None
+        return TransactionRecord.from_item(item) if item else None
 
-    def put_if_newer(self, record: dict[str, Any]) -> bool:
+    def put_if_newer(self, record: TransactionRecord) -> bool:
         with self.lock:
-            stored = self.items.get(record["transaction_id"])
-            if stored is not None and int(stored["version"]["N"]) >= int(record["version"]):
+            stored = self.items.get(record.transaction_id)
+            if stored is not None and int(stored["version"]["N"]) >= record.version:
                 return False
-            self.items[record["transaction_id"]] = to_item(record)
+            self.items[record.transaction_id] = record.to_item()
             return True
 
-    def put_unconditionally(self, record: dict[str, Any]) -> None:
+    def put_unconditionally(self, record: TransactionRecord) -> None:
         with self.lock:
-            self.items[record["transaction_id"]] = to_item(record)
+            self.items[record.transaction_id] = record.to_item()
 
     def find(self, field: str, value: str) -> list[str]:
         LOOKUP_INDEXES[field]  # KeyError for a field without an index, as the adapter
         return [tid for tid, item in self.items.items() if item.get(field) == {"S": value}]
 
-    def scan(self) -> Iterator[dict[str, Any]]:
+    def scan(self) -> Iterator[TransactionRecord]:
         for tid in list(self.items):
             record = self.get(tid)
             if record is not None:

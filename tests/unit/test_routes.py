@@ -183,9 +183,10 @@ class Api:
     def follow(self, *txs: str) -> None:
         """The view follower, as the events table's stream invokes it."""
         records = [{
-            "eventID": str(n), "eventName": "INSERT", "eventSource": "aws:dynamodb",
+            "eventID": str(n), "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
             "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/pacsflow-events/stream/x",
-            "dynamodb": {"Keys": {"pk": {"S": tx}, "sk": {"N": "1"}}, "SequenceNumber": str(100 + n)},
+            "dynamodb": {"Keys": {"pk": {"S": tx}, "sk": {"N": "1"}}, "SequenceNumber": str(100 + n),
+                         "ApproximateCreationDateTime": time.time(), "SizeBytes": 100, "StreamViewType": "KEYS_ONLY"},
         } for n, tx in enumerate(txs)]
         answer = self.client.lambda_.invoke("view_follower", {"Records": records})
         assert answer.payload == {"batchItemFailures": []}
@@ -347,7 +348,8 @@ def test_status_request_answers_a_pacs028_with_the_payments_pacs002_now(http):
         r = http.call("POST", "/status-requests", body=request, headers=XML)
         doc = assert_xml(r, PACS002["p"])
         assert tx_sts(doc) == "ACSC"
-        assert doc.findtext(".//p:OrgnlGrpInf/p:OrgnlMsgId", namespaces=PACS002) == ids["msg_id"]
+        assert doc.findtext(".//p:OrgnlGrpInfAndSts/p:OrgnlMsgId", namespaces=PACS002) == ids["msg_id"]
+        assert doc.findtext(".//p:TxInfAndSts/p:OrgnlUETR", namespaces=PACS002) == ids["uetr"]
 
 
 def test_find_transactions_by_uetr_or_end_to_end_id_gives_the_callers_own(http):
