@@ -125,3 +125,67 @@ if TYPE_CHECKING:  # every fake conforms to its port
     _queue: ports.StepQueue = MemoryQueue()
     _notifier: ports.Notifier = MemoryNotifier()
     _claims: ports.ClaimStore = MemoryClaims()
+
+
+# The transaction view's fake (appended; its imports are kept with it).
+from collections.abc import Iterator  # noqa: E402
+
+from chalicelib.adapters.dynamodb import LOOKUP_INDEXES  # noqa: E402
+from chalicelib.projections.records import TransactionRecord  # noqa: E402
+
+
+class MemoryView:
+    """The transaction view (chalicelib/adapters/dynamodb.py TransactionView) as a dict.
+
+    Records are kept as the view table's items (`TransactionRecord.to_item`) and read back
+    with `from_item`, as the adapter does, and writes keep the adapter's version guard. `dynamodb` is the client the health check
+    probes (chalicelib/health.py describes the events table through it); set `reachable`
+    to False to make every probe fail.
+    """
+
+    def __init__(self, table: str = "pacsflow-transactions") -> None:
+        self.table = table
+        self.items: dict[str, dict[str, Any]] = {}
+        self.reachable = True
+        self.described: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def dynamodb(self) -> MemoryView:
+        return self  # answers describe_table, the one client call health makes
+
+    def describe_table(self, TableName: str) -> dict[str, Any]:  # noqa: N803 (boto3's spelling)
+        if not self.reachable:
+            raise ConnectionError("the view is unreachable")
+        self.described.append(TableName)
+        return {"Table": {"TableName": TableName, "TableStatus": "ACTIVE"}}
+
+    def get(self, transaction_id: str) -> TransactionRecord | None:
+        item = self.items.get(transaction_id)
+        return TransactionRecord.from_item(item) if item else None
+
+    def put_if_newer(self, record: TransactionRecord) -> bool:
+        with self.lock:
+            stored = self.items.get(record.transaction_id)
+            if stored is not None and int(stored["version"]["N"]) >= record.version:
+                return False
+            self.items[record.transaction_id] = record.to_item()
+            return True
+
+    def put_unconditionally(self, record: TransactionRecord) -> None:
+        with self.lock:
+            self.items[record.transaction_id] = record.to_item()
+
+    def find(self, field: str, value: str) -> list[str]:
+        LOOKUP_INDEXES[field]  # KeyError for a field without an index, as the adapter
+        return [tid for tid, item in self.items.items() if item.get(field) == {"S": value}]
+
+    def scan(self) -> Iterator[TransactionRecord]:
+        for tid in list(self.items):
+            record = self.get(tid)
+            if record is not None:
+                yield record
+
+    def is_reachable(self) -> bool:
+        self.describe_table(self.table)
+        return True

@@ -1,0 +1,746 @@
+"""Every HTTP route of app.py, in process: Chalice's test client over the in-memory service.
+
+The routes are called as API Gateway would call them (chalice.test.Client), with bearer
+tokens signed by a key of our own (the pool's JWKS is faked at `auth._jwks`) and the
+service replaced by the in-memory one (`app.service`). Each test asserts the status, the
+content type and, for every error, the one JSON shape `{error_code, message, request_id}`.
+The last test fails when a route of app.py is called by no test here.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Any, Callable
+from uuid import UUID
+
+import jwt
+import pytest
+from chalice.test import Client
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
+
+import app as app_module
+from chalicelib import api, auth, bootstrap
+from chalicelib.adapters.settings import Settings
+from chalicelib.domain import IllegalTransition, MessageMismatch
+from chalicelib.iso20022 import validate_pacs002
+from chalicelib.pipeline import errors
+from chalicelib.pipeline.messages import StepMessage
+from chalicelib.projections.errors import InvalidQuery
+from tests.messages import EVENTS, fresh, redated
+from tests.unit.fakes import MemoryQueue, MemoryView, drain, memory_adapters
+
+# Chalice's local gateway admits every request to a Cognito-authorized route (it cannot
+# check client-credentials tokens) and says so; the routes check the token themselves.
+pytestmark = pytest.mark.filterwarnings("ignore:CognitoUserPoolAuthorizer:UserWarning")
+
+APP = app_module.app
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_routes"
+JWKS_URL = "https://keys.invalid/.well-known/jwks.json"
+POOL = {"token_issuer": ISSUER, "jwks_url": JWKS_URL, "scope_prefix": "pacsflow"}
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+STRANGER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OWNER, OTHER = "client-a", "client-b"
+MAX_MESSAGE_BYTES = 64 * 1024
+XML = {"Content-Type": "application/xml"}
+JSON = {"Content-Type": "application/json"}
+PACS002 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
+CAMT029 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def token(client_id: str | None = OWNER, scope: str | None = "pacsflow/read pacsflow/write",
+          key=KEY, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "token_use": "access", "client_id": client_id, "iat": now, "exp": now + 300,
+            "scope": scope, **claims}
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm="RS256")
+
+
+# -- which routes the tests called -------------------------------------------------------
+
+ROUTES = {(path, method) for path, methods in APP.routes.items() for method in methods}
+CALLED: set[tuple[str, str]] = set()
+RAN: set[str] = set()
+
+
+def route_of(method: str, path: str) -> tuple[str, str] | None:
+    bare = path.split("?", 1)[0]
+    for pattern, m in ROUTES:
+        if m == method and re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", pattern), bare):
+            return pattern, m
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _ran(request):
+    RAN.add(request.node.nodeid)
+
+
+# -- the pool's keys and the token policy ------------------------------------------------
+
+
+class Keys:
+    """`auth._jwks` for the tests: the pool's JWKS client, answering with our public key."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.down = False
+
+    def __call__(self, url: str) -> Keys:
+        self.urls.append(url)
+        return self
+
+    def get_signing_key_from_jwt(self, raw: str) -> SimpleNamespace:
+        if self.down:
+            raise jwt.PyJWKClientConnectionError("the JWKS endpoint did not answer")
+        return SimpleNamespace(key=KEY.public_key())
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch) -> Keys:
+    """Our issuer and scope prefix for every protected route.
+
+    app.py hands `bootstrap.token_policy` itself to `api.handles_errors` when the routes are
+    decorated (at import), so replacing the module attribute later changes nothing; the
+    policy function reads `bootstrap.settings` when called and is cached, so the settings are
+    replaced and the cache is emptied before and after each test.
+    """
+    k = Keys()
+    monkeypatch.setattr(auth, "_jwks", k)
+    monkeypatch.setattr(bootstrap, "settings", lambda: Settings(**POOL))
+    bootstrap.token_policy.cache_clear()
+    yield k
+    bootstrap.token_policy.cache_clear()
+
+
+# -- the API over an in-memory Region ----------------------------------------------------
+
+
+class Api:
+    def __init__(self, svc: bootstrap.Service, view: MemoryView) -> None:
+        self.svc = svc
+        self.view = view
+        self.client = Client(APP)
+
+    def call(self, method: str, path: str, *, auth_as: str | None = "default", body: bytes | str = b"",
+             headers: dict[str, str] | None = None):
+        h = dict(headers or {})
+        if auth_as is not None:
+            h["Authorization"] = f"Bearer {token() if auth_as == 'default' else auth_as}"
+        called = route_of(method, path)
+        if called is not None:
+            CALLED.add(called)
+        raw = body.encode() if isinstance(body, str) else body
+        return self.client.http.request(method, path, headers=h, body=raw)
+
+    # The steps of a payment, over HTTP.
+
+    def issue(self, auth_as: str | None = "default") -> str:
+        r = self.call("GET", "/uuid", auth_as=auth_as)
+        assert r.status_code == 200, r.body
+        return r.json_body["transaction_id"]
+
+    def submit(self, tx: str, body: bytes, message_type: str = "pacs.008", auth_as: str | None = "default"):
+        return self.call("POST", "/inbox", body=body, auth_as=auth_as,
+                         headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": message_type})
+
+    def pay(self, body: bytes | None = None) -> tuple[str, bytes]:
+        """A transaction id with a pacs.008 taken for it (202); nothing processed yet."""
+        body = body or fresh("pacs008_bare.xml")
+        tx = self.issue()
+        r = self.submit(tx, body)
+        assert r.status_code == 202, r.body
+        return tx, body
+
+    def outbox(self, tx: str, message_type: str | None = None, auth_as: str | None = "default"):
+        headers = {**XML, "X-Transaction-Id": tx, **({"X-Message-Type": message_type} if message_type else {})}
+        return self.call("POST", "/outbox", headers=headers, auth_as=auth_as)
+
+    def cancel(self, tx: str, body: dict[str, Any] | bytes | None = None, auth_as: str | None = "default"):
+        raw = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+        return self.call("POST", f"/transactions/{tx}/cancel", body=raw, headers=JSON, auth_as=auth_as)
+
+    def settle(self) -> tuple[str, bytes]:
+        """A payment run through every step and followed into the view."""
+        tx, body = self.pay()
+        drain(self.svc)
+        self.follow(tx)
+        return tx, body
+
+    def steps(self, *names: str) -> None:
+        """Deliver the queued messages of the named steps only (in order)."""
+        for name in names:
+            queue, handler = getattr(self.svc.adapters, name), getattr(self.svc, name)
+            assert isinstance(queue, MemoryQueue)
+            while queue.sent:
+                tx, _, body = queue.sent.pop(0)
+                handler(StepMessage(UUID(tx), body, 1))
+
+    def follow(self, *txs: str) -> None:
+        """The view follower, as the events table's stream invokes it."""
+        records = [{
+            "eventID": str(n), "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/pacsflow-events/stream/x",
+            "dynamodb": {"Keys": {"pk": {"S": tx}, "sk": {"N": "1"}}, "SequenceNumber": str(100 + n),
+                         "ApproximateCreationDateTime": time.time(), "SizeBytes": 100, "StreamViewType": "KEYS_ONLY"},
+        } for n, tx in enumerate(txs)]
+        answer = self.client.lambda_.invoke("view_follower", {"Records": records})
+        assert answer.payload == {"batchItemFailures": []}
+
+
+@pytest.fixture
+def http(monkeypatch) -> Api:
+    view = MemoryView()
+    svc = bootstrap.build(Settings(max_message_bytes=MAX_MESSAGE_BYTES, **POOL), **{**memory_adapters(), "view": view})
+    monkeypatch.setattr(app_module, "service", lambda: svc)
+    return Api(svc, view)
+
+
+def stubbed(monkeypatch, **use_cases: Any) -> Api:
+    """The API over a service of stubs (for errors no real request can provoke)."""
+    svc = SimpleNamespace(**use_cases)
+    monkeypatch.setattr(app_module, "service", lambda: svc)
+    return Api(svc, MemoryView())  # type: ignore[arg-type]
+
+
+def raising(e: BaseException) -> Callable[..., Any]:
+    def use_case(*args: Any, **kwargs: Any) -> Any:
+        raise e
+    return use_case
+
+
+# -- what every answer looks like --------------------------------------------------------
+
+
+def header(response, name: str) -> str | None:
+    return next((v for k, v in response.headers.items() if k.lower() == name.lower()), None)
+
+
+def content_type(response) -> str:
+    return (header(response, "Content-Type") or "").split(";")[0].strip()
+
+
+def assert_error(response, status: int, error_code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.body
+    assert content_type(response) == "application/json"
+    body = json.loads(response.body)
+    assert set(body) == {"error_code", "message", "request_id"}, body
+    assert body["error_code"] == error_code, body
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["request_id"], str) and body["request_id"]
+    return body
+
+
+def assert_json(response, status: int = 200) -> Any:
+    assert response.status_code == status, response.body
+    assert content_type(response) == "application/json"
+    return json.loads(response.body)
+
+
+def assert_xml(response, root_ns: str) -> etree._Element:
+    assert response.status_code == 200, response.body
+    assert content_type(response) == "application/xml"
+    doc = etree.fromstring(response.body)
+    assert etree.QName(doc).namespace == root_ns
+    return doc
+
+
+def ids_of(message: bytes) -> dict[str, str]:
+    doc = etree.fromstring(message)
+    return {"uetr": doc.findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}UETR"),
+            "end_to_end_id": doc.findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}EndToEndId"),
+            "msg_id": doc.findtext(".//{*}GrpHdr/{*}MsgId")}
+
+
+def pacs028(uetr: str | None, end_to_end_id: str) -> bytes:
+    """events/pacs028_status_request.xml, dated today, naming the given payment."""
+    text = redated((EVENTS / "pacs028_status_request.xml").read_bytes()).decode()
+    text = re.sub(r"<MsgId>[^<]*</MsgId>", f"<MsgId>STSREQ-{uuid.uuid4().hex[:12]}</MsgId>", text)
+    text = re.sub(r"<OrgnlEndToEndId>[^<]*</OrgnlEndToEndId>", f"<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>", text)
+    if uetr:
+        text = re.sub(r"<OrgnlUETR>[^<]*</OrgnlUETR>", f"<OrgnlUETR>{uetr}</OrgnlUETR>", text)
+    else:
+        text = re.sub(r"\s*<OrgnlUETR>[^<]*</OrgnlUETR>", "", text)
+    return text.encode()
+
+
+def tx_sts(doc: etree._Element) -> str | None:
+    return doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=PACS002) or doc.findtext(".//p:GrpSts", namespaces=PACS002)
+
+
+# == happy paths ==========================================================================
+
+
+def test_get_uuid_issues_a_transaction_id_owned_by_the_caller(http):
+    r = http.call("GET", "/uuid")
+    body = assert_json(r)
+    assert set(body) == {"transaction_id", "region_id", "request_id", "request_timestamp", "message"}
+    assert UUID_TEXT.fullmatch(body["transaction_id"]) and body["request_id"]
+    assert body["region_id"] == http.svc.adapters.settings.region_id
+    payment = http.svc.payments.get_payment(UUID(body["transaction_id"]), OWNER)
+    assert payment.message_type == "pacs.008"
+
+
+def test_post_transactions_issues_a_transaction_id_like_get_uuid(http):
+    r = http.call("POST", "/transactions", headers={**XML, "X-Message-Type": "camt.056.001.08"})
+    body = assert_json(r)
+    assert UUID_TEXT.fullmatch(body["transaction_id"])
+    assert http.svc.payments.get_payment(UUID(body["transaction_id"]), OWNER).message_type == "camt.056"
+
+
+def test_inbox_takes_a_pacs008_with_202_and_a_repeat_of_it_queues_nothing(http):
+    tx = http.issue()
+    message = fresh("pacs008_bare.xml")
+    body = assert_json(http.submit(tx, message), 202)
+    assert body["transaction_id"] == tx and body["message"] == "transaction received successfully"
+    assert set(body) == {"transaction_id", "region_id", "request_id", "request_timestamp", "message"}
+    assert [step for _, step, _ in http.svc.adapters.incoming.sent] == ["incoming"]
+    assert_json(http.submit(tx, message), 202)  # a retried POST: the same step (FIFO deduplicates it by hash)
+    first, again = (body for _, _, body in http.svc.adapters.incoming.sent)
+    assert first["sha256"] == again["sha256"] and first["key"] == again["key"]
+    drain(http.svc)
+    assert_json(http.submit(tx, message), 202)  # once received: taken, nothing queued
+    assert http.svc.adapters.incoming.sent == []
+
+
+def test_outbox_is_not_ready_before_release_then_answers_the_pacs002(http):
+    tx, _ = http.pay()
+    body = assert_error(http.outbox(tx), 409, "STATUS_REPORT_NOT_READY")
+    assert "ACCP" in body["message"]
+    drain(http.svc)
+    r = http.outbox(tx, "pacs.002")
+    doc = assert_xml(r, PACS002["p"])
+    validate_pacs002(r.body)
+    assert tx_sts(doc) == "ACSC"
+    assert http.outbox(tx).body == r.body  # the default kind is the pacs.002
+
+
+def test_cancel_before_release_is_cncl_with_a_camt029_and_a_canc_report(http):
+    tx, _ = http.pay()
+    http.steps("incoming", "processing")  # accepted, release still queued
+    r = http.cancel(tx, {"reason": "DUPL", "case_id": "CASE-1"})
+    doc = assert_xml(r, CAMT029["c"])
+    assert header(r, "X-Resolution") == "CNCL"
+    assert doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "CNCL"
+    again = http.cancel(tx, {"reason": "DUPL", "case_id": "CASE-1"})  # the same case: the same answer
+    assert again.status_code == 200 and again.body == r.body and header(again, "X-Resolution") == "CNCL"
+    drain(http.svc)
+    assert tx_sts(assert_xml(http.outbox(tx), PACS002["p"])) == "CANC"
+    assert http.outbox(tx, "camt.029").body == r.body
+
+
+def test_cancel_after_release_for_a_customer_reason_is_refused_rjcr(http):
+    tx, _ = http.settle()
+    r = http.cancel(tx)  # no body: reason CUST
+    doc = assert_xml(r, CAMT029["c"])
+    assert header(r, "X-Resolution") == "RJCR"
+    assert doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "RJCR"
+
+
+def test_status_request_answers_a_pacs028_with_the_payments_pacs002_now(http):
+    tx, message = http.settle()
+    ids = ids_of(message)
+    for request in (pacs028(ids["uetr"], ids["end_to_end_id"]), pacs028(None, ids["end_to_end_id"])):
+        r = http.call("POST", "/status-requests", body=request, headers=XML)
+        doc = assert_xml(r, PACS002["p"])
+        assert tx_sts(doc) == "ACSC"
+        assert doc.findtext(".//p:OrgnlGrpInfAndSts/p:OrgnlMsgId", namespaces=PACS002) == ids["msg_id"]
+        assert doc.findtext(".//p:TxInfAndSts/p:OrgnlUETR", namespaces=PACS002) == ids["uetr"]
+
+
+def test_find_transactions_by_uetr_or_end_to_end_id_gives_the_callers_own(http):
+    tx, message = http.settle()
+    ids = ids_of(message)
+    for query in (f"uetr={ids['uetr']}", f"end_to_end_id={ids['end_to_end_id']}"):
+        found = assert_json(http.call("GET", f"/transactions?{query}"))["transactions"]
+        assert [(t["transaction_id"], t["owner"], t["status"]) for t in found] == [(tx, OWNER, "ACSC")]
+        assert found[0]["uetr"] == ids["uetr"]
+        other = http.call("GET", f"/transactions?{query}", auth_as=token(OTHER))
+        assert assert_json(other) == {"transactions": []}  # another's transactions do not exist
+
+
+def test_transaction_state_comes_from_the_view_or_the_events_before_the_follower(http):
+    tx, message = http.pay()
+    drain(http.svc)
+    assert http.view.get(tx) is None
+    before = assert_json(http.call("GET", f"/transactions/{tx}"))  # read-your-writes: folded from the events
+    assert (before["transaction_id"], before["owner"], before["status"]) == (tx, OWNER, "ACSC")
+    http.follow(tx)
+    after = assert_json(http.call("GET", f"/transactions/{tx}"))
+    assert after["status"] == "ACSC" and after["uetr"] == ids_of(message)["uetr"]
+    assert after["version"] == before["version"]
+
+
+def test_transaction_events_is_the_hash_chained_history(http):
+    tx, _ = http.settle()
+    body = assert_json(http.call("GET", f"/transactions/{tx}/events"))
+    assert body["transaction_id"] == tx
+    events = body["events"]
+    assert [e["type"] for e in events] == ["Initiated", "Received", "Accepted", "Released"]
+    assert [e["version"] for e in events] == [1, 2, 3, 4]
+    assert events[0]["previous_hash"] is None
+    assert all(later["previous_hash"] == earlier["hash"] for earlier, later in zip(events, events[1:]))
+
+
+def test_health_needs_no_token_and_says_ok(http):
+    body = assert_json(http.call("GET", "/", auth_as=None))
+    assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
+    assert set(body["checks"]) == {"event_store", "transaction_view", "archive", "incoming_queue",
+                                   "processing_queue", "releasing_queue"}
+    s = http.svc.adapters.settings
+    assert s.events_table in http.view.described and s.transactions_table in http.view.described
+
+
+def test_health_is_503_degraded_when_a_dependency_is_unreachable(http):
+    http.view.reachable = False
+    body = assert_json(http.call("GET", "/", auth_as=None), 503)
+    assert body["status"] == "degraded"
+    assert body["checks"]["event_store"] == body["checks"]["transaction_view"] == "unreachable"
+    assert body["checks"]["archive"] == "ok"
+    assert "transaction" not in json.dumps(body["checks"]).replace("transaction_view", "")
+
+
+# == every named error, its status and error code ==========================================
+
+# (an instance, the status, the error_code): the contract, written out rather than read from api.STATUS.
+NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
+    errors.UnsupportedMessageType: (errors.UnsupportedMessageType("X-Message-Type must be pacs.008"), 400,
+                                    "UNSUPPORTED_MESSAGE_TYPE"),
+    errors.EmptyBody: (errors.EmptyBody(), 400, "EMPTY_BODY"),
+    errors.InvalidStatusRequest: (errors.InvalidStatusRequest("FF01: not a pacs.028"), 400, "INVALID_STATUS_REQUEST"),
+    errors.InvalidCancellationRequest: (errors.InvalidCancellationRequest("FF01: not a camt.056"), 400,
+                                        "INVALID_CANCELLATION_REQUEST"),
+    InvalidQuery: (InvalidQuery("give exactly one of: end_to_end_id, uetr"), 400, "INVALID_QUERY"),
+    errors.PaymentNotFound: (errors.PaymentNotFound("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"), 404,
+                             "TRANSACTION_NOT_FOUND"),
+    MessageMismatch: (MessageMismatch("another message was received for this transaction"), 409,
+                      "TRANSACTION_ALREADY_RECEIVED"),
+    errors.ReportNotReady: (errors.ReportNotReady("ACSP"), 409, "STATUS_REPORT_NOT_READY"),
+    errors.NothingToCancel: (errors.NothingToCancel(), 409, "NOTHING_TO_CANCEL"),
+    errors.CancellationDoesNotMatch: (errors.CancellationDoesNotMatch(), 409, "CANCELLATION_DOES_NOT_MATCH"),
+    IllegalTransition: (IllegalTransition("cannot release a payment in status ACCP"), 409, "ILLEGAL_TRANSITION"),
+    errors.MessageTooLarge: (errors.MessageTooLarge(1024), 413, "MESSAGE_TOO_LARGE"),
+    errors.StepContended: (errors.StepContended("lost the race 5 times"), 503, "CONTENDED"),
+}
+
+
+def test_every_mapped_error_has_a_case_here():
+    assert set(NAMED_ERRORS) == set(api.STATUS)
+
+
+@pytest.mark.parametrize("cls", list(NAMED_ERRORS), ids=lambda c: c.__name__)
+def test_a_use_case_raising_a_named_error_is_answered_with_its_status_and_code(monkeypatch, cls):
+    e, status, code = NAMED_ERRORS[cls]
+    stub = stubbed(monkeypatch, issue_transaction=raising(e))
+    body = assert_error(stub.call("GET", "/uuid"), status, code)
+    if cls is errors.PaymentNotFound:
+        assert body["message"] == "no such transaction" and str(e) not in body["message"]
+    elif cls is errors.StepContended:
+        assert body["message"] == "the transaction is busy; retry"
+    else:
+        assert body["message"] == str(e)
+
+
+def test_a_subclass_of_a_named_error_is_answered_as_its_base(monkeypatch):
+    class Vanished(errors.PaymentNotFound):
+        pass
+
+    stub = stubbed(monkeypatch, issue_transaction=raising(Vanished("x")))
+    assert_error(stub.call("GET", "/uuid"), 404, "TRANSACTION_NOT_FOUND")
+
+
+# The same errors, provoked by real requests.
+
+
+@pytest.mark.parametrize("route, message_type", [
+    ("GET /uuid", "pain.001"),
+    ("POST /inbox", "pain.001"),
+    ("POST /outbox", "pacs.009"),
+])
+def test_an_unsupported_message_type_is_400(http, route, message_type):
+    tx = http.issue()
+    method, path = route.split()
+    r = http.call(method, path, body=fresh("pacs008_bare.xml") if path == "/inbox" else b"",
+                  headers={**(XML if method == "POST" else {}), "X-Transaction-Id": tx, "X-Message-Type": message_type})
+    assert_error(r, 400, "UNSUPPORTED_MESSAGE_TYPE")
+
+
+@pytest.mark.parametrize("path", ["/inbox", "/status-requests"])
+def test_an_empty_body_is_400(http, path):
+    tx = http.issue()
+    r = http.call("POST", path, headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"})
+    assert_error(r, 400, "EMPTY_BODY")
+
+
+@pytest.mark.parametrize("path", ["/inbox", "/status-requests"])
+def test_a_message_over_the_limit_is_413(http, path):
+    tx = http.issue()
+    r = http.call("POST", path, body=b"<a/>" * (MAX_MESSAGE_BYTES // 4 + 1),
+                  headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"})
+    body = assert_error(r, 413, "MESSAGE_TOO_LARGE")
+    assert str(MAX_MESSAGE_BYTES) in body["message"]
+
+
+@pytest.mark.parametrize("request_body", [b"<a/>", b"not xml", fresh("pacs008_bare.xml")], ids=["xml", "text", "pacs008"])
+def test_a_body_that_is_not_a_pacs028_is_400(http, request_body):
+    r = http.call("POST", "/status-requests", body=request_body, headers=XML)
+    assert_error(r, 400, "INVALID_STATUS_REQUEST")
+
+
+def test_a_body_that_is_not_a_camt056_is_400(http):
+    tx, _ = http.pay()
+    assert_error(http.submit(tx, b"<not-a-camt056/>", "camt.056"), 400, "INVALID_CANCELLATION_REQUEST")
+
+
+@pytest.mark.parametrize("query", ["", "?", "?uetr=a&end_to_end_id=b", "?uetr=a&colour=red", "?colour=red",
+                                   "?uetr=" + "x" * 65])
+def test_find_transactions_needs_exactly_one_valid_lookup_400(http, query):
+    assert_error(http.call("GET", f"/transactions{query}"), 400, "INVALID_QUERY")
+
+
+def test_a_status_request_for_no_payment_of_the_caller_is_404(http):
+    tx, message = http.settle()
+    ids = ids_of(message)
+    assert_error(http.call("POST", "/status-requests", body=pacs028(str(uuid.uuid4()), "NOBODY-E2E"), headers=XML),
+                 404, "TRANSACTION_NOT_FOUND")
+    theirs = http.call("POST", "/status-requests", body=pacs028(ids["uetr"], ids["end_to_end_id"]), headers=XML,
+                       auth_as=token(OTHER))
+    assert_error(theirs, 404, "TRANSACTION_NOT_FOUND")
+
+
+def test_a_second_different_message_for_a_transaction_is_409(http):
+    tx, _ = http.pay()
+    http.steps("incoming")  # received: until then a second message is taken, then refused on the record
+    body = assert_error(http.submit(tx, fresh("pacs008_bah_envelope.xml")), 409, "TRANSACTION_ALREADY_RECEIVED")
+    assert body["request_id"]
+
+
+def test_a_camt029_before_any_cancellation_is_not_ready_409(http):
+    tx, _ = http.settle()
+    assert_error(http.outbox(tx, "camt.029"), 409, "STATUS_REPORT_NOT_READY")
+    assert_error(http.outbox(tx, "pacs.004"), 409, "STATUS_REPORT_NOT_READY")
+
+
+def test_cancelling_a_transaction_without_a_message_is_409(http):
+    tx = http.issue()
+    assert_error(http.cancel(tx, {"reason": "DUPL"}), 409, "NOTHING_TO_CANCEL")
+
+
+def test_a_camt056_naming_another_payment_is_409(http):
+    tx, _ = http.pay()
+    other = redated((EVENTS / "camt056_cancel.xml").read_bytes())  # names the sample's ids, not this payment's
+    assert_error(http.submit(tx, other, "camt.056"), 409, "CANCELLATION_DOES_NOT_MATCH")
+
+
+def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_outbox(http):
+    tx, message = http.pay()
+    http.steps("incoming", "processing")
+    ids = ids_of(message)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    camt056 = (camt056.replace("PFW-20260415-000123", ids["msg_id"]).replace("INV-2026-0415-001", ids["end_to_end_id"])
+               .replace("32e0a499-6667-431e-ae98-1e0782016094", ids["uetr"]))
+    tx_id = etree.fromstring(message).findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}TxId")
+    camt056 = camt056.replace("<OrgnlTxId>PFW-TX-001</OrgnlTxId>", f"<OrgnlTxId>{tx_id}</OrgnlTxId>")
+    assert_json(http.submit(tx, camt056.encode(), "camt.056"), 202)
+    answer = http.outbox(tx, "camt.029")
+    assert assert_xml(answer, CAMT029["c"]).findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "CNCL"
+
+
+# == requests the routes cannot read (api.BadRequest) ======================================
+
+BAD_IDS = ["not-a-uuid", "urn:uuid:8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11", "8c4f1a520d374a439d8e2f5b0b7d9e11",
+           "{8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11}", "８c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"]
+
+
+@pytest.mark.parametrize("bad", ["", *BAD_IDS], ids=["missing", *range(len(BAD_IDS))])
+@pytest.mark.parametrize("path", ["/inbox", "/outbox"])
+def test_an_unreadable_x_transaction_id_is_400(http, path, bad):
+    headers = {**XML, "X-Message-Type": "pacs.008", **({"X-Transaction-Id": bad} if bad else {})}
+    r = http.call("POST", path, body=fresh("pacs008_bare.xml"), headers=headers)
+    assert_error(r, 400, "INVALID_TRANSACTION_ID")
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", "8c4f1a520d374a439d8e2f5b0b7d9e11", "8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e1"])
+@pytest.mark.parametrize("route", ["GET /transactions/{}", "GET /transactions/{}/events", "POST /transactions/{}/cancel"])
+def test_an_unreadable_transaction_id_in_the_path_is_400(http, route, bad):
+    method, path = route.split()
+    headers, body = (JSON, b"{}") if method == "POST" else ({}, b"")
+    assert_error(http.call(method, path.format(bad), headers=headers, body=body), 400, "INVALID_TRANSACTION_ID")
+
+
+@pytest.mark.parametrize("body, status, code", [
+    (b"{not json", 400, "INVALID_JSON"),
+    (b"\xff\xfe", 400, "INVALID_JSON"),
+    (b"[]", 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": "DUPL", "amount": 1}', 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": "dupl"}', 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": 7}', 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": "DUPL", "case_id": ""}', 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": "DUPL", "case_id": "' + b"C" * 36 + b'"}', 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": "DUPL", "case_id": ["C"]}', 400, "INVALID_CANCELLATION_REQUEST"),
+    (b'{"reason": "DUPL", "case_id": "' + b"C" * 4100 + b'"}', 413, "BODY_TOO_LARGE"),
+], ids=["json", "utf8", "array", "extra-key", "reason-case", "reason-type", "case-empty", "case-long", "case-type",
+        "too-large"])
+def test_an_unreadable_cancellation_request_is_refused(http, body, status, code):
+    tx, _ = http.pay()
+    assert_error(http.cancel(tx, body), status, code)
+    assert http.svc.payments.get_payment(UUID(tx)).cancellations == {}
+
+
+def test_a_content_type_a_route_does_not_take_is_415_in_our_shape(http):
+    tx = http.issue()
+    r = http.call("POST", "/inbox", body=b"\x89PNG", headers={"Content-Type": "image/png", "X-Transaction-Id": tx})
+    assert_error(r, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+# == authentication and tenancy ===========================================================
+
+# One request per protected route, and the scope it needs.
+PROTECTED: dict[tuple[str, str], tuple[str, dict[str, str], bytes]] = {
+    ("/uuid", "GET"): ("write", {}, b""),
+    ("/transactions", "POST"): ("write", XML, b""),
+    ("/inbox", "POST"): ("write", {**XML, "X-Transaction-Id": str(uuid.uuid4())}, b"<a/>"),
+    ("/outbox", "POST"): ("write", {**XML, "X-Transaction-Id": str(uuid.uuid4())}, b""),
+    ("/transactions/{transaction_id}/cancel", "POST"): ("write", JSON, b"{}"),
+    ("/status-requests", "POST"): ("read", XML, b"<a/>"),
+    ("/transactions", "GET"): ("read", {}, b""),
+    ("/transactions/{transaction_id}", "GET"): ("read", {}, b""),
+    ("/transactions/{transaction_id}/events", "GET"): ("read", {}, b""),
+}
+
+
+def concrete(path: str) -> str:
+    return path.replace("{transaction_id}", str(uuid.uuid4())) + ("?uetr=x" if path == "/transactions" else "")
+
+
+def test_every_route_but_health_is_protected_and_listed_here():
+    assert set(PROTECTED) == ROUTES - {("/", "GET")}
+    assert all(APP.routes[path][method].authorizer is not None for path, method in PROTECTED)
+
+
+@pytest.mark.parametrize("route", list(PROTECTED), ids=" ".join)
+def test_no_token_is_401_with_a_bearer_challenge_naming_the_scope(http, route):
+    access, headers, body = PROTECTED[route]
+    r = http.call(route[1], concrete(route[0]), auth_as=None, headers=headers, body=body)
+    assert_error(r, 401, "UNAUTHORIZED")
+    assert header(r, "WWW-Authenticate") == f'Bearer error="invalid_request", scope="pacsflow/{access}"'
+
+
+@pytest.mark.parametrize("route", list(PROTECTED), ids=" ".join)
+def test_a_token_without_the_routes_scope_is_403(http, route):
+    access, headers, body = PROTECTED[route]
+    other_scope = {"read": "pacsflow/write", "write": "pacsflow/read"}[access]
+    for scope in (other_scope, f"elsewhere/{access}"):  # the other scope; the right name under another prefix
+        r = http.call(route[1], concrete(route[0]), auth_as=token(scope=scope), headers=headers, body=body)
+        assert_error(r, 403, "FORBIDDEN")
+        assert header(r, "WWW-Authenticate") == f'Bearer error="insufficient_scope", scope="pacsflow/{access}"'
+
+
+@pytest.mark.parametrize("bad", [
+    token(exp=int(time.time()) - 60),
+    token(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"),
+    token(token_use="id"),
+    token(client_id=None),
+    token(key=STRANGER_KEY),
+    token() + "x",
+], ids=["expired", "issuer", "id-token", "no-client", "signature", "tampered"])
+def test_a_token_that_is_not_the_pools_live_access_token_is_401(http, bad):
+    r = http.call("GET", "/uuid", auth_as=bad)
+    assert_error(r, 401, "UNAUTHORIZED")
+    assert header(r, "WWW-Authenticate") == 'Bearer error="invalid_token", scope="pacsflow/write"'
+
+
+def test_tokens_are_checked_against_the_policys_keys(http, keys):
+    http.issue()
+    assert keys.urls and set(keys.urls) == {JWKS_URL}
+
+
+def test_unreachable_signing_keys_are_503_not_401(http, keys):
+    keys.down = True
+    r = http.call("GET", "/transactions?uetr=x")
+    assert_error(r, 503, "AUTH_UNAVAILABLE")
+    assert header(r, "WWW-Authenticate") == 'Bearer error="temporarily_unavailable", scope="pacsflow/read"'
+
+
+def test_another_clients_transaction_does_not_exist_404(http):
+    tx, message = http.settle()
+    theirs = token(OTHER)
+    for r in (
+        http.call("GET", f"/transactions/{tx}", auth_as=theirs),
+        http.call("GET", f"/transactions/{tx}/events", auth_as=theirs),
+        http.outbox(tx, auth_as=theirs),
+        http.submit(tx, message, auth_as=theirs),
+        http.cancel(tx, {"reason": "DUPL"}, auth_as=theirs),
+    ):
+        body = assert_error(r, 404, "TRANSACTION_NOT_FOUND")
+        assert body["message"] == "no such transaction" and tx not in r.body.decode()
+    assert http.svc.payments.get_payment(UUID(tx)).cancellations == {}
+
+
+def test_another_clients_transaction_is_404_before_the_follower_too(http):
+    tx, _ = http.pay()
+    assert_error(http.call("GET", f"/transactions/{tx}", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND")
+
+
+@pytest.mark.parametrize("route", ["GET /transactions/{}", "GET /transactions/{}/events", "POST /outbox",
+                                   "POST /inbox", "POST /transactions/{}/cancel"])
+def test_an_unknown_transaction_is_404(http, route):
+    method, path = route.split()
+    tx = str(uuid.uuid4())
+    content = {} if method == "GET" else JSON if "cancel" in path else XML
+    r = http.call(method, path.format(tx), body=fresh("pacs008_bare.xml") if path == "/inbox" else b"{}",
+                  headers={**content, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"})
+    assert_error(r, 404, "TRANSACTION_NOT_FOUND")
+
+
+# == the unexpected ========================================================================
+
+SECRET = "boto3 said: table arn:aws:dynamodb:us-east-1:123456789012:table/secret at /var/task/x.py"
+
+
+def test_a_use_case_raising_something_unexpected_is_500_without_internals(monkeypatch, caplog):
+    stub = stubbed(monkeypatch, issue_transaction=raising(RuntimeError(SECRET)))
+    r = stub.call("GET", "/uuid")
+    body = assert_error(r, 500, "INTERNAL_ERROR")
+    assert "secret" not in r.body.decode() and "RuntimeError" not in r.body.decode() and "Traceback" not in r.body.decode()
+    assert body["message"] == "internal error; the request can be retried"
+    assert any("unexpected error" in rec.message and rec.exc_info for rec in caplog.records)  # logged, with its trace
+
+
+def test_a_lost_archive_object_is_500_without_its_key(http):
+    tx, _ = http.settle()
+    key = http.svc.payments.get_payment(UUID(tx)).report_key
+    del http.svc.adapters.archive.objects[key]
+    r = http.outbox(tx)
+    assert_error(r, 500, "INTERNAL_ERROR")
+    assert key not in r.body.decode() and "sha256" not in r.body.decode()
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=" ".join)
+def test_every_route_answers_500_in_our_shape_when_the_service_cannot_be_built(monkeypatch, route):
+    def broken():
+        raise RuntimeError(SECRET)
+
+    monkeypatch.setattr(app_module, "service", broken)
+    path, method = route
+    access, headers, body = PROTECTED.get(route, (None, {}, b""))
+    r = Api(None, MemoryView()).call(method, concrete(path), headers=headers, body=body)  # type: ignore[arg-type]
+    assert_error(r, 500, "INTERNAL_ERROR")
+    assert "secret" not in r.body.decode()
+
+
+# == coverage of the routes (keep last) ====================================================
+
+
+def test_every_route_of_app_py_is_called_by_a_test_here(request):
+    """A route added to app.py without a test here fails this (when the whole module runs)."""
+    others = {item.nodeid for item in request.node.parent.collect() if isinstance(item, pytest.Function)}
+    if not others - {request.node.nodeid} <= RAN:
+        pytest.skip("run the whole module: this checks what the other tests called")
+    assert ROUTES, "app.py declares no routes?"
+    missing = sorted(ROUTES - CALLED)
+    assert not missing, f"routes no test calls: {missing}"
