@@ -95,7 +95,7 @@ def victims(other_tenant, hostile_start) -> dict:
     ct = read_credit_transfer(body)
     return {
         "settled": settled, "issued": issued, "report": report.content,
-        "uetr": ct.uetr, "end_to_end_id": ct.end_to_end_id,
+        "uetr": ct.transactions[0].uetr, "end_to_end_id": ct.transactions[0].end_to_end_id,
         "history": {tx: history(other_tenant, tx) for tx in (settled, issued)},
     }
 
