@@ -22,206 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from chalicelib import checks, iso20022
 from chalicelib.adapters.settings import Settings
-from chalicelib.checks import CheckSettings, Screening
-
-# -- validate -----------------------------------------------------------------------------
-
-
-def validate_bytes(
-    raw: bytes, settings: CheckSettings, screening: Screening, today: date | None = None
-) -> dict[str, Any]:
-    """``{message_type, valid, reason_code, reasons}`` for one message (no ``file``)."""
-    try:
-        ct = iso20022.read_credit_transfer(raw)
-    except iso20022.MessageRejected as r:
-        return {
-            "message_type": r.message_type or _sniff_type(raw),
-            "valid": False,
-            "reason_code": r.reason_code,
-            "reasons": [{"code": r.reason_code, "text": r.narrative}],
-        }
-    failed = checks.failed(checks.run(ct, settings, screening=screening, today=today))
-    return {
-        "message_type": ct.message_type,
-        "valid": not failed,
-        "reason_code": failed[0].reason_code if failed else None,
-        "reasons": [{"code": v.reason_code, "text": v.narrative, "rule": v.rule} for v in failed],
-    }
-
-
-def _sniff_type(raw: bytes) -> str | None:
-    """The ISO message a refused body carries, for display only (secure parse, first hit)."""
-    from chalicelib.iso20022.recognise import message_id_of, split_tag
-
-    try:
-        root = iso20022.parse_xml(raw)
-    except iso20022.MessageRejected:
-        return None
-    for n, el in enumerate(root.iter()):
-        if n > 200:
-            break
-        if isinstance(el.tag, str):
-            ident = message_id_of(split_tag(el.tag)[0])
-            if ident and not ident.startswith("head."):
-                return ident
-    return None
-
-
-def _settings_for(as_of: str) -> tuple[CheckSettings, date | None]:
-    if as_of == "creation":
-        return CheckSettings(date_reference="creation"), None
-    if as_of == "today":
-        return CheckSettings(date_reference="clock"), None
-    return CheckSettings(), date.fromisoformat(as_of)
-
-
-def _as_of(value: str) -> str:
-    if value not in ("creation", "today"):
-        try:
-            date.fromisoformat(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError("expected creation, today or YYYY-MM-DD") from None
-    return value
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    settings, today = _settings_for(args.as_of)
-    screening = checks.load_screening()  # once for every file (PACSFLOW_SANCTIONS_*)
-    all_valid = True
-    for name in args.files:
-        result = {"file": name, **validate_bytes(Path(name).read_bytes(), settings, screening, today)}
-        all_valid &= result["valid"]
-        if args.json:
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            status = "VALID  " if result["valid"] else "INVALID"
-            code = "" if result["valid"] else f"  {result['reason_code']}"
-            print(f"{status} {name}  {result['message_type'] or '-'}{code}")
-            for reason in result["reasons"]:
-                print(f"    {reason['code']}  {reason['text']}")
-    return 0 if all_valid else 1
-
-
-# -- conformance --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expectation:
-    outcome: str  # "valid", "FF01" (refused by the intake), "rules"
-    codes: tuple[str, ...] | None  # failing reason codes in rule order; None: any
-    note: str = ""
-
-
-# Samples whose rule outcome is more precise than the naming convention can say.
-KNOWN_SAMPLES: dict[str, Expectation] = {
-    "invalid/cbprur_INVALIDRULE_pacs008_iban_bic_mismatch.xml": Expectation(
-        "rules", ("AGNT", "AC01"), "BAH Fr/To are not InstgAgt/InstdAgt; debtor IBAN check digits"
-    ),
-    "invalid/cbprur_INVALIDRULE_pacs008_fixture.xml": Expectation(
-        "FF01",
-        ("FF01",),
-        "named INVALIDRULE but fails the XSD (InstdAmt after ChrgBr); "
-        "repaired, it breaks MsgDefIdr and BizMsgIdr (FF01, FF01)",
-    ),
-    "valid/prowide_pacs008_001_07.xml": Expectation(
-        "rules",
-        ("AM16", "AM16", "DT01"),
-        "synthetic: CtrlSum/TtlIntrBkSttlmAmt 10000 vs one tx of 5000; settles 95 days after creation",
-    ),
-    "valid/fedwire_pacs008_ccts2_rejected.xml": Expectation(
-        "rules", ("RC08",), "InstdAgt ABA routing number check digit (Fedwire rejected it: E433)"
-    ),
-}
-
-
-def expected_outcome(name: str) -> Expectation:
-    """What the samples README promises for ``folder/file`` (and KNOWN_SAMPLES refines)."""
-    if name in KNOWN_SAMPLES:
-        return KNOWN_SAMPLES[name]
-    folder, _, file = name.rpartition("/")
-    if file == "moov_INVALID_pain_v11.xml":
-        return Expectation("FF01", ("FF01",), "no ISO namespace: unknown message type")
-    if file.startswith("issettled_"):
-        return Expectation("FF01", ("FF01",), "scheme extensions outside the official XSD")
-    if "_INVALIDRULE_" in file:
-        broken = file[:-4].split("_INVALIDRULE_", 1)[1]
-        if not broken.startswith("pacs008"):
-            return Expectation("FF01", ("FF01",), f"unsupported type for now (breaks: {broken})")
-        return Expectation("rules", None, f"breaks: {broken}")
-    if "_INVALID_" in file:
-        return Expectation("FF01", ("FF01",), "fails the official XSD")
-    if folder.endswith("valid") and "pacs008" in file:
-        return Expectation("valid", ())
-    return Expectation("FF01", ("FF01",), "unsupported message type for now")
-
-
-@dataclass(frozen=True)
-class Row:
-    file: str
-    message_type: str | None
-    expected: Expectation
-    outcome: str
-    codes: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == self.expected.outcome and (
-            self.expected.codes is None or self.codes == self.expected.codes
-        )
-
-
-def conformance(folder: Path, screening: Screening | None = None) -> list[Row]:
-    """Validate every ``*.xml`` below ``folder`` (dates as of each message's creation), screened
-    against ``screening`` (default: the list of the environment, loaded once here)."""
-    settings, today = _settings_for("creation")
-    if screening is None:
-        screening = checks.load_screening()
-    rows = []
-    for path in sorted(folder.rglob("*.xml")):
-        name = path.relative_to(folder).as_posix()
-        result = validate_bytes(path.read_bytes(), settings, screening, today)
-        codes = tuple(r["code"] for r in result["reasons"])
-        outcome = "valid" if result["valid"] else ("FF01" if "rule" not in result["reasons"][0] else "rules")
-        rows.append(Row(name, result["message_type"], expected_outcome(name), outcome, codes))
-    return rows
-
-
-def format_table(rows: list[Row]) -> str:
-    header = ("file", "type", "expected", "actual", "codes", "ok", "note")
-    lines = [
-        (
-            r.file,
-            r.message_type or "-",
-            r.expected.outcome
-            if r.expected.outcome != "rules"
-            else "rules " + (",".join(r.expected.codes) if r.expected.codes else "(any)"),
-            r.outcome,
-            ",".join(r.codes) or "-",
-            "yes" if r.ok else "NO",
-            r.expected.note,
-        )
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header[:-1])]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  note"]
-    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1] for line in lines]
-    matched = sum(r.ok for r in rows)
-    out.append(f"{matched}/{len(rows)} samples have their expected outcome")
-    return "\n".join(out)
-
-
-def cmd_conformance(args: argparse.Namespace) -> int:
-    rows = conformance(Path(args.folder))
-    print(format_table(rows))
-    return 0 if rows and all(r.ok for r in rows) else 1
-
+from chalicelib.cli_conformance import KNOWN_SAMPLES as KNOWN_SAMPLES
+from chalicelib.cli_conformance import Expectation as Expectation
+from chalicelib.cli_conformance import Row as Row
+from chalicelib.cli_conformance import cmd_conformance as cmd_conformance
+from chalicelib.cli_conformance import conformance as conformance
+from chalicelib.cli_conformance import expected_outcome as expected_outcome
+from chalicelib.cli_conformance import format_table as format_table
+from chalicelib.cli_validate import _as_of as _as_of
+from chalicelib.cli_validate import _settings_for as _settings_for
+from chalicelib.cli_validate import _sniff_type as _sniff_type
+from chalicelib.cli_validate import cmd_validate as cmd_validate
+from chalicelib.cli_validate import validate_bytes as validate_bytes
 
 # -- rebuild ------------------------------------------------------------------------------
 

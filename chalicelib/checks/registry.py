@@ -1,0 +1,100 @@
+"""The rules' registry: ``Context``, ``Rule``, ``rule()`` and ``RULES`` (in registration order).
+
+The rule functions live in ``rules_header.py`` and ``rules_transactions.py`` (and the
+sanctions rule in ``rules.py``), registered in the order ``rules.py`` imports them; the
+reason codes are explained in ``rules.py``'s docstring.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from chalicelib.domain.models import CreditTransfer, Transaction, Verdict
+
+from . import sanctions
+from .settings import CheckSettings
+from .verdicts import Outcome
+
+_NO_TRANSACTION = (Transaction(),)
+
+
+def judged_transactions(ct: CreditTransfer) -> tuple[Transaction, ...]:
+    """The transactions the rules judge: the message's, or one empty transaction when it has
+    none (it then fails the amount and currency rules instead of passing them vacuously)."""
+    return ct.transactions or _NO_TRANSACTION
+
+
+class Context:
+    """What every rule reads besides the message: computed once per ``run``."""
+
+    __slots__ = ("cbpr", "multi", "screening", "settings", "today", "txs")
+
+    def __init__(
+        self, ct: CreditTransfer, settings: CheckSettings, today: date, screening: sanctions.Screening
+    ) -> None:
+        if screening is None:  # a caller without types: fail loudly, never pass unscreened
+            raise TypeError("checks need a sanctions Screening (sanctions.load_screening())")
+        self.settings = settings
+        self.today = today
+        self.screening = screening
+        self.txs = judged_transactions(ct)
+        self.multi = len(self.txs) > 1
+        self.cbpr = (ct.biz_svc or "").startswith(settings.cbpr_service_prefix)
+
+    def where(self, index: int) -> str:
+        return f"tx {index + 1}: " if self.multi else ""
+
+
+Judge = Callable[[CreditTransfer, Context], Outcome]
+
+
+class Rule:
+    """A registered rule: called with the message and the Context, it gives its Verdict,
+    named after the function (``__name__``) and failing with its declared ``reason_code``
+    unless the Outcome names another."""
+
+    __name__: str
+
+    def __init__(self, judge: Judge, reason_code: str) -> None:
+        functools.update_wrapper(self, judge)
+        self.judge = judge
+        self.reason_code = reason_code
+
+    def __call__(self, ct: CreditTransfer, cx: Context) -> Verdict:
+        found = self.judge(ct, cx)
+        return Verdict(
+            rule=self.__name__,
+            passed=found.passed,
+            reason_code=None if found.passed else found.reason_code or self.reason_code,
+            narrative=found.narrative,
+        )
+
+    def __repr__(self) -> str:
+        return f"<rule {self.__name__} {self.reason_code}>"
+
+
+RULES: list[Rule] = []
+
+
+def rule(reason_code: str) -> Callable[[Judge], Rule]:
+    """Register a rule in order; ``reason_code`` is its main code (see the module doc)."""
+
+    def register(judge: Judge) -> Rule:
+        registered = Rule(judge, reason_code)
+        RULES.append(registered)
+        return registered
+
+    return register
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
