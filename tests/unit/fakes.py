@@ -138,9 +138,9 @@ class MemoryView:
     """The transaction view (chalicelib/adapters/dynamodb.py TransactionView) as a dict.
 
     Records are kept as the view table's items (`TransactionRecord.to_item`) and read back
-    with `from_item`, as the adapter does, and writes keep the adapter's version guard. `dynamodb` is the client the health check
-    probes (chalicelib/health.py describes the events table through it); set `reachable`
-    to False to make every probe fail.
+    with `from_item`, as the adapter does, and writes keep the adapter's version guard.
+    `dynamodb` is the client the health check probes (chalicelib/health.py describes the
+    events table through it); set `reachable` to False to make every probe fail.
     """
 
     def __init__(self, table: str = "pacsflow-transactions") -> None:
@@ -154,7 +154,7 @@ class MemoryView:
     def dynamodb(self) -> MemoryView:
         return self  # answers describe_table, the one client call health makes
 
-    def describe_table(self, TableName: str) -> dict[str, Any]:  # noqa: N803 (boto3's spelling)
+    def describe_table(self, TableName: str) -> dict[str, Any]:  # boto3's keyword
         if not self.reachable:
             raise ConnectionError("the view is unreachable")
         self.described.append(TableName)

@@ -12,8 +12,10 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
+from itertools import pairwise
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 import jwt
@@ -342,7 +344,7 @@ def test_cancel_after_release_for_a_customer_reason_is_refused_rjcr(http):
 
 
 def test_status_request_answers_a_pacs028_with_the_payments_pacs002_now(http):
-    tx, message = http.settle()
+    _, message = http.settle()
     ids = ids_of(message)
     for request in (pacs028(ids["uetr"], ids["end_to_end_id"]), pacs028(None, ids["end_to_end_id"])):
         r = http.call("POST", "/status-requests", body=request, headers=XML)
@@ -383,7 +385,7 @@ def test_transaction_events_is_the_hash_chained_history(http):
     assert [e["type"] for e in events] == ["Initiated", "Received", "Accepted", "Released"]
     assert [e["version"] for e in events] == [1, 2, 3, 4]
     assert events[0]["previous_hash"] is None
-    assert all(later["previous_hash"] == earlier["hash"] for earlier, later in zip(events, events[1:]))
+    assert all(later["previous_hash"] == earlier["hash"] for earlier, later in pairwise(events))
 
 
 def test_health_needs_no_token_and_says_ok(http):
@@ -503,7 +505,7 @@ def test_find_transactions_needs_exactly_one_valid_lookup_400(http, query):
 
 
 def test_a_status_request_for_no_payment_of_the_caller_is_404(http):
-    tx, message = http.settle()
+    _, message = http.settle()
     ids = ids_of(message)
     assert_error(http.call("POST", "/status-requests", body=pacs028(str(uuid.uuid4()), "NOBODY-E2E"), headers=XML),
                  404, "TRANSACTION_NOT_FOUND")
@@ -553,7 +555,7 @@ def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_ou
 # == requests the routes cannot read (api.BadRequest) ======================================
 
 BAD_IDS = ["not-a-uuid", "urn:uuid:8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11", "8c4f1a520d374a439d8e2f5b0b7d9e11",
-           "{8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11}", "８c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"]
+           "{8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11}", "\uff18c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"]  # the last: a fullwidth 8
 
 
 @pytest.mark.parametrize("bad", ["", *BAD_IDS], ids=["missing", *range(len(BAD_IDS))])
@@ -727,7 +729,7 @@ def test_every_route_answers_500_in_our_shape_when_the_service_cannot_be_built(m
 
     monkeypatch.setattr(app_module, "service", broken)
     path, method = route
-    access, headers, body = PROTECTED.get(route, (None, {}, b""))
+    _, headers, body = PROTECTED.get(route, (None, {}, b""))
     r = Api(None, MemoryView()).call(method, concrete(path), headers=headers, body=body)  # type: ignore[arg-type]
     assert_error(r, 500, "INTERNAL_ERROR")
     assert "secret" not in r.body.decode()
