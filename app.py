@@ -48,7 +48,7 @@ def health():
 
 
 def protected(access):
-    return api.handles_errors(app, access, bootstrap.token_policy)
+    return api.handles_errors(app, access, lambda: bootstrap.token_policy())  # looked up per request
 
 
 @app.route("/uuid", methods=["GET"], authorizer=cognito)
