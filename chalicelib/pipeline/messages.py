@@ -15,10 +15,6 @@ class StepMessage:
     body: dict[str, Any]
     receive_count: int = 1
 
-    @classmethod
-    def of(cls, transaction_id: UUID, **body: Any) -> StepMessage:
-        return cls(transaction_id, {"transaction_id": str(transaction_id), **body})
-
 
 def next_step(transaction_id: UUID) -> dict[str, Any]:
     """The body that hands a transaction to its next step (the event store has the rest)."""
