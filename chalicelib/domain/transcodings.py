@@ -20,7 +20,7 @@ class PlainAsDict(Transcoding):
         self.name = name
 
     def encode(self, obj: Plain) -> dict[str, Any]:
-        return obj.to_dict()
+        return obj.to_dict(compact=True)  # defaults are not stored: smaller events
 
     def decode(self, data: dict[str, Any]) -> Plain:
         return self.type.from_dict(data)  # type: ignore[attr-defined, no-any-return]
