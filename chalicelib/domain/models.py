@@ -15,7 +15,6 @@ never in logs or narratives.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -30,21 +29,27 @@ class _Shape:
     tuples: tuple[str, ...]  # fields holding tuples (stored as lists)
 
 
-@functools.cache
+_SHAPES: dict[type, _Shape] = {}
+
+
 def _shape(cls: type) -> _Shape:
-    fs = dataclasses.fields(cls)
-    return _Shape(
-        names=frozenset(f.name for f in fs),
-        required=frozenset(
-            f.name for f in fs if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        ),
-        defaults={
-            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            for f in fs
-            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        },
-        tuples=tuple(f.name for f in fs if str(f.type).startswith("tuple")),
-    )
+    """A dataclass's fields as to_dict/from_dict need them, computed once per class."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        fs = dataclasses.fields(cls)
+        defaults: dict[str, Any] = {}
+        for f in fs:
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif not isinstance(f.default_factory, dataclasses._MISSING_TYPE):
+                defaults[f.name] = f.default_factory()
+        shape = _SHAPES[cls] = _Shape(
+            names=frozenset(f.name for f in fs),
+            required=frozenset(f.name for f in fs) - defaults.keys(),
+            defaults=defaults,
+            tuples=tuple(f.name for f in fs if str(f.type).startswith("tuple")),
+        )
+    return shape
 
 
 class Plain:
@@ -66,7 +71,7 @@ class Plain:
             out[name] = [v.to_dict(compact) for v in value] if name in self.nested else list(value)
         if compact:
             defaults = shape.defaults
-            out = {k: v for k, v in out.items() if k not in defaults or v != defaults[k] and v != []}
+            out = {k: v for k, v in out.items() if k not in defaults or (v != defaults[k] and v != [])}
         return out
 
     @classmethod
