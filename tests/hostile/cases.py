@@ -444,7 +444,7 @@ FIELD_CASES: list[tuple[str, str, object, str]] = [
     ("bic-9-chars", "instructed_bic", "BNPAFRPPX", FF01),
     ("bic-12-chars", "instructed_bic", "BNPAFRPPXXXX", FF01),
     ("bic-100-chars", "debtor_agent_bic", "B" * 100, FF01),
-    ("bic-digits-in-bank-code", "debtor_agent_bic", "1234DEFFXXX", "RJCT:RC01"),
+    ("bic-digits-in-bank-code", "debtor_agent_bic", "1234DEFFXXX", "ACSC"),  # ISO 9362:2014 allows them
     ("bic-unknown-country", "creditor_agent_bic", "BNPAZZPPXXX", "RJCT:RC01"),
     ("bic-8-chars", "creditor_agent_bic", "BNPAFRPP", "ACSC"),
     ("bic-fullwidth", "creditor_agent_bic", "BNPAFRPPXX\uff38", FF01),
