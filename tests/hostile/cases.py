@@ -196,9 +196,10 @@ INVALID_UTF8 = {
     "byte-ff": b"\xff",
     "latin1-e-acute": b"caf\xe9",
 }
-# The XML types are not binary media types, so API Gateway hands the body to the handler
-# as text decoded as UTF-8 *with replacement* (MiniStack does what AWS does): invalid bytes
-# arrive as U+FFFD. The intake refuses replacement characters, so such a message is FF01.
+# Invalid UTF-8 is FF01 when the intake sees the bytes that were sent (strict decoding).
+# U+FFFD itself is a legal character and is not refused: if API Gateway decodes the body
+# as text *with replacement* (XML not a binary media type), invalid bytes arrive as U+FFFD
+# and cannot be told apart, so these cases need XML registered as a binary media type.
 for _name, _raw in INVALID_UTF8.items():
     case(f"utf8-{_name}-in-debtor-name", FF01, lambda e, r=_raw: pacs008(debtor_name=CANARY.encode() + r))
 case("utf8-invalid-in-tag-name", FF01, lambda e: pacs008(remittance=b"<R\xc0\xafx/>"))
