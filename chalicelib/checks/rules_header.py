@@ -56,7 +56,8 @@ def transaction_count(ct: CreditTransfer, cx: Context) -> Outcome:
     """GrpHdr/NbOfTxs equals the number of CdtTrfTxInf."""
     count = len(ct.transactions) or 1
     text = str(ct.nb_of_txs or "").strip()
-    if text.isdigit() and int(text) == count:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (ValueError)
+    if text.isascii() and text.isdigit() and len(text) <= 15 and int(text) == count:
         return ok("NbOfTxs matches the transactions")
     return fail([f"NbOfTxs does not match the {count} transaction(s)"])
 
