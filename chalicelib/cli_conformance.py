@@ -42,7 +42,16 @@ KNOWN_SAMPLES: dict[str, Expectation] = {
     "valid/fedwire_pacs008_ccts2_rejected.xml": Expectation(
         "rules", ("RC08",), "InstdAgt ABA routing number check digit (Fedwire rejected it: E433)"
     ),
+    "valid/fedwire_camt056_returnscn1.xml": Expectation(
+        "valid", (), "camt.056.001.08 (FedNow/Fedwire, CBPR+ version): schema-valid cancellation request"
+    ),
+    "valid/rtp_camt056_refund.xml": Expectation(
+        "valid", (), "camt.056.001.08 bare FIToFIPmtCxlReq in a TCH RTP wrapper"
+    ),
+    "valid/fedwire_pacs028_status_request.xml": Expectation("valid", (), "pacs.028.001.03 status request"),
 }
+# The inbound types the service accepts (validate judges each); other types are refused.
+INBOUND = ("pacs008", "camt056", "pacs028")
 
 
 def expected_outcome(name: str) -> Expectation:
@@ -61,7 +70,7 @@ def expected_outcome(name: str) -> Expectation:
         return Expectation("rules", None, f"breaks: {broken}")
     if "_INVALID_" in file:
         return Expectation("FF01", ("FF01",), "fails the official XSD")
-    if folder.endswith("valid") and "pacs008" in file:
+    if folder.endswith("valid") and any(kind in file for kind in INBOUND):
         return Expectation("valid", ())
     return Expectation("FF01", ("FF01",), "unsupported message type for now")
 

@@ -90,11 +90,19 @@ def rule(reason_code: str) -> Callable[[Judge], Rule]:
     return register
 
 
+# Amounts the rules compute with: ISO 20022 amounts have at most 18 digits, so a value
+# beyond this magnitude (an exponent such as 1E+999999 in a replayed or hand-made record)
+# is unreadable, not a number to add or normalise (which would raise decimal.Overflow).
+_MAX_ADJUSTED_EXPONENT = 100
+
+
 def _decimal(text: str | None) -> Decimal | None:
     if text is None or text == "":
         return None
     try:
         value = Decimal(str(text).strip())
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):
         return None
-    return value if value.is_finite() else None
+    if not value.is_finite() or abs(value.adjusted()) > _MAX_ADJUSTED_EXPONENT:
+        return None
+    return value

@@ -16,7 +16,9 @@ from .reference import COUNTRIES
 from .registry import Context, _decimal, rule
 from .verdicts import Outcome, agents, fail, ok
 
-_BIC = re.compile(r"[A-Z]{4}([A-Z]{2})[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
+# ISO 9362:2014: business party prefix 4 alphanumeric, country code 2 letters, business party
+# suffix 2 alphanumeric, optional branch code 3 alphanumeric (the XSDs' BICFIDec2014Identifier)
+_BIC = re.compile(r"[A-Z0-9]{4}([A-Z]{2})[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _BAH_BIC_SCHEMES = ("BICFI", "AnyBIC")
 
@@ -54,7 +56,8 @@ def transaction_count(ct: CreditTransfer, cx: Context) -> Outcome:
     """GrpHdr/NbOfTxs equals the number of CdtTrfTxInf."""
     count = len(ct.transactions) or 1
     text = str(ct.nb_of_txs or "").strip()
-    if text.isdigit() and int(text) == count:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (ValueError)
+    if text.isascii() and text.isdigit() and len(text) <= 15 and int(text) == count:
         return ok("NbOfTxs matches the transactions")
     return fail([f"NbOfTxs does not match the {count} transaction(s)"])
 
@@ -111,7 +114,7 @@ def transactions_per_message(ct: CreditTransfer, cx: Context) -> Outcome:
 def _bic_problem(bic: str) -> str | None:
     m = _BIC.fullmatch(bic)
     if m is None:
-        return "is not ISO 9362 (4 letters, country, 2-char location, optional 3-char branch)"
+        return "is not ISO 9362 (4-char party prefix, country, 2-char suffix, optional 3-char branch)"
     if m.group(1) not in COUNTRIES:
         return "has no ISO 3166 country"
     return None

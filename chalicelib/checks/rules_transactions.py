@@ -7,7 +7,7 @@ are explained in ``rules.py``'s docstring.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 from chalicelib.domain.models import CreditTransfer
 
@@ -118,12 +118,19 @@ def amount_within_limits(ct: CreditTransfer, cx: Context) -> Outcome:
 # -- dates and charges --------------------------------------------------------------------
 
 
+def _shifted(day: date, days: int) -> date:
+    """``day`` moved by ``days``, clamped to the calendar (0001-01-01 .. 9999-12-31): a
+    reference date at either end (a CreDtTm of 9999-12-31) must not overflow the window."""
+    ordinal = day.toordinal() + days
+    return date.fromordinal(min(max(ordinal, date.min.toordinal()), date.max.toordinal()))
+
+
 @rule("DT01")
 def settlement_date_window(ct: CreditTransfer, cx: Context) -> Outcome:
     """IntrBkSttlmDt, when present, within [today - past, today + future] days."""
     s = cx.settings
-    earliest = cx.today - timedelta(days=s.settlement_days_past)
-    latest = cx.today + timedelta(days=s.settlement_days_future)
+    earliest = _shifted(cx.today, -s.settlement_days_past)
+    latest = _shifted(cx.today, s.settlement_days_future)
     problems = []
     for i, tx in enumerate(cx.txs):
         text = tx.interbank_settlement_date

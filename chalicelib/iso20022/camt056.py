@@ -1,4 +1,4 @@
-"""camt.056 FIToFIPaymentCancellationRequest (.09 and .12): what is asked to be cancelled.
+"""camt.056 FIToFIPaymentCancellationRequest (.08, .09 and .12): what is asked to be cancelled.
 
 One ``CancelledTransaction`` per ``Undrlyg/TxInf``; an ``Undrlyg`` without TxInf (a
 whole-group cancellation) gives one entry carrying only the original group's ids and
@@ -41,7 +41,7 @@ class CancelledTransaction(Item):
 class CancellationRequest(Record):
     transaction_type = CancelledTransaction  # what `transactions` holds (Record.from_dict)
 
-    message_type: str  # "camt.056.001.09"
+    message_type: str  # "camt.056.001.08", ".09" or ".12"
     assignment_id: str  # Assgnmt/Id (the message's own id)
     creation_date_time: str  # Assgnmt/CreDtTm
     assigner: str | None = None  # Assgnmt/Assgnr (agent id, or party name/BIC)

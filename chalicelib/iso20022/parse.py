@@ -50,7 +50,6 @@ def _deeper_than(depth: int) -> etree.XPath:
 
 
 _DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
-_REPLACEMENT = "\ufffd".encode("utf-8")
 
 
 def parse_xml(
@@ -74,10 +73,16 @@ def parse_xml(
     declared = _DECLARED_ENCODING.match(raw)
     if declared and declared[1].lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
         raise rejected("declared encoding other than UTF-8")
-    if _REPLACEMENT in raw:
-        # U+FFFD is what a gateway puts where a client sent invalid UTF-8: the bytes we
-        # would validate are not the bytes that were sent
-        raise rejected("invalid UTF-8 (replacement characters in the message)")
+    try:
+        raw.decode("utf-8")  # strict: only bytes that are not UTF-8 are invalid UTF-8
+    except UnicodeDecodeError as exc:
+        raise rejected(f"invalid UTF-8 at byte {exc.start}") from None
+    # U+FFFD (bytes EF BF BD) is a legal XML character and valid UTF-8: a message may carry
+    # it in a name or a comment. It is not taken as a sign of invalid input. A body that a
+    # gateway decoded *with replacement* cannot be told apart from one the client sent with
+    # U+FFFD in it, so no guess is made here: invalid client bytes are only detectable when
+    # the body reaches the service as the bytes that were sent (XML as a binary media type,
+    # base64 through API Gateway), and then the strict decoding above refuses them.
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:

@@ -32,11 +32,11 @@ from .errors import MessageRejected, rejected, safe_text
 ISO_NS_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 _MSG_ID = re.compile(r"^([a-z]{4})\.(\d{3})\.(\d{3})\.(\d{2})$")
 SUPPORTED = ("pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09")  # the pacs.008 intake
-# Inbound types by family, in the versions we ship an official XSD for. CBPR+ uses
-# camt.056.001.08, of which no official XSD copy is available offline: it is refused.
+# Inbound types by family, in the versions we ship an official XSD for (camt.056.001.08 is
+# the version CBPR+ and FedNow use).
 VERSIONS = {
     "pacs.008": SUPPORTED,
-    "camt.056": ("camt.056.001.09", "camt.056.001.12"),
+    "camt.056": ("camt.056.001.08", "camt.056.001.09", "camt.056.001.12"),
     "pacs.028": ("pacs.028.001.03",),
 }
 RECOGNISED = tuple(v for versions in VERSIONS.values() for v in versions)

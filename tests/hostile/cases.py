@@ -196,9 +196,10 @@ INVALID_UTF8 = {
     "byte-ff": b"\xff",
     "latin1-e-acute": b"caf\xe9",
 }
-# The XML types are not binary media types, so API Gateway hands the body to the handler
-# as text decoded as UTF-8 *with replacement* (MiniStack does what AWS does): invalid bytes
-# arrive as U+FFFD. The intake refuses replacement characters, so such a message is FF01.
+# Invalid UTF-8 is FF01 when the intake sees the bytes that were sent (strict decoding).
+# U+FFFD itself is a legal character and is not refused: if API Gateway decodes the body
+# as text *with replacement* (XML not a binary media type), invalid bytes arrive as U+FFFD
+# and cannot be told apart, so these cases need XML registered as a binary media type.
 for _name, _raw in INVALID_UTF8.items():
     case(f"utf8-{_name}-in-debtor-name", FF01, lambda e, r=_raw: pacs008(debtor_name=CANARY.encode() + r))
 case("utf8-invalid-in-tag-name", FF01, lambda e: pacs008(remittance=b"<R\xc0\xafx/>"))
@@ -444,7 +445,7 @@ FIELD_CASES: list[tuple[str, str, object, str]] = [
     ("bic-9-chars", "instructed_bic", "BNPAFRPPX", FF01),
     ("bic-12-chars", "instructed_bic", "BNPAFRPPXXXX", FF01),
     ("bic-100-chars", "debtor_agent_bic", "B" * 100, FF01),
-    ("bic-digits-in-bank-code", "debtor_agent_bic", "1234DEFFXXX", "RJCT:RC01"),
+    ("bic-digits-in-bank-code", "debtor_agent_bic", "1234DEFFXXX", "ACSC"),  # ISO 9362:2014 allows them
     ("bic-unknown-country", "creditor_agent_bic", "BNPAZZPPXXX", "RJCT:RC01"),
     ("bic-8-chars", "creditor_agent_bic", "BNPAFRPP", "ACSC"),
     ("bic-fullwidth", "creditor_agent_bic", "BNPAFRPPXX\uff38", FF01),

@@ -68,7 +68,8 @@ def test_every_rule_declares_a_four_character_reason_code():
 @pytest.mark.parametrize("bic, ok", [
     ("DEUTDEFF", True), ("DEUTDEFFXXX", True), ("DEUTDEFF500", True), ("BNPAFRPPXXX", True),
     ("ABCDXK2X", True),                      # Kosovo: SWIFT's XK
-    ("DEUTDEF", False), ("DEUTDEFFXX", False), ("DEU1DEFF", False), ("DEUTZZFF", False),
+    ("DEU1DEFF", True), ("1BCDDEFFXXX", True),   # ISO 9362:2014: alphanumeric party prefix
+    ("DEUTDEF", False), ("DEUTDEFFXX", False), ("DEUT1EFF", False), ("DEUTZZFF", False),
     ("deutdeff", False), ("DEUTDEFFXXXX", False), ("ZZZZ99", False),
 ])
 def test_bic_structure(bic, ok):

@@ -3,8 +3,9 @@
 The table is built by `python -m chalicelib.cli conformance FOLDER` (chalicelib/cli.py:
 `expected_outcome` says what each file name promises, `KNOWN_SAMPLES` the cases the naming
 convention cannot say); `pytest -s` shows it here. Decisions recorded in the table:
-- non-pacs.008 messages, valid or INVALIDRULE, are refused FF01 by the intake for now
-  (unsupported message type); their rule (XAU currency, MsgDefIdr...) applies once supported;
+- the inbound types (pacs.008, camt.056 including the .08 of FedNow and CBPR+, pacs.028)
+  are judged; other messages, valid or INVALIDRULE, are refused FF01 (unsupported message
+  type); their rule (XAU currency, MsgDefIdr...) applies once supported;
 - invalid/cbprur_INVALIDRULE_pacs008_fixture.xml is named INVALIDRULE but fails the XSD
   (InstdAmt after ChrgBr): FF01. Repaired, it breaks the BAH rules (tested below);
 - valid/prowide_pacs008_001_07.xml is XSD-valid but synthetic: its CtrlSum and
@@ -36,6 +37,10 @@ def test_every_sample_has_its_expected_outcome(samples_dir):
                  "valid/rtp_pacs008.xml"):
         assert by_name[name].outcome == "valid", name
     assert by_name["invalid/cbprur_INVALIDRULE_pacs008_iban_bic_mismatch.xml"].codes == ("AGNT", "AC01")
+    # the real camt.056.001.08 samples (FedNow, TCH RTP) are accepted, and the pacs.028
+    for name in ("valid/fedwire_camt056_returnscn1.xml", "valid/rtp_camt056_refund.xml"):
+        assert (by_name[name].message_type, by_name[name].outcome) == ("camt.056.001.08", "valid"), name
+    assert by_name["valid/fedwire_pacs028_status_request.xml"].outcome == "valid"
 
 
 def test_the_conformance_command_prints_the_table_and_exits_0(samples_dir, capsys):

@@ -104,14 +104,14 @@ def test_the_pacs008_intake_keeps_refusing_other_types_but_says_what_they_are(ra
     assert caught.value.message_type in ("camt.056.001.09", "pacs.028.001.03")
 
 
-@pytest.mark.parametrize("version", ["08", "10", "11", "01"])
+@pytest.mark.parametrize("version", ["07", "10", "11", "01"])
 def test_camt056_versions_without_a_schema_are_refused_precisely(version):
     raw = _body(GROUP_CXL).replace(b"camt.056.001.12", b"camt.056.001." + version.encode())
     with pytest.raises(MessageRejected) as caught:
         read_message(b"<Envelope>" + raw + b"</Envelope>")
     exc = caught.value
     assert exc.narrative == (f"unsupported message type camt.056.001.{version}: "
-                             "camt.056 is accepted in versions 001.09, 001.12")
+                             "camt.056 is accepted in versions 001.08, 001.09, 001.12")
     assert (exc.reason_code, exc.message_type) == ("FF01", f"camt.056.001.{version}")
 
 
@@ -168,14 +168,8 @@ def test_hostile_variants_of_the_new_types(hostile):
 
 # -- real-world samples (shared folder; skipped when absent) ---------------------------
 
-def test_fedwire_and_rtp_camt056_are_version_08_and_refused(samples_dir):
-    for name in ("valid/fedwire_camt056_returnscn1.xml", "valid/rtp_camt056_refund.xml"):
-        with pytest.raises(MessageRejected, match="unsupported message type camt.056.001.08: "):
-            read_message((samples_dir / name).read_bytes())
-
-
-@pytest.mark.parametrize("version", ["09", "12"])
-def test_fedwire_camt056_content_is_valid_as_09_and_12(samples_dir, version):
+@pytest.mark.parametrize("version", ["08", "09", "12"])
+def test_fedwire_camt056_content_is_valid_as_08_09_and_12(samples_dir, version):
     raw = (samples_dir / "valid/fedwire_camt056_returnscn1.xml").read_bytes()
     req = read_message(raw.replace(b"camt.056.001.08", b"camt.056.001." + version.encode()))
     assert (req.assignment_id, req.case_id) == ("20250310B1QDRCQR000401", "20250310011104238Sc01Step1MsgIdDUPL")
@@ -187,8 +181,8 @@ def test_fedwire_camt056_content_is_valid_as_09_and_12(samples_dir, version):
     assert tx.narrative == "Order cancelled. Ref:20250310B1QDRCQR000400"
 
 
-@pytest.mark.parametrize("version", ["09", "12"])
-def test_rtp_camt056_content_is_valid_as_09_and_12(samples_dir, version):
+@pytest.mark.parametrize("version", ["08", "09", "12"])
+def test_rtp_camt056_content_is_valid_as_08_09_and_12(samples_dir, version):
     raw = (samples_dir / "valid/rtp_camt056_refund.xml").read_bytes()
     req = read_message(raw.replace(b"camt.056.001.08", b"camt.056.001." + version.encode()))
     assert req.envelope == "{urn:tch}Message" and req.assignee == "000000032"

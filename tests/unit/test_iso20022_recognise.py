@@ -104,7 +104,7 @@ def test_invalid_app_hdr_is_rejected_separately():
     (b"<Document><FIToFICstmrCdtTrf/></Document>", "no ISO 20022 namespace"),
     (b'<Document xmlns="urn:example:not-iso"/>', "no ISO 20022 namespace"),
     (b'<Document xmlns="' + ISO.encode() + b'pacs.002.001.10"/>', "unsupported message type pacs.002.001.10"),
-    (b'<Document xmlns="' + ISO.encode() + b'camt.056.001.08"/>', "unsupported message type camt.056.001.08"),
+    (b'<Document xmlns="' + ISO.encode() + b'camt.056.001.10"/>', "unsupported message type camt.056.001.10"),
     (b'<Document xmlns="' + ISO.encode() + b'pain.001.001.09"/>', "unsupported message type pain.001.001.09"),
     (b'<Document xmlns="' + ISO.encode() + b'pacs.008.001.10"/>', "unsupported message type pacs.008.001.10"),
     (b'<Document xmlns="' + ISO.encode() + b'pacs.008.001.02"/>', "unsupported message type pacs.008.001.02"),
@@ -145,8 +145,8 @@ def test_schemas_are_compiled_once_and_only_ours_are_shipped():
     assert schemas.schema("pacs.008.001.08") is schemas.schema("pacs.008.001.08")
     assert schemas.AVAILABLE == {"pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09",
                                  "head.001.001.02", "pacs.002.001.10", "pacs.004.001.09",
-                                 "pacs.028.001.03", "camt.029.001.09", "camt.056.001.09",
-                                 "camt.056.001.12"}
+                                 "pacs.028.001.03", "camt.029.001.09", "camt.056.001.08",
+                                 "camt.056.001.09", "camt.056.001.12"}
     assert (schemas.SCHEMA_DIR / "NOTICE").is_file()
     with pytest.raises(KeyError):
-        schemas.schema("camt.056.001.08")
+        schemas.schema("camt.056.001.10")
