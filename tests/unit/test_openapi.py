@@ -13,17 +13,26 @@ import dataclasses
 import inspect
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.versions import consts as versions
 from openapi_spec_validator.versions.shortcuts import get_spec_version
 
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
 import app as app_module
 from chalicelib import api, auth
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
+from tests.messages import fresh
+from tests.unit.fakes import drain
+from tests.unit import test_routes
+from tests.unit.test_routes import http, keys  # noqa: F401  (fixtures: the API over an in-memory Region)
 
 DOCUMENT = Path(app_module.__file__).parent / "chalicelib" / "openapi.json"
 DOC: dict[str, Any] = json.loads(DOCUMENT.read_text(encoding="utf-8"))
@@ -189,3 +198,74 @@ def test_the_view_schemas_have_the_records_fields(record, schema):
 
 def test_the_route_serves_this_very_document():
     assert json.loads(app_module.OPENAPI) == DOC
+
+
+# -- real answers of the routes conform to it ------------------------------------------------
+# (schemathesis, end to end, mostly meets unknown transaction ids: here a real payment's answers)
+
+
+def conforms(response: Any, path: str, method: str) -> None:
+    """The response's status is documented for the operation, with its content type, body schema and headers."""
+    op = OPERATIONS[(path, method)]
+    documented = op["responses"].get(str(response.status_code))
+    assert documented is not None, (path, method, response.status_code, response.body[:200])
+    documented = resolve(documented)
+    ctype = (next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")).split(";")[0]
+    assert ctype in documented["content"], (path, method, response.status_code, ctype)
+    pointer = "/".join(p.replace("~", "~0").replace("/", "~1") for p in
+                       ("paths", path, method.lower(), "responses", str(response.status_code), "content", ctype, "schema"))
+    registry = Registry().with_resource("urn:pacsflow:openapi", Resource.from_contents(DOC, DRAFT202012))
+    validator = Draft202012Validator({"$ref": f"urn:pacsflow:openapi#/{pointer}"}, registry=registry,
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    body = json.loads(response.body) if ctype == "application/json" else response.body.decode()
+    validator.validate(body)
+    for name, spec in documented.get("headers", {}).items():
+        value = next((v for k, v in response.headers.items() if k.lower() == name.lower()), None)
+        if resolve(spec).get("required"):
+            assert value is not None, (path, method, name)
+        if value is not None:
+            Draft202012Validator(resolve(spec)["schema"]).validate(value)
+
+
+@pytest.fixture
+def uncounted() -> Any:
+    """test_routes counts the routes its own tests call: the calls made here must not count."""
+    before = set(test_routes.CALLED)
+    yield
+    test_routes.CALLED.clear()
+    test_routes.CALLED.update(before)
+
+
+@pytest.mark.filterwarnings("ignore:CognitoUserPoolAuthorizer:UserWarning")
+def test_the_routes_real_answers_conform_to_the_document(http, uncounted):
+    from tests.unit.test_routes import XML, ids_of, pacs028, token
+
+    conforms(http.call("GET", "/", auth_as=None), "/", "GET")
+    conforms(http.call("GET", "/openapi.json", auth_as=None), "/openapi.json", "GET")
+    conforms(http.call("POST", "/transactions", headers=XML), "/transactions", "POST")
+    tx = http.issue()
+    conforms(http.call("GET", "/uuid"), "/uuid", "GET")
+    message = fresh("pacs008_bare.xml")
+    conforms(http.submit(tx, message), "/inbox", "POST")
+    conforms(http.outbox(tx), "/outbox", "POST")  # 409 not ready
+    drain(http.svc)
+    http.follow(tx)
+    conforms(http.outbox(tx), "/outbox", "POST")
+    conforms(http.call("GET", f"/transactions/{tx}"), "/transactions/{transaction_id}", "GET")
+    conforms(http.call("GET", f"/transactions/{tx}/events"), "/transactions/{transaction_id}/events", "GET")
+    conforms(http.call("GET", f"/transactions?uetr={ids_of(message)['uetr']}"), "/transactions", "GET")
+    conforms(http.call("POST", "/status-requests", body=pacs028(ids_of(message)["uetr"], ids_of(message)["end_to_end_id"]),
+                       headers=XML), "/status-requests", "POST")
+    conforms(http.cancel(tx, {"reason": "CUST", "case_id": "C-1"}), "/transactions/{transaction_id}/cancel", "POST")
+    conforms(http.call("GET", f"/transactions/{tx}"), "/transactions/{transaction_id}", "GET")  # with its RJCR
+    # errors
+    conforms(http.call("GET", "/uuid", auth_as=None), "/uuid", "GET")
+    conforms(http.call("GET", "/transactions?uetr=x", auth_as=token(scope="pacsflow/write")), "/transactions", "GET")
+    conforms(http.call("GET", "/transactions"), "/transactions", "GET")
+    conforms(http.call("GET", "/transactions/nope"), "/transactions/{transaction_id}", "GET")
+    conforms(http.call("GET", f"/transactions/{uuid.uuid4()}/events"), "/transactions/{transaction_id}/events", "GET")
+    conforms(http.submit(tx, fresh("pacs008_bah_envelope.xml")), "/inbox", "POST")  # 409 another message
+    conforms(http.cancel(tx, b"{nope"), "/transactions/{transaction_id}/cancel", "POST")
+    conforms(http.call("POST", "/inbox", body=b"x", headers={"Content-Type": "image/png", "X-Transaction-Id": tx}),
+             "/inbox", "POST")
+    conforms(http.call("POST", "/status-requests", body=b"<a/>", headers=XML), "/status-requests", "POST")
