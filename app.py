@@ -5,6 +5,8 @@ Queue and stream ARNs below are placeholders; infra/template.py binds each handl
 the stack's own queue or stream when `chalice package` merges the template.
 """
 
+from pathlib import Path
+
 from chalice import Chalice, CognitoUserPoolAuthorizer, Response
 
 from chalicelib import api, bootstrap
@@ -45,6 +47,15 @@ def errors_in_one_shape(event, get_response):
 def health():
     body, status = region_health(service().adapters)
     return api.json_response(body, status)
+
+
+OPENAPI = (Path(__file__).parent / "chalicelib" / "openapi.json").read_text(encoding="utf-8")
+
+
+@app.route("/openapi.json", methods=["GET"])
+@api.handles_errors(app)
+def openapi():  # the API's OpenAPI 3.1 document: no token needed
+    return Response(body=OPENAPI, status_code=200, headers={"Content-Type": "application/json"})
 
 
 def protected(access):

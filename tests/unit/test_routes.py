@@ -397,6 +397,11 @@ def test_health_needs_no_token_and_says_ok(http):
     assert s.events_table in http.view.described and s.transactions_table in http.view.described
 
 
+def test_openapi_json_needs_no_token_and_is_the_openapi_document(http):
+    body = assert_json(http.call("GET", "/openapi.json", auth_as=None))
+    assert body["openapi"].startswith("3.1") and "/inbox" in body["paths"]
+
+
 def test_health_is_503_degraded_when_a_dependency_is_unreachable(http):
     http.view.reachable = False
     body = assert_json(http.call("GET", "/", auth_as=None), 503)
@@ -615,12 +620,15 @@ PROTECTED: dict[tuple[str, str], tuple[str, dict[str, str], bytes]] = {
 }
 
 
+PUBLIC = {("/", "GET"), ("/openapi.json", "GET")}  # no token: the health and the OpenAPI document
+
+
 def concrete(path: str) -> str:
     return path.replace("{transaction_id}", str(uuid.uuid4())) + ("?uetr=x" if path == "/transactions" else "")
 
 
 def test_every_route_but_health_is_protected_and_listed_here():
-    assert set(PROTECTED) == ROUTES - {("/", "GET")}
+    assert set(PROTECTED) == ROUTES - PUBLIC
     assert all(APP.routes[path][method].authorizer is not None for path, method in PROTECTED)
 
 
@@ -722,7 +730,7 @@ def test_a_lost_archive_object_is_500_without_its_key(http):
     assert key not in r.body.decode() and "sha256" not in r.body.decode()
 
 
-@pytest.mark.parametrize("route", sorted(ROUTES), ids=" ".join)
+@pytest.mark.parametrize("route", sorted(ROUTES - {("/openapi.json", "GET")}), ids=" ".join)  # a file, no service
 def test_every_route_answers_500_in_our_shape_when_the_service_cannot_be_built(monkeypatch, route):
     def broken():
         raise RuntimeError(SECRET)
