@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run stop demo rebuild lint test test-fast bench conformance clean
+.PHONY: install run stop deploy demo rebuild lint test test-fast bench conformance clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-## Start MiniStack on 127.0.0.1:4566 and deploy the app to it (writes local-stack.json).
+## Start MiniStack on 127.0.0.1:4566 (with the state `make stop` saved) and deploy the app to it
+## by stack update (writes local-stack.json).
 run: $(STAMP)
 	$(PY) -m infra.deploy local
 
@@ -26,9 +27,14 @@ demo:
 rebuild: $(STAMP)
 	$(PY) -m chalicelib.cli rebuild --local-stack local-stack.json
 
-## Stop the MiniStack that `make run` started.
+## Stop the MiniStack that `make run` started, gracefully: its state is saved for the next `make run`.
 stop: $(STAMP)
 	$(PY) -m infra.deploy stop
+
+## Deploy to AWS: the stage is the Region (make deploy STAGE=eu-west-1); boto3's usual credentials.
+deploy: $(STAMP)
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=<region>"; exit 2; }
+	$(PY) -m infra.deploy aws --stage $(STAGE) $(if $(ARTIFACTS_BUCKET),--artifacts-bucket $(ARTIFACTS_BUCKET))
 
 ## Lint, format check and type check (settings in pyproject.toml); `make test` runs it first.
 lint: $(STAMP)

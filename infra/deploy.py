@@ -1,11 +1,15 @@
 """Package the app with `chalice package`, merge infra/template.py, deploy with CloudFormation.
 
-    python -m infra.deploy local            # MiniStack on 127.0.0.1 (started if needed)
-    python -m infra.deploy stop             # stop the MiniStack that `local` started
-    python -m infra.deploy aws --stage eu-west-1 --artifacts-bucket BUCKET
+    python -m infra.deploy local            # MiniStack on 127.0.0.1 (started if needed, state kept)
+    python -m infra.deploy stop             # stop it gracefully (its state is saved for the next `local`)
+    python -m infra.deploy aws --stage eu-west-1 [--artifacts-bucket BUCKET]
 
+A stage is a Region: `aws --stage eu-west-1` deploys the stack pacsflow-eu-west-1 to eu-west-1
+(boto3's usual credentials; `AWS_ENDPOINT_URL` points every call elsewhere, as the tests do).
 The artefact deployed locally is exactly the one sent to AWS. Stacks are always updated in
-place, never deleted and re-created: a re-created table would lose its data.
+place, never deleted and re-created: a re-created table would lose its data. The one exception
+is a stack whose first create rolled back (ROLLBACK_COMPLETE): it holds nothing, cannot be
+updated, and is deleted and created again.
 """
 
 from __future__ import annotations
@@ -39,13 +43,18 @@ LOCAL_STACK_FILE = REPO / "local-stack.json"
 LOCAL_PORT = int(os.environ.get("PACSFLOW_LOCAL_PORT", "4566"))
 
 
+def region_of(stage: str) -> str:
+    """The Region a stage is deployed to: the stage's name, except `local` (MiniStack's)."""
+    return ministack.REGION if stage == "local" else stage
+
+
 def package(stage: str) -> Path:
     """Run `chalice package` with the merged resources template; return the output folder."""
     out = BUILD / f"package-{stage}"
-    merge = BUILD / "merge.json"
+    merge = BUILD / f"merge-{stage}.json"
     BUILD.mkdir(exist_ok=True)
     merge.write_text(json.dumps(merge_template(), indent=1))
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", ministack.REGION)}
+    env = {**os.environ, "AWS_DEFAULT_REGION": region_of(stage)}
     subprocess.run(
         [
             str(Path(sys.executable).parent / "chalice"),
@@ -80,13 +89,25 @@ def slim(zip_path: Path) -> None:
     slimmed.replace(zip_path)
 
 
+def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    """Create `bucket` in `region` unless it exists. S3 wants the Region as `LocationConstraint`
+    everywhere but in us-east-1, where it must be absent (CreateBucket, "LocationConstraint")."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise  # 403: the name is taken by another account (or we may not read it)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+
+
 def upload(session: boto3.session.Session, out: Path, bucket: str, endpoint: str | None) -> dict[str, Any]:
     """Upload the zip under its content hash; return the template pointing at it."""
     s3 = session.client("s3", endpoint_url=endpoint)
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError:
-        s3.create_bucket(Bucket=bucket)
+    ensure_bucket(s3, bucket, session.region_name or ministack.REGION)
     zip_path = out / "deployment.zip"
     key = f"pacsflow/{hashlib.sha256(zip_path.read_bytes()).hexdigest()}.zip"
     s3.upload_file(str(zip_path), bucket, key)
@@ -97,43 +118,82 @@ def upload(session: boto3.session.Session, out: Path, bucket: str, endpoint: str
     return template
 
 
+def stack_status(cfn: Any, stack: str) -> str | None:
+    """The stack's status, or None if there is no such stack (DescribeStacks answers a
+    ValidationError "Stack with id NAME does not exist")."""
+    try:
+        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+    except ClientError as e:
+        if "does not exist" in str(e):
+            return None
+        raise
+
+
+def wait_for(cfn: Any, stack: str, timeout: float = 1800, every: float = 0.5) -> str | None:
+    """Poll until the stack is no longer *_IN_PROGRESS; return its status (None once deleted)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = stack_status(cfn, stack)
+        if status is None or not status.endswith("_IN_PROGRESS"):
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stack {stack} still {status} after {timeout:g}s")
+        time.sleep(min(every, max(0.0, deadline - time.monotonic())))
+
+
+def _failures(cfn: Any, stack: str) -> list[str]:
+    return [
+        f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+        for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
+        if "FAILED" in e["ResourceStatus"]
+    ][:5]
+
+
 def deploy_stack(
     session: boto3.session.Session,
     stack: str,
     template: dict[str, Any],
     parameters: dict[str, str],
     endpoint: str | None,
+    cfn: Any = None,
+    every: float = 0.5,
 ) -> dict[str, str]:
-    """Create the stack, or update it in place; wait; return its outputs."""
-    cfn = session.client("cloudformation", endpoint_url=endpoint)
+    """Create the stack, or update it in place; wait; return its outputs.
+
+    A stack whose first create rolled back (ROLLBACK_COMPLETE) can only be deleted (AWS refuses
+    to update it); it never held data, so it is deleted, its deletion awaited, and created again.
+    """
+    cfn = cfn or session.client("cloudformation", endpoint_url=endpoint)
     body = json.dumps(template)
     stack_parameters: list[ParameterTypeDef] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     capabilities: list[CapabilityType] = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
-    try:
-        cfn.describe_stacks(StackName=stack)
-        exists = True
-    except ClientError:
-        exists = False
-    try:
-        if exists:
-            cfn.update_stack(StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities)
-        else:
-            cfn.create_stack(StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities)
-    except ClientError as e:
-        if "No updates are to be performed" not in str(e):
-            raise
-    while True:
-        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        if not described["StackStatus"].endswith("_IN_PROGRESS"):
+    status = wait_for(cfn, stack, every=every)  # another deploy may be under way
+    for attempt in (1, 2):
+        if status == "ROLLBACK_COMPLETE":
+            print(f"stack {stack} is ROLLBACK_COMPLETE (its first create failed: {_failures(cfn, stack)}); deleting it")
+            cfn.delete_stack(StackName=stack)
+            status = wait_for(cfn, stack, every=every)
+            if status is not None:
+                raise RuntimeError(f"stack {stack} could not be deleted: {status} {_failures(cfn, stack)}")
+        creating = status is None
+        try:
+            if creating:
+                cfn.create_stack(
+                    StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
+                )
+            else:
+                cfn.update_stack(
+                    StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
+                )
+        except ClientError as e:
+            if "No updates are to be performed" not in str(e):
+                raise
+        status = wait_for(cfn, stack, every=every)
+        if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             break
-        time.sleep(0.5)
-    if described["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-        failures = [
-            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
-            for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
-            if "FAILED" in e["ResourceStatus"]
-        ]
-        raise RuntimeError(f"stack {stack} is {described['StackStatus']}: {failures[:5]}")
+        if not (creating and status == "ROLLBACK_COMPLETE" and attempt == 1):
+            raise RuntimeError(f"stack {stack} is {status}: {_failures(cfn, stack)}")
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
 
@@ -205,13 +265,25 @@ def deploy_local(
     }
 
 
+def start_local(port: int, state: Path) -> int:
+    """Start MiniStack as `make run` does: on `port`, with its state kept in `state` (loaded now,
+    saved by a graceful `ministack.stop`); return its pid."""
+    proc = ministack.start(port, state / "ministack.log", state_dir=state, persist=True)
+    return proc.pid
+
+
 def run_local() -> None:
+    """Start MiniStack with persistence (unless it already answers) and deploy to it.
+
+    Its state lives in .ministack/state and is saved by `make stop` (a graceful stop), so a
+    later `make run` finds the stack, its tables and their data again, and updates the stack in place.
+    """
     STATE.mkdir(exist_ok=True)
     pid_file = STATE / "pid"
     if not ministack.is_up(LOCAL_PORT):
-        proc = ministack.start(LOCAL_PORT, STATE / "ministack.log", state_dir=STATE)
-        pid_file.write_text(str(proc.pid))
-        print(f"MiniStack started on 127.0.0.1:{LOCAL_PORT} (pid {proc.pid}, log .ministack/ministack.log)")
+        pid = start_local(LOCAL_PORT, STATE)
+        pid_file.write_text(str(pid))
+        print(f"MiniStack started on 127.0.0.1:{LOCAL_PORT} (pid {pid}, log .ministack/ministack.log)")
     else:
         print(f"MiniStack already answers on 127.0.0.1:{LOCAL_PORT}")
     stack = deploy_local(ministack.endpoint(LOCAL_PORT))
@@ -223,7 +295,7 @@ def run_local() -> None:
     print(f"  TOKEN=$(curl -s -u '{client['client_id']}:{client['client_secret']}' -d grant_type=client_credentials \\")
     print(f"    {stack['token_url']} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
     print(f"  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'X-Message-Type: pacs.008' {stack['api_url']}/uuid\n")
-    print("Stop it with: make stop")
+    print("Stop it with: make stop (its data is kept for the next make run)")
 
 
 def stop_local() -> None:
@@ -232,31 +304,66 @@ def stop_local() -> None:
         print("nothing to stop (no .ministack/pid)")
         return
     pid = int(pid_file.read_text())
-    print(f"stopped MiniStack (pid {pid})" if ministack.stop(pid) else f"MiniStack (pid {pid}) was not running")
+    if ministack.stop(pid):
+        print(f"stopped MiniStack (pid {pid}); its state is in .ministack/state for the next make run")
+    else:
+        print(f"MiniStack (pid {pid}) was not running")
     pid_file.unlink()
 
 
-def deploy_aws(stage: str, artifacts_bucket: str) -> None:
-    session = boto3.session.Session()
-    template = upload(session, package(stage), artifacts_bucket, None)
-    outputs = deploy_stack(session, f"pacsflow-{stage}", template, {"Stage": stage}, None)
-    print(json.dumps(outputs, indent=2))
+def stack_name(stage: str) -> str:
+    return f"pacsflow-{stage}"
+
+
+def auth_domain_prefix(stage: str, account: str) -> str:
+    """The Cognito domain prefix: unique per stage and account (prefixes are global in AWS)."""
+    return f"pacsflow-{stage}-{account}"
+
+
+def artifacts_bucket(stage: str, account: str) -> str:
+    return f"pacsflow-artifacts-{account}-{region_of(stage)}"
+
+
+def aws_session(stage: str) -> boto3.session.Session:
+    """boto3's usual credentials, in the stage's Region (AWS_ENDPOINT_URL, if set, is honoured)."""
+    return boto3.session.Session(region_name=region_of(stage))
+
+
+def deploy_aws(stage: str, bucket: str | None = None) -> dict[str, Any]:
+    """Deploy stage `stage` to its Region; return what a client needs (URLs, pool, outputs)."""
+    session = aws_session(stage)
+    region = region_of(stage)
+    account = session.client("sts").get_caller_identity()["Account"]
+    bucket = bucket or artifacts_bucket(stage, account)
+    template = upload(session, package(stage), bucket, None)
+    params = {"Stage": stage, "AuthDomainPrefix": auth_domain_prefix(stage, account)}
+    outputs = deploy_stack(session, stack_name(stage), template, params, None, every=2)
+    return {
+        "stage": stage,
+        "region": region,
+        "stack_name": stack_name(stage),
+        "api_url": outputs.get("EndpointURL", "").rstrip("/"),
+        "token_url": outputs["TokenUrl"],
+        "outputs": outputs,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", choices=["local", "stop", "aws"])
-    parser.add_argument("--stage")
-    parser.add_argument("--artifacts-bucket")
+    parser.add_argument("--stage", help="aws: the Region to deploy to (e.g. eu-west-1)")
+    parser.add_argument(
+        "--artifacts-bucket", help="aws: default pacsflow-artifacts-<account>-<region>, created if missing"
+    )
     args = parser.parse_args()
     if args.target == "local":
         run_local()
     elif args.target == "stop":
         stop_local()
     else:
-        if not (args.stage and args.artifacts_bucket):
-            parser.error("aws needs --stage and --artifacts-bucket")
-        deploy_aws(args.stage, args.artifacts_bucket)
+        if not args.stage or args.stage == "local":
+            parser.error("aws needs --stage REGION")
+        print(json.dumps(deploy_aws(args.stage, args.artifacts_bucket), indent=2))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,15 @@ def is_up(port: int) -> bool:
         return False
 
 
-def start(port: int, log_path: Path, state_dir: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start MiniStack in its own session; return once it answers its health check."""
+def start(port: int, log_path: Path, state_dir: Path | None = None, persist: bool = False) -> subprocess.Popen[bytes]:
+    """Start MiniStack in its own session; return once it answers its health check.
+
+    With `state_dir`, everything MiniStack writes to disk goes under it (temporary files,
+    S3 data, its Cognito signing keys, Lambda code blobs). With `persist` too, it loads the
+    state saved there at start and saves its whole state there on a graceful stop (`stop`):
+    `PERSIST_STATE=1` with `STATE_DIR`, and `S3_PERSIST=1` for S3 objects. A hard kill
+    (SIGKILL) saves nothing: everything since the last start is lost.
+    """
     env = dict(os.environ)
     env.update(CREDENTIALS)
     env.update(
@@ -60,6 +67,13 @@ def start(port: int, log_path: Path, state_dir: Path | None = None) -> subproces
     if state_dir is not None:
         env["TMPDIR"] = str(state_dir)
         env["S3_DATA_DIR"] = str(state_dir / "s3")
+        env["STATE_DIR"] = str(state_dir / "state")
+    if persist:
+        if state_dir is None:
+            raise ValueError("persist needs a state_dir")
+        env.update(PERSIST_STATE="1", S3_PERSIST="1")
+    else:
+        env.update(PERSIST_STATE="0", S3_PERSIST="0")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The child keeps its own copy of the log's descriptor; ours is closed once it has started.
     with open(log_path, "ab") as log:
@@ -82,13 +96,15 @@ def start(port: int, log_path: Path, state_dir: Path | None = None) -> subproces
     return proc
 
 
-def stop(pid: int, timeout: float = 10) -> bool:
-    """Stop the MiniStack process group started by `start` (Lambda workers included).
+def stop(pid: int, timeout: float = 30) -> bool:
+    """Stop the MiniStack process group started by `start` (Lambda workers included), gracefully.
 
-    SIGINT, not SIGTERM: MiniStack shuts down on SIGINT at once but ignores SIGTERM.
+    SIGTERM: its server (hypercorn) then runs MiniStack's shutdown, which saves the state when
+    it was started with `persist`. Only if it has not exited within `timeout` seconds is the
+    group killed (SIGKILL), and then nothing is saved.
     """
     try:
-        os.killpg(pid, signal.SIGINT)
+        os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
@@ -100,5 +116,6 @@ def stop(pid: int, timeout: float = 10) -> bool:
         except ProcessLookupError:
             return True
         time.sleep(0.1)
+    print(f"MiniStack (pid {pid}) did not stop within {timeout:g}s: killed, its state is NOT saved", file=sys.stderr)
     os.killpg(pid, signal.SIGKILL)
     return True
