@@ -743,6 +743,20 @@ def test_every_route_answers_500_in_our_shape_when_the_service_cannot_be_built(m
     assert "secret" not in r.body.decode()
 
 
+def test_invalid_utf8_posted_byte_for_byte_is_ff01(http):
+    """Posted as a binary media type (application/octet-stream) the body reaches the intake
+    as sent, and invalid UTF-8 is FF01; a legal U+FFFD is not (tests/unit/test_iso20022_utf8.py).
+    Posted as XML *text*, API Gateway decodes the body with replacement before we see it
+    (MiniStack does too, even for binary types): README "Byte-exact intake"."""
+    tx = http.issue()
+    body = fresh("pacs008_bare.xml").replace(b"Muster Maschinenbau", b"Muster Masch\xc0\xafinenbau")
+    headers = {"Content-Type": "application/octet-stream", "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"}
+    assert_json(http.call("POST", "/inbox", body=body, headers=headers), 202)
+    drain(http.svc)
+    doc = assert_xml(http.outbox(tx), PACS002["p"])
+    assert tx_sts(doc) == "RJCT" and doc.xpath("//*[local-name()='Cd']/text()") == ["FF01"]
+
+
 # == coverage of the routes (keep last) ====================================================
 
 
@@ -754,3 +768,4 @@ def test_every_route_of_app_py_is_called_by_a_test_here(request):
     assert ROUTES, "app.py declares no routes?"
     missing = sorted(ROUTES - CALLED)
     assert not missing, f"routes no test calls: {missing}"
+
