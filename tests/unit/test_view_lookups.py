@@ -144,3 +144,12 @@ def test_rebuild_apply_rewrites_an_equal_version(dynamodb, monkeypatch):
     view.put_unconditionally(dataclasses.replace(expected, status="ACSP"))  # an older fold's, same version
     report = follower.rebuild(StubPayments({}), view, [tid], apply=True)  # type: ignore[arg-type]
     assert report.written == 1 and view.get(tid) == expected
+
+
+def test_rebuild_takes_its_scan_segments_from_the_command_line():
+    from chalicelib.cli import build_parser
+
+    assert build_parser().parse_args(["rebuild", "--segments", "8"]).segments == 8
+    assert build_parser().parse_args(["rebuild"]).segments == 4
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["rebuild", "--segments", "0"])
