@@ -6,7 +6,10 @@
   2 on usage errors.
 - ``rebuild [--apply] [--local-stack FILE]``: recompute the transaction view from the
   events, report whether it matches the live view (exit 0) or not (exit 1); ``--apply``
-  repairs what differs. The Region comes from the PACSFLOW_* environment of a deployed
+  repairs what differs, never moving a record backwards (one the follower has meanwhile
+  advanced is left and listed). It is also the migration of records written before the
+  view's owner-keyed lookup attributes. Both tables are scanned in parallel segments
+  (``--segments``, 4 by default). The Region comes from the PACSFLOW_* environment of a deployed
   stage, or from ``local-stack.json`` for the stack `make run` started.
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
@@ -70,15 +73,15 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     s = settings_of_local_stack(json.loads(Path(args.local_stack).read_text())) if args.local_stack else Settings()
     report = rebuild(
         Payments(env=payments_env(s)),
-        TransactionView(s.transactions_table),
-        aggregate_ids(s.events_table),
+        TransactionView(s.transactions_table, scan_segments=args.segments),
+        aggregate_ids(s.events_table, segments=args.segments),
         apply=args.apply,
     )
     print(
         f"checked {report.checked} transactions: {report.matching} match, {len(report.mismatched)} differ, "
         f"{len(report.missing)} missing from the view, {len(report.orphaned)} in the view without events, {len(report.unreadable)} unreadable, "
         f"{len(report.unfoldable)} with events the view cannot fold"
-        + (f"; repaired {report.written}" if args.apply else "")
+        + (f"; repaired {report.written}, {len(report.newer_in_view)} newer in the view left" if args.apply else "")
     )
     for label, ids in (
         ("differs", report.mismatched),
@@ -86,10 +89,18 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         ("orphaned", report.orphaned),
         ("unreadable", report.unreadable),
         ("unfoldable", report.unfoldable),
+        ("newer in the view, left", report.newer_in_view),
     ):
         for tid in ids:
             print(f"  {label}: {tid}")
     return 0 if report.ok or (args.apply and not (report.orphaned or report.unfoldable)) else 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 # -- entry point --------------------------------------------------------------------------
@@ -114,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rebuild", help="recompute the transaction view from the events and compare")
     p.add_argument("--apply", action="store_true", help="write the recomputed records where they differ")
     p.add_argument("--local-stack", metavar="FILE", help="the local-stack.json that `make run` wrote")
+    p.add_argument(
+        "--segments", type=_positive, default=4, metavar="N", help="parallel scan segments (threads), default 4"
+    )
     p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("conformance", help="check every sample of a folder against its expected outcome")

@@ -88,17 +88,20 @@ def storage() -> dict[str, Any]:
         ),
         # Liquidity positions: their own event store, no stream (the view does not follow them).
         "PositionsTable": table("positions", EVENT_KEYS),
+        # Lookups by owner and identifier (chalicelib/adapters/dynamodb.py): a client's query
+        # reads only its own rows. Records written before these attributes existed are
+        # indexed by `rebuild --apply` (the migration).
         "TransactionsTable": table(
             "transactions",
             {"transaction_id": "S"},
-            {"uetr": "S", "end_to_end_id": "S"},
+            dict.fromkeys(("owner_uetr", "owner_end_to_end_id"), "S"),
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": f"by_{key}",
                     "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
                     "Projection": {"ProjectionType": "KEYS_ONLY"},
                 }
-                for key in ("uetr", "end_to_end_id")
+                for key in ("owner_uetr", "owner_end_to_end_id")
             ],
         ),
         "ArchiveBucket": _stateful(

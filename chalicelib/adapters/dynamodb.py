@@ -2,34 +2,84 @@
 
 Writes are conditional on the stored version being older, so two followers (or a follower
 and a rebuild) can never move a record backwards, and a replayed event is a no-op.
+
+Lookups are keyed by owner and identifier: the item carries `owner_uetr` and
+`owner_end_to_end_id` (owner + "#" + value, `TransactionRecord.to_item`) and each has a
+global secondary index, so one client's query reads only its own rows. Every Query and Scan
+follows LastEvaluatedKey; `page_size` (a Limit on each request) exists so that tests can
+force many pages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
-from chalicelib.projections.records import TransactionRecord
+from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key
 
 if TYPE_CHECKING:
     from chalicelib.aws_types import DynamoDBClient
 
-LOOKUP_INDEXES = {"uetr": "by_uetr", "end_to_end_id": "by_end_to_end_id"}
+# query field -> (index, its partition key)
+LOOKUP_INDEXES = {field: f"by_{attribute}" for field, attribute in LOOKUP_ATTRIBUTES.items()}
+SCAN_SEGMENTS = 4  # parallel Scan of `rebuild`: segments, each read by a thread of its own
+
+
+def _pages(call: Any, page_size: int | None = None, **request: Any) -> Iterator[list[dict[str, Any]]]:
+    """Every page of a Query or Scan (`call` with `request`), following LastEvaluatedKey."""
+    if page_size:
+        request["Limit"] = page_size
+    while True:
+        resp = call(**request)
+        yield resp.get("Items", [])
+        last = resp.get("LastEvaluatedKey")
+        if not last:
+            return
+        request["ExclusiveStartKey"] = last
+
+
+def parallel_scan(
+    dynamodb: DynamoDBClient, segments: int = SCAN_SEGMENTS, page_size: int | None = None, **request: Any
+) -> Iterator[dict[str, Any]]:
+    """Every item of a Scan, read as `segments` parallel segments (Segment/TotalSegments),
+    one thread each; each segment follows LastEvaluatedKey. Items come segment by segment."""
+
+    def segment(n: int) -> list[dict[str, Any]]:
+        scan = dynamodb.scan
+        req = {**request, "Segment": n, "TotalSegments": segments} if segments > 1 else dict(request)
+        return [item for page in _pages(scan, page_size, **req) for item in page]
+
+    with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="scan") as pool:
+        for items in pool.map(segment, range(segments)):
+            yield from items
 
 
 class TransactionView:
     """The view table, read and written as TransactionRecords."""
 
-    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self,
+        table: str,
+        dynamodb: DynamoDBClient | None = None,
+        page_size: int | None = None,
+        scan_segments: int = SCAN_SEGMENTS,
+    ) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
+        self.page_size = page_size
+        self.scan_segments = scan_segments
 
     def get(self, transaction_id: str) -> TransactionRecord | None:
-        item = self.dynamodb.get_item(
+        item = self.get_item(transaction_id)
+        return TransactionRecord.from_item(item) if item else None
+
+    def get_item(self, transaction_id: str) -> dict[str, Any] | None:
+        """The stored item as it is (rebuild compares items: lookup attributes included)."""
+        return self.dynamodb.get_item(
             TableName=self.table, Key={"transaction_id": {"S": transaction_id}}, ConsistentRead=True
         ).get("Item")
-        return TransactionRecord.from_item(item) if item else None
 
     def put_if_newer(self, record: TransactionRecord) -> bool:
         """Write `record` unless the stored one has its version or a later one; say whether written."""
@@ -44,50 +94,83 @@ class TransactionView:
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
 
+    def put_unless_newer(self, record: TransactionRecord) -> bool:
+        """Write `record` unless the stored one is newer (rebuild --apply); say whether written.
+
+        Equal versions are overwritten on purpose: a record folded from the same events is
+        the same payment at the same point, so rewriting it cannot move it backwards, and it
+        is how a rebuild repairs a record written by an older fold or without the lookup
+        attributes. A newer stored version (a follower got there first) is left alone."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=record.to_item(),
+                ConditionExpression="attribute_not_exists(transaction_id) OR version <= :v",
+                ExpressionAttributeValues={":v": {"N": str(record.version)}},
+            )
+            return True
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+
     def put_unconditionally(self, record: TransactionRecord) -> None:
-        """Overwrite a record (rebuild --apply only)."""
+        """Overwrite a record (tests only: to plant a stale record)."""
         self.dynamodb.put_item(TableName=self.table, Item=record.to_item())
 
-    def find(self, field: str, value: str) -> list[str]:
-        """Transaction ids whose `field` (uetr or end_to_end_id) equals `value`."""
-        resp = self.dynamodb.query(
+    def find(self, owner: str, field: str, value: str) -> list[str]:
+        """Ids of `owner`'s transactions whose `field` (uetr or end_to_end_id) is `value`:
+        a Query of the (owner, identifier) index, every page."""
+        attribute = LOOKUP_ATTRIBUTES[field]
+        pages = _pages(
+            self.dynamodb.query,
+            self.page_size,
             TableName=self.table,
             IndexName=LOOKUP_INDEXES[field],
-            KeyConditionExpression="#f = :v",
-            ExpressionAttributeNames={"#f": field},
-            ExpressionAttributeValues={":v": {"S": value}},
+            KeyConditionExpression="#k = :v",
+            ExpressionAttributeNames={"#k": attribute},
+            ExpressionAttributeValues={":v": {"S": lookup_key(owner, value)}},
         )
-        return [item["transaction_id"]["S"] for item in resp.get("Items", [])]
+        return [item["transaction_id"]["S"] for page in pages for item in page]
+
+    def scan_items(self) -> Iterator[dict[str, Any]]:
+        """Every stored item, by a parallel Scan (for `rebuild` only)."""
+        return parallel_scan(
+            self.dynamodb, self.scan_segments, self.page_size, TableName=self.table, ConsistentRead=True
+        )
 
     def scan(self) -> Iterator[TransactionRecord]:
         """Every record (for `rebuild` only)."""
-        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
-            for item in page.get("Items", []):
-                yield TransactionRecord.from_item(item)
+        for item in self.scan_items():
+            yield TransactionRecord.from_item(item)
 
     def is_reachable(self) -> bool:
         self.dynamodb.describe_table(TableName=self.table)
         return True
 
 
-def aggregate_ids(events_table: str, dynamodb: DynamoDBClient | None = None) -> Iterator[str]:
+def aggregate_ids(
+    events_table: str,
+    dynamodb: DynamoDBClient | None = None,
+    segments: int = SCAN_SEGMENTS,
+    page_size: int | None = None,
+) -> Iterator[str]:
     """Ids of every aggregate in the events table: the items at version 1 (for `rebuild`).
 
-    A Scan is right for a full rebuild and wrong anywhere else; bookkeeping items ($...)
-    are skipped.
+    A Scan is right for a full rebuild and wrong anywhere else (a parallel one, every
+    page); bookkeeping items ($...) are skipped.
     """
-    dynamodb = dynamodb or client("dynamodb")
-    pages = dynamodb.get_paginator("scan").paginate(
+    items = parallel_scan(
+        dynamodb or client("dynamodb"),
+        segments,
+        page_size,
         TableName=events_table,
         ProjectionExpression="pk",
         FilterExpression="sk = :one",
         ExpressionAttributeValues={":one": {"N": "1"}},
         ConsistentRead=True,
     )
-    for page in pages:
-        for item in page.get("Items", []):
-            if not item["pk"]["S"].startswith("$"):
-                yield item["pk"]["S"]
+    for item in items:
+        if not item["pk"]["S"].startswith("$"):
+            yield item["pk"]["S"]
 
 
 class Claims:

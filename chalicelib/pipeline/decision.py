@@ -6,6 +6,13 @@ transaction on its own: its rules, its UETR and EndToEndId, its amount on its in
 agent's position (reserved last, only for a transaction that passed everything else), so
 a rejected transaction neither burns identifiers nor holds liquidity. Claims and
 reservations are idempotent per transaction: a retried step decides the same.
+
+A message with more transactions than `CheckSettings.max_transactions` (the
+`transactions_per_message` rule's limit, PACSFLOW_CHECKS_MAX_TRANSACTIONS) is rejected as a
+whole before any rule runs and before any identifier or liquidity is taken, even when that
+rule is disabled: it is the cap that keeps a step within the function's timeout. The
+transactions' claims are taken concurrently (`duplicates.check_transactions`, up to
+`claim_workers` at a time), then the reservations one by one in document order.
 """
 
 from __future__ import annotations
@@ -46,24 +53,33 @@ class Decide:
     claims: ClaimStore
     liquidity: Liquidity
     duplicate_window_s: int
+    claim_workers: int = 16
 
     def __call__(self, payment: Payment) -> Decision:
         ct = payment.credit_transfer
         assert ct is not None  # only a received payment is decided
+        cap = self.check_settings.max_transactions
+        if len(ct.transactions) > cap:
+            return too_many(len(ct.transactions), cap)
         now, window = time.time(), self.duplicate_window_s
         group, per_tx = checks.run_by_transaction(ct, self.check_settings, screening=self.screening)
         if not checks.failed(group) and any(not checks.failed(vs) for vs in per_tx):
             # a message with nothing to accept takes no identifier: its correction may reuse them
             group.append(duplicates.check_message(self.claims, str(payment.id), ct, now, window))
+        n = len(ct.transactions)
+        own = [reservation_of(payment.id, i, n) for i in range(n)]  # claims too: a message cannot repeat a UETR
+        eligible = [i for i in range(n) if not checks.failed(group + per_tx[i])]
+        claimed = duplicates.check_transactions(
+            self.claims, [(own[i], ct.transactions[i]) for i in eligible], now, window, self.claim_workers
+        )
+        for i, verdict in zip(eligible, claimed, strict=True):
+            per_tx[i].append(verdict)
         outcomes = []
         for i, (tx, verdicts) in enumerate(zip(ct.transactions, per_tx, strict=True)):
             reserved = False
-            own = reservation_of(payment.id, i, len(ct.transactions))  # claims too: a message cannot repeat a UETR
-            if not checks.failed(group + verdicts):
-                verdicts.append(duplicates.check_transaction(self.claims, own, tx, now, window))
             if not checks.failed(group + verdicts):
                 held = self.liquidity.reserve(
-                    own, tx.instructing_agent or "", amounts_by_currency(tx), datetime.now(UTC)
+                    own[i], tx.instructing_agent or "", amounts_by_currency(tx), datetime.now(UTC)
                 )
                 verdicts += held
                 reserved = any(v.reserved for v in held) and not checks.failed(held)
@@ -80,3 +96,16 @@ class Decide:
         else:
             tagged = [v for vs in per_tx for v in vs]
         return Decision(group + tagged, outcomes)
+
+
+def too_many(count: int, cap: int) -> Decision:
+    """Every transaction rejected by the cap (NARR, as the transactions_per_message rule),
+    with nothing run, claimed or reserved."""
+    verdict = Verdict(
+        "transactions_per_message",
+        False,
+        "NARR",
+        f"at most {cap} transaction(s) per message are supported; this message has {count}",
+    )
+    reasons = (Reason("NARR", verdict.narrative),)
+    return Decision([verdict], [TxOutcome(status=TxSts.RJCT.value, reasons=reasons) for _ in range(count)])

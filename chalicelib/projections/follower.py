@@ -58,8 +58,8 @@ def _find(view: TransactionView, owner: str, query: dict[str, str] | None) -> li
     ((key, value),) = given.items()
     if not 0 < len(value) <= 64:
         raise InvalidQuery(f"{key} must be 1 to 64 characters")
-    records = (view.get(tid) for tid in view.find(key, value))
-    return [r for r in records if r is not None and r.owner == owner]
+    records = (view.get(tid) for tid in view.find(owner, key, value))
+    return [r for r in records if r is not None and r.owner == owner]  # the index is the owner's: belt and braces
 
 
 def find_for_status_request(view: TransactionView, owner: str, request: Any) -> str:
@@ -83,6 +83,7 @@ class RebuildReport:
     unreadable: list[str] = field(default_factory=list)
     unfoldable: list[str] = field(default_factory=list)  # events the fold refuses (FoldError)
     written: int = 0
+    newer_in_view: list[str] = field(default_factory=list)  # not written: the view moved on meanwhile
 
     @property
     def ok(self) -> bool:
@@ -92,7 +93,13 @@ class RebuildReport:
 def rebuild(
     payments: Payments, view: TransactionView, aggregate_ids: Iterable[str], apply: bool = False
 ) -> RebuildReport:
-    """Recompute every record from the events; report (and with `apply`, repair) differences."""
+    """Recompute every record from the events; report (and with `apply`, repair) differences.
+
+    A record matches when its stored item is the recomputed one's, lookup attributes
+    included: so a record written before the view had them (or by an older fold) is
+    reported and, with `apply`, rewritten. That is the migration: `rebuild --apply`.
+    Writes never move a record backwards (`put_unless_newer`): one the follower has
+    meanwhile advanced is left alone and listed in `newer_in_view`."""
     report = RebuildReport()
     expected_ids: set[str] = set()
     for tid in aggregate_ids:
@@ -111,14 +118,16 @@ def rebuild(
             continue
         if expected is None:
             continue
-        actual = view.get(tid)
-        if actual == expected:
+        actual = view.get_item(tid)
+        if actual == expected.to_item():
             report.matching += 1
             continue
         (report.missing if actual is None else report.mismatched).append(tid)
         if apply:
-            view.put_unconditionally(expected)
-            report.written += 1
+            if view.put_unless_newer(expected):
+                report.written += 1
+            else:
+                report.newer_in_view.append(tid)
     for record in view.scan():
         if record.transaction_id not in expected_ids:
             report.orphaned.append(record.transaction_id)

@@ -6,7 +6,10 @@ one shape and a renamed field is a type error everywhere. Three forms:
 - the record itself (the fold's result; two records are equal when their fields are);
 - `to_dict()` / `from_dict()`: the JSON the API returns, absent fields left out (None, an
   empty list), booleans always given;
-- `to_item()` / `from_item()`: the DynamoDB item (attribute values) of the view table.
+- `to_item()` / `from_item()`: the DynamoDB item (attribute values) of the view table,
+  plus the lookup attributes (`owner_uetr`, `owner_end_to_end_id`: owner + "#" + value),
+  the partition keys of the view's owner-scoped indexes (derived, not fields: `from_item`
+  ignores them).
 
 Times are ISO 8601 text, amounts the decimal text as sent, statuses ISO codes.
 """
@@ -23,6 +26,15 @@ _SER = TypeSerializer()
 _DES = TypeDeserializer()
 
 _R = TypeVar("_R", bound="_Record")
+
+# query field -> the item attribute (owner + "#" + value) an index of the view is keyed by
+LOOKUP_ATTRIBUTES = {"uetr": "owner_uetr", "end_to_end_id": "owner_end_to_end_id"}
+
+
+def lookup_key(owner: str, value: str) -> str:
+    """The lookup attribute's value. Owners are Cognito client ids ([\\w+]+, never "#"),
+    so the owner part cannot be confused with the value part."""
+    return f"{owner}#{value}"
 
 
 class _Record:
@@ -136,8 +148,13 @@ class TransactionRecord(_Record):
     refused_submissions: tuple[RefusedSubmission, ...] = ()
 
     def to_item(self) -> dict[str, Any]:
-        """The view table's item (DynamoDB attribute values)."""
-        return {k: _SER.serialize(v) for k, v in self.to_dict().items()}
+        """The view table's item (DynamoDB attribute values), with its lookup attributes."""
+        item = {k: _SER.serialize(v) for k, v in self.to_dict().items()}
+        for field, attribute in LOOKUP_ATTRIBUTES.items():
+            value = getattr(self, field)
+            if value:
+                item[attribute] = {"S": lookup_key(self.owner, value)}
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> TransactionRecord:

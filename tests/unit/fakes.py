@@ -131,7 +131,7 @@ if TYPE_CHECKING:  # every fake conforms to its port
 from collections.abc import Iterator  # noqa: E402
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES  # noqa: E402
-from chalicelib.projections.records import TransactionRecord  # noqa: E402
+from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key  # noqa: E402
 
 
 class MemoryView:
@@ -164,6 +164,17 @@ class MemoryView:
         item = self.items.get(transaction_id)
         return TransactionRecord.from_item(item) if item else None
 
+    def get_item(self, transaction_id: str) -> dict[str, Any] | None:
+        return self.items.get(transaction_id)
+
+    def put_unless_newer(self, record: TransactionRecord) -> bool:
+        with self.lock:
+            stored = self.items.get(record.transaction_id)
+            if stored is not None and int(stored["version"]["N"]) > record.version:
+                return False
+            self.items[record.transaction_id] = record.to_item()
+            return True
+
     def put_if_newer(self, record: TransactionRecord) -> bool:
         with self.lock:
             stored = self.items.get(record.transaction_id)
@@ -176,9 +187,10 @@ class MemoryView:
         with self.lock:
             self.items[record.transaction_id] = record.to_item()
 
-    def find(self, field: str, value: str) -> list[str]:
+    def find(self, owner: str, field: str, value: str) -> list[str]:
         LOOKUP_INDEXES[field]  # KeyError for a field without an index, as the adapter
-        return [tid for tid, item in self.items.items() if item.get(field) == {"S": value}]
+        key = {"S": lookup_key(owner, value)}
+        return [tid for tid, item in self.items.items() if item.get(LOOKUP_ATTRIBUTES[field]) == key]
 
     def scan(self) -> Iterator[TransactionRecord]:
         for tid in list(self.items):

@@ -13,7 +13,7 @@ def test_defaults():
     s = CheckSettings()
     assert (s.settlement_days_past, s.settlement_days_future, s.date_reference) == (5, 30, "clock")
     assert s.charge_bearers == {"DEBT", "CRED", "SHAR", "SLEV"} and s.cbpr_charge_bearers == {"DEBT", "CRED", "SHAR"}
-    assert "USN" in s.blocked_currencies and not s.allowed_currencies and s.max_transactions == 100
+    assert "USN" in s.blocked_currencies and not s.allowed_currencies and s.max_transactions == 50
 
 
 def test_read_from_the_environment(monkeypatch):

@@ -19,6 +19,8 @@ from chalicelib.projections import follower
 from chalicelib.projections.errors import InvalidQuery
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
 
+from tests.unit.test_view_lookups import create_view_table  # noqa: E402
+
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "events_v1.json").read_text())
 PATHS = FIXTURE["paths"]
 
@@ -29,17 +31,7 @@ def view() -> Iterator[TransactionView]:
     environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="transactions",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "transaction_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("transaction_id", "uetr", "end_to_end_id")],
-            GlobalSecondaryIndexes=[
-                {"IndexName": f"by_{key}", "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-                 "Projection": {"ProjectionType": "KEYS_ONLY"}}
-                for key in ("uetr", "end_to_end_id")
-            ],
-        )
+        create_view_table(dynamodb, "transactions")
         yield TransactionView("transactions", dynamodb)
 
 
@@ -90,7 +82,7 @@ def test_the_view_table_keeps_the_newest_version(view):
     assert view.put_if_newer(record) and view.get("t-1") == record
     older = TransactionRecord.from_dict({**record.to_dict(), "version": 6, "status": "ACSP"})
     assert not view.put_if_newer(older) and view.get("t-1") == record
-    assert view.find("uetr", "U") == ["t-1"] and list(view.scan()) == [record]
+    assert view.find(record.owner, "uetr", "U") == ["t-1"] and list(view.scan()) == [record]
 
 
 def test_the_follower_writes_the_fold_and_answers_from_the_view(view, payments):
