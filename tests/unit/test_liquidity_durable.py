@@ -3,11 +3,14 @@ state stays bounded; a changed limit applies to an existing position (issue 8 it
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 from uuid import uuid4
 
 from eventsourcing.domain import Snapshot
+from moto import mock_aws
 
 from chalicelib.domain.position import Position, position_id
 from chalicelib.pipeline.liquidity import Liquidity, Positions
@@ -118,3 +121,28 @@ def test_a_v1_snapshot_with_per_transaction_memory_still_loads() -> None:
     loaded = app.repository.get(position.id)
     assert loaded.used == 10 and loaded.recent == {str(int(T0.timestamp())): 1}
     assert not hasattr(loaded, "reserved")
+
+
+def test_on_dynamodb_the_position_and_the_reservation_commit_together() -> None:
+    """The same on the DynamoDB store (moto): each reservation or free is one
+    TransactWriteItems of the position's event and the reservation's."""
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        positions = Positions(
+            env={
+                "PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
+                "DYNAMODB_TABLE": f"positions-{uuid4().hex}",
+                "DYNAMODB_CREATE_TABLE": "y",
+            }
+        )
+        calls: list[str] = []
+        client = positions.recorder.datastore.client  # type: ignore[attr-defined]
+        client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+        liq = liquidity(positions=positions)
+        liq.reserve("tx-1", AGENT, {EUR: Decimal(100)}, T0)
+        liq.reserve("tx-1", AGENT, {EUR: Decimal(100)}, T0 + LATER)
+        liq.free("tx-1", AGENT, {EUR: Decimal(100)}, T0 + LATER, reserved=True)
+        liq.free("tx-1", AGENT, {EUR: Decimal(100)}, T0 + 2 * LATER, reserved=True)
+        assert used(liq) == 0 and not liq.holds("tx-1", AGENT, EUR)
+        assert [c for c in calls if c != "Query"] == ["TransactWriteItems", "TransactWriteItems"]
