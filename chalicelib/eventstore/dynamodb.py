@@ -16,7 +16,7 @@ Table layout: one table holds everything of one application. KeySchema ``pk`` (S
 (N, RANGE), projection ALL. The CloudFormation template declares exactly this.
 
     item                    pk                                sk       other attributes
-    stored event            <originator id>                   version  topic, state,
+    stored event            <originator id>                   version  topic, state, cid,
                                                                        [log, nid]
     snapshot (no bucket)    $snapshots#<originator id>        version  topic, state
     notification counter    $log#<log name>                   0        last_nid
@@ -28,6 +28,13 @@ the recorder's notification sequence, by default the application name) and ``nid
 starts with ``$``, which no originator id may start with: they never collide with an
 aggregate, and a stream consumer skips them by that prefix (snapshots kept in the
 table too: they are not events).
+
+``cid`` is the commit's id (16 random bytes, the same for every event of one commit).
+Event writes are conditional and return the recorded item when the condition fails
+(ReturnValuesOnConditionCheckFailure=ALL_OLD, no read capacity): if its ``cid`` is the
+commit's own, an earlier attempt of this very commit landed and its answer was lost
+(botocore retries timeouts and 5xx with the same request), and the commit has succeeded;
+any other item is a conflict (IntegrityError).
 
 Notification ids are gap-free: the events of a commit and the update of the log's
 counter item go into one TransactWriteItems, conditional on the counter's value when it
@@ -53,7 +60,7 @@ from itertools import islice
 from threading import Event, Lock, Thread
 from time import sleep
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from botocore.exceptions import ClientError
 from eventsourcing.persistence import (
@@ -144,6 +151,14 @@ RETRYABLE_REASONS = frozenset(
         "ProvisionedThroughputExceeded",
     }
 )
+
+
+# Every event item carries the id of the commit that wrote it (16 random bytes, made once
+# per commit), so that a repeated attempt recognises its own item (see is_own_item).
+COMMIT_ID = "cid"
+# What one TransactWriteItems attempt came to, with the cancellation reasons.
+COMMITTED, LANDED, RETRY = "committed", "landed", "retry"
+TransactionOutcome = tuple[str, Sequence[Mapping[str, Any]]]
 
 
 class DynamoDBDatastore:
@@ -267,13 +282,17 @@ class DynamoDBRecorder:
         msg = f"Commit still contended after {self.MAX_ATTEMPTS} attempts"
         return OperationalError(msg)
 
-    def _try_transaction(self, ops: Sequence[tuple[str, dict[str, Any]]]) -> Sequence[Mapping[str, Any]] | None:
+    def _try_transaction(self, ops: Sequence[tuple[str, dict[str, Any]]]) -> TransactionOutcome:
         """Run one TransactWriteItems of (role, item) pairs.
 
-        Returns None when committed, or the cancellation reasons when the same
-        commit may succeed if retried. Raises IntegrityError when an event or
-        tracking condition failed (the record exists), whatever else failed.
-        botocore's idempotency token makes its own retries of this call safe.
+        Returns COMMITTED when this call committed, or LANDED with the cancellation
+        reasons when an event's condition failed on the very item this commit writes
+        (an earlier attempt of the same commit landed, and its answer was lost: see
+        `is_own_item`), or RETRY with the reasons when the same commit may succeed if
+        retried. Raises IntegrityError when an event or tracking condition failed on
+        another writer's record, whatever else failed. botocore's idempotency token
+        makes its own retries of this call safe within DynamoDB's 10-minute window;
+        the LANDED check covers any other repeat of a commit that had landed.
         """
         with translated_errors("TransactWriteItems"):
             try:
@@ -286,11 +305,16 @@ class DynamoDBRecorder:
                     raise
                 reasons = error.response.get("CancellationReasons", [])
             else:
-                return None
+                return COMMITTED, ()
         codes = [reason.get("Code", "None") for reason in reasons]
         if len(codes) != len(ops):
             msg = f"Transaction cancelled with {len(codes)} reasons for {len(ops)} items"
             raise OperationalError(msg)
+        # A transaction is atomic: if one of its event items is there as this commit
+        # wrote it, the whole commit landed before.
+        for (role, op), reason in zip(ops, reasons, strict=True):
+            if role == EVENT and reason.get("Code") == "ConditionalCheckFailed" and is_own_item(op["Put"], reason):
+                return LANDED, reasons
         for (role, _), code in zip(ops, codes, strict=True):
             if code == "ConditionalCheckFailed" and role != COUNTER:
                 msg = f"Commit conflicts with a recorded {role}"
@@ -298,7 +322,7 @@ class DynamoDBRecorder:
         if not RETRYABLE_REASONS.issuperset(codes):
             msg = f"Transaction cancelled: {', '.join(codes)}"
             raise OperationalError(msg)
-        return reasons
+        return RETRY, reasons
 
 
 class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
@@ -321,7 +345,8 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         if len(stored_events) == 1:
             self._put_event(stored_events[0])
         elif stored_events:
-            ops = [(EVENT, {"Put": self._event_put(e)}) for e in stored_events]
+            commit_id = new_commit_id()
+            ops = [(EVENT, {"Put": self._event_put(e, commit_id)}) for e in stored_events]
             self._transact(ops)
         return None
 
@@ -366,7 +391,8 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
 
     def _transact(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
         for attempt in self._attempts():
-            if self._try_transaction(ops) is None:
+            outcome, _ = self._try_transaction(ops)
+            if outcome != RETRY:
                 self.stats.record(retries=attempt)
                 return
         raise self._contended()
@@ -376,8 +402,10 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
             return text_id
         return f"{RESERVED_PREFIX}{self.purpose}#{text_id}"
 
-    def _event_put(self, stored_event: StoredEvent) -> dict[str, Any]:
-        """A conditional Put of one event: it fails if the version is recorded."""
+    def _event_put(self, stored_event: StoredEvent, commit_id: bytes) -> dict[str, Any]:
+        """A conditional Put of one event: it fails if the version is recorded, and then
+        returns the recorded item (ALL_OLD: no read capacity), whose commit id tells our
+        own earlier attempt from another commit's event (`is_own_item`)."""
         text_id = self.datastore.encode_originator_id(stored_event.originator_id)
         return {
             "TableName": self.datastore.table_name,
@@ -386,23 +414,31 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
                 "sk": number(stored_event.originator_version),
                 "topic": {"S": stored_event.topic},
                 "state": {"B": stored_event.state},
+                COMMIT_ID: {"B": commit_id},
             },
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": "pk"},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def _put_event(self, stored_event: StoredEvent) -> None:
+        """botocore retries a timeout or a 5xx with the same request: if the first
+        attempt had landed, the retry's condition fails on our own item, which is
+        success, not a conflict."""
+        put = self._event_put(stored_event, new_commit_id())
         with translated_errors("PutItem"):
             try:
-                self.datastore.client.put_item(**self._event_put(stored_event))
+                self.datastore.client.put_item(**put)
             except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                if not is_own_item(put, error.response):
                     msg = (
                         f"Stored event already recorded: {stored_event.originator_id}"
                         f" version {stored_event.originator_version}"
                     )
                     raise IntegrityError(msg) from None
-                raise
+                logger.debug("PutItem of %s v%d had landed before its retry", *put_key(put))
         self.stats.record(retries=0)
 
 
@@ -473,12 +509,16 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
 
     def _commit(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
         last_nid = self._read_counter()
+        commit_id = new_commit_id()
         for attempt in self._attempts():
-            ops = self._commit_ops(stored_events, last_nid, **kwargs)
-            reasons = self._try_transaction(ops)
-            if reasons is None:
+            ops = self._commit_ops(stored_events, last_nid, commit_id, **kwargs)
+            outcome, reasons = self._try_transaction(ops)
+            if outcome == COMMITTED:
                 self.stats.record(retries=attempt)
                 return list(range(last_nid + 1, last_nid + 1 + len(stored_events)))
+            if outcome == LANDED:
+                self.stats.record(retries=attempt)
+                return landed_notification_ids(ops, reasons)
             last_nid = self._counter_after(reasons, ops)
             logger.debug(
                 "Log %s: commit attempt %d lost the counter; now at %d",
@@ -489,10 +529,10 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         raise self._contended()
 
     def _commit_ops(
-        self, stored_events: Sequence[StoredEvent], last_nid: int, **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], last_nid: int, commit_id: bytes, **kwargs: Any
     ) -> list[tuple[str, dict[str, Any]]]:
         events = [
-            (EVENT, {"Put": self._notified_event_put(stored_event, nid)})
+            (EVENT, {"Put": self._notified_event_put(stored_event, nid, commit_id)})
             for nid, stored_event in enumerate(stored_events, start=last_nid + 1)
         ]
         counter = (COUNTER, {"Update": self._counter_update(last_nid, len(stored_events))})
@@ -503,8 +543,8 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         tracking position)."""
         return []
 
-    def _notified_event_put(self, stored_event: StoredEvent, nid: int) -> dict[str, Any]:
-        put = self._event_put(stored_event)
+    def _notified_event_put(self, stored_event: StoredEvent, nid: int, commit_id: bytes) -> dict[str, Any]:
+        put = self._event_put(stored_event, commit_id)
         put["Item"] |= {"log": {"S": self.log_name}, "nid": number(nid)}
         return put
 
@@ -777,6 +817,46 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
 
 
 Factory = DynamoDBFactory
+
+
+def new_commit_id() -> bytes:
+    """The id of one commit, made once before its first attempt."""
+    return uuid4().bytes
+
+
+def is_own_item(put: Mapping[str, Any], answer: Mapping[str, Any]) -> bool:
+    """Whether the item a failed ``attribute_not_exists`` condition returned (ALL_OLD:
+    ``Item`` of a ConditionalCheckFailedException, or of a transaction's cancellation
+    reason) was written by the very commit `put` belongs to: the same commit id.
+
+    The id is made once per commit, before its first attempt, so every repeat of the
+    commit carries it: botocore's retry of the same request, and our own retry of a
+    cancelled transaction. The event's state cannot serve: a second commit of the same
+    stored event (a caller's retry) must still conflict. An answer without ``Item`` (an
+    emulator ignoring ReturnValuesOnConditionCheckFailure) is not ours: the conflict
+    stands.
+    """
+    item = answer.get("Item") or {}
+    theirs = item.get(COMMIT_ID, {}).get("B")
+    return theirs is not None and bytes(theirs) == put["Item"][COMMIT_ID]["B"]
+
+
+def put_key(put: Mapping[str, Any]) -> tuple[str, int]:
+    return put["Item"]["pk"]["S"], int(put["Item"]["sk"]["N"])
+
+
+def landed_notification_ids(
+    ops: Sequence[tuple[str, dict[str, Any]]], reasons: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """The notification ids an earlier attempt of this commit took: its events' ids are
+    consecutive, so one returned event item tells all of them."""
+    events = [(op, reason) for (role, op), reason in zip(ops, reasons, strict=True) if role == EVENT]
+    for index, (op, reason) in enumerate(events):
+        if reason.get("Code") == "ConditionalCheckFailed" and is_own_item(op["Put"], reason):
+            first = int(reason["Item"]["nid"]["N"]) - index
+            return list(range(first, first + len(events)))
+    msg = "No event of the commit was returned"  # _try_transaction said LANDED: unreachable
+    raise OperationalError(msg)
 
 
 def bookkeeping_key(pk: str) -> dict[str, Any]:

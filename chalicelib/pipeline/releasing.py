@@ -1,7 +1,23 @@
 """The releasing step: build and archive the pacs.002, record Released, notify subscribers.
 
 A cancelled payment's liquidity is freed here too (idempotent: the cancellation may have
-died before doing it)."""
+died before doing it).
+
+When to notify is decided from the recorded state alone: every delivery that finds the
+payment released publishes its notification, whether this delivery recorded the release
+or an earlier one did. The rule never loses a notification: a delivery that recorded the
+release and died before publishing is redelivered, finds it released and publishes; so
+does a delivery whose own save came back as a conflict (its retried write had landed),
+or whose concurrent twin recorded first and then died. What it costs is a repeated
+notification per repeated delivery, and those are rare (the queue deduplicates the step's
+message on transaction id and step for five minutes; a redelivery follows a crash or a
+timeout). Subscribers must deduplicate anyway, because SNS itself delivers at least once:
+a notification is identified by transaction id and report_msg_id, both in the body.
+Recording a `Notified` event instead would cost one more write per payment (and one more
+view update) without closing the window between publishing and recording it, and the
+previous heuristic (stay silent on a first delivery that recorded nothing) lost the
+notification whenever the release had been recorded by our own retried write.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +49,11 @@ class Releasing:
             payment.release(report_key=key, report_sha256=digest, report_msg_id=reports.report_msg_id(payment.id))
             return True
 
-        payment, recorded = self.uow.record(
+        payment, _ = self.uow.record(
             msg.transaction_id,
             step,
             after_save=lambda: faults.check(self.fault_injection, "releasing.after_append", msg.receive_count),
         )
-        if not recorded and msg.receive_count == 1:
-            return  # a redundant trigger of a release another delivery made (and announces)
         self.notifier.released(
             str(payment.id),
             payment.tx_sts.value,

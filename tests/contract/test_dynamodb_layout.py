@@ -78,6 +78,8 @@ def test_key_layout(datastore: DynamoDBDatastore) -> None:
     recorder.insert_events(events(originator_id, range(1, 3)), tracking=Tracking("Up", 7))
 
     event_item = raw_item(datastore, str(originator_id), 2)
+    commit_id = event_item.pop("cid")["B"]  # the commit's id, the same on its every event
+    assert len(commit_id) == 16 and raw_item(datastore, str(originator_id), 1)["cid"]["B"] == commit_id
     assert event_item == {
         "pk": {"S": str(originator_id)},
         "sk": {"N": "2"},

@@ -6,6 +6,7 @@ the bottom), and `memory_service` builds the service through the one composition
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -40,10 +41,24 @@ class MemoryArchive:
 
 
 class MemoryQueue:
+    """A FIFO queue as SQS keeps one: a message whose deduplication id (the same as
+    chalicelib/adapters/sqs.py derives) was sent in the last five minutes is accepted and
+    dropped."""
+
+    DEDUPLICATION_INTERVAL_S = 300.0
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.deduplicated: list[tuple[str, str, dict[str, Any]]] = []
+        self._sent_at: dict[str, float] = {}
 
     def send(self, transaction_id: str, step: str, body: dict[str, Any], dedup: str = "") -> None:
+        dedup_id = f"{transaction_id}:{step}{':' + dedup if dedup else ''}"
+        now = time.monotonic()
+        if now - self._sent_at.get(dedup_id, -self.DEDUPLICATION_INTERVAL_S) < self.DEDUPLICATION_INTERVAL_S:
+            self.deduplicated.append((transaction_id, step, body))
+            return
+        self._sent_at[dedup_id] = now
         self.sent.append((transaction_id, step, body))
 
     def is_reachable(self) -> bool:

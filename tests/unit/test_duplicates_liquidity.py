@@ -110,7 +110,7 @@ def test_fifty_concurrent_payments_never_overdraw_the_position():
     outcomes = [outcome(p, tx) for tx in txs]
     assert outcomes.count(("ACSC", [])) == 10 and outcomes.count(("RJCT", ["AM04"])) == 40
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
-    assert position.used == limit and position.available == 0 and len(position.reserved) == 10
+    assert position.used == limit and position.available == 0 and sum(p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR") for tx in txs) == 10
 
 
 def test_velocity_limits_payments_per_window():
@@ -132,7 +132,7 @@ def test_a_retried_processing_step_reserves_once():
     p.processing.decide(payment)  # a first attempt that died before saving its decision
     p.processing(StepMessage(tx, body, receive_count=2))
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
-    assert list(position.reserved) == [str(tx)] and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    assert p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR") and position.used == Decimal("1234.56") and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
 
 
 def test_an_agent_without_a_configured_limit_keeps_no_position():

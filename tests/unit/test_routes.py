@@ -302,7 +302,9 @@ def test_inbox_takes_a_pacs008_with_202_and_a_repeat_of_it_queues_nothing(http):
     assert set(body) == {"transaction_id", "region_id", "request_id", "request_timestamp", "message"}
     assert [step for _, step, _ in http.svc.adapters.incoming.sent] == ["incoming"]
     assert_json(http.submit(tx, message), 202)  # a retried POST: the same step (FIFO deduplicates it by hash)
-    first, again = (body for _, _, body in http.svc.adapters.incoming.sent)
+    queue = http.svc.adapters.incoming
+    first, again = (body for _, _, body in queue.sent + queue.deduplicated)
+    assert len(queue.sent) == 1
     assert first["sha256"] == again["sha256"] and first["key"] == again["key"]
     drain(http.svc)
     assert_json(http.submit(tx, message), 202)  # once received: taken, nothing queued
