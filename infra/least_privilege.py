@@ -98,9 +98,16 @@ def is_allowed(documents: Iterable[Mapping[str, Any]], action: str, resource: st
     return allowed
 
 
-def read_calls(lines: Iterable[str], functions: Mapping[str, str]) -> list[Call]:
+def read_calls(
+    lines: Iterable[str], functions: Mapping[str, str], aliases: Mapping[str, str] | None = None
+) -> list[Call]:
     """Calls of a call log; `functions` maps a deployed function name to its logical id.
-    Calls made outside any function (the tests' own clients) are not in the log."""
+    Calls made outside any function (the tests' own clients) are not in the log.
+
+    `aliases` maps a resource as a call named it to the ARN IAM authorises it against: a
+    secret named by its name is authorised against its full ARN (AWS Secrets Manager user
+    guide, "Permissions reference"; the local stack hands functions the name)."""
+    aliases = aliases or {}
     calls = []
     for line in lines:
         if not line.strip():
@@ -112,7 +119,7 @@ def read_calls(lines: Iterable[str], functions: Mapping[str, str]) -> list[Call]
                 service=entry["service"],
                 operation=entry["operation"],
                 action=entry["action"],
-                resource=entry["resource"],
+                resource=aliases.get(entry["resource"], entry["resource"]),
             )
         )
     return calls
