@@ -170,3 +170,46 @@ def test_the_roles_allow_what_the_notification_log_mode_calls(tmp_path, policies
     for function in ("APIHandler", "Incoming", "Processing", "Releasing"):
         calls = read_calls(lines, {"any": function})
         assert denied(calls, policies) == [], function
+
+
+def test_releasing_a_payment_cancelled_after_its_reservation_is_allowed_to_free_it(tmp_path, policies):
+    """The path the e2e suite can only hit by luck (a cancellation between Accepted and
+    Released), in process: liquidity positions on moto with the recorder on, every other
+    adapter in memory; each step's calls are judged against its own function's role."""
+    from chalicelib import bootstrap
+    from chalicelib.adapters.settings import Settings
+    from chalicelib.pipeline.liquidity import Positions
+    from chalicelib.pipeline.messages import StepMessage
+    from tests.messages import EVENTS, redated
+    from tests.unit.fakes import memory_adapters
+
+    log = tmp_path / "calls.jsonl"
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION=REGION, PACSFLOW_CALL_LOG=str(log), PACSFLOW_RELEASED_TOPIC_ARN=TOPIC)
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+
+        def as_function(name: str) -> None:
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
+
+        as_function("setup")
+        positions = Positions(env={"PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
+                                   "DYNAMODB_TABLE": f"{STACK}-positions", "DYNAMODB_CREATE_TABLE": "y"})
+        p = bootstrap.build(Settings(liquidity_limits='{"*": "1000000000"}'), **{**memory_adapters(), "positions": positions})
+        log.write_text("")
+        as_function("APIHandler")
+        tx = p.issue_transaction("pacs.008", "r", "client-a").id
+        p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), "client-a")
+        as_function("Incoming")
+        p.incoming(StepMessage(tx, p.adapters.incoming.sent.pop(0)[2]))
+        as_function("Processing")
+        p.processing(StepMessage(tx, p.adapters.processing.sent.pop(0)[2]))  # reserves
+        as_function("APIHandler")
+        p.submit(tx, "camt.056", redated((EVENTS / "camt056_cancel.xml").read_bytes()), "client-a")
+        as_function("Releasing")
+        while p.adapters.releasing.sent:
+            p.releasing(StepMessage(tx, p.adapters.releasing.sent.pop(0)[2]))  # frees
+        assert p.payments.get_payment(tx).is_released
+    lines = log.read_text().splitlines()
+    calls = read_calls(lines, {f: f for f in ("APIHandler", "Incoming", "Processing", "Releasing")})
+    assert {c.action for c in calls if c.function == "Releasing"} >= {"dynamodb:PutItem"}, calls
+    assert denied(calls, policies) == []
