@@ -275,6 +275,7 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_RELEASING_QUEUE_URL": ref("ReleasingQueue"),
         "PACSFLOW_RELEASED_TOPIC_ARN": ref("ReleasedTopic"),
         "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
+        "PACSFLOW_CALL_LOG": ref("CallLog"),
         "PACSFLOW_USER_POOL_ID": ref("UserPool"),
         "PACSFLOW_CIPHER_SECRET_ARN": ref("EventCipherSecret"),
         "PACSFLOW_TOKEN_ISSUER": sub(ISSUER),
@@ -286,16 +287,35 @@ def environment() -> dict[str, Any]:
 
 
 def _events_rw() -> dict[str, Any]:
-    table = arn("EventsTable")
+    """Read and append events (GetItem, Query), claim identifiers (PutItem, GetItem). With the
+    gap-free notification log (NOTIFICATION_LOG=y) a commit is a TransactWriteItems that also
+    moves the counter item: AWS authorises each of its items by its own action, so UpdateItem
+    (tests/unit/test_least_privilege.py records what that mode calls)."""
     return {
         "Effect": "Allow",
-        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-        "Resource": [table],
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        "Resource": [arn("EventsTable")],
     }
 
 
-def _archive(*actions: str) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": list(actions), "Resource": [sub("${ArchiveBucket.Arn}/*")]}
+def _positions_rw() -> dict[str, Any]:
+    """Liquidity positions: reserve (Processing), free on cancellation or return (APIHandler,
+    Releasing); snapshots are items of the same table."""
+    return {
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+        "Resource": [arn("PositionsTable")],
+    }
+
+
+def _archive(action: str, *kinds: str) -> dict[str, Any]:
+    """`action` on the archive's objects of `kinds` (key prefixes: inbound, outbound; see
+    chalicelib/adapters/s3.py `Archive.key_for`)."""
+    return {
+        "Effect": "Allow",
+        "Action": [action],
+        "Resource": [sub(f"${{ArchiveBucket.Arn}}/{kind}/*") for kind in kinds],
+    }
 
 
 def _send(*queues: str) -> dict[str, Any]:
@@ -303,6 +323,8 @@ def _send(*queues: str) -> dict[str, Any]:
 
 
 def _consume(queue: str) -> dict[str, Any]:
+    """What Lambda's event source mapping needs to poll `queue` with the function's role
+    (AWS Lambda developer guide, "Execution role permissions" for SQS)."""
     return {
         "Effect": "Allow",
         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
@@ -311,40 +333,43 @@ def _consume(queue: str) -> dict[str, Any]:
 
 
 def permissions() -> dict[str, list[dict[str, Any]]]:
+    """Each function's statements: exactly the calls its code makes (proven by
+    tests/e2e/test_least_privilege.py, which evaluates every call of the e2e suite against
+    these), plus what Lambda itself does with the role (event source polling, logs)."""
     view_table = arn("TransactionsTable")
+    view_indexes = [
+        sub("${TransactionsTable.Arn}/index/by_uetr"),
+        sub("${TransactionsTable.Arn}/index/by_end_to_end_id"),
+    ]
     return {
         "APIHandler": [
             _events_rw(),
+            _positions_rw(),  # a cancellation or return frees the payment's liquidity
             {"Effect": "Allow", "Action": ["dynamodb:DescribeTable"], "Resource": [arn("EventsTable"), view_table]},
-            {
-                "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:Query"],
-                "Resource": [view_table, sub("${TransactionsTable.Arn}/index/*")],
-            },
-            _archive("s3:PutObject", "s3:GetObject"),
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [view_table]},
+            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": view_indexes},
+            _archive("s3:PutObject", "inbound", "outbound"),  # messages in; answers to cancellations out
+            _archive("s3:GetObject", "outbound"),  # reports at /outbox
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
-            _send("IncomingQueue"),
+            _send("IncomingQueue", "ReleasingQueue"),  # a cancellation before release goes to releasing
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
         ],
         "Incoming": [
             _events_rw(),
-            _archive("s3:GetObject"),
+            _archive("s3:GetObject", "inbound"),
             _consume("IncomingQueue"),
             _send("ProcessingQueue", "ReleasingQueue"),
         ],
         "Processing": [
             _events_rw(),
-            {
-                "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-                "Resource": [arn("PositionsTable")],
-            },
+            _positions_rw(),
             _consume("ProcessingQueue"),
             _send("ReleasingQueue"),
         ],
         "Releasing": [
             _events_rw(),
-            _archive("s3:PutObject", "s3:GetObject"),
+            _positions_rw(),  # releasing a cancelled payment frees its reservation
+            _archive("s3:PutObject", "outbound"),  # the status report
             _consume("ReleasingQueue"),
             {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [ref("ReleasedTopic")]},
         ],
@@ -450,6 +475,11 @@ def merge_template() -> dict[str, Any]:
                 "Type": "String",
                 "Default": "",
                 "Description": "test-only fault points; empty in real stages",
+            },
+            "CallLog": {
+                "Type": "String",
+                "Default": "",
+                "Description": "test-only: a file every function appends its AWS calls to; empty in real stages",
             },
             "ScopePrefix": {
                 "Type": "String",

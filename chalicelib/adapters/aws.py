@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Literal, overload
 import boto3
 from botocore.config import Config
 
+from chalicelib.adapters import call_log
+
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
     from chalicelib.aws_types import DynamoDBClient, S3Client, SecretsManagerClient, SNSClient, SQSClient
 
@@ -41,4 +43,5 @@ def client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient
 
 @cache
 def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
-    return boto3.session.Session().client(service, config=_CONFIG)
+    made = boto3.session.Session().client(service, config=_CONFIG)
+    return call_log.install(made)  # test-only recorder; a no-op unless PACSFLOW_CALL_LOG is set

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     allowed_client_ids: str = ""  # comma-separated; empty: any client of the pool
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
+    # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).
+    call_log: str = ""
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,8 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from chalicelib.adapters import call_log
+
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
     from chalicelib.aws_types import DynamoDBClient, S3Client
 
@@ -48,7 +50,8 @@ def new_client(service_name: Literal["dynamodb", "s3"], endpoint_url: str | None
     from several threads at once. Region and credentials come from the default chain.
     """
     session = boto3.session.Session()
-    return session.client(service_name, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+    made = session.client(service_name, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+    return call_log.install(made)  # test-only recorder; a no-op unless PACSFLOW_CALL_LOG is set
 
 
 def error_code(error: ClientError) -> str:

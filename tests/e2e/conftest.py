@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import requests
 
+import infra.deploy
+
 from infra.deploy import deploy_local
 from tests.waiting import poll, wait_until_idle
 
@@ -79,7 +81,7 @@ LIQUIDITY_LIMITS = '{"LIQTDEFFXXX:EUR": "12345.60"}'
 
 
 @pytest.fixture(scope="session")
-def stack(aws_endpoint) -> dict:
+def stack(aws_endpoint, call_log) -> dict:
     return deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
 
 
@@ -157,3 +159,35 @@ def notified(notifications, stack, boto_session):
         return mine(tx)
 
     return wait
+
+
+# -- least privilege: every AWS call of every function, recorded (chalicelib/adapters/call_log.py)
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "runs_last: judges what the whole session did; runs after every other test")
+
+
+@pytest.hookimpl(trylast=True)  # after any plugin that reorders
+def pytest_collection_modifyitems(session, config, items):
+    """Move the items marked `runs_last` to the end of the session, whatever the file names
+    or the order the files were given in (they judge the calls every other test made)."""
+    last = [item for item in items if item.get_closest_marker("runs_last")]
+    items[:] = [item for item in items if not item.get_closest_marker("runs_last")] + last
+
+
+@pytest.fixture(scope="session")
+def call_log(tmp_path_factory):
+    """The file the deployed functions append their AWS calls to (MiniStack runs Lambdas as
+    local processes, so a file of this machine works). Every deployment of the session sets
+    it (the `CallLog` parameter), including tests that redeploy with parameters of their own."""
+    path = tmp_path_factory.mktemp("calls") / "calls.jsonl"
+    path.touch()
+    original = infra.deploy.deploy_stack
+
+    def deploy_stack(session, stack, template, parameters, endpoint):
+        return original(session, stack, template, {"CallLog": str(path), **parameters}, endpoint)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(infra.deploy, "deploy_stack", deploy_stack)
+    yield path
+    patch.undo()
