@@ -9,19 +9,16 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
-from botocore.config import Config
+
+from chalicelib.eventstore.aws import CLIENT_CONFIG
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
     from chalicelib.aws_types import DynamoDBClient, S3Client, SecretsManagerClient, SNSClient, SQSClient
 
 Service = Literal["dynamodb", "s3", "secretsmanager", "sns", "sqs"]
 
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=3,
-    read_timeout=10,
-    max_pool_connections=50,
-)
+# Timeouts and retries bounded below the shortest function timeout (see CLIENT_CONFIG).
+_CONFIG = CLIENT_CONFIG
 
 
 @overload

@@ -27,8 +27,21 @@ if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda packa
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
 # ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size
 # lets one client serve many concurrent writer threads without queueing on sockets.
+#
+# Every call must give up before the Lambda function does (the shortest function timeout
+# is 15 s, the `local` stage's): without timeouts botocore waits 60 s to connect and 60 s to
+# read, per attempt. Worst case of one call: MAX_ATTEMPTS x (CONNECT + READ) plus the standard
+# mode's back-off between attempts (at most 2**(n-1) s before attempt n+1) = 3 x 3 + 1 + 2 = 12 s.
+# A DynamoDB, S3, SQS, SNS or Secrets Manager call of ours answers in milliseconds; a timed-out
+# write is safe to retry (conditional puts, idempotency tokens of TransactWriteItems).
+CONNECT_TIMEOUT_S = 1
+READ_TIMEOUT_S = 2
+MAX_ATTEMPTS = 3
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
+    # botocore's "max_attempts" counts retries only (3 would mean 4 calls): say the total.
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
     max_pool_connections=50,
 )
 
