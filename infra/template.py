@@ -241,8 +241,30 @@ def gateway_responses() -> dict[str, Any]:
     }
 
 
+def route_security() -> dict[str, Any]:
+    """Each protected method's `security`, with the scopes app.py gives its authorizer, in
+    the stack's ScopePrefix (a stage parameter, like the resource server's identifier): on a
+    Cognito-authorized method with no scopes API Gateway accepts ID tokens only, so every
+    client-credentials (access token) call would be 401."""
+    import app as application  # the routes `chalice package` turns into these paths
+
+    prefix = application.SCOPE_PREFIX + "/"
+    paths: dict[str, Any] = {}
+    for path, methods in application.app.routes.items():
+        for method, entry in methods.items():
+            if entry.authorizer is None:
+                continue
+            scopes = entry.authorizer.scopes
+            assert scopes and all(s.startswith(prefix) for s in scopes), (path, method, scopes)
+            paths.setdefault(path, {})[method.lower()] = {
+                "security": [{entry.authorizer.name: [sub("${ScopePrefix}/" + s.removeprefix(prefix)) for s in scopes]}]
+            }
+    return paths
+
+
 def api_gateway() -> dict[str, Any]:
-    """Bind the Chalice authorizer (app.py) to this stack's pool; shape the gateway's own errors."""
+    """Bind the Chalice authorizer (app.py) to this stack's pool and scopes; shape the
+    gateway's own errors."""
     return {
         "RestAPI": {
             "Properties": {
@@ -250,7 +272,8 @@ def api_gateway() -> dict[str, Any]:
                 "DefinitionBody": {
                     "securityDefinitions": {
                         "ClientCredentials": {"x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}
-                    }
+                    },
+                    "paths": route_security(),
                 },
             }
         }

@@ -81,3 +81,93 @@ def test_the_code_makes_clients_only_through_the_two_configured_factories():
     assert not offenders, offenders
     for path in factories:
         assert "config=" in path.read_text(), path
+
+
+# -- the packaged template as CloudFormation receives it (AWS's own SAM translator) -------
+
+
+@pytest.fixture(scope="module")
+def transformed(template) -> dict[str, Any]:
+    """The template after the AWS::Serverless transform, translated offline by
+    aws-sam-translator (the library CloudFormation's transform runs): what AWS deploys."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:  # our functions name their roles; nothing to look up
+        def load(self) -> dict[str, str]:
+            return {}
+
+    t = copy.deepcopy(template)
+    for resource in functions_of(t).values():
+        resource["Properties"]["CodeUri"] = "s3://artifacts/pacsflow.zip"
+    old = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
+    try:
+        return transform(t, {"ScopePrefix": "pacsflow"}, NoManagedPolicies())
+    finally:
+        if old is None:
+            os.environ.pop("AWS_DEFAULT_REGION")
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = old
+
+
+# -- issue 8 item 1: each protected method demands the scope its code checks -------------
+
+
+def access_by_route() -> dict[tuple[str, str], str | None]:
+    """(path, method) -> the access app.py's `protected(...)` demands (None: not protected),
+    read from the code itself so the template cannot drift from it."""
+    tree = ast.parse((REPO / "app.py").read_text())
+    names = {}  # READ, WRITE = "read", "write"
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
+            for target, value in zip(node.targets[0].elts, node.value.elts, strict=True):
+                if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
+                    names[target.id] = value.value
+    routes: dict[tuple[str, str], str | None] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        access = None
+        for d in node.decorator_list:
+            if isinstance(d, ast.Call) and ast.unparse(d.func) == "protected":
+                arg = d.args[0]
+                access = names[arg.id] if isinstance(arg, ast.Name) else arg.value
+        for d in node.decorator_list:
+            if isinstance(d, ast.Call) and ast.unparse(d.func) == "app.route":
+                methods = next(k.value for k in d.keywords if k.arg == "methods")
+                for m in methods.elts:
+                    routes[(d.args[0].value, m.value.lower())] = access
+    return routes
+
+
+def test_every_protected_method_demands_exactly_the_scope_its_route_checks(template, transformed):
+    expected = access_by_route()
+    assert ("/uuid", "get") in expected and expected[("/uuid", "get")] == "write"  # the reader works
+    assert expected[("/transactions/{transaction_id}", "get")] == "read"
+    server = template["Resources"]["ResourceServer"]["Properties"]
+    assert server["Identifier"] == {"Ref": "ScopePrefix"}
+    offered = {s["ScopeName"] for s in server["Scopes"]}
+    for body in (
+        template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"],
+        transformed["Resources"]["RestAPI"]["Properties"]["Body"],  # what API Gateway imports
+    ):
+        seen = set()
+        for path, methods in body["paths"].items():
+            for method, spec in methods.items():
+                if method == "options":
+                    continue
+                seen.add((path, method))
+                access = expected[(path, method)]
+                if access is None:
+                    assert "security" not in spec, (path, method)
+                    continue
+                # the pool's resource server is named by the same parameter: <prefix>/<scope>
+                assert access in offered
+                assert spec["security"] == [{"ClientCredentials": [{"Fn::Sub": "${ScopePrefix}/" + access}]}], (
+                    path,
+                    method,
+                    spec.get("security"),
+                )
+        assert seen == set(expected)
