@@ -171,3 +171,112 @@ def test_every_protected_method_demands_exactly_the_scope_its_route_checks(templ
                     spec.get("security"),
                 )
         assert seen == set(expected)
+
+
+# -- issue 8 item 4: what an operator expects of the stack --------------------------------
+
+
+def _key_ref(value: Any) -> bool:
+    return value in ({"Ref": "DataKey"}, {"Fn::GetAtt": ["DataKey", "Arn"]})
+
+
+def test_one_rotated_customer_managed_key_encrypts_every_store(template):
+    r = template["Resources"]
+    keys = {k: v for k, v in r.items() if v["Type"] == "AWS::KMS::Key"}
+    assert list(keys) == ["DataKey"]
+    key = keys["DataKey"]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"  # what it encrypted must stay readable
+    policy = key["Properties"]["KeyPolicy"]["Statement"]
+    root = [s for s in policy if s["Principal"].get("AWS") == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]
+    assert root and root[0]["Action"] == "kms:*"
+    for s in policy:  # a service principal only with a condition naming our use
+        assert "AWS" in s["Principal"] or s.get("Condition"), s
+    for name, v in r.items():
+        props = v.get("Properties", {})
+        if v["Type"] == "AWS::DynamoDB::Table":
+            sse = props["SSESpecification"]
+            assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS" and _key_ref(sse["KMSMasterKeyId"]), name
+        elif v["Type"] in ("AWS::SQS::Queue", "AWS::SNS::Topic"):
+            assert _key_ref(props.get("KmsMasterKeyId")), name
+            assert "SqsManagedSseEnabled" not in props, name  # exclusive with a KMS key
+        elif v["Type"] == "AWS::SecretsManager::Secret":
+            assert _key_ref(props.get("KmsKeyId")), name
+        elif v["Type"] == "AWS::S3::Bucket":
+            (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            default = rule["ServerSideEncryptionByDefault"]
+            assert default["SSEAlgorithm"] == "aws:kms" and _key_ref(default["KMSMasterKeyID"]), name
+        elif v["Type"] == "AWS::Logs::LogGroup":
+            assert _key_ref(props.get("KmsKeyId")), name
+
+
+def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for p in template["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_every_function_may_use_the_key_and_write_traces(template):
+    for name, function in functions_of(template).items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        kms = {a for s in _statements(template, role) if _key_ref(s["Resource"][0]) for a in s["Action"]}
+        assert {"kms:Decrypt", "kms:GenerateDataKey"} <= kms, name
+        managed = template["Resources"][role]["Properties"]["ManagedPolicyArns"]
+        assert {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"} in managed, name
+        assert function["Properties"]["Tracing"] == "Active", name
+
+
+def test_every_function_keeps_its_logs_for_a_bounded_time(template):
+    r = template["Resources"]
+    groups = {
+        json.dumps(v["Properties"]["LogGroupName"]): v["Properties"]
+        for v in r.values()
+        if v["Type"] == "AWS::Logs::LogGroup"
+    }
+    allowed = [int(d) for d in template["Parameters"]["LogRetentionDays"]["AllowedValues"]]
+    assert int(template["Parameters"]["LogRetentionDays"]["Default"]) in allowed
+    for name in functions_of(template):
+        # the group Lambda writes to: /aws/lambda/<the function's physical name>
+        group = groups[json.dumps({"Fn::Sub": f"/aws/lambda/${{{name}}}"})]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
+def test_the_api_stage_has_access_logs_and_tracing(template, transformed):
+    (stage,) = [v for v in transformed["Resources"].values() if v["Type"] == "AWS::ApiGateway::Stage"]
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    logs = props["AccessLogSetting"]
+    group = template["Resources"][logs["DestinationArn"]["Fn::GetAtt"][0]]
+    assert group["Type"] == "AWS::Logs::LogGroup" and group["Properties"]["RetentionInDays"]
+    fields = json.loads(logs["Format"])
+    assert "$context.requestId" in fields.values()
+    assert not any("path" in v.lower() and "resourcepath" not in v.lower() for v in fields.values())  # no ids or bodies
+    # API Gateway logs through the account's CloudWatch role; the stage needs it first
+    account = [v for v in template["Resources"].values() if v["Type"] == "AWS::ApiGateway::Account"]
+    assert account and "ApiGatewayAccount" in template["Resources"]["RestAPI"]["DependsOn"]
+
+
+def test_processing_is_capped_and_its_poller_never_exceeds_the_cap(template, transformed):
+    processing = template["Resources"]["Processing"]["Properties"]
+    assert processing["ReservedConcurrentExecutions"] == {"Ref": "ProcessingConcurrency"}
+    mapping = transformed["Resources"]["ProcessingProcessingSqsEventSource"]["Properties"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ProcessingConcurrency"}
+    assert template["Parameters"]["ProcessingConcurrency"]["MinValue"] >= 2  # ScalingConfig's minimum
+
+
+# -- issue 8 item 5: a poison record gives up after bounded retries, to a queue ----------
+
+
+def test_the_view_stream_mapping_gives_up_boundedly_and_says_where(template, transformed):
+    mapping = transformed["Resources"]["ViewFollowerViewFollowerDynamodbEventSource"]["Properties"]
+    assert 0 <= mapping["MaximumRetryAttempts"] <= 10
+    # bounded, and young enough that the replay can still read the batch from the stream (24 h)
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 6 * 3600
+    assert mapping["BisectBatchOnFunctionError"] is True
+    destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    queue = template["Resources"][destination["Fn::GetAtt"][0]]
+    assert queue["Type"] == "AWS::SQS::Queue" and not queue["Properties"].get("FifoQueue")
+    assert _key_ref(queue["Properties"]["KmsMasterKeyId"])
+    assert queue["Properties"]["MessageRetentionPeriod"] >= 7 * 24 * 3600
+    # the mapping sends with the function's role
+    sends = [s for s in _statements(template, "ViewFollowerRole") if "sqs:SendMessage" in s["Action"]]
+    assert any(destination in s["Resource"] for s in sends)
+    assert "ViewFailuresQueueUrl" in template["Outputs"]
