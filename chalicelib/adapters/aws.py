@@ -6,7 +6,7 @@ boto3 reads AWS_ENDPOINT_URL itself, which is how the same code talks to MiniSta
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 
@@ -39,3 +39,9 @@ def client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient
 @cache
 def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
     return boto3.session.Session().client(service, config=_CONFIG)
+
+
+@cache
+def streams() -> Any:
+    """The process's DynamoDB Streams client (untyped: no boto3 stubs installed for it)."""
+    return boto3.session.Session().client("dynamodbstreams", config=_CONFIG)

@@ -49,7 +49,10 @@ def _clients() -> dict[str, Any]:
     adapters_aws._client.cache_clear()
     made = {f"adapters:{s}": adapters_aws.client(s) for s in ("dynamodb", "s3", "secretsmanager", "sns", "sqs")}
     made.update({f"eventstore:{s}": new_client(s) for s in ("dynamodb", "s3")})  # type: ignore[call-overload]
+    adapters_aws.streams.cache_clear()
+    made["adapters:dynamodbstreams"] = adapters_aws.streams()
     adapters_aws._client.cache_clear()
+    adapters_aws.streams.cache_clear()
     return made
 
 
