@@ -537,9 +537,10 @@ def _key_policy() -> dict[str, Any]:
                 "Resource": "*",
                 "Condition": {
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": sub(
-                            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
-                        )
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{group}")
+                            for group in ("/aws/lambda/${AWS::StackName}-*", "/aws/apigateway/${AWS::StackName}-access")
+                        ]
                     }
                 },
             },
@@ -630,6 +631,9 @@ def hardening() -> dict[str, Any]:
         },
     }
     for function in FUNCTIONS:
+        # Named as Lambda names it, so the function writes to it. Create it with the stack: on an
+        # existing stack whose functions already ran, Lambda made the group and this create fails
+        # ("already exists") until the old group is deleted or imported into the stack.
         resources[function + "LogGroup"] = _log_group(sub(f"/aws/lambda/${{{function}}}"))
         resources[function] = {"Properties": {"Tracing": "Active"}}
         # X-Ray's write actions take no resource: AWS's managed policy, not a wildcard of ours

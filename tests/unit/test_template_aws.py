@@ -193,8 +193,10 @@ def test_one_rotated_customer_managed_key_encrypts_every_store(template):
     policy = key["Properties"]["KeyPolicy"]["Statement"]
     root = [s for s in policy if s["Principal"].get("AWS") == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]
     assert root and root[0]["Action"] == "kms:*"
-    for s in policy:  # a service principal only with a condition naming our use
+    for s in policy:  # a service principal only with a condition naming this stack's use
         assert "AWS" in s["Principal"] or s.get("Condition"), s
+        for values in s.get("Condition", {}).get("ArnLike", {}).values():
+            assert all("${AWS::StackName}" in v["Fn::Sub"] for v in values), values
     for name, v in r.items():
         props = v.get("Properties", {})
         if v["Type"] == "AWS::DynamoDB::Table":
