@@ -23,6 +23,15 @@ cognito = CognitoUserPoolAuthorizer(
     "ClientCredentials", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/bound-by-template"]
 )
 READ, WRITE = "read", "write"
+SCOPE_PREFIX = "pacsflow"  # infra/template.py puts the stack's ScopePrefix in its place
+
+
+def scoped(access):
+    """The authorizer demanding the scope `access` needs. API Gateway's Cognito authorizer
+    takes ID tokens only on a method with no scopes: client credentials issue access tokens."""
+    return cognito.with_scopes([f"{SCOPE_PREFIX}/{access}"])
+
+
 BOUND_BY_TEMPLATE = "arn:aws:sqs:us-east-1:000000000000:bound-by-template"
 XML_AND_TEXT = [
     "application/xml",
@@ -62,8 +71,8 @@ def protected(access):
     return api.handles_errors(app, access, lambda: bootstrap.token_policy())  # looked up per request
 
 
-@app.route("/uuid", methods=["GET"], authorizer=cognito)
-@app.route("/transactions", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@app.route("/uuid", methods=["GET"], authorizer=scoped(WRITE))
+@app.route("/transactions", methods=["POST"], content_types=XML_AND_TEXT, authorizer=scoped(WRITE))
 @protected(WRITE)
 def issue_transaction_id(principal):
     req_id = api.request_id(app)
@@ -81,7 +90,7 @@ def issue_transaction_id(principal):
     )
 
 
-@app.route("/inbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@app.route("/inbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=scoped(WRITE))
 @protected(WRITE)
 def inbox(principal):
     req = app.current_request
@@ -99,7 +108,7 @@ def inbox(principal):
     )
 
 
-@app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@app.route("/outbox", methods=["POST"], content_types=XML_AND_TEXT, authorizer=scoped(WRITE))
 @protected(WRITE)
 def outbox(principal):
     headers = app.current_request.headers
@@ -108,7 +117,7 @@ def outbox(principal):
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
-@app.route("/transactions/{transaction_id}/cancel", methods=["POST"], authorizer=cognito)
+@app.route("/transactions/{transaction_id}/cancel", methods=["POST"], authorizer=scoped(WRITE))
 @protected(WRITE)
 def cancel(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
@@ -122,21 +131,21 @@ def cancel(transaction_id, principal):
     )
 
 
-@app.route("/status-requests", methods=["POST"], content_types=XML_AND_TEXT, authorizer=cognito)
+@app.route("/status-requests", methods=["POST"], content_types=XML_AND_TEXT, authorizer=scoped(READ))
 @protected(READ)
 def status_request(principal):
     report = service().status_request(app.current_request.raw_body or b"", principal.client_id)
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
-@app.route("/transactions", methods=["GET"], authorizer=cognito)
+@app.route("/transactions", methods=["GET"], authorizer=scoped(READ))
 @protected(READ)
 def find_transactions(principal):
     found = follower.find(service().adapters.view, principal.client_id, app.current_request.query_params)
     return api.json_response({"transactions": found})
 
 
-@app.route("/transactions/{transaction_id}", methods=["GET"], authorizer=cognito)
+@app.route("/transactions/{transaction_id}", methods=["GET"], authorizer=scoped(READ))
 @protected(READ)
 def transaction(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
@@ -144,7 +153,7 @@ def transaction(transaction_id, principal):
     return api.json_response(follower.current_state(svc.payments, svc.adapters.view, tx, principal.client_id))
 
 
-@app.route("/transactions/{transaction_id}/events", methods=["GET"], authorizer=cognito)
+@app.route("/transactions/{transaction_id}/events", methods=["GET"], authorizer=scoped(READ))
 @protected(READ)
 def transaction_events(transaction_id, principal):
     tx = api.transaction_id(transaction_id)

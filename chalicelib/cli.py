@@ -11,6 +11,9 @@
   view's owner-keyed lookup attributes. Both tables are scanned in parallel segments
   (``--segments``, 4 by default). The Region comes from the PACSFLOW_* environment of a deployed
   stage, or from ``local-stack.json`` for the stack `make run` started.
+- ``view-failures replay [--local-stack FILE] [--queue-url URL]``: re-fold the transactions of
+  every stream batch the view follower gave up on (chalicelib/cli_stream.py); exit 0 when
+  every failure record was replayed and deleted.
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -36,6 +39,7 @@ from chalicelib.cli_conformance import cmd_conformance as cmd_conformance
 from chalicelib.cli_conformance import conformance as conformance
 from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
+from chalicelib.cli_stream import add_parser as add_view_failures_parser
 from chalicelib.cli_validate import _as_of as _as_of
 from chalicelib.cli_validate import _settings_for as _settings_for
 from chalicelib.cli_validate import _sniff_type as _sniff_type
@@ -133,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("conformance", help="check every sample of a folder against its expected outcome")
     p.add_argument("folder", metavar="FOLDER")
     p.set_defaults(func=cmd_conformance)
+
+    add_view_failures_parser(sub)
     return parser
 
 

@@ -12,6 +12,31 @@ import json
 from typing import Any
 
 STAGES = ("incoming", "processing", "releasing")
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)  # what CloudWatch Logs accepts
+KEY = "DataKey"  # the stack's customer-managed KMS key (see hardening())
 FUNCTIONS = ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower")
 
 
@@ -54,7 +79,7 @@ def table(
                     {"AttributeName": a, "KeyType": k} for a, k in zip(keys, ("HASH", "RANGE"), strict=False)
                 ],
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
+                "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": ref(KEY)},
                 **properties,
             },
         }
@@ -119,7 +144,13 @@ def storage() -> dict[str, Any]:
                     "VersioningConfiguration": {"Status": "Enabled"},
                     "BucketEncryption": {
                         "ServerSideEncryptionConfiguration": [
-                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                            {
+                                "ServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": arn(KEY),
+                                },
+                                "BucketKeyEnabled": True,
+                            }
                         ]
                     },
                     "PublicAccessBlockConfiguration": {
@@ -157,6 +188,7 @@ def storage() -> dict[str, Any]:
                 "Properties": {
                     "Description": "key material of the AES-GCM cipher of event state",
                     "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+                    "KmsKeyId": ref(KEY),
                 },
             }
         ),
@@ -173,7 +205,7 @@ def messaging() -> dict[str, Any]:
                 "QueueName": sub(f"${{AWS::StackName}}-{step}-dlq.fifo"),
                 "FifoQueue": True,
                 "MessageRetentionPeriod": 1209600,
-                "SqsManagedSseEnabled": True,
+                "KmsMasterKeyId": ref(KEY),
             },
         }
         resources[name] = {
@@ -186,7 +218,7 @@ def messaging() -> dict[str, Any]:
                 "DeduplicationScope": "messageGroup",
                 "FifoThroughputLimit": "perMessageGroupId",
                 "VisibilityTimeout": ref("QueueVisibilityTimeout"),
-                "SqsManagedSseEnabled": True,
+                "KmsMasterKeyId": ref(KEY),
                 "RedrivePolicy": {"deadLetterTargetArn": arn(name + "DLQ"), "maxReceiveCount": 5},
             },
         }
@@ -194,7 +226,7 @@ def messaging() -> dict[str, Any]:
         "Type": "AWS::SNS::Topic",
         "Properties": {
             "TopicName": sub("${AWS::StackName}-released"),
-            "KmsMasterKeyId": "alias/aws/sns",
+            "KmsMasterKeyId": ref(KEY),
         },
     }
     return resources
@@ -244,8 +276,30 @@ def gateway_responses() -> dict[str, Any]:
     }
 
 
+def route_security() -> dict[str, Any]:
+    """Each protected method's `security`, with the scopes app.py gives its authorizer, in
+    the stack's ScopePrefix (a stage parameter, like the resource server's identifier): on a
+    Cognito-authorized method with no scopes API Gateway accepts ID tokens only, so every
+    client-credentials (access token) call would be 401."""
+    import app as application  # the routes `chalice package` turns into these paths
+
+    prefix = application.SCOPE_PREFIX + "/"
+    paths: dict[str, Any] = {}
+    for path, methods in application.app.routes.items():
+        for method, entry in methods.items():
+            if entry.authorizer is None:
+                continue
+            scopes = entry.authorizer.scopes
+            assert scopes and all(s.startswith(prefix) for s in scopes), (path, method, scopes)
+            paths.setdefault(path, {})[method.lower()] = {
+                "security": [{entry.authorizer.name: [sub("${ScopePrefix}/" + s.removeprefix(prefix)) for s in scopes]}]
+            }
+    return paths
+
+
 def api_gateway() -> dict[str, Any]:
-    """Bind the Chalice authorizer (app.py) to this stack's pool; shape the gateway's own errors."""
+    """Bind the Chalice authorizer (app.py) to this stack's pool and scopes; shape the
+    gateway's own errors."""
     return {
         "RestAPI": {
             "Properties": {
@@ -253,7 +307,8 @@ def api_gateway() -> dict[str, Any]:
                 "DefinitionBody": {
                     "securityDefinitions": {
                         "ClientCredentials": {"x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}
-                    }
+                    },
+                    "paths": route_security(),
                 },
             }
         }
@@ -397,6 +452,7 @@ def roles() -> dict[str, Any]:
         statements = [
             *statements,
             {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [ref("EventCipherSecret")]},
+            *added_statements(function),
         ]
         logs = {
             "Effect": "Allow",
@@ -462,6 +518,204 @@ def functions() -> dict[str, Any]:
     return bound
 
 
+# -- what an operator expects on AWS (MiniStack accepts and ignores it; checked offline) ---
+
+
+def deep_merge(base: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """`base` with each layer's keys laid over it (dicts merged, anything else replaced)."""
+    merged = dict(base)
+    for layer in layers:
+        for key, value in layer.items():
+            old = merged.get(key)
+            merged[key] = deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def added_statements(function: str) -> list[dict[str, Any]]:
+    """Statements of the hardening, kept apart from the least-privilege ones of permissions():
+    every function uses the stack's key (its queues, topic, secret and bucket are encrypted
+    with it: sending and putting need GenerateDataKey, receiving and reading need Decrypt),
+    and the view follower sends the batches it gives up on to its failure queue."""
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [arn(KEY)]}
+    ]
+    if function == "ViewFollower":
+        statements.append(_send("ViewFailuresQueue"))
+    return statements
+
+
+def _key_policy() -> dict[str, Any]:
+    """The account administers the key through IAM (each role is granted its use in
+    added_statements); CloudWatch Logs encrypts this stack's log groups with it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "LogsEncryptThisStacksLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": sub("logs.${AWS::Region}.amazonaws.com")},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{group}")
+                            for group in ("/aws/lambda/${AWS::StackName}-*", "/aws/apigateway/${AWS::StackName}-access")
+                        ]
+                    }
+                },
+            },
+        ],
+    }
+
+
+def _log_group(name: dict[str, str]) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {"LogGroupName": name, "RetentionInDays": ref("LogRetentionDays"), "KmsKeyId": arn(KEY)},
+    }
+
+
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "client": "$context.authorizer.claims.client_id",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "error": "$context.error.responseType",
+        "xrayTraceId": "$context.xrayTraceId",
+    }
+)  # no path parameters or bodies: no payment data in the access log
+
+
+# Reserved concurrency: Processing only. Its checks update each instructing agent's liquidity
+# position and velocity counters, hot aggregates written with optimistic concurrency: beyond
+# a few parallel invocations, more only multiplies version conflicts and retries on the same
+# items. The queue's poller is capped at the same figure (ScalingConfig), so SQS never hands
+# it more than it may run: throttled receives would count towards the dead-letter redrive.
+# The other functions scale with their queues (one group per transaction) or the stream.
+
+
+def hardening() -> dict[str, Any]:
+    """Encryption under one customer-managed key, access logs and tracing on the API stage,
+    X-Ray on every function, log retention, reserved concurrency where it protects a store."""
+    resources: dict[str, Any] = {
+        KEY: _stateful(  # data encrypted under it must stay readable: kept on delete
+            {
+                "Type": "AWS::KMS::Key",
+                "Properties": {
+                    "Description": sub("${AWS::StackName}: tables, queues, topic, secret, archive and logs"),
+                    "EnableKeyRotation": True,
+                    "KeyPolicy": _key_policy(),
+                },
+            }
+        ),
+        KEY + "Alias": {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {"AliasName": sub("alias/${AWS::StackName}"), "TargetKeyId": ref(KEY)},
+        },
+        "ApiAccessLogs": _log_group(sub("/aws/apigateway/${AWS::StackName}-access")),
+        # API Gateway writes logs with the account's CloudWatch role (one per account and Region)
+        "ApiGatewayLogsRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+                ],
+            },
+        },
+        "ApiGatewayAccount": {
+            "Type": "AWS::ApiGateway::Account",
+            "Properties": {"CloudWatchRoleArn": arn("ApiGatewayLogsRole")},
+        },
+        "RestAPI": {
+            "DependsOn": ["ApiGatewayAccount"],
+            "Properties": {
+                "TracingEnabled": True,
+                "AccessLogSetting": {"DestinationArn": arn("ApiAccessLogs"), "Format": ACCESS_LOG_FORMAT},
+            },
+        },
+    }
+    for function in FUNCTIONS:
+        # Named as Lambda names it, so the function writes to it. Create it with the stack: on an
+        # existing stack whose functions already ran, Lambda made the group and this create fails
+        # ("already exists") until the old group is deleted or imported into the stack.
+        resources[function + "LogGroup"] = _log_group(sub(f"/aws/lambda/${{{function}}}"))
+        resources[function] = {"Properties": {"Tracing": "Active"}}
+        # X-Ray's write actions take no resource: AWS's managed policy, not a wildcard of ours
+        resources[function + "Role"] = {
+            "Properties": {"ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess")]}
+        }
+    resources["Processing"]["Properties"]["ReservedConcurrentExecutions"] = ref("ProcessingConcurrency")
+    resources["Processing"]["Properties"]["Events"] = {
+        "ProcessingSqsEventSource": {
+            "Properties": {"ScalingConfig": {"MaximumConcurrency": ref("ProcessingConcurrency")}}
+        }
+    }
+    return resources
+
+
+# -- the view follower gives up on a poison batch, and says where (DESIGN.md §5) -----------
+
+VIEW_MAX_RETRIES = 5
+# Well inside the stream's 24 h retention: a batch given up on can still be read back from
+# the shard (`python -m chalicelib.cli view-failures replay`) for about 23 hours.
+VIEW_MAX_RECORD_AGE_S = 3600
+
+
+def view_failures() -> dict[str, Any]:
+    """Bounded retries, bisection, and an on-failure destination for the view's stream mapping
+    (without them one poison record blocks its shard until the record expires, 24 h)."""
+    return {
+        "ViewFailuresQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": sub("${AWS::StackName}-view-failures"),  # standard: a FIFO queue cannot be one
+                "MessageRetentionPeriod": 1209600,
+                "KmsMasterKeyId": ref(KEY),
+            },
+        },
+        "ViewFollower": {
+            "Properties": {
+                "Events": {
+                    "ViewFollowerDynamodbEventSource": {
+                        "Properties": {
+                            "MaximumRetryAttempts": VIEW_MAX_RETRIES,
+                            "MaximumRecordAgeInSeconds": VIEW_MAX_RECORD_AGE_S,
+                            "BisectBatchOnFunctionError": True,
+                            "DestinationConfig": {
+                                "OnFailure": {"Type": "SQS", "Destination": arn("ViewFailuresQueue")}
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    }
+
+
 def merge_template() -> dict[str, Any]:
     return {
         "Parameters": {
@@ -501,13 +755,29 @@ def merge_template() -> dict[str, Any]:
                 "Default": 3650,
                 "Description": "Object Lock retention of archived messages",
             },
+            "LogRetentionDays": {
+                "Type": "Number",
+                "Default": 90,
+                "AllowedValues": [str(d) for d in LOG_RETENTION_DAYS],
+                "Description": "days CloudWatch Logs keeps the functions' and the API's logs",
+            },
+            "ProcessingConcurrency": {
+                "Type": "Number",
+                "Default": 10,
+                "MinValue": 2,
+                "Description": "reserved concurrency of Processing, and its queue poller's maximum (see hardening())",
+            },
             "AuthDomainPrefix": {
                 "Type": "String",
                 "Default": "pacsflow-local",
                 "Description": "Cognito hosted domain prefix (globally unique in AWS)",
             },
         },
-        "Resources": {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
+        "Resources": deep_merge(
+            {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
+            hardening(),
+            view_failures(),
+        ),
         "Outputs": {
             "EventsTableName": {"Value": ref("EventsTable")},
             "TransactionsTableName": {"Value": ref("TransactionsTable")},
@@ -515,6 +785,8 @@ def merge_template() -> dict[str, Any]:
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
             "UserPoolId": {"Value": ref("UserPool")},
             "EventCipherSecretArn": {"Value": ref("EventCipherSecret")},
+            "DataKeyArn": {"Value": arn(KEY)},
+            "ViewFailuresQueueUrl": {"Value": ref("ViewFailuresQueue")},
             "TokenIssuer": {"Value": sub(ISSUER)},
             "TokenUrl": {
                 "Value": sub("https://${AuthDomainPrefix}.auth.${AWS::Region}.amazoncognito.com/oauth2/token")

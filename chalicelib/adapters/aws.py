@@ -6,24 +6,20 @@ boto3 reads AWS_ENDPOINT_URL itself, which is how the same code talks to MiniSta
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
-from botocore.config import Config
 
 from chalicelib.adapters import call_log
+from chalicelib.eventstore.aws import CLIENT_CONFIG
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
     from chalicelib.aws_types import DynamoDBClient, S3Client, SecretsManagerClient, SNSClient, SQSClient
 
 Service = Literal["dynamodb", "s3", "secretsmanager", "sns", "sqs"]
 
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=3,
-    read_timeout=10,
-    max_pool_connections=50,
-)
+# Timeouts and retries bounded below the shortest function timeout (see CLIENT_CONFIG).
+_CONFIG = CLIENT_CONFIG
 
 
 @overload
@@ -45,3 +41,9 @@ def client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient
 def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
     made = boto3.session.Session().client(service, config=_CONFIG)
     return call_log.install(made)  # test-only recorder; a no-op unless PACSFLOW_CALL_LOG is set
+
+
+@cache
+def streams() -> Any:
+    """The process's DynamoDB Streams client (untyped: no boto3 stubs installed for it)."""
+    return boto3.session.Session().client("dynamodbstreams", config=_CONFIG)

@@ -29,8 +29,23 @@ if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda packa
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded,
 # ThrottlingException, RequestLimitExceeded) and transient 5xx errors. The pool size
 # lets one client serve many concurrent writer threads without queueing on sockets.
+#
+# Every call must give up before the Lambda function does (the shortest function timeout
+# is 15 s, the `local` stage's): without timeouts botocore waits 60 s to connect and 60 s to
+# read, per attempt. Worst case of one call: MAX_ATTEMPTS x (CONNECT + READ) plus the standard
+# mode's back-off before the retry (at most 1 s) = 2 x 5 + 1 = 11 s. A DynamoDB, S3, SQS, SNS
+# or Secrets Manager call of ours answers in milliseconds on AWS; the read timeout leaves room
+# for a loaded local stack. One retry here: a failed step is retried whole by its queue (or
+# its client), and a timed-out write is safe to repeat (conditional puts, TransactWriteItems'
+# idempotency token).
+CONNECT_TIMEOUT_S = 1
+READ_TIMEOUT_S = 4
+MAX_ATTEMPTS = 2
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
+    # botocore's "max_attempts" counts retries only (3 would mean 4 calls): say the total.
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
     max_pool_connections=50,
 )
 
