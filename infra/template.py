@@ -757,7 +757,7 @@ def merge_template() -> dict[str, Any]:
             },
             "LogRetentionDays": {
                 "Type": "Number",
-                "Default": 90,
+                "Default": "90",
                 "AllowedValues": [str(d) for d in LOG_RETENTION_DAYS],
                 "Description": "days CloudWatch Logs keeps the functions' and the API's logs",
             },

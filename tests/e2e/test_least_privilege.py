@@ -82,6 +82,10 @@ def deployed(stack: dict, boto_session) -> tuple[Stack, dict, dict[str, str], di
             ]["QueueArn"]
         elif kind == "AWS::S3::Bucket":
             attributes[f"{name}.Arn"] = f"arn:aws:s3:::{refs[name]}"
+        elif kind == "AWS::KMS::Key":
+            key = refs[name]
+            attributes[f"{name}.Arn"] = key if key.startswith("arn:") else (
+                f"arn:aws:kms:{stack['region']}:{stack['outputs']['ReleasedTopicArn'].split(':')[4]}:key/{key}")
     # A secret's Ref is its ARN on AWS; MiniStack gives its name (so the functions are
     # handed the name), and IAM authorises a call by name against the secret's full ARN.
     aliases: dict[str, str] = {}

@@ -54,6 +54,8 @@ CONTEXT = Stack(
         "EventsTable.StreamArn": table_arn("events") + "/stream/2026-11-29T00:00:00.000",
         **{f"{q}.Arn": queue_arn(q) for q in QUEUES},
         "ArchiveBucket.Arn": f"arn:aws:s3:::{BUCKET}",
+        "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b5f2a3e-0000-4000-8000-000000000001",
+        "ViewFailuresQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-view-failures",
     },
 )
 
