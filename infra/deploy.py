@@ -246,7 +246,14 @@ def deploy_local(
     """Deploy the `local` stage to the MiniStack at `endpoint`; return the stack description."""
     session = local_session()
     template = upload(session, package("local"), "pacsflow-deployments", endpoint)
-    params = {"Stage": "local", "QueueVisibilityTimeout": "20", "FaultInjection": "", **(parameters or {})}
+    params = {
+        "Stage": "local",
+        "QueueVisibilityTimeout": "20",
+        "FaultInjection": "",
+        # test-only: the e2e session has the functions record their AWS calls (least privilege)
+        "CallLog": os.environ.get("PACSFLOW_TEST_CALL_LOG", ""),
+        **(parameters or {}),
+    }
     outputs = deploy_stack(session, stack, template, params, endpoint)
     prefix = params.get("ScopePrefix", "pacsflow")
     scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write"}

@@ -86,6 +86,8 @@ def table(
     )
 
 
+# The view's lookup attributes, each with its index `by_<attribute>` (chalicelib/adapters/dynamodb.py).
+VIEW_LOOKUP_KEYS = ("owner_uetr", "owner_end_to_end_id")
 EVENT_KEYS = {"pk": "S", "sk": "N"}  # aggregate id, version (chalicelib/eventstore/dynamodb.py)
 
 
@@ -119,14 +121,14 @@ def storage() -> dict[str, Any]:
         "TransactionsTable": table(
             "transactions",
             {"transaction_id": "S"},
-            dict.fromkeys(("owner_uetr", "owner_end_to_end_id"), "S"),
+            dict.fromkeys(VIEW_LOOKUP_KEYS, "S"),
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": f"by_{key}",
                     "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
                     "Projection": {"ProjectionType": "KEYS_ONLY"},
                 }
-                for key in ("owner_uetr", "owner_end_to_end_id")
+                for key in VIEW_LOOKUP_KEYS
             ],
         ),
         "ArchiveBucket": _stateful(
@@ -392,10 +394,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
     tests/e2e/test_least_privilege.py, which evaluates every call of the e2e suite against
     these), plus what Lambda itself does with the role (event source polling, logs)."""
     view_table = arn("TransactionsTable")
-    view_indexes = [
-        sub("${TransactionsTable.Arn}/index/by_uetr"),
-        sub("${TransactionsTable.Arn}/index/by_end_to_end_id"),
-    ]
+    view_indexes = [sub(f"${{TransactionsTable.Arn}}/index/by_{key}") for key in VIEW_LOOKUP_KEYS]
     return {
         "APIHandler": [
             _events_rw(),

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import requests
 
-import infra.deploy
 
 from infra.deploy import deploy_local
 from tests.waiting import poll, wait_until_idle
@@ -182,12 +181,7 @@ def call_log(tmp_path_factory):
     it (the `CallLog` parameter), including tests that redeploy with parameters of their own."""
     path = tmp_path_factory.mktemp("calls") / "calls.jsonl"
     path.touch()
-    original = infra.deploy.deploy_stack
-
-    def deploy_stack(session, stack, template, parameters, endpoint):
-        return original(session, stack, template, {"CallLog": str(path), **parameters}, endpoint)
-
     patch = pytest.MonkeyPatch()
-    patch.setattr(infra.deploy, "deploy_stack", deploy_stack)
+    patch.setenv("PACSFLOW_TEST_CALL_LOG", str(path))  # read by infra.deploy.deploy_local
     yield path
     patch.undo()

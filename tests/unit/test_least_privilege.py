@@ -72,7 +72,7 @@ def call(function: str, action: str, resource: str) -> Call:
 def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(policies):
     allowed = [
         call("Processing", "dynamodb:PutItem", table_arn("positions")),
-        call("APIHandler", "dynamodb:Query", table_arn("transactions") + "/index/by_uetr"),
+        call("APIHandler", "dynamodb:Query", table_arn("transactions") + "/index/by_owner_uetr"),
         call("Releasing", "sns:Publish", TOPIC),
         call("Incoming", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/inbound/abc"),
         call("ViewFollower", "secretsmanager:GetSecretValue", SECRET),
@@ -85,7 +85,7 @@ def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(poli
         call("Incoming", "s3:GetObject", "arn:aws:s3:::another-bucket/inbound/abc"),  # the wrong resource
         call("Releasing", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/outbound/abc"),  # releasing only writes reports
         call("APIHandler", "dynamodb:DeleteItem", table_arn("events")),
-        call("Processing", "dynamodb:Query", table_arn("transactions") + "/index/by_uetr"),
+        call("Processing", "dynamodb:Query", table_arn("transactions") + "/index/by_owner_uetr"),
         call("Nobody", "dynamodb:GetItem", table_arn("events")),  # no role: denied
     ]
     assert denied(allowed, policies) == []
