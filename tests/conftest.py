@@ -1,4 +1,5 @@
 """Shared fixtures: a MiniStack of the test session's own, on a free loopback port."""
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,11 @@ def aws_endpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def boto_session(aws_endpoint):
-    return boto3.session.Session(region_name=ministack.REGION, **{
-        "aws_access_key_id": ministack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": ministack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    })
+    return boto3.session.Session(
+        region_name=ministack.REGION,
+        aws_access_key_id=ministack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=ministack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Helpers of the contract tests: a fresh table (or bucket) per test, dropped afterwards."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,7 @@ class MiniStackResources(_Base):
     endpoint_url = ""  # set per test by the autouse fixture in conftest.py
 
     def create_datastore(self, **kwargs: Any) -> DynamoDBDatastore:
-        datastore = DynamoDBDatastore(
-            f"test-{uuid4().hex}", endpoint_url=self.endpoint_url, **kwargs
-        )
+        datastore = DynamoDBDatastore(f"test-{uuid4().hex}", endpoint_url=self.endpoint_url, **kwargs)
         datastore.create_table()
         self.addCleanup(drop_table, datastore)
         return datastore

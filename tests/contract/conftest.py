@@ -3,6 +3,7 @@
 eventsourcing's recorder test cases are unittest TestCases, which cannot take fixture
 arguments; this autouse fixture sets the endpoint as a class attribute instead.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,22 +1,13 @@
 """Behaviour the library's test cases do not pin down: the key layout the CloudFormation
 template and stream consumers rely on, the write pattern we pay for, index lag, the
 transaction size limit, and configuration through an application's environment."""
+
 from __future__ import annotations
 
 from typing import Any
 from uuid import uuid4
 
 import pytest
-
-from chalicelib.eventstore.aws import new_client
-from chalicelib.eventstore.dynamodb import (
-    DynamoDBAggregateRecorder,
-    DynamoDBApplicationRecorder,
-    DynamoDBDatastore,
-    DynamoDBFactory,
-    DynamoDBProcessRecorder,
-)
-from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
@@ -28,6 +19,16 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.utils import Environment
+
+from chalicelib.eventstore.aws import new_client
+from chalicelib.eventstore.dynamodb import (
+    DynamoDBAggregateRecorder,
+    DynamoDBApplicationRecorder,
+    DynamoDBDatastore,
+    DynamoDBFactory,
+    DynamoDBProcessRecorder,
+)
+from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 from tests.contract._support import drop_bucket, drop_table
 
 pytestmark = pytest.mark.contract
@@ -62,9 +63,7 @@ def raw_item(datastore: DynamoDBDatastore, pk: str, sk: int) -> dict[str, Any]:
 def record_operations(datastore: DynamoDBDatastore) -> list[str]:
     """The names of the DynamoDB API calls the datastore's client makes from now on."""
     calls: list[str] = []
-    datastore.client.meta.events.register(
-        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
-    )
+    datastore.client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
     return calls
 
 
@@ -126,9 +125,7 @@ def test_commits_beyond_one_transaction_are_refused(datastore: DynamoDBDatastore
     with pytest.raises(NotSupportedError):
         application_recorder.insert_events(events(originator_id, range(100)))
     assert application_recorder.select_events(originator_id) == []
-    assert application_recorder.insert_events(events(originator_id, range(99))) == list(
-        range(1, 100)
-    )
+    assert application_recorder.insert_events(events(originator_id, range(99))) == list(range(1, 100))
 
 
 def test_select_notifications_stops_at_index_lag(datastore: DynamoDBDatastore) -> None:
@@ -164,9 +161,7 @@ def test_failed_tracking_commits_nothing(datastore: DynamoDBDatastore) -> None:
     recorder.insert_events([], tracking=Tracking("Up", 5))
     originator_id = uuid4()
     with pytest.raises(IntegrityError):
-        recorder.insert_events(
-            events(originator_id, range(1, 2)), tracking=Tracking("Up", 5)
-        )
+        recorder.insert_events(events(originator_id, range(1, 2)), tracking=Tracking("Up", 5))
     assert recorder.select_events(originator_id) == []
     assert recorder.max_notification_id() is None
 
@@ -175,9 +170,7 @@ def test_originator_ids_cannot_reach_bookkeeping_keys(datastore: DynamoDBDatasto
     by_uuid = DynamoDBAggregateRecorder(datastore)
     with pytest.raises(DataError):
         by_uuid.insert_events(events("$log#default", range(1, 2)))
-    text_store = DynamoDBDatastore(
-        datastore.table_name, endpoint_url=datastore.endpoint_url, originator_id_type="text"
-    )
+    text_store = DynamoDBDatastore(datastore.table_name, endpoint_url=datastore.endpoint_url, originator_id_type="text")
     by_text = DynamoDBAggregateRecorder(text_store)
     with pytest.raises(DataError):
         by_text.insert_events(events("$log#default", range(1, 2)))

@@ -5,6 +5,7 @@ Writers commit batches to their own aggregates and, in lockstep rounds, all try 
 write the same version of a shared aggregate, so the counter and the events are both
 contended. Prints commits/s and counter retries per commit for the benchmark report.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,9 +14,9 @@ from time import perf_counter
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from chalicelib.eventstore.dynamodb import DynamoDBApplicationRecorder, DynamoDBDatastore
-from eventsourcing.persistence import IntegrityError, StoredEvent
 
 pytestmark = pytest.mark.contract
 
@@ -71,14 +72,11 @@ def test_concurrent_writers_lose_nothing_and_leave_no_gaps(aws_endpoint: str) ->
                     else:
                         log.acknowledged.append((event, nid))
                 states = [f"w{writer}c{commit}e{i}".encode() for i in range(commit % 3 + 1)]
-                batch = [
-                    StoredEvent(own_id, version + i, "Own", state)
-                    for i, state in enumerate(states, start=1)
-                ]
+                batch = [StoredEvent(own_id, version + i, "Own", state) for i, state in enumerate(states, start=1)]
                 version += len(batch)
                 nids = recorder.insert_events(batch)
                 log.acknowledged.extend(zip(batch, nids, strict=True))
-        except BaseException as error:  # noqa: BLE001 (reported by the main thread)
+        except BaseException as error:
             log.errors.append(error)
             barrier.abort()
 

@@ -1,4 +1,5 @@
 """eventsourcing's own recorder test cases, run against DynamoDB and S3 on MiniStack."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +9,9 @@ from typing import Any, ClassVar
 from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+from eventsourcing.tests import persistence as library
+from eventsourcing.utils import Environment
 
 from chalicelib.eventstore.dynamodb import (
     DynamoDBAggregateRecorder,
@@ -17,9 +21,6 @@ from chalicelib.eventstore.dynamodb import (
     DynamoDBTrackingRecorder,
 )
 from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
-from eventsourcing.persistence import InfrastructureFactory, StoredEvent
-from eventsourcing.tests import persistence as library
-from eventsourcing.utils import Environment
 from tests.contract._support import MiniStackResources
 
 pytestmark = pytest.mark.contract
@@ -63,19 +64,12 @@ class TestDynamoDBApplicationRecorder(
 
         def insert_events() -> None:
             originator_id = uuid4()
-            recorder.insert_events(
-                [
-                    StoredEvent(originator_id, i, "topic", b"state")
-                    for i in range(99)
-                ]
-            )
+            recorder.insert_events([StoredEvent(originator_id, i, "topic", b"state") for i in range(99)])
 
         def read_continuously() -> None:
             while not stop_reading.is_set():
                 try:
-                    recorder.select_notifications(
-                        start=initial_position, limit=10, inclusive_of_start=False
-                    )
+                    recorder.select_notifications(start=initial_position, limit=10, inclusive_of_start=False)
                 except Exception as e:  # pragma: no cover
                     errors.append(e)
                     return
@@ -109,9 +103,7 @@ class TestDynamoDBProcessRecorder(MiniStackResources, library.ProcessRecorderTes
         return DynamoDBProcessRecorder(self.create_datastore(), name="app")
 
 
-class TestDynamoDBNonInterleavingNotificationIDs(
-    MiniStackResources, library.NonInterleavingNotificationIDsBaseCase
-):
+class TestDynamoDBNonInterleavingNotificationIDs(MiniStackResources, library.NonInterleavingNotificationIDsBaseCase):
     # The library inserts 1000 events per commit. A commit is one TransactWriteItems,
     # which holds at most 100 items: 99 events and the counter. Larger commits are
     # refused (not split, which would let other commits interleave).
@@ -125,9 +117,7 @@ class TrackingRecorderSubclass(DynamoDBTrackingRecorder):
     """Resolved by topic in test_create_tracking_recorder, so it must be module-level."""
 
 
-class TestDynamoDBInfrastructureFactory(
-    MiniStackResources, library.InfrastructureFactoryTestCase[DynamoDBFactory]
-):
+class TestDynamoDBInfrastructureFactory(MiniStackResources, library.InfrastructureFactoryTestCase[DynamoDBFactory]):
     env: ClassVar[Environment]
 
     def setUp(self) -> None:

@@ -1,4 +1,5 @@
 """The app deployed to the test session's MiniStack, exactly as `make run` deploys it."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ from typing import Any
 
 import pytest
 import requests
-
 
 from infra.deploy import deploy_local
 from tests.waiting import poll, wait_until_idle
@@ -55,10 +55,13 @@ class Api:
         released within `timeout` seconds."""
         return poll(
             lambda: self.call("POST", "/outbox", headers={"X-Transaction-Id": tx}),
-            lambda r: r.status_code != 409, timeout,
+            lambda r: r.status_code != 409,
+            timeout,
             f"the status report of transaction {tx} (POST /outbox answers 409 until it is released)",
             show=lambda r: f"{r.status_code} {r.text[:200]}",
-            every=0.1, backoff=1.5, most=1.0,  # back off: many waiting clients must not swamp the API
+            every=0.1,
+            backoff=1.5,
+            most=1.0,  # back off: many waiting clients must not swamp the API
         )
 
     def view(self, tx: str, version: int, timeout: float = 30) -> dict:
@@ -70,9 +73,14 @@ class Api:
             assert r.status_code == 200, r.text
             return r.json()
 
-        return poll(get, lambda v: v["version"] >= version, timeout,
-                    f"the view of transaction {tx} to reach version {version}",
-                    show=lambda v: f"version {v.get('version')}, status {v.get('status')}", every=0.1)
+        return poll(
+            get,
+            lambda v: v["version"] >= version,
+            timeout,
+            f"the view of transaction {tx} to reach version {version}",
+            show=lambda v: f"version {v.get('version')}, status {v.get('status')}",
+            every=0.1,
+        )
 
 
 # A small position for the liquidity test; everyone else is practically unlimited.
@@ -147,8 +155,13 @@ def notified(notifications, stack, boto_session):
         return [n for n in notifications() if n["MessageAttributes"]["transaction_id"]["Value"] == tx]
 
     def wait(tx: str, timeout: float = 60) -> list[dict]:
-        poll(lambda: mine(tx), bool, timeout, f"a release notification of transaction {tx}",
-             show=lambda _: f"none for it among {len(notifications())} notifications of the session")
+        poll(
+            lambda: mine(tx),
+            bool,
+            timeout,
+            f"a release notification of transaction {tx}",
+            show=lambda _: f"none for it among {len(notifications())} notifications of the session",
+        )
         # A duplicate can only come from a queue handler (the release step publishes, then
         # its message is deleted), and MiniStack's SNS puts a notification into the SQS
         # subscription within the publish call. So once no pipeline queue holds a message
@@ -161,6 +174,7 @@ def notified(notifications, stack, boto_session):
 
 
 # -- least privilege: every AWS call of every function, recorded (chalicelib/adapters/call_log.py)
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "runs_last: judges what the whole session did; runs after every other test")

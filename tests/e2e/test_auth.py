@@ -1,4 +1,5 @@
 """The auth matrix end to end: no token, bad signature, expired, wrong scope, other tenant."""
+
 from __future__ import annotations
 
 import base64
@@ -8,12 +9,11 @@ import uuid
 
 import jwt
 import pytest
-
-from tests.messages import fresh
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.deploy import ensure_client, local_session
 from tests.e2e.conftest import Api, fetch_token
+from tests.messages import fresh
 from tests.waiting import poll
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +58,9 @@ def test_a_token_signed_by_another_key_is_refused(stack, api):
     real = claims_of(api.token)
     header = jwt.get_unverified_header(api.token)
     forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = jwt.encode({**real, "exp": int(time.time()) + 3600}, forged_key, algorithm="RS256", headers={"kid": header["kid"]})
+    forged = jwt.encode(
+        {**real, "exp": int(time.time()) + 3600}, forged_key, algorithm="RS256", headers={"kid": header["kid"]}
+    )
     r = Api(stack["api_url"], forged).call("GET", "/uuid")
     assert r.status_code == 401
 
@@ -74,8 +76,12 @@ def test_a_tampered_token_is_refused(stack, api):
 
 def test_an_expired_token_is_refused(stack, aws_endpoint):
     client = ensure_client(
-        local_session(), aws_endpoint, stack["outputs"]["UserPoolId"], "short-lived",
-        list(stack["scopes"].values()), access_token_seconds=2,
+        local_session(),
+        aws_endpoint,
+        stack["outputs"]["UserPoolId"],
+        "short-lived",
+        list(stack["scopes"].values()),
+        access_token_seconds=2,
     )
     token = fetch_token(stack, client)
     assert Api(stack["api_url"], token).call("GET", "/uuid").status_code == 200
@@ -84,20 +90,29 @@ def test_an_expired_token_is_refused(stack, aws_endpoint):
     # The condition is the token's own exp claim having passed (the API verifies it with no
     # leeway, on this machine's clock): wait for that, then one request must be refused.
     # (Polling the API until it says 401 would not pin the refusal to the expiry.)
-    poll(time.time, lambda now: now > expires + 0.1, 15, f"the clock to pass the token's exp {expires}",
-         show=lambda now: f"{now:.1f}")
+    poll(
+        time.time,
+        lambda now: now > expires + 0.1,
+        15,
+        f"the clock to pass the token's exp {expires}",
+        show=lambda now: f"{now:.1f}",
+    )
     r = Api(stack["api_url"], token).call("GET", "/uuid")
     assert r.status_code == 401
 
 
 def test_a_read_only_token_cannot_write_but_can_read(stack, aws_endpoint, settled):
-    client = ensure_client(local_session(), aws_endpoint, stack["outputs"]["UserPoolId"], "read-only", [stack["scopes"]["read"]])
+    client = ensure_client(
+        local_session(), aws_endpoint, stack["outputs"]["UserPoolId"], "read-only", [stack["scopes"]["read"]]
+    )
     reader = Api(stack["api_url"], fetch_token(stack, client))
     # Each method's Cognito authorizer demands its scope (as on AWS): a token without it is
     # refused by the gateway, 401, before our code (whose own 403 is tested in process,
     # tests/unit/test_routes.py). A read passes the gateway: another tenant's payment is 404.
     assert reader.call("GET", "/uuid").status_code == 401
-    r = reader.call("POST", "/inbox", headers={"X-Transaction-Id": settled, "Content-Type": "application/xml"}, data=b"<x/>")
+    r = reader.call(
+        "POST", "/inbox", headers={"X-Transaction-Id": settled, "Content-Type": "application/xml"}, data=b"<x/>"
+    )
     assert r.status_code == 401
     assert reader.call("GET", f"/transactions/{settled}").status_code == 404
 
@@ -106,7 +121,12 @@ def test_another_tenant_gets_404_on_every_route_naming_the_transaction(other_ten
     body = fresh("pacs008_bare.xml")
     for method, path, headers, data in [
         ("POST", "/outbox", {"X-Transaction-Id": settled}, None),
-        ("POST", "/inbox", {"X-Transaction-Id": settled, "X-Message-Type": "pacs.008", "Content-Type": "application/xml"}, body),
+        (
+            "POST",
+            "/inbox",
+            {"X-Transaction-Id": settled, "X-Message-Type": "pacs.008", "Content-Type": "application/xml"},
+            body,
+        ),
         ("GET", f"/transactions/{settled}", {}, None),
         ("GET", f"/transactions/{settled}/events", {}, None),
     ]:

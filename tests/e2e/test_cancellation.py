@@ -1,4 +1,5 @@
 """camt.056, POST /transactions/{id}/cancel and pacs.028 over HTTP on the local stack."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,9 @@ CAMT029 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
 
 def resolution(answer: bytes) -> tuple[str, list[str]]:
     doc = etree.fromstring(answer)
-    return doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029), doc.xpath(".//c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029)
+    return doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029), doc.xpath(
+        ".//c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,12 @@ def test_a_status_request_answers_with_the_current_status(api, other_tenant, ori
     assert r.status_code == 200, r.text
     validate_pacs002(r.content)
     assert statuses(r.content) == ("ACSC", [])
-    assert other_tenant.call("POST", "/status-requests", data=pacs028, headers={"Content-Type": "application/xml"}).status_code == 404
+    assert (
+        other_tenant.call(
+            "POST", "/status-requests", data=pacs028, headers={"Content-Type": "application/xml"}
+        ).status_code
+        == 404
+    )
     bad = api.call("POST", "/status-requests", data=b"<nope/>", headers={"Content-Type": "application/xml"})
     assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_STATUS_REQUEST"
 
@@ -50,7 +58,10 @@ def test_a_camt056_after_release_returns_the_payment(api, original):
     assert types[-1] == "Returned"
     again = api.submit(original, camt056, message_type="camt.056")  # the same case again: same answer
     assert again.status_code == 202
-    assert api.call("POST", "/outbox", headers={"X-Transaction-Id": original, "X-Message-Type": "camt.029"}).content == answer.content
+    assert (
+        api.call("POST", "/outbox", headers={"X-Transaction-Id": original, "X-Message-Type": "camt.029"}).content
+        == answer.content
+    )
 
 
 def test_cancel_route_refuses_a_customer_request_after_release(api):

@@ -1,5 +1,6 @@
 """The payment flow over HTTP against the deployed local stack (API Gateway, Lambda, SQS,
 DynamoDB, S3, SNS on MiniStack)."""
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,11 @@ def test_unknown_and_malformed_transaction_ids_are_4xx_json(api):
     unknown = str(uuid.uuid4())
     for method, path, headers in [
         ("POST", "/outbox", {"X-Transaction-Id": unknown}),
-        ("POST", "/inbox", {"X-Transaction-Id": unknown, "X-Message-Type": "pacs.008", "Content-Type": "application/xml"}),
+        (
+            "POST",
+            "/inbox",
+            {"X-Transaction-Id": unknown, "X-Message-Type": "pacs.008", "Content-Type": "application/xml"},
+        ),
         ("GET", f"/transactions/{unknown}", {}),
         ("GET", f"/transactions/{unknown}/events", {}),
     ]:
@@ -77,7 +82,12 @@ def test_unknown_and_malformed_transaction_ids_are_4xx_json(api):
 def test_header_names_are_case_insensitive(api):
     tx = api.new_transaction()
     body = fresh("pacs008_bare.xml")
-    r = api.call("POST", "/inbox", data=body, headers={"x-transaction-id": tx, "X-MESSAGE-TYPE": "pacs.008", "content-type": "application/xml"})
+    r = api.call(
+        "POST",
+        "/inbox",
+        data=body,
+        headers={"x-transaction-id": tx, "X-MESSAGE-TYPE": "pacs.008", "content-type": "application/xml"},
+    )
     assert r.status_code == 202
     assert api.call("POST", "/outbox", headers={"x-TRANSACTION-id": tx}).status_code in (200, 409)
 
@@ -97,7 +107,9 @@ def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api
 
 
 def test_a_burst_of_50_parallel_uuid_requests(api, parallel):
-    responses = list(parallel.map(lambda _: api.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"}), range(50)))
+    responses = list(
+        parallel.map(lambda _: api.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"}), range(50))
+    )
     assert [r.status_code for r in responses] == [200] * 50
     ids = {r.json()["transaction_id"] for r in responses}
     assert len(ids) == 50 and all(uuid.UUID(i).version == 4 for i in ids)
@@ -132,6 +144,9 @@ def test_a_multi_transaction_message_gets_a_status_per_transaction(api):
     validate_pacs002(r.content)
     doc = etree.fromstring(r.content)
     assert doc.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=NS) == "PART"
-    assert [t.findtext("p:TxSts", namespaces=NS) for t in doc.findall(".//p:TxInfAndSts", namespaces=NS)] == ["ACSC", "RJCT"]
+    assert [t.findtext("p:TxSts", namespaces=NS) for t in doc.findall(".//p:TxInfAndSts", namespaces=NS)] == [
+        "ACSC",
+        "RJCT",
+    ]
     view = api.view(tx, version=4)
     assert view["group_status"] == "PART" and view["tx_statuses"] == ["ACSC", "RJCT"]

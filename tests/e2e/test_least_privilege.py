@@ -7,6 +7,7 @@ session evaluates them against the deployed template (infra/least_privilege.py).
 tests here exercise the paths that touch the most resources: a cancellation before release
 and a return after release, both of a payment whose agent has a liquidity limit.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ def test_a_limited_payment_cancelled_before_release_is_released_as_cancelled(api
     r = poll(
         lambda: api.call("POST", f"/transactions/{tx}/cancel", json={"reason": "DUPL"}),
         lambda r: not (r.status_code == 409 and r.json().get("error_code") == "NOTHING_TO_CANCEL"),
-        30, f"transaction {tx} to be received (cancellable)", show=lambda r: f"{r.status_code} {r.text[:200]}",
+        30,
+        f"transaction {tx} to be received (cancellable)",
+        show=lambda r: f"{r.status_code} {r.text[:200]}",
         every=0.02,
     )
     assert r.status_code == 200, r.text
@@ -84,8 +87,11 @@ def deployed(stack: dict, boto_session) -> tuple[Stack, dict, dict[str, str], di
             attributes[f"{name}.Arn"] = f"arn:aws:s3:::{refs[name]}"
         elif kind == "AWS::KMS::Key":
             key = refs[name]
-            attributes[f"{name}.Arn"] = key if key.startswith("arn:") else (
-                f"arn:aws:kms:{stack['region']}:{stack['outputs']['ReleasedTopicArn'].split(':')[4]}:key/{key}")
+            attributes[f"{name}.Arn"] = (
+                key
+                if key.startswith("arn:")
+                else (f"arn:aws:kms:{stack['region']}:{stack['outputs']['ReleasedTopicArn'].split(':')[4]}:key/{key}")
+            )
     # A secret's Ref is its ARN on AWS; MiniStack gives its name (so the functions are
     # handed the name), and IAM authorises a call by name against the secret's full ARN.
     aliases: dict[str, str] = {}
@@ -114,9 +120,13 @@ def test_every_call_every_function_made_is_allowed_by_its_role(stack, boto_sessi
     calls = poll(
         lambda: read_calls(call_log.read_text().splitlines(), functions, aliases),
         lambda calls: every <= {c.function for c in calls},
-        60, "a recorded call of every function", show=lambda calls: str(sorted({c.function for c in calls})),
+        60,
+        "a recorded call of every function",
+        show=lambda calls: str(sorted({c.function for c in calls})),
     )
     # the example path of the issue was exercised: the API frees liquidity
-    assert any(c.function == "APIHandler" and c.resource.endswith("-positions") for c in calls), "no API call to positions"
+    assert any(c.function == "APIHandler" and c.resource.endswith("-positions") for c in calls), (
+        "no API call to positions"
+    )
     refused = denied(calls, role_policies(template, context))
     assert not refused, f"{len(refused)} calls the roles do not allow:\n" + "\n".join(map(str, refused))

@@ -1,5 +1,6 @@
 """`make run` keeps its data across `make stop` and `make run`: MiniStack saves its state on a
 graceful stop and loads it at start, and the second deploy updates the stack in place."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,7 +42,9 @@ def test_a_transaction_survives_a_graceful_stop_and_a_redeploy(tmp_path):
         again = deploy.deploy_local(endpoint, parameters={"LiquidityLimits": CHANGED_LIMITS})
         described = cfn.describe_stacks(StackName=again["stack_name"])["Stacks"][0]
         assert described["CreationTime"] == created and described["StackStatus"] == "UPDATE_COMPLETE"
-        assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}["LiquidityLimits"] == CHANGED_LIMITS
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}[
+            "LiquidityLimits"
+        ] == CHANGED_LIMITS
         assert again["outputs"]["EventsTableName"] == table
         ddb = boto_session.client("dynamodb", endpoint_url=endpoint)
         assert ddb.describe_table(TableName=table)["Table"]["CreationDateTime"] == table_created  # not re-created

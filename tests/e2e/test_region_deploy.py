@@ -1,5 +1,6 @@
 """The AWS deploy path (`make deploy STAGE=eu-west-1`), run against a MiniStack of its own:
 the same code as for AWS, with only `AWS_ENDPOINT_URL` changed (boto3 honours it)."""
+
 from __future__ import annotations
 
 import json

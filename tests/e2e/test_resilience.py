@@ -1,4 +1,5 @@
 """Crash-and-redeliver, real-world samples, and the queues left clean, on the local stack."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,8 @@ from chalicelib.pipeline.payments import Payments
 from chalicelib.projections.follower import rebuild
 from infra.deploy import deploy_local
 from tests.e2e.conftest import LIQUIDITY_LIMITS
-from tests.messages import fresh, redated, unique_ids
 from tests.e2e.test_flow import statuses
+from tests.messages import fresh, redated, unique_ids
 from tests.waiting import follower_past_marker, wait_until_idle
 
 pytestmark = pytest.mark.e2e

@@ -40,8 +40,11 @@ CHECKS = [
 
 # The operations, from the committed document (the served one is checked to be the same).
 DOCUMENT = json.loads((Path(__file__).parents[2] / "chalicelib" / "openapi.json").read_text(encoding="utf-8"))
-OPERATIONS = [pytest.param(path, method.upper(), id=f"{method.upper()} {path}")
-              for path, item in DOCUMENT["paths"].items() for method in item]
+OPERATIONS = [
+    pytest.param(path, method.upper(), id=f"{method.upper()} {path}")
+    for path, item in DOCUMENT["paths"].items()
+    for method in item
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,9 @@ def test_the_api_answers_as_its_openapi_document_says(served_document, api: Api,
     authorization = {"Authorization": f"Bearer {api.token}"}
 
     @given(case=served_document[path][method].as_strategy())
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def answers_as_documented(case: schemathesis.Case) -> None:
         case.call_and_validate(headers=authorization, checks=CHECKS, timeout=60)
 

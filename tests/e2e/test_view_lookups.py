@@ -14,7 +14,9 @@ from tests.messages import fresh
 
 
 def notprovided() -> bytes:
-    return re.sub(rb"<EndToEndId>[^<]*</EndToEndId>", b"<EndToEndId>NOTPROVIDED</EndToEndId>", fresh("pacs008_bare.xml"))
+    return re.sub(
+        rb"<EndToEndId>[^<]*</EndToEndId>", b"<EndToEndId>NOTPROVIDED</EndToEndId>", fresh("pacs008_bare.xml")
+    )
 
 
 def found(client, **query: str) -> set[str]:
@@ -23,14 +25,18 @@ def found(client, **query: str) -> set[str]:
     return {t["transaction_id"] for t in r.json()["transactions"]}
 
 
-def test_each_client_finds_only_its_own_and_a_rebuild_indexes_old_records(stack, api, other_tenant, boto_session, monkeypatch):
+def test_each_client_finds_only_its_own_and_a_rebuild_indexes_old_records(
+    stack, api, other_tenant, boto_session, monkeypatch
+):
     mine = [api.pay(notprovided()) for _ in range(3)]
     theirs = [other_tenant.pay(notprovided()) for _ in range(2)]
     for client, txs in ((api, mine), (other_tenant, theirs)):
         for tx in txs:
             assert client.report(tx).status_code == 200
             client.view(tx, version=4)
-    assert set(mine) <= found(api, end_to_end_id="NOTPROVIDED") and not set(theirs) & found(api, end_to_end_id="NOTPROVIDED")
+    assert set(mine) <= found(api, end_to_end_id="NOTPROVIDED") and not set(theirs) & found(
+        api, end_to_end_id="NOTPROVIDED"
+    )
     assert set(theirs) <= found(other_tenant, end_to_end_id="NOTPROVIDED")
     assert not set(mine) & found(other_tenant, end_to_end_id="NOTPROVIDED")
 
@@ -45,7 +51,9 @@ def test_each_client_finds_only_its_own_and_a_rebuild_indexes_old_records(stack,
     dynamodb.put_item(TableName=s.transactions_table, Item=legacy)
     assert mine[0] not in found(api, end_to_end_id="NOTPROVIDED")
 
-    report = rebuild(Payments(env=payments_env(s)), view, aggregate_ids(s.events_table, dynamodb, page_size=5), apply=True)
+    report = rebuild(
+        Payments(env=payments_env(s)), view, aggregate_ids(s.events_table, dynamodb, page_size=5), apply=True
+    )
     assert mine[0] in report.mismatched and report.written >= 1, report
     assert mine[0] in found(api, end_to_end_id="NOTPROVIDED")
     assert set(view.find(api_owner(view, mine[0]), "end_to_end_id", "NOTPROVIDED")) >= set(mine)

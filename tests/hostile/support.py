@@ -1,4 +1,5 @@
 """HTTP, report, queue and log helpers of the hostile suite."""
+
 from __future__ import annotations
 
 import http.server
@@ -17,20 +18,21 @@ from tests.waiting import queue_depths, wait_until_idle  # noqa: F401 - the suit
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 EVENT_SEQUENCES = {
-    ("Initiated", "Received", "Accepted", "Released"),   # ACSC
-    ("Initiated", "Received", "Rejected", "Released"),   # RJCT by a business rule
-    ("Initiated", "Rejected", "Released"),               # RJCT at intake (FF01)
+    ("Initiated", "Received", "Accepted", "Released"),  # ACSC
+    ("Initiated", "Received", "Rejected", "Released"),  # RJCT by a business rule
+    ("Initiated", "Rejected", "Released"),  # RJCT at intake (FF01)
 }
 
 
 @dataclass
 class Outcome:
     """What one hostile request came to: a 4xx at once, or a released pacs.002."""
+
     status: int
     error_code: str | None = None
     transaction_id: str | None = None
-    tx_status: str | None = None        # ACSC / RJCT from the pacs.002
-    reason: str | None = None           # first StsRsnInf/Rsn/Cd
+    tx_status: str | None = None  # ACSC / RJCT from the pacs.002
+    reason: str | None = None  # first StsRsnInf/Rsn/Cd
     narrative: str | None = None
     events: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # anything wrong beyond the expectation
@@ -70,11 +72,13 @@ def read_report(report: bytes, tx: str) -> tuple[str | None, str | None, str | N
     problems = []
     try:
         validate_pacs002(report)
-    except Exception as e:  # noqa: BLE001 - any failure is a problem to report
+    except Exception as e:
         problems.append(f"the pacs.002 is not schema-valid: {e}")
     doc = etree.fromstring(report)
-    status = (doc.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=NS)  # PART for a mixed group
-              or doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS))
+    status = (
+        doc.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=NS)  # PART for a mixed group
+        or doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS)
+    )
     codes = doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
     narratives = doc.xpath(".//p:StsRsnInf/p:AddtlInf/text()", namespaces=NS)
     msg_id = doc.findtext("p:FIToFIPmtStsRpt/p:GrpHdr/p:MsgId", namespaces=NS)
@@ -122,8 +126,9 @@ def history(client, tx: str) -> list[dict]:
     return r.json()["events"]
 
 
-def post_inbox(api, tx: str | None, body: bytes, content_type: str | None = "application/xml",
-               headers: dict | None = None) -> requests.Response:
+def post_inbox(
+    api, tx: str | None, body: bytes, content_type: str | None = "application/xml", headers: dict | None = None
+) -> requests.Response:
     h = {"X-Message-Type": "pacs.008", **({"Content-Type": content_type} if content_type else {}), **(headers or {})}
     if tx is not None:
         h.setdefault("X-Transaction-Id", tx)
@@ -141,8 +146,9 @@ def send(api, method: str, path: str, headers: dict | None = None, **kw) -> requ
     return api.http.request(method, api.url + path, headers=_auth(api, dict(headers or {})), timeout=60, **kw)
 
 
-def submit_and_settle(api, body: bytes, content_type: str | None = "application/xml",
-                      headers: dict | None = None) -> Outcome:
+def submit_and_settle(
+    api, body: bytes, content_type: str | None = "application/xml", headers: dict | None = None
+) -> Outcome:
     started = time.monotonic()
     out = _submit_and_settle(api, body, content_type, headers)
     out.elapsed = time.monotonic() - started
@@ -164,6 +170,7 @@ def _submit_and_settle(api, body: bytes, content_type: str | None, headers: dict
 
 # -- raw HTTP: what requests refuses to send (CR/LF, NUL, duplicate or folded headers) ----
 
+
 @dataclass
 class RawResponse:
     status_code: int
@@ -176,15 +183,26 @@ class RawResponse:
 
     def json(self):
         import json
+
         return json.loads(self.content)
 
 
-def raw_request(url: str, method: str, path: str, header_lines: list[bytes], body: bytes = b"",
-                content_length: bool = True, timeout: float = 30) -> RawResponse:
+def raw_request(
+    url: str,
+    method: str,
+    path: str,
+    header_lines: list[bytes],
+    body: bytes = b"",
+    content_length: bool = True,
+    timeout: float = 30,
+) -> RawResponse:
     """One HTTP/1.1 request written byte for byte (header lines without their CRLF)."""
     u = urlsplit(url)
-    head = [f"{method} {u.path.rstrip('/')}{path} HTTP/1.1".encode(), f"Host: {u.netloc}".encode(),
-            b"Connection: close"]
+    head = [
+        f"{method} {u.path.rstrip('/')}{path} HTTP/1.1".encode(),
+        f"Host: {u.netloc}".encode(),
+        b"Connection: close",
+    ]
     if content_length:
         head.append(f"Content-Length: {len(body)}".encode())
     data = b"\r\n".join(head + header_lines) + b"\r\n\r\n" + body
@@ -194,7 +212,7 @@ def raw_request(url: str, method: str, path: str, header_lines: list[bytes], bod
         while True:
             try:
                 chunk = s.recv(65536)
-            except (socket.timeout, ConnectionResetError):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break
@@ -222,11 +240,12 @@ def _dechunk(data: bytes) -> bytes:
         size = int(size_line.split(b";")[0] or b"0", 16)
         if size == 0:
             break
-        out, data = out + rest[:size], rest[size + 2:]
+        out, data = out + rest[:size], rest[size + 2 :]
     return out
 
 
 # -- the listener that URL entities point at ------------------------------------------------
+
 
 class Exfil:
     """An HTTP listener on loopback: any request to it means a parser followed a URL."""
@@ -236,13 +255,13 @@ class Exfil:
         hits = self.hits
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 hits.append(self.path)
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b'<!ENTITY x "exfiltrated">')
 
-            do_POST = do_HEAD = do_GET  # noqa: N815
+            do_POST = do_HEAD = do_GET
 
             def log_message(self, *args):
                 pass
@@ -258,6 +277,7 @@ class Exfil:
 
 
 # -- queues and logs ----------------------------------------------------------------------
+
 
 def lambda_log_groups(logs, stack_name: str) -> list[str]:
     groups, kw = [], {"logGroupNamePrefix": f"/aws/lambda/{stack_name}-"}

@@ -7,6 +7,7 @@ they judge the real aftermath of the whole suite. Run without any hostile HTTP c
 file alone, say), they first send a small hostile workload of their own (`workload`), so
 they never pass or skip for want of anything to judge.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,12 +16,22 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.hostile.cases import CASES as BODY_CASES, Env
+from tests.hostile.cases import CASES as BODY_CASES
+from tests.hostile.cases import Env
 from tests.hostile.ledger import LEDGER
 from tests.hostile.messages import CANARIES
-from tests.hostile.support import (Outcome, history, lambda_log_groups, log_events, queue_depths, submit_and_settle,
-                                   tracebacks, wait_until_idle)
-from tests.hostile.test_http_headers import CASES as HEADER_CASES, Ctx
+from tests.hostile.support import (
+    Outcome,
+    history,
+    lambda_log_groups,
+    log_events,
+    queue_depths,
+    submit_and_settle,
+    tracebacks,
+    wait_until_idle,
+)
+from tests.hostile.test_http_headers import CASES as HEADER_CASES
+from tests.hostile.test_http_headers import Ctx
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e, pytest.mark.aftermath]
 MIN_CASES = 200
@@ -29,18 +40,37 @@ CRASH = re.compile(r"^Traceback|Task timed out|Runtime\.\w*Error|\"errorType\"")
 HOSTILE_CASE_TESTS = ("test_hostile_body", "test_hostile_header")
 # The workload of its own: URL entities (the listener must stay silent), payloads with the
 # canaries, bombs, another tenant's transactions named every way, and lookups fishing for them.
-OWN_BODIES = ("xxe-url-entity", "xxe-external-dtd", "xxe-parameter-entity", "xxe-oob-exfil", "xinclude-url",
-              "schemalocation-url", "xxe-file-etc-passwd", "billion-laughs", "utf8-invalid-in-msgid", "empty-body",
-              "bah-valid")
-OWN_HEADERS = ("victim-settled-valid-message", "victim-issued-valid-message", "victim-settled-xxe",
-               "victim-issued-garbage", "victim-token-of-other-tenant-on-own-tx", "own-settled-second-message",
-               "txid-crlf-injects-victim", "txid-duplicate-own-then-victim", "lookup-victim-uetr", "txid-sql")
+OWN_BODIES = (
+    "xxe-url-entity",
+    "xxe-external-dtd",
+    "xxe-parameter-entity",
+    "xxe-oob-exfil",
+    "xinclude-url",
+    "schemalocation-url",
+    "xxe-file-etc-passwd",
+    "billion-laughs",
+    "utf8-invalid-in-msgid",
+    "empty-body",
+    "bah-valid",
+)
+OWN_HEADERS = (
+    "victim-settled-valid-message",
+    "victim-issued-valid-message",
+    "victim-settled-xxe",
+    "victim-issued-garbage",
+    "victim-token-of-other-tenant-on-own-tx",
+    "own-settled-second-message",
+    "txid-crlf-injects-victim",
+    "txid-duplicate-own-then-victim",
+    "lookup-victim-uetr",
+    "txid-sql",
+)
 
 
 @dataclass
 class Workload:
-    source: str                 # "suite": the session's hostile HTTP cases; "own": this module's
-    selected: int               # hostile HTTP cases the session selected
+    source: str  # "suite": the session's hostile HTTP cases; "own": this module's
+    selected: int  # hostile HTTP cases the session selected
     own: dict[str, tuple[Outcome, set[str]]] = field(default_factory=dict)  # ledger name -> (outcome, expected)
 
     @property
@@ -64,11 +94,17 @@ def workload(request, api, other_tenant, victims, own_settled, stack, exfil) -> 
         name, send, expect = job
         try:
             return name, send(), expect
-        except Exception as e:  # noqa: BLE001 - judged with the others
+        except Exception as e:
             return name, Outcome(0, problems=[f"{type(e).__name__}: {e}"]), expect
 
-    jobs = [(f"aftermath-body:{c.name}", lambda c=c: submit_and_settle(api, c.build(env), c.content_type, c.headers),
-             set(c.expect.split("|"))) for c in bodies]
+    jobs = [
+        (
+            f"aftermath-body:{c.name}",
+            lambda c=c: submit_and_settle(api, c.build(env), c.content_type, c.headers),
+            set(c.expect.split("|")),
+        )
+        for c in bodies
+    ]
     jobs += [(f"aftermath-header:{name}", lambda fn=fn: fn(ctx), expect) for name, fn, expect, _ in headers]
     own = Workload("own", 0)
     with ThreadPoolExecutor(8) as pool:
@@ -141,8 +177,11 @@ def test_the_suite_ran_enough_cases_and_none_got_a_5xx(workload):
     assert not [c for c, o in LEDGER.outcomes.items() if o[:1] in ("5", "0")], summary
     if workload.source == "own":
         assert len(LEDGER.outcomes) == len(workload.own), summary
-        wrong = {name: (out.label, out.problems) for name, (out, expect) in workload.own.items()
-                 if out.problems or out.label not in expect}
+        wrong = {
+            name: (out.label, out.problems)
+            for name, (out, expect) in workload.own.items()
+            if out.problems or out.label not in expect
+        }
         assert not wrong, wrong
         return
     # every selected case recorded its outcome; the whole suite is more than MIN_CASES

@@ -5,6 +5,7 @@ each test then judges one case: the expected 4xx (JSON with error_code) or, afte
 the released pacs.002 (schema-valid, about this transaction, RJCT with a reason code, or
 ACSC for an input that really is a valid message) and a history that went the normal way.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +21,11 @@ WORKERS = 8  # the local stack on 2 cores: more threads only queue longer
 
 
 def _selected(request) -> set[str]:
-    return {item.callspec.params["case"].name for item in request.session.items
-            if item.module is request.module and hasattr(item, "callspec") and "case" in item.callspec.params}
+    return {
+        item.callspec.params["case"].name
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec") and "case" in item.callspec.params
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +37,13 @@ def outcomes(request, api, exfil, hostile_start) -> dict[str, Outcome]:
     def run(case) -> Outcome:
         try:
             return submit_and_settle(api, case.build(env), case.content_type, case.headers)
-        except Exception as e:  # noqa: BLE001 - reported by the case's own test
+        except Exception as e:
             return Outcome(0, problems=[f"{type(e).__name__}: {e}"])
 
     # the largest bodies first, so that they do not finish last on their own
     chosen.sort(key=lambda c: "10mb" not in c.name)
     with ThreadPoolExecutor(WORKERS) as pool:
-        results = dict(zip((c.name for c in chosen), pool.map(run, chosen)))
+        results = dict(zip((c.name for c in chosen), pool.map(run, chosen), strict=True))
     slowest = sorted(results.items(), key=lambda kv: -kv[1].elapsed)[:5]
     print("slowest body cases:", ", ".join(f"{name} {out.elapsed:.1f}s" for name, out in slowest))
     return results

@@ -3,6 +3,7 @@
 Each conforms to its port (chalicelib/pipeline/ports.py; mypy checks the assignments at
 the bottom), and `memory_service` builds the service through the one composition root.
 """
+
 from __future__ import annotations
 
 import threading
@@ -143,10 +144,10 @@ if TYPE_CHECKING:  # every fake conforms to its port
 
 
 # The transaction view's fake (appended; its imports are kept with it).
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-from chalicelib.adapters.dynamodb import LOOKUP_INDEXES  # noqa: E402
-from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key  # noqa: E402
+from chalicelib.adapters.dynamodb import LOOKUP_INDEXES
+from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key
 
 
 class MemoryView:

@@ -1,4 +1,5 @@
 """Byte-level mutations of a valid message, for the intake fuzz tests."""
+
 from __future__ import annotations
 
 from hypothesis import strategies as st
@@ -16,7 +17,7 @@ def mutate(seed: bytes, edits) -> bytes:
         if kind == "flip":
             raw[pos] ^= data[0] or 1
         elif kind == "delete":
-            del raw[pos:pos + len(data)]
+            del raw[pos : pos + len(data)]
         elif kind == "insert":
             raw[pos:pos] = data
         elif kind == "truncate":
@@ -24,5 +25,5 @@ def mutate(seed: bytes, edits) -> bytes:
         else:  # rename the element that starts nearest after pos
             start = raw.find(b"<", pos)
             if start >= 0:
-                raw[start + 1:start + 1] = b"X"
+                raw[start + 1 : start + 1] = b"X"
     return bytes(raw)

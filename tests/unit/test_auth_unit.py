@@ -1,4 +1,5 @@
 """Bearer-token verification against a key of our own (the e2e suite uses the pool's)."""
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,15 @@ POLICY = auth.TokenPolicy(issuer="https://cognito-idp.eu-west-1.amazonaws.com/po
 
 def token(**overrides) -> str:
     now = int(time.time())
-    claims = {"iss": POLICY.issuer, "token_use": "access", "client_id": "client-a", "iat": now, "exp": now + 60,
-              "scope": "pacsflow/read pacsflow/write", **overrides}
+    claims = {
+        "iss": POLICY.issuer,
+        "token_use": "access",
+        "client_id": "client-a",
+        "iat": now,
+        "exp": now + 60,
+        "scope": "pacsflow/read pacsflow/write",
+        **overrides,
+    }
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, KEY, algorithm="RS256")
 
 
@@ -30,13 +38,16 @@ def test_a_valid_access_token_names_its_client_and_scopes():
     auth.require_scope(p, POLICY, "write")
 
 
-@pytest.mark.parametrize("claims", [
-    {"exp": int(time.time()) - 1},
-    {"iss": "https://elsewhere"},
-    {"token_use": "id"},
-    {"client_id": None},
-    {"client_id": ""},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": int(time.time()) - 1},
+        {"iss": "https://elsewhere"},
+        {"token_use": "id"},
+        {"client_id": None},
+        {"client_id": ""},
+    ],
+)
 def test_tokens_that_are_not_this_pools_live_access_tokens_are_refused(claims):
     with pytest.raises(auth.AuthError) as e:
         verify(token(**claims))

@@ -1,4 +1,5 @@
 """Partial batch failures: a failing message fails the rest of its group, not other groups."""
+
 import json
 import uuid
 

@@ -1,4 +1,5 @@
 """The write-unit arithmetic of bench/wcu.py, against hand-computed expectations."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,12 +27,12 @@ def N(v: int | str) -> dict:
     ("text", "size"),
     [
         ("0", 1),
-        ("7", 2),        # 1 digit: 1 + ceil(1/2)
-        ("12", 2),       # 2 digits: 1 + 1
-        ("123", 3),      # 3 digits: 1 + 2
-        ("1000", 2),     # trailing zeros trimmed: 1 significant digit
-        ("0.0012", 2),   # leading zeros trimmed: "12"
-        ("-12", 3),      # minus sign: +1
+        ("7", 2),  # 1 digit: 1 + ceil(1/2)
+        ("12", 2),  # 2 digits: 1 + 1
+        ("123", 3),  # 3 digits: 1 + 2
+        ("1000", 2),  # trailing zeros trimmed: 1 significant digit
+        ("0.0012", 2),  # leading zeros trimmed: "12"
+        ("-12", 3),  # minus sign: +1
         ("12345678", 5),
     ],
 )
@@ -78,16 +79,23 @@ def test_sparse_index_is_written_only_for_items_with_its_keys():
 
 def test_transaction_doubles_items_but_not_index_writes():
     model = wcu.TableModel([EVENTS])
-    charges = model.request("TransactWriteItems", {"TransactItems": [
-        {"Put": {"TableName": "events", "Item": event("a", 1, 100, nid=1)}},
-        {"Update": {
-            "TableName": "events",
-            "Key": {"pk": S("$log#Payments"), "sk": N(0)},
-            "UpdateExpression": "SET #last = :next",
-            "ExpressionAttributeNames": {"#last": "last_nid"},
-            "ExpressionAttributeValues": {":next": N(1)},
-        }},
-    ]})
+    charges = model.request(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "events", "Item": event("a", 1, 100, nid=1)}},
+                {
+                    "Update": {
+                        "TableName": "events",
+                        "Key": {"pk": S("$log#Payments"), "sk": N(0)},
+                        "UpdateExpression": "SET #last = :next",
+                        "ExpressionAttributeNames": {"#last": "last_nid"},
+                        "ExpressionAttributeValues": {":next": N(1)},
+                    }
+                },
+            ]
+        },
+    )
     assert [(c.operation, c.base, c.index) for c in charges] == [("Put", 2, {"notifications": 1}), ("Update", 2, {})]
     # counter item: pk 2 + 13, sk 2 + 1, last_nid 8 + 2
     assert charges[1].size == 15 + 3 + 10
@@ -133,14 +141,20 @@ def test_failed_condition_costs_the_item_but_writes_no_index():
 
 
 def test_specs_from_definitions_read_keys_and_projections():
-    [spec] = wcu.specs_from_definitions({"v": {
-        "KeySchema": [{"AttributeName": "transaction_id", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [{
-            "IndexName": "by_uetr",
-            "KeySchema": [{"AttributeName": "uetr", "KeyType": "HASH"}],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }],
-    }})
+    [spec] = wcu.specs_from_definitions(
+        {
+            "v": {
+                "KeySchema": [{"AttributeName": "transaction_id", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": "by_uetr",
+                        "KeySchema": [{"AttributeName": "uetr", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                ],
+            }
+        }
+    )
     assert spec == wcu.TableSpec("v", ("transaction_id",), (wcu.Index("by_uetr", ("uetr",), "KEYS_ONLY"),))
 
 

@@ -1,5 +1,6 @@
 """BICs follow ISO 9362:2014: a 4-character alphanumeric business party prefix, a 2-letter
 country code, a 2-character alphanumeric party suffix and an optional 3-character branch."""
+
 from __future__ import annotations
 
 import re

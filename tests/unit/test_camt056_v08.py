@@ -1,4 +1,5 @@
 """camt.056.001.08, the version CBPR+ and FedNow use, is recognised, validated and extracted."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,10 +39,13 @@ def test_a_schema_invalid_08_names_the_version():
     assert caught.value.message_type == "camt.056.001.08"
 
 
-@pytest.mark.parametrize("name, envelope", [
-    ("valid/fedwire_camt056_returnscn1.xml", None),
-    ("valid/rtp_camt056_refund.xml", "{urn:tch}Message"),
-])
+@pytest.mark.parametrize(
+    "name, envelope",
+    [
+        ("valid/fedwire_camt056_returnscn1.xml", None),
+        ("valid/rtp_camt056_refund.xml", "{urn:tch}Message"),
+    ],
+)
 def test_the_real_08_samples_are_accepted_as_sent(samples_dir, name, envelope):
     req = read_message((samples_dir / name).read_bytes(), expect="camt.056")
     assert isinstance(req, CancellationRequest)

@@ -1,4 +1,5 @@
 """Cancellation (camt.056 and POST /transactions/{id}/cancel) and return (pacs.004)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -6,10 +7,10 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
+from chalicelib.api import status_of
 from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs004
-from chalicelib.api import status_of
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
 from tests.messages import EVENTS, redated
@@ -35,7 +36,9 @@ def accepted_not_released(p):
 
 def resolution(answer: bytes) -> tuple[str, list[str]]:
     doc = etree.fromstring(answer)
-    return doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029), doc.xpath(".//c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029)
+    return doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029), doc.xpath(
+        ".//c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029
+    )
 
 
 def used(p) -> Decimal:
@@ -98,8 +101,12 @@ def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
 def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
     p = memory_service(limits=UNLIMITED)
     tx = settled(p)
-    other = redated((EVENTS / "camt056_cancel.xml").read_bytes()).replace(b"32e0a499", b"42e0a499").replace(
-        b"INV-2026-0415-001", b"INV-OTHER").replace(b"PFW-20260415-000123", b"PFW-OTHER")
+    other = (
+        redated((EVENTS / "camt056_cancel.xml").read_bytes())
+        .replace(b"32e0a499", b"42e0a499")
+        .replace(b"INV-2026-0415-001", b"INV-OTHER")
+        .replace(b"PFW-20260415-000123", b"PFW-OTHER")
+    )
     with pytest.raises(ApplicationError) as e:
         p.submit(tx, "camt.056", other, OWNER)
     assert status_of(e.value)[:2] == (409, "CANCELLATION_DOES_NOT_MATCH")

@@ -1,5 +1,6 @@
 """cfn-lint on the packaged template (what `make deploy` sends to AWS): MiniStack accepts much
 that AWS refuses, so the template is checked against CloudFormation's own resource schemas."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,10 @@ def errors(template: str, region: str) -> set[tuple[str, str, str]]:
 
 
 def known(error: tuple[str, str, str]) -> bool:
-    return any(error[0] == rule and error[1] == resource and error[2].startswith(start) for rule, resource, start in KNOWN_ERRORS)
+    return any(
+        error[0] == rule and error[1] == resource and error[2].startswith(start)
+        for rule, resource, start in KNOWN_ERRORS
+    )
 
 
 @pytest.mark.parametrize("region", ["eu-west-1", "us-east-1"])
@@ -46,4 +50,6 @@ def test_cfn_lint_does_check_the_template(packaged):
     """The check is real: a broken property in the same template is reported."""
     template = json.loads(packaged)
     template["Resources"]["EventsTable"]["Properties"]["BillingMode"] = "BOGUS"
-    assert any(rule == "E3030" and resource == "EventsTable" for rule, resource, _ in errors(json.dumps(template), "eu-west-1"))
+    assert any(
+        rule == "E3030" and resource == "EventsTable" for rule, resource, _ in errors(json.dumps(template), "eu-west-1")
+    )

@@ -4,6 +4,7 @@ A cycle (rules imports sanctions, sanctions imports rules) can work or fail depe
 which module a process happens to import first; importing each one first, alone, finds it.
 The dependencies run one way: verdicts and settings <- sanctions <- rules <- the package.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,8 +39,9 @@ def test_each_module_imports_alone_in_a_fresh_interpreter(module):
 
 
 def test_the_package_imports_alone_in_a_fresh_interpreter():
-    done = subprocess.run([sys.executable, "-c", "import chalicelib.checks"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "import chalicelib.checks"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
 
 

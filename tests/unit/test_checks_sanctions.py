@@ -2,6 +2,7 @@
 
 Every name here, on the bundled demo list or generated, is fictional.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,16 @@ def names(debtor=None, creditor=None, base=BAH):
 
 def only(data, screening=DEMO):
     """The sanctions_screening verdict of ``data``, as ``checks.run`` gives it."""
-    verdicts = [v for v in checks.run(data, CheckSettings(), screening=screening, today=date(2026, 4, 15))
-                if v.rule == "sanctions_screening"]
+    verdicts = [
+        v
+        for v in checks.run(data, CheckSettings(), screening=screening, today=date(2026, 4, 15))
+        if v.rule == "sanctions_screening"
+    ]
     assert len(verdicts) == 1
-    assert rules.sanctions_screening(data, rules.Context(data, CheckSettings(), date(2026, 4, 15), screening)) \
+    assert (
+        rules.sanctions_screening(data, rules.Context(data, CheckSettings(), date(2026, 4, 15), screening))
         == verdicts[0]
+    )
     return verdicts[0]
 
 
@@ -65,25 +71,30 @@ def entry_texts(entry_id: str, screening=DEMO) -> list[str]:
 
 # -- normalisation ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("Müller-Lüdenscheidt GmbH", "muller ludenscheidt"),
-    ("MULLER LUDENSCHEIDT", "muller ludenscheidt"),
-    ("Straßenfeld", "strassenfeld"),
-    ("Øvrebergholm Ærnsgaard Wrzęsławski Þórvald", "ovrebergholm aernsgaard wrzeslawski thorvald"),
-    ("Nordvæst Quillonbridge Shipping Co., Ltd.", "nordvaest quillonbridge shipping"),
-    ("Kessarine Capital Partners S.A.", "kessarine capital partners"),
-    ("Mr. Zorvath  KELMENDRIX", "zorvath kelmendrix"),
-    ("Dr. O'Quell", "oquell"),
-    ("J. P. Velmoranth & Co", "jp velmoranth"),
-    ("Q.Y.X. Holdings Ltd", "qyx holdings"),
-    ("Limited Company", "limited company"),      # only noise words: kept
-    ("  ", ""),
-])
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Müller-Lüdenscheidt GmbH", "muller ludenscheidt"),
+        ("MULLER LUDENSCHEIDT", "muller ludenscheidt"),
+        ("Straßenfeld", "strassenfeld"),
+        ("Øvrebergholm Ærnsgaard Wrzęsławski Þórvald", "ovrebergholm aernsgaard wrzeslawski thorvald"),
+        ("Nordvæst Quillonbridge Shipping Co., Ltd.", "nordvaest quillonbridge shipping"),
+        ("Kessarine Capital Partners S.A.", "kessarine capital partners"),
+        ("Mr. Zorvath  KELMENDRIX", "zorvath kelmendrix"),
+        ("Dr. O'Quell", "oquell"),
+        ("J. P. Velmoranth & Co", "jp velmoranth"),
+        ("Q.Y.X. Holdings Ltd", "qyx holdings"),
+        ("Limited Company", "limited company"),  # only noise words: kept
+        ("  ", ""),
+    ],
+)
 def test_normalise(raw, expected):
     assert normalise(raw) == expected
 
 
 # -- matching -----------------------------------------------------------------------------
+
 
 def test_the_events_and_their_names_pass():
     for data in (BAH, TWO):
@@ -100,15 +111,18 @@ def test_exact_hit_rejects_with_rr04():
     assert v == checks.verdict("sanctions_screening", False, "RR04", v.narrative)
 
 
-@pytest.mark.parametrize(("name", "entry"), [
-    ("Nordvaest Quillonbridge Shipping Limited", "DEMO-ENT-0002"),     # æ -> ae
-    ("NORDVAST QUILLONBRIDGE SHIPPING", "DEMO-ENT-0002"),              # æ dropped: fuzzy
-    ("Strassenfeld Velmoranth Trading", "DEMO-ENT-0003"),              # ß -> ss
-    ("Oskar Wrzeslawski-Thornquist", "DEMO-IND-0003"),                 # ę, ł
-    ("Thorvald Aernsgaard Vellichor", "DEMO-IND-0004"),                # Þ, ó, Æ
-    ("Kessarine Ovrebergholm Capital Partners", "DEMO-ENT-0005"),      # Ø
-    ("Ysolde Brannasvik-Quell", "DEMO-IND-0002"),                      # å
-])
+@pytest.mark.parametrize(
+    ("name", "entry"),
+    [
+        ("Nordvaest Quillonbridge Shipping Limited", "DEMO-ENT-0002"),  # æ -> ae
+        ("NORDVAST QUILLONBRIDGE SHIPPING", "DEMO-ENT-0002"),  # æ dropped: fuzzy
+        ("Strassenfeld Velmoranth Trading", "DEMO-ENT-0003"),  # ß -> ss
+        ("Oskar Wrzeslawski-Thornquist", "DEMO-IND-0003"),  # ę, ł
+        ("Thorvald Aernsgaard Vellichor", "DEMO-IND-0004"),  # Þ, ó, Æ
+        ("Kessarine Ovrebergholm Capital Partners", "DEMO-ENT-0005"),  # Ø
+        ("Ysolde Brannasvik-Quell", "DEMO-IND-0002"),  # å
+    ],
+)
 def test_accented_and_transliterated_names_hit(name, entry):
     v = only(names(debtor=name))
     assert not v.passed and v.reason_code == "RR04"
@@ -116,15 +130,24 @@ def test_accented_and_transliterated_names_hit(name, entry):
     assert_no_names(v.narrative, name, *entry_texts(entry))
 
 
-@pytest.mark.parametrize("name", ["KELMENDRIX Zorvath", "Kelmendrix, Zorvath", "Ishkanova Marguerite Vantorrel",
-                                  "Vantorrel, ISHKANOVA Marguerite"])
+@pytest.mark.parametrize(
+    "name",
+    ["KELMENDRIX Zorvath", "Kelmendrix, Zorvath", "Ishkanova Marguerite Vantorrel", "Vantorrel, ISHKANOVA Marguerite"],
+)
 def test_reordered_tokens_hit(name):
     v = only(names(creditor=name))
     assert not v.passed and "exact, score 100" in v.narrative
 
 
-@pytest.mark.parametrize("name", ["Gruvelstad Lummerich Handels AG", "GRÜVELSTAD-LÜMMERICH HANDELS LIMITED",
-                                  "Gruvelstad Lummerich Handels Company", "The Gruvelstad & Lummerich Handels Inc."])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Gruvelstad Lummerich Handels AG",
+        "GRÜVELSTAD-LÜMMERICH HANDELS LIMITED",
+        "Gruvelstad Lummerich Handels Company",
+        "The Gruvelstad & Lummerich Handels Inc.",
+    ],
+)
 def test_legal_form_noise_is_ignored(name):
     v = only(names(creditor=name))
     assert not v.passed and "DEMO-ENT-0001" in v.narrative
@@ -149,10 +172,10 @@ def test_near_miss_below_the_threshold_passes_and_the_threshold_is_configurable(
 
 def test_short_names_need_an_exact_match():
     assert DEMO.match("Qyx").kind == "exact" and DEMO.match("Q.Y.X.").kind == "exact"
-    assert DEMO.match("QYX Holdings") is not None           # an alias
+    assert DEMO.match("QYX Holdings") is not None  # an alias
     loose = Screening.load(reject_threshold=60)
     assert fuzz.ratio("qyz", "qyx") >= 60
-    assert loose.match("Qyz") is None                       # 3 letters: exact only
+    assert loose.match("Qyz") is None  # 3 letters: exact only
     assert loose.match("Qyx") is not None
     # A short list form is not fuzzy-matched by a longer name either.
     short = Screening.from_json('[{"id": "T-1", "name": "Abc"}]', reject_threshold=80)
@@ -163,11 +186,11 @@ def test_short_names_need_an_exact_match():
 
 
 def test_token_set_matches_need_two_distinctive_tokens():
-    assert DEMO.match("Oskar Wrzeslawski").kind == "token set"                # part of the entry's name
+    assert DEMO.match("Oskar Wrzeslawski").kind == "token set"  # part of the entry's name
     assert DEMO.match("Strassenfeld Velmoranth Trading International").kind == "token set"  # extra words
-    assert DEMO.match("Zorvath") is None                                       # one token
-    assert DEMO.match("Capital Partners LLC") is None                          # generic words only
-    assert DEMO.match("Velmoranth Trading") is None                            # one distinctive token
+    assert DEMO.match("Zorvath") is None  # one token
+    assert DEMO.match("Capital Partners LLC") is None  # generic words only
+    assert DEMO.match("Velmoranth Trading") is None  # one distinctive token
 
 
 def test_every_transaction_is_screened():
@@ -197,16 +220,27 @@ def test_no_names_passes():
 
 
 def test_a_dict_without_transaction_details_screens_the_top_level():
-    old = {"message_type": "pacs.008.001.08", "msg_id": "M", "creation_date_time": "2026-04-15T10:00:00Z",
-           "nb_of_txs": "1", "creditor_name": "Zorvath Kelmendrix", "transactions": [{"instr_id": "A"}]}
+    old = {
+        "message_type": "pacs.008.001.08",
+        "msg_id": "M",
+        "creation_date_time": "2026-04-15T10:00:00Z",
+        "nb_of_txs": "1",
+        "creditor_name": "Zorvath Kelmendrix",
+        "transactions": [{"instr_id": "A"}],
+    }
     v = only(CreditTransfer.from_stored(old))
     assert not v.passed and v.narrative.startswith("creditor name matches")
 
 
 def test_narratives_carry_no_names():
-    cases = [("Zorvath Kelmendrix", "DEMO-IND-0001"), ("KELMENDRIX Zorvath Ulbrecht", "DEMO-IND-0001"),
-             ("Zorvath Kelmendrixx", "DEMO-IND-0001"), ("Gruvelstad Lummerich Handels AG", "DEMO-ENT-0001"),
-             ("Oskar Wrzeslawski", "DEMO-IND-0003"), ("Q.Y.X.", "DEMO-ENT-0004")]
+    cases = [
+        ("Zorvath Kelmendrix", "DEMO-IND-0001"),
+        ("KELMENDRIX Zorvath Ulbrecht", "DEMO-IND-0001"),
+        ("Zorvath Kelmendrixx", "DEMO-IND-0001"),
+        ("Gruvelstad Lummerich Handels AG", "DEMO-ENT-0001"),
+        ("Oskar Wrzeslawski", "DEMO-IND-0003"),
+        ("Q.Y.X.", "DEMO-ENT-0004"),
+    ]
     for name, entry in cases:
         for party in ("debtor", "creditor"):
             v = only(names(**{party: name}))
@@ -216,20 +250,24 @@ def test_narratives_carry_no_names():
 
 # -- embargoed countries ------------------------------------------------------------------
 
+
 def test_embargoed_countries_of_agents_and_parties():
-    assert only(BAH).passed      # no set configured: countries are not checked
+    assert only(BAH).passed  # no set configured: countries are not checked
     fr = Screening.load(embargoed_countries=["fr"])
     v = only(BAH, fr)
     assert (v.passed, v.reason_code) == (False, "RR04")
     assert v.narrative == "embargoed country FR (Cdtr, InstdAgt, CdtrAgt)"
     de = Screening.load(embargoed_countries=["DE"])
     assert only(BAH, de).narrative == "embargoed country DE (Dbtr, InstgAgt, DbtrAgt)"
-    assert only(TWO, de).narrative == ("tx 1: embargoed country DE (Dbtr, InstgAgt, DbtrAgt); "
-                                          "tx 2: embargoed country DE (Dbtr, InstgAgt, DbtrAgt)")
+    assert only(TWO, de).narrative == (
+        "tx 1: embargoed country DE (Dbtr, InstgAgt, DbtrAgt); tx 2: embargoed country DE (Dbtr, InstgAgt, DbtrAgt)"
+    )
     both = Screening.load(embargoed_countries=["DE", "FR"])
     v = only(ct(tx={"creditor_name": "Qyx"}), both)
-    assert v.narrative == ("creditor name matches sanctions list entry DEMO-ENT-0004 (DEMO, exact, score 100); "
-                              "embargoed country DE (Dbtr, InstgAgt, DbtrAgt); and 1 more")
+    assert v.narrative == (
+        "creditor name matches sanctions list entry DEMO-ENT-0004 (DEMO, exact, score 100); "
+        "embargoed country DE (Dbtr, InstgAgt, DbtrAgt); and 1 more"
+    )
     # Agents identified otherwise than by BIC have no country to check.
     data = ct(tx={"debtor_country": None, "instructing_agent_scheme": "LEI", "debtor_agent_scheme": "LEI"})
     v = only(data, de)
@@ -238,18 +276,21 @@ def test_embargoed_countries_of_agents_and_parties():
 
 # -- the list and the settings ------------------------------------------------------------
 
+
 def test_the_demo_list_is_the_default_and_the_screening_is_what_the_run_is_given(monkeypatch):
     monkeypatch.delenv("PACSFLOW_SANCTIONS_LIST", raising=False)
     first = load_screening()
     assert first.label == "DEMO 2026-01" and len(first) == len(DEMO)
     assert not only(names(creditor="Zorvath Kelmendrix"), first).passed
-    assert not hasattr(sanctions, "default_screening")   # no process-wide list in checks
+    assert not hasattr(sanctions, "default_screening")  # no process-wide list in checks
     own = load_screening(SanctionsSettings(PACSFLOW_SANCTIONS_LIST='[{"id": "T-1", "name": "Halvard Emberquist"}]'))
     assert len(own) == 1 and only(names(creditor="Zorvath Kelmendrix"), own).passed
 
 
 def test_the_list_from_the_environment_inline_or_a_path(monkeypatch, tmp_path):
-    inline = json.dumps({"name": "TEST", "entries": [{"id": "T-1", "name": "Halvard Emberquist", "type": "individual"}]})
+    inline = json.dumps(
+        {"name": "TEST", "entries": [{"id": "T-1", "name": "Halvard Emberquist", "type": "individual"}]}
+    )
     monkeypatch.setenv("PACSFLOW_SANCTIONS_LIST", inline)
     monkeypatch.setenv("PACSFLOW_SANCTIONS_REJECT_THRESHOLD", "95")
     monkeypatch.setenv("PACSFLOW_SANCTIONS_EMBARGOED_COUNTRIES", "zz, xx")
@@ -264,17 +305,20 @@ def test_the_list_from_the_environment_inline_or_a_path(monkeypatch, tmp_path):
     assert s.match("Halvard Emberquist").entry.source == "TEST" and s.embargoed_countries == {"ZZ"}
 
 
-@pytest.mark.parametrize(("text", "why"), [
-    ("{not json", "Expecting"),
-    ('{"entries": {}}', "list of entries"),
-    ('[{"id": "A 1; drop", "name": "X Y"}]', "id"),
-    ('[{"id": "A-1"}]', "name missing"),
-    ('[{"id": "A-1", "name": "X Y", "type": "ship"}]', "type"),
-    ('[{"id": "A-1", "name": "X Y", "aliases": "Z"}]', "aliases"),
-    ('[{"id": "A-1", "name": "X Y", "country": "Utopia"}]', "country"),
-    ('[{"id": "A-1", "name": "X Y"}, {"id": "A-1", "name": "Z W"}]', "unique"),
-    ('{"name": "A name; with <html>", "entries": []}', "label"),
-])
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{not json", "Expecting"),
+        ('{"entries": {}}', "list of entries"),
+        ('[{"id": "A 1; drop", "name": "X Y"}]', "id"),
+        ('[{"id": "A-1"}]', "name missing"),
+        ('[{"id": "A-1", "name": "X Y", "type": "ship"}]', "type"),
+        ('[{"id": "A-1", "name": "X Y", "aliases": "Z"}]', "aliases"),
+        ('[{"id": "A-1", "name": "X Y", "country": "Utopia"}]', "country"),
+        ('[{"id": "A-1", "name": "X Y"}, {"id": "A-1", "name": "Z W"}]', "unique"),
+        ('{"name": "A name; with <html>", "entries": []}', "label"),
+    ],
+)
 def test_a_bad_list_fails_closed(text, why):
     with pytest.raises(ValueError, match=why):
         Screening.from_json(text)
@@ -313,9 +357,14 @@ def _generated(n: int, seed: int = 20) -> list[dict]:
     for i in range(n):
         individual = rnd.random() < 0.6
         words = " ".join(_word(rnd) for _ in range(rnd.randint(2, 3)))
-        out.append({"id": f"GEN-{i:05d}", "type": "individual" if individual else "entity",
-                    "name": words if individual else words + rnd.choice([" Ltd", " GmbH", " S.A.", " LLC"]),
-                    "aliases": [" ".join(_word(rnd) for _ in range(2)) for _ in range(rnd.randint(0, 1))]})
+        out.append(
+            {
+                "id": f"GEN-{i:05d}",
+                "type": "individual" if individual else "entity",
+                "name": words if individual else words + rnd.choice([" Ltd", " GmbH", " S.A.", " LLC"]),
+                "aliases": [" ".join(_word(rnd) for _ in range(2)) for _ in range(rnd.randint(0, 1))],
+            }
+        )
     return out
 
 
@@ -324,7 +373,7 @@ def test_ten_thousand_entries():
     assert len(big) == 10_000
     assert only(BAH, big).passed and only(TWO, big).passed
     target = big.entries[4321]
-    typo = target.name[:-2] + target.name[-1] + target.name[-2]      # two letters swapped
+    typo = target.name[:-2] + target.name[-1] + target.name[-2]  # two letters swapped
     v = only(names(debtor="Muster Maschinenbau GmbH", creditor=typo), big)
     expected = big._scan(sanctions._key(sanctions._tokens(typo)))
     assert expected is not None and f"entry {expected.entry.id} " in v.narrative

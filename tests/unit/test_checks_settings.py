@@ -1,4 +1,5 @@
 """CheckSettings: defaults, and the environment (prefix PACSFLOW_CHECKS_)."""
+
 from __future__ import annotations
 
 from decimal import Decimal

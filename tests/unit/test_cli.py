@@ -1,4 +1,5 @@
 """The offline validator: `python -m chalicelib.cli validate FILE... [--json]`."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,13 @@ def test_json_lines_name_every_failing_reason(tmp_path, capsys):
     code, out = run(capsys, "validate", "--json", BAH, bad, EVENTS / "pacs008_invalid_schema.xml")
     assert code == 1
     good, rules, schema = (json.loads(line) for line in out.splitlines())
-    assert good == {"file": str(BAH), "message_type": "pacs.008.001.08", "valid": True,
-                    "reason_code": None, "reasons": []}
+    assert good == {
+        "file": str(BAH),
+        "message_type": "pacs.008.001.08",
+        "valid": True,
+        "reason_code": None,
+        "reasons": [],
+    }
     assert rules["valid"] is False and rules["reason_code"] == "AM03"
     assert [r["code"] for r in rules["reasons"]] == ["AM03", "BE19"]
     assert all(set(r) >= {"code", "text"} for r in rules["reasons"])
@@ -53,7 +59,7 @@ def test_human_output_indents_the_reasons(tmp_path, capsys):
 
 
 def test_dates_are_judged_as_of_creation_by_default_or_as_asked(capsys):
-    assert run(capsys, "validate", BAH)[0] == 0                       # created 2026-04-15
+    assert run(capsys, "validate", BAH)[0] == 0  # created 2026-04-15
     assert run(capsys, "validate", "--as-of", "2026-04-20", BAH)[0] == 0
     code, out = run(capsys, "validate", "--as-of", "2027-01-01", "--json", BAH)
     assert code == 1 and json.loads(out)["reason_code"] == "DT01"
@@ -70,8 +76,17 @@ def test_a_refused_message_still_shows_its_type(tmp_path, capsys):
     assert b["message_type"] is None and b["reason_code"] == "FF01"
 
 
-@pytest.mark.parametrize("argv", [[], ["validate"], ["validate", "missing-file.xml"], ["frobnicate"],
-                                  ["validate", "--as-of", "someday", "x.xml"], ["conformance", "no-such-dir"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["validate"],
+        ["validate", "missing-file.xml"],
+        ["frobnicate"],
+        ["validate", "--as-of", "someday", "x.xml"],
+        ["conformance", "no-such-dir"],
+    ],
+)
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
@@ -79,7 +94,12 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_runs_as_a_module():
-    done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "validate", "--json", str(BAH)],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", "validate", "--json", str(BAH)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["valid"] is True

@@ -1,5 +1,6 @@
 """`python -m chalicelib.cli validate` judges every inbound type (pacs.008, camt.056,
 pacs.028), recognised by namespace, with one JSON shape."""
+
 from __future__ import annotations
 
 import json
@@ -18,25 +19,35 @@ def _validate(capsys, *paths):
     return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-@pytest.mark.parametrize("name, message_type", [
-    ("pacs008_bare.xml", "pacs.008.001.08"),
-    ("camt056_cancel.xml", "camt.056.001.09"),
-    ("camt056_group_cancel.xml", "camt.056.001.12"),
-    ("pacs028_status_request.xml", "pacs.028.001.03"),
-])
+@pytest.mark.parametrize(
+    "name, message_type",
+    [
+        ("pacs008_bare.xml", "pacs.008.001.08"),
+        ("camt056_cancel.xml", "camt.056.001.09"),
+        ("camt056_group_cancel.xml", "camt.056.001.12"),
+        ("pacs028_status_request.xml", "pacs.028.001.03"),
+    ],
+)
 def test_each_inbound_type_is_valid(capsys, name, message_type):
     code, (result,) = _validate(capsys, EVENTS / name)
     assert code == 0
     assert set(result) == SHAPE
     assert (result["message_type"], result["valid"], result["reason_code"], result["reasons"]) == (
-        message_type, True, None, [])
+        message_type,
+        True,
+        None,
+        [],
+    )
 
 
-@pytest.mark.parametrize("name, old, new, message_type", [
-    ("pacs008_bare.xml", b"<ChrgBr>SHAR", b"<ChrgBr>NOPE", "pacs.008.001.08"),
-    ("camt056_cancel.xml", b"<Cd>DUPL</Cd>", b"<Cd>DUPLICATE</Cd>", "camt.056.001.09"),
-    ("pacs028_status_request.xml", b"<OrgnlUETR>", b"<OrgnlUETR>X", "pacs.028.001.03"),
-])
+@pytest.mark.parametrize(
+    "name, old, new, message_type",
+    [
+        ("pacs008_bare.xml", b"<ChrgBr>SHAR", b"<ChrgBr>NOPE", "pacs.008.001.08"),
+        ("camt056_cancel.xml", b"<Cd>DUPL</Cd>", b"<Cd>DUPLICATE</Cd>", "camt.056.001.09"),
+        ("pacs028_status_request.xml", b"<OrgnlUETR>", b"<OrgnlUETR>X", "pacs.028.001.03"),
+    ],
+)
 def test_each_inbound_type_is_invalid_when_its_schema_says_so(tmp_path, capsys, name, old, new, message_type):
     raw = (EVENTS / name).read_bytes()
     assert old in raw
@@ -70,8 +81,14 @@ def test_types_the_service_does_not_take_are_refused_with_their_type(tmp_path, c
     assert code == 1 and (result["message_type"], result["reason_code"]) == ("camt.029.001.09", "FF01")
 
 
-@pytest.mark.parametrize("name", ["valid/fedwire_camt056_returnscn1.xml", "valid/rtp_camt056_refund.xml",
-                                  "valid/fedwire_pacs028_status_request.xml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "valid/fedwire_camt056_returnscn1.xml",
+        "valid/rtp_camt056_refund.xml",
+        "valid/fedwire_pacs028_status_request.xml",
+    ],
+)
 def test_the_real_samples_of_each_type(samples_dir, capsys, name):
     code, (result,) = _validate(capsys, samples_dir / name)
     assert code == 0 and result["valid"] is True

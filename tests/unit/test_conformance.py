@@ -15,6 +15,7 @@ convention cannot say); `pytest -s` shows it here. Decisions recorded in the tab
   Instructed Agent whose ABA routing number fails its check digit: RC08;
 - dates are judged as of each message's own GrpHdr/CreDtTm (the samples are years old).
 """
+
 from __future__ import annotations
 
 import re
@@ -32,9 +33,13 @@ def test_every_sample_has_its_expected_outcome(samples_dir):
     assert not wrong, wrong
     by_name = {r.file: r for r in rows}
     # the pacs.008 samples that are real-world valid pass every rule
-    for name in ("valid/cbprur_pacs008_max_2025.xml", "valid/cbprur_pacs008_sample_2025.xml",
-                 "valid/fedwire_pacs008_ccts1.xml", "valid/fedwire_pacs008_returnscn1.xml",
-                 "valid/rtp_pacs008.xml"):
+    for name in (
+        "valid/cbprur_pacs008_max_2025.xml",
+        "valid/cbprur_pacs008_sample_2025.xml",
+        "valid/fedwire_pacs008_ccts1.xml",
+        "valid/fedwire_pacs008_returnscn1.xml",
+        "valid/rtp_pacs008.xml",
+    ):
         assert by_name[name].outcome == "valid", name
     assert by_name["invalid/cbprur_INVALIDRULE_pacs008_iban_bic_mismatch.xml"].codes == ("AGNT", "AC01")
     # the real camt.056.001.08 samples (FedNow, TCH RTP) are accepted, and the pacs.028
@@ -56,7 +61,9 @@ def test_the_mislabelled_fixture_once_repaired_breaks_the_bah_rules(samples_dir)
     ct = iso20022.read_credit_transfer(repaired)
     verdicts = checks.failed(checks.run(ct, CheckSettings(date_reference="creation"), screening=Screening.load()))
     assert [(v.rule, v.reason_code) for v in verdicts] == [
-        ("bah_message_definition", "FF01"), ("bah_business_message_id", "FF01")]
+        ("bah_message_definition", "FF01"),
+        ("bah_business_message_id", "FF01"),
+    ]
 
 
 def test_expected_outcome_follows_the_readme_naming():

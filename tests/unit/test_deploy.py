@@ -1,5 +1,6 @@
 """The AWS deploy path without AWS: the artifacts bucket per Region, a rolled-back first create,
 and client provisioning (the secret is printed once and never logged)."""
+
 from __future__ import annotations
 
 import json
@@ -38,11 +39,13 @@ class RecordingS3:
     def create_bucket(self, **kwargs: Any) -> dict[str, Any]:
         constraint = kwargs.get("CreateBucketConfiguration", {}).get("LocationConstraint")
         if self.region == "us-east-1" and constraint is not None:
-            raise client_error("InvalidLocationConstraint", "The specified location-constraint is not valid", "CreateBucket")
+            raise client_error(
+                "InvalidLocationConstraint", "The specified location-constraint is not valid", "CreateBucket"
+            )
         if self.region != "us-east-1" and constraint != self.region:
             raise client_error(
                 "IllegalLocationConstraintException",
-                f"The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.",
+                "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.",
                 "CreateBucket",
             )
         self.created.append(kwargs)
@@ -120,7 +123,11 @@ class FakeCloudFormation:
         if status == "DELETE_COMPLETE":
             del self.stacks[StackName]
             raise self._missing(StackName, "DescribeStacks")
-        return {"Stacks": [{"StackName": StackName, "StackStatus": status, "Outputs": [{"OutputKey": "K", "OutputValue": "v"}]}]}
+        return {
+            "Stacks": [
+                {"StackName": StackName, "StackStatus": status, "Outputs": [{"OutputKey": "K", "OutputValue": "v"}]}
+            ]
+        }
 
     def create_stack(self, StackName: str, **kwargs: Any) -> dict[str, Any]:
         self.calls.append("create_stack")
@@ -155,12 +162,21 @@ class FakeCloudFormation:
         return {}
 
     def describe_stack_events(self, StackName: str) -> dict[str, Any]:
-        return {"StackEvents": [{"LogicalResourceId": "UserPoolDomain", "ResourceStatus": "CREATE_FAILED",
-                                 "ResourceStatusReason": "Domain already associated with another user pool."}]}
+        return {
+            "StackEvents": [
+                {
+                    "LogicalResourceId": "UserPoolDomain",
+                    "ResourceStatus": "CREATE_FAILED",
+                    "ResourceStatusReason": "Domain already associated with another user pool.",
+                }
+            ]
+        }
 
 
 def run(cfn: FakeCloudFormation) -> dict[str, str]:
-    return deploy.deploy_stack(None, "pacsflow-eu-west-1", {"Resources": {}}, {"Stage": "eu-west-1"}, None, cfn=cfn, every=0)  # type: ignore[arg-type]
+    return deploy.deploy_stack(
+        None, "pacsflow-eu-west-1", {"Resources": {}}, {"Stage": "eu-west-1"}, None, cfn=cfn, every=0
+    )  # type: ignore[arg-type]
 
 
 def test_a_new_stack_is_created_and_an_existing_one_updated_in_place():
@@ -216,7 +232,13 @@ class FakeCognito:
 
         class Pages:
             def paginate(self, UserPoolId: str, **kwargs: Any) -> list[dict[str, Any]]:
-                return [{"UserPoolClients": [{"ClientName": c["ClientName"], "ClientId": c["ClientId"]} for c in cognito.clients]}]
+                return [
+                    {
+                        "UserPoolClients": [
+                            {"ClientName": c["ClientName"], "ClientId": c["ClientId"]} for c in cognito.clients
+                        ]
+                    }
+                ]
 
         return Pages()
 
@@ -229,12 +251,21 @@ class FakeCognito:
 class FakeStackCfn:
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
         assert StackName == "pacsflow-eu-west-1"
-        return {"Stacks": [{
-            "StackStatus": "UPDATE_COMPLETE",
-            "Outputs": [{"OutputKey": "UserPoolId", "OutputValue": "eu-west-1_pool"},
-                        {"OutputKey": "TokenUrl", "OutputValue": "https://x.auth.eu-west-1.amazoncognito.com/oauth2/token"}],
-            "Parameters": [{"ParameterKey": "ScopePrefix", "ParameterValue": "rp2"}],
-        }]}
+        return {
+            "Stacks": [
+                {
+                    "StackStatus": "UPDATE_COMPLETE",
+                    "Outputs": [
+                        {"OutputKey": "UserPoolId", "OutputValue": "eu-west-1_pool"},
+                        {
+                            "OutputKey": "TokenUrl",
+                            "OutputValue": "https://x.auth.eu-west-1.amazoncognito.com/oauth2/token",
+                        },
+                    ],
+                    "Parameters": [{"ParameterKey": "ScopePrefix", "ParameterValue": "rp2"}],
+                }
+            ]
+        }
 
 
 @pytest.fixture

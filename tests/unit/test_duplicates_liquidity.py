@@ -1,10 +1,11 @@
 """Duplicates and liquidity in the processing step (in memory; the same code runs on DynamoDB)."""
+
 from __future__ import annotations
 
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from lxml import etree
@@ -71,7 +72,7 @@ def test_insufficient_liquidity_holds_nothing():
     p = memory_service(limits='{"*": "100"}')
     assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("RJCT", ["AM04"])
     # the whole limit is still there for the next payment
-    assert p.liquidity.reserve("another", "DEUTDEFFXXX", {"EUR": Decimal("100")}, datetime.now(timezone.utc))[0].passed
+    assert p.liquidity.reserve("another", "DEUTDEFFXXX", {"EUR": Decimal("100")}, datetime.now(UTC))[0].passed
 
 
 def test_fifty_concurrent_copies_of_one_payment_settle_exactly_once():
@@ -110,7 +111,11 @@ def test_fifty_concurrent_payments_never_overdraw_the_position():
     outcomes = [outcome(p, tx) for tx in txs]
     assert outcomes.count(("ACSC", [])) == 10 and outcomes.count(("RJCT", ["AM04"])) == 40
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
-    assert position.used == limit and position.available == 0 and sum(p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR") for tx in txs) == 10
+    assert (
+        position.used == limit
+        and position.available == 0
+        and sum(p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR") for tx in txs) == 10
+    )
 
 
 def test_velocity_limits_payments_per_window():
@@ -132,7 +137,11 @@ def test_a_retried_processing_step_reserves_once():
     p.processing.decide(payment)  # a first attempt that died before saving its decision
     p.processing(StepMessage(tx, body, receive_count=2))
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
-    assert p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR") and position.used == Decimal("1234.56") and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    assert (
+        p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR")
+        and position.used == Decimal("1234.56")
+        and p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    )
 
 
 def test_an_agent_without_a_configured_limit_keeps_no_position():

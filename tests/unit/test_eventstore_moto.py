@@ -4,6 +4,7 @@ moto validates KeyConditionExpression grammar roughly as DynamoDB does. Its
 TransactWriteItems is not safe under threads, so the library's concurrent test cases
 run only in tests/contract, against MiniStack.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from typing import Any
 from unittest import mock
 from uuid import uuid4
 
+from eventsourcing.tests import persistence as library
 from moto import mock_aws
 
 from chalicelib.eventstore.dynamodb import (
@@ -20,7 +22,6 @@ from chalicelib.eventstore.dynamodb import (
     DynamoDBProcessRecorder,
     DynamoDBTrackingRecorder,
 )
-from eventsourcing.tests import persistence as library
 
 THREADED = "moto's TransactWriteItems is not thread-safe; covered by tests/contract"
 
@@ -56,9 +57,7 @@ class TestSnapshotRecorder(MotoTables, library.AggregateRecorderTestCase):
         return DynamoDBAggregateRecorder(self.create_datastore(), purpose="snapshots")
 
 
-class TestApplicationRecorder(
-    MotoTables, library.ApplicationRecorderTestCase[DynamoDBApplicationRecorder]
-):
+class TestApplicationRecorder(MotoTables, library.ApplicationRecorderTestCase[DynamoDBApplicationRecorder]):
     def create_recorder(self) -> DynamoDBApplicationRecorder:
         return DynamoDBApplicationRecorder(self.create_datastore(), log_name="app")
 

@@ -1,18 +1,27 @@
 """camt.029.001.09 answering a camt.056: schema-valid, deterministic, codes checked."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from chalicelib.iso20022 import (REJECTION_REASONS, CancellationOutcome, CancellationRequest, MessageRejected,
-                                 build_camt029, read_message, resolution_of, validate_camt029)
+from chalicelib.iso20022 import (
+    REJECTION_REASONS,
+    CancellationOutcome,
+    CancellationRequest,
+    MessageRejected,
+    build_camt029,
+    read_message,
+    resolution_of,
+    validate_camt029,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NS = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
-AT = datetime(2026, 4, 15, 8, 15, tzinfo=timezone.utc)
+AT = datetime(2026, 4, 15, 8, 15, tzinfo=UTC)
 UETR = "32e0a499-6667-431e-ae98-1e0782016094"
 
 
@@ -52,8 +61,14 @@ def test_cancelled_as_requested(request_):
 
 @pytest.mark.parametrize("code", sorted(REJECTION_REASONS))
 def test_rejected_cancellation_with_each_reason(request_, code):
-    data = build_camt029(request_, assignment_id="PFW-RSL-2", created_at=AT, status="RJCR",
-                         reason_code=code, narrative="Funds already returned with pacs.004 PFW-RTR-1")
+    data = build_camt029(
+        request_,
+        assignment_id="PFW-RSL-2",
+        created_at=AT,
+        status="RJCR",
+        reason_code=code,
+        narrative="Funds already returned with pacs.004 PFW-RTR-1",
+    )
     validate_camt029(data)
     assert _x(data, "//c:Sts/c:Conf") == ["RJCR"] and _x(data, "//c:TxCxlSts") == ["RJCR"]
     assert _x(data, "//c:CxlStsRsnInf/c:Rsn/c:Cd") == [code]
@@ -67,8 +82,12 @@ def test_pending_without_reason(request_):
 
 
 def test_mixed_outcomes_give_a_partially_executed_resolution(group_request):
-    data = build_camt029(group_request, assignment_id="R", created_at=AT, outcomes=[
-        CancellationOutcome("ACCR"), CancellationOutcome("RJCR", "ARDT", "returned on 15 April")])
+    data = build_camt029(
+        group_request,
+        assignment_id="R",
+        created_at=AT,
+        outcomes=[CancellationOutcome("ACCR"), CancellationOutcome("RJCR", "ARDT", "returned on 15 April")],
+    )
     validate_camt029(data)
     assert _x(data, "//c:Conf") == ["PECR"]
     assert _x(data, "//c:TxCxlSts") == ["ACCR", "RJCR"]
@@ -80,9 +99,19 @@ def test_mixed_outcomes_give_a_partially_executed_resolution(group_request):
 
 
 def test_whole_group_entries_are_answered_at_group_level(group_request):
-    group_only = CancellationRequest.from_dict({**group_request.to_dict(), "transactions": [
-        {"original_msg_id": "PFW-20260415-000123", "original_msg_nm_id": "pacs.008.001.08",
-         "group_cancellation": "true", "reason_code": "TECH"}]})
+    group_only = CancellationRequest.from_dict(
+        {
+            **group_request.to_dict(),
+            "transactions": [
+                {
+                    "original_msg_id": "PFW-20260415-000123",
+                    "original_msg_nm_id": "pacs.008.001.08",
+                    "group_cancellation": "true",
+                    "reason_code": "TECH",
+                }
+            ],
+        }
+    )
     data = build_camt029(group_only, assignment_id="R", created_at=AT, status="RJCR", reason_code="NOOR")
     validate_camt029(data)
     assert _x(data, "//c:OrgnlGrpInfAndSts/c:GrpCxlSts") == ["RJCR"]
@@ -113,27 +142,32 @@ def test_answer_to_a_fedwire_request_keeps_clearing_member_ids(samples_dir):
     assert _x(data, "//c:RslvdCase/c:Id") == ["20250310011104238Sc01Step1MsgIdDUPL"]
 
 
-@pytest.mark.parametrize("statuses, expected", [
-    (["ACCR"], "CNCL"), (["RJCR", "RJCR"], "RJCR"), (["ACCR", "PDCR"], "PDCR"), (["ACCR", "RJCR"], "PECR")])
+@pytest.mark.parametrize(
+    "statuses, expected",
+    [(["ACCR"], "CNCL"), (["RJCR", "RJCR"], "RJCR"), (["ACCR", "PDCR"], "PDCR"), (["ACCR", "RJCR"], "PECR")],
+)
 def test_resolution_of(statuses, expected):
     assert resolution_of(statuses) == expected
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(status="RJCR"), "needs a reason_code"),
-    (dict(status="CNCL", reason_code="ARDT"), "carries no rejection reason"),
-    (dict(status="RJCR", reason_code="AC01"), "reason_code 'AC01' is not valid"),
-    (dict(status="RJCR", reason_code="NARR"), "NARR needs a narrative"),
-    (dict(status="ACCR"), "status 'ACCR' is not valid"),
-    (dict(status=None), "status None is not valid"),
-    (dict(status="CNCL", assignment_id=" "), "assignment_id"),
-    (dict(status="CNCL", assignment_id="X" * 36), "assignment_id"),
-    (dict(status="CNCL", created_at=datetime(2026, 4, 15)), "timezone-aware"),
-    (dict(status="CNCL", assigner_bic="nope"), "assigner_bic"),
-    (dict(outcomes=[CancellationOutcome("ACCR")] * 2), "2 outcomes for 1 transactions"),
-    (dict(outcomes=[CancellationOutcome("CNCL")]), "ACCR, RJCR or PDCR"),
-    (dict(outcomes=[CancellationOutcome("ACCR")], reason_code="ARDT"), "per outcome"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(status="RJCR"), "needs a reason_code"),
+        (dict(status="CNCL", reason_code="ARDT"), "carries no rejection reason"),
+        (dict(status="RJCR", reason_code="AC01"), "reason_code 'AC01' is not valid"),
+        (dict(status="RJCR", reason_code="NARR"), "NARR needs a narrative"),
+        (dict(status="ACCR"), "status 'ACCR' is not valid"),
+        (dict(status=None), "status None is not valid"),
+        (dict(status="CNCL", assignment_id=" "), "assignment_id"),
+        (dict(status="CNCL", assignment_id="X" * 36), "assignment_id"),
+        (dict(status="CNCL", created_at=datetime(2026, 4, 15)), "timezone-aware"),
+        (dict(status="CNCL", assigner_bic="nope"), "assigner_bic"),
+        (dict(outcomes=[CancellationOutcome("ACCR")] * 2), "2 outcomes for 1 transactions"),
+        (dict(outcomes=[CancellationOutcome("CNCL")]), "ACCR, RJCR or PDCR"),
+        (dict(outcomes=[CancellationOutcome("ACCR")], reason_code="ARDT"), "per outcome"),
+    ],
+)
 def test_invalid_arguments_raise_value_error(request_, kwargs, message):
     args = dict(assignment_id="R", created_at=AT) | kwargs
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,5 @@
 """Extraction into CreditTransfer: ISO-named plain strings, JSON-safe, clipped."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,21 +20,43 @@ BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
 def test_bare_message_fields():
     ct = read_credit_transfer(BARE)
     first_tx = dict(
-        amount="1234.56", currency="EUR", interbank_settlement_date="2026-04-15", charge_bearer="SHAR",
-        instructing_agent="DEUTDEFFXXX", instructing_agent_scheme="BICFI",
-        instructed_agent="BNPAFRPPXXX", instructed_agent_scheme="BICFI",
-        debtor_agent="DEUTDEFFXXX", debtor_agent_scheme="BICFI",
-        creditor_agent="BNPAFRPPXXX", creditor_agent_scheme="BICFI",
-        debtor_name="Muster Maschinenbau GmbH", debtor_country="DE",
-        debtor_account="DE89370400440532013000", debtor_account_scheme="IBAN",
-        creditor_name="Exemple Distribution SARL", creditor_country="FR",
-        creditor_account="FR7630006000011234567890189", creditor_account_scheme="IBAN")
+        amount="1234.56",
+        currency="EUR",
+        interbank_settlement_date="2026-04-15",
+        charge_bearer="SHAR",
+        instructing_agent="DEUTDEFFXXX",
+        instructing_agent_scheme="BICFI",
+        instructed_agent="BNPAFRPPXXX",
+        instructed_agent_scheme="BICFI",
+        debtor_agent="DEUTDEFFXXX",
+        debtor_agent_scheme="BICFI",
+        creditor_agent="BNPAFRPPXXX",
+        creditor_agent_scheme="BICFI",
+        debtor_name="Muster Maschinenbau GmbH",
+        debtor_country="DE",
+        debtor_account="DE89370400440532013000",
+        debtor_account_scheme="IBAN",
+        creditor_name="Exemple Distribution SARL",
+        creditor_country="FR",
+        creditor_account="FR7630006000011234567890189",
+        creditor_account_scheme="IBAN",
+    )
     assert ct == CreditTransfer(
-        message_type="pacs.008.001.08", msg_id="PFW-20260415-000123",
-        creation_date_time="2026-04-15T09:30:00+02:00", nb_of_txs="1", settlement_method="INDA",
-        transactions=(Transaction(instr_id="PFW-INSTR-001", end_to_end_id="INV-2026-0415-001",
-                                  tx_id="PFW-TX-001", uetr="32e0a499-6667-431e-ae98-1e0782016094",
-                                  **first_tx),))
+        message_type="pacs.008.001.08",
+        msg_id="PFW-20260415-000123",
+        creation_date_time="2026-04-15T09:30:00+02:00",
+        nb_of_txs="1",
+        settlement_method="INDA",
+        transactions=(
+            Transaction(
+                instr_id="PFW-INSTR-001",
+                end_to_end_id="INV-2026-0415-001",
+                tx_id="PFW-TX-001",
+                uetr="32e0a499-6667-431e-ae98-1e0782016094",
+                **first_tx,
+            ),
+        ),
+    )
     # The group header names no agents and no settlement date: the top level has none.
     assert (ct.instructing_agent, ct.instructed_agent, ct.interbank_settlement_date) == (None, None, None)
 
@@ -41,8 +64,13 @@ def test_bare_message_fields():
 def test_bah_fields():
     ct = read_credit_transfer((EVENTS / "pacs008_bah_envelope.xml").read_bytes())
     assert (ct.bah_from, ct.bah_to, ct.biz_msg_idr, ct.msg_def_idr, ct.biz_svc, ct.bah_cre_dt) == (
-        "DEUTDEFFXXX", "BNPAFRPPXXX", "PFW-20260415-000123", "pacs.008.001.08",
-        "swift.cbprplus.02", "2026-04-15T09:30:00+02:00")
+        "DEUTDEFFXXX",
+        "BNPAFRPPXXX",
+        "PFW-20260415-000123",
+        "pacs.008.001.08",
+        "swift.cbprplus.02",
+        "2026-04-15T09:30:00+02:00",
+    )
 
 
 def test_all_transactions_are_listed_first_one_detailed():
@@ -61,12 +89,15 @@ def test_amount_is_the_decimal_text_as_sent():
 
 def test_agents_fall_back_to_group_header_and_other_identifiers():
     raw = re.sub(rb"<InstgAgt>.*?</InstgAgt>", b"", BARE, flags=re.S)  # none at tx level
-    raw = raw.replace(b"</SttlmInf>", b"</SttlmInf><InstgAgt><FinInstnId><ClrSysMmbId><ClrSysId>"
-                      b"<Cd>DEBLZ</Cd></ClrSysId><MmbId>50070010</MmbId></ClrSysMmbId></FinInstnId></InstgAgt>")
-    raw = re.sub(rb"(<InstdAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>",
-                 rb"\1<LEI>529900T8BM49AURSDO55</LEI>", raw)
-    raw = re.sub(rb"(<CdtrAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>",
-                 rb"\1<Othr><Id>BANK-42</Id></Othr>", raw)
+    raw = raw.replace(
+        b"</SttlmInf>",
+        b"</SttlmInf><InstgAgt><FinInstnId><ClrSysMmbId><ClrSysId>"
+        b"<Cd>DEBLZ</Cd></ClrSysId><MmbId>50070010</MmbId></ClrSysMmbId></FinInstnId></InstgAgt>",
+    )
+    raw = re.sub(
+        rb"(<InstdAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>", rb"\1<LEI>529900T8BM49AURSDO55</LEI>", raw
+    )
+    raw = re.sub(rb"(<CdtrAgt>\s*<FinInstnId>\s*)<BICFI>BNPAFRPPXXX</BICFI>", rb"\1<Othr><Id>BANK-42</Id></Othr>", raw)
     ct = read_credit_transfer(raw)
     tx = ct.transactions[0]
     assert (tx.instructing_agent, tx.instructing_agent_scheme) == ("50070010", "ClrSysMmbId:DEBLZ")
@@ -94,9 +125,15 @@ def test_to_dict_is_json_safe_and_round_trips():
 
 
 def test_from_dict_tolerates_unknown_and_missing_optional_keys():
-    ct = CreditTransfer.from_dict({"message_type": "pacs.008.001.08", "msg_id": "M",
-                                   "creation_date_time": "2026-01-01T00:00:00Z", "nb_of_txs": "1",
-                                   "added_later": "x"})
+    ct = CreditTransfer.from_dict(
+        {
+            "message_type": "pacs.008.001.08",
+            "msg_id": "M",
+            "creation_date_time": "2026-01-01T00:00:00Z",
+            "nb_of_txs": "1",
+            "added_later": "x",
+        }
+    )
     assert ct.instructing_agent is None and ct.transactions == () and ct.notes == ()
 
 
@@ -113,9 +150,14 @@ def test_credit_transfer_is_frozen():
 def test_every_string_is_clipped_to_its_xsd_length_even_unvalidated():
     """Defence in depth: extract() clips even if handed an invalid (unvalidated) tree."""
     long = b"X" * 500
-    raw = (BARE.replace(b"PFW-20260415-000123", long).replace(b"INV-2026-0415-001", long)
-           .replace(b"DEUTDEFFXXX", long).replace(b'Ccy="EUR"', b'Ccy="' + long + b'"')
-           .replace(b"1234.56", b"1" * 500).replace(b"SHAR", long))
+    raw = (
+        BARE.replace(b"PFW-20260415-000123", long)
+        .replace(b"INV-2026-0415-001", long)
+        .replace(b"DEUTDEFFXXX", long)
+        .replace(b'Ccy="EUR"', b'Ccy="' + long + b'"')
+        .replace(b"1234.56", b"1" * 500)
+        .replace(b"SHAR", long)
+    )
     root = etree.fromstring(raw)
     ct = extract(Recognised("pacs.008.001.08", root, None, None, None))
     tx = ct.transactions[0]

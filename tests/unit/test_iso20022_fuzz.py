@@ -1,4 +1,5 @@
 """Bounded property tests: arbitrary or mutated input yields success or MessageRejected only."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,17 +7,17 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.iso20022 import CreditTransfer, MessageRejected, read_credit_transfer  # noqa: E402
+from chalicelib.iso20022 import CreditTransfer, MessageRejected, read_credit_transfer
 from tests.unit.mutations import EDIT, mutate
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-SEEDS = [(EVENTS / n).read_bytes() for n in
-         ("pacs008_bare.xml", "pacs008_bah_envelope.xml", "pacs008_two_txs.xml")]
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SEEDS = [(EVENTS / n).read_bytes() for n in ("pacs008_bare.xml", "pacs008_bah_envelope.xml", "pacs008_two_txs.xml")]
+SETTINGS = settings(
+    max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _only_rejection_or_success(raw) -> None:

@@ -1,17 +1,18 @@
 """Bounded property tests for read_message: mutated camt.056 / pacs.028 yield a typed result
 or MessageRejected(FF01) only, and a typed result can always be answered."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.iso20022 import (  # noqa: E402
+from chalicelib.iso20022 import (
     CancellationRequest,
     CreditTransfer,
     MessageRejected,
@@ -23,11 +24,13 @@ from chalicelib.iso20022 import (  # noqa: E402
 from tests.unit.mutations import EDIT, mutate
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-SEEDS = [(EVENTS / n).read_bytes() for n in
-         ("camt056_cancel.xml", "camt056_group_cancel.xml", "pacs028_status_request.xml")]
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
-AT = datetime(2026, 4, 15, tzinfo=timezone.utc)
+SEEDS = [
+    (EVENTS / n).read_bytes() for n in ("camt056_cancel.xml", "camt056_group_cancel.xml", "pacs028_status_request.xml")
+]
+SETTINGS = settings(
+    max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+AT = datetime(2026, 4, 15, tzinfo=UTC)
 
 
 @SETTINGS

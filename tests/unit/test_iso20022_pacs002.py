@@ -1,19 +1,19 @@
 """pacs.002.001.10 builder: schema-valid, deterministic, works without an original."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from chalicelib.iso20022 import (CreditTransfer, MessageRejected, build_pacs002,
-                                 read_credit_transfer, validate_pacs002)
+from chalicelib.iso20022 import CreditTransfer, MessageRejected, build_pacs002, read_credit_transfer, validate_pacs002
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
-AT = datetime(2026, 4, 15, 7, 31, 5, tzinfo=timezone.utc)
+AT = datetime(2026, 4, 15, 7, 31, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,7 @@ def _x(data: bytes, path: str) -> list[str]:
 
 @pytest.mark.parametrize("status", ["ACSC", "ACSP", "ACTC", "ACCP"])
 def test_acceptance_reports_are_valid(original, status):
-    data = build_pacs002(original, msg_id="PFW-STS-1", created_at=AT, tx_status=status,
-                         accepted_at=AT)
+    data = build_pacs002(original, msg_id="PFW-STS-1", created_at=AT, tx_status=status, accepted_at=AT)
     validate_pacs002(data)
     assert data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
     assert _x(data, "//p:GrpHdr/p:MsgId") == ["PFW-STS-1"]
@@ -49,16 +48,14 @@ def test_agents_are_swapped_from_the_original(original):
     data = build_pacs002(original, msg_id="S", created_at=AT, tx_status="ACSC")
     assert _x(data, "//p:GrpHdr/p:InstgAgt//p:BICFI") == ["BNPAFRPPXXX"]
     assert _x(data, "//p:GrpHdr/p:InstdAgt//p:BICFI") == ["DEUTDEFFXXX"]
-    ours = build_pacs002(original, msg_id="S", created_at=AT, tx_status="ACSC",
-                         instructing_agent_bic="PFLWGB2LXXX")
+    ours = build_pacs002(original, msg_id="S", created_at=AT, tx_status="ACSC", instructing_agent_bic="PFLWGB2LXXX")
     assert _x(ours, "//p:GrpHdr/p:InstgAgt//p:BICFI") == ["PFLWGB2LXXX"]
     validate_pacs002(ours)
 
 
 def test_rejection_with_reason_and_long_narrative(original):
     narrative = "Insufficient funds on the debtor account; " * 8
-    data = build_pacs002(original, msg_id="S", created_at=AT, tx_status="RJCT",
-                         reason_code="AM04", narrative=narrative)
+    data = build_pacs002(original, msg_id="S", created_at=AT, tx_status="RJCT", reason_code="AM04", narrative=narrative)
     validate_pacs002(data)
     assert _x(data, "//p:TxInfAndSts/p:StsRsnInf/p:Rsn/p:Cd") == ["AM04"]
     infos = _x(data, "//p:TxInfAndSts/p:StsRsnInf/p:AddtlInf")
@@ -68,8 +65,13 @@ def test_rejection_with_reason_and_long_narrative(original):
 
 
 def test_unreadable_original_gives_group_level_ff01_rejection():
-    data = build_pacs002(None, msg_id="S", created_at=AT, tx_status="RJCT",
-                         narrative="not well-formed XML (ERR_TAG_NAME_MISMATCH) at line 3, column 7")
+    data = build_pacs002(
+        None,
+        msg_id="S",
+        created_at=AT,
+        tx_status="RJCT",
+        narrative="not well-formed XML (ERR_TAG_NAME_MISMATCH) at line 3, column 7",
+    )
     validate_pacs002(data)
     assert _x(data, "//p:OrgnlMsgId") == ["NOTPROVIDED"]
     assert _x(data, "//p:OrgnlMsgNmId") == ["pacs.008"]
@@ -84,9 +86,16 @@ def test_recognised_but_invalid_original_is_referred_to_by_its_hints():
     with pytest.raises(MessageRejected) as caught:
         read_credit_transfer(raw)
     exc = caught.value
-    data = build_pacs002(None, msg_id="S", created_at=AT, tx_status="RJCT", reason_code=exc.reason_code,
-                         narrative=exc.narrative, original_message_id_fallback=exc.msg_id,
-                         original_message_name_fallback=exc.message_type)
+    data = build_pacs002(
+        None,
+        msg_id="S",
+        created_at=AT,
+        tx_status="RJCT",
+        reason_code=exc.reason_code,
+        narrative=exc.narrative,
+        original_message_id_fallback=exc.msg_id,
+        original_message_name_fallback=exc.message_type,
+    )
     validate_pacs002(data)
     assert _x(data, "//p:OrgnlMsgId") == ["PFW-20260415-000123"]
     assert _x(data, "//p:OrgnlMsgNmId") == ["pacs.008.001.08"]
@@ -110,11 +119,15 @@ def test_multi_transaction_report_lists_every_transaction_without_group_status()
 
 
 def test_clearing_member_agents_are_rebuilt(original):
-    fedwire_like = CreditTransfer.from_dict({**original.to_dict(),
-                                             "instructing_agent": "011104238",
-                                             "instructing_agent_scheme": "ClrSysMmbId:USABA",
-                                             "instructed_agent": "529900T8BM49AURSDO55",
-                                             "instructed_agent_scheme": "LEI"})
+    fedwire_like = CreditTransfer.from_dict(
+        {
+            **original.to_dict(),
+            "instructing_agent": "011104238",
+            "instructing_agent_scheme": "ClrSysMmbId:USABA",
+            "instructed_agent": "529900T8BM49AURSDO55",
+            "instructed_agent_scheme": "LEI",
+        }
+    )
     data = build_pacs002(fedwire_like, msg_id="S", created_at=AT, tx_status="ACSC")
     validate_pacs002(data)
     assert _x(data, "//p:GrpHdr/p:InstdAgt//p:ClrSysId/p:Cd") == ["USABA"]
@@ -123,21 +136,30 @@ def test_clearing_member_agents_are_rebuilt(original):
 
 
 def test_narrative_is_sanitised_and_utf8(original):
-    data = build_pacs002(original, msg_id="S", created_at=AT, tx_status="RJCT", reason_code="NARR",
-                         narrative="Bénéficiaire\x00 inconnu\n\tligne 2 \x1b[31m")
+    data = build_pacs002(
+        original,
+        msg_id="S",
+        created_at=AT,
+        tx_status="RJCT",
+        reason_code="NARR",
+        narrative="Bénéficiaire\x00 inconnu\n\tligne 2 \x1b[31m",
+    )
     validate_pacs002(data)
     assert _x(data, "//p:AddtlInf") == ["Bénéficiaire inconnu ligne 2 [31m"]
-    assert "Bénéficiaire".encode("utf-8") in data
+    assert "Bénéficiaire".encode() in data
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(tx_status="RJCT"), "needs a reason_code"),
-    (dict(tx_status="acsc"), "tx_status"),
-    (dict(tx_status="ACSC", reason_code="TOOLONG"), "reason_code"),
-    (dict(tx_status="ACSC", created_at=datetime(2026, 4, 15, 7, 31)), "timezone-aware"),
-    (dict(tx_status="ACSC", instructing_agent_bic="not a bic"), "instructing_agent_bic"),
-    (dict(tx_status="ACSC", msg_id="  "), "msg_id"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(tx_status="RJCT"), "needs a reason_code"),
+        (dict(tx_status="acsc"), "tx_status"),
+        (dict(tx_status="ACSC", reason_code="TOOLONG"), "reason_code"),
+        (dict(tx_status="ACSC", created_at=datetime(2026, 4, 15, 7, 31)), "timezone-aware"),
+        (dict(tx_status="ACSC", instructing_agent_bic="not a bic"), "instructing_agent_bic"),
+        (dict(tx_status="ACSC", msg_id="  "), "msg_id"),
+    ],
+)
 def test_invalid_arguments_raise_value_error(original, kwargs, message):
     args = dict(msg_id="S", created_at=AT) | kwargs
     with pytest.raises(ValueError, match=message):

@@ -1,19 +1,27 @@
 """pacs.004.001.09 PaymentReturn built from a stored CreditTransfer: schema-valid, deterministic."""
+
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from chalicelib.iso20022 import (RETURN_REASONS, CreditTransfer, MessageRejected, Transaction, build_pacs004,
-                                 read_credit_transfer, validate_pacs004)
+from chalicelib.iso20022 import (
+    RETURN_REASONS,
+    CreditTransfer,
+    MessageRejected,
+    Transaction,
+    build_pacs004,
+    read_credit_transfer,
+    validate_pacs004,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"}
-AT = datetime(2026, 4, 16, 8, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 4, 16, 8, 0, tzinfo=UTC)
 UETR = "32e0a499-6667-431e-ae98-1e0782016094"
 
 
@@ -63,8 +71,13 @@ def test_each_listed_return_reason_is_valid(original, code):
 
 
 def test_partial_amount_other_charge_bearer_our_bic_and_a_date_object(original):
-    data = _build(original, returned_amount="1200", charge_bearer="CRED", instructing_agent_bic="PFLWGB2LXXX",
-                  settlement_date=date(2026, 4, 17))
+    data = _build(
+        original,
+        returned_amount="1200",
+        charge_bearer="CRED",
+        instructing_agent_bic="PFLWGB2LXXX",
+        settlement_date=date(2026, 4, 17),
+    )
     validate_pacs004(data)
     assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["1200"]
     assert _x(data, "//p:ChrgBr") == ["CRED"]
@@ -73,8 +86,9 @@ def test_partial_amount_other_charge_bearer_our_bic_and_a_date_object(original):
 
 
 def test_return_chain_swaps_the_parties_when_both_names_are_given(original):
-    data = _build(original, return_debtor_name="Exemple Distribution SARL",
-                  return_creditor_name="Muster Maschinenbau GmbH")
+    data = _build(
+        original, return_debtor_name="Exemple Distribution SARL", return_creditor_name="Muster Maschinenbau GmbH"
+    )
     validate_pacs004(data)
     assert _x(data, "//p:RtrChain/p:Dbtr/p:Pty/p:Nm") == ["Exemple Distribution SARL"]
     assert _x(data, "//p:RtrChain/p:Cdtr/p:Pty/p:Nm") == ["Muster Maschinenbau GmbH"]
@@ -84,14 +98,30 @@ def test_works_from_the_committed_minimal_dict_shape(original):
     """Only the fields CreditTransfer had before per-transaction details were added (the
     first transaction's repeated at the top level), read back with from_stored."""
     first = original.transactions[0].to_dict()
-    keys = ("message_type", "msg_id", "creation_date_time", "nb_of_txs", "settlement_method",
-            "interbank_settlement_date", "instr_id", "end_to_end_id", "tx_id", "uetr", "amount", "currency",
-            "instructing_agent", "instructing_agent_scheme", "instructed_agent", "instructed_agent_scheme",
-            "charge_bearer")
+    keys = (
+        "message_type",
+        "msg_id",
+        "creation_date_time",
+        "nb_of_txs",
+        "settlement_method",
+        "interbank_settlement_date",
+        "instr_id",
+        "end_to_end_id",
+        "tx_id",
+        "uetr",
+        "amount",
+        "currency",
+        "instructing_agent",
+        "instructing_agent_scheme",
+        "instructed_agent",
+        "instructed_agent_scheme",
+        "charge_bearer",
+    )
     old_top = {**original.to_dict(), **first}  # the first transaction's values won
     minimal = {k: old_top.get(k) for k in keys}
-    minimal["transactions"] = [{k: t.to_dict()[k] for k in ("instr_id", "end_to_end_id", "tx_id", "uetr")}
-                               for t in original.transactions]
+    minimal["transactions"] = [
+        {k: t.to_dict()[k] for k in ("instr_id", "end_to_end_id", "tx_id", "uetr")} for t in original.transactions
+    ]
     data = _build(CreditTransfer.from_stored(minimal))
     validate_pacs004(data)
     assert _x(data, "//p:RtrdIntrBkSttlmAmt") == ["1234.56"] and not _x(data, "//p:RtrChain//p:Nm")
@@ -112,10 +142,15 @@ def test_second_transaction_of_a_multi_transaction_original():
 def test_clearing_settlement_and_clearing_member_agents(original):
     """A group-header InstgAgt (a clearing member) and a transaction without its own."""
     fedwire_like = dataclasses.replace(
-        original, settlement_method="CLRG", clearing_system="FDW",
-        instructing_agent="011104238", instructing_agent_scheme="ClrSysMmbId:USABA",
-        transactions=tuple(dataclasses.replace(t, instructing_agent=None, instructing_agent_scheme=None)
-                           for t in original.transactions))
+        original,
+        settlement_method="CLRG",
+        clearing_system="FDW",
+        instructing_agent="011104238",
+        instructing_agent_scheme="ClrSysMmbId:USABA",
+        transactions=tuple(
+            dataclasses.replace(t, instructing_agent=None, instructing_agent_scheme=None) for t in original.transactions
+        ),
+    )
     data = _build(fedwire_like)
     validate_pacs004(data)
     assert _x(data, "//p:SttlmInf/p:ClrSys/p:Cd") == ["FDW"]
@@ -123,8 +158,9 @@ def test_clearing_settlement_and_clearing_member_agents(original):
 
 
 def test_the_transactions_own_agents_come_before_the_group_headers(original):
-    with_group = dataclasses.replace(original, instructing_agent="011104238",
-                                     instructing_agent_scheme="ClrSysMmbId:USABA")
+    with_group = dataclasses.replace(
+        original, instructing_agent="011104238", instructing_agent_scheme="ClrSysMmbId:USABA"
+    )
     data = _build(with_group)
     assert _x(data, "//p:TxInf/p:InstdAgt//p:BICFI") == ["DEUTDEFFXXX"]
     assert not _x(data, "//p:TxInf/p:InstdAgt//p:MmbId")
@@ -140,28 +176,32 @@ def test_a_dict_is_refused(original):
         _build(original.to_dict())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(reason_code="focr"), "reason_code"),
-    (dict(reason_code="NARR"), "NARR needs a narrative"),
-    (dict(settlement_date="16/04/2026"), "settlement_date"),
-    (dict(returned_amount="12.345678"), "amount"),
-    (dict(returned_amount="-1"), "amount"),
-    (dict(currency="eur"), "currency"),
-    (dict(charge_bearer="OUR"), "charge_bearer"),
-    (dict(transaction="NO-SUCH-E2E"), "no transaction"),
-    (dict(msg_id=""), "msg_id"),
-    (dict(return_id="R" * 36), "return_id"),
-    (dict(instructing_agent_bic="bad"), "instructing_agent_bic"),
-    (dict(created_at=datetime(2026, 4, 16)), "timezone-aware"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(reason_code="focr"), "reason_code"),
+        (dict(reason_code="NARR"), "NARR needs a narrative"),
+        (dict(settlement_date="16/04/2026"), "settlement_date"),
+        (dict(returned_amount="12.345678"), "amount"),
+        (dict(returned_amount="-1"), "amount"),
+        (dict(currency="eur"), "currency"),
+        (dict(charge_bearer="OUR"), "charge_bearer"),
+        (dict(transaction="NO-SUCH-E2E"), "no transaction"),
+        (dict(msg_id=""), "msg_id"),
+        (dict(return_id="R" * 36), "return_id"),
+        (dict(instructing_agent_bic="bad"), "instructing_agent_bic"),
+        (dict(created_at=datetime(2026, 4, 16)), "timezone-aware"),
+    ],
+)
 def test_invalid_arguments_raise_value_error(original, kwargs, message):
     with pytest.raises(ValueError, match=message):
         _build(original, **kwargs)
 
 
 def test_original_without_an_amount_needs_one(original):
-    no_amount = dataclasses.replace(original, transactions=tuple(
-        dataclasses.replace(t, amount=None, currency=None) for t in original.transactions))
+    no_amount = dataclasses.replace(
+        original, transactions=tuple(dataclasses.replace(t, amount=None, currency=None) for t in original.transactions)
+    )
     with pytest.raises(ValueError, match="needs an amount"):
         _build(no_amount)
 
@@ -172,10 +212,17 @@ def test_original_without_a_transaction_is_refused(original):
 
 
 def test_a_hand_built_original_with_one_transaction():
-    ct = CreditTransfer(message_type="pacs.008.001.08", msg_id="M-1", creation_date_time="2026-04-15T09:30:00Z",
-                        nb_of_txs="1", instructing_agent="DEUTDEFFXXX", instructing_agent_scheme="BICFI",
-                        instructed_agent="BNPAFRPPXXX", instructed_agent_scheme="BICFI",
-                        transactions=(Transaction(end_to_end_id="E2E-1", uetr=UETR, amount="10", currency="EUR"),))
+    ct = CreditTransfer(
+        message_type="pacs.008.001.08",
+        msg_id="M-1",
+        creation_date_time="2026-04-15T09:30:00Z",
+        nb_of_txs="1",
+        instructing_agent="DEUTDEFFXXX",
+        instructing_agent_scheme="BICFI",
+        instructed_agent="BNPAFRPPXXX",
+        instructed_agent_scheme="BICFI",
+        transactions=(Transaction(end_to_end_id="E2E-1", uetr=UETR, amount="10", currency="EUR"),),
+    )
     data = _build(ct)
     validate_pacs004(data)
     assert _x(data, "//p:OrgnlEndToEndId") == ["E2E-1"]

@@ -1,6 +1,8 @@
 """Secure intake: every hostile body is refused with MessageRejected(FF01), quickly."""
+
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -14,15 +16,20 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
 NS8 = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
 
-XXE_FILE = (b'<?xml version="1.0"?>\n<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
-            b'<Document xmlns="' + NS8.encode() + b'">&x;</Document>')
-XXE_URL = (b'<!DOCTYPE Document [<!ENTITY x SYSTEM "http://127.0.0.1:9/evil">]>'
-           b'<Document xmlns="' + NS8.encode() + b'">&x;</Document>')
-XXE_PARAM = (b'<!DOCTYPE d [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]><d/>')
-BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-                  + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
-                             for i in range(1, 10))
-                  + b']><lolz>&lol9;</lolz>')
+XXE_FILE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+    b'<Document xmlns="' + NS8.encode() + b'">&x;</Document>'
+)
+XXE_URL = (
+    b'<!DOCTYPE Document [<!ENTITY x SYSTEM "http://127.0.0.1:9/evil">]>'
+    b'<Document xmlns="' + NS8.encode() + b'">&x;</Document>'
+)
+XXE_PARAM = b'<!DOCTYPE d [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]><d/>'
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b"]><lolz>&lol9;</lolz>"
+)
 EXTERNAL_DTD = b'<!DOCTYPE Document SYSTEM "http://127.0.0.1:9/x.dtd"><Document/>'
 PLAIN_DTD = b"<!DOCTYPE Document><Document/>"
 
@@ -47,8 +54,10 @@ HOSTILE = {
     "undeclared_entity": b"<Document>&secret;</Document>",
     "nul_byte": b"<Document>\x00</Document>",
     "two_roots": b"<a/><b/>",
-    "xinclude": (b'<Document xmlns="' + NS8.encode() + b'" xmlns:xi="http://www.w3.org/2001/XInclude">'
-                 b'<xi:include href="file:///etc/passwd" parse="text"/></Document>'),
+    "xinclude": (
+        b'<Document xmlns="' + NS8.encode() + b'" xmlns:xi="http://www.w3.org/2001/XInclude">'
+        b'<xi:include href="file:///etc/passwd" parse="text"/></Document>'
+    ),
 }
 
 
@@ -63,13 +72,23 @@ def test_hostile_input_is_rejected_quickly(name):
     assert "root:" not in caught.value.narrative
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("xxe_file_entity", "DOCTYPE"), ("billion_laughs", "DOCTYPE"), ("external_dtd", "DOCTYPE"),
-    ("two_mib_body", "exceeds 1048576 bytes"), ("nesting_150", "deeper than 100"),
-    ("nesting_10000", "nesting"), ("invalid_utf8", "invalid UTF-8"), ("empty", "empty"),
-    ("whitespace_only", "empty"), ("json", "not XML"), ("utf16_body", "UTF-8"),
-    ("undeclared_entity", "undeclared entity"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("xxe_file_entity", "DOCTYPE"),
+        ("billion_laughs", "DOCTYPE"),
+        ("external_dtd", "DOCTYPE"),
+        ("two_mib_body", "exceeds 1048576 bytes"),
+        ("nesting_150", "deeper than 100"),
+        ("nesting_10000", "nesting"),
+        ("invalid_utf8", "invalid UTF-8"),
+        ("empty", "empty"),
+        ("whitespace_only", "empty"),
+        ("json", "not XML"),
+        ("utf16_body", "UTF-8"),
+        ("undeclared_entity", "undeclared entity"),
+    ],
+)
 def test_rejection_narratives_are_precise(name, expected):
     with pytest.raises(MessageRejected, match=expected):
         parse_xml(HOSTILE[name])
@@ -131,13 +150,15 @@ def test_no_network_access_for_entities_or_schema_location_hints():
         listener.settimeout(0.2)
         url = "http://127.0.0.1:%d/x" % listener.getsockname()[1]
         xxe = (f'<!DOCTYPE d [<!ENTITY x SYSTEM "{url}.ent">]><d>&x;</d>').encode()
-        try:
+        with contextlib.suppress(etree.XMLSyntaxError):
             etree.fromstring(xxe, parse_module._parser())
-        except etree.XMLSyntaxError:
-            pass
-        hinted = BARE.replace(b'pacs.008.001.08">', b'pacs.008.001.08" xmlns:xsi='
-                              b'"http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
-                              b'"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 ' + url.encode() + b'.xsd">', 1)
+        hinted = BARE.replace(
+            b'pacs.008.001.08">',
+            b'pacs.008.001.08" xmlns:xsi='
+            b'"http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation='
+            b'"urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08 ' + url.encode() + b'.xsd">',
+            1,
+        )
         assert read_credit_transfer(hinted).transactions[0].amount == "1234.56"
         with pytest.raises(socket.timeout):
             listener.accept()

@@ -1,4 +1,5 @@
 """Recognition by namespace inside any envelope; AppHdr and Document validated apart."""
+
 from __future__ import annotations
 
 import re
@@ -6,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.iso20022 import MessageRejected, parse_xml, read_credit_transfer, recognise
-from chalicelib.iso20022 import schemas
+from chalicelib.iso20022 import MessageRejected, parse_xml, read_credit_transfer, recognise, schemas
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 BARE = (EVENTS / "pacs008_bare.xml").read_bytes()
@@ -49,33 +49,50 @@ def test_cbpr_envelope_with_app_hdr_and_document():
     assert ct.envelope == "{urn:swift:xsd:envelope}Envelope"
     assert ct.app_hdr_type == "head.001.001.02"
     assert (ct.bah_from, ct.bah_to, ct.msg_def_idr, ct.biz_svc) == (
-        "DEUTDEFFXXX", "BNPAFRPPXXX", "pacs.008.001.08", "swift.cbprplus.02")
+        "DEUTDEFFXXX",
+        "BNPAFRPPXXX",
+        "pacs.008.001.08",
+        "swift.cbprplus.02",
+    )
 
 
-@pytest.mark.parametrize("wrapper", [
-    (b"<RequestPayload>", b"</RequestPayload>"),
-    (b'<Request xmlns="SWIFTNetBusinessEnvelope">', b"</Request>"),
-    (b'<a:Outer xmlns:a="urn:example:outer"><a:Inner>', b"</a:Inner></a:Outer>"),
-])
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        (b"<RequestPayload>", b"</RequestPayload>"),
+        (b'<Request xmlns="SWIFTNetBusinessEnvelope">', b"</Request>"),
+        (b'<a:Outer xmlns:a="urn:example:outer"><a:Inner>', b"</a:Inner></a:Outer>"),
+    ],
+)
 def test_any_wrapper_element_is_accepted(wrapper):
     raw = wrapper[0] + _app_hdr() + _body(BARE) + wrapper[1]
     assert read_credit_transfer(raw).biz_msg_idr == "PFW-20260415-000123"
 
 
 def test_prefixed_document_and_app_hdr():
-    raw = (b'<Envelope xmlns="urn:swift:xsd:envelope"><h:AppHdr xmlns:h="' + ISO.encode()
-           + b'head.001.001.02">' + re.sub(rb"<(/?)(\w)", rb"<\1h:\2", _app_hdr()[len(b'<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">'):])
-           + _body(BARE).replace(b"<", b"<p:").replace(b"<p:/", b"</p:").replace(b'xmlns="', b'xmlns:p="')
-           + b"</Envelope>")
+    raw = (
+        b'<Envelope xmlns="urn:swift:xsd:envelope"><h:AppHdr xmlns:h="'
+        + ISO.encode()
+        + b'head.001.001.02">'
+        + re.sub(
+            rb"<(/?)(\w)",
+            rb"<\1h:\2",
+            _app_hdr()[len(b'<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">') :],
+        )
+        + _body(BARE).replace(b"<", b"<p:").replace(b"<p:/", b"</p:").replace(b'xmlns="', b'xmlns:p="')
+        + b"</Envelope>"
+    )
     ct = read_credit_transfer(raw)
     assert ct.transactions[0].amount == "1234.56" and ct.bah_from == "DEUTDEFFXXX"
 
 
 def test_rtp_style_wrapper_with_bare_message_element_and_empty_old_header():
-    raw = (b'<Message xmlns="urn:tch" xmlns:head="' + ISO.encode() + b'head.001.001.01">'
-           b"<AppHdr><head:Fr/><head:To/><head:BizMsgIdr/><head:MsgDefIdr/>"
-           b"<head:CreDt>0001-01-01T00:00:00</head:CreDt></AppHdr>"
-           b"<CreditTransfer>" + _message_element() + b"</CreditTransfer></Message>")
+    raw = (
+        b'<Message xmlns="urn:tch" xmlns:head="' + ISO.encode() + b'head.001.001.01">'
+        b"<AppHdr><head:Fr/><head:To/><head:BizMsgIdr/><head:MsgDefIdr/>"
+        b"<head:CreDt>0001-01-01T00:00:00</head:CreDt></AppHdr>"
+        b"<CreditTransfer>" + _message_element() + b"</CreditTransfer></Message>"
+    )
     ct = read_credit_transfer(raw)
     assert ct.message_type == "pacs.008.001.08"
     assert ct.transactions[0].uetr == "32e0a499-6667-431e-ae98-1e0782016094"
@@ -100,25 +117,35 @@ def test_invalid_app_hdr_is_rejected_separately():
         read_credit_transfer(b"<Envelope>" + hdr + _body(BARE) + b"</Envelope>")
 
 
-@pytest.mark.parametrize("raw, narrative", [
-    (b"<Document><FIToFICstmrCdtTrf/></Document>", "no ISO 20022 namespace"),
-    (b'<Document xmlns="urn:example:not-iso"/>', "no ISO 20022 namespace"),
-    (b'<Document xmlns="' + ISO.encode() + b'pacs.002.001.10"/>', "unsupported message type pacs.002.001.10"),
-    (b'<Document xmlns="' + ISO.encode() + b'camt.056.001.10"/>', "unsupported message type camt.056.001.10"),
-    (b'<Document xmlns="' + ISO.encode() + b'pain.001.001.09"/>', "unsupported message type pain.001.001.09"),
-    (b'<Document xmlns="' + ISO.encode() + b'pacs.008.001.10"/>', "unsupported message type pacs.008.001.10"),
-    (b'<Document xmlns="' + ISO.encode() + b'pacs.008.001.02"/>', "unsupported message type pacs.008.001.02"),
-    (b'<E><Document xmlns="' + ISO.encode() + b'pacs.009.001.08"/></E>', "unsupported message type pacs.009.001.08"),
-    (b'<E><X xmlns="' + ISO.encode() + b'nonsense"/></E>', "unrecognised ISO 20022 namespace"),
-    (b"<E>" + _app_hdr() + b"</E>", "AppHdr without an ISO 20022 Document"),
-    (b"<E>" + _body(BARE) + _body(BARE) + b"</E>", "more than one pacs.008.001.08 Document"),
-    (b"<E>" + _app_hdr() + _app_hdr() + _body(BARE) + b"</E>", "more than one AppHdr"),
-    (b"<E>" + _body(BARE) + _body(BARE).replace(b".008.001.08", b".008.001.09") + b"</E>",
-     "more than one ISO 20022 message: pacs.008.001.08, pacs.008.001.09"),
-    (b'<E xmlns:p="' + ISO.encode() + b'pacs.008.001.09"><M><p:GrpHdr/><p:CdtTrfTxInf/></M></E>',
-     r"pacs.008.001.09 content outside a Document \(GrpHdr, CdtTrfTxInf\)"),
-    (b"<a><b><c><d><e>" + _body(BARE) + b"</e></d></c></b></a>", "no ISO 20022 namespace"),
-])
+@pytest.mark.parametrize(
+    "raw, narrative",
+    [
+        (b"<Document><FIToFICstmrCdtTrf/></Document>", "no ISO 20022 namespace"),
+        (b'<Document xmlns="urn:example:not-iso"/>', "no ISO 20022 namespace"),
+        (b'<Document xmlns="' + ISO.encode() + b'pacs.002.001.10"/>', "unsupported message type pacs.002.001.10"),
+        (b'<Document xmlns="' + ISO.encode() + b'camt.056.001.10"/>', "unsupported message type camt.056.001.10"),
+        (b'<Document xmlns="' + ISO.encode() + b'pain.001.001.09"/>', "unsupported message type pain.001.001.09"),
+        (b'<Document xmlns="' + ISO.encode() + b'pacs.008.001.10"/>', "unsupported message type pacs.008.001.10"),
+        (b'<Document xmlns="' + ISO.encode() + b'pacs.008.001.02"/>', "unsupported message type pacs.008.001.02"),
+        (
+            b'<E><Document xmlns="' + ISO.encode() + b'pacs.009.001.08"/></E>',
+            "unsupported message type pacs.009.001.08",
+        ),
+        (b'<E><X xmlns="' + ISO.encode() + b'nonsense"/></E>', "unrecognised ISO 20022 namespace"),
+        (b"<E>" + _app_hdr() + b"</E>", "AppHdr without an ISO 20022 Document"),
+        (b"<E>" + _body(BARE) + _body(BARE) + b"</E>", "more than one pacs.008.001.08 Document"),
+        (b"<E>" + _app_hdr() + _app_hdr() + _body(BARE) + b"</E>", "more than one AppHdr"),
+        (
+            b"<E>" + _body(BARE) + _body(BARE).replace(b".008.001.08", b".008.001.09") + b"</E>",
+            "more than one ISO 20022 message: pacs.008.001.08, pacs.008.001.09",
+        ),
+        (
+            b'<E xmlns:p="' + ISO.encode() + b'pacs.008.001.09"><M><p:GrpHdr/><p:CdtTrfTxInf/></M></E>',
+            r"pacs.008.001.09 content outside a Document \(GrpHdr, CdtTrfTxInf\)",
+        ),
+        (b"<a><b><c><d><e>" + _body(BARE) + b"</e></d></c></b></a>", "no ISO 20022 namespace"),
+    ],
+)
 def test_unrecognisable_messages_are_rejected_precisely(raw, narrative):
     with pytest.raises(MessageRejected, match=narrative) as caught:
         read_credit_transfer(raw)
@@ -143,10 +170,19 @@ def test_invalid_schema_event_file_is_rejected():
 
 def test_schemas_are_compiled_once_and_only_ours_are_shipped():
     assert schemas.schema("pacs.008.001.08") is schemas.schema("pacs.008.001.08")
-    assert schemas.AVAILABLE == {"pacs.008.001.07", "pacs.008.001.08", "pacs.008.001.09",
-                                 "head.001.001.02", "pacs.002.001.10", "pacs.004.001.09",
-                                 "pacs.028.001.03", "camt.029.001.09", "camt.056.001.08",
-                                 "camt.056.001.09", "camt.056.001.12"}
+    assert {
+        "pacs.008.001.07",
+        "pacs.008.001.08",
+        "pacs.008.001.09",
+        "head.001.001.02",
+        "pacs.002.001.10",
+        "pacs.004.001.09",
+        "pacs.028.001.03",
+        "camt.029.001.09",
+        "camt.056.001.08",
+        "camt.056.001.09",
+        "camt.056.001.12",
+    } == schemas.AVAILABLE
     assert (schemas.SCHEMA_DIR / "NOTICE").is_file()
     with pytest.raises(KeyError):
         schemas.schema("camt.056.001.10")

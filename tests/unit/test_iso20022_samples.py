@@ -3,9 +3,10 @@
 The files are read through the ``samples_dir`` fixture (skips when the shared folder is
 absent); the names are listed at collection time from the same place.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -50,8 +51,7 @@ def test_sample_has_its_expected_outcome(samples_dir, name):
         first = ct.transactions[0]
         assert first.amount and first.currency and len(first.currency) == 3
         assert first.end_to_end_id
-        report = build_pacs002(ct, msg_id="PFW-STS-1", created_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
-                               tx_status="ACSP")
+        report = build_pacs002(ct, msg_id="PFW-STS-1", created_at=datetime(2026, 1, 2, tzinfo=UTC), tx_status="ACSP")
         validate_pacs002(report)
     else:
         with pytest.raises(MessageRejected, match=outcome) as caught:
@@ -71,7 +71,10 @@ def test_known_samples_extract_as_expected(samples_dir):
     assert (fed.transactions[0].instructing_agent_scheme, fed.clearing_system) == ("ClrSysMmbId:USABA", "FDW")
     cbpr = read_credit_transfer((samples_dir / "valid/cbprur_pacs008_sample_2025.xml").read_bytes())
     assert (cbpr.transactions[0].amount, cbpr.transactions[0].uetr, cbpr.biz_svc) == (
-        "750000", "a1b2c3d4-e5f6-4890-abcd-ef1234567890", "swift.cbprplus.02")
+        "750000",
+        "a1b2c3d4-e5f6-4890-abcd-ef1234567890",
+        "swift.cbprplus.02",
+    )
     old = read_credit_transfer((samples_dir / "valid/prowide_pacs008_001_07.xml").read_bytes())
     assert old.message_type == "pacs.008.001.07" and old.app_hdr_type is None
     assert old.notes == ("AppHdr head.001.001.01 ignored: no schema for this version",)

@@ -1,7 +1,7 @@
 """U+FFFD is a legal XML character: only bytes that fail strict UTF-8 decoding are invalid."""
+
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,12 +23,15 @@ def _with_debtor_name(name: bytes) -> bytes:
     return BARE[:open_nm] + name + BARE[close_nm:]
 
 
-@pytest.mark.parametrize("raw", [
-    _with_debtor_name(b"M" + FFFD + b"ller GmbH"),                          # in a name
-    BARE.replace(b"<Document", b"<!-- " + FFFD + b" -->\n<Document", 1),     # in a comment
-    BARE.replace(b"<Document", b"<?note " + FFFD + b"?>\n<Document", 1),     # in a PI
-    _with_debtor_name(b"&#xFFFD; as a character reference"),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _with_debtor_name(b"M" + FFFD + b"ller GmbH"),  # in a name
+        BARE.replace(b"<Document", b"<!-- " + FFFD + b" -->\n<Document", 1),  # in a comment
+        BARE.replace(b"<Document", b"<?note " + FFFD + b"?>\n<Document", 1),  # in a PI
+        _with_debtor_name(b"&#xFFFD; as a character reference"),
+    ],
+)
 def test_a_message_carrying_u_fffd_is_read_and_judged(raw):
     ct = read_credit_transfer(raw)
     failed = checks.failed(checks.run(ct, CheckSettings(date_reference="creation"), screening=Screening.load()))
@@ -44,8 +47,20 @@ def test_text_input_with_u_fffd_is_accepted():
     assert parse_xml("<a>x\ufffdy</a>").text == "x\ufffdy"
 
 
-@pytest.mark.parametrize("bad", [b"\x80", b"\xc0\xaf", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
-                                 b"\xff", b"caf\xe9", b"\xef\xbf"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\x80",
+        b"\xc0\xaf",
+        b"\xc3",
+        b"\xe2\x82",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xff",
+        b"caf\xe9",
+        b"\xef\xbf",
+    ],
+)
 def test_bytes_that_are_not_utf8_are_refused(bad):
     with pytest.raises(MessageRejected, match="invalid UTF-8") as caught:
         read_credit_transfer(_with_debtor_name(b"Name " + bad))

@@ -9,14 +9,13 @@ import time
 import uuid
 from typing import Any
 
+from bench.large_messages import many_transactions
 from chalicelib import bootstrap, checks
 from chalicelib.adapters.settings import Settings
 from chalicelib.domain.position import position_id
 from tests.unit.fakes import MemoryClaims, drain, memory_adapters
 from tests.unit.test_duplicates_liquidity import drain_incoming_then_parallel_processing
 from tests.unit.test_multi_transaction import report
-
-from bench.large_messages import many_transactions
 
 OWNER = "client-a"
 LIMITS = '{"DEUTDEFFXXX:EUR": "1000000000"}'

@@ -5,6 +5,7 @@ The evaluator must deny what a role does not grant, or the end-to-end proof
 the IAM requests AWS would authorise. NOTIFICATION_LOG=y is not deployed by the e2e suite,
 so what it calls is recorded here, on moto, and judged against the roles.
 """
+
 from __future__ import annotations
 
 import json
@@ -121,12 +122,23 @@ def test_the_recorder_turns_each_call_into_the_requests_iam_authorises(tmp_path)
         dynamodb.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": "t1", "Item": key}},
-                {"Update": {"TableName": "t1", "Key": {"pk": {"S": "b"}, "sk": {"N": "0"}},
-                            "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "1"}}}},
+                {
+                    "Update": {
+                        "TableName": "t1",
+                        "Key": {"pk": {"S": "b"}, "sk": {"N": "0"}},
+                        "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "1"}},
+                    }
+                },
             ]
         )
-        dynamodb.query(TableName="t1", IndexName="notifications", KeyConditionExpression="#l = :l",
-                       ExpressionAttributeNames={"#l": "log"}, ExpressionAttributeValues={":l": {"S": "x"}})
+        dynamodb.query(
+            TableName="t1",
+            IndexName="notifications",
+            KeyConditionExpression="#l = :l",
+            ExpressionAttributeNames={"#l": "log"},
+            ExpressionAttributeValues={":l": {"S": "x"}},
+        )
         s3.create_bucket(Bucket="bucket-one")
         s3.head_bucket(Bucket="bucket-one")
         s3.put_object(Bucket="bucket-one", Key="inbound/k", Body=b"x")
@@ -153,12 +165,20 @@ def test_the_roles_allow_what_the_notification_log_mode_calls(tmp_path, policies
     table = f"{STACK}-events"
     environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     environ.update(
-        AWS_DEFAULT_REGION=REGION, PACSFLOW_CALL_LOG=str(log), PACSFLOW_RELEASED_TOPIC_ARN=TOPIC,
-        AWS_LAMBDA_FUNCTION_NAME="any", NOTIFICATION_LOG="y",
+        AWS_DEFAULT_REGION=REGION,
+        PACSFLOW_CALL_LOG=str(log),
+        PACSFLOW_RELEASED_TOPIC_ARN=TOPIC,
+        AWS_LAMBDA_FUNCTION_NAME="any",
+        NOTIFICATION_LOG="y",
     )
     with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
-        payments = Payments(env={"PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb", "DYNAMODB_TABLE": table,
-                                 "DYNAMODB_CREATE_TABLE": "y"})
+        payments = Payments(
+            env={
+                "PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
+                "DYNAMODB_TABLE": table,
+                "DYNAMODB_CREATE_TABLE": "y",
+            }
+        )
         log.write_text("")  # the table's creation is the test's, not the function's
         payment = Payment(message_type="pacs.008", region_id=REGION, request_id=str(uuid4()), owner="client")
         payments.save(payment)
@@ -194,9 +214,16 @@ def test_releasing_a_payment_cancelled_after_its_reservation_is_allowed_to_free_
             os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
 
         as_function("setup")
-        positions = Positions(env={"PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
-                                   "DYNAMODB_TABLE": f"{STACK}-positions", "DYNAMODB_CREATE_TABLE": "y"})
-        p = bootstrap.build(Settings(liquidity_limits='{"*": "1000000000"}'), **{**memory_adapters(), "positions": positions})
+        positions = Positions(
+            env={
+                "PERSISTENCE_MODULE": "chalicelib.eventstore.dynamodb",
+                "DYNAMODB_TABLE": f"{STACK}-positions",
+                "DYNAMODB_CREATE_TABLE": "y",
+            }
+        )
+        p = bootstrap.build(
+            Settings(liquidity_limits='{"*": "1000000000"}'), **{**memory_adapters(), "positions": positions}
+        )
         log.write_text("")
         as_function("APIHandler")
         tx = p.issue_transaction("pacs.008", "r", "client-a").id

@@ -1,4 +1,5 @@
 """A pacs.008 with several transactions: a status per transaction, a group status, one pacs.002."""
+
 from __future__ import annotations
 
 from decimal import Decimal

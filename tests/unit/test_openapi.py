@@ -22,7 +22,6 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.versions import consts as versions
 from openapi_spec_validator.versions.shortcuts import get_spec_version
-
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -30,16 +29,20 @@ import app as app_module
 from chalicelib import api, auth
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
 from tests.messages import fresh
-from tests.unit.fakes import drain
 from tests.unit import test_routes
+from tests.unit.fakes import drain
 from tests.unit.test_routes import http, keys  # noqa: F401  (fixtures: the API over an in-memory Region)
 
 DOCUMENT = Path(app_module.__file__).parent / "chalicelib" / "openapi.json"
 DOC: dict[str, Any] = json.loads(DOCUMENT.read_text(encoding="utf-8"))
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 ROUTES = {(path, method): entry for path, methods in app_module.app.routes.items() for method, entry in methods.items()}
-OPERATIONS = {(path, method.upper()): op for path, item in DOC["paths"].items() for method, op in item.items()
-              if method in METHODS}
+OPERATIONS = {
+    (path, method.upper()): op
+    for path, item in DOC["paths"].items()
+    for method, op in item.items()
+    if method in METHODS
+}
 
 
 def resolve(node: Any) -> Any:
@@ -170,8 +173,9 @@ def test_every_error_code_of_the_code_is_documented_under_its_status():
 
 def test_the_document_lists_no_error_code_the_code_cannot_answer():
     known = {**named_error_codes(), **api_py_codes(), **auth_codes()}
-    stray = {(status, code) for status, codes in codes_by_status().items() for code in codes
-             if known.get(code) != status}
+    stray = {
+        (status, code) for status, codes in codes_by_status().items() for code in codes if known.get(code) != status
+    }
     assert not stray
 
 
@@ -186,10 +190,14 @@ def test_each_error_code_is_explained_in_its_response_description():
 # -- the JSON bodies -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("record, schema", [
-    (TransactionRecord, "Transaction"), (CancellationAnswer, "CancellationAnswer"),
-    (RefusedSubmission, "RefusedSubmission"),
-])
+@pytest.mark.parametrize(
+    "record, schema",
+    [
+        (TransactionRecord, "Transaction"),
+        (CancellationAnswer, "CancellationAnswer"),
+        (RefusedSubmission, "RefusedSubmission"),
+    ],
+)
 def test_the_view_schemas_have_the_records_fields(record, schema):
     fields = {f.name for f in dataclasses.fields(record)}
     properties = set(DOC["components"]["schemas"][schema]["properties"])
@@ -212,11 +220,16 @@ def conforms(response: Any, path: str, method: str) -> None:
     documented = resolve(documented)
     ctype = (next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")).split(";")[0]
     assert ctype in documented["content"], (path, method, response.status_code, ctype)
-    pointer = "/".join(p.replace("~", "~0").replace("/", "~1") for p in
-                       ("paths", path, method.lower(), "responses", str(response.status_code), "content", ctype, "schema"))
+    pointer = "/".join(
+        p.replace("~", "~0").replace("/", "~1")
+        for p in ("paths", path, method.lower(), "responses", str(response.status_code), "content", ctype, "schema")
+    )
     registry = Registry().with_resource("urn:pacsflow:openapi", Resource.from_contents(DOC, DRAFT202012))
-    validator = Draft202012Validator({"$ref": f"urn:pacsflow:openapi#/{pointer}"}, registry=registry,
-                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = Draft202012Validator(
+        {"$ref": f"urn:pacsflow:openapi#/{pointer}"},
+        registry=registry,
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
     body = json.loads(response.body) if ctype == "application/json" else response.body.decode()
     validator.validate(body)
     for name, spec in documented.get("headers", {}).items():
@@ -237,7 +250,7 @@ def uncounted() -> Any:
 
 
 @pytest.mark.filterwarnings("ignore:CognitoUserPoolAuthorizer:UserWarning")
-def test_the_routes_real_answers_conform_to_the_document(http, uncounted):
+def test_the_routes_real_answers_conform_to_the_document(http, uncounted):  # noqa: F811  (a fixture)
     from tests.unit.test_routes import XML, ids_of, pacs028, token
 
     conforms(http.call("GET", "/", auth_as=None), "/", "GET")
@@ -254,8 +267,16 @@ def test_the_routes_real_answers_conform_to_the_document(http, uncounted):
     conforms(http.call("GET", f"/transactions/{tx}"), "/transactions/{transaction_id}", "GET")
     conforms(http.call("GET", f"/transactions/{tx}/events"), "/transactions/{transaction_id}/events", "GET")
     conforms(http.call("GET", f"/transactions?uetr={ids_of(message)['uetr']}"), "/transactions", "GET")
-    conforms(http.call("POST", "/status-requests", body=pacs028(ids_of(message)["uetr"], ids_of(message)["end_to_end_id"]),
-                       headers=XML), "/status-requests", "POST")
+    conforms(
+        http.call(
+            "POST",
+            "/status-requests",
+            body=pacs028(ids_of(message)["uetr"], ids_of(message)["end_to_end_id"]),
+            headers=XML,
+        ),
+        "/status-requests",
+        "POST",
+    )
     conforms(http.cancel(tx, {"reason": "CUST", "case_id": "C-1"}), "/transactions/{transaction_id}/cancel", "POST")
     conforms(http.call("GET", f"/transactions/{tx}"), "/transactions/{transaction_id}", "GET")  # with its RJCR
     # errors
@@ -266,6 +287,9 @@ def test_the_routes_real_answers_conform_to_the_document(http, uncounted):
     conforms(http.call("GET", f"/transactions/{uuid.uuid4()}/events"), "/transactions/{transaction_id}/events", "GET")
     conforms(http.submit(tx, fresh("pacs008_bah_envelope.xml")), "/inbox", "POST")  # 409 another message
     conforms(http.cancel(tx, b"{nope"), "/transactions/{transaction_id}/cancel", "POST")
-    conforms(http.call("POST", "/inbox", body=b"x", headers={"Content-Type": "image/png", "X-Transaction-Id": tx}),
-             "/inbox", "POST")
+    conforms(
+        http.call("POST", "/inbox", body=b"x", headers={"Content-Type": "image/png", "X-Transaction-Id": tx}),
+        "/inbox",
+        "POST",
+    )
     conforms(http.call("POST", "/status-requests", body=b"<a/>", headers=XML), "/status-requests", "POST")

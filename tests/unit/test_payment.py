@@ -1,11 +1,17 @@
 """The payment aggregate: its statuses, its named errors, its replay."""
+
 import pytest
 
 from chalicelib.domain import IllegalTransition, MessageMismatch, Payment, PaymentError, TxSts
 from chalicelib.domain.models import CreditTransfer, Reason, Transaction, Verdict
 
-CT = CreditTransfer(message_type="pacs.008.001.08", msg_id="M1", creation_date_time="2026-11-29T09:00:00Z",
-                    nb_of_txs="1", transactions=(Transaction(end_to_end_id="E1", amount="1.00", currency="EUR"),))
+CT = CreditTransfer(
+    message_type="pacs.008.001.08",
+    msg_id="M1",
+    creation_date_time="2026-11-29T09:00:00Z",
+    nb_of_txs="1",
+    transactions=(Transaction(end_to_end_id="E1", amount="1.00", currency="EUR"),),
+)
 
 
 def new_payment() -> Payment:
@@ -84,4 +90,8 @@ def test_a_rejection_needs_reason_codes_and_keeps_them_all():
     with pytest.raises(PaymentError):
         p.reject([Reason("", "x")], step="processing")
     p.reject([Reason("AGNT", "a"), Reason("AC01", "b")], step="processing", checks=[Verdict("r", True)])
-    assert p.reason_code == "AGNT" and [r.code for r in p.reasons] == ["AGNT", "AC01"] and p.checks == (Verdict("r", True),)
+    assert (
+        p.reason_code == "AGNT"
+        and [r.code for r in p.reasons] == ["AGNT", "AC01"]
+        and p.checks == (Verdict("r", True),)
+    )

@@ -1,18 +1,18 @@
 """The pipeline's use cases, end to end in memory: happy path, rejections, retries, crashes."""
+
 from uuid import UUID, uuid4
 
 import pytest
-
-from tests.messages import fresh
 from lxml import etree
 
+from chalicelib.api import status_of
 from chalicelib.domain import TxSts
 from chalicelib.iso20022 import validate_pacs002
-from chalicelib.pipeline.faults import InjectedFault
-from chalicelib.pipeline.payments import PaymentNotFound
-from chalicelib.api import status_of
 from chalicelib.pipeline.errors import ApplicationError, MessageMismatch, ReportNotReady
+from chalicelib.pipeline.faults import InjectedFault
 from chalicelib.pipeline.messages import StepMessage
+from chalicelib.pipeline.payments import PaymentNotFound
+from tests.messages import fresh
 from tests.unit.fakes import drain, memory_service
 
 BARE = fresh("pacs008_bare.xml")

@@ -9,6 +9,7 @@ runs: ``read_credit_transfer``, ``checks.run_by_transaction`` and the pacs.002. 
 MessageRejected may be raised, and the answer is a schema-valid pacs.002 saying ACSC, or
 RJCT with a reason code for every rejected transaction.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -17,13 +18,13 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from lxml import etree  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
-from chalicelib import checks  # noqa: E402
-from chalicelib.checks import CheckSettings  # noqa: E402
-from chalicelib.iso20022 import (  # noqa: E402
+from chalicelib import checks
+from chalicelib.checks import CheckSettings
+from chalicelib.iso20022 import (
     MessageRejected,
     StatusReason,
     TxStatus,
@@ -54,8 +55,13 @@ def _seeds() -> list[bytes]:
 SEEDS = _seeds()
 SCREENING = checks.load_screening()
 RULE_SETTINGS = (CheckSettings(), CheckSettings(date_reference="creation"))
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # -- schema-valid values --------------------------------------------------------------------
 
@@ -100,9 +106,26 @@ def _xml_char(c: str) -> bool:
     return o in (0x9, 0xA, 0xD) or 0x20 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF
 
 
-SPECIAL = st.sampled_from(["\ufffd", "\U0001f4b6", "\U00010348", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629",
-                           "\u05e2\u05d1\u05e8\u05d9\u05ea", "\u200f", "\u202e", "\u0301", "&", "<", "]]>", "\t",
-                           " ", "\u00a0", "\ufeff", "\U0010fffd"])
+SPECIAL = st.sampled_from(
+    [
+        "\ufffd",
+        "\U0001f4b6",
+        "\U00010348",
+        "\u0627\u0644\u0639\u0631\u0628\u064a\u0629",
+        "\u05e2\u05d1\u05e8\u05d9\u05ea",
+        "\u200f",
+        "\u202e",
+        "\u0301",
+        "&",
+        "<",
+        "]]>",
+        "\t",
+        " ",
+        "\u00a0",
+        "\ufeff",
+        "\U0010fffd",
+    ]
+)
 CHARS = st.characters(codec="utf-8").filter(_xml_char)
 NAMES = st.lists(st.one_of(SPECIAL, CHARS), min_size=1, max_size=40).map("".join).map(lambda s: s[:140] or "x")
 COMMENTS = st.text(CHARS, max_size=30).map(lambda s: s.replace("-", "_"))
@@ -162,10 +185,15 @@ def _answer(raw: bytes, rule_settings: CheckSettings) -> bytes:
     try:
         ct = read_credit_transfer(raw)
     except MessageRejected as exc:
-        return build_pacs002(None, msg_id="PFPROPERTY", created_at=now, tx_status="RJCT",
-                             reasons=[StatusReason(exc.reason_code, exc.narrative)],
-                             original_message_id_fallback=exc.msg_id or "NOTPROVIDED",
-                             original_message_name_fallback=exc.message_type or "pacs.008")
+        return build_pacs002(
+            None,
+            msg_id="PFPROPERTY",
+            created_at=now,
+            tx_status="RJCT",
+            reasons=[StatusReason(exc.reason_code, exc.narrative)],
+            original_message_id_fallback=exc.msg_id or "NOTPROVIDED",
+            original_message_name_fallback=exc.message_type or "pacs.008",
+        )
     group, per_tx = checks.run_by_transaction(ct, rule_settings, screening=SCREENING)
     group_failed = checks.failed(group)
     statuses = []
@@ -175,8 +203,13 @@ def _answer(raw: bytes, rule_settings: CheckSettings) -> bytes:
         statuses.append(TxStatus("RJCT", reasons) if failed else TxStatus("ACSC"))
     assert len(statuses) == max(1, len(ct.transactions))
     if not ct.transactions:
-        return build_pacs002(ct, msg_id="PFPROPERTY", created_at=now, tx_status="RJCT",
-                             reasons=statuses[0].reasons or (StatusReason("FF01", None),))
+        return build_pacs002(
+            ct,
+            msg_id="PFPROPERTY",
+            created_at=now,
+            tx_status="RJCT",
+            reasons=statuses[0].reasons or (StatusReason("FF01", None),),
+        )
     return build_pacs002(ct, msg_id="PFPROPERTY", created_at=now, tx_statuses=statuses)
 
 
@@ -203,16 +236,22 @@ def test_schema_valid_variations_always_get_an_answer(case):
     _check_answer(_answer(raw, rule_settings))
 
 
-@pytest.mark.parametrize("created, settles", [
-    ("9999-12-31T23:59:59+14:00", "9999-12-31"), ("0001-01-01T00:00:00-14:00", "0001-01-01"),
-    ("9999-12-31T00:00:00Z", "0001-01-01"), ("0001-01-01T00:00:00", "9999-12-31"),
-])
+@pytest.mark.parametrize(
+    "created, settles",
+    [
+        ("9999-12-31T23:59:59+14:00", "9999-12-31"),
+        ("0001-01-01T00:00:00-14:00", "0001-01-01"),
+        ("9999-12-31T00:00:00Z", "0001-01-01"),
+        ("0001-01-01T00:00:00", "9999-12-31"),
+    ],
+)
 def test_dates_at_the_ends_of_the_calendar_are_judged(created, settles):
     """The creation date is the reference of the settlement window offline: 9999-12-31 plus
     the window overflowed the calendar (OverflowError) before."""
     raw = (REPO / "events" / "pacs008_bare.xml").read_bytes()
     raw = raw.replace(b"2026-04-15T09:30:00+02:00", created.encode()).replace(
-        b"<IntrBkSttlmDt>2026-04-15", b"<IntrBkSttlmDt>" + settles.encode())
+        b"<IntrBkSttlmDt>2026-04-15", b"<IntrBkSttlmDt>" + settles.encode()
+    )
     ct = read_credit_transfer(raw)
     verdicts = checks.run(ct, CheckSettings(date_reference="creation"), screening=SCREENING)
     window = next(v for v in verdicts if v.rule == "settlement_date_window")
@@ -227,7 +266,13 @@ def test_amount_and_count_text_the_xsd_would_refuse_is_unreadable_not_a_crash():
 
     ct = read_credit_transfer((REPO / "events" / "pacs008_bare.xml").read_bytes())
     tx = replace(ct.transactions[0], amount="1E+999999")
-    odd = replace(ct, transactions=(tx,), ctrl_sum="9E+999999", nb_of_txs="\u00b2",
-                  total_interbank_settlement_amount="1E+999999", total_interbank_settlement_currency="EUR")
+    odd = replace(
+        ct,
+        transactions=(tx,),
+        ctrl_sum="9E+999999",
+        nb_of_txs="\u00b2",
+        total_interbank_settlement_amount="1E+999999",
+        total_interbank_settlement_currency="EUR",
+    )
     failed = {v.rule for v in checks.failed(checks.run(odd, CheckSettings(), screening=SCREENING))}
     assert {"transaction_count", "control_sum", "amount_positive"} <= failed

@@ -3,6 +3,7 @@
 Each path is built with the aggregate's own command methods (domain only), and after every
 event the folded record is compared with the aggregate replayed from the same events.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -108,7 +109,9 @@ def cancelled_before_release() -> Payment:
 
 def returned_after_release() -> Payment:
     p = settled()
-    p.record_return(case_id="CASE-2", reason_code="FRAD", answer_key="outbound/camt029-2", return_key="outbound/pacs004")
+    p.record_return(
+        case_id="CASE-2", reason_code="FRAD", answer_key="outbound/camt029-2", return_key="outbound/pacs004"
+    )
     return p
 
 
@@ -194,9 +197,16 @@ def assert_agrees(record: TransactionRecord, payment: Payment) -> None:
         first = ct.transactions[0]
         assert (record.msg_id, record.nb_of_txs) == (ct.msg_id, ct.nb_of_txs)
         assert (record.end_to_end_id, record.tx_id, record.instr_id, record.uetr) == (
-            first.end_to_end_id, first.tx_id, first.instr_id, first.uetr)
+            first.end_to_end_id,
+            first.tx_id,
+            first.instr_id,
+            first.uetr,
+        )
         assert (record.amount, record.currency, record.interbank_settlement_date) == (
-            first.amount, first.currency, first.interbank_settlement_date)
+            first.amount,
+            first.currency,
+            first.interbank_settlement_date,
+        )
         assert (record.instructing_agent, record.instructed_agent) == (first.instructing_agent, first.instructed_agent)
 
 
@@ -289,24 +299,34 @@ def test_a_multi_transaction_payment_shows_each_transaction_and_the_group():
 def test_the_group_headers_agents_and_date_stand_in_for_a_transaction_without_them():
     p = issued()
     ct = CreditTransfer(
-        message_type="pacs.008.001.08", msg_id="M", creation_date_time="2026-11-30T09:00:00Z", nb_of_txs="1",
-        interbank_settlement_date="2026-12-01", instructing_agent="GRPINSTG", instructed_agent="GRPINSTD",
+        message_type="pacs.008.001.08",
+        msg_id="M",
+        creation_date_time="2026-11-30T09:00:00Z",
+        nb_of_txs="1",
+        interbank_settlement_date="2026-12-01",
+        instructing_agent="GRPINSTG",
+        instructed_agent="GRPINSTD",
         transactions=(Transaction(end_to_end_id="E"),),
     )
     p.receive(sha256="a" * 64, message_key="inbound/a", credit_transfer=ct)
     record = fold(p.collect_events())
     assert (record.instructing_agent, record.instructed_agent, record.interbank_settlement_date) == (
-        "GRPINSTG", "GRPINSTD", "2026-12-01")
+        "GRPINSTG",
+        "GRPINSTD",
+        "2026-12-01",
+    )
 
 
 # -- every event class, and only those ------------------------------------------------------
+
 
 def recorded_event_classes() -> set[type]:
     """Every event class a Payment can record: its Payment.Event subclasses, less the
     creation classes it does not use (eventsourcing's default Created; it records Initiated)."""
     creation = type(issued().collect_events()[0])
     classes = {
-        c for _, c in inspect.getmembers(Payment, inspect.isclass)
+        c
+        for _, c in inspect.getmembers(Payment, inspect.isclass)
         if issubclass(c, Payment.Event) and c is not Payment.Event
     }
     return {c for c in classes if not issubclass(c, Aggregate.Created) or c is creation}
@@ -330,8 +350,10 @@ def test_an_event_class_the_fold_does_not_know_fails_loudly():
     with pytest.raises(UnknownEvent, match="Audited"):
         fold([*events, stranger])
     with pytest.raises(UnknownEvent):  # even as a replay of a version the record already has
-        apply(fold(events), Audited(originator_id=events[0].originator_id, originator_version=2,
-                                    timestamp=events[-1].timestamp))
+        apply(
+            fold(events),
+            Audited(originator_id=events[0].originator_id, originator_version=2, timestamp=events[-1].timestamp),
+        )
 
 
 def test_events_that_do_not_continue_the_record_are_refused():

@@ -1,5 +1,6 @@
 """The view folds the events written by the previous version of pacsflow (fixtures/events_v1.json,
 upcast on the way in) to the status of the aggregate reconstructed from the same events."""
+
 from __future__ import annotations
 
 import json
@@ -35,12 +36,14 @@ def events_by_payment() -> dict[str, list[Any]]:
     mapper = Payments(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
     by_id: dict[str, list[Any]] = defaultdict(list)
     for stored in FIXTURE["payments"]:
-        event = mapper.to_domain_event(StoredEvent(
-            originator_id=UUID(stored["originator_id"]),
-            originator_version=stored["originator_version"],
-            topic=stored["topic"],
-            state=stored["state"].encode(),
-        ))
+        event = mapper.to_domain_event(
+            StoredEvent(
+                originator_id=UUID(stored["originator_id"]),
+                originator_version=stored["originator_version"],
+                topic=stored["topic"],
+                state=stored["state"].encode(),
+            )
+        )
         by_id[stored["originator_id"]].append(event)
     return {tid: sorted(events, key=lambda e: e.originator_version) for tid, events in by_id.items()}
 

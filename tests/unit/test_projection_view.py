@@ -1,4 +1,5 @@
 """The view record through the DynamoDB view table (moto), the follower's reads and `rebuild`."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,7 @@ from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.projections import follower
 from chalicelib.projections.errors import InvalidQuery
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
-
-from tests.unit.test_view_lookups import create_view_table  # noqa: E402
+from tests.unit.test_view_lookups import create_view_table
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "events_v1.json").read_text())
 PATHS = FIXTURE["paths"]
@@ -39,24 +39,47 @@ def view() -> Iterator[TransactionView]:
 def payments() -> Payments:
     """The v1 fixture's payments, stored as the previous version wrote them."""
     app = Payments(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    app.recorder.insert_events([
-        StoredEvent(originator_id=UUID(s["originator_id"]), originator_version=s["originator_version"],
-                    topic=s["topic"], state=s["state"].encode())
-        for s in FIXTURE["payments"]
-    ])
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(s["originator_id"]),
+                originator_version=s["originator_version"],
+                topic=s["topic"],
+                state=s["state"].encode(),
+            )
+            for s in FIXTURE["payments"]
+        ]
+    )
     return app
 
 
 def full_record() -> TransactionRecord:
     return TransactionRecord(
-        transaction_id="t-1", owner="client-a", status="ACSC", message_type="pacs.008", region_id="eu-west-1",
-        created_at="2026-11-30T09:00:00+00:00", updated_at="2026-11-30T09:00:05+00:00", version=7,
-        message_sha256="a" * 64, msg_id="M", end_to_end_id="E", uetr="U", amount="1.10", currency="EUR",
-        reason_codes=(), tx_statuses=("ACSC", "RJCT"), group_status="PART",
+        transaction_id="t-1",
+        owner="client-a",
+        status="ACSC",
+        message_type="pacs.008",
+        region_id="eu-west-1",
+        created_at="2026-11-30T09:00:00+00:00",
+        updated_at="2026-11-30T09:00:05+00:00",
+        version=7,
+        message_sha256="a" * 64,
+        msg_id="M",
+        end_to_end_id="E",
+        uetr="U",
+        amount="1.10",
+        currency="EUR",
+        reason_codes=(),
+        tx_statuses=("ACSC", "RJCT"),
+        group_status="PART",
         cancellation_status="CNCL",
-        cancellations=(CancellationAnswer("C1", "CNCL", "FRAD", "2026-11-30T09:00:03+00:00"),
-                       CancellationAnswer("C2", "RJCR", "DUPL", "2026-11-30T09:00:04+00:00", "ARDT")),
-        returned=True, return_reason="FRAD", returned_at="2026-11-30T09:00:03+00:00",
+        cancellations=(
+            CancellationAnswer("C1", "CNCL", "FRAD", "2026-11-30T09:00:03+00:00"),
+            CancellationAnswer("C2", "RJCR", "DUPL", "2026-11-30T09:00:04+00:00", "ARDT"),
+        ),
+        returned=True,
+        return_reason="FRAD",
+        returned_at="2026-11-30T09:00:03+00:00",
         refused_submissions=(RefusedSubmission("f" * 64, "TRANSACTION_ALREADY_RECEIVED", "2026-11-30T09:00:05+00:00"),),
     )
 
@@ -69,10 +92,18 @@ def test_a_record_round_trips_through_its_item_and_its_json():
 
 
 def test_an_item_written_before_the_typed_record_still_reads():
-    legacy = {"transaction_id": {"S": "t-0"}, "owner": {"S": "client-a"}, "status": {"S": "RJCT"},
-              "message_type": {"S": "pacs.008"}, "region_id": {"S": "eu-west-1"}, "created_at": {"S": "x"},
-              "updated_at": {"S": "y"}, "version": {"N": "3"}, "reason_code": {"S": "FF01"},
-              "reason_codes": {"L": [{"S": "FF01"}]}}
+    legacy = {
+        "transaction_id": {"S": "t-0"},
+        "owner": {"S": "client-a"},
+        "status": {"S": "RJCT"},
+        "message_type": {"S": "pacs.008"},
+        "region_id": {"S": "eu-west-1"},
+        "created_at": {"S": "x"},
+        "updated_at": {"S": "y"},
+        "version": {"N": "3"},
+        "reason_code": {"S": "FF01"},
+        "reason_codes": {"L": [{"S": "FF01"}]},
+    }
     record = TransactionRecord.from_item(legacy)
     assert (record.version, record.reason_codes, record.returned, record.cancellations) == (3, ("FF01",), False, ())
 
@@ -103,8 +134,18 @@ def test_before_the_follower_the_state_is_the_fold_of_the_events(view, payments)
     assert follower.current_state(payments, view, UUID(tid), "client-a")["status"] == "CANC"
 
 
-@pytest.mark.parametrize("query", [None, {}, {"uetr": "u", "end_to_end_id": "e"}, {"uetr": "u", "page": "2"},
-                                   {"msg_id": "m"}, {"uetr": ""}, {"uetr": "x" * 65}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        None,
+        {},
+        {"uetr": "u", "end_to_end_id": "e"},
+        {"uetr": "u", "page": "2"},
+        {"msg_id": "m"},
+        {"uetr": ""},
+        {"uetr": "x" * 65},
+    ],
+)
 def test_a_lookup_without_exactly_one_good_key_is_an_invalid_query(view, query):
     with pytest.raises(InvalidQuery) as raised:
         follower.find(view, "client-a", query)

@@ -20,6 +20,8 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import Environment
 from moto import mock_aws
 
+from chalicelib import bootstrap
+from chalicelib.adapters.settings import Settings
 from chalicelib.domain import TxSts
 from chalicelib.eventstore.dynamodb import (
     DynamoDBAggregateRecorder,
@@ -28,8 +30,6 @@ from chalicelib.eventstore.dynamodb import (
 )
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
-from chalicelib.adapters.settings import Settings
-from chalicelib import bootstrap
 from tests.messages import fresh
 from tests.unit.fakes import memory_adapters, memory_service
 
@@ -76,7 +76,13 @@ def test_a_retried_put_that_finds_its_own_item_has_recorded(datastore: DynamoDBD
     lost = LostAnswer(datastore.client, "PutItem")
     originator_id = uuid4()
     lost.armed = True
-    recorder.insert_events([event(originator_id, 1, AESCipher(Environment(env={"CIPHER_KEY": AESCipher.create_key(16)})).encrypt(b"state"))])
+    recorder.insert_events(
+        [
+            event(
+                originator_id, 1, AESCipher(Environment(env={"CIPHER_KEY": AESCipher.create_key(16)})).encrypt(b"state")
+            )
+        ]
+    )
     assert lost.retried == 1
     assert [e.originator_version for e in recorder.select_events(originator_id)] == [1]
 

@@ -6,6 +6,7 @@ service replaced by the in-memory one (`app.service`). Each test asserts the sta
 content type and, for every error, the one JSON shape `{error_code, message, request_id}`.
 The last test fails when a route of app.py is called by no test here.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,11 +55,19 @@ CAMT029 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def token(client_id: str | None = OWNER, scope: str | None = "pacsflow/read pacsflow/write",
-          key=KEY, **claims: Any) -> str:
+def token(
+    client_id: str | None = OWNER, scope: str | None = "pacsflow/read pacsflow/write", key=KEY, **claims: Any
+) -> str:
     now = int(time.time())
-    body = {"iss": ISSUER, "token_use": "access", "client_id": client_id, "iat": now, "exp": now + 300,
-            "scope": scope, **claims}
+    body = {
+        "iss": ISSUER,
+        "token_use": "access",
+        "client_id": client_id,
+        "iat": now,
+        "exp": now + 300,
+        "scope": scope,
+        **claims,
+    }
     return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm="RS256")
 
 
@@ -128,8 +137,15 @@ class Api:
         self.view = view
         self.client = Client(APP)
 
-    def call(self, method: str, path: str, *, auth_as: str | None = "default", body: bytes | str = b"",
-             headers: dict[str, str] | None = None):
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth_as: str | None = "default",
+        body: bytes | str = b"",
+        headers: dict[str, str] | None = None,
+    ):
         h = dict(headers or {})
         if auth_as is not None:
             h["Authorization"] = f"Bearer {token() if auth_as == 'default' else auth_as}"
@@ -147,8 +163,13 @@ class Api:
         return r.json_body["transaction_id"]
 
     def submit(self, tx: str, body: bytes, message_type: str = "pacs.008", auth_as: str | None = "default"):
-        return self.call("POST", "/inbox", body=body, auth_as=auth_as,
-                         headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": message_type})
+        return self.call(
+            "POST",
+            "/inbox",
+            body=body,
+            auth_as=auth_as,
+            headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": message_type},
+        )
 
     def pay(self, body: bytes | None = None) -> tuple[str, bytes]:
         """A transaction id with a pacs.008 taken for it (202); nothing processed yet."""
@@ -184,12 +205,23 @@ class Api:
 
     def follow(self, *txs: str) -> None:
         """The view follower, as the events table's stream invokes it."""
-        records = [{
-            "eventID": str(n), "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-            "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/pacsflow-events/stream/x",
-            "dynamodb": {"Keys": {"pk": {"S": tx}, "sk": {"N": "1"}}, "SequenceNumber": str(100 + n),
-                         "ApproximateCreationDateTime": time.time(), "SizeBytes": 100, "StreamViewType": "KEYS_ONLY"},
-        } for n, tx in enumerate(txs)]
+        records = [
+            {
+                "eventID": str(n),
+                "eventName": "INSERT",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/pacsflow-events/stream/x",
+                "dynamodb": {
+                    "Keys": {"pk": {"S": tx}, "sk": {"N": "1"}},
+                    "SequenceNumber": str(100 + n),
+                    "ApproximateCreationDateTime": time.time(),
+                    "SizeBytes": 100,
+                    "StreamViewType": "KEYS_ONLY",
+                },
+            }
+            for n, tx in enumerate(txs)
+        ]
         answer = self.client.lambda_.invoke("view_follower", {"Records": records})
         assert answer.payload == {"batchItemFailures": []}
 
@@ -212,6 +244,7 @@ def stubbed(monkeypatch, **use_cases: Any) -> Api:
 def raising(e: BaseException) -> Callable[..., Any]:
     def use_case(*args: Any, **kwargs: Any) -> Any:
         raise e
+
     return use_case
 
 
@@ -253,16 +286,20 @@ def assert_xml(response, root_ns: str) -> etree._Element:
 
 def ids_of(message: bytes) -> dict[str, str]:
     doc = etree.fromstring(message)
-    return {"uetr": doc.findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}UETR"),
-            "end_to_end_id": doc.findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}EndToEndId"),
-            "msg_id": doc.findtext(".//{*}GrpHdr/{*}MsgId")}
+    return {
+        "uetr": doc.findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}UETR"),
+        "end_to_end_id": doc.findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}EndToEndId"),
+        "msg_id": doc.findtext(".//{*}GrpHdr/{*}MsgId"),
+    }
 
 
 def pacs028(uetr: str | None, end_to_end_id: str) -> bytes:
     """events/pacs028_status_request.xml, dated today, naming the given payment."""
     text = redated((EVENTS / "pacs028_status_request.xml").read_bytes()).decode()
     text = re.sub(r"<MsgId>[^<]*</MsgId>", f"<MsgId>STSREQ-{uuid.uuid4().hex[:12]}</MsgId>", text)
-    text = re.sub(r"<OrgnlEndToEndId>[^<]*</OrgnlEndToEndId>", f"<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>", text)
+    text = re.sub(
+        r"<OrgnlEndToEndId>[^<]*</OrgnlEndToEndId>", f"<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>", text
+    )
     if uetr:
         text = re.sub(r"<OrgnlUETR>[^<]*</OrgnlUETR>", f"<OrgnlUETR>{uetr}</OrgnlUETR>", text)
     else:
@@ -271,7 +308,9 @@ def pacs028(uetr: str | None, end_to_end_id: str) -> bytes:
 
 
 def tx_sts(doc: etree._Element) -> str | None:
-    return doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=PACS002) or doc.findtext(".//p:GrpSts", namespaces=PACS002)
+    return doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=PACS002) or doc.findtext(
+        ".//p:GrpSts", namespaces=PACS002
+    )
 
 
 # == happy paths ==========================================================================
@@ -393,8 +432,14 @@ def test_transaction_events_is_the_hash_chained_history(http):
 def test_health_needs_no_token_and_says_ok(http):
     body = assert_json(http.call("GET", "/", auth_as=None))
     assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
-    assert set(body["checks"]) == {"event_store", "transaction_view", "archive", "incoming_queue",
-                                   "processing_queue", "releasing_queue"}
+    assert set(body["checks"]) == {
+        "event_store",
+        "transaction_view",
+        "archive",
+        "incoming_queue",
+        "processing_queue",
+        "releasing_queue",
+    }
     s = http.svc.adapters.settings
     assert s.events_table in http.view.described and s.transactions_table in http.view.described
 
@@ -417,17 +462,29 @@ def test_health_is_503_degraded_when_a_dependency_is_unreachable(http):
 
 # (an instance, the status, the error_code): the contract, written out rather than read from api.STATUS.
 NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
-    errors.UnsupportedMessageType: (errors.UnsupportedMessageType("X-Message-Type must be pacs.008"), 400,
-                                    "UNSUPPORTED_MESSAGE_TYPE"),
+    errors.UnsupportedMessageType: (
+        errors.UnsupportedMessageType("X-Message-Type must be pacs.008"),
+        400,
+        "UNSUPPORTED_MESSAGE_TYPE",
+    ),
     errors.EmptyBody: (errors.EmptyBody(), 400, "EMPTY_BODY"),
     errors.InvalidStatusRequest: (errors.InvalidStatusRequest("FF01: not a pacs.028"), 400, "INVALID_STATUS_REQUEST"),
-    errors.InvalidCancellationRequest: (errors.InvalidCancellationRequest("FF01: not a camt.056"), 400,
-                                        "INVALID_CANCELLATION_REQUEST"),
+    errors.InvalidCancellationRequest: (
+        errors.InvalidCancellationRequest("FF01: not a camt.056"),
+        400,
+        "INVALID_CANCELLATION_REQUEST",
+    ),
     InvalidQuery: (InvalidQuery("give exactly one of: end_to_end_id, uetr"), 400, "INVALID_QUERY"),
-    errors.PaymentNotFound: (errors.PaymentNotFound("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"), 404,
-                             "TRANSACTION_NOT_FOUND"),
-    MessageMismatch: (MessageMismatch("another message was received for this transaction"), 409,
-                      "TRANSACTION_ALREADY_RECEIVED"),
+    errors.PaymentNotFound: (
+        errors.PaymentNotFound("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"),
+        404,
+        "TRANSACTION_NOT_FOUND",
+    ),
+    MessageMismatch: (
+        MessageMismatch("another message was received for this transaction"),
+        409,
+        "TRANSACTION_ALREADY_RECEIVED",
+    ),
     errors.ReportNotReady: (errors.ReportNotReady("ACSP"), 409, "STATUS_REPORT_NOT_READY"),
     errors.NothingToCancel: (errors.NothingToCancel(), 409, "NOTHING_TO_CANCEL"),
     errors.CancellationDoesNotMatch: (errors.CancellationDoesNotMatch(), 409, "CANCELLATION_DOES_NOT_MATCH"),
@@ -465,16 +522,23 @@ def test_a_subclass_of_a_named_error_is_answered_as_its_base(monkeypatch):
 # The same errors, provoked by real requests.
 
 
-@pytest.mark.parametrize("route, message_type", [
-    ("GET /uuid", "pain.001"),
-    ("POST /inbox", "pain.001"),
-    ("POST /outbox", "pacs.009"),
-])
+@pytest.mark.parametrize(
+    "route, message_type",
+    [
+        ("GET /uuid", "pain.001"),
+        ("POST /inbox", "pain.001"),
+        ("POST /outbox", "pacs.009"),
+    ],
+)
 def test_an_unsupported_message_type_is_400(http, route, message_type):
     tx = http.issue()
     method, path = route.split()
-    r = http.call(method, path, body=fresh("pacs008_bare.xml") if path == "/inbox" else b"",
-                  headers={**(XML if method == "POST" else {}), "X-Transaction-Id": tx, "X-Message-Type": message_type})
+    r = http.call(
+        method,
+        path,
+        body=fresh("pacs008_bare.xml") if path == "/inbox" else b"",
+        headers={**(XML if method == "POST" else {}), "X-Transaction-Id": tx, "X-Message-Type": message_type},
+    )
     assert_error(r, 400, "UNSUPPORTED_MESSAGE_TYPE")
 
 
@@ -488,13 +552,19 @@ def test_an_empty_body_is_400(http, path):
 @pytest.mark.parametrize("path", ["/inbox", "/status-requests"])
 def test_a_message_over_the_limit_is_413(http, path):
     tx = http.issue()
-    r = http.call("POST", path, body=b"<a/>" * (MAX_MESSAGE_BYTES // 4 + 1),
-                  headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"})
+    r = http.call(
+        "POST",
+        path,
+        body=b"<a/>" * (MAX_MESSAGE_BYTES // 4 + 1),
+        headers={**XML, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"},
+    )
     body = assert_error(r, 413, "MESSAGE_TOO_LARGE")
     assert str(MAX_MESSAGE_BYTES) in body["message"]
 
 
-@pytest.mark.parametrize("request_body", [b"<a/>", b"not xml", fresh("pacs008_bare.xml")], ids=["xml", "text", "pacs008"])
+@pytest.mark.parametrize(
+    "request_body", [b"<a/>", b"not xml", fresh("pacs008_bare.xml")], ids=["xml", "text", "pacs008"]
+)
 def test_a_body_that_is_not_a_pacs028_is_400(http, request_body):
     r = http.call("POST", "/status-requests", body=request_body, headers=XML)
     assert_error(r, 400, "INVALID_STATUS_REQUEST")
@@ -505,8 +575,9 @@ def test_a_body_that_is_not_a_camt056_is_400(http):
     assert_error(http.submit(tx, b"<not-a-camt056/>", "camt.056"), 400, "INVALID_CANCELLATION_REQUEST")
 
 
-@pytest.mark.parametrize("query", ["", "?", "?uetr=a&end_to_end_id=b", "?uetr=a&colour=red", "?colour=red",
-                                   "?uetr=" + "x" * 65])
+@pytest.mark.parametrize(
+    "query", ["", "?", "?uetr=a&end_to_end_id=b", "?uetr=a&colour=red", "?colour=red", "?uetr=" + "x" * 65]
+)
 def test_find_transactions_needs_exactly_one_valid_lookup_400(http, query):
     assert_error(http.call("GET", f"/transactions{query}"), 400, "INVALID_QUERY")
 
@@ -514,10 +585,14 @@ def test_find_transactions_needs_exactly_one_valid_lookup_400(http, query):
 def test_a_status_request_for_no_payment_of_the_caller_is_404(http):
     _, message = http.settle()
     ids = ids_of(message)
-    assert_error(http.call("POST", "/status-requests", body=pacs028(str(uuid.uuid4()), "NOBODY-E2E"), headers=XML),
-                 404, "TRANSACTION_NOT_FOUND")
-    theirs = http.call("POST", "/status-requests", body=pacs028(ids["uetr"], ids["end_to_end_id"]), headers=XML,
-                       auth_as=token(OTHER))
+    assert_error(
+        http.call("POST", "/status-requests", body=pacs028(str(uuid.uuid4()), "NOBODY-E2E"), headers=XML),
+        404,
+        "TRANSACTION_NOT_FOUND",
+    )
+    theirs = http.call(
+        "POST", "/status-requests", body=pacs028(ids["uetr"], ids["end_to_end_id"]), headers=XML, auth_as=token(OTHER)
+    )
     assert_error(theirs, 404, "TRANSACTION_NOT_FOUND")
 
 
@@ -550,8 +625,11 @@ def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_ou
     http.steps("incoming", "processing")
     ids = ids_of(message)
     camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
-    camt056 = (camt056.replace("PFW-20260415-000123", ids["msg_id"]).replace("INV-2026-0415-001", ids["end_to_end_id"])
-               .replace("32e0a499-6667-431e-ae98-1e0782016094", ids["uetr"]))
+    camt056 = (
+        camt056.replace("PFW-20260415-000123", ids["msg_id"])
+        .replace("INV-2026-0415-001", ids["end_to_end_id"])
+        .replace("32e0a499-6667-431e-ae98-1e0782016094", ids["uetr"])
+    )
     tx_id = etree.fromstring(message).findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}TxId")
     camt056 = camt056.replace("<OrgnlTxId>PFW-TX-001</OrgnlTxId>", f"<OrgnlTxId>{tx_id}</OrgnlTxId>")
     assert_json(http.submit(tx, camt056.encode(), "camt.056"), 202)
@@ -561,8 +639,13 @@ def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_ou
 
 # == requests the routes cannot read (api.BadRequest) ======================================
 
-BAD_IDS = ["not-a-uuid", "urn:uuid:8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11", "8c4f1a520d374a439d8e2f5b0b7d9e11",
-           "{8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11}", "\uff18c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"]  # the last: a fullwidth 8
+BAD_IDS = [
+    "not-a-uuid",
+    "urn:uuid:8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11",
+    "8c4f1a520d374a439d8e2f5b0b7d9e11",
+    "{8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11}",
+    "\uff18c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11",
+]  # the last: a fullwidth 8
 
 
 @pytest.mark.parametrize("bad", ["", *BAD_IDS], ids=["missing", *range(len(BAD_IDS))])
@@ -573,27 +656,45 @@ def test_an_unreadable_x_transaction_id_is_400(http, path, bad):
     assert_error(r, 400, "INVALID_TRANSACTION_ID")
 
 
-@pytest.mark.parametrize("bad", ["not-a-uuid", "8c4f1a520d374a439d8e2f5b0b7d9e11", "8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e1"])
-@pytest.mark.parametrize("route", ["GET /transactions/{}", "GET /transactions/{}/events", "POST /transactions/{}/cancel"])
+@pytest.mark.parametrize(
+    "bad", ["not-a-uuid", "8c4f1a520d374a439d8e2f5b0b7d9e11", "8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e1"]
+)
+@pytest.mark.parametrize(
+    "route", ["GET /transactions/{}", "GET /transactions/{}/events", "POST /transactions/{}/cancel"]
+)
 def test_an_unreadable_transaction_id_in_the_path_is_400(http, route, bad):
     method, path = route.split()
     headers, body = (JSON, b"{}") if method == "POST" else ({}, b"")
     assert_error(http.call(method, path.format(bad), headers=headers, body=body), 400, "INVALID_TRANSACTION_ID")
 
 
-@pytest.mark.parametrize("body, status, code", [
-    (b"{not json", 400, "INVALID_JSON"),
-    (b"\xff\xfe", 400, "INVALID_JSON"),
-    (b"[]", 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": "DUPL", "amount": 1}', 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": "dupl"}', 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": 7}', 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": "DUPL", "case_id": ""}', 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": "DUPL", "case_id": "' + b"C" * 36 + b'"}', 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": "DUPL", "case_id": ["C"]}', 400, "INVALID_CANCELLATION_REQUEST"),
-    (b'{"reason": "DUPL", "case_id": "' + b"C" * 4100 + b'"}', 413, "BODY_TOO_LARGE"),
-], ids=["json", "utf8", "array", "extra-key", "reason-case", "reason-type", "case-empty", "case-long", "case-type",
-        "too-large"])
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        (b"{not json", 400, "INVALID_JSON"),
+        (b"\xff\xfe", 400, "INVALID_JSON"),
+        (b"[]", 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "DUPL", "amount": 1}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "dupl"}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": 7}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "DUPL", "case_id": ""}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "DUPL", "case_id": "' + b"C" * 36 + b'"}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "DUPL", "case_id": ["C"]}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "DUPL", "case_id": "' + b"C" * 4100 + b'"}', 413, "BODY_TOO_LARGE"),
+    ],
+    ids=[
+        "json",
+        "utf8",
+        "array",
+        "extra-key",
+        "reason-case",
+        "reason-type",
+        "case-empty",
+        "case-long",
+        "case-type",
+        "too-large",
+    ],
+)
 def test_an_unreadable_cancellation_request_is_refused(http, body, status, code):
     tx, _ = http.pay()
     assert_error(http.cancel(tx, body), status, code)
@@ -652,14 +753,18 @@ def test_a_token_without_the_routes_scope_is_403(http, route):
         assert header(r, "WWW-Authenticate") == f'Bearer error="insufficient_scope", scope="pacsflow/{access}"'
 
 
-@pytest.mark.parametrize("bad", [
-    token(exp=int(time.time()) - 60),
-    token(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"),
-    token(token_use="id"),
-    token(client_id=None),
-    token(key=STRANGER_KEY),
-    token() + "x",
-], ids=["expired", "issuer", "id-token", "no-client", "signature", "tampered"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        token(exp=int(time.time()) - 60),
+        token(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"),
+        token(token_use="id"),
+        token(client_id=None),
+        token(key=STRANGER_KEY),
+        token() + "x",
+    ],
+    ids=["expired", "issuer", "id-token", "no-client", "signature", "tampered"],
+)
 def test_a_token_that_is_not_the_pools_live_access_token_is_401(http, bad):
     r = http.call("GET", "/uuid", auth_as=bad)
     assert_error(r, 401, "UNAUTHORIZED")
@@ -698,14 +803,26 @@ def test_another_clients_transaction_is_404_before_the_follower_too(http):
     assert_error(http.call("GET", f"/transactions/{tx}", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND")
 
 
-@pytest.mark.parametrize("route", ["GET /transactions/{}", "GET /transactions/{}/events", "POST /outbox",
-                                   "POST /inbox", "POST /transactions/{}/cancel"])
+@pytest.mark.parametrize(
+    "route",
+    [
+        "GET /transactions/{}",
+        "GET /transactions/{}/events",
+        "POST /outbox",
+        "POST /inbox",
+        "POST /transactions/{}/cancel",
+    ],
+)
 def test_an_unknown_transaction_is_404(http, route):
     method, path = route.split()
     tx = str(uuid.uuid4())
     content = {} if method == "GET" else JSON if "cancel" in path else XML
-    r = http.call(method, path.format(tx), body=fresh("pacs008_bare.xml") if path == "/inbox" else b"{}",
-                  headers={**content, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"})
+    r = http.call(
+        method,
+        path.format(tx),
+        body=fresh("pacs008_bare.xml") if path == "/inbox" else b"{}",
+        headers={**content, "X-Transaction-Id": tx, "X-Message-Type": "pacs.008"},
+    )
     assert_error(r, 404, "TRANSACTION_NOT_FOUND")
 
 
@@ -718,7 +835,9 @@ def test_a_use_case_raising_something_unexpected_is_500_without_internals(monkey
     stub = stubbed(monkeypatch, issue_transaction=raising(RuntimeError(SECRET)))
     r = stub.call("GET", "/uuid")
     body = assert_error(r, 500, "INTERNAL_ERROR")
-    assert "secret" not in r.body.decode() and "RuntimeError" not in r.body.decode() and "Traceback" not in r.body.decode()
+    assert (
+        "secret" not in r.body.decode() and "RuntimeError" not in r.body.decode() and "Traceback" not in r.body.decode()
+    )
     assert body["message"] == "internal error; the request can be retried"
     assert any("unexpected error" in rec.message and rec.exc_info for rec in caplog.records)  # logged, with its trace
 
@@ -770,4 +889,3 @@ def test_every_route_of_app_py_is_called_by_a_test_here(request):
     assert ROUTES, "app.py declares no routes?"
     missing = sorted(ROUTES - CALLED)
     assert not missing, f"routes no test calls: {missing}"
-

@@ -3,6 +3,7 @@
 MiniStack accepts but ignores SSE, point-in-time recovery and the like, so they are checked
 here, on the template itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def test_every_function_has_its_own_role_and_no_wildcard_action(template):
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all("*" not in a for a in actions), (name, actions)
-                assert statement["Resource"] != "*" and "*" not in [r for r in statement["Resource"] if isinstance(r, str)]
+                assert statement["Resource"] != "*" and "*" not in [
+                    r for r in statement["Resource"] if isinstance(r, str)
+                ]
 
 
 def test_only_the_consumers_may_read_their_queue_and_only_releasing_may_publish(template):
@@ -45,7 +48,9 @@ def test_only_the_consumers_may_read_their_queue_and_only_releasing_may_publish(
         return {a for s in doc["Statement"] for a in s["Action"]}
 
     assert "sns:Publish" in actions("ReleasingRole")
-    assert not any("sns:Publish" in actions(r) for r in ("APIHandlerRole", "IncomingRole", "ProcessingRole", "ViewFollowerRole"))
+    assert not any(
+        "sns:Publish" in actions(r) for r in ("APIHandlerRole", "IncomingRole", "ProcessingRole", "ViewFollowerRole")
+    )
     assert "sqs:ReceiveMessage" not in actions("APIHandlerRole")
     follower = template["Resources"]["ViewFollowerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     writes_to = [s["Resource"] for s in follower if "dynamodb:PutItem" in s["Action"]]
@@ -65,17 +70,21 @@ def test_pipeline_queues_are_fifo_with_dead_letter_queues_and_partial_batch_fail
         source = template["Resources"][fn]["Properties"]["Events"][f"{fn}SqsEventSource"]["Properties"]
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert source["Queue"] == {"Fn::GetAtt": [f"{fn}Queue", "Arn"]}  # bound to the stack's own queue
-    stream = template["Resources"]["ViewFollower"]["Properties"]["Events"]["ViewFollowerDynamodbEventSource"]["Properties"]
+    stream = template["Resources"]["ViewFollower"]["Properties"]["Events"]["ViewFollowerDynamodbEventSource"][
+        "Properties"
+    ]
     assert stream["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
 
 
 def test_data_at_rest_is_encrypted_and_kept(template):
-    for name, table in resources_of(template, "AWS::DynamoDB::Table").items():
+    for table in resources_of(template, "AWS::DynamoDB::Table").values():
         assert table["Properties"]["SSESpecification"]["SSEEnabled"] is True
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
     bucket = template["Resources"]["ArchiveBucket"]
-    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ]
     assert bucket["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
     assert template["Resources"]["ReleasedTopic"]["Properties"]["KmsMasterKeyId"]
 

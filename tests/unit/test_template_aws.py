@@ -76,9 +76,13 @@ def test_the_code_makes_clients_only_through_the_two_configured_factories():
         if path in factories:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in ("client", "resource") and "boto3" in ast.unparse(node.func.value):
-                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("client", "resource")
+                and "boto3" in ast.unparse(node.func.value)
+            ):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("boto3.client", "boto3.resource"):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not offenders, offenders
@@ -124,7 +128,11 @@ def access_by_route() -> dict[tuple[str, str], str | None]:
     tree = ast.parse((REPO / "app.py").read_text())
     names = {}  # READ, WRITE = "read", "write"
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Tuple)
+            and isinstance(node.value, ast.Tuple)
+        ):
             for target, value in zip(node.targets[0].elts, node.value.elts, strict=True):
                 if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
                     names[target.id] = value.value
@@ -191,7 +199,11 @@ def test_one_rotated_customer_managed_key_encrypts_every_store(template):
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"  # what it encrypted must stay readable
     policy = key["Properties"]["KeyPolicy"]["Statement"]
-    root = [s for s in policy if s["Principal"].get("AWS") == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]
+    root = [
+        s
+        for s in policy
+        if s["Principal"].get("AWS") == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    ]
     assert root and root[0]["Action"] == "kms:*"
     for s in policy:  # a service principal only with a condition naming this stack's use
         assert "AWS" in s["Principal"] or s.get("Condition"), s

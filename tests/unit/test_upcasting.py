@@ -5,6 +5,7 @@ code of commit b4ec39d wrote for every payment path and for liquidity positions;
 read here by today's mapper, replayed into aggregates and compared with what today's code
 records for the same message.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,17 @@ POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 def stored(app, records) -> None:
     """Put the fixture's stored events into `app`'s recorder as they were written."""
-    app.recorder.insert_events([
-        StoredEvent(originator_id=UUID(r["originator_id"]), originator_version=r["originator_version"],
-                    topic=r["topic"], state=r["state"].encode()) for r in records])
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(r["originator_id"]),
+                originator_version=r["originator_version"],
+                topic=r["topic"],
+                state=r["state"].encode(),
+            )
+            for r in records
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,11 @@ def payment(payments: Payments, path: str) -> Payment:
 
 def test_every_v1_event_decodes_to_typed_values(payments):
     for record in FIXTURE["payments"]:
-        event = payments.mapper.to_domain_event(StoredEvent(
-            UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()))
+        event = payments.mapper.to_domain_event(
+            StoredEvent(
+                UUID(record["originator_id"]), record["originator_version"], record["topic"], record["state"].encode()
+            )
+        )
         if isinstance(event, Payment.Received):
             ct = event.credit_transfer
             assert isinstance(ct, CreditTransfer) and ct.transactions
@@ -58,36 +70,65 @@ def test_every_v1_event_decodes_to_typed_values(payments):
 
 
 def test_a_v1_credit_transfer_moves_its_first_transaction_down_and_keeps_every_value(payments):
-    raw = next(json.loads(r["state"])["credit_transfer"] for r in FIXTURE["payments"]
-               if r["topic"].endswith("Payment.Received") and r["originator_id"] == FIXTURE["paths"]["settled"])
+    raw = next(
+        json.loads(r["state"])["credit_transfer"]
+        for r in FIXTURE["payments"]
+        if r["topic"].endswith("Payment.Received") and r["originator_id"] == FIXTURE["paths"]["settled"]
+    )
     ct = payment(payments, "settled").credit_transfer
     assert ct is not None and len(ct.transactions) == 1
     first = ct.transactions[0]
     for name in ("end_to_end_id", "uetr", "amount", "currency", "debtor_account", "creditor_name", "charge_bearer"):
         assert getattr(first, name) == raw[name] and raw[name]
-    assert (ct.msg_id, ct.nb_of_txs, ct.settlement_method) == (raw["msg_id"], raw["nb_of_txs"], raw["settlement_method"])
+    assert (ct.msg_id, ct.nb_of_txs, ct.settlement_method) == (
+        raw["msg_id"],
+        raw["nb_of_txs"],
+        raw["settlement_method"],
+    )
 
 
 def test_the_oldest_shape_without_transaction_details_still_loads():
     """Before per-transaction details, `transactions` held only the four ids (or nothing)."""
-    flat = {"message_type": "pacs.008.001.08", "msg_id": "M1", "creation_date_time": "2026-01-01T00:00:00Z",
-            "nb_of_txs": "1", "end_to_end_id": "E1", "uetr": "U1", "amount": "10.00", "currency": "EUR",
-            "instructing_agent": "DEUTDEFFXXX"}
+    flat = {
+        "message_type": "pacs.008.001.08",
+        "msg_id": "M1",
+        "creation_date_time": "2026-01-01T00:00:00Z",
+        "nb_of_txs": "1",
+        "end_to_end_id": "E1",
+        "uetr": "U1",
+        "amount": "10.00",
+        "currency": "EUR",
+        "instructing_agent": "DEUTDEFFXXX",
+    }
     for txs in ([], [{"instr_id": None, "end_to_end_id": "E1", "tx_id": "T1", "uetr": "U1"}]):
         ct = CreditTransfer.from_stored({**flat, "transactions": txs})
         assert len(ct.transactions) == 1
         tx = ct.transactions[0]
         assert (tx.end_to_end_id, tx.uetr, tx.amount, tx.currency, tx.instructing_agent) == (
-            "E1", "U1", "10.00", "EUR", "DEUTDEFFXXX")
+            "E1",
+            "U1",
+            "10.00",
+            "EUR",
+            "DEUTDEFFXXX",
+        )
         assert tx.tx_id == ("T1" if txs else None)
 
 
-@pytest.mark.parametrize("path, status, released", [
-    ("settled", TxSts.ACSC, True), ("settled_bah", TxSts.ACSC, True), ("multi", TxSts.ACSC, True),
-    ("rejected_incoming", TxSts.RJCT, True), ("rejected_processing", TxSts.RJCT, True),
-    ("cancelled", TxSts.CANC, True), ("returned", TxSts.ACSC, True), ("refused", TxSts.ACSC, True),
-    ("second_message", TxSts.ACSC, True), ("issued", TxSts.ACCP, False),
-])
+@pytest.mark.parametrize(
+    "path, status, released",
+    [
+        ("settled", TxSts.ACSC, True),
+        ("settled_bah", TxSts.ACSC, True),
+        ("multi", TxSts.ACSC, True),
+        ("rejected_incoming", TxSts.RJCT, True),
+        ("rejected_processing", TxSts.RJCT, True),
+        ("cancelled", TxSts.CANC, True),
+        ("returned", TxSts.ACSC, True),
+        ("refused", TxSts.ACSC, True),
+        ("second_message", TxSts.ACSC, True),
+        ("issued", TxSts.ACCP, False),
+    ],
+)
 def test_every_v1_payment_replays_to_its_state(payments, path, status, released):
     p = payment(payments, path)
     assert p.tx_sts is status and p.is_released is released

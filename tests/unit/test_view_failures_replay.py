@@ -37,7 +37,10 @@ def aws(monkeypatch):
         ddb.create_table(
             TableName="events",
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
         )
@@ -142,9 +145,7 @@ class TrimmedStream:
         self.streams = streams
 
     def get_shard_iterator(self, **kwargs: Any) -> Any:
-        raise ClientError(
-            {"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}}, "GetShardIterator"
-        )
+        raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}}, "GetShardIterator")
 
     def get_records(self, **kwargs: Any) -> Any:
         return self.streams.get_records(**kwargs)

@@ -85,7 +85,9 @@ def test_a_parallel_scan_covers_every_item_exactly_once(dynamodb):
         dynamodb.put_item(TableName="transactions", Item=record(f"t-{i:03}", "c").to_item())
     segments_seen = []
     real_scan = dynamodb.scan
-    with mock.patch.object(dynamodb, "scan", side_effect=lambda **kw: segments_seen.append(kw["Segment"]) or real_scan(**kw)):
+    with mock.patch.object(
+        dynamodb, "scan", side_effect=lambda **kw: segments_seen.append(kw["Segment"]) or real_scan(**kw)
+    ):
         items = list(parallel_scan(dynamodb, segments=4, page_size=7, TableName="transactions"))
     ids = [item["transaction_id"]["S"] for item in items]
     assert len(ids) == 200 and set(ids) == {f"t-{i:03}" for i in range(200)}
@@ -119,7 +121,10 @@ class StubPayments:
 def test_rebuild_apply_leaves_a_newer_record_and_migrates_an_old_one(dynamodb, monkeypatch):
     view = TransactionView("transactions", dynamodb)
     a, b = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
-    folded = {a: record(a, "client-a", version=3), b: record(b, "client-a", version=4, uetr="0c3a1b7e-7c1f-4d51-9d55-6a4a55d2f7b2")}
+    folded = {
+        a: record(a, "client-a", version=3),
+        b: record(b, "client-a", version=4, uetr="0c3a1b7e-7c1f-4d51-9d55-6a4a55d2f7b2"),
+    }
     monkeypatch.setattr(follower, "fold", lambda tid: folded[tid])
     newer = record(a, "client-a", version=5, status="RJCT")
     view.put_unconditionally(newer)  # the follower got there first
