@@ -571,6 +571,14 @@ def _key_policy() -> dict[str, Any]:
                     }
                 },
             },
+            {
+                "Sid": "CloudWatchAlarmsPublishToTheAlarmTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+            },
         ],
     }
 
@@ -715,6 +723,307 @@ def view_failures() -> dict[str, Any]:
     }
 
 
+# -- alarms and the payment-flow dashboard (issue 10 item 3; MiniStack accepts and ignores them) --
+
+METRICS_NAMESPACE = "pacsflow"  # Powertools metrics of chalicelib/observability.py
+SERVICE = {"Name": "Service", "Value": "pacsflow"}  # the dimension Powertools adds to each metric
+API_STAGE = "api"  # .chalice/config.json api_gateway_stage
+ITERATOR_AGE_MS = 60_000  # the view is a minute behind the events: the follower is stuck or throttled
+ALARM_PERIOD_S = 60
+
+
+def dead_letter_queues(resources: dict[str, Any]) -> list[str]:
+    """Every queue of `resources` that holds what was given up on: a redrive target of
+    another queue, an on-failure destination of an event source, or named as a DLQ."""
+    targets: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("deadLetterTargetArn", "Destination"):
+                value = node.get(key)
+                if isinstance(value, dict) and "Fn::GetAtt" in value:
+                    targets.add(value["Fn::GetAtt"][0])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(resources)
+    return sorted(
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::SQS::Queue" and (name in targets or name.endswith("DLQ"))
+    )
+
+
+def _alarm(
+    description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]], **how: Any
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": dimensions,
+            "Period": ALARM_PERIOD_S,
+            "EvaluationPeriods": 1,
+            # no datapoint means nothing happened (no error, no message given up on): not a breach
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [ref("AlarmTopic")],
+            "OKActions": [ref("AlarmTopic")],
+            **how,
+        },
+    }
+
+
+def alarms(resources: dict[str, Any]) -> dict[str, Any]:
+    """What an operator is paged for: anything dead-lettered, a stuck view, a failing or
+    throttled function, a payment past its SLA, a 5xx from the API (the API answers bad input
+    with a 4xx, so any 5xx is a fault of ours)."""
+    any_at_all = {"Statistic": "Sum", "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold"}
+    found: dict[str, Any] = {}
+    for queue in dead_letter_queues(resources):
+        found[queue + "DepthAlarm"] = _alarm(
+            f"{queue}: messages given up on are waiting (python -m chalicelib.cli dlq list)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+            Statistic="Maximum",
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+    for function in FUNCTIONS:
+        for metric in ("Errors", "Throttles"):
+            found[f"{function}{metric}Alarm"] = _alarm(
+                f"{function}: {metric.lower()} (Lambda {metric} > 0)",
+                "AWS/Lambda",
+                metric,
+                [{"Name": "FunctionName", "Value": ref(function)}],
+                Statistic="Sum",
+                Threshold=0,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+    found["ViewFollowerIteratorAgeAlarm"] = _alarm(
+        "the view follower is more than a minute behind the event stream",
+        "AWS/Lambda",
+        "IteratorAge",
+        [{"Name": "FunctionName", "Value": ref("ViewFollower")}],
+        Statistic="Maximum",
+        Threshold=ITERATOR_AGE_MS,
+        ComparisonOperator="GreaterThanThreshold",
+        EvaluationPeriods=3,  # sustained for three minutes, not one slow batch
+        DatapointsToAlarm=3,
+    )
+    found["PaymentsTimedOutAlarm"] = _alarm(
+        "payments went past their SLA (python -m chalicelib.cli timeouts)",
+        METRICS_NAMESPACE,
+        "PaymentsTimedOut",
+        [SERVICE],
+        **any_at_all,
+    )
+    found["Api5xxAlarm"] = _alarm(
+        "the API answered 5xx",
+        "AWS/ApiGateway",
+        "5XXError",
+        [{"Name": "ApiName", "Value": _api_name()}, {"Name": "Stage", "Value": API_STAGE}],
+        **any_at_all,
+    )
+    return found
+
+
+def _api_name() -> str:
+    """API Gateway names the REST API after its definition's title: Chalice's app name."""
+    import app as application
+
+    return str(application.app.app_name)
+
+
+def _widget(title: str, metrics: list[list[Any]], x: int, y: int, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "x": x,
+        "y": y,
+        "width": 8,
+        "height": 6,
+        "properties": {
+            "title": title,
+            "region": "${AWS::Region}",
+            "view": "timeSeries",
+            "period": 60,
+            "metrics": metrics,
+            **properties,
+        },
+    }
+
+
+def dashboard_body(resources: dict[str, Any]) -> str:
+    """The payment flow left to right, top to bottom: the API, each step (latency, queue),
+    the outcome (released by status, end-to-end latency, timeouts), what was given up on."""
+    api = ["AWS/ApiGateway", "", "ApiName", _api_name(), "Stage", API_STAGE]
+    ns = METRICS_NAMESPACE
+    svc = [SERVICE["Name"], SERVICE["Value"]]
+
+    def gateway(metric: str, **options: Any) -> list[Any]:
+        return [api[0], metric, *api[2:], options]
+
+    steps = list(STAGES)
+    widgets = [
+        {
+            "type": "text",
+            "x": 0,
+            "y": 0,
+            "width": 24,
+            "height": 1,
+            "properties": {"markdown": "# ${AWS::StackName}: /inbox → " + " → ".join(steps) + " → /outbox"},
+        },
+        _widget("API requests", [gateway("Count", stat="Sum")], 0, 1),
+        _widget(
+            "API latency (ms)",
+            [gateway("Latency", stat="p50"), gateway("Latency", stat="p99"), gateway("IntegrationLatency", stat="p99")],
+            8,
+            1,
+        ),
+        _widget("API 4xx / 5xx", [gateway("4XXError", stat="Sum"), gateway("5XXError", stat="Sum")], 16, 1),
+        _widget(
+            "Step latency p99 (ms): " + " → ".join(steps),
+            [[ns, "StepLatency", *svc, "Step", step, {"stat": "p99", "label": step}] for step in steps],
+            0,
+            7,
+        ),
+        _widget(
+            "Queue depth: " + " → ".join(steps),
+            [
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    "${" + queue_name(step) + ".QueueName}",
+                    {"stat": "Maximum", "label": step},
+                ]
+                for step in steps
+            ],
+            8,
+            7,
+        ),
+        _widget(
+            "Oldest message per step queue (s)",
+            [
+                [
+                    "AWS/SQS",
+                    "ApproximateAgeOfOldestMessage",
+                    "QueueName",
+                    "${" + queue_name(step) + ".QueueName}",
+                    {"stat": "Maximum", "label": step},
+                ]
+                for step in steps
+            ],
+            16,
+            7,
+        ),
+        _widget(
+            "Payments released by TxSts",
+            [
+                [ns, "PaymentsReleased", *svc, "TxSts", "ACSC", {"stat": "Sum", "label": "ACSC"}],
+                [
+                    {
+                        "expression": f'SEARCH(\'{{{ns},ReasonCode,Service,TxSts}} MetricName="PaymentsReleased" '
+                        "TxSts=\"RJCT\"', 'Sum', 60)",
+                        "id": "rjct",
+                        "label": "RJCT",
+                    }
+                ],
+            ],
+            0,
+            13,
+            stat="Sum",
+            view="timeSeries",
+            stacked=True,
+        ),
+        _widget(
+            "End-to-end latency (ms)",
+            [
+                [ns, "EndToEndLatency", *svc, {"stat": "p50", "label": "p50"}],
+                [ns, "EndToEndLatency", *svc, {"stat": "p99", "label": "p99"}],
+            ],
+            8,
+            13,
+        ),
+        _widget("Payments past SLA", [[ns, "PaymentsTimedOut", *svc, {"stat": "Sum"}]], 16, 13),
+        _widget(
+            "Dead-letter queue depth",
+            [
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    "${" + queue + ".QueueName}",
+                    {"stat": "Maximum", "label": queue},
+                ]
+                for queue in dead_letter_queues(resources)
+            ]
+            + [
+                [ns, "MessagesDeadLettered", *svc, "Step", step, {"stat": "Sum", "label": f"dead-lettered {step}"}]
+                for step in steps
+            ],
+            0,
+            19,
+        ),
+        _widget(
+            "View follower iterator age (ms)",
+            [["AWS/Lambda", "IteratorAge", "FunctionName", "${ViewFollower}", {"stat": "Maximum"}]],
+            8,
+            19,
+        ),
+        _widget(
+            "Function errors / throttles",
+            [
+                [
+                    "AWS/Lambda",
+                    metric,
+                    "FunctionName",
+                    "${" + function + "}",
+                    {"stat": "Sum", "label": f"{function} {metric}"},
+                ]
+                for function in FUNCTIONS
+                for metric in ("Errors", "Throttles")
+            ],
+            16,
+            19,
+        ),
+    ]
+    return json.dumps({"widgets": widgets}, ensure_ascii=False)
+
+
+def monitoring(resources: dict[str, Any]) -> dict[str, Any]:
+    """The alarm topic (encrypted with the stack's key; an optional e-mail subscription),
+    the alarms, and one dashboard of the payment flow."""
+    return {
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": sub("${AWS::StackName}-alarms"), "KmsMasterKeyId": ref(KEY)},
+        },
+        "AlarmEmailSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {"TopicArn": ref("AlarmTopic"), "Protocol": "email", "Endpoint": ref("AlarmEmail")},
+        },
+        **alarms(resources),
+        "PaymentsDashboard": {
+            "Type": "AWS::CloudWatch::Dashboard",
+            "Properties": {
+                "DashboardName": sub("${AWS::StackName}-payments"),
+                "DashboardBody": sub(dashboard_body(resources)),
+            },
+        },
+    }
+
+
+def with_monitoring(resources: dict[str, Any]) -> dict[str, Any]:
+    return {**resources, **monitoring(resources)}
+
+
 def merge_template() -> dict[str, Any]:
     return {
         "Parameters": {
@@ -766,18 +1075,27 @@ def merge_template() -> dict[str, Any]:
                 "MinValue": 2,
                 "Description": "reserved concurrency of Processing, and its queue poller's maximum (see hardening())",
             },
+            "AlarmEmail": {
+                "Type": "String",
+                "Default": "",
+                "Description": "e-mail address subscribed to the alarm topic; empty: no subscription",
+            },
             "AuthDomainPrefix": {
                 "Type": "String",
                 "Default": "pacsflow-local",
                 "Description": "Cognito hosted domain prefix (globally unique in AWS)",
             },
         },
-        "Resources": deep_merge(
-            {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
-            hardening(),
-            view_failures(),
+        "Resources": with_monitoring(
+            deep_merge(
+                {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
+                hardening(),
+                view_failures(),
+            )
         ),
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]}},
         "Outputs": {
+            "AlarmTopicArn": {"Value": ref("AlarmTopic")},
             "EventsTableName": {"Value": ref("EventsTable")},
             "TransactionsTableName": {"Value": ref("TransactionsTable")},
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},

@@ -1,0 +1,180 @@
+"""Alarms and the payment-flow dashboard (issue 10 item 3), checked on the packaged template.
+
+MiniStack accepts CloudWatch alarms and dashboards without evaluating them, so what they
+watch is checked here: each alarm's metric resolves to the stack's own resources, and the
+lists of what must be watched (dead-letter queues, functions) are derived from the template,
+so a new queue or function without its alarm fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from infra.deploy import package
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return json.loads((package("local") / "sam.json").read_text())
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
+
+
+def watching(template: dict[str, Any], namespace: str, metric: str, **dimensions: Any) -> list[dict[str, Any]]:
+    """The alarms on `metric` whose dimensions are exactly `dimensions`."""
+    return [
+        a
+        for a in alarms(template)
+        if a["Namespace"] == namespace
+        and a["MetricName"] == metric
+        and {d["Name"]: d["Value"] for d in a["Dimensions"]} == dimensions
+    ]
+
+
+def dead_letter_queues(template: dict[str, Any]) -> set[str]:
+    """Every queue given-up messages land in: a redrive target, an on-failure destination,
+    or a queue named as a DLQ."""
+    resources = template["Resources"]
+    found = {k for k in of_type(template, "AWS::SQS::Queue") if k.endswith("DLQ")}
+    for queue in of_type(template, "AWS::SQS::Queue").values():
+        redrive = queue["Properties"].get("RedrivePolicy")
+        if redrive:
+            found.add(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0])
+    for function in of_type(template, "AWS::Serverless::Function").values():
+        for event in function["Properties"].get("Events", {}).values():
+            destination = event["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if destination:
+                found.add(destination["Fn::GetAtt"][0])
+    assert all(resources[q]["Type"] == "AWS::SQS::Queue" for q in found)
+    return found
+
+
+def test_the_alarm_topic_is_encrypted_and_mailed_only_when_an_address_is_given(template):
+    topic = template["Resources"]["AlarmTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    subscription = template["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    # CloudWatch publishes to the encrypted topic: the key lets it
+    statements = template["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and "kms:Decrypt" in s["Action"] for s in statements
+    )
+
+
+def test_every_alarm_notifies_the_alarm_topic_and_says_what_missing_data_means(template):
+    assert alarms(template)
+    for alarm in alarms(template):
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert alarm["TreatMissingData"] in {"notBreaching", "breaching", "ignore", "missing"}
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(template):
+    queues = dead_letter_queues(template)
+    assert {"IncomingQueueDLQ", "ProcessingQueueDLQ", "ReleasingQueueDLQ", "ViewFailuresQueue"} <= queues
+    for queue in queues:
+        found = watching(
+            template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", QueueName={"Fn::GetAtt": [queue, "QueueName"]}
+        )
+        assert len(found) == 1, queue
+        assert found[0]["Threshold"] == 1 and found[0]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_every_function_has_errors_and_throttles_alarms(template):
+    functions = of_type(template, "AWS::Serverless::Function")
+    assert len(functions) >= 5
+    for function in functions:
+        for metric in ("Errors", "Throttles"):
+            found = watching(template, "AWS/Lambda", metric, FunctionName={"Ref": function})
+            assert len(found) == 1, (function, metric)
+            assert found[0]["Threshold"] == 0 and found[0]["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_the_view_followers_iterator_age_is_watched(template):
+    (alarm,) = watching(template, "AWS/Lambda", "IteratorAge", FunctionName={"Ref": "ViewFollower"})
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 60_000
+
+
+def test_payments_past_their_sla_are_alarmed(template):
+    (alarm,) = watching(template, "pacsflow", "PaymentsTimedOut", Service="pacsflow")
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_api_5xx_is_alarmed_on_the_apis_own_name_and_stage(template):
+    api = template["Resources"]["RestAPI"]["Properties"]
+    # API Gateway names a REST API imported from a definition after its title
+    name, stage = api["DefinitionBody"]["info"]["title"], api["StageName"]
+    assert "Name" not in api
+    (alarm,) = watching(template, "AWS/ApiGateway", "5XXError", ApiName=name, Stage=stage)
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
+
+
+PSEUDO = {"AWS::Region": "eu-west-1", "AWS::StackName": "pacsflow-local", "AWS::AccountId": "000000000000"}
+
+
+def substitute(text: str, template: dict[str, Any]) -> str:
+    """Fn::Sub as CloudFormation resolves it: each ${X} or ${X.Attr} must name a pseudo
+    parameter, a parameter or a resource of the template."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in PSEUDO:
+            return PSEUDO[name]
+        resource = name.split(".")[0]
+        assert resource in template["Resources"] or resource in template["Parameters"], name
+        return f"resolved-{name}"
+
+    return re.sub(r"\$\{([^}!]+)\}", value, text)
+
+
+@pytest.fixture(scope="module")
+def dashboard(template) -> dict[str, Any]:
+    (board,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body = board["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(substitute(body, template))
+
+
+def metrics_of(dashboard: dict[str, Any]) -> list[list[Any]]:
+    return [m for w in dashboard["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
+
+
+def test_the_dashboard_shows_each_step_of_the_flow(dashboard):
+    metrics = metrics_of(dashboard)
+    for step, queue in (
+        ("incoming", "IncomingQueue"),
+        ("processing", "ProcessingQueue"),
+        ("releasing", "ReleasingQueue"),
+    ):
+        assert ["pacsflow", "StepLatency", "Service", "pacsflow", "Step", step] in [m[:6] for m in metrics], step
+        assert [
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            f"resolved-{queue}.QueueName",
+        ] in [m[:4] for m in metrics], queue
+    names = {m[1] for m in metrics if isinstance(m[0], str)}
+    assert {"Count", "Latency", "4XXError", "5XXError", "PaymentsReleased", "EndToEndLatency"} <= names
+    assert {"PaymentsTimedOut", "IteratorAge", "MessagesDeadLettered"} <= names
+    assert {m[-1]["stat"] for m in metrics if m[:2] == ["pacsflow", "EndToEndLatency"]} == {"p50", "p99"}
+    assert all(w["properties"]["region"] == "eu-west-1" for w in dashboard["widgets"] if w["type"] == "metric")
+
+
+def test_the_dashboard_shows_every_dead_letter_queue(template, dashboard):
+    shown = {m[3] for m in metrics_of(dashboard) if m[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
+    assert {f"resolved-{q}.QueueName" for q in dead_letter_queues(template)} <= shown
