@@ -14,6 +14,9 @@
 - ``view-failures replay [--local-stack FILE] [--queue-url URL]``: re-fold the transactions of
   every stream batch the view follower gave up on (chalicelib/cli_stream.py); exit 0 when
   every failure record was replayed and deleted.
+- ``dlq list|peek QUEUE [--max N] [--local-stack FILE | --stack NAME]``: the stack's
+  dead-letter queues, their depth, and their messages shown without consuming them and without
+  payment data (chalicelib/cli_ops.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -39,6 +42,7 @@ from chalicelib.cli_conformance import cmd_conformance as cmd_conformance
 from chalicelib.cli_conformance import conformance as conformance
 from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
+from chalicelib.cli_ops import add_parser as add_dlq_parser
 from chalicelib.cli_stream import add_parser as add_view_failures_parser
 from chalicelib.cli_validate import _as_of as _as_of
 from chalicelib.cli_validate import _settings_for as _settings_for
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_conformance)
 
     add_view_failures_parser(sub)
+    add_dlq_parser(sub)
     return parser
 
 
