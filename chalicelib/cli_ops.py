@@ -62,9 +62,9 @@ def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
         return dict(stack["outputs"])
-    import boto3
+    from chalicelib.adapters.aws import operator_client
 
-    cfn = boto3.client("cloudformation")
+    cfn = operator_client("cloudformation")
     name = args.stack or f"pacsflow-{cfn.meta.region_name}"
     (described,) = cfn.describe_stacks(StackName=name)["Stacks"]
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
@@ -162,12 +162,12 @@ def peek(sqs: Any, url: str, queue: str, most: int) -> list[dict[str, str]]:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    import boto3
+    from chalicelib.adapters.aws import operator_client
 
     queues = dead_letter_queues(stack_outputs(args))
-    sqs = boto3.client("sqs")
+    sqs = operator_client("sqs")
     if args.action == "list":
-        rows = list_queues(sqs, boto3.client("cloudwatch"), queues)
+        rows = list_queues(sqs, operator_client("cloudwatch"), queues)
         print(f"{'QUEUE':<16} {'MESSAGES':>8} {'IN FLIGHT':>9}  OLDEST")
         for name, visible, in_flight, age in rows:
             print(f"{name:<16} {visible:>8} {in_flight:>9}  {'-' if age is None else f'{age} s'}")

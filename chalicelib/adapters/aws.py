@@ -47,3 +47,9 @@ def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClien
 def streams() -> Any:
     """The process's DynamoDB Streams client (untyped: no boto3 stubs installed for it)."""
     return boto3.session.Session().client("dynamodbstreams", config=_CONFIG)
+
+
+def operator_client(service: str) -> Any:
+    """A client for the operator's one-shot commands (chalicelib/cli_ops.py: SQS, CloudWatch,
+    CloudFormation), bounded like the others; a new one per call (not cached)."""
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
