@@ -149,6 +149,28 @@ def _failures(cfn: Any, stack: str) -> list[str]:
     ][:5]
 
 
+# CloudFormation takes a template of up to 51,200 bytes inline, up to 1 MB through S3.
+TEMPLATE_BODY_MAX_BYTES = 51_200
+
+
+def template_source(session: boto3.session.Session, template: dict[str, Any], endpoint: str | None) -> dict[str, Any]:
+    """`TemplateBody`, or, when the template is too large to send inline, `TemplateURL` of a
+    copy put next to the deployment package (in the bucket its functions' CodeUri names), by
+    its content hash. A path-style URL on the S3 client's endpoint: AWS and MiniStack read it."""
+    body = json.dumps(template, separators=(",", ":"))
+    if len(body.encode()) <= TEMPLATE_BODY_MAX_BYTES:
+        return {"TemplateBody": body}
+    bucket = next(
+        r["Properties"]["CodeUri"]["Bucket"]
+        for r in template["Resources"].values()
+        if isinstance(r.get("Properties", {}).get("CodeUri"), dict)
+    )
+    key = f"pacsflow/templates/{hashlib.sha256(body.encode()).hexdigest()}.json"
+    s3 = session.client("s3", endpoint_url=endpoint)
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"TemplateURL": f"{s3.meta.endpoint_url}/{bucket}/{key}"}
+
+
 def deploy_stack(
     session: boto3.session.Session,
     stack: str,
@@ -164,7 +186,7 @@ def deploy_stack(
     to update it); it never held data, so it is deleted, its deletion awaited, and created again.
     """
     cfn = cfn or session.client("cloudformation", endpoint_url=endpoint)
-    body = json.dumps(template)
+    source = template_source(session, template, endpoint)
     stack_parameters: list[ParameterTypeDef] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     capabilities: list[CapabilityType] = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
     status = wait_for(cfn, stack, every=every)  # another deploy may be under way
@@ -178,13 +200,9 @@ def deploy_stack(
         creating = status is None
         try:
             if creating:
-                cfn.create_stack(
-                    StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
-                )
+                cfn.create_stack(StackName=stack, **source, Parameters=stack_parameters, Capabilities=capabilities)
             else:
-                cfn.update_stack(
-                    StackName=stack, TemplateBody=body, Parameters=stack_parameters, Capabilities=capabilities
-                )
+                cfn.update_stack(StackName=stack, **source, Parameters=stack_parameters, Capabilities=capabilities)
         except ClientError as e:
             if "No updates are to be performed" not in str(e):
                 raise

@@ -178,3 +178,32 @@ def test_the_dashboard_shows_each_step_of_the_flow(dashboard):
 def test_the_dashboard_shows_every_dead_letter_queue(template, dashboard):
     shown = {m[3] for m in metrics_of(dashboard) if m[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
     assert {f"resolved-{q}.QueueName" for q in dead_letter_queues(template)} <= shown
+
+
+def test_a_template_too_large_to_send_inline_is_deployed_from_s3(monkeypatch):
+    """The alarms and the dashboard take the packaged template past CloudFormation's 51,200
+    bytes of TemplateBody: deploy_stack then hands it over as TemplateURL (up to 1 MB)."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.deploy import TEMPLATE_BODY_MAX_BYTES, template_source
+
+    for k, v in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    function = {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": {"Bucket": "artifacts", "Key": "x.zip"}}}
+    small = {"Resources": {"F": function}}
+    large = {
+        "Resources": {"F": function, "Big": {"Type": "AWS::SNS::Topic", "Metadata": "x" * TEMPLATE_BODY_MAX_BYTES}}
+    }
+    with mock_aws():
+        session = boto3.session.Session()
+        session.client("s3").create_bucket(
+            Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        assert json.loads(template_source(session, small, None)["TemplateBody"]) == small
+        source = template_source(session, large, None)
+        assert set(source) == {"TemplateURL"}
+        bucket, key = source["TemplateURL"].split("/", 3)[3].split("/", 1)
+        stored = session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert bucket == "artifacts" and json.loads(stored) == large
