@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
+from chalicelib import observability
 from chalicelib.pipeline.messages import StepMessage
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,16 @@ def _run_group(messages: list[dict[str, Any]], handle: Callable[[StepMessage], N
     for n, raw in enumerate(messages):
         try:
             body = json.loads(raw["body"])
-            handle(
-                StepMessage(
-                    transaction_id=UUID(body["transaction_id"]),
-                    body=body,
-                    receive_count=int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1")),
-                )
+            msg = StepMessage(
+                transaction_id=UUID(body["transaction_id"]),
+                body=body,
+                receive_count=int(raw.get("attributes", {}).get("ApproximateReceiveCount", "1")),
             )
-        except Exception:
-            log.exception("step failed; the message will be retried (then dead-lettered)")
+            with observability.message(msg.transaction_id, msg.receive_count):
+                handle(msg)
+        except Exception as e:  # the type at ERROR; the message (may quote payment data) at DEBUG
+            log.error("step failed; the message will be retried (then dead-lettered): %s", type(e).__name__)
+            log.debug("step failure", exc_info=True)
             return [{"itemIdentifier": m["messageId"]} for m in messages[n:]]
     return []
 
@@ -64,7 +66,8 @@ def stream_batch(records: Iterable[Any], refresh: Callable[[str], Any]) -> dict[
     for transaction_id, seq in first_seq.items():
         try:
             refresh(transaction_id)
-        except Exception:
-            log.exception("view refresh failed; the stream batch will be retried from it")
+        except Exception as e:
+            log.error("view refresh failed; the stream batch will be retried from it: %s", type(e).__name__)
+            log.debug("view refresh failure", exc_info=True)
             failures.append({"itemIdentifier": seq})
     return {"batchItemFailures": failures}
