@@ -171,5 +171,13 @@ def test_timed_out_is_one_named_metric(capsys):
     assert metric_names(blob) == ["PaymentsTimedOut"] and blob["Reason"] == "AB05"
 
 
-def test_tracing_is_disabled_in_tests():
-    assert observability.tracer.disabled
+def test_tracing_is_off_in_tests_and_the_xray_sdk_not_imported():
+    assert observability.tracer is None and not observability._tracing()
+    assert "aws_xray_sdk.core" not in sys.modules
+
+
+def test_tracing_is_on_in_lambda_unless_the_stack_disables_it(monkeypatch):
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    assert observability._tracing()
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    assert not observability._tracing()
