@@ -57,7 +57,9 @@ def _run_group(messages: list[dict[str, Any]], handle: Callable[[StepMessage], N
             with observability.message(msg.transaction_id, msg.receive_count):
                 handle(msg)
         except Exception as e:  # the type at ERROR; the message (may quote payment data) at DEBUG
-            log.error("step failed; the message will be retried (then dead-lettered): %s", type(e).__name__)
+            log.error(
+                "step failed; the message will be retried (then dead-lettered)", extra={"error_type": type(e).__name__}
+            )
             log.debug("step failure", exc_info=True)
             return [{"itemIdentifier": m["messageId"]} for m in messages[n:]]
     return []
@@ -76,7 +78,7 @@ def stream_batch(records: Iterable[Any], refresh: Callable[[str], Any]) -> dict[
         try:
             refresh(transaction_id)
         except Exception as e:
-            log.error("view refresh failed; the stream batch will be retried from it: %s", type(e).__name__)
+            log.error("view refresh failed; the stream batch will be retried", extra={"error_type": type(e).__name__})
             log.debug("view refresh failure", exc_info=True)
             failures.append({"itemIdentifier": seq})
     return {"batchItemFailures": failures}

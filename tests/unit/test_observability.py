@@ -114,7 +114,8 @@ def test_a_failing_step_logs_its_error_type_at_error_and_no_traceback_line(log_l
     lines = log_lines()
     errors = [line for line in lines if line["level"] == "ERROR"]
     assert errors and all(CANARY not in json.dumps(line) for line in errors)
-    assert errors[0]["message"].endswith("ValueError") and errors[0]["transaction_id"]
+    assert errors[0]["error_type"] == "ValueError" and errors[0]["transaction_id"]
+    assert not any(line.get("exception") for line in lines if line["level"] != "DEBUG")  # the trace at DEBUG only
 
 
 def test_log_level_comes_from_log_level():
