@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chalice import Chalice, CognitoUserPoolAuthorizer, Response
 
-from chalicelib import api, bootstrap
+from chalicelib import api, bootstrap, observability
 from chalicelib.health import region_health
 from chalicelib.pipeline.batch import sqs_batch, stream_batch
 from chalicelib.projections import follower, history
@@ -44,6 +44,12 @@ XML_AND_TEXT = [
 
 
 # -- REST API (DESIGN.md §1) ------------------------------------------------------------
+
+
+@app.middleware("http")
+def observed(event, get_response):  # log keys of the request: request id, route, transaction id
+    observability.api_request(event, event.path)
+    return get_response(event)
 
 
 @app.middleware("http")
@@ -169,16 +175,19 @@ def transaction_events(transaction_id, principal):
 
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":incoming.fifo", batch_size=10)
+@observability.handler("incoming")
 def incoming(event):
     return sqs_batch(event, service().incoming)
 
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":processing.fifo", batch_size=10)
+@observability.handler("processing")
 def processing(event):
     return sqs_batch(event, service().processing)
 
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":releasing.fifo", batch_size=10)
+@observability.handler("releasing")
 def releasing(event):
     return sqs_batch(event, service().releasing)
 
@@ -191,6 +200,7 @@ def releasing(event):
     batch_size=100,
     starting_position="TRIM_HORIZON",
 )
+@observability.handler("view")
 def view_follower(event):
     svc = service()
     return stream_batch(event, lambda tx: follower.refresh(svc.payments, svc.adapters.view, tx))

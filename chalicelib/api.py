@@ -186,7 +186,10 @@ def handles_errors(
                 known = status_of(e)
                 if known is not None:
                     return error(app, *known)
-                log.exception("unexpected error")
+                log.error(
+                    "unexpected error", extra={"error_type": type(e).__name__}
+                )  # its message may quote the request
+                log.debug("unexpected error", exc_info=True)
                 return error(app, 500, "INTERNAL_ERROR", "internal error; the request can be retried")
 
         return wrapper

@@ -268,6 +268,7 @@ def deploy_local(
         "Stage": "local",
         "QueueVisibilityTimeout": "20",
         "FaultInjection": "",
+        "TraceDisabled": "true",  # MiniStack runs no X-Ray daemon
         # test-only: the e2e session has the functions record their AWS calls (least privilege)
         "CallLog": os.environ.get("PACSFLOW_TEST_CALL_LOG", ""),
         **(parameters or {}),

@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 STAGES = ("incoming", "processing", "releasing")
+# Receives of a step message before its queue dead-letters it (the functions count the last one).
+MAX_RECEIVE_COUNT = 5
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -221,7 +223,7 @@ def messaging() -> dict[str, Any]:
                 "FifoThroughputLimit": "perMessageGroupId",
                 "VisibilityTimeout": ref("QueueVisibilityTimeout"),
                 "KmsMasterKeyId": ref(KEY),
-                "RedrivePolicy": {"deadLetterTargetArn": arn(name + "DLQ"), "maxReceiveCount": 5},
+                "RedrivePolicy": {"deadLetterTargetArn": arn(name + "DLQ"), "maxReceiveCount": MAX_RECEIVE_COUNT},
             },
         }
     resources["ReleasedTopic"] = {
@@ -337,6 +339,12 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_CIPHER_SECRET_ARN": ref("EventCipherSecret"),
         "PACSFLOW_TOKEN_ISSUER": sub(ISSUER),
         "PACSFLOW_SCOPE_PREFIX": ref("ScopePrefix"),
+        "PACSFLOW_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+        # Observability (chalicelib/observability.py): Powertools' JSON logs, EMF metrics, X-Ray
+        "LOG_LEVEL": ref("LogLevel"),
+        "POWERTOOLS_SERVICE_NAME": "pacsflow",
+        "POWERTOOLS_METRICS_NAMESPACE": "pacsflow",
+        "POWERTOOLS_TRACE_DISABLED": ref("TraceDisabled"),
     }
 
 
@@ -1042,6 +1050,18 @@ def merge_template() -> dict[str, Any]:
                 "Type": "String",
                 "Default": "",
                 "Description": "test-only: a file every function appends its AWS calls to; empty in real stages",
+            },
+            "LogLevel": {
+                "Type": "String",
+                "Default": "INFO",
+                "AllowedValues": ["DEBUG", "INFO", "WARNING", "ERROR"],
+                "Description": "the functions' log level; payment data is only ever logged at DEBUG",
+            },
+            "TraceDisabled": {
+                "Type": "String",
+                "Default": "false",
+                "AllowedValues": ["true", "false"],
+                "Description": "true where no X-Ray daemon listens (the local stage)",
             },
             "ScopePrefix": {
                 "Type": "String",

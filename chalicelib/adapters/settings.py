@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     jwks_url: str = ""  # derived from the issuer (or the local gateway) when empty
     scope_prefix: str = "pacsflow"  # `rp2` keeps the AWS guidance's clients working
     allowed_client_ids: str = ""  # comma-separated; empty: any client of the pool
+    # The pipeline queues' redrive maxReceiveCount: a step failing on this receive is dead-lettered.
+    max_receive_count: int = 5
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import iso20022
+from chalicelib import iso20022, observability
 from chalicelib.adapters.s3 import sha256
 from chalicelib.domain import MessageMismatch, Payment, TxSts
 from chalicelib.domain.models import Original, Reason
@@ -33,6 +33,7 @@ class Incoming:
     releasing: StepQueue
     fault_injection: str = ""
 
+    @observability.traced
     def __call__(self, msg: StepMessage) -> None:
         sha, key = msg.body["sha256"], msg.body["key"]
 

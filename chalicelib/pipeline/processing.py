@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib import observability
 from chalicelib.domain import Payment
 from chalicelib.pipeline import faults
 from chalicelib.pipeline.decision import Decide
@@ -20,6 +21,7 @@ class Processing:
     releasing: StepQueue
     fault_injection: str = ""
 
+    @observability.traced
     def __call__(self, msg: StepMessage) -> None:
         def step(payment: Payment) -> bool:
             if payment.is_decided:

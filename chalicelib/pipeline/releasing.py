@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib import observability
 from chalicelib.domain import Payment, TxSts
 from chalicelib.pipeline import faults, reports
 from chalicelib.pipeline.liquidity import Liquidity
@@ -39,6 +40,7 @@ class Releasing:
     liquidity: Liquidity
     fault_injection: str = ""
 
+    @observability.traced
     def __call__(self, msg: StepMessage) -> None:
         def step(payment: Payment) -> bool:
             if payment.is_released:
@@ -49,11 +51,15 @@ class Releasing:
             payment.release(report_key=key, report_sha256=digest, report_msg_id=reports.report_msg_id(payment.id))
             return True
 
-        payment, _ = self.uow.record(
+        payment, recorded = self.uow.record(
             msg.transaction_id,
             step,
             after_save=lambda: faults.check(self.fault_injection, "releasing.after_append", msg.receive_count),
         )
+        if recorded:
+            observability.released(
+                payment.tx_sts.value, [r.code for r in payment.reasons], payment.created_on, payment.modified_on
+            )
         self.notifier.released(
             str(payment.id),
             payment.tx_sts.value,

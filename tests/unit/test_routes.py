@@ -10,6 +10,7 @@ The last test fails when a route of app.py is called by no test here.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -832,6 +833,7 @@ SECRET = "boto3 said: table arn:aws:dynamodb:us-east-1:123456789012:table/secret
 
 
 def test_a_use_case_raising_something_unexpected_is_500_without_internals(monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG, logger="chalicelib")
     stub = stubbed(monkeypatch, issue_transaction=raising(RuntimeError(SECRET)))
     r = stub.call("GET", "/uuid")
     body = assert_error(r, 500, "INTERNAL_ERROR")
@@ -839,7 +841,15 @@ def test_a_use_case_raising_something_unexpected_is_500_without_internals(monkey
         "secret" not in r.body.decode() and "RuntimeError" not in r.body.decode() and "Traceback" not in r.body.decode()
     )
     assert body["message"] == "internal error; the request can be retried"
-    assert any("unexpected error" in rec.message and rec.exc_info for rec in caplog.records)  # logged, with its trace
+    # logged: its type at ERROR, its trace (the message may quote the request) at DEBUG only
+    assert any(
+        rec.levelname == "ERROR" and rec.getMessage() == "unexpected error" and rec.error_type == "RuntimeError"
+        for rec in caplog.records
+    )
+    assert all(
+        SECRET not in rec.getMessage() and not rec.exc_info for rec in caplog.records if rec.levelno > logging.DEBUG
+    )
+    assert any(rec.levelname == "DEBUG" and rec.exc_info for rec in caplog.records)
 
 
 def test_a_lost_archive_object_is_500_without_its_key(http):
