@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib import observability
+
 STAGES = ("incoming", "processing", "releasing")
 # Receives of a step message before its queue dead-letters it (the functions count the last one).
 MAX_RECEIVE_COUNT = 5
@@ -733,8 +735,8 @@ def view_failures() -> dict[str, Any]:
 
 # -- alarms and the payment-flow dashboard (issue 10 item 3; MiniStack accepts and ignores them) --
 
-METRICS_NAMESPACE = "pacsflow"  # Powertools metrics of chalicelib/observability.py
-SERVICE = {"Name": "Service", "Value": "pacsflow"}  # the dimension Powertools adds to each metric
+METRICS_NAMESPACE = observability.NAMESPACE  # the metrics chalicelib/observability.py emits
+SERVICE = {"Name": "service", "Value": observability.SERVICE}  # the dimension Powertools adds to each metric
 API_STAGE = "api"  # .chalice/config.json api_gateway_stage
 ITERATOR_AGE_MS = 60_000  # the view is a minute behind the events: the follower is stuck or throttled
 ALARM_PERIOD_S = 60
@@ -827,7 +829,7 @@ def alarms(resources: dict[str, Any]) -> dict[str, Any]:
     found["PaymentsTimedOutAlarm"] = _alarm(
         "payments went past their SLA (python -m chalicelib.cli timeouts)",
         METRICS_NAMESPACE,
-        "PaymentsTimedOut",
+        observability.PAYMENTS_TIMED_OUT,
         [SERVICE],
         **any_at_all,
     )
@@ -896,7 +898,7 @@ def dashboard_body(resources: dict[str, Any]) -> str:
         _widget("API 4xx / 5xx", [gateway("4XXError", stat="Sum"), gateway("5XXError", stat="Sum")], 16, 1),
         _widget(
             "Step latency p99 (ms): " + " → ".join(steps),
-            [[ns, "StepLatency", *svc, "Step", step, {"stat": "p99", "label": step}] for step in steps],
+            [[ns, observability.STEP_LATENCY, *svc, "Step", step, {"stat": "p99", "label": step}] for step in steps],
             0,
             7,
         ),
@@ -931,17 +933,20 @@ def dashboard_body(resources: dict[str, Any]) -> str:
             7,
         ),
         _widget(
-            "Payments released by TxSts",
+            "Payments released by TxSts; rejections by reason",
             [
-                [ns, "PaymentsReleased", *svc, "TxSts", "ACSC", {"stat": "Sum", "label": "ACSC"}],
+                [ns, observability.PAYMENTS, *svc, "TxSts", status, {"stat": "Sum", "label": status}]
+                for status in ("ACSC", "RJCT", "CANC")
+            ]
+            + [
                 [
                     {
-                        "expression": f'SEARCH(\'{{{ns},ReasonCode,Service,TxSts}} MetricName="PaymentsReleased" '
-                        "TxSts=\"RJCT\"', 'Sum', 60)",
-                        "id": "rjct",
-                        "label": "RJCT",
+                        "expression": f"SEARCH('{{{ns},Reason,service}} "
+                        f'MetricName="{observability.PAYMENTS_REJECTED}"\', \'Sum\', 60)',
+                        "id": "rejected",
+                        "label": "RJCT by reason",
                     }
-                ],
+                ]
             ],
             0,
             13,
@@ -952,13 +957,13 @@ def dashboard_body(resources: dict[str, Any]) -> str:
         _widget(
             "End-to-end latency (ms)",
             [
-                [ns, "EndToEndLatency", *svc, {"stat": "p50", "label": "p50"}],
-                [ns, "EndToEndLatency", *svc, {"stat": "p99", "label": "p99"}],
+                [ns, observability.END_TO_END_LATENCY, *svc, {"stat": "p50", "label": "p50"}],
+                [ns, observability.END_TO_END_LATENCY, *svc, {"stat": "p99", "label": "p99"}],
             ],
             8,
             13,
         ),
-        _widget("Payments past SLA", [[ns, "PaymentsTimedOut", *svc, {"stat": "Sum"}]], 16, 13),
+        _widget("Payments past SLA", [[ns, observability.PAYMENTS_TIMED_OUT, *svc, {"stat": "Sum"}]], 16, 13),
         _widget(
             "Dead-letter queue depth",
             [
@@ -972,7 +977,7 @@ def dashboard_body(resources: dict[str, Any]) -> str:
                 for queue in dead_letter_queues(resources)
             ]
             + [
-                [ns, "MessagesDeadLettered", *svc, "Step", step, {"stat": "Sum", "label": f"dead-lettered {step}"}]
+                [ns, observability.MESSAGES_DEAD_LETTERED, *svc, "Step", step, {"stat": "Sum", "label": f"dead-lettered {step}"}]
                 for step in steps
             ],
             0,

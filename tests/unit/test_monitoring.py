@@ -110,8 +110,22 @@ def test_the_view_followers_iterator_age_is_watched(template):
     assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 60_000
 
 
-def test_payments_past_their_sla_are_alarmed(template):
-    (alarm,) = watching(template, "pacsflow", "PaymentsTimedOut", Service="pacsflow")
+def emitted(capsys, emit) -> tuple[str, str, dict[str, str]]:
+    """(namespace, metric, dimensions) of the one EMF line `emit()` writes (Powertools)."""
+    capsys.readouterr()
+    emit()
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines() if '"_aws"' in text]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    (metric,) = directive["Metrics"]
+    (names,) = directive["Dimensions"]
+    return directive["Namespace"], metric["Name"], {name: line[name] for name in names}
+
+
+def test_payments_past_their_sla_are_alarmed_on_the_metric_the_code_emits(template, capsys):
+    from chalicelib import observability
+
+    namespace, metric, dimensions = emitted(capsys, lambda: observability.timed_out("AB06"))
+    (alarm,) = watching(template, namespace, metric, **dimensions)
     assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
@@ -161,7 +175,7 @@ def test_the_dashboard_shows_each_step_of_the_flow(dashboard):
         ("processing", "ProcessingQueue"),
         ("releasing", "ReleasingQueue"),
     ):
-        assert ["pacsflow", "StepLatency", "Service", "pacsflow", "Step", step] in [m[:6] for m in metrics], step
+        assert ["pacsflow", "StepLatency", "service", "pacsflow", "Step", step] in [m[:6] for m in metrics], step
         assert [
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
@@ -169,7 +183,7 @@ def test_the_dashboard_shows_each_step_of_the_flow(dashboard):
             f"resolved-{queue}.QueueName",
         ] in [m[:4] for m in metrics], queue
     names = {m[1] for m in metrics if isinstance(m[0], str)}
-    assert {"Count", "Latency", "4XXError", "5XXError", "PaymentsReleased", "EndToEndLatency"} <= names
+    assert {"Count", "Latency", "4XXError", "5XXError", "Payments", "EndToEndLatency"} <= names
     assert {"PaymentsTimedOut", "IteratorAge", "MessagesDeadLettered"} <= names
     assert {m[-1]["stat"] for m in metrics if m[:2] == ["pacsflow", "EndToEndLatency"]} == {"p50", "p99"}
     assert all(w["properties"]["region"] == "eu-west-1" for w in dashboard["widgets"] if w["type"] == "metric")
