@@ -14,6 +14,8 @@
 - ``view-failures replay [--local-stack FILE] [--queue-url URL]``: re-fold the transactions of
   every stream batch the view follower gave up on (chalicelib/cli_stream.py); exit 0 when
   every failure record was replayed and deleted.
+- ``timeouts [--run]`` and ``stuck`` (``--local-stack FILE``): payments past their SLA,
+  timed out as the scheduled sweep does, or counted by step and age (chalicelib/cli_timeouts.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -40,6 +42,7 @@ from chalicelib.cli_conformance import conformance as conformance
 from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
 from chalicelib.cli_stream import add_parser as add_view_failures_parser
+from chalicelib.cli_timeouts import add_parsers as add_timeouts_parsers
 from chalicelib.cli_validate import _as_of as _as_of
 from chalicelib.cli_validate import _settings_for as _settings_for
 from chalicelib.cli_validate import _sniff_type as _sniff_type
@@ -139,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_conformance)
 
     add_view_failures_parser(sub)
+    add_timeouts_parsers(sub)
     return parser
 
 

@@ -261,3 +261,18 @@ def test_the_sweep_releases_a_decided_payment_whose_release_was_lost():
     p.sweep()
     drain(p)
     assert reported(p, tx) == ("RJCT", ["AB06"])
+
+
+def test_the_cli_lists_counts_and_times_out_what_the_sweep_finds(monkeypatch, capsys):
+    from chalicelib import cli, cli_timeouts
+
+    p = service()
+    tx = stopped_at(p, TxSts.ACTC)
+    follower.refresh(p.payments, p.adapters.view, str(tx))
+    monkeypatch.setattr(cli_timeouts, "sweep_of", lambda local_stack: p.sweep)
+    assert cli.main(["stuck"]) == 1
+    assert capsys.readouterr().out.split() == ["ACTC", "<", "1", "min", "1", "1", "payments", "past", "their", "SLA"]
+    assert cli.main(["timeouts"]) == 0 and p.payments.get_payment(tx).tx_sts is TxSts.ACTC  # a dry run
+    assert f"{tx} ACTC" in capsys.readouterr().out
+    assert cli.main(["timeouts", "--run"]) == 0
+    assert p.payments.get_payment(tx).tx_sts is TxSts.RJCT
