@@ -7,7 +7,7 @@ the stack's own queue or stream when `chalice package` merges the template.
 
 from pathlib import Path
 
-from chalice import Chalice, CognitoUserPoolAuthorizer, Response
+from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 
 from chalicelib import api, bootstrap, observability
 from chalicelib.health import region_health
@@ -190,6 +190,19 @@ def processing(event):
 @observability.handler("releasing")
 def releasing(event):
     return sqs_batch(event, service().releasing)
+
+
+# -- no payment stays stuck: SLA deadlines and the sweep (chalicelib/pipeline/timeouts.py) --
+
+
+@app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":deadlines", batch_size=10)
+def deadlines(event):
+    return sqs_batch(event, service().deadline_reached)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_timeouts(event):
+    return {"overdue": len(service().sweep())}
 
 
 # -- projection: the transaction view follows the events table's stream (DESIGN.md §5) ---

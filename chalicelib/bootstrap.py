@@ -13,7 +13,9 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import checks
+from chalicelib.adapters.deadlines import DeadlineQueue
 from chalicelib.adapters.dynamodb import Claims, TransactionView
+from chalicelib.adapters.overdue import OverdueScan
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
 from chalicelib.adapters.settings import Settings, settings
@@ -33,6 +35,7 @@ from chalicelib.pipeline.releasing import Releasing
 from chalicelib.pipeline.status_report import StatusReport
 from chalicelib.pipeline.status_request import AnswerStatusRequest
 from chalicelib.pipeline.submit import Submit
+from chalicelib.pipeline.timeouts import DeadlineReached, OverdueFinder, ScheduleDeadline, Sla, Sweep, TimeOut
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 from chalicelib.projections import follower
 
@@ -62,6 +65,8 @@ class Adapters:
     incoming: ports.StepQueue
     processing: ports.StepQueue
     releasing: ports.StepQueue
+    deadlines: ports.DeadlineQueue
+    overdue: OverdueFinder
     notifier: ports.Notifier
     claims: ports.ClaimStore
     view: TransactionView
@@ -83,6 +88,9 @@ class Service:
     incoming: Incoming
     processing: Processing
     releasing: Releasing
+    time_out: TimeOut
+    deadline_reached: DeadlineReached
+    sweep: Sweep
 
     @property
     def payments(self) -> Payments:
@@ -101,6 +109,8 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "incoming": lambda: Queue(s.incoming_queue_url),
         "processing": lambda: Queue(s.processing_queue_url),
         "releasing": lambda: Queue(s.releasing_queue_url),
+        "deadlines": lambda: DeadlineQueue(s.deadlines_queue_url),
+        "overdue": lambda: OverdueScan(s.transactions_table),
         "notifier": lambda: Notifier(s.released_topic_arn),
         "claims": lambda: Claims(s.events_table),
         "view": lambda: TransactionView(s.transactions_table),
@@ -122,12 +132,20 @@ def build(s: Settings, **overrides: Any) -> Service:
         velocity_max=s.velocity_max,
     )
     cancel = Cancel(uow, a.archive, a.releasing, liquidity)
+    sla = Sla.parse(s.sla_seconds, s.sla_seconds_by_type)
+    schedule_deadline = ScheduleDeadline(a.deadlines, sla)
+    time_out = TimeOut(uow, a.releasing, sla)
     return Service(
         adapters=a,
         liquidity=liquidity,
-        issue_transaction=IssueTransaction(a.payments, s.region_id),
+        issue_transaction=IssueTransaction(a.payments, s.region_id, schedule_deadline),
         submit=Submit(
-            a.payments, a.archive, a.incoming, SubmitCancellation(cancel, s.max_message_bytes), s.max_message_bytes
+            a.payments,
+            a.archive,
+            a.incoming,
+            SubmitCancellation(cancel, s.max_message_bytes),
+            s.max_message_bytes,
+            schedule_deadline,
         ),
         cancel=cancel,
         status_report=StatusReport(a.payments, a.archive),
@@ -144,6 +162,9 @@ def build(s: Settings, **overrides: Any) -> Service:
             s.fault_injection,
         ),
         releasing=Releasing(uow, a.archive, a.notifier, liquidity, s.fault_injection),
+        time_out=time_out,
+        deadline_reached=DeadlineReached(time_out, a.deadlines),
+        sweep=Sweep(a.overdue, time_out, sla),
     )
 
 

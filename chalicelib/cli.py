@@ -17,6 +17,8 @@
 - ``dlq list|peek QUEUE [--max N] [--local-stack FILE | --stack NAME]``: the stack's
   dead-letter queues, their depth, and their messages shown without consuming them and without
   payment data (chalicelib/cli_ops.py).
+- ``timeouts [--run]`` and ``stuck`` (``--local-stack FILE``): payments past their SLA,
+  timed out as the scheduled sweep does, or counted by step and age (chalicelib/cli_timeouts.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -44,6 +46,7 @@ from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
 from chalicelib.cli_ops import add_parser as add_dlq_parser
 from chalicelib.cli_stream import add_parser as add_view_failures_parser
+from chalicelib.cli_timeouts import add_parsers as add_timeouts_parsers
 from chalicelib.cli_validate import _as_of as _as_of
 from chalicelib.cli_validate import _settings_for as _settings_for
 from chalicelib.cli_validate import _sniff_type as _sniff_type
@@ -144,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_view_failures_parser(sub)
     add_dlq_parser(sub)
+    add_timeouts_parsers(sub)
     return parser
 
 

@@ -258,6 +258,13 @@ def local_session() -> boto3.session.Session:
     )
 
 
+def sla_parameters() -> dict[str, str]:
+    """The SLA from the environment (PACSFLOW_SLA_SECONDS, PACSFLOW_SLA_SECONDS_BY_TYPE), as
+    stack parameters; unset, the template's defaults (an update resets them to those)."""
+    names = {"SlaSeconds": "PACSFLOW_SLA_SECONDS", "SlaSecondsByType": "PACSFLOW_SLA_SECONDS_BY_TYPE"}
+    return {param: os.environ[env] for param, env in names.items() if os.environ.get(env)}
+
+
 def deploy_local(
     endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -271,6 +278,7 @@ def deploy_local(
         "TraceDisabled": "true",  # MiniStack runs no X-Ray daemon
         # test-only: the e2e session has the functions record their AWS calls (least privilege)
         "CallLog": os.environ.get("PACSFLOW_TEST_CALL_LOG", ""),
+        **sla_parameters(),
         **(parameters or {}),
     }
     outputs = deploy_stack(session, stack, template, params, endpoint)
@@ -362,7 +370,7 @@ def deploy_aws(stage: str, bucket: str | None = None) -> dict[str, Any]:
     account = session.client("sts").get_caller_identity()["Account"]
     bucket = bucket or artifacts_bucket(stage, account)
     template = upload(session, package(stage), bucket, None)
-    params = {"Stage": stage, "AuthDomainPrefix": auth_domain_prefix(stage, account)}
+    params = {"Stage": stage, "AuthDomainPrefix": auth_domain_prefix(stage, account), **sla_parameters()}
     outputs = deploy_stack(session, stack_name(stage), template, params, None, every=2)
     return {
         "stage": stage,

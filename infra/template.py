@@ -41,7 +41,7 @@ LOG_RETENTION_DAYS = (
     3653,
 )  # what CloudWatch Logs accepts
 KEY = "DataKey"  # the stack's customer-managed KMS key (see hardening())
-FUNCTIONS = ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower")
+FUNCTIONS = ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Deadlines", "SweepTimeouts")
 
 
 def sub(text: str) -> dict[str, str]:
@@ -334,6 +334,9 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_INCOMING_QUEUE_URL": ref("IncomingQueue"),
         "PACSFLOW_PROCESSING_QUEUE_URL": ref("ProcessingQueue"),
         "PACSFLOW_RELEASING_QUEUE_URL": ref("ReleasingQueue"),
+        "PACSFLOW_DEADLINES_QUEUE_URL": ref("DeadlinesQueue"),
+        "PACSFLOW_SLA_SECONDS": ref("SlaSeconds"),
+        "PACSFLOW_SLA_SECONDS_BY_TYPE": ref("SlaSecondsByType"),
         "PACSFLOW_RELEASED_TOPIC_ARN": ref("ReleasedTopic"),
         "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
         "PACSFLOW_CALL_LOG": ref("CallLog"),
@@ -416,6 +419,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _archive("s3:GetObject", "outbound"),  # reports at /outbox
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
             _send("IncomingQueue", "ReleasingQueue"),  # a cancellation before release goes to releasing
+            _send("DeadlinesQueue"),  # /uuid and /inbox schedule the payment's SLA deadline
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
         ],
         "Incoming": [
@@ -436,6 +440,16 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _archive("s3:PutObject", "outbound"),  # the status report
             _consume("ReleasingQueue"),
             {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [ref("ReleasedTopic")]},
+        ],
+        "Deadlines": [  # chalicelib/pipeline/timeouts.py: time out, re-wait if early
+            _events_rw(),
+            _consume("DeadlinesQueue"),
+            _send("DeadlinesQueue", "ReleasingQueue"),
+        ],
+        "SweepTimeouts": [  # the same, for what the view lists as overdue
+            _events_rw(),
+            {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
+            _send("ReleasingQueue"),
         ],
         "ViewFollower": [
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arn("EventsTable")]},
@@ -942,7 +956,7 @@ def dashboard_body(resources: dict[str, Any]) -> str:
                 [
                     {
                         "expression": f"SEARCH('{{{ns},Reason,service}} "
-                        f'MetricName="{observability.PAYMENTS_REJECTED}"\', \'Sum\', 60)',
+                        f"MetricName=\"{observability.PAYMENTS_REJECTED}\"', 'Sum', 60)",
                         "id": "rejected",
                         "label": "RJCT by reason",
                     }
@@ -977,7 +991,14 @@ def dashboard_body(resources: dict[str, Any]) -> str:
                 for queue in dead_letter_queues(resources)
             ]
             + [
-                [ns, observability.MESSAGES_DEAD_LETTERED, *svc, "Step", step, {"stat": "Sum", "label": f"dead-lettered {step}"}]
+                [
+                    ns,
+                    observability.MESSAGES_DEAD_LETTERED,
+                    *svc,
+                    "Step",
+                    step,
+                    {"stat": "Sum", "label": f"dead-lettered {step}"},
+                ]
                 for step in steps
             ],
             0,
@@ -1035,6 +1056,45 @@ def monitoring(resources: dict[str, Any]) -> dict[str, Any]:
 
 def with_monitoring(resources: dict[str, Any]) -> dict[str, Any]:
     return {**resources, **monitoring(resources)}
+
+
+# -- no payment stays stuck: SLA deadlines (chalicelib/pipeline/timeouts.py) -------------------
+
+
+def deadlines() -> dict[str, Any]:
+    """The deadlines queue: standard (FIFO queues take no per-message DelaySeconds), with its
+    dead-letter queue, bound to the Deadlines function; the sweep's schedule is chalice's."""
+    return {
+        "DeadlinesQueueDLQ": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": sub("${AWS::StackName}-deadlines-dlq"),
+                "MessageRetentionPeriod": 1209600,
+                "KmsMasterKeyId": ref(KEY),
+            },
+        },
+        "DeadlinesQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": sub("${AWS::StackName}-deadlines"),
+                "VisibilityTimeout": ref("QueueVisibilityTimeout"),
+                "KmsMasterKeyId": ref(KEY),
+                "RedrivePolicy": {"deadLetterTargetArn": arn("DeadlinesQueueDLQ"), "maxReceiveCount": 5},
+            },
+        },
+        "Deadlines": {
+            "Properties": {
+                "Events": {
+                    "DeadlinesSqsEventSource": {
+                        "Properties": {
+                            "Queue": arn("DeadlinesQueue"),
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        }
+                    }
+                }
+            }
+        },
+    }
 
 
 def merge_template() -> dict[str, Any]:
@@ -1105,6 +1165,17 @@ def merge_template() -> dict[str, Any]:
                 "Default": "",
                 "Description": "e-mail address subscribed to the alarm topic; empty: no subscription",
             },
+            "SlaSeconds": {
+                "Type": "Number",
+                "Default": 30,
+                "MinValue": 0,
+                "Description": "a payment not released this long after its id was issued is rejected AB06",
+            },
+            "SlaSecondsByType": {
+                "Type": "String",
+                "Default": "{}",
+                "Description": 'JSON: {"pacs.008": seconds}, the SLA per message type',
+            },
             "AuthDomainPrefix": {
                 "Type": "String",
                 "Default": "pacsflow-local",
@@ -1116,6 +1187,7 @@ def merge_template() -> dict[str, Any]:
                 {**storage(), **messaging(), **identity(), **roles(), **functions(), **api_gateway()},
                 hardening(),
                 view_failures(),
+                deadlines(),
             )
         ),
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]}},
@@ -1136,6 +1208,9 @@ def merge_template() -> dict[str, Any]:
             **{f"{queue_name(s)}Url": {"Value": ref(queue_name(s))} for s in STAGES},
             **{f"{queue_name(s)}DLQUrl": {"Value": ref(queue_name(s) + "DLQ")} for s in STAGES},
             **{f"{f}Name": {"Value": ref(f)} for f in FUNCTIONS},
+            # not named *QueueUrl: its messages wait out each payment's SLA, it never drains
+            "SlaDeadlinesUrl": {"Value": ref("DeadlinesQueue")},
+            "SlaDeadlinesDLQUrl": {"Value": ref("DeadlinesQueueDLQ")},
         },
     }
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     allowed_client_ids: str = ""  # comma-separated; empty: any client of the pool
     # The pipeline queues' redrive maxReceiveCount: a step failing on this receive is dead-lettered.
     max_receive_count: int = 5
+    # SLA: a payment not released this many seconds after its id was issued is rejected
+    # (chalicelib/pipeline/timeouts.py); JSON {"pacs.008": seconds} overrides it per type.
+    sla_seconds: int = 30
+    sla_seconds_by_type: str = "{}"
+    deadlines_queue_url: str = ""  # standard queue of delayed deadline messages
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).

@@ -3,6 +3,7 @@
     ACCP Initiated -> ACTC Received -> ACSP Accepted -> ACSC Released -> Returned (pacs.004)
                   \\-> RJCT Rejected ---------------> (RJCT) Released
     before release, a cancellation request -> CANC Cancelled -> (CANC) Released
+    not released within its SLA (ACCP, ACTC or ACSP) -> RJCT TimedOut -> (RJCT) Released
 
 Each command method *is* the event it records (eventsourcing's `@event`); invariants are
 small `check_*` methods that raise named errors before anything is recorded. The pipeline
@@ -73,6 +74,7 @@ class Payment(Aggregate):
         self.refused_submissions: list[str] = []
         self.cancellations: dict[str, CancellationCase] = {}  # by case id
         self.return_key: str | None = None
+        self.timed_out_at: str | None = None  # the status the payment was stopped at by its SLA
 
     # -- questions the pipeline asks before it retries a step -------------------------
 
@@ -83,6 +85,14 @@ class Payment(Aggregate):
     @property
     def is_decided(self) -> bool:
         return self.tx_sts in (TxSts.ACSP, TxSts.RJCT, TxSts.ACSC, TxSts.CANC)
+
+    @property
+    def is_timed_out(self) -> bool:
+        return self.timed_out_at is not None
+
+    @property
+    def can_time_out(self) -> bool:
+        return not self.is_released and self.tx_sts not in (TxSts.RJCT, TxSts.CANC)
 
     @property
     def is_returned(self) -> bool:
@@ -239,6 +249,21 @@ class Payment(Aggregate):
     ) -> None:
         self.cancellations[case_id] = CancellationCase(answer_key, "RJCR", request_sha256)
 
+    @event("TimedOut")
+    def time_out(self, reason_code: str, narrative: str, deadline: str) -> None:
+        """Not released within its SLA (`deadline`, ISO 8601): rejected with `reason_code`
+        (chalicelib/pipeline/timeouts.py says which), then released as any rejection.
+        Every transaction still undecided or accepted is rejected with it."""
+        self.check_can_time_out()
+        reason = Reason(reason_code, narrative)
+        self.timed_out_at = self.tx_sts.value
+        self.reasons = (reason,)
+        self.reason_code = reason_code
+        self.narrative = narrative
+        self.rejected_at_step = "timeout"
+        self.transactions = tuple(TxOutcome("RJCT", (reason,), o.reserved) for o in self.transactions)
+        self.tx_sts = TxSts.RJCT
+
     @event("SubmissionRefused")
     def refuse_submission(self, sha256: str, reason: str) -> None:
         """Record, for the audit trail, a second message that was not processed."""
@@ -262,6 +287,10 @@ class Payment(Aggregate):
     def check_cancellable(self) -> None:
         if self.is_released or self.tx_sts in (TxSts.RJCT, TxSts.CANC):
             raise IllegalTransition(f"cannot cancel a payment in status {self.tx_sts.value}")
+
+    def check_can_time_out(self) -> None:
+        if not self.can_time_out:
+            raise IllegalTransition(f"cannot time out a payment in status {self.tx_sts.value}")
 
     def check_returnable(self) -> None:
         if self.tx_sts is not TxSts.ACSC or self.is_returned:

@@ -38,6 +38,11 @@ class Incoming:
         sha, key = msg.body["sha256"], msg.body["key"]
 
         def step(payment: Payment) -> bool:
+            if payment.is_timed_out and not payment.is_received:  # its SLA ran out first: the report is RJCT
+                if sha in payment.refused_submissions:
+                    return False
+                payment.refuse_submission(sha256=sha, reason="the payment timed out before its message was read")
+                return True
             try:
                 if payment.has_received(sha):
                     return False

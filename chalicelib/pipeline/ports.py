@@ -28,6 +28,12 @@ class StepQueue(Protocol):
     def is_reachable(self) -> bool: ...
 
 
+class DeadlineQueue(Protocol):
+    """Delayed messages (SQS standard queue, DelaySeconds <= 900): a payment's SLA deadline."""
+
+    def send_later(self, body: dict[str, Any], delay_seconds: int) -> None: ...
+
+
 class Notifier(Protocol):
     """Release notifications (SNS), filterable by the owning client."""
 

@@ -1,7 +1,7 @@
 """The releasing step: build and archive the pacs.002, record Released, notify subscribers.
 
-A cancelled payment's liquidity is freed here too (idempotent: the cancellation may have
-died before doing it).
+A cancelled or timed-out payment's liquidity is freed here too (idempotent: the
+cancellation or timeout may have died before doing it).
 
 When to notify is decided from the recorded state alone: every delivery that finds the
 payment released publishes its notification, whether this delivery recorded the release
@@ -45,7 +45,7 @@ class Releasing:
         def step(payment: Payment) -> bool:
             if payment.is_released:
                 return False
-            if payment.tx_sts is TxSts.CANC:
+            if payment.tx_sts is TxSts.CANC or payment.is_timed_out:
                 self.liquidity.free_payment(payment)
             key, digest = self.archive.put("outbound", reports.pacs002_released(payment))
             payment.release(report_key=key, report_sha256=digest, report_msg_id=reports.report_msg_id(payment.id))

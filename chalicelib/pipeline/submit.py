@@ -2,13 +2,15 @@
 
 The message is archived first (content-addressed), then queued; the queue's deduplication
 id is its hash, so a retried POST queues nothing new. The same message again is answered
-as taken; a different message for a transaction that has one is refused (409). A camt.056
+as taken; a different message for a transaction that has one is refused (409). The
+payment's SLA deadline is scheduled again (the one `/uuid` sent may be lost). A camt.056
 posted to /inbox is a cancellation request (chalicelib/pipeline/cancel.py).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -29,6 +31,7 @@ class Submit:
     incoming: StepQueue
     cancellation: SubmitCancellation
     max_message_bytes: int
+    schedule_deadline: Callable[[Payment], None] = lambda _: None
 
     def __call__(self, transaction_id: UUID, message_type: str | None, body: bytes, owner: str) -> Payment:
         if family_of(message_type, "pacs.008", PAYMENT_MESSAGE_TYPES) == "camt.056":
@@ -43,4 +46,5 @@ class Submit:
         if len(body) <= INLINE_MESSAGE_BYTES:  # carried in the queue message: no S3 read in the step
             step["message"] = base64.b64encode(body).decode("ascii")
         self.incoming.send(str(transaction_id), "incoming", step, dedup=digest)
+        self.schedule_deadline(payment)
         return payment

@@ -162,6 +162,22 @@ def _cancellation_refused(record: TransactionRecord, event: Any) -> TransactionR
     return _answered(record, event, "RJCR", event.rejection_code)
 
 
+@_rule(_event_class("TimedOut"))
+def _timed_out(record: TransactionRecord, event: Any) -> TransactionRecord:
+    """Not released within its SLA: rejected (every transaction with it) at step "timeout"."""
+    record = replace(
+        record,
+        status=TxSts.RJCT.value,
+        reason_code=event.reason_code,
+        reason_codes=(event.reason_code,),
+        narrative=event.narrative,
+        rejected_at_step="timeout",
+    )
+    if record.tx_statuses:
+        record = _with_tx_statuses(record, tuple(TxSts.RJCT.value for _ in record.tx_statuses))
+    return record
+
+
 @_rule(_event_class("SubmissionRefused"))
 def _submission_refused(record: TransactionRecord, event: Any) -> TransactionRecord:
     refused = RefusedSubmission(sha256=event.sha256, reason=event.reason, refused_at=_iso(event.timestamp))

@@ -87,8 +87,14 @@ class Api:
 LIQUIDITY_LIMITS = '{"LIQTDEFFXXX:EUR": "12345.60"}'
 
 
+# The session's SLA (every deploy_local of the session passes it): generous, so that payments
+# crashed and redelivered on purpose are not timed out; tests/e2e/test_timeouts.py sets a short one.
+E2E_SLA_SECONDS = "600"
+
+
 @pytest.fixture(scope="session")
 def stack(aws_endpoint, call_log) -> dict:
+    pytest.MonkeyPatch().setenv("PACSFLOW_SLA_SECONDS", E2E_SLA_SECONDS)  # read by infra.deploy.sla_parameters
     return deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
 
 

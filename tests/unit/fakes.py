@@ -18,6 +18,7 @@ from chalicelib.checks.sanctions import load_screening
 from chalicelib.pipeline.liquidity import Positions
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.timeouts import Unreleased
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
@@ -66,6 +67,16 @@ class MemoryQueue:
         return True
 
 
+class MemoryDeadlineQueue:
+    """The deadlines queue (standard SQS, delayed messages): what was sent, with its delay."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], int]] = []
+
+    def send_later(self, body: dict[str, Any], delay_seconds: int) -> None:
+        self.sent.append((body, delay_seconds))
+
+
 class MemoryNotifier:
     def __init__(self) -> None:
         self.published: list[tuple[str, str, str, dict[str, Any]]] = []
@@ -99,6 +110,8 @@ def memory_adapters() -> dict[str, Any]:
         "incoming": MemoryQueue(),
         "processing": MemoryQueue(),
         "releasing": MemoryQueue(),
+        "deadlines": MemoryDeadlineQueue(),
+        "overdue": MemoryOverdue(),
         "notifier": MemoryNotifier(),
         "claims": MemoryClaims(),
         "view": None,
@@ -140,6 +153,7 @@ if TYPE_CHECKING:  # every fake conforms to its port
     _archive: ports.Archive = MemoryArchive()
     _queue: ports.StepQueue = MemoryQueue()
     _notifier: ports.Notifier = MemoryNotifier()
+    _deadlines: ports.DeadlineQueue = MemoryDeadlineQueue()
     _claims: ports.ClaimStore = MemoryClaims()
 
 
@@ -217,3 +231,15 @@ class MemoryView:
     def is_reachable(self) -> bool:
         self.describe_table(self.table)
         return True
+
+
+class MemoryOverdue:
+    """The sweep's finder (chalicelib/adapters/overdue.py) over a MemoryView (set `view`)."""
+
+    def __init__(self, view: MemoryView | None = None) -> None:
+        self.view = view
+
+    def unreleased(self, created_before: str) -> Iterator[Unreleased]:
+        for r in self.view.scan() if self.view is not None else ():
+            if r.created_at < created_before and r.released_at is None and r.status != "ACSC":
+                yield Unreleased(r.transaction_id, r.status, r.message_type, r.created_at)

@@ -57,6 +57,7 @@ CONTEXT = Stack(
         "ArchiveBucket.Arn": f"arn:aws:s3:::{BUCKET}",
         "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b5f2a3e-0000-4000-8000-000000000001",
         "ViewFailuresQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-view-failures",
+        "DeadlinesQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-deadlines",
     },
 )
 

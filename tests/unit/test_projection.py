@@ -143,6 +143,18 @@ def multi_cancelled() -> Payment:
     return release(p)
 
 
+def timed_out_unused() -> Payment:
+    p = issued()
+    p.time_out("AB06", "not released within its SLA (30 s)", deadline="2026-11-30T10:00:30+00:00")
+    return release(p)
+
+
+def multi_timed_out_after_acceptance() -> Payment:
+    p = accepted("ACSP", "RJCT")
+    p.time_out("AB06", "not released within its SLA (30 s)", deadline="2026-11-30T10:00:30+00:00")
+    return release(p)
+
+
 PATHS: dict[str, Callable[[], Payment]] = {
     "issued": issued,
     "settled": settled,
@@ -155,6 +167,8 @@ PATHS: dict[str, Callable[[], Payment]] = {
     "second_message_refused": second_message_refused,
     "multi_partly_rejected": multi_partly_rejected,
     "multi_cancelled": multi_cancelled,
+    "timed_out_unused": timed_out_unused,
+    "multi_timed_out_after_acceptance": multi_timed_out_after_acceptance,
 }
 
 EXPECTED_STATUS = {
@@ -169,6 +183,8 @@ EXPECTED_STATUS = {
     "second_message_refused": "ACSC",
     "multi_partly_rejected": "ACSC",
     "multi_cancelled": "CANC",
+    "timed_out_unused": "RJCT",
+    "multi_timed_out_after_acceptance": "RJCT",
 }
 
 
@@ -192,6 +208,11 @@ def assert_agrees(record: TransactionRecord, payment: Payment) -> None:
     assert [s.sha256 for s in record.refused_submissions] == payment.refused_submissions
     assert record.report_msg_id == payment.report_msg_id
     assert record.reason_codes == tuple(r.code for r in payment.reasons)
+    if payment.is_timed_out:  # every transaction rejected with the timeout, as the report says
+        assert (
+            record.tx_statuses == tuple(o.status for o in payment.transactions) == ("RJCT",) * len(record.tx_statuses)
+        )
+        assert (record.reason_code, record.rejected_at_step) == ("AB06", "timeout")
     ct = payment.credit_transfer
     if ct is not None:
         first = ct.transactions[0]

@@ -29,7 +29,15 @@ def resources_of(template: dict, kind: str) -> dict[str, dict]:
 
 def test_every_function_has_its_own_role_and_no_wildcard_action(template):
     functions = resources_of(template, "AWS::Serverless::Function")
-    assert set(functions) == {"APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower"}
+    assert set(functions) == {
+        "APIHandler",
+        "Incoming",
+        "Processing",
+        "Releasing",
+        "ViewFollower",
+        "Deadlines",
+        "SweepTimeouts",
+    }
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
     assert len(roles) == len(functions)
     for name in roles:
@@ -60,7 +68,10 @@ def test_only_the_consumers_may_read_their_queue_and_only_releasing_may_publish(
 def test_pipeline_queues_are_fifo_with_dead_letter_queues_and_partial_batch_failures(template):
     queues = resources_of(template, "AWS::SQS::Queue")
     # the view follower's failure queue is not a pipeline queue (test_template_aws.py)
-    main = {k: v for k, v in queues.items() if not k.endswith("DLQ") and k != "ViewFailuresQueue"}
+    # nor is the deadlines queue, standard for its delayed messages (test_timeouts_wiring.py)
+    main = {
+        k: v for k, v in queues.items() if not k.endswith("DLQ") and k not in ("ViewFailuresQueue", "DeadlinesQueue")
+    }
     assert set(main) == {"IncomingQueue", "ProcessingQueue", "ReleasingQueue"}
     for name, q in main.items():
         assert q["Properties"]["FifoQueue"] is True

@@ -59,7 +59,15 @@ def _clients() -> dict[str, Any]:
 def test_every_client_times_out_before_the_shortest_function(template, monkeypatch):
     monkeypatch.setitem(os.environ, "AWS_DEFAULT_REGION", "eu-west-1")
     timeouts = {name: f["Properties"]["Timeout"] for name, f in functions_of(template).items()}
-    assert set(timeouts) == {"APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower"}
+    assert set(timeouts) == {
+        "APIHandler",
+        "Incoming",
+        "Processing",
+        "Releasing",
+        "ViewFollower",
+        "Deadlines",
+        "SweepTimeouts",
+    }
     for name, client in _clients().items():
         config = client.meta.config
         assert config.connect_timeout is not None and config.read_timeout is not None, name
