@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
+from chalicelib import observability
 from chalicelib.domain import Payment, TxSts
 from chalicelib.pipeline.messages import StepMessage, next_step
 from chalicelib.pipeline.ports import DeadlineQueue, StepQueue
@@ -144,7 +145,9 @@ class TimeOut:
             payment.time_out(TIMEOUT_REASON, narrative, deadline=deadline.isoformat())
             return True
 
-        payment, _ = self.uow.record(transaction_id, step)
+        payment, recorded = self.uow.record(transaction_id, step)
+        if recorded:
+            observability.timed_out(TIMEOUT_REASON)  # counted once: by the delivery that recorded it
         if not remaining and not payment.is_released and payment.tx_sts in (TxSts.RJCT, TxSts.CANC):
             self.releasing.send(str(transaction_id), "releasing", next_step(transaction_id))
         return remaining

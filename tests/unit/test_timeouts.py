@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -276,3 +277,15 @@ def test_the_cli_lists_counts_and_times_out_what_the_sweep_finds(monkeypatch, ca
     assert f"{tx} ACTC" in capsys.readouterr().out
     assert cli.main(["timeouts", "--run"]) == 0
     assert p.payments.get_payment(tx).tx_sts is TxSts.RJCT
+
+
+def test_a_timeout_is_counted_once_for_the_alarm(capsys):
+    """PaymentsTimedOut (the alarm's metric) is emitted by the delivery that recorded the
+    timeout, not again by a repeated deadline message."""
+    p = service()
+    tx = stopped_at(p, TxSts.ACTC)
+    capsys.readouterr()
+    deliver_deadline(p, tx)
+    deliver_deadline(p, tx)  # the same deadline again (SQS redelivers): already timed out
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum("PaymentsTimedOut" in line for line in lines) == 1
