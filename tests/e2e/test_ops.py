@@ -29,4 +29,4 @@ def test_dlq_list_shows_every_dead_letter_queue_of_the_stack(stack, tmp_path):
     )
     assert done.returncode in (0, 1), done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines()[1:]]
-    assert names == ["incoming", "processing", "releasing", "view-failures"]
+    assert names == ["incoming", "processing", "releasing", "sla-deadlines", "view-failures"]

@@ -10,6 +10,7 @@ only a generous bound is asserted.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,22 @@ def test_payments_stopped_at_a_step_are_rejected_ab06_close_to_their_sla(short_s
     assert "Accepted" not in types  # the redelivered steps, after the timeout, changed nothing
 
 
+# What EventBridge hands a scheduled function (Chalice's schedule handler reads every field).
+SCHEDULED_EVENT = json.dumps(
+    {
+        "version": "0",
+        "id": "5e1f1d6c-0000-4000-8000-000000000000",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": "2026-11-29T12:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/pacsflow-local-sweep"],
+        "detail": {},
+    }
+).encode()
+
+
 def test_the_sweep_times_out_a_payment_whose_deadline_message_was_lost(short_sla, api, boto_session):
     endpoint = short_sla["endpoint_url"]
     outputs = short_sla["outputs"]
@@ -99,7 +116,7 @@ def test_the_sweep_times_out_a_payment_whose_deadline_message_was_lost(short_sla
     def sweep() -> tuple[str, str]:
         if datetime.now(deadline.tzinfo) < deadline:
             return "ACTC", "not yet past its SLA: the sweep would rightly leave it"
-        answer = lam.invoke(FunctionName=outputs["SweepTimeoutsName"], Payload=b"{}")
+        answer = lam.invoke(FunctionName=outputs["SweepTimeoutsName"], Payload=SCHEDULED_EVENT)
         said = f"{answer.get('FunctionError', '')} {answer['Payload'].read()[:300]!r}"
         return api.call("GET", f"/transactions/{tx}").json()["status"], said
 
