@@ -165,12 +165,15 @@ class Liquidity:
     def free_payment(self, payment: Payment) -> None:
         """Give back what each of the payment's transactions reserved (idempotent)."""
         txs = payment.credit_transfer.transactions if payment.credit_transfer else ()
-        for i, (tx, outcome) in enumerate(zip(txs, payment.transactions, strict=False)):  # undecided: no outcomes
+        outcomes = payment.transactions
+        for i, tx in enumerate(txs):
+            # Every transaction, decided or not: a processing step that reserved and then lost
+            # the race to a cancellation recorded no outcome, but its Reservation is held.
             self.free(
                 reservation_of(payment.id, i, len(txs)),
                 tx.instructing_agent or "",
                 amounts_by_currency(tx),
-                reserved=outcome.reserved,
+                reserved=outcomes[i].reserved if i < len(outcomes) else False,
             )
 
     def _retrying(self, agent: str, currency: str, transaction_id: str, command: Command) -> None:

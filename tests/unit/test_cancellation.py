@@ -127,3 +127,21 @@ def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
     drain(p)
     assert used(p) == Decimal("1234.56")  # the other payment's reservation, untouched
     assert p.payments.get_payment(other).tx_sts is TxSts.ACSC
+
+
+def test_a_cancellation_that_wins_the_race_against_processing_frees_what_processing_reserved():
+    """Processing reserved, then lost its save to a cancellation (no outcome recorded): the
+    reservation is still held, and the release of the cancelled payment gives it back."""
+    p = memory_service(limits=UNLIMITED)
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    p.incoming(StepMessage(tx, body))
+    p.adapters.processing.sent.pop(0)
+    p.processing.decide(p.payments.get_payment(tx))  # reserved; the step then lost the race
+    assert used(p) == Decimal("1234.56")
+    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    drain(p)
+    payment = p.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.CANC and payment.is_released and payment.transactions == ()
+    assert used(p) == 0
