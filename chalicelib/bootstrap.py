@@ -124,7 +124,7 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
 def build(s: Settings, **overrides: Any) -> Service:
     """The Region's service: its adapters (see `adapters`) wired into every use case."""
     a = adapters(s, **overrides)
-    uow = UnitOfWork(a.payments)
+    uow = UnitOfWork(a.payments, s.fault_injection)
     liquidity = Liquidity(
         a.positions,
         parse_limits(s.liquidity_limits),
@@ -154,14 +154,13 @@ def build(s: Settings, **overrides: Any) -> Service:
             lambda owner, request: follower.find_for_status_request(a.view, owner, request),
             s.max_message_bytes,
         ),
-        incoming=Incoming(uow, a.archive, a.processing, a.releasing, s.fault_injection),
+        incoming=Incoming(uow, a.archive, a.processing, a.releasing),
         processing=Processing(
             uow,
             Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s),
             a.releasing,
-            s.fault_injection,
         ),
-        releasing=Releasing(uow, a.archive, a.notifier, liquidity, s.fault_injection),
+        releasing=Releasing(uow, a.archive, a.notifier, liquidity),
         time_out=time_out,
         deadline_reached=DeadlineReached(time_out, a.deadlines),
         sweep=Sweep(a.overdue, time_out, sla),

@@ -13,7 +13,6 @@ from chalicelib import iso20022, observability
 from chalicelib.adapters.s3 import sha256
 from chalicelib.domain import MessageMismatch, Payment, TxSts
 from chalicelib.domain.models import Original, Reason
-from chalicelib.pipeline import faults
 from chalicelib.pipeline.messages import StepMessage, next_step
 from chalicelib.pipeline.ports import Archive, StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
@@ -31,7 +30,6 @@ class Incoming:
     archive: Archive
     processing: StepQueue
     releasing: StepQueue
-    fault_injection: str = ""
 
     @observability.traced
     def __call__(self, msg: StepMessage) -> None:
@@ -68,7 +66,8 @@ class Incoming:
         payment, _ = self.uow.record(
             msg.transaction_id,
             step,
-            after_save=lambda: faults.check(self.fault_injection, "incoming.after_append", msg.receive_count),
+            fault_point="incoming.after_append",
+            receive_count=msg.receive_count,
         )
         if payment.message_sha256 != sha:
             log.warning("refused a second message for a transaction", extra={"transaction_id": str(msg.transaction_id)})

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from chalicelib import observability
 from chalicelib.domain import Payment
-from chalicelib.pipeline import faults
 from chalicelib.pipeline.decision import Decide
 from chalicelib.pipeline.messages import StepMessage, next_step
 from chalicelib.pipeline.ports import StepQueue
@@ -19,7 +18,6 @@ class Processing:
     uow: UnitOfWork
     decide: Decide
     releasing: StepQueue
-    fault_injection: str = ""
 
     @observability.traced
     def __call__(self, msg: StepMessage) -> None:
@@ -38,6 +36,7 @@ class Processing:
         self.uow.record(
             msg.transaction_id,
             step,
-            after_save=lambda: faults.check(self.fault_injection, "processing.after_append", msg.receive_count),
+            fault_point="processing.after_append",
+            receive_count=msg.receive_count,
         )
         self.releasing.send(str(msg.transaction_id), "releasing", next_step(msg.transaction_id))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from chalicelib import observability
 from chalicelib.domain import Payment, TxSts
-from chalicelib.pipeline import faults, reports
+from chalicelib.pipeline import reports
 from chalicelib.pipeline.liquidity import Liquidity
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.ports import Archive, Notifier
@@ -38,7 +38,6 @@ class Releasing:
     archive: Archive
     notifier: Notifier
     liquidity: Liquidity
-    fault_injection: str = ""
 
     @observability.traced
     def __call__(self, msg: StepMessage) -> None:
@@ -54,7 +53,8 @@ class Releasing:
         payment, recorded = self.uow.record(
             msg.transaction_id,
             step,
-            after_save=lambda: faults.check(self.fault_injection, "releasing.after_append", msg.receive_count),
+            fault_point="releasing.after_append",
+            receive_count=msg.receive_count,
         )
         if recorded:
             observability.released(

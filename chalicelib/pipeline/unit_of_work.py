@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from chalicelib.domain import Payment
+from chalicelib.pipeline import faults
 from chalicelib.pipeline.errors import StepContended
 from chalicelib.pipeline.payments import Payments
 
@@ -24,6 +25,7 @@ Step = Callable[[Payment], bool]  # records its event and says True, or False if
 @dataclass(frozen=True)
 class UnitOfWork:
     payments: Payments
+    fault_injection: str = ""  # test-only fault points (chalicelib/pipeline/faults.py)
     attempts: int = 3
 
     def record(
@@ -32,10 +34,12 @@ class UnitOfWork:
         step: Step,
         *,
         owner: str | None = None,
-        after_save: Callable[[], None] | None = None,
+        fault_point: str | None = None,
+        receive_count: int = 1,
     ) -> tuple[Payment, bool]:
         """Run `step` on the payment and save what it recorded, exactly once; say whether
-        this call recorded it. `owner`: only that client's payment exists."""
+        this call recorded it. `owner`: only that client's payment exists. `fault_point`: the
+        test-only crash between this append and the caller's send (first delivery only)."""
         for _ in range(self.attempts):
             payment = self.payments.get_payment(transaction_id, owner)
             if not step(payment):
@@ -44,7 +48,7 @@ class UnitOfWork:
                 self.payments.save(payment)
             except IntegrityError:
                 continue
-            if after_save is not None:
-                after_save()
+            if fault_point is not None:
+                faults.check(self.fault_injection, fault_point, receive_count)
             return payment, True
         raise StepContended(f"{transaction_id}: could not record the step after {self.attempts} conflicts")
