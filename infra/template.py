@@ -468,6 +468,14 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def assumed_by(service: str) -> dict[str, Any]:
+    """The trust policy of a role that `service` assumes."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
 def roles() -> dict[str, Any]:
     resources = {}
     for function, statements in permissions().items():
@@ -491,16 +499,7 @@ def roles() -> dict[str, Any]:
         resources[function + "Role"] = {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
+                "AssumeRolePolicyDocument": assumed_by("lambda.amazonaws.com"),
                 "Policies": [
                     {
                         "PolicyName": f"{function}-least-privilege",
@@ -662,16 +661,7 @@ def hardening() -> dict[str, Any]:
         "ApiGatewayLogsRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "apigateway.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
+                "AssumeRolePolicyDocument": assumed_by("apigateway.amazonaws.com"),
                 "ManagedPolicyArns": [
                     sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
                 ],
