@@ -60,7 +60,6 @@ def settings_of_local_stack(stack: dict[str, Any]) -> Settings:
     """The Region's settings as deployed by `make run` (local-stack.json, read)."""
     import os
 
-    from chalicelib.adapters.settings import Settings
 
     outputs = stack["outputs"]
     os.environ.setdefault("AWS_ENDPOINT_URL", stack["endpoint_url"])
@@ -76,7 +75,6 @@ def settings_of_local_stack(stack: dict[str, Any]) -> Settings:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
-    from chalicelib.adapters.settings import Settings
     from chalicelib.bootstrap import payments_env
     from chalicelib.pipeline.payments import Payments
     from chalicelib.projections.follower import rebuild
