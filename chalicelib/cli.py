@@ -60,7 +60,6 @@ def settings_of_local_stack(stack: dict[str, Any]) -> Settings:
     """The Region's settings as deployed by `make run` (local-stack.json, read)."""
     import os
 
-
     outputs = stack["outputs"]
     os.environ.setdefault("AWS_ENDPOINT_URL", stack["endpoint_url"])
     os.environ.setdefault("AWS_DEFAULT_REGION", stack["region"])
