@@ -12,6 +12,7 @@ from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 from chalicelib import api, bootstrap, observability
 from chalicelib.health import region_health
 from chalicelib.pipeline.batch import sqs_batch, stream_batch
+from chalicelib.pipeline.consistency import inbound_key
 from chalicelib.projections import follower, history
 
 service = bootstrap.service  # the Region's use cases, built once per container
@@ -82,9 +83,15 @@ def protected(access):
 @protected(WRITE)
 def issue_transaction_id(principal):
     req_id = api.request_id(app)
-    payment = service().issue_transaction(
-        app.current_request.headers.get("x-message-type"), req_id, principal.client_id
-    )
+    headers, svc = app.current_request.headers, service()
+    level = svc.confirm.level(headers.get("x-consistency"))
+    issued = headers.get("x-transaction-id") if level == "strong" else None
+    if issued is None:
+        payment = svc.issue_transaction(headers.get("x-message-type"), req_id, principal.client_id)
+    else:  # the retry of a 503 NOT_YET_REPLICATED: the id it recorded is confirmed again, no new one
+        tx = api.transaction_id(issued)
+        payment = svc.issue_transaction.again(tx, headers.get("x-message-type"), principal.client_id)
+    achieved = svc.confirm(level, payment)
     return api.json_response(
         {
             "transaction_id": str(payment.id),
@@ -92,6 +99,7 @@ def issue_transaction_id(principal):
             "request_id": req_id,
             "request_timestamp": payment.created_on.isoformat(),
             "message": "transaction id issued",
+            **achieved.as_json(),
         }
     )
 
@@ -101,14 +109,18 @@ def issue_transaction_id(principal):
 def inbox(principal):
     req = app.current_request
     tx = api.transaction_id(req.headers.get("x-transaction-id"))
-    service().submit(tx, req.headers.get("x-message-type"), req.raw_body or b"", principal.client_id)
+    svc, body = service(), req.raw_body or b""
+    level = svc.confirm.level(req.headers.get("x-consistency"))
+    payment = svc.submit(tx, req.headers.get("x-message-type"), body, principal.client_id)
+    achieved = svc.confirm(level, payment, [inbound_key(body)])  # the event, and the archived message
     return api.json_response(
         {
             "transaction_id": str(tx),
-            "region_id": service().adapters.settings.region_id,
+            "region_id": svc.adapters.settings.region_id,
             "request_id": api.request_id(app),
             "request_timestamp": api.now(),
             "message": "transaction received successfully",
+            **achieved.as_json(),
         },
         status=202,
     )
@@ -127,13 +139,16 @@ def outbox(principal):
 @protected(WRITE)
 def cancel(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
+    svc = service()
+    level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
     reason, case_id = api.cancellation_request(app.current_request)
-    resolution = service().cancel(tx, principal.client_id, reason, case_id=case_id)
-    answer = service().status_report(tx, principal.client_id, "camt.029")
+    resolution = svc.cancel(tx, principal.client_id, reason, case_id=case_id)
+    achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.client_id))
+    answer = svc.status_report(tx, principal.client_id, "camt.029")
     return Response(
         body=answer.decode("utf-8"),
         status_code=200,
-        headers={"Content-Type": "application/xml", "X-Resolution": resolution},
+        headers={"Content-Type": "application/xml", "X-Resolution": resolution, **achieved.as_headers()},
     )
 
 
@@ -156,7 +171,10 @@ def find_transactions(principal):
 def transaction(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     svc = service()
-    return api.json_response(follower.current_state(svc.payments, svc.adapters.view, tx, principal.client_id))
+    level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
+    strong = level == "strong"  # the fold of the events, read consistently; else the view
+    state = follower.current_state(svc.payments, svc.adapters.view, tx, principal.client_id, fold_events=strong)
+    return api.json_response({**state, "consistency": level})
 
 
 @app.route("/transactions/{transaction_id}/events", methods=["GET"], authorizer=scoped(READ))

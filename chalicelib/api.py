@@ -44,6 +44,7 @@ STATUS: dict[type[Exception], int] = {
     errors.EmptyBody: 400,
     errors.InvalidStatusRequest: 400,
     errors.InvalidCancellationRequest: 400,
+    errors.InvalidConsistency: 400,
     InvalidQuery: 400,
     errors.PaymentNotFound: 404,
     errors.MessageMismatch: 409,
@@ -53,6 +54,7 @@ STATUS: dict[type[Exception], int] = {
     IllegalTransition: 409,
     errors.MessageTooLarge: 413,
     errors.StepContended: 503,
+    errors.NotYetReplicated: 503,
 }
 
 
@@ -185,7 +187,11 @@ def handles_errors(
             except Exception as e:
                 known = status_of(e)
                 if known is not None:
-                    return error(app, *known)
+                    response = error(app, *known)
+                    if isinstance(e, errors.NotYetReplicated):  # recorded here: when, and what, to retry
+                        response.headers["Retry-After"] = str(e.retry_after_s)
+                        response.headers["X-Transaction-Id"] = e.transaction_id
+                    return response
                 log.error(
                     "unexpected error", extra={"error_type": type(e).__name__}
                 )  # its message may quote the request

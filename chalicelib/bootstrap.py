@@ -16,6 +16,7 @@ from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
 from chalicelib.adapters.dynamodb import Claims, TransactionView
 from chalicelib.adapters.overdue import OverdueScan
+from chalicelib.adapters.replication import PeerReplicas
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
 from chalicelib.adapters.settings import Settings, settings
@@ -25,6 +26,7 @@ from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.checks.sanctions import Screening, load_screening
 from chalicelib.pipeline import ports
 from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
+from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.decision import Decide
 from chalicelib.pipeline.incoming import Incoming
 from chalicelib.pipeline.issue_transaction import IssueTransaction
@@ -72,6 +74,7 @@ class Adapters:
     view: TransactionView
     screening: Screening
     check_settings: checks.CheckSettings
+    replication: ports.Replication
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Service:
     time_out: TimeOut
     deadline_reached: DeadlineReached
     sweep: Sweep
+    confirm: Confirm
 
     @property
     def payments(self) -> Payments:
@@ -116,6 +120,9 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "view": lambda: TransactionView(s.transactions_table),
         "screening": load_screening,
         "check_settings": checks.default_settings,
+        "replication": lambda: PeerReplicas(
+            s.events_table, [p for p in s.peers if p != s.region_id], s.peer_archive_buckets
+        ),
     }
     built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
     return Adapters(settings=s, **built)
@@ -164,6 +171,7 @@ def build(s: Settings, **overrides: Any) -> Service:
         time_out=time_out,
         deadline_reached=DeadlineReached(time_out, a.deadlines),
         sweep=Sweep(a.overdue, time_out, sla),
+        confirm=Confirm(a.replication, s.region_id, s.default_consistency, s.strong_wait_seconds),
     )
 
 

@@ -9,6 +9,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+from botocore.config import Config
 
 from chalicelib.adapters import call_log
 from chalicelib.eventstore.aws import CLIENT_CONFIG
@@ -41,6 +42,29 @@ def client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient
 def _client(service: Service) -> DynamoDBClient | S3Client | SecretsManagerClient | SNSClient | SQSClient:
     made = boto3.session.Session().client(service, config=_CONFIG)
     return call_log.install(made)  # test-only recorder; a no-op unless PACSFLOW_CALL_LOG is set
+
+
+# A peer replica is polled until a deadline of a few seconds (chalicelib/adapters/replication.py):
+# one attempt per poll, each bounded to 1 s + 1 s, so a peer that does not answer costs a poll.
+PEER_CONFIG = _CONFIG.merge(
+    Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=1)
+)
+
+
+@overload
+def peer_client(service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
+@overload
+def peer_client(service: Literal["s3"], region: str) -> S3Client: ...
+def peer_client(service: Literal["dynamodb", "s3"], region: str) -> DynamoDBClient | S3Client:
+    """The process's client of `service` in the peer Region `region` (its replicas); the
+    endpoint is boto3's usual one (AWS_ENDPOINT_URL locally: MiniStack serves every Region)."""
+    return _peer_client(service, region)
+
+
+@cache
+def _peer_client(service: Literal["dynamodb", "s3"], region: str) -> DynamoDBClient | S3Client:
+    made = boto3.session.Session().client(service, region_name=region, config=PEER_CONFIG)
+    return call_log.install(made)
 
 
 @cache

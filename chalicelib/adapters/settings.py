@@ -7,6 +7,7 @@ build a Settings directly.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACSFLOW_", frozen=True)
 
     region_id: str = Field(default="us-east-1", description="the Region this stack serves")
+    peers: dict[str, str] = Field(default_factory=dict, description="peer Regions and their API base URLs")
     stage: str = "local"
     events_table: str = "pacsflow-events"
     transactions_table: str = "pacsflow-transactions"
@@ -49,6 +51,12 @@ class Settings(BaseSettings):
     sla_seconds: int = 30
     sla_seconds_by_type: str = "{}"
     deadlines_queue_url: str = ""  # standard queue of delayed deadline messages
+    # X-Consistency (docs/multi-region.md §5): the level a request gets when it names none,
+    # how long a `strong` write waits for every peer replica, and each peer's archive bucket
+    # (the cross-Region replica of ours) that a strong /inbox checks for the message.
+    default_consistency: Literal["strong", "eventual"] = "eventual"
+    strong_wait_seconds: float = Field(default=2.0, ge=0, le=10)
+    peer_archive_buckets: dict[str, str] = Field(default_factory=dict, description="Region -> its archive bucket")
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).

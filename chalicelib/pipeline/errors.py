@@ -11,9 +11,11 @@ __all__ = [
     "CancellationDoesNotMatch",
     "EmptyBody",
     "InvalidCancellationRequest",
+    "InvalidConsistency",
     "InvalidStatusRequest",
     "MessageMismatch",
     "MessageTooLarge",
+    "NotYetReplicated",
     "NothingToCancel",
     "PaymentNotFound",
     "ReportNotReady",
@@ -52,6 +54,30 @@ class InvalidStatusRequest(ApplicationError):
 
 class InvalidCancellationRequest(ApplicationError):
     error_code = "INVALID_CANCELLATION_REQUEST"
+
+
+class InvalidConsistency(ApplicationError):
+    error_code = "INVALID_CONSISTENCY"
+
+    def __init__(self) -> None:
+        super().__init__("X-Consistency must be strong or eventual")
+
+
+class NotYetReplicated(ApplicationError):
+    """A `strong` write is recorded here, but some peer replica could not read it in time.
+    Every write route is idempotent, so the client may retry (GET /uuid: with the
+    X-Transaction-Id this answer names, or it is issued a new id)."""
+
+    error_code = "NOT_YET_REPLICATED"
+
+    def __init__(self, region_id: str, missing: tuple[str, ...], transaction_id: str, retry_after_s: int) -> None:
+        super().__init__(
+            f"transaction {transaction_id} is recorded in {region_id}, not yet readable in "
+            f"{', '.join(missing)}; retrying is safe"
+        )
+        self.transaction_id = transaction_id
+        self.missing = missing
+        self.retry_after_s = retry_after_s
 
 
 class CancellationDoesNotMatch(ApplicationError):

@@ -1,12 +1,17 @@
 """GET /uuid (POST /transactions): issue a transaction id, recorded as ACCP; its SLA
-deadline is scheduled (chalicelib/pipeline/timeouts.py)."""
+deadline is scheduled (chalicelib/pipeline/timeouts.py).
+
+`again`: a strong GET /uuid answered 503 NOT_YET_REPLICATED recorded an id; its retry names
+that id (X-Transaction-Id) and is answered with it, issuing none (docs/multi-region.md §5)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from uuid import UUID
 
 from chalicelib.domain import Payment
+from chalicelib.pipeline.errors import UnsupportedMessageType
 from chalicelib.pipeline.intake import PAYMENT_MESSAGE_TYPES, family_of
 from chalicelib.pipeline.payments import Payments
 
@@ -21,4 +26,12 @@ class IssueTransaction:
         family = family_of(message_type, "pacs.008", PAYMENT_MESSAGE_TYPES)
         payment = self.payments.initiate(family, self.region_id, request_id, owner)
         self.schedule_deadline(payment)
+        return payment
+
+    def again(self, transaction_id: UUID, message_type: str | None, owner: str) -> Payment:
+        """The owner's transaction `transaction_id`, issued earlier for this message type."""
+        family = family_of(message_type, "pacs.008", PAYMENT_MESSAGE_TYPES)
+        payment = self.payments.get_payment(transaction_id, owner)
+        if payment.message_type != family:
+            raise UnsupportedMessageType(f"transaction {transaction_id} was issued for {payment.message_type}")
         return payment

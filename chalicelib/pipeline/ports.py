@@ -6,6 +6,8 @@ both conform; mypy checks it where the composition root and the fakes are typed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -45,3 +47,25 @@ class ClaimStore(Protocol):
 
     def claim(self, kind: str, value: str, transaction_id: str, now: float, window_s: int) -> str | None:
         """Take `value` for `transaction_id`; None if taken (or already ours), else the holder."""
+
+
+EventKey = tuple[str, int]  # (pk, sk) of an event item: the aggregate id and the version
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """Which peer Regions could read every item asked about, and which could not (yet)."""
+
+    replicated_to: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+class Replication(Protocol):
+    """The peer Regions' replicas of the events table and of the archive."""
+
+    @property
+    def peers(self) -> tuple[str, ...]: ...
+
+    def confirm(self, event_keys: Sequence[EventKey], archive_keys: Sequence[str], deadline: float) -> Replicated:
+        """Poll each peer until it reads every event and archive object, or `deadline`
+        (time.monotonic()) passes."""

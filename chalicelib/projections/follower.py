@@ -34,10 +34,13 @@ def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> T
     return record
 
 
-def current_state(payments: Payments, view: TransactionView, transaction_id: UUID, owner: str) -> dict[str, Any]:
+def current_state(
+    payments: Payments, view: TransactionView, transaction_id: UUID, owner: str, *, fold_events: bool = False
+) -> dict[str, Any]:
     """The owner's view record as the API shows it (JSON), or — if the follower has not
-    caught up yet — the fold of the events."""
-    record = view.get(str(transaction_id))
+    caught up yet, or `fold_events` (X-Consistency: strong) — the fold of the events, read
+    with strongly consistent reads of this Region's replica."""
+    record = None if fold_events else view.get(str(transaction_id))
     if record is None:
         record = fold(payments.history(transaction_id, owner))
     if record is None or record.owner != owner:

@@ -135,7 +135,6 @@ def test_every_operation_documents_500_and_415_and_headers_it_reads(route):
     source = inspect.getsource(ROUTES[route].view_function)
     read = {h.lower() for h in re.findall(r'headers\.get\("(x-[a-z-]+)"\)', source)}
     assert headers == read
-    assert "x-consistency" not in headers
 
 
 # -- the error codes ---------------------------------------------------------------------
@@ -293,3 +292,12 @@ def test_the_routes_real_answers_conform_to_the_document(http, uncounted):  # no
         "POST",
     )
     conforms(http.call("POST", "/status-requests", body=b"<a/>", headers=XML), "/status-requests", "POST")
+
+
+def test_a_read_is_the_transaction_and_its_consistency():
+    """GET /transactions/{id} answers the view's Transaction plus `consistency` (X-Consistency)."""
+    schemas = DOC["components"]["schemas"]
+    read, view = schemas["TransactionRead"], schemas["Transaction"]
+    assert read["properties"] == {**view["properties"], "consistency": read["properties"]["consistency"]}
+    assert read["required"] == [*view["required"], "consistency"]
+    assert read["additionalProperties"] is False

@@ -28,10 +28,12 @@ from lxml import etree
 
 import app as app_module
 from chalicelib import api, auth, bootstrap
+from chalicelib.adapters.replication import PeerReplicas
 from chalicelib.adapters.settings import Settings
 from chalicelib.domain import IllegalTransition, MessageMismatch
 from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline import errors
+from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.projections.errors import InvalidQuery
 from tests.messages import EVENTS, fresh, redated
@@ -237,7 +239,8 @@ def http(monkeypatch) -> Api:
 
 def stubbed(monkeypatch, **use_cases: Any) -> Api:
     """The API over a service of stubs (for errors no real request can provoke)."""
-    svc = SimpleNamespace(**use_cases)
+    no_peers = Confirm(PeerReplicas("pacsflow-events", [], {}), "us-east-1", "eventual", 0.0)
+    svc = SimpleNamespace(**{"confirm": no_peers, **use_cases})
     monkeypatch.setattr(app_module, "service", lambda: svc)
     return Api(svc, MemoryView())  # type: ignore[arg-type]
 
@@ -320,7 +323,16 @@ def tx_sts(doc: etree._Element) -> str | None:
 def test_get_uuid_issues_a_transaction_id_owned_by_the_caller(http):
     r = http.call("GET", "/uuid")
     body = assert_json(r)
-    assert set(body) == {"transaction_id", "region_id", "request_id", "request_timestamp", "message"}
+    assert set(body) == {
+        "transaction_id",
+        "region_id",
+        "request_id",
+        "request_timestamp",
+        "message",
+        "consistency",
+        "replicated_to",
+    }
+    assert body["consistency"] == "eventual" and body["replicated_to"] == [body["region_id"]]  # no peers here
     assert UUID_TEXT.fullmatch(body["transaction_id"]) and body["request_id"]
     assert body["region_id"] == http.svc.adapters.settings.region_id
     payment = http.svc.payments.get_payment(UUID(body["transaction_id"]), OWNER)
@@ -339,7 +351,15 @@ def test_inbox_takes_a_pacs008_with_202_and_a_repeat_of_it_queues_nothing(http):
     message = fresh("pacs008_bare.xml")
     body = assert_json(http.submit(tx, message), 202)
     assert body["transaction_id"] == tx and body["message"] == "transaction received successfully"
-    assert set(body) == {"transaction_id", "region_id", "request_id", "request_timestamp", "message"}
+    assert set(body) == {
+        "transaction_id",
+        "region_id",
+        "request_id",
+        "request_timestamp",
+        "message",
+        "consistency",
+        "replicated_to",
+    }
     assert [step for _, step, _ in http.svc.adapters.incoming.sent] == ["incoming"]
     assert_json(http.submit(tx, message), 202)  # a retried POST: the same step (FIFO deduplicates it by hash)
     queue = http.svc.adapters.incoming
@@ -492,6 +512,12 @@ NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
     IllegalTransition: (IllegalTransition("cannot release a payment in status ACCP"), 409, "ILLEGAL_TRANSITION"),
     errors.MessageTooLarge: (errors.MessageTooLarge(1024), 413, "MESSAGE_TOO_LARGE"),
     errors.StepContended: (errors.StepContended("lost the race 5 times"), 503, "CONTENDED"),
+    errors.InvalidConsistency: (errors.InvalidConsistency(), 400, "INVALID_CONSISTENCY"),
+    errors.NotYetReplicated: (
+        errors.NotYetReplicated("us-east-1", ("eu-west-1",), "8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11", 2),
+        503,
+        "NOT_YET_REPLICATED",
+    ),
 }
 
 
