@@ -59,6 +59,7 @@ class PeerReplicas:
         self.s3 = s3
         self.clock = clock
         self.sleep = sleep
+        self._warned: set[tuple[str, str]] = set()
 
     @property
     def peers(self) -> tuple[str, ...]:
@@ -67,6 +68,7 @@ class PeerReplicas:
     def confirm(self, event_keys: Sequence[EventKey], archive_keys: Sequence[str], deadline: float) -> Replicated:
         wanted = {_Item("event", pk, sk) for pk, sk in event_keys} | {_Item("object", key) for key in archive_keys}
         pending = {peer: set(wanted) for peer in self._peers}
+        self._warned.clear()  # each peer's each error is said once per confirm
         delay = FIRST_DELAY_S
         while True:
             for peer, items in pending.items():
@@ -92,16 +94,22 @@ class PeerReplicas:
                 )
                 return "Item" in found
             bucket = self.archive_buckets.get(peer)
-            if bucket is None:  # a deployment error: said once per poll, and never confirmed
-                log.error("no archive bucket configured for peer Region %s", peer)
+            if bucket is None:  # a deployment error (PACSFLOW_PEER_ARCHIVE_BUCKETS): never confirmed
+                self._warn(peer, "no archive bucket configured")
                 return False
             self.s3(peer).head_object(Bucket=bucket, Key=key)
             return True
         except ClientError as e:
+            # Without s3:ListBucket on the peer bucket, S3 answers a missing key 403, not 404.
             code = str(e.response.get("Error", {}).get("Code", ""))
             if code not in ("404", "NoSuchKey", "NotFound"):
-                log.warning("peer Region %s: %s on %s", peer, code, kind)
+                self._warn(peer, f"{code} on {kind}")
             return False
         except BotoCoreError as e:  # unreachable, timed out
-            log.warning("peer Region %s unreachable: %s", peer, type(e).__name__)
+            self._warn(peer, f"unreachable: {type(e).__name__}")
             return False
+
+    def _warn(self, peer: str, what: str) -> None:
+        if (peer, what) not in self._warned:
+            self._warned.add((peer, what))
+            log.warning("peer Region %s: %s", peer, what)

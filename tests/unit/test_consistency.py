@@ -171,6 +171,10 @@ def test_strong_uuid_retry_names_only_the_callers_own_id(monkeypatch, aws_region
 
     r = http.call("GET", "/uuid", headers={**STRONG, "X-Transaction-Id": tx}, auth_as=token(client_id=OTHER))
     assert_error(r, 404, "TRANSACTION_NOT_FOUND")
+    conforms(r, "/uuid", "GET")
+    r = http.call("POST", "/transactions", headers={**XML, **STRONG, "X-Transaction-Id": "nope"})
+    assert_error(r, 400, "INVALID_TRANSACTION_ID")
+    conforms(r, "/transactions", "POST")
     r = http.call("GET", "/uuid", headers={**STRONG, "X-Transaction-Id": tx, "X-Message-Type": "camt.056"})
     assert_error(r, 400, "UNSUPPORTED_MESSAGE_TYPE")  # issued for pacs.008
 
@@ -292,10 +296,15 @@ def test_a_strong_read_folds_the_events_while_the_view_lags(monkeypatch, aws_reg
 # -- the adapter and the settings --------------------------------------------------------
 
 
-def test_a_peer_that_errors_is_missing_not_an_exception(aws_regions):
+def test_a_peer_that_errors_is_missing_not_an_exception_and_is_said_once(aws_regions, caplog):
     replicas = PeerReplicas("no-such-table", [PEER], {})
-    result = replicas.confirm([("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11", 1)], ["inbound/x"], time.monotonic() + 0.1)
+    result = replicas.confirm([("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11", 1)], ["inbound/x"], time.monotonic() + 0.3)
     assert result.replicated_to == () and result.missing == (PEER,)
+    said = sorted(r.getMessage() for r in caplog.records if r.name == "chalicelib.adapters.replication")
+    assert said == [
+        f"peer Region {PEER}: ResourceNotFoundException on event",
+        f"peer Region {PEER}: no archive bucket configured",
+    ]
 
 
 def test_the_adapter_reads_every_peer_and_names_each_one(aws_regions):
