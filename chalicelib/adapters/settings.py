@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     sla_seconds: int = 30
     sla_seconds_by_type: str = "{}"
     deadlines_queue_url: str = ""  # standard queue of delayed deadline messages
+    # Several Regions (docs/multi-region.md): the stack's peers, set by the deploy that links them.
+    peers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Region -> that Region's API base URL, for every peer Region (env PACSFLOW_PEERS, JSON)",
+    )
+    tenants: dict[str, str] = Field(
+        default_factory=dict,
+        description="Cognito client id -> tenant name: the owner recorded on a payment is the tenant, "
+        "the same in every Region (env PACSFLOW_TENANTS, JSON)",
+    )
+    peer_archive_buckets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Region -> that peer's archive bucket, where this archive is replicated "
+        "(env PACSFLOW_PEER_ARCHIVE_BUCKETS, JSON)",
+    )
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).
