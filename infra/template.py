@@ -1541,6 +1541,7 @@ def merge_template() -> dict[str, Any]:
             "UserPoolId": {"Value": ref("UserPool")},
             "EventCipherSecretArn": {"Value": ref("EventCipherSecret")},
             "DataKeyArn": {"Value": arn(KEY)},
+            "ArchiveReplicationRoleArn": {"Condition": "ReplicatesArchive", "Value": arn("ArchiveReplicationRole")},
             "ViewFailuresQueueUrl": {"Value": ref("ViewFailuresQueue")},
             "TokenIssuer": {"Value": sub(ISSUER)},
             "TokenUrl": {
