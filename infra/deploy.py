@@ -456,7 +456,7 @@ def start_local(port: int, state: Path) -> int:
     return proc.pid
 
 
-def run_local() -> None:
+def run_local(regions: list[str] | None = None) -> None:
     """Start MiniStack with persistence (unless it already answers) and deploy to it.
 
     Its state lives in .ministack/state and is saved by `make stop` (a graceful stop), so a
@@ -470,7 +470,12 @@ def run_local() -> None:
         print(f"MiniStack started on 127.0.0.1:{LOCAL_PORT} (pid {pid}, log .ministack/ministack.log)")
     else:
         print(f"MiniStack already answers on 127.0.0.1:{LOCAL_PORT}")
-    stack = deploy_local(ministack.endpoint(LOCAL_PORT))
+    endpoint = ministack.endpoint(LOCAL_PORT)
+    if regions and len(regions) > 1:
+        stack = deploy_local_regions(endpoint, regions)
+        print("Regions: " + ", ".join(f"{r['region']} {r['api_url']}/" for r in stack["regions"]))
+    else:
+        stack = deploy_local(endpoint, region=(regions or [ministack.REGION])[0])
     LOCAL_STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
     print(f"\npacsflow is running: {stack['api_url']}/")
     print(f"OAuth2 token endpoint: {stack['token_url']} (two demo clients in local-stack.json)")
@@ -513,35 +518,111 @@ def aws_session(stage: str) -> boto3.session.Session:
     return boto3.session.Session(region_name=region_of(stage))
 
 
-def deploy_aws(stage: str, bucket: str | None = None) -> dict[str, Any]:
+def deploy_aws(
+    stage: str, bucket: str | None = None, stack: str | None = None, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Deploy stage `stage` to its Region; return what a client needs (URLs, pool, outputs)."""
     session = aws_session(stage)
     region = region_of(stage)
     account = session.client("sts").get_caller_identity()["Account"]
     bucket = bucket or artifacts_bucket(stage, account)
     template = upload(session, package(stage), bucket, None)
-    params = {"Stage": stage, "AuthDomainPrefix": auth_domain_prefix(stage, account), **sla_parameters()}
-    outputs = deploy_stack(session, stack_name(stage), template, params, None, every=2)
+    params = {
+        "Stage": stage,
+        "AuthDomainPrefix": auth_domain_prefix(stage, account),
+        **sla_parameters(),
+        **(parameters or {}),
+    }
+    stack = stack or stack_name(stage)
+    outputs = deploy_stack(session, stack, template, params, None, every=2)
     return {
         "stage": stage,
         "region": region,
-        "stack_name": stack_name(stage),
+        "account": account,
+        "stack_name": stack,
         "api_url": outputs.get("EndpointURL", "").rstrip("/"),
         "token_url": outputs["TokenUrl"],
         "outputs": outputs,
     }
 
 
+# One stack name in every Region of a set: a global table's replicas share its name.
+REGION_SET_STACK = "pacsflow-global"
+
+
+def deploy_aws_regions(
+    regions: list[str],
+    consistency: str = "mrec",
+    witness: str = "",
+    stack: str = REGION_SET_STACK,
+    deploy: Any = deploy_aws,
+    stream: Any = None,
+) -> list[dict[str, Any]]:
+    """Deploy the same stack (name `stack`) in each of `regions` on AWS and link them.
+
+    1. The first Region's stack creates the events and positions tables as
+       AWS::DynamoDB::GlobalTable with a replica in every Region (TableMode global,
+       Consistency mrec|mrsc, WitnessRegion for mrsc with two Regions).
+    2. Each other Region's stack uses its replica by name (RegionRole replica) and follows
+       the replica's stream, read with DescribeTable in that Region.
+    3. Every stack is updated with its Peers, the Tenants (PACSFLOW_TENANTS) and
+       PeerArchiveBuckets, which turns archive replication on (every bucket exists now).
+    `deploy(stage, stack=, parameters=)` and `stream(region, table)` are injectable for tests.
+    """
+    if consistency not in ("mrec", "mrsc"):
+        raise ValueError("consistency is mrec or mrsc")
+    if consistency == "mrsc" and len(regions) + (1 if witness else 0) != 3:
+        raise ValueError("mrsc needs three Regions, or two and a witness (WITNESS=)")
+    if consistency == "mrec" and witness:
+        raise ValueError("a witness is for mrsc only")
+    stream = stream or (lambda region, table: stream_arn(aws_session(region), None, table))
+    first = regions[0]
+    common = {"TableMode": "global", "Consistency": consistency, "WitnessRegion": witness}
+
+    def role(region: str) -> dict[str, str]:
+        if region == first:
+            return {"RegionRole": "primary"}
+        return {"RegionRole": "replica", "EventsStreamArn": stream(region, f"{stack}-events")}
+
+    described = {}
+    for region in regions:
+        params = {**common, **peer_slots(region, regions), **role(region)}
+        described[region] = deploy(region, stack=stack, parameters=params)
+    if len(regions) > 1:
+        tenants = os.environ.get("PACSFLOW_TENANTS", "{}")
+        for region in regions:
+            account = described[region]["account"]
+            peers = [r for r in regions if r != region]
+            link = {
+                "Peers": json.dumps({r: described[r]["api_url"] for r in peers}, sort_keys=True),
+                "Tenants": tenants,
+                "PeerArchiveBuckets": json.dumps(
+                    {r: archive_bucket_name(stack, account, r) for r in peers}, sort_keys=True
+                ),
+            }
+            params = {**common, **peer_slots(region, regions), **role(region), **link}
+            described[region] = deploy(region, stack=stack, parameters=params)
+    return [described[r] for r in regions]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", choices=["local", "stop", "aws"])
+    parser.add_argument("target", choices=["local", "stop", "aws", "aws-regions"])
+    parser.add_argument("--regions", default="", help="local, aws-regions: the Regions, first the primary")
+    parser.add_argument("--consistency", default="mrec", choices=["mrec", "mrsc"], help="aws-regions")
+    parser.add_argument("--witness", default="", help="aws-regions, mrsc with two Regions: the witness Region")
     parser.add_argument("--stage", help="aws: the Region to deploy to (e.g. eu-west-1)")
     parser.add_argument(
         "--artifacts-bucket", help="aws: default pacsflow-artifacts-<account>-<region>, created if missing"
     )
     args = parser.parse_args()
+    regions = args.regions.split()
     if args.target == "local":
-        run_local()
+        run_local(regions)
+    elif args.target == "aws-regions":
+        if len(regions) < 2:
+            parser.error('aws-regions needs --regions "REGION REGION..."')
+        print(json.dumps(deploy_aws_regions(regions, args.consistency, args.witness), indent=2))
     elif args.target == "stop":
         stop_local()
     else:

@@ -257,25 +257,26 @@ def events_stream_arn() -> Any:
     )
 
 
-def _replica(region: Any, key: Any) -> dict[str, Any]:
+def _replica(region: Any, key: Any = None) -> dict[str, Any]:
     return {
         "Region": region,
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        "SSESpecification": {"KMSMasterKeyId": key},
+        **({"SSESpecification": {"KMSMasterKeyId": key}} if key is not None else {}),
     }
 
 
 def global_table(plain: dict[str, Any]) -> dict[str, Any]:
     """`AWS::DynamoDB::GlobalTable` of the same schema as the plain table `plain`, created by
-    the primary stack (TableMode global): one replica per Region of the set, each encrypted
-    with the key of its Region's stack (alias/<stack name>: those stacks are deployed first),
-    point-in-time recovery on each; MultiRegionConsistency from the Consistency parameter."""
+    the primary stack (TableMode global): one replica per Region of the set, point-in-time
+    recovery on each; MultiRegionConsistency from the Consistency parameter. This Region's
+    replica is encrypted with the stack's key; a peer's replica with DynamoDB's key of its
+    Region (a key must be in the replica's Region, and the peer's stack, whose key it would be,
+    is deployed after this table: docs/multi-region.md §2)."""
     properties = dict(plain["Properties"])
     for dropped in ("PointInTimeRecoverySpecification", "SSESpecification", "StreamSpecification"):
         properties.pop(dropped)
-    peer_key = "arn:${AWS::Partition}:kms:${%s}:${AWS::AccountId}:alias/${AWS::StackName}"
     replicas = [_replica(ref("AWS::Region"), ref(KEY))] + [
-        if_(f"Has{slot}", _replica(ref(slot), sub(peer_key % slot)), NO_VALUE) for slot in PEER_SLOTS
+        if_(f"Has{slot}", _replica(ref(slot)), NO_VALUE) for slot in PEER_SLOTS
     ]
     ttl = properties.pop("TimeToLiveSpecification", None)
     return _stateful(
