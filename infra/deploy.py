@@ -335,7 +335,7 @@ def add_replicas(session: boto3.session.Session, endpoint: str | None, table: st
     (UpdateTable ReplicaUpdates, global tables version 2019.11.21); wait until each is ACTIVE."""
     ddb = session.client("dynamodb", endpoint_url=endpoint)
     described = ddb.describe_table(TableName=table)["Table"]
-    present = {r["RegionName"] for r in described.get("Replicas", [])}
+    present = {r["RegionName"] for r in described.get("Replicas", [])}  # a second `make run` finds them
     for region in regions:
         if region not in present:
             ddb.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
