@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run stop deploy demo rebuild lint test test-fast bench conformance clean
+.PHONY: install run stop deploy deploy-regions region-down region-up demo rebuild lint test test-fast bench conformance clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,19 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 ## Start MiniStack on 127.0.0.1:4566 (with the state `make stop` saved) and deploy the app to it
-## by stack update (writes local-stack.json).
+## by stack update (writes local-stack.json). REGIONS="us-east-1 eu-west-1": the same stack in
+## each Region, linked (replicated tables, archive replication, peers).
 run: $(STAMP)
-	$(PY) -m infra.deploy local
+	$(PY) -m infra.deploy local $(if $(REGIONS),--regions "$(REGIONS)")
+
+## Take a local Region's service away (functions throttled to 0, pollers and schedules off), and back.
+region-down: $(STAMP)
+	@test -n "$(REGION)" || { echo "usage: make region-down REGION=<region>"; exit 2; }
+	$(PY) -m infra.regions down $(REGION)
+
+region-up: $(STAMP)
+	@test -n "$(REGION)" || { echo "usage: make region-up REGION=<region>"; exit 2; }
+	$(PY) -m infra.regions up $(REGION)
 
 ## The README's curl walkthrough against the stack `make run` started.
 demo:
@@ -35,6 +45,12 @@ stop: $(STAMP)
 deploy: $(STAMP)
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=<region>"; exit 2; }
 	$(PY) -m infra.deploy aws --stage $(STAGE) $(if $(ARTIFACTS_BUCKET),--artifacts-bucket $(ARTIFACTS_BUCKET))
+
+## Deploy to several AWS Regions, linked: make deploy-regions REGIONS="us-east-1 eu-west-1" CONSISTENCY=mrec
+## (CONSISTENCY=mrsc: three Regions, or two and WITNESS=<region>).
+deploy-regions: $(STAMP)
+	@test -n "$(REGIONS)" || { echo 'usage: make deploy-regions REGIONS="<region> <region>" [CONSISTENCY=mrec|mrsc] [WITNESS=<region>]'; exit 2; }
+	$(PY) -m infra.deploy aws-regions --regions "$(REGIONS)" --consistency $(or $(CONSISTENCY),mrec) $(if $(WITNESS),--witness $(WITNESS))
 
 ## Lint, format check and type check (settings in pyproject.toml); `make test` runs it first.
 lint: $(STAMP)

@@ -29,7 +29,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from infra import ministack
-from infra.template import merge_template
+from infra.template import PEER_SLOTS, merge_template
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt)
     from mypy_boto3_cloudformation.literals import CapabilityType
@@ -250,9 +250,9 @@ def ensure_client(
     return {"client_id": client["ClientId"], "client_secret": client["ClientSecret"]}
 
 
-def local_session() -> boto3.session.Session:
+def local_session(region: str = ministack.REGION) -> boto3.session.Session:
     return boto3.session.Session(
-        region_name=ministack.REGION,
+        region_name=region,
         aws_access_key_id=ministack.CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=ministack.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
@@ -265,13 +265,8 @@ def sla_parameters() -> dict[str, str]:
     return {param: os.environ[env] for param, env in names.items() if os.environ.get(env)}
 
 
-def deploy_local(
-    endpoint: str, stack: str = "pacsflow-local", parameters: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Deploy the `local` stage to the MiniStack at `endpoint`; return the stack description."""
-    session = local_session()
-    template = upload(session, package("local"), "pacsflow-deployments", endpoint)
-    params = {
+def local_parameters(parameters: dict[str, str] | None = None) -> dict[str, str]:
+    return {
         "Stage": "local",
         "QueueVisibilityTimeout": "20",
         "FaultInjection": "",
@@ -281,12 +276,26 @@ def deploy_local(
         **sla_parameters(),
         **(parameters or {}),
     }
+
+
+def deploy_local(
+    endpoint: str,
+    stack: str = "pacsflow-local",
+    parameters: dict[str, str] | None = None,
+    region: str = ministack.REGION,
+    template: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Deploy the `local` stage to the MiniStack at `endpoint` (in `region`); return the stack
+    description."""
+    session = local_session(region)
+    template = template or upload(session, package("local"), deployments_bucket(region), endpoint)
+    params = local_parameters(parameters)
     outputs = deploy_stack(session, stack, template, params, endpoint)
     prefix = params.get("ScopePrefix", "pacsflow")
     scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write"}
     return {
         "api_url": f"{endpoint}/_aws/execute-api/{outputs['RestAPIId']}/api",
-        "region": ministack.REGION,
+        "region": region,
         "endpoint_url": endpoint,
         "token_url": f"{endpoint}/oauth2/token",
         "clients": [
@@ -299,6 +308,147 @@ def deploy_local(
     }
 
 
+def deployments_bucket(region: str) -> str:
+    """The local deployment packages' bucket in `region` (Lambda reads code in its own Region)."""
+    return "pacsflow-deployments" if region == ministack.REGION else f"pacsflow-deployments-{region}"
+
+
+# Demo clients of every Region map to the same tenants: clients[0] -> tenant-a, clients[1] -> tenant-b.
+DEMO_TENANTS = ("tenant-a", "tenant-b")
+
+
+def peer_slots(region: str, regions: list[str]) -> dict[str, str]:
+    """The template's ReplicaRegion1/2 parameters of `region`'s stack: the other Regions."""
+    peers = [r for r in regions if r != region]
+    if len(peers) > len(PEER_SLOTS):
+        raise ValueError(f"at most {len(PEER_SLOTS) + 1} Regions (got {len(regions)})")
+    return {slot: (peers[n] if n < len(peers) else "") for n, slot in enumerate(PEER_SLOTS)}
+
+
+def archive_bucket_name(stack: str, account: str, region: str) -> str:
+    """The archive bucket's name (the template's BucketName): the same stack name in every Region."""
+    return f"{stack}-archive-{account}-{region}"
+
+
+def add_replicas(session: boto3.session.Session, endpoint: str | None, table: str, regions: list[str]) -> None:
+    """Make `table` (in the session's Region) a global table with a replica in each of `regions`
+    (UpdateTable ReplicaUpdates, global tables version 2019.11.21); wait until each is ACTIVE."""
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    described = ddb.describe_table(TableName=table)["Table"]
+    present = {r["RegionName"] for r in described.get("Replicas", [])}  # a second `make run` finds them
+    for region in regions:
+        if region not in present:
+            ddb.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
+    for region in regions:
+        replica = session.client("dynamodb", region_name=region, endpoint_url=endpoint)
+        replica.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+def stream_arn(session: boto3.session.Session, endpoint: str | None, table: str) -> str:
+    """The stream of `table`'s replica in the session's Region (DescribeTable there)."""
+    described = session.client("dynamodb", endpoint_url=endpoint).describe_table(TableName=table)["Table"]
+    return str(described["LatestStreamArn"])
+
+
+def replication_configuration(stack: str, account: str, role: str, peers: list[str]) -> dict[str, Any]:
+    """What the template's ArchiveBucket ReplicationConfiguration resolves to, with replication
+    role `role` (MiniStack's CloudFormation ignores that property; its S3 API implements it)."""
+    return {
+        "Role": role,
+        "Rules": [
+            {
+                "ID": f"to-{peer}",
+                "Priority": n,
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "DeleteMarkerReplication": {"Status": "Disabled"},
+                "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+                "Destination": {
+                    "Bucket": f"arn:aws:s3:::{archive_bucket_name(stack, account, peer)}",
+                    "EncryptionConfiguration": {"ReplicaKmsKeyID": f"arn:aws:kms:{peer}:{account}:alias/{stack}"},
+                },
+            }
+            for n, peer in enumerate(peers, start=1)
+        ],
+    }
+
+
+def link_parameters(region: str, described: dict[str, dict[str, Any]], account: str) -> dict[str, str]:
+    """Peers, Tenants and PeerArchiveBuckets of `region`'s stack, from every Region's deploy."""
+    stack = described[region]["stack_name"]
+    tenants = {
+        client["client_id"]: tenant
+        for each in described.values()
+        for client, tenant in zip(each["clients"], DEMO_TENANTS, strict=False)
+    }
+    peers = [r for r in described if r != region]
+    return {
+        "Peers": json.dumps({r: described[r]["api_url"] for r in peers}, sort_keys=True),
+        "Tenants": json.dumps(tenants, sort_keys=True),
+        "PeerArchiveBuckets": json.dumps({r: archive_bucket_name(stack, account, r) for r in peers}, sort_keys=True),
+    }
+
+
+def deploy_local_regions(
+    endpoint: str, regions: list[str], stack: str = "pacsflow-local", parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Deploy the same stack in each of `regions` on the MiniStack at `endpoint` and link them:
+    the first Region's stack creates the events and positions tables, UpdateTable adds their
+    replicas in the other Regions, whose stacks use them by name (RegionRole replica), then
+    every stack is updated with its peers, the tenants and archive replication. Returns the
+    first Region's description with a `regions` list (each Region's description)."""
+    if not regions:
+        raise ValueError("no Region")
+    first, others = regions[0], regions[1:]
+    out = package("local")
+    # Lambda takes its code from a bucket in the function's own Region
+    templates = {r: upload(local_session(r), out, deployments_bucket(r), endpoint) for r in regions}
+    described: dict[str, dict[str, Any]] = {}
+    base = {**(parameters or {}), "TableMode": "table"}
+    described[first] = deploy_local(
+        endpoint, stack, {**base, "RegionRole": "primary", **peer_slots(first, regions)}, first, templates[first]
+    )
+    if others:
+        primary = local_session(first)
+        for name in (f"{stack}-events", f"{stack}-positions"):
+            add_replicas(primary, endpoint, name, others)
+    for region in others:
+        params = {
+            **base,
+            "RegionRole": "replica",
+            "EventsStreamArn": stream_arn(local_session(region), endpoint, f"{stack}-events"),
+            **peer_slots(region, regions),
+        }
+        described[region] = deploy_local(endpoint, stack, params, region, templates[region])
+    if others:  # link: every peer exists now
+        account = local_session(first).client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
+        for region in regions:
+            each = described[region]
+            params = {
+                **base,
+                "RegionRole": "primary" if region == first else "replica",
+                **peer_slots(region, regions),
+                **(
+                    {"EventsStreamArn": stream_arn(local_session(region), endpoint, f"{stack}-events")}
+                    if region != first
+                    else {}
+                ),
+                **link_parameters(region, described, account),
+            }
+            described[region] = deploy_local(endpoint, stack, params, region, templates[region])
+            s3 = local_session(region).client("s3", endpoint_url=endpoint)
+            s3.put_bucket_replication(
+                Bucket=each["outputs"]["ArchiveBucketName"],
+                ReplicationConfiguration=replication_configuration(  # type: ignore[arg-type]
+                    stack,
+                    account,
+                    described[region]["outputs"]["ArchiveReplicationRoleArn"],
+                    [r for r in regions if r != region],
+                ),
+            )
+    return {**described[first], "regions": [described[r] for r in regions]}
+
+
 def start_local(port: int, state: Path) -> int:
     """Start MiniStack as `make run` does: on `port`, with its state kept in `state` (loaded now,
     saved by a graceful `ministack.stop`); return its pid."""
@@ -306,7 +456,7 @@ def start_local(port: int, state: Path) -> int:
     return proc.pid
 
 
-def run_local() -> None:
+def run_local(regions: list[str] | None = None) -> None:
     """Start MiniStack with persistence (unless it already answers) and deploy to it.
 
     Its state lives in .ministack/state and is saved by `make stop` (a graceful stop), so a
@@ -320,7 +470,12 @@ def run_local() -> None:
         print(f"MiniStack started on 127.0.0.1:{LOCAL_PORT} (pid {pid}, log .ministack/ministack.log)")
     else:
         print(f"MiniStack already answers on 127.0.0.1:{LOCAL_PORT}")
-    stack = deploy_local(ministack.endpoint(LOCAL_PORT))
+    endpoint = ministack.endpoint(LOCAL_PORT)
+    if regions and len(regions) > 1:
+        stack = deploy_local_regions(endpoint, regions)
+        print("Regions: " + ", ".join(f"{r['region']} {r['api_url']}/" for r in stack["regions"]))
+    else:
+        stack = deploy_local(endpoint, region=(regions or [ministack.REGION])[0])
     LOCAL_STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
     print(f"\npacsflow is running: {stack['api_url']}/")
     print(f"OAuth2 token endpoint: {stack['token_url']} (two demo clients in local-stack.json)")
@@ -363,35 +518,111 @@ def aws_session(stage: str) -> boto3.session.Session:
     return boto3.session.Session(region_name=region_of(stage))
 
 
-def deploy_aws(stage: str, bucket: str | None = None) -> dict[str, Any]:
+def deploy_aws(
+    stage: str, bucket: str | None = None, stack: str | None = None, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Deploy stage `stage` to its Region; return what a client needs (URLs, pool, outputs)."""
     session = aws_session(stage)
     region = region_of(stage)
     account = session.client("sts").get_caller_identity()["Account"]
     bucket = bucket or artifacts_bucket(stage, account)
     template = upload(session, package(stage), bucket, None)
-    params = {"Stage": stage, "AuthDomainPrefix": auth_domain_prefix(stage, account), **sla_parameters()}
-    outputs = deploy_stack(session, stack_name(stage), template, params, None, every=2)
+    params = {
+        "Stage": stage,
+        "AuthDomainPrefix": auth_domain_prefix(stage, account),
+        **sla_parameters(),
+        **(parameters or {}),
+    }
+    stack = stack or stack_name(stage)
+    outputs = deploy_stack(session, stack, template, params, None, every=2)
     return {
         "stage": stage,
         "region": region,
-        "stack_name": stack_name(stage),
+        "account": account,
+        "stack_name": stack,
         "api_url": outputs.get("EndpointURL", "").rstrip("/"),
         "token_url": outputs["TokenUrl"],
         "outputs": outputs,
     }
 
 
+# One stack name in every Region of a set: a global table's replicas share its name.
+REGION_SET_STACK = "pacsflow-global"
+
+
+def deploy_aws_regions(
+    regions: list[str],
+    consistency: str = "mrec",
+    witness: str = "",
+    stack: str = REGION_SET_STACK,
+    deploy: Any = deploy_aws,
+    stream: Any = None,
+) -> list[dict[str, Any]]:
+    """Deploy the same stack (name `stack`) in each of `regions` on AWS and link them.
+
+    1. The first Region's stack creates the events and positions tables as
+       AWS::DynamoDB::GlobalTable with a replica in every Region (TableMode global,
+       Consistency mrec|mrsc, WitnessRegion for mrsc with two Regions).
+    2. Each other Region's stack uses its replica by name (RegionRole replica) and follows
+       the replica's stream, read with DescribeTable in that Region.
+    3. Every stack is updated with its Peers, the Tenants (PACSFLOW_TENANTS) and
+       PeerArchiveBuckets, which turns archive replication on (every bucket exists now).
+    `deploy(stage, stack=, parameters=)` and `stream(region, table)` are injectable for tests.
+    """
+    if consistency not in ("mrec", "mrsc"):
+        raise ValueError("consistency is mrec or mrsc")
+    if consistency == "mrsc" and len(regions) + (1 if witness else 0) != 3:
+        raise ValueError("mrsc needs three Regions, or two and a witness (WITNESS=)")
+    if consistency == "mrec" and witness:
+        raise ValueError("a witness is for mrsc only")
+    stream = stream or (lambda region, table: stream_arn(aws_session(region), None, table))
+    first = regions[0]
+    common = {"TableMode": "global", "Consistency": consistency, "WitnessRegion": witness}
+
+    def role(region: str) -> dict[str, str]:
+        if region == first:
+            return {"RegionRole": "primary"}
+        return {"RegionRole": "replica", "EventsStreamArn": stream(region, f"{stack}-events")}
+
+    described = {}
+    for region in regions:
+        params = {**common, **peer_slots(region, regions), **role(region)}
+        described[region] = deploy(region, stack=stack, parameters=params)
+    if len(regions) > 1:
+        tenants = os.environ.get("PACSFLOW_TENANTS", "{}")
+        for region in regions:
+            account = described[region]["account"]
+            peers = [r for r in regions if r != region]
+            link = {
+                "Peers": json.dumps({r: described[r]["api_url"] for r in peers}, sort_keys=True),
+                "Tenants": tenants,
+                "PeerArchiveBuckets": json.dumps(
+                    {r: archive_bucket_name(stack, account, r) for r in peers}, sort_keys=True
+                ),
+            }
+            params = {**common, **peer_slots(region, regions), **role(region), **link}
+            described[region] = deploy(region, stack=stack, parameters=params)
+    return [described[r] for r in regions]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", choices=["local", "stop", "aws"])
+    parser.add_argument("target", choices=["local", "stop", "aws", "aws-regions"])
+    parser.add_argument("--regions", default="", help="local, aws-regions: the Regions, first the primary")
+    parser.add_argument("--consistency", default="mrec", choices=["mrec", "mrsc"], help="aws-regions")
+    parser.add_argument("--witness", default="", help="aws-regions, mrsc with two Regions: the witness Region")
     parser.add_argument("--stage", help="aws: the Region to deploy to (e.g. eu-west-1)")
     parser.add_argument(
         "--artifacts-bucket", help="aws: default pacsflow-artifacts-<account>-<region>, created if missing"
     )
     args = parser.parse_args()
+    regions = args.regions.split()
     if args.target == "local":
-        run_local()
+        run_local(regions)
+    elif args.target == "aws-regions":
+        if len(regions) < 2:
+            parser.error('aws-regions needs --regions "REGION REGION..."')
+        print(json.dumps(deploy_aws_regions(regions, args.consistency, args.witness), indent=2))
     elif args.target == "stop":
         stop_local()
     else:

@@ -23,6 +23,8 @@ from typing import Any
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
+from infra.template import choose, evaluate_conditions
+
 
 @dataclass(frozen=True)
 class Call:
@@ -73,9 +75,12 @@ class Stack:
         return self.refs[name]
 
 
-def role_policies(template: Mapping[str, Any], stack: Stack) -> dict[str, list[dict[str, Any]]]:
-    """Function logical id -> its role's inline policy documents, resolved for `stack`."""
-    resources = template["Resources"]
+def role_policies(
+    template: Mapping[str, Any], stack: Stack, conditions: dict[str, bool] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Function logical id -> its role's inline policy documents, resolved for `stack` (each
+    Fn::If by `conditions`, by default those of a single-Region stack)."""
+    resources = choose(template["Resources"], evaluate_conditions() if conditions is None else conditions)
     policies = {}
     for name, resource in resources.items():
         role_arn = resource.get("Properties", {}).get("Role")

@@ -56,6 +56,13 @@ def arn(resource: str) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [resource, "Arn"]}
 
 
+def if_(condition: str, then: Any, otherwise: Any) -> dict[str, Any]:
+    return {"Fn::If": [condition, then, otherwise]}
+
+
+NO_VALUE = ref("AWS::NoValue")
+
+
 def queue_name(step: str) -> str:
     return step.capitalize() + "Queue"
 
@@ -96,7 +103,7 @@ EVENT_KEYS = {"pk": "S", "sk": "N"}  # aggregate id, version (chalicelib/eventst
 
 
 def storage() -> dict[str, Any]:
-    return {
+    resources = {
         "EventsTable": table(
             "events",
             EVENT_KEYS,
@@ -112,13 +119,18 @@ def storage() -> dict[str, Any]:
                     "Projection": {"ProjectionType": "ALL"},
                 }
             ],
-            # Keys only: the follower reads the events themselves from the store.
-            StreamSpecification={"StreamViewType": "KEYS_ONLY"},
+            # Keys only: the follower reads the events themselves from the store; a table that
+            # gets replicas needs new and old images (global tables version 2019.11.21).
+            StreamSpecification={"StreamViewType": if_("Replicated", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")},
             # duplicate-detection claims ($claim#...) expire after their window
             TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True},
         ),
         # Liquidity positions: their own event store, no stream (the view does not follow them).
-        "PositionsTable": table("positions", EVENT_KEYS),
+        "PositionsTable": table(
+            "positions",
+            EVENT_KEYS,
+            StreamSpecification=if_("Replicated", {"StreamViewType": "NEW_AND_OLD_IMAGES"}, NO_VALUE),
+        ),
         # Lookups by owner and identifier (chalicelib/adapters/dynamodb.py): a client's query
         # reads only its own rows. Records written before these attributes existed are
         # indexed by `rebuild --apply` (the migration).
@@ -199,6 +211,335 @@ def storage() -> dict[str, Any]:
             }
         ),
     }
+    for logical in REPLICATED:
+        resources[logical]["Condition"] = "CreatesPlainTables"
+        resources[logical.replace("Table", "GlobalTable")] = global_table(resources[logical])
+    return resources
+
+
+# -- several Regions (docs/multi-region.md): the events and positions tables replicated ------
+
+# Logical ids of the replicated tables -> their name suffix (`${AWS::StackName}-<suffix>` in
+# every Region: the stacks of a Region set share one stack name, so the replicas share a name).
+REPLICATED = {"EventsTable": "events", "PositionsTable": "positions"}
+PEER_SLOTS = ("ReplicaRegion1", "ReplicaRegion2")  # MRSC: three Regions at most; MREC: two peers here
+
+
+def _global_kind(logical: str) -> str:
+    return logical.replace("Table", "GlobalTable")
+
+
+def table_name(logical: str) -> Any:
+    """The replicated table's name, whichever stack role and table mode created it."""
+    return if_(
+        "CreatesPlainTables",
+        ref(logical),
+        if_("CreatesGlobalTables", ref(_global_kind(logical)), sub(f"${{AWS::StackName}}-{REPLICATED[logical]}")),
+    )
+
+
+def table_arn(logical: str, region: str = "${AWS::Region}") -> Any:
+    named = sub(
+        f"arn:${{AWS::Partition}}:dynamodb:{region}:${{AWS::AccountId}}:table/${{AWS::StackName}}-{REPLICATED[logical]}"
+    )
+    if region != "${AWS::Region}":
+        return named
+    return if_("CreatesPlainTables", arn(logical), if_("CreatesGlobalTables", arn(_global_kind(logical)), named))
+
+
+def events_stream_arn() -> Any:
+    """The local replica's stream: the table's own, or (replica role) what deploy.py read with
+    DescribeTable in this Region and passed as EventsStreamArn."""
+    return if_(
+        "CreatesPlainTables",
+        {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
+        if_("CreatesGlobalTables", {"Fn::GetAtt": ["EventsGlobalTable", "StreamArn"]}, ref("EventsStreamArn")),
+    )
+
+
+def _replica(region: Any, key: Any = None) -> dict[str, Any]:
+    return {
+        "Region": region,
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        **({"SSESpecification": {"KMSMasterKeyId": key}} if key is not None else {}),
+    }
+
+
+def global_table(plain: dict[str, Any]) -> dict[str, Any]:
+    """`AWS::DynamoDB::GlobalTable` of the same schema as the plain table `plain`, created by
+    the primary stack (TableMode global): one replica per Region of the set, point-in-time
+    recovery on each; MultiRegionConsistency from the Consistency parameter. This Region's
+    replica is encrypted with the stack's key; a peer's replica with DynamoDB's key of its
+    Region (a key must be in the replica's Region, and the peer's stack, whose key it would be,
+    is deployed after this table: docs/multi-region.md §2)."""
+    properties = dict(plain["Properties"])
+    for dropped in ("PointInTimeRecoverySpecification", "SSESpecification", "StreamSpecification"):
+        properties.pop(dropped)
+    replicas = [_replica(ref("AWS::Region"), ref(KEY))] + [
+        if_(f"Has{slot}", _replica(ref(slot)), NO_VALUE) for slot in PEER_SLOTS
+    ]
+    ttl = properties.pop("TimeToLiveSpecification", None)
+    return _stateful(
+        {
+            "Type": "AWS::DynamoDB::GlobalTable",
+            "Condition": "CreatesGlobalTables",
+            "Properties": {
+                **properties,
+                "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS"},
+                # MREC with more than one replica requires new and old images
+                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "MultiRegionConsistency": if_("IsStrong", "STRONG", "EVENTUAL"),
+                "GlobalTableWitnesses": if_("HasWitness", [{"Region": ref("WitnessRegion")}], NO_VALUE),
+                "Replicas": replicas,
+                # MRSC tables take no time to live (docs/multi-region.md §2): claims then expire by
+                # their expires_at attribute, which the code already checks
+                **({"TimeToLiveSpecification": if_("IsStrong", NO_VALUE, ttl)} if ttl else {}),
+            },
+        }
+    )
+
+
+# the archive by its name, not by Ref: the bucket's replication configuration names the role
+OWN_ARCHIVE = "arn:${AWS::Partition}:s3:::${AWS::StackName}-archive-${AWS::AccountId}-${AWS::Region}"
+
+
+def archive_replication() -> dict[str, Any]:
+    """S3 cross-Region replication of the archive to each peer's archive (same stack name,
+    the peer's Region): versioned on both sides (they are), SSE-KMS objects re-encrypted with
+    the peer's key, Object Lock retention replicated. Only once PeerArchiveBuckets is set: a
+    destination bucket must exist when replication is configured (deploy.py's second pass)."""
+    rules = [
+        if_(
+            f"Has{slot}",
+            {
+                "Id": sub(f"to-${{{slot}}}"),
+                "Priority": n,
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "DeleteMarkerReplication": {"Status": "Disabled"},
+                "SourceSelectionCriteria": {"SseKmsEncryptedObjects": {"Status": "Enabled"}},
+                "Destination": {
+                    "Bucket": sub(
+                        f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}"
+                    ),
+                    "EncryptionConfiguration": {
+                        "ReplicaKmsKeyID": sub(
+                            f"arn:${{AWS::Partition}}:kms:${{{slot}}}:${{AWS::AccountId}}:alias/${{AWS::StackName}}"
+                        )
+                    },
+                },
+            },
+            NO_VALUE,
+        )
+        for n, slot in enumerate(PEER_SLOTS, start=1)
+    ]
+    peer_objects = [
+        if_(
+            f"Has{slot}",
+            sub(f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}/*"),
+            NO_VALUE,
+        )
+        for slot in PEER_SLOTS
+    ]
+    peer_keys = [
+        if_(f"Has{slot}", sub(f"arn:${{AWS::Partition}}:kms:${{{slot}}}:${{AWS::AccountId}}:key/*"), NO_VALUE)
+        for slot in PEER_SLOTS
+    ]
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+            "Resource": [sub(OWN_ARCHIVE)],
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObjectVersionForReplication",
+                "s3:GetObjectVersionAcl",
+                "s3:GetObjectVersionTagging",
+                "s3:GetObjectRetention",
+                "s3:GetObjectLegalHold",
+            ],
+            "Resource": [sub(OWN_ARCHIVE + "/*")],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["s3:ReplicateObject", "s3:ReplicateTags", "s3:ObjectOwnerOverrideToBucketOwner"],
+            "Resource": peer_objects,
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [arn(KEY)],
+            "Condition": {"StringLike": {"kms:ViaService": sub("s3.${AWS::Region}.amazonaws.com")}},
+        },
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": peer_keys},
+    ]
+    return {
+        "ArchiveReplicationRole": {
+            "Type": "AWS::IAM::Role",
+            "Condition": "ReplicatesArchive",
+            "Properties": {
+                "AssumeRolePolicyDocument": assumed_by("s3.amazonaws.com"),
+                "Policies": [
+                    {
+                        "PolicyName": "archive-replication",
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                    }
+                ],
+            },
+        },
+        "ArchiveBucket": {
+            "Properties": {
+                "ReplicationConfiguration": if_(
+                    "ReplicatesArchive", {"Role": arn("ArchiveReplicationRole"), "Rules": rules}, NO_VALUE
+                )
+            }
+        },
+    }
+
+
+def peer_reads() -> list[Any]:
+    """The API function's reads of its peers (the X-Consistency strong check): the peers'
+    replicas of the events table and their archives; nothing without peers."""
+    statements = []
+    for slot in PEER_SLOTS:
+        statements += [
+            if_(
+                f"Has{slot}",
+                {
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:GetItem"],
+                    "Resource": [table_arn("EventsTable", f"${{{slot}}}")],
+                },
+                NO_VALUE,
+            ),
+            if_(
+                f"Has{slot}",
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [
+                        sub(
+                            f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}/*"
+                        )
+                    ],
+                },
+                NO_VALUE,
+            ),
+        ]
+    return statements
+
+
+def region_parameters() -> dict[str, Any]:
+    return {
+        "TableMode": {
+            "Type": "String",
+            "Default": "table",
+            "AllowedValues": ["table", "global"],
+            "Description": "table: AWS::DynamoDB::Table (one Region; locally, replicas are added with UpdateTable); "
+            "global: AWS::DynamoDB::GlobalTable with a replica in each ReplicaRegion",
+        },
+        "RegionRole": {
+            "Type": "String",
+            "Default": "primary",
+            "AllowedValues": ["primary", "replica"],
+            "Description": "primary creates the replicated tables; a replica's stack uses its Region's replica by name",
+        },
+        "Consistency": {
+            "Type": "String",
+            "Default": "mrec",
+            "AllowedValues": ["mrec", "mrsc"],
+            "Description": "global tables: multi-Region eventual (mrec) or strong (mrsc) consistency",
+        },
+        **{
+            slot: {"Type": "String", "Default": "", "Description": "a peer Region of the Region set; empty: none"}
+            for slot in PEER_SLOTS
+        },
+        "WitnessRegion": {"Type": "String", "Default": "", "Description": "mrsc with two Regions: the witness Region"},
+        "EventsStreamArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "replica role: the stream of this Region's replica of the events table (the view follows it)",
+        },
+        "Peers": {"Type": "String", "Default": "{}", "Description": 'JSON {"<region>": "<API base URL>"} of the peers'},
+        "Tenants": {"Type": "String", "Default": "{}", "Description": 'JSON {"<Cognito client id>": "<tenant>"}'},
+        "PeerArchiveBuckets": {
+            "Type": "String",
+            "Default": "{}",
+            "Description": 'JSON {"<region>": "<archive bucket>"}; set (after every peer exists): archive replication on',
+        },
+    }
+
+
+def region_conditions() -> dict[str, Any]:
+    def equals(parameter: str, value: str) -> dict[str, Any]:
+        return {"Fn::Equals": [ref(parameter), value]}
+
+    return {
+        "IsReplicaRole": equals("RegionRole", "replica"),
+        "IsGlobalMode": equals("TableMode", "global"),
+        "IsStrong": equals("Consistency", "mrsc"),
+        "CreatesPlainTables": {
+            "Fn::And": [{"Fn::Not": [{"Condition": "IsReplicaRole"}]}, {"Fn::Not": [{"Condition": "IsGlobalMode"}]}]
+        },
+        "CreatesGlobalTables": {
+            "Fn::And": [{"Fn::Not": [{"Condition": "IsReplicaRole"}]}, {"Condition": "IsGlobalMode"}]
+        },
+        **{f"Has{slot}": {"Fn::Not": [equals(slot, "")]} for slot in PEER_SLOTS},
+        "Replicated": {"Fn::Or": [{"Condition": f"Has{slot}"} for slot in PEER_SLOTS]},
+        "HasWitness": {"Fn::Not": [equals("WitnessRegion", "")]},
+        "ReplicatesArchive": {
+            "Fn::And": [{"Condition": "Replicated"}, {"Fn::Not": [equals("PeerArchiveBuckets", "{}")]}]
+        },
+    }
+
+
+def evaluate_conditions(parameters: dict[str, str] | None = None) -> dict[str, bool]:
+    """The template's conditions for `parameters` (defaults otherwise): what a stack of that
+    role and mode creates (tests; infra/least_privilege.py resolves Fn::If with them)."""
+    template = merge_template()
+    values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | (parameters or {})
+    definitions = template["Conditions"]
+    done: dict[str, bool] = {}
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            ((op, arg),) = node.items()
+            if op == "Ref":
+                return values[arg]
+            if op == "Condition":
+                return condition(arg)
+            if op == "Fn::Equals":
+                return evaluate(arg[0]) == evaluate(arg[1])
+            if op == "Fn::Not":
+                return not evaluate(arg[0])
+            if op == "Fn::And":
+                return all(evaluate(a) for a in arg)
+            if op == "Fn::Or":
+                return any(evaluate(a) for a in arg)
+        return node
+
+    def condition(name: str) -> bool:
+        if name not in done:
+            done[name] = bool(evaluate(definitions[name]))
+        return done[name]
+
+    return {name: condition(name) for name in definitions}
+
+
+def choose(node: Any, conditions: dict[str, bool]) -> Any:
+    """`node` with each Fn::If replaced by its branch under `conditions`, AWS::NoValue dropped."""
+    if isinstance(node, list):
+        chosen = [choose(n, conditions) for n in node]
+        return [c for c in chosen if c != NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::If"}:
+        name, then, otherwise = node["Fn::If"]
+        return choose(then if conditions[name] else otherwise, conditions)
+    chosen_items = {k: choose(v, conditions) for k, v in node.items()}
+    return {k: v for k, v in chosen_items.items() if v != NO_VALUE}
 
 
 def messaging() -> dict[str, Any]:
@@ -325,9 +666,12 @@ def environment() -> dict[str, Any]:
     return {
         "PACSFLOW_REGION_ID": ref("AWS::Region"),
         "PACSFLOW_STAGE": ref("Stage"),
-        "PACSFLOW_EVENTS_TABLE": ref("EventsTable"),
+        "PACSFLOW_EVENTS_TABLE": table_name("EventsTable"),
         "PACSFLOW_TRANSACTIONS_TABLE": ref("TransactionsTable"),
-        "PACSFLOW_POSITIONS_TABLE": ref("PositionsTable"),
+        "PACSFLOW_POSITIONS_TABLE": table_name("PositionsTable"),
+        "PACSFLOW_PEERS": ref("Peers"),
+        "PACSFLOW_TENANTS": ref("Tenants"),
+        "PACSFLOW_PEER_ARCHIVE_BUCKETS": ref("PeerArchiveBuckets"),
         "PACSFLOW_LIQUIDITY_LIMITS": ref("LiquidityLimits"),
         "PACSFLOW_VELOCITY_MAX": ref("VelocityMax"),
         "PACSFLOW_ARCHIVE_BUCKET": ref("ArchiveBucket"),
@@ -364,7 +708,7 @@ def _events_rw() -> dict[str, Any]:
     return {
         "Effect": "Allow",
         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-        "Resource": [arn("EventsTable")],
+        "Resource": [table_arn("EventsTable")],
     }
 
 
@@ -374,7 +718,7 @@ def _positions_rw() -> dict[str, Any]:
     return {
         "Effect": "Allow",
         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-        "Resource": [arn("PositionsTable")],
+        "Resource": [table_arn("PositionsTable")],
     }
 
 
@@ -412,7 +756,11 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         "APIHandler": [
             _events_rw(),
             _positions_rw(),  # a cancellation or return frees the payment's liquidity
-            {"Effect": "Allow", "Action": ["dynamodb:DescribeTable"], "Resource": [arn("EventsTable"), view_table]},
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:DescribeTable"],
+                "Resource": [table_arn("EventsTable"), view_table],
+            },
             {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [view_table]},
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": view_indexes},
             _archive("s3:PutObject", "inbound", "outbound"),  # messages in; answers to cancellations out
@@ -421,6 +769,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _send("IncomingQueue", "ReleasingQueue"),  # a cancellation before release goes to releasing
             _send("DeadlinesQueue"),  # /uuid and /inbox schedule the payment's SLA deadline
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
+            *peer_reads(),
         ],
         "Incoming": [
             _events_rw(),
@@ -452,7 +801,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _send("ReleasingQueue"),
         ],
         "ViewFollower": [
-            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [arn("EventsTable")]},
+            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [table_arn("EventsTable")]},
             {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
             {
                 "Effect": "Allow",
@@ -462,7 +811,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
                     "dynamodb:GetShardIterator",
                     "dynamodb:ListStreams",
                 ],
-                "Resource": [sub("${EventsTable.StreamArn}")],
+                "Resource": [events_stream_arn()],
             },
         ],
     }
@@ -529,7 +878,7 @@ def functions() -> dict[str, Any]:
     bound["ViewFollower"]["Properties"]["Events"] = {
         "ViewFollowerDynamodbEventSource": {
             "Properties": {
-                "Stream": {"Fn::GetAtt": ["EventsTable", "StreamArn"]},
+                "Stream": events_stream_arn(),
                 # a payment's events come within a second: one refresh (one view write) for several
                 "MaximumBatchingWindowInSeconds": 1,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
@@ -1171,6 +1520,7 @@ def merge_template() -> dict[str, Any]:
                 "Default": "pacsflow-local",
                 "Description": "Cognito hosted domain prefix (globally unique in AWS)",
             },
+            **region_parameters(),
         },
         "Resources": with_monitoring(
             deep_merge(
@@ -1178,18 +1528,21 @@ def merge_template() -> dict[str, Any]:
                 hardening(),
                 view_failures(),
                 deadlines(),
+                archive_replication(),
             )
         ),
-        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]}},
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]}, **region_conditions()},
         "Outputs": {
             "AlarmTopicArn": {"Value": ref("AlarmTopic")},
-            "EventsTableName": {"Value": ref("EventsTable")},
+            "EventsTableName": {"Value": table_name("EventsTable")},
+            "PositionsTableName": {"Value": table_name("PositionsTable")},
             "TransactionsTableName": {"Value": ref("TransactionsTable")},
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
             "UserPoolId": {"Value": ref("UserPool")},
             "EventCipherSecretArn": {"Value": ref("EventCipherSecret")},
             "DataKeyArn": {"Value": arn(KEY)},
+            "ArchiveReplicationRoleArn": {"Condition": "ReplicatesArchive", "Value": arn("ArchiveReplicationRole")},
             "ViewFailuresQueueUrl": {"Value": ref("ViewFailuresQueue")},
             "TokenIssuer": {"Value": sub(ISSUER)},
             "TokenUrl": {

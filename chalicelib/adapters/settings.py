@@ -56,7 +56,17 @@ class Settings(BaseSettings):
     # (the cross-Region replica of ours) that a strong /inbox checks for the message.
     default_consistency: Literal["strong", "eventual"] = "eventual"
     strong_wait_seconds: float = Field(default=2.0, ge=0, le=10)
-    peer_archive_buckets: dict[str, str] = Field(default_factory=dict, description="Region -> its archive bucket")
+    # Several Regions (docs/multi-region.md): the stack's peers, set by the deploy that links them.
+    tenants: dict[str, str] = Field(
+        default_factory=dict,
+        description="Cognito client id -> tenant name: the owner recorded on a payment is the tenant, "
+        "the same in every Region (env PACSFLOW_TENANTS, JSON)",
+    )
+    peer_archive_buckets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Region -> that peer's archive bucket, where this archive is replicated "
+        "(env PACSFLOW_PEER_ARCHIVE_BUCKETS, JSON)",
+    )
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).

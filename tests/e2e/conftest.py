@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from infra.deploy import deploy_local
+from infra.deploy import deploy_local, deploy_local_regions
 from tests.waiting import poll, wait_until_idle
 
 
@@ -96,6 +96,19 @@ E2E_SLA_SECONDS = "600"
 def stack(aws_endpoint, call_log) -> dict:
     pytest.MonkeyPatch().setenv("PACSFLOW_SLA_SECONDS", E2E_SLA_SECONDS)  # read by infra.deploy.sla_parameters
     return deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
+
+
+# The two-Region pair: its own stack name, apart from the session's single-Region `stack`.
+TWO_REGIONS = ["us-east-1", "eu-west-1"]
+
+
+@pytest.fixture(scope="session")
+def two_regions(aws_endpoint) -> dict:
+    """us-east-1 and eu-west-1 deployed and linked on the session's MiniStack, as
+    `make run REGIONS="us-east-1 eu-west-1"` does (the local-stack.json shape)."""
+    pytest.MonkeyPatch().setenv("PACSFLOW_SLA_SECONDS", E2E_SLA_SECONDS)
+    # no call log: its functions are not the session stack's (tests/e2e/test_least_privilege.py)
+    return deploy_local_regions(aws_endpoint, TWO_REGIONS, stack="pacsflow-regions", parameters={"CallLog": ""})
 
 
 def fetch_token(stack: dict, client: dict, scope: str | None = None) -> str:

@@ -13,14 +13,16 @@ import sys
 import pytest
 
 from infra.deploy import REPO, package
+from infra.template import choose, evaluate_conditions
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="module")
 def template() -> dict:
+    """The single-Region stack's template (each Fn::If resolved for the default parameters)."""
     out = package("local")
-    return json.loads((out / "sam.json").read_text())
+    return choose(json.loads((out / "sam.json").read_text()), evaluate_conditions())
 
 
 def resources_of(template: dict, kind: str) -> dict[str, dict]:
