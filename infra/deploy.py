@@ -344,6 +344,14 @@ def add_replicas(session: boto3.session.Session, endpoint: str | None, table: st
         replica.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
+def replica_secret_arn(primary_arn: str, region: str) -> str:
+    """The ARN of `region`'s replica of the secret `primary_arn`: Secrets Manager gives a
+    replica the primary's name and suffix; only the Region differs."""
+    parts = primary_arn.split(":")
+    parts[3] = region
+    return ":".join(parts)
+
+
 def stream_arn(session: boto3.session.Session, endpoint: str | None, table: str) -> str:
     """The stream of `table`'s replica in the session's Region (DescribeTable there)."""
     described = session.client("dynamodb", endpoint_url=endpoint).describe_table(TableName=table)["Table"]
@@ -417,6 +425,7 @@ def deploy_local_regions(
             **base,
             "RegionRole": "replica",
             "EventsStreamArn": stream_arn(local_session(region), endpoint, f"{stack}-events"),
+            "EventCipherSecretArn": replica_secret_arn(described[first]["outputs"]["EventCipherSecretArn"], region),
             **peer_slots(region, regions),
         }
         described[region] = deploy_local(endpoint, stack, params, region, templates[region])
@@ -429,7 +438,10 @@ def deploy_local_regions(
                 "RegionRole": "primary" if region == first else "replica",
                 **peer_slots(region, regions),
                 **(
-                    {"EventsStreamArn": stream_arn(local_session(region), endpoint, f"{stack}-events")}
+                    {
+                        "EventsStreamArn": stream_arn(local_session(region), endpoint, f"{stack}-events"),
+                        "EventCipherSecretArn": described[region]["outputs"]["EventCipherSecretArn"],
+                    }
                     if region != first
                     else {}
                 ),
@@ -579,12 +591,18 @@ def deploy_aws_regions(
     first = regions[0]
     common = {"TableMode": "global", "Consistency": consistency, "WitnessRegion": witness}
 
+    described: dict[str, dict[str, Any]] = {}
+
     def role(region: str) -> dict[str, str]:
         if region == first:
             return {"RegionRole": "primary"}
-        return {"RegionRole": "replica", "EventsStreamArn": stream(region, f"{stack}-events")}
+        secret = replica_secret_arn(described[first]["outputs"]["EventCipherSecretArn"], region)
+        return {
+            "RegionRole": "replica",
+            "EventsStreamArn": stream(region, f"{stack}-events"),
+            "EventCipherSecretArn": secret,
+        }
 
-    described = {}
     for region in regions:
         params = {**common, **peer_slots(region, regions), **role(region)}
         described[region] = deploy(region, stack=stack, parameters=params)

@@ -200,13 +200,23 @@ def storage() -> dict[str, Any]:
                 },
             },
         },
+        # One key for the whole Region set: every Region decrypts the events it takes over. The
+        # primary stack creates the secret, with a Secrets Manager replica in each peer Region
+        # (same name and ARN suffix; the peer's own key does not exist yet, so a replica is
+        # encrypted with aws/secretsmanager of its Region); a replica stack uses its Region's copy.
         "EventCipherSecret": _stateful(
             {
                 "Type": "AWS::SecretsManager::Secret",
+                "Condition": "CreatesCipherSecret",
                 "Properties": {
                     "Description": "key material of the AES-GCM cipher of event state",
                     "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
                     "KmsKeyId": ref(KEY),
+                    "ReplicaRegions": if_(
+                        "Replicated",
+                        [if_(f"Has{slot}", {"Region": ref(slot)}, NO_VALUE) for slot in PEER_SLOTS],
+                        NO_VALUE,
+                    ),
                 },
             }
         ),
@@ -245,6 +255,12 @@ def table_arn(logical: str, region: str = "${AWS::Region}") -> Any:
     if region != "${AWS::Region}":
         return named
     return if_("CreatesPlainTables", arn(logical), if_("CreatesGlobalTables", arn(_global_kind(logical)), named))
+
+
+def cipher_secret() -> Any:
+    """The event cipher's secret: the stack's own, or (replica role) this Region's replica of
+    the primary's, whose ARN deploy.py passed as EventCipherSecretArn."""
+    return if_("CreatesCipherSecret", ref("EventCipherSecret"), ref("EventCipherSecretArn"))
 
 
 def events_stream_arn() -> Any:
@@ -457,6 +473,11 @@ def region_parameters() -> dict[str, Any]:
             for slot in PEER_SLOTS
         },
         "WitnessRegion": {"Type": "String", "Default": "", "Description": "mrsc with two Regions: the witness Region"},
+        "EventCipherSecretArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "replica role: this Region's replica of the primary's event cipher secret",
+        },
         "EventsStreamArn": {
             "Type": "String",
             "Default": "",
@@ -479,6 +500,7 @@ def region_conditions() -> dict[str, Any]:
     return {
         "IsReplicaRole": equals("RegionRole", "replica"),
         "IsGlobalMode": equals("TableMode", "global"),
+        "CreatesCipherSecret": {"Fn::Not": [{"Condition": "IsReplicaRole"}]},
         "IsStrong": equals("Consistency", "mrsc"),
         "CreatesPlainTables": {
             "Fn::And": [{"Fn::Not": [{"Condition": "IsReplicaRole"}]}, {"Fn::Not": [{"Condition": "IsGlobalMode"}]}]
@@ -685,7 +707,7 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
         "PACSFLOW_CALL_LOG": ref("CallLog"),
         "PACSFLOW_USER_POOL_ID": ref("UserPool"),
-        "PACSFLOW_CIPHER_SECRET_ARN": ref("EventCipherSecret"),
+        "PACSFLOW_CIPHER_SECRET_ARN": cipher_secret(),
         "PACSFLOW_TOKEN_ISSUER": sub(ISSUER),
         "PACSFLOW_SCOPE_PREFIX": ref("ScopePrefix"),
         "PACSFLOW_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
@@ -831,7 +853,7 @@ def roles() -> dict[str, Any]:
         # every function reads or writes event state, so every one needs the cipher key
         statements = [
             *statements,
-            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [ref("EventCipherSecret")]},
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [cipher_secret()]},
             *added_statements(function),
         ]
         logs = {
@@ -1540,7 +1562,7 @@ def merge_template() -> dict[str, Any]:
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
             "UserPoolId": {"Value": ref("UserPool")},
-            "EventCipherSecretArn": {"Value": ref("EventCipherSecret")},
+            "EventCipherSecretArn": {"Value": cipher_secret()},
             "DataKeyArn": {"Value": arn(KEY)},
             "ArchiveReplicationRoleArn": {"Condition": "ReplicatesArchive", "Value": arn("ArchiveReplicationRole")},
             "ViewFailuresQueueUrl": {"Value": ref("ViewFailuresQueue")},

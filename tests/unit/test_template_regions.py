@@ -25,7 +25,12 @@ MRSC_PRIMARY = {
     "ReplicaRegion1": "us-east-2",
     "WitnessRegion": "us-west-2",
 }
-REPLICA = {"RegionRole": "replica", "ReplicaRegion1": "us-east-1", "EventsStreamArn": "arn:stream"}
+REPLICA = {
+    "RegionRole": "replica",
+    "ReplicaRegion1": "us-east-1",
+    "EventsStreamArn": "arn:stream",
+    "EventCipherSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cipher-AbCdEf",
+}
 LINKED = {**MREC_PRIMARY, "PeerArchiveBuckets": '{"eu-west-1": "b1", "ap-southeast-2": "b2"}'}
 
 
@@ -161,7 +166,13 @@ def test_deploy_regions_creates_the_global_table_first_then_the_replicas_then_li
     def deploy(region: str, stack: str, parameters: dict[str, str]) -> dict[str, Any]:
         assert stack == "pacsflow-global"
         calls.append((region, parameters))
-        return {"region": region, "account": "123456789012", "api_url": f"https://{region}.example/api"}
+        secret = f"arn:aws:secretsmanager:{region}:123456789012:secret:cipher-AbCdEf"
+        return {
+            "region": region,
+            "account": "123456789012",
+            "api_url": f"https://{region}.example/api",
+            "outputs": {"EventCipherSecretArn": secret},
+        }
 
     regions = deploy_aws_regions(
         ["us-east-1", "eu-west-1"], deploy=deploy, stream=lambda region, table: f"stream:{region}:{table}"
@@ -174,6 +185,8 @@ def test_deploy_regions_creates_the_global_table_first_then_the_replicas_then_li
     assert (
         replica["RegionRole"] == "replica" and replica["EventsStreamArn"] == "stream:eu-west-1:pacsflow-global-events"
     )
+    # the replica stack decrypts with its Region's replica of the primary's cipher secret
+    assert replica["EventCipherSecretArn"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cipher-AbCdEf"
     assert json.loads(link_first["Peers"]) == {"eu-west-1": "https://eu-west-1.example/api"}
     assert json.loads(link_replica["PeerArchiveBuckets"]) == {
         "us-east-1": "pacsflow-global-archive-123456789012-us-east-1"
@@ -187,3 +200,17 @@ def test_deploy_regions_creates_the_global_table_first_then_the_replicas_then_li
 def test_deploy_regions_refuses_what_a_global_table_cannot_be(regions, consistency, witness):
     with pytest.raises(ValueError):
         deploy_aws_regions(regions, consistency, witness, deploy=None, stream=None)
+
+
+def test_one_cipher_key_for_the_region_set(packaged):
+    """A Region that takes over decrypts the failed Region's events: the primary's secret is
+    replicated to every peer Region, and a replica stack creates none but reads its copy."""
+    primary = stack_of(packaged, MREC_PRIMARY)
+    replicas = primary["EventCipherSecret"]["Properties"]["ReplicaRegions"]
+    assert replicas == [{"Region": {"Ref": "ReplicaRegion1"}}, {"Region": {"Ref": "ReplicaRegion2"}}]
+    assert "ReplicaRegions" not in stack_of(packaged, SINGLE)["EventCipherSecret"]["Properties"]
+    replica = stack_of(packaged, REPLICA)
+    assert "EventCipherSecret" not in replica
+    env = replica["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["PACSFLOW_CIPHER_SECRET_ARN"] == {"Ref": "EventCipherSecretArn"}
+    assert "EventCipherSecretArn" in packaged["Parameters"]
