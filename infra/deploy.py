@@ -346,7 +346,10 @@ def add_replicas(session: boto3.session.Session, endpoint: str | None, table: st
 
 def replica_secret_arn(primary_arn: str, region: str) -> str:
     """The ARN of `region`'s replica of the secret `primary_arn`: Secrets Manager gives a
-    replica the primary's name and suffix; only the Region differs."""
+    replica the primary's name and suffix; only the Region differs. (MiniStack's Ref of a
+    secret is its name, not its ARN as on AWS: the same name finds the replica in its Region.)"""
+    if not primary_arn.startswith("arn:"):
+        return primary_arn
     parts = primary_arn.split(":")
     parts[3] = region
     return ":".join(parts)
