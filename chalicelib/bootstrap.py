@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
-from chalicelib.adapters.dynamodb import Claims, TransactionView
+from chalicelib.adapters.dynamodb import Claims, Leases, TransactionView
 from chalicelib.adapters.overdue import OverdueScan
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
@@ -26,15 +26,19 @@ from chalicelib.checks.sanctions import Screening, load_screening
 from chalicelib.pipeline import ports
 from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
 from chalicelib.pipeline.decision import Decide
+from chalicelib.pipeline.failover import Failover, FailoverController, HttpPeerProbe, PeerProbe, Regions
+from chalicelib.pipeline.failover import Leases as LeasesPort
 from chalicelib.pipeline.incoming import Incoming
 from chalicelib.pipeline.issue_transaction import IssueTransaction
 from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.processing import Processing
+from chalicelib.pipeline.redrive import Dispatch, Redrive
 from chalicelib.pipeline.releasing import Releasing
 from chalicelib.pipeline.status_report import StatusReport
 from chalicelib.pipeline.status_request import AnswerStatusRequest
 from chalicelib.pipeline.submit import Submit
+from chalicelib.pipeline.takeover import Takeover
 from chalicelib.pipeline.timeouts import DeadlineReached, OverdueFinder, ScheduleDeadline, Sla, Sweep, TimeOut
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 from chalicelib.projections import follower
@@ -72,6 +76,8 @@ class Adapters:
     view: TransactionView
     screening: Screening
     check_settings: checks.CheckSettings
+    leases: LeasesPort
+    peer_probe: PeerProbe
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,11 @@ class Service:
     time_out: TimeOut
     deadline_reached: DeadlineReached
     sweep: Sweep
+    regions: Regions
+    redrive: Redrive
+    takeover: Takeover
+    failover: Failover
+    failover_controller: FailoverController
 
     @property
     def payments(self) -> Payments:
@@ -116,6 +127,8 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "view": lambda: TransactionView(s.transactions_table),
         "screening": load_screening,
         "check_settings": checks.default_settings,
+        "leases": lambda: Leases(s.events_table),
+        "peer_probe": HttpPeerProbe,
     }
     built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
     return Adapters(settings=s, **built)
@@ -124,7 +137,13 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
 def build(s: Settings, **overrides: Any) -> Service:
     """The Region's service: its adapters (see `adapters`) wired into every use case."""
     a = adapters(s, **overrides)
-    uow = UnitOfWork(a.payments, s.fault_injection)
+    regions = Regions(a.payments)
+    uow = UnitOfWork(
+        a.payments, s.fault_injection, region_id=s.region_id, taken_over=lambda: regions.is_taken_over(s.region_id)
+    )
+    dispatch = Dispatch(a.archive, a.incoming, a.processing, a.releasing)
+    takeover = Takeover(uow, a.view, dispatch, s.region_id)
+    failover = Failover(regions, takeover, s.region_id, frozenset(s.peers))
     liquidity = Liquidity(
         a.positions,
         parse_limits(s.liquidity_limits),
@@ -146,6 +165,7 @@ def build(s: Settings, **overrides: Any) -> Service:
             SubmitCancellation(cancel, s.max_message_bytes),
             s.max_message_bytes,
             schedule_deadline,
+            s.region_id,
         ),
         cancel=cancel,
         status_report=StatusReport(a.payments, a.archive),
@@ -164,6 +184,20 @@ def build(s: Settings, **overrides: Any) -> Service:
         time_out=time_out,
         deadline_reached=DeadlineReached(time_out, a.deadlines),
         sweep=Sweep(a.overdue, time_out, sla),
+        regions=regions,
+        redrive=Redrive(uow, dispatch),
+        takeover=takeover,
+        failover=failover,
+        failover_controller=FailoverController(
+            a.leases,
+            a.peer_probe,
+            failover,
+            dict(s.peers),
+            s.failover_after_probes,
+            s.heartbeat_seconds,
+            s.lease_heartbeats,
+            s.probe_timeout_s,
+        ),
     )
 
 
@@ -181,4 +215,5 @@ def token_policy() -> TokenPolicy:
         jwks_url=s.jwks_url or jwks_url_for(s.token_issuer, s.user_pool_id),
         scope_prefix=s.scope_prefix,
         allowed_client_ids=frozenset(c for c in s.allowed_client_ids.split(",") if c),
+        tenants=dict(s.tenants),
     )

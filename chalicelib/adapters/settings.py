@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACSFLOW_", frozen=True)
 
     region_id: str = Field(default="us-east-1", description="the Region this stack serves")
+    peers: dict[str, str] = Field(default_factory=dict, description="peer Region -> its API base URL")
+    tenants: dict[str, str] = Field(default_factory=dict, description="Cognito client id -> tenant")
     stage: str = "local"
     events_table: str = "pacsflow-events"
     transactions_table: str = "pacsflow-transactions"
@@ -49,6 +51,12 @@ class Settings(BaseSettings):
     sla_seconds: int = 30
     sla_seconds_by_type: str = "{}"
     deadlines_queue_url: str = ""  # standard queue of delayed deadline messages
+    # Failover (chalicelib/pipeline/failover.py): a peer failing this many consecutive probes
+    # is taken over; a heartbeat older than `lease_heartbeats` heartbeats is stale.
+    failover_after_probes: int = 3
+    heartbeat_seconds: int = 60
+    lease_heartbeats: int = 3
+    probe_timeout_s: float = 2.0
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).

@@ -424,7 +424,7 @@ def test_transaction_events_is_the_hash_chained_history(http):
     body = assert_json(http.call("GET", f"/transactions/{tx}/events"))
     assert body["transaction_id"] == tx
     events = body["events"]
-    assert [e["type"] for e in events] == ["Initiated", "Received", "Accepted", "Released"]
+    assert [e["type"] for e in events] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
     assert [e["version"] for e in events] == [1, 2, 3, 4]
     assert events[0]["previous_hash"] is None
     assert all(later["previous_hash"] == earlier["hash"] for earlier, later in pairwise(events))

@@ -1,0 +1,90 @@
+"""Redrive: re-run a payment from its last recorded step (docs/multi-region.md §6).
+
+`POST /transactions/{id}/redrive` (admin), `python -m chalicelib.cli redrive TX` and the DLQ
+redrive record `Redriven(who, why, from_step)` once per redrive id (the API's request id, the
+dead-letter message's id: a retried request or a re-run CLI records nothing twice), then send
+the step message the recorded state calls for. Re-sending is safe: each step recognises work
+that is already recorded, and a released payment gets nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from chalicelib.domain import Payment, TxSts
+from chalicelib.domain.models import Reason
+from chalicelib.pipeline.messages import next_step
+from chalicelib.pipeline.ports import Archive, StepQueue
+from chalicelib.pipeline.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LOST = Reason("NARR", "message not available after Region failover; resend under a new transaction id")
+
+
+def step_to_run(payment: Payment) -> str | None:
+    """The step the recorded state calls for: None when there is nothing to run (released,
+    or only Initiated: its SLA deadline rejects it)."""
+    if payment.is_released:
+        return None
+    if payment.is_decided:
+        return "releasing"
+    if payment.tx_sts is TxSts.ACTC:
+        return "processing"
+    if payment.is_submitted:
+        return "incoming"
+    return None
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send the step the payment's recorded state calls for (no event recorded)."""
+
+    archive: Archive
+    incoming: StepQueue
+    processing: StepQueue
+    releasing: StepQueue
+
+    def message_available(self, payment: Payment) -> bool:
+        try:
+            self.archive.get(payment.submitted_key or "")
+            return True
+        except Exception as e:  # S3 NoSuchKey, a replica not there (CRR lag)
+            log.warning("archived message not available", extra={"error_type": type(e).__name__})
+            return False
+
+    def __call__(self, payment: Payment) -> str | None:
+        step = step_to_run(payment)
+        tx = str(payment.id)
+        if step == "incoming":
+            body = {"transaction_id": tx, "sha256": payment.submitted_sha256, "key": payment.submitted_key}
+            self.incoming.send(tx, "incoming", body, dedup=payment.submitted_sha256 or "")
+        elif step is not None:
+            queue = self.processing if step == "processing" else self.releasing
+            queue.send(tx, step, next_step(payment.id))
+        return step
+
+
+@dataclass(frozen=True)
+class Redrive:
+    uow: UnitOfWork
+    dispatch: Dispatch
+
+    def __call__(self, transaction_id: UUID, redrive_id: str, who: str, why: str) -> str | None:
+        """Record the redrive (once per `redrive_id`) and send its step; the step sent, if any."""
+
+        def record(payment: Payment) -> bool:
+            if redrive_id in payment.redrives:
+                return False
+            payment.redrive(redrive_id=redrive_id, who=who, why=why, from_step=step_to_run(payment) or "none")
+            return True
+
+        payment, _ = self.uow.record(transaction_id, record)
+        return self.dispatch(payment)
+
+
+def lost_message(payment: Payment) -> None:
+    """A submitted message that cannot be read after a failover: a clean RJCT, never a guess."""
+    payment.reject([MESSAGE_LOST], step="takeover")
