@@ -9,6 +9,7 @@ that is already recorded, and a released payment gets nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from uuid import UUID
@@ -38,6 +39,11 @@ def step_to_run(payment: Payment) -> str | None:
     return None
 
 
+def _hashed(base: str, extra: str) -> str:
+    """A deduplication id part within SQS's 128 characters (the queue adds id and step)."""
+    return hashlib.sha256(f"{base}:{extra}".encode()).hexdigest() if extra else base
+
+
 @dataclass(frozen=True)
 class Dispatch:
     """Send the step the payment's recorded state calls for (no event recorded)."""
@@ -55,15 +61,18 @@ class Dispatch:
             log.warning("archived message not available", extra={"error_type": type(e).__name__})
             return False
 
-    def __call__(self, payment: Payment) -> str | None:
+    def __call__(self, payment: Payment, dedup: str = "") -> str | None:
+        """`dedup`: a redrive's own deduplication id. SQS FIFO drops a message whose
+        deduplication id was sent in the last five minutes, so a redrive soon after the
+        original send would otherwise be silently dropped."""
         step = step_to_run(payment)
         tx = str(payment.id)
         if step == "incoming":
             body = {"transaction_id": tx, "sha256": payment.submitted_sha256, "key": payment.submitted_key}
-            self.incoming.send(tx, "incoming", body, dedup=payment.submitted_sha256 or "")
+            self.incoming.send(tx, "incoming", body, dedup=_hashed(payment.submitted_sha256 or "", dedup))
         elif step is not None:
             queue = self.processing if step == "processing" else self.releasing
-            queue.send(tx, step, next_step(payment.id))
+            queue.send(tx, step, next_step(payment.id), dedup=dedup)
         return step
 
 
@@ -82,7 +91,7 @@ class Redrive:
             return True
 
         payment, _ = self.uow.record(transaction_id, record)
-        return self.dispatch(payment)
+        return self.dispatch(payment, dedup=_hashed("redrive", redrive_id))
 
 
 def lost_message(payment: Payment) -> None:

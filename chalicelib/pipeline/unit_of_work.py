@@ -51,9 +51,13 @@ class UnitOfWork:
     ) -> tuple[Payment, bool]:
         """Run `step` on the payment and save what it recorded, exactly once; say whether
         this call recorded it. `owner`: only that client's payment exists. `fault_point`: the
-        test-only crash between this append and the caller's send (first delivery only)."""
+        test-only crash between this append and the caller's send (first delivery only).
+        `fence`: NotHomeRegion (nothing recorded) unless this Region is the payment's home;
+        `settles`: nor when this Region is itself taken over (self-fencing)."""
         for _ in range(self.attempts):
             payment = self.payments.get_payment(transaction_id, owner)
+            if fence:
+                self.check_home(payment, settles)
             if not step(payment):
                 return payment, False
             try:
