@@ -34,7 +34,12 @@ def region_health(a: Adapters, controller: FailoverController | None = None) -> 
         "releasing_queue": _check(a.releasing.is_reachable),
     }
     healthy = all(v == "ok" for v in checks.values())
-    body: dict[str, Any] = {"region_id": s.region_id, "stage": s.stage, "status": "ok" if healthy else "degraded", "checks": checks}
+    body: dict[str, Any] = {
+        "region_id": s.region_id,
+        "stage": s.stage,
+        "status": "ok" if healthy else "degraded",
+        "checks": checks,
+    }
     if controller is not None:
         try:
             body["taken_over"] = controller.failover.regions.is_taken_over(s.region_id)

@@ -177,8 +177,11 @@ class FailoverController:
         self.leases.heartbeat(self.region_id, now.timestamp())
         decisions = []
         for peer, url in sorted(self.peers.items()):
-            if self.failover.regions.is_taken_over(peer):
-                continue  # decided: fail-back is an operator's action
+            region = self.failover.regions.get(peer)
+            if region is not None and region.is_taken_over:  # decided: fail-back is an operator's action
+                if region.taken_over_by == self.region_id:  # ours: take what the view listed late
+                    self.failover.takeover(peer, "takeover repeated by the controller")
+                continue
             fresh = self._fresh(peer, now)
             ok = fresh and self.probe.healthy(url, self.probe_timeout_s)
             count = 0 if ok else self.leases.failed_probes(self.region_id, peer) + 1

@@ -139,7 +139,13 @@ def test_every_step_is_safe_to_run_twice():
         _, _, body = queue.sent.pop(0)
         handler(StepMessage(tx, body, 1))
         handler(StepMessage(tx, body, 2))
-    assert [type(e).__name__ for e in p.payments.history(tx)] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
+    assert [type(e).__name__ for e in p.payments.history(tx)] == [
+        "Initiated",
+        "Submitted",
+        "Received",
+        "Accepted",
+        "Released",
+    ]
     assert p.adapters.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
 
 
