@@ -77,20 +77,34 @@ class Dispatch:
 
 
 @dataclass(frozen=True)
+class Redriven:
+    """Record `Redriven` once per `redrive_id` (at the payment's home only)."""
+
+    uow: UnitOfWork
+
+    def record(
+        self, transaction_id: UUID, redrive_id: str, who: str, why: str, from_step: str | None = None
+    ) -> Payment:
+        def step(payment: Payment) -> bool:
+            if redrive_id in payment.redrives:
+                return False
+            payment.redrive(
+                redrive_id=redrive_id, who=who, why=why, from_step=from_step or step_to_run(payment) or "none"
+            )
+            return True
+
+        payment, _ = self.uow.record(transaction_id, step)
+        return payment
+
+
+@dataclass(frozen=True)
 class Redrive:
     uow: UnitOfWork
     dispatch: Dispatch
 
     def __call__(self, transaction_id: UUID, redrive_id: str, who: str, why: str) -> str | None:
         """Record the redrive (once per `redrive_id`) and send its step; the step sent, if any."""
-
-        def record(payment: Payment) -> bool:
-            if redrive_id in payment.redrives:
-                return False
-            payment.redrive(redrive_id=redrive_id, who=who, why=why, from_step=step_to_run(payment) or "none")
-            return True
-
-        payment, _ = self.uow.record(transaction_id, record)
+        payment = Redriven(self.uow).record(transaction_id, redrive_id, who, why)
         return self.dispatch(payment, dedup=_hashed("redrive", redrive_id))
 
 

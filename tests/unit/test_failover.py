@@ -238,3 +238,96 @@ def test_a_region_aggregate_is_not_a_payment():
     region = b.regions.get(A)
     assert region is not None and not isinstance(region, Payment)
     assert follower.refresh(b.payments, b.adapters.view, str(region.id)) is None
+
+
+# -- the DLQ redrive and the CLI (moto) -----------------------------------------------------
+
+
+def test_a_dlq_redrive_moves_each_message_back_once_and_records_it_once(monkeypatch):
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.cli_failover import redrive_dlq
+    from chalicelib.pipeline.redrive import Redriven
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        fifo = {"FifoQueue": "true"}
+        dlq = sqs.create_queue(QueueName="processing-dlq.fifo", Attributes=fifo)["QueueUrl"]
+        source = sqs.create_queue(QueueName="processing.fifo", Attributes=fifo)["QueueUrl"]
+        body = json.dumps({"transaction_id": str(tx)})
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId=str(tx), MessageDeduplicationId="d1")
+
+        def record(t: UUID, message_id: str) -> None:
+            Redriven(a.redrive.uow).record(t, f"dlq:{message_id}", "cli:ops", "dead-lettered", "processing")
+
+        assert redrive_dlq(sqs, dlq, source, record) == 1
+        assert redrive_dlq(sqs, dlq, source, record) == 0  # nothing left: nothing recorded again
+        [moved] = sqs.receive_message(QueueUrl=source, AttributeNames=["All"])["Messages"]
+        assert json.loads(moved["Body"]) == {"transaction_id": str(tx)}
+        assert moved["Attributes"]["MessageGroupId"] == str(tx)
+    assert events(a, tx).count("Redriven") == 1
+    a.processing(StepMessage(tx, {"transaction_id": str(tx)}))
+    drain(a)
+    assert a.payments.get_payment(tx).is_released and len(a.adapters.notifier.published) == 1
+
+
+def test_the_cli_redrives_a_transaction_and_fails_a_region_over_and_back(monkeypatch, capsys):
+    from chalicelib import cli
+
+    a, b = two_regions()
+    tx = paid_in_a(a, "processing")
+    follow(b, tx)
+    monkeypatch.setattr(bootstrap, "build", lambda s, **_: b)
+    assert cli.main(["failover", A, "--reason", "A is down"]) == 0
+    assert f"{A}: decided now; 1 payments taken over" in capsys.readouterr().out
+    assert cli.main(["redrive", str(tx), "--reason", "again"]) == 0
+    assert "sent to processing" in capsys.readouterr().out
+    assert cli.main(["failback", A, "--reason", "A is back"]) == 0
+    region = b.regions.get(A)
+    assert region is not None and [d[0] for d in region.decisions] == ["TakenOver", "FailedBack"]
+    assert region.decisions[0][1].startswith("cli")
+
+
+def test_the_dynamodb_leases_and_the_views_in_flight_scan(monkeypatch):
+    import os
+    from unittest import mock
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.adapters.dynamodb import Leases, TransactionView
+    from chalicelib.projections.records import TransactionRecord
+    from tests.unit.test_view_lookups import create_view_table
+
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="events", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+        )  # fmt: skip
+        leases = Leases("events", ddb)
+        assert leases.last_heartbeat(A) is None and leases.failed_probes(B, A) == 0
+        leases.heartbeat(A, 1000.5)
+        leases.set_failed_probes(B, A, 2)
+        leases.heartbeat(B, 1001.0)  # its heartbeat keeps its probe counts
+        assert leases.last_heartbeat(A) == 1000.5 and leases.failed_probes(B, A) == 2
+        assert ddb.get_item(TableName="events", Key={"pk": {"S": f"$lease#{A}"}, "sk": {"N": "0"}})["Item"]
+
+        create_view_table(ddb, "transactions")
+        view = TransactionView("transactions", ddb, page_size=2, scan_segments=2)
+        at = "2026-01-01T00:00:00+00:00"
+        for n, (home, released) in enumerate([(A, None), (A, at), (B, None), (A, None), (A, None)]):
+            rec = TransactionRecord(
+                f"t{n}", "o", "ACSP", "pacs.008", A, at, at, 3, home_region=home, released_at=released
+            )
+            view.put_if_newer(rec)
+        assert sorted(view.in_flight(A)) == ["t0", "t3", "t4"]
