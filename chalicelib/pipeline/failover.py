@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from chalicelib.domain.region import Region, region_aggregate_id
@@ -85,7 +86,7 @@ class Regions:
     def get(self, name: str) -> Region | None:
         try:
             region: object = self.payments.repository.get(region_aggregate_id(name))
-        except Exception:  # AggregateNotFoundError
+        except AggregateNotFoundError:
             return None
         return region if isinstance(region, Region) else None
 
