@@ -87,7 +87,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     s, outputs = settings_of(args.local_stack)
     svc = bootstrap.build(s)
     if args.dlq:
-        from chalicelib.adapters.aws import client
+        from chalicelib.adapters.aws import operator_client
         from chalicelib.cli_ops import dead_letter_queues
 
         dlq = dead_letter_queues(outputs).get(args.dlq) if outputs else None
@@ -101,7 +101,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
             Redriven(svc.redrive.uow).record(tx, f"dlq:{message_id}", who(), args.reason, args.dlq)
 
-        moved = redrive_dlq(client("sqs"), dlq, source, record)
+        moved = redrive_dlq(operator_client("sqs"), dlq, source, record)
         print(f"{moved} messages moved from the {args.dlq} dead-letter queue back to its queue")
         return 0
     if not args.transaction_id:

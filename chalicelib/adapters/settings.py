@@ -6,9 +6,10 @@ build a Settings directly.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +62,15 @@ class Settings(BaseSettings):
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).
     call_log: str = ""
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: dict[str, str]) -> dict[str, str]:
+        """A tenant is an owner: the view's lookup keys are owner + "#" + value, so no "#"."""
+        bad = [t for t in tenants.values() if not re.fullmatch(r"[\w.+@-]{1,128}", t)]
+        if bad:
+            raise ValueError(f"tenant names are 1-128 of letters, digits and _.+@-: {bad}")
+        return tenants
 
 
 @lru_cache(maxsize=1)

@@ -331,3 +331,47 @@ def test_the_dynamodb_leases_and_the_views_in_flight_scan(monkeypatch):
             )
             view.put_if_newer(rec)
         assert sorted(view.in_flight(A)) == ["t0", "t3", "t4"]
+
+
+def test_a_tenant_name_cannot_break_the_views_lookup_keys():
+    with pytest.raises(ValueError, match="tenant names"):
+        Settings(tenants={"client": "acme#bank"})
+    assert Settings(tenants={"client": "acme-bank"}).tenants == {"client": "acme-bank"}
+
+
+def test_the_cli_redrives_a_dead_letter_queue_of_the_stack(monkeypatch, capsys):
+    import json
+    import os
+    from unittest import mock
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import cli, cli_failover
+
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        fifo = {"FifoQueue": "true"}
+        outputs = {
+            "ProcessingQueueDLQUrl": sqs.create_queue(QueueName="p-dlq.fifo", Attributes=fifo)["QueueUrl"],
+            "ProcessingQueueUrl": sqs.create_queue(QueueName="p.fifo", Attributes=fifo)["QueueUrl"],
+        }
+        body = json.dumps({"transaction_id": str(tx)})
+        sqs.send_message(
+            QueueUrl=outputs["ProcessingQueueDLQUrl"],
+            MessageBody=body,
+            MessageGroupId=str(tx),
+            MessageDeduplicationId="x",
+        )
+        monkeypatch.setattr(cli_failover, "settings_of", lambda _: (a.adapters.settings, outputs))
+        monkeypatch.setattr(bootstrap, "build", lambda s, **_: a)
+        assert cli.main(["redrive", "--dlq", "processing", "--reason", "fixed the bug"]) == 0
+        assert "1 messages moved" in capsys.readouterr().out
+        assert len(sqs.receive_message(QueueUrl=outputs["ProcessingQueueUrl"]).get("Messages", [])) == 1
+    [redriven] = [e for e in a.payments.history(tx) if type(e).__name__ == "Redriven"]
+    assert (redriven.why, redriven.from_step) == ("fixed the bug", "processing")
+    assert redriven.redrive_id.startswith("dlq:")
