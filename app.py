@@ -23,7 +23,7 @@ app = Chalice(app_name="pacsflow")
 cognito = CognitoUserPoolAuthorizer(
     "ClientCredentials", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/bound-by-template"]
 )
-READ, WRITE = "read", "write"
+READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPE_PREFIX = "pacsflow"  # infra/template.py puts the stack's ScopePrefix in its place
 
 
@@ -61,7 +61,8 @@ def errors_in_one_shape(event, get_response):
 @app.route("/", methods=["GET"])
 @api.handles_errors(app)
 def health():
-    body, status = region_health(service().adapters)
+    svc = service()
+    body, status = region_health(svc.adapters, svc.failover_controller)
     return api.json_response(body, status)
 
 
@@ -87,10 +88,10 @@ def issue_transaction_id(principal):
     level = svc.confirm.level(headers.get("x-consistency"))
     issued = headers.get("x-transaction-id") if level == "strong" else None
     if issued is None:
-        payment = svc.issue_transaction(headers.get("x-message-type"), req_id, principal.client_id)
+        payment = svc.issue_transaction(headers.get("x-message-type"), req_id, principal.tenant)
     else:  # the retry of a 503 NOT_YET_REPLICATED: the id it recorded is confirmed again, no new one
         tx = api.transaction_id(issued)
-        payment = svc.issue_transaction.again(tx, headers.get("x-message-type"), principal.client_id)
+        payment = svc.issue_transaction.again(tx, headers.get("x-message-type"), principal.tenant)
     achieved = svc.confirm(level, payment)
     return api.json_response(
         {
@@ -111,7 +112,7 @@ def inbox(principal):
     tx = api.transaction_id(req.headers.get("x-transaction-id"))
     svc, body = service(), req.raw_body or b""
     level = svc.confirm.level(req.headers.get("x-consistency"))
-    payment = svc.submit(tx, req.headers.get("x-message-type"), body, principal.client_id)
+    payment = svc.submit(tx, req.headers.get("x-message-type"), body, principal.tenant)
     achieved = svc.confirm(level, payment, [inbound_key(body)])  # the event, and the archived message
     return api.json_response(
         {
@@ -131,7 +132,7 @@ def inbox(principal):
 def outbox(principal):
     headers = app.current_request.headers
     tx = api.transaction_id(headers.get("x-transaction-id"))
-    report = service().status_report(tx, principal.client_id, headers.get("x-message-type"))
+    report = service().status_report(tx, principal.tenant, headers.get("x-message-type"))
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
@@ -142,9 +143,9 @@ def cancel(transaction_id, principal):
     svc = service()
     level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
     reason, case_id = api.cancellation_request(app.current_request)
-    resolution = svc.cancel(tx, principal.client_id, reason, case_id=case_id)
-    achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.client_id))
-    answer = svc.status_report(tx, principal.client_id, "camt.029")
+    resolution = svc.cancel(tx, principal.tenant, reason, case_id=case_id)
+    achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.tenant))
+    answer = svc.status_report(tx, principal.tenant, "camt.029")
     return Response(
         body=answer.decode("utf-8"),
         status_code=200,
@@ -155,14 +156,14 @@ def cancel(transaction_id, principal):
 @app.route("/status-requests", methods=["POST"], content_types=XML_AND_TEXT, authorizer=scoped(READ))
 @protected(READ)
 def status_request(principal):
-    report = service().status_request(app.current_request.raw_body or b"", principal.client_id)
+    report = service().status_request(app.current_request.raw_body or b"", principal.tenant)
     return Response(body=report.decode("utf-8"), status_code=200, headers={"Content-Type": "application/xml"})
 
 
 @app.route("/transactions", methods=["GET"], authorizer=scoped(READ))
 @protected(READ)
 def find_transactions(principal):
-    found = follower.find(service().adapters.view, principal.client_id, app.current_request.query_params)
+    found = follower.find(service().adapters.view, principal.tenant, app.current_request.query_params)
     return api.json_response({"transactions": found})
 
 
@@ -173,7 +174,7 @@ def transaction(transaction_id, principal):
     svc = service()
     level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
     strong = level == "strong"  # the fold of the events, read consistently; else the view
-    state = follower.current_state(svc.payments, svc.adapters.view, tx, principal.client_id, fold_events=strong)
+    state = follower.current_state(svc.payments, svc.adapters.view, tx, principal.tenant, fold_events=strong)
     return api.json_response({**state, "consistency": level})
 
 
@@ -184,9 +185,48 @@ def transaction_events(transaction_id, principal):
     return api.json_response(
         {
             "transaction_id": str(tx),
-            "events": history.describe(service().payments.history(tx, principal.client_id)),
+            "events": history.describe(service().payments.history(tx, principal.tenant)),
         }
     )
+
+
+# -- operations: redrive, failover, fail-back (docs/multi-region.md §3, §6) --------------
+
+
+@app.route("/transactions/{transaction_id}/redrive", methods=["POST"], authorizer=scoped(ADMIN))
+@protected(ADMIN)
+def redrive(transaction_id, principal):
+    tx = api.transaction_id(transaction_id)
+    reason = api.operator_reason(app.current_request)
+    req_id = api.request_id(app)
+    step = service().redrive(tx, req_id, principal.tenant, reason)
+    return api.json_response({"transaction_id": str(tx), "redriven": step, "request_id": req_id}, status=202)
+
+
+@app.route("/regions/{region}/failover", methods=["POST"], authorizer=scoped(ADMIN))
+@protected(ADMIN)
+def failover(region, principal):
+    decision = service().failover(region, api.operator_reason(app.current_request), principal.tenant)
+    return api.json_response(
+        {
+            "region": decision.region,
+            "decided": decision.decided,
+            "taken_over_by": decision.taken_over_by,
+            "payments": [p._asdict() for p in decision.payments],
+        }
+    )
+
+
+@app.route("/regions/{region}/failback", methods=["POST"], authorizer=scoped(ADMIN))
+@protected(ADMIN)
+def failback(region, principal):
+    service().failover.fail_back(region, api.operator_reason(app.current_request), principal.tenant)
+    return api.json_response({"region": region, "failed_back": True})
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def failover_controller(event):
+    return {"decisions": [d.region for d in service().failover_controller()]}
 
 
 # -- pipeline: incoming -> processing -> releasing (DESIGN.md §4) ------------------------

@@ -47,6 +47,9 @@ STATUS: dict[type[Exception], int] = {
     errors.InvalidConsistency: 400,
     InvalidQuery: 400,
     errors.PaymentNotFound: 404,
+    errors.UnknownRegion: 404,
+    errors.NotHomeRegion: 409,
+    errors.RegionNotTakenOver: 409,
     errors.MessageMismatch: 409,
     errors.ReportNotReady: 409,
     errors.NothingToCancel: 409,
@@ -121,6 +124,26 @@ def cancellation_request(request: Request) -> tuple[str, str | None]:
     if case_id is not None and (not isinstance(case_id, str) or not _CASE.match(case_id)):
         raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "case_id must be 1 to 35 ISO characters")
     return reason, case_id
+
+
+def operator_reason(request: Request) -> str:
+    """The JSON body of an operator's action: {"reason": "..."} (1 to 500 characters)."""
+    raw = request.raw_body or b"{}"
+    if len(raw) > 4096:
+        raise BadRequest(413, "BODY_TOO_LARGE", "the request is limited to 4 KiB")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "INVALID_JSON", "the body must be a JSON object") from None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or set(body) - {"reason"}
+        or not isinstance(reason, str)
+        or not 0 < len(reason) <= 500
+    ):
+        raise BadRequest(400, "INVALID_OPERATOR_REQUEST", "expected {reason}: 1 to 500 characters")
+    return reason
 
 
 def now() -> str:

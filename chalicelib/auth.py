@@ -9,7 +9,8 @@ scope the route needs. PyJWT does the cryptography; we only say what must hold.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,11 @@ class Principal:
 
     client_id: str
     scopes: frozenset[str]
+    tenant: str = ""  # the owner of what it creates, the same in every Region (client id if unmapped)
+
+    def __post_init__(self) -> None:
+        if not self.tenant:
+            object.__setattr__(self, "tenant", self.client_id)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class TokenPolicy:
     scope_prefix: str = "pacsflow"
     allowed_client_ids: frozenset[str] = frozenset()  # empty: any client of the pool
     leeway_s: int = 0
+    # Cognito client ids differ from pool to pool: each Region maps its clients to tenants.
+    tenants: Mapping[str, str] = field(default_factory=dict)
 
     def scope(self, access: str) -> str:
         return f"{self.scope_prefix}/{access}"
@@ -112,7 +120,12 @@ def verify(token: str, policy: TokenPolicy, signing_key: RSAPublicKey | None = N
         raise AuthError("token claims of the wrong type")
     if policy.allowed_client_ids and client_id not in policy.allowed_client_ids:
         raise AuthError("client not allowed")
-    return Principal(client_id=client_id, scopes=frozenset(scope.split()))
+    return Principal(client_id=client_id, scopes=frozenset(scope.split()), tenant=tenant_of(client_id, policy))
+
+
+def tenant_of(client_id: str, policy: TokenPolicy) -> str:
+    """The tenant a client acts for: its mapping, or (unmapped) the client itself."""
+    return policy.tenants.get(client_id) or client_id
 
 
 def require_scope(principal: Principal, policy: TokenPolicy, access: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
-from chalicelib.adapters.dynamodb import Claims, TransactionView
+from chalicelib.adapters.dynamodb import Claims, Leases, TransactionView
 from chalicelib.adapters.overdue import OverdueScan
 from chalicelib.adapters.replication import PeerReplicas
 from chalicelib.adapters.s3 import Archive
@@ -28,15 +28,19 @@ from chalicelib.pipeline import ports
 from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
 from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.decision import Decide
+from chalicelib.pipeline.failover import Failover, FailoverController, HttpPeerProbe, PeerProbe, Regions
+from chalicelib.pipeline.failover import Leases as LeasesPort
 from chalicelib.pipeline.incoming import Incoming
 from chalicelib.pipeline.issue_transaction import IssueTransaction
 from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.processing import Processing
+from chalicelib.pipeline.redrive import Dispatch, Redrive
 from chalicelib.pipeline.releasing import Releasing
 from chalicelib.pipeline.status_report import StatusReport
 from chalicelib.pipeline.status_request import AnswerStatusRequest
 from chalicelib.pipeline.submit import Submit
+from chalicelib.pipeline.takeover import Takeover
 from chalicelib.pipeline.timeouts import DeadlineReached, OverdueFinder, ScheduleDeadline, Sla, Sweep, TimeOut
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 from chalicelib.projections import follower
@@ -75,6 +79,8 @@ class Adapters:
     screening: Screening
     check_settings: checks.CheckSettings
     replication: ports.Replication
+    leases: LeasesPort
+    peer_probe: PeerProbe
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,11 @@ class Service:
     deadline_reached: DeadlineReached
     sweep: Sweep
     confirm: Confirm
+    regions: Regions
+    redrive: Redrive
+    takeover: Takeover
+    failover: Failover
+    failover_controller: FailoverController
 
     @property
     def payments(self) -> Payments:
@@ -123,6 +134,8 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "replication": lambda: PeerReplicas(
             s.events_table, [p for p in s.peers if p != s.region_id], s.peer_archive_buckets
         ),
+        "leases": lambda: Leases(s.events_table),
+        "peer_probe": HttpPeerProbe,
     }
     built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
     return Adapters(settings=s, **built)
@@ -131,7 +144,13 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
 def build(s: Settings, **overrides: Any) -> Service:
     """The Region's service: its adapters (see `adapters`) wired into every use case."""
     a = adapters(s, **overrides)
-    uow = UnitOfWork(a.payments, s.fault_injection)
+    regions = Regions(a.payments)
+    uow = UnitOfWork(
+        a.payments, s.fault_injection, region_id=s.region_id, taken_over=lambda: regions.is_taken_over(s.region_id)
+    )
+    dispatch = Dispatch(a.archive, a.incoming, a.processing, a.releasing)
+    takeover = Takeover(uow, a.view, dispatch, s.region_id)
+    failover = Failover(regions, takeover, s.region_id, frozenset(s.peers))
     liquidity = Liquidity(
         a.positions,
         parse_limits(s.liquidity_limits),
@@ -153,6 +172,7 @@ def build(s: Settings, **overrides: Any) -> Service:
             SubmitCancellation(cancel, s.max_message_bytes),
             s.max_message_bytes,
             schedule_deadline,
+            s.region_id,
         ),
         cancel=cancel,
         status_report=StatusReport(a.payments, a.archive),
@@ -172,6 +192,20 @@ def build(s: Settings, **overrides: Any) -> Service:
         deadline_reached=DeadlineReached(time_out, a.deadlines),
         sweep=Sweep(a.overdue, time_out, sla),
         confirm=Confirm(a.replication, s.region_id, s.default_consistency, s.strong_wait_seconds),
+        regions=regions,
+        redrive=Redrive(uow, dispatch),
+        takeover=takeover,
+        failover=failover,
+        failover_controller=FailoverController(
+            a.leases,
+            a.peer_probe,
+            failover,
+            dict(s.peers),
+            s.failover_after_probes,
+            s.heartbeat_seconds,
+            s.lease_heartbeats,
+            s.probe_timeout_s,
+        ),
     )
 
 
@@ -189,4 +223,5 @@ def token_policy() -> TokenPolicy:
         jwks_url=s.jwks_url or jwks_url_for(s.token_issuer, s.user_pool_id),
         scope_prefix=s.scope_prefix,
         allowed_client_ids=frozenset(c for c in s.allowed_client_ids.split(",") if c),
+        tenants=dict(s.tenants),
     )

@@ -19,6 +19,8 @@
   payment data (chalicelib/cli_ops.py).
 - ``timeouts [--run]`` and ``stuck`` (``--local-stack FILE``): payments past their SLA,
   timed out as the scheduled sweep does, or counted by step and age (chalicelib/cli_timeouts.py).
+- ``redrive TX|--dlq QUEUE --reason WHY``, ``failover REGION --reason WHY``, ``failback REGION
+  --reason WHY``: the operators' actions (chalicelib/cli_failover.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -44,6 +46,7 @@ from chalicelib.cli_conformance import cmd_conformance as cmd_conformance
 from chalicelib.cli_conformance import conformance as conformance
 from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
+from chalicelib.cli_failover import add_parsers as add_failover_parsers
 from chalicelib.cli_ops import add_parser as add_dlq_parser
 from chalicelib.cli_stream import add_parser as add_view_failures_parser
 from chalicelib.cli_timeouts import add_parsers as add_timeouts_parsers
@@ -145,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_view_failures_parser(sub)
     add_dlq_parser(sub)
     add_timeouts_parsers(sub)
+    add_failover_parsers(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.bootstrap import Adapters
+from chalicelib.pipeline.failover import FailoverController
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,9 @@ def _check(probe: Callable[[], Any]) -> str:
         return "unreachable"
 
 
-def region_health(a: Adapters) -> tuple[dict[str, Any], int]:
+def region_health(a: Adapters, controller: FailoverController | None = None) -> tuple[dict[str, Any], int]:
+    """This Region's checks and, with its failover controller, its view of each peer (last
+    heartbeat age, consecutive failed probes, taken over or not)."""
     s = a.settings
     checks = {
         "event_store": _check(lambda: a.view.dynamodb.describe_table(TableName=s.events_table)),
@@ -31,5 +34,17 @@ def region_health(a: Adapters) -> tuple[dict[str, Any], int]:
         "releasing_queue": _check(a.releasing.is_reachable),
     }
     healthy = all(v == "ok" for v in checks.values())
-    body = {"region_id": s.region_id, "stage": s.stage, "status": "ok" if healthy else "degraded", "checks": checks}
+    body: dict[str, Any] = {
+        "region_id": s.region_id,
+        "stage": s.stage,
+        "status": "ok" if healthy else "degraded",
+        "checks": checks,
+    }
+    if controller is not None:
+        try:
+            body["taken_over"] = controller.failover.regions.is_taken_over(s.region_id)
+            body["peers"] = [p._asdict() for p in controller.view()]
+        except Exception as e:  # a health check reports, it does not fail
+            log.warning("peer view failed: %s", type(e).__name__)
+            body["peers"] = "unreachable"
     return body, 200 if healthy else 503

@@ -22,7 +22,7 @@ from infra.deploy import aws_session, stack_name
 
 log = logging.getLogger(__name__)  # not under "pacsflow": Chalice makes that logger non-propagating
 
-SCOPE_NAMES = ("read", "write")
+SCOPE_NAMES = ("read", "write", "admin")
 
 
 class ClientExists(Exception):
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     create = sub.add_parser("create", help="create a client-credentials app client; print its id and secret once")
     create.add_argument("--stage", required=True, help="the stage (its Region), e.g. eu-west-1")
     create.add_argument("--name", required=True)
-    create.add_argument("--scopes", default="read,write", help="comma-separated, among read,write")
+    create.add_argument("--scopes", default="read,write", help="comma-separated, among read,write,admin")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("botocore", "boto3", "urllib3"):  # at DEBUG they log response bodies: the secret

@@ -216,6 +216,7 @@ def deploy_stack(
 
 
 DEMO_CLIENTS = ("demo-client-a", "demo-client-b")
+ADMIN_CLIENT = "demo-operator"  # appended last to local-stack.json's clients: scope admin only
 
 
 def ensure_client(
@@ -292,15 +293,18 @@ def deploy_local(
     params = local_parameters(parameters)
     outputs = deploy_stack(session, stack, template, params, endpoint)
     prefix = params.get("ScopePrefix", "pacsflow")
-    scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write"}
+    scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write", "admin": f"{prefix}/admin"}
     return {
         "api_url": f"{endpoint}/_aws/execute-api/{outputs['RestAPIId']}/api",
         "region": region,
         "endpoint_url": endpoint,
         "token_url": f"{endpoint}/oauth2/token",
         "clients": [
-            ensure_client(session, endpoint, outputs["UserPoolId"], name, list(scopes.values()))
-            for name in DEMO_CLIENTS
+            *(
+                ensure_client(session, endpoint, outputs["UserPoolId"], name, [scopes["read"], scopes["write"]])
+                for name in DEMO_CLIENTS
+            ),
+            ensure_client(session, endpoint, outputs["UserPoolId"], ADMIN_CLIENT, [scopes["admin"]]),
         ],
         "scopes": scopes,
         "stack_name": stack,

@@ -41,7 +41,16 @@ LOG_RETENTION_DAYS = (
     3653,
 )  # what CloudWatch Logs accepts
 KEY = "DataKey"  # the stack's customer-managed KMS key (see hardening())
-FUNCTIONS = ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Deadlines", "SweepTimeouts")
+FUNCTIONS = (
+    "APIHandler",
+    "Incoming",
+    "Processing",
+    "Releasing",
+    "ViewFollower",
+    "Deadlines",
+    "SweepTimeouts",
+    "FailoverController",
+)
 
 
 def sub(text: str) -> dict[str, str]:
@@ -623,6 +632,10 @@ def identity() -> dict[str, Any]:
                 "Scopes": [
                     {"ScopeName": "read", "ScopeDescription": "read transactions and their history"},
                     {"ScopeName": "write", "ScopeDescription": "issue transaction ids, submit messages, fetch reports"},
+                    {
+                        "ScopeName": "admin",
+                        "ScopeDescription": "operators: redrive payments, fail Regions over and back",
+                    },
                 ],
             },
         },
@@ -789,6 +802,11 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _archive("s3:GetObject", "outbound"),  # reports at /outbox
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
             _send("IncomingQueue", "ReleasingQueue"),  # a cancellation before release goes to releasing
+            # operators (scope admin): a redrive sends any step; a failover lists the peer's
+            # in-flight payments (a Scan of the view) and reads their archived messages
+            _send("ProcessingQueue"),
+            {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
+            _archive("s3:GetObject", "inbound"),
             _send("DeadlinesQueue"),  # /uuid and /inbox schedule the payment's SLA deadline
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
             *peer_reads(),
@@ -821,6 +839,12 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _events_rw(),
             {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
             _send("ReleasingQueue"),
+        ],
+        "FailoverController": [  # chalicelib/pipeline/failover.py: heartbeat, probes, takeover
+            _events_rw(),  # Region leases (UpdateItem) and decisions, the payments taken over
+            {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
+            _archive("s3:GetObject", "inbound"),
+            _send("IncomingQueue", "ProcessingQueue", "ReleasingQueue"),
         ],
         "ViewFollower": [
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [table_arn("EventsTable")]},
@@ -1492,7 +1516,7 @@ def merge_template() -> dict[str, Any]:
             "ScopePrefix": {
                 "Type": "String",
                 "Default": "pacsflow",
-                "Description": "OAuth2 scopes are <prefix>/read and <prefix>/write (rp2 for the AWS guidance's clients)",
+                "Description": "OAuth2 scopes are <prefix>/read, <prefix>/write and <prefix>/admin (rp2 for the AWS guidance's clients)",
             },
             "LiquidityLimits": {
                 "Type": "String",

@@ -142,6 +142,22 @@ class TransactionView:
         for item in self.scan_items():
             yield TransactionRecord.from_item(item)
 
+    def in_flight(self, home_region: str) -> Iterator[str]:
+        """Ids of the unreleased payments whose home is `home_region` (a takeover's list):
+        a Scan filtered on both, every page."""
+        items = parallel_scan(
+            self.dynamodb,
+            self.scan_segments,
+            self.page_size,
+            TableName=self.table,
+            ProjectionExpression="transaction_id",
+            FilterExpression="home_region = :r AND attribute_not_exists(released_at)",
+            ExpressionAttributeValues={":r": {"S": home_region}},
+            ConsistentRead=True,
+        )
+        for item in items:
+            yield item["transaction_id"]["S"]
+
     def is_reachable(self) -> bool:
         self.dynamodb.describe_table(TableName=self.table)
         return True
@@ -205,3 +221,45 @@ class Claims:
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             item = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
             return item["transaction_id"]["S"] if item else None
+
+
+class Leases:
+    """Heartbeats and probe counts: one item per Region in the events table (`pk`
+    "$lease#<region>", as claims are "$claim#..."), replicated with it. A Region writes only
+    its own item, so no two Regions write one item."""
+
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self.dynamodb = dynamodb or client("dynamodb")
+
+    @staticmethod
+    def _key(region: str) -> dict[str, Any]:
+        return {"pk": {"S": f"$lease#{region}"}, "sk": {"N": "0"}}
+
+    def _item(self, region: str) -> dict[str, Any]:
+        return self.dynamodb.get_item(TableName=self.table, Key=self._key(region), ConsistentRead=True).get("Item", {})
+
+    def heartbeat(self, region: str, now: float) -> None:
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=self._key(region),
+            UpdateExpression="SET heartbeat_at = :t",
+            ExpressionAttributeValues={":t": {"N": repr(now)}},
+        )
+
+    def last_heartbeat(self, region: str) -> float | None:
+        value = self._item(region).get("heartbeat_at")
+        return float(value["N"]) if value else None
+
+    def failed_probes(self, region: str, peer: str) -> int:
+        value = self._item(region).get(f"failed_probes_{peer}")
+        return int(value["N"]) if value else 0
+
+    def set_failed_probes(self, region: str, peer: str, count: int) -> None:
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=self._key(region),
+            UpdateExpression="SET #p = :n",
+            ExpressionAttributeNames={"#p": f"failed_probes_{peer}"},
+            ExpressionAttributeValues={":n": {"N": str(count)}},
+        )

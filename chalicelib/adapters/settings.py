@@ -6,10 +6,11 @@ build a Settings directly.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PACSFLOW_", frozen=True)
 
     region_id: str = Field(default="us-east-1", description="the Region this stack serves")
-    peers: dict[str, str] = Field(default_factory=dict, description="peer Regions and their API base URLs")
+    peers: dict[str, str] = Field(default_factory=dict, description="peer Region -> its API base URL")
+    tenants: dict[str, str] = Field(default_factory=dict, description="Cognito client id -> tenant")
     stage: str = "local"
     events_table: str = "pacsflow-events"
     transactions_table: str = "pacsflow-transactions"
@@ -57,20 +59,30 @@ class Settings(BaseSettings):
     default_consistency: Literal["strong", "eventual"] = "eventual"
     strong_wait_seconds: float = Field(default=2.0, ge=0, le=10)
     # Several Regions (docs/multi-region.md): the stack's peers, set by the deploy that links them.
-    tenants: dict[str, str] = Field(
-        default_factory=dict,
-        description="Cognito client id -> tenant name: the owner recorded on a payment is the tenant, "
-        "the same in every Region (env PACSFLOW_TENANTS, JSON)",
-    )
     peer_archive_buckets: dict[str, str] = Field(
         default_factory=dict,
         description="Region -> that peer's archive bucket, where this archive is replicated "
         "(env PACSFLOW_PEER_ARCHIVE_BUCKETS, JSON)",
     )
+    # Failover (chalicelib/pipeline/failover.py): a peer failing this many consecutive probes
+    # is taken over; a heartbeat older than `lease_heartbeats` heartbeats is stale.
+    failover_after_probes: int = 3
+    heartbeat_seconds: int = 60
+    lease_heartbeats: int = 3
+    probe_timeout_s: float = 2.0
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).
     call_log: str = ""
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: dict[str, str]) -> dict[str, str]:
+        """A tenant is an owner: the view's lookup keys are owner + "#" + value, so no "#"."""
+        bad = [t for t in tenants.values() if not re.fullmatch(r"[\w.+@-]{1,128}", t)]
+        if bad:
+            raise ValueError(f"tenant names are 1-128 of letters, digits and _.+@-: {bad}")
+        return tenants
 
 
 @lru_cache(maxsize=1)

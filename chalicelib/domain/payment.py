@@ -75,6 +75,11 @@ class Payment(Aggregate):
         self.cancellations: dict[str, CancellationCase] = {}  # by case id
         self.return_key: str | None = None
         self.timed_out_at: str | None = None  # the status the payment was stopped at by its SLA
+        # multi-Region (docs/multi-region.md): the Region that runs the steps, and what /inbox took
+        self.home_region = region_id
+        self.submitted_sha256: str | None = None
+        self.submitted_key: str | None = None
+        self.redrives: list[str] = []  # redrive ids recorded (one Redriven per id)
 
     # -- questions the pipeline asks before it retries a step -------------------------
 
@@ -120,6 +125,18 @@ class Payment(Aggregate):
     @property
     def is_released(self) -> bool:
         return self.report_key is not None
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.submitted_sha256 is not None
+
+    def has_submitted(self, sha256: str) -> bool:
+        """True when /inbox already recorded this very message; MessageMismatch for another."""
+        if self.submitted_sha256 is None:
+            return False
+        if self.submitted_sha256 != sha256:
+            raise MessageMismatch("the transaction already has a different message")
+        return True
 
     def has_received(self, sha256: str) -> bool:
         """True when this very message is already recorded; MessageMismatch for another."""
@@ -263,6 +280,24 @@ class Payment(Aggregate):
         self.rejected_at_step = "timeout"
         self.transactions = tuple(TxOutcome("RJCT", (reason,), o.reserved) for o in self.transactions)
         self.tx_sts = TxSts.RJCT
+
+    @event("Submitted")
+    def submit(self, sha256: str, message_key: str) -> None:
+        """/inbox took and archived this message (before queueing it): a fact that survives
+        the loss of the queue message with its Region."""
+        self.check_status(TxSts.ACCP, "submit a message to")
+        self.submitted_sha256 = sha256
+        self.submitted_key = message_key
+
+    @event("TakenOver")
+    def take_over(self, by: str, from_region: str, reason: str) -> None:
+        """Region `by` runs this payment's steps from now on (its home failed over)."""
+        self.home_region = by
+
+    @event("Redriven")
+    def redrive(self, redrive_id: str, who: str, why: str, from_step: str) -> None:
+        """An operator (or the DLQ redrive) re-sent the step the recorded state calls for."""
+        self.redrives.append(redrive_id)
 
     @event("SubmissionRefused")
     def refuse_submission(self, sha256: str, reason: str) -> None:

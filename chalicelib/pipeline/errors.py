@@ -15,11 +15,14 @@ __all__ = [
     "InvalidStatusRequest",
     "MessageMismatch",
     "MessageTooLarge",
+    "NotHomeRegion",
     "NotYetReplicated",
     "NothingToCancel",
     "PaymentNotFound",
+    "RegionNotTakenOver",
     "ReportNotReady",
     "StepContended",
+    "UnknownRegion",
     "UnsupportedMessageType",
 ]
 
@@ -106,3 +109,28 @@ class ReportNotReady(ApplicationError):
 
 class StepContended(RuntimeError):
     """A step lost the optimistic-concurrency race too often; the queue retries it."""
+
+
+class NotHomeRegion(ApplicationError):
+    """This Region is not the payment's home (it was taken over), or this Region is itself
+    taken over (self-fencing): it runs no step of it. A step message is acknowledged."""
+
+    error_code = "NOT_HOME_REGION"
+
+    def __init__(self, home_region: str) -> None:
+        super().__init__(f"the transaction is run by Region {home_region}; ask it")
+        self.home_region = home_region
+
+
+class UnknownRegion(ApplicationError):
+    error_code = "REGION_NOT_FOUND"
+
+    def __init__(self, region: str) -> None:
+        super().__init__(f"{region} is not a peer of this Region")
+
+
+class RegionNotTakenOver(ApplicationError):
+    error_code = "REGION_NOT_TAKEN_OVER"
+
+    def __init__(self, region: str) -> None:
+        super().__init__(f"Region {region} is not taken over: nothing to fail back")

@@ -49,12 +49,16 @@ class Payments(Application[UUID]):
             payment: Payment = self.repository.get(transaction_id)
         except AggregateNotFoundError:
             raise PaymentNotFound(str(transaction_id)) from None
+        if not isinstance(payment, Payment):  # a Region's aggregate shares the table
+            raise PaymentNotFound(str(transaction_id))
         if owner is not None and payment.owner != owner:
             raise PaymentNotFound(str(transaction_id))
         return payment
 
     def history(self, transaction_id: UUID, owner: str | None = None) -> list[Any]:
         events = list(self.events.get(transaction_id))
-        if not events or (owner is not None and getattr(events[0], "owner", None) != owner):
+        if not events or not isinstance(events[0], Payment.Event):
+            raise PaymentNotFound(str(transaction_id))
+        if owner is not None and getattr(events[0], "owner", None) != owner:
             raise PaymentNotFound(str(transaction_id))
         return events

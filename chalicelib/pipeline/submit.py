@@ -1,6 +1,7 @@
 """POST /inbox: take a pacs.008 for a transaction and queue it for the incoming step.
 
-The message is archived first (content-addressed), then queued; the queue's deduplication
+The message is archived first (content-addressed), then recorded on the payment
+(`Submitted`: the fact survives the loss of the queue message with its Region), then queued; the queue's deduplication
 id is its hash, so a retried POST queues nothing new. The same message again is answered
 as taken; a different message for a transaction that has one is refused (409). The
 payment's SLA deadline is scheduled again (the one `/uuid` sent may be lost). A camt.056
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from chalicelib.adapters.s3 import sha256
-from chalicelib.domain import Payment
+from chalicelib.domain import Payment, TxSts
 from chalicelib.pipeline.cancel import SubmitCancellation
 from chalicelib.pipeline.intake import PAYMENT_MESSAGE_TYPES, check_body, family_of
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.ports import Archive, StepQueue
+from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 INLINE_MESSAGE_BYTES = 180 * 1024  # base64 of it stays under SQS's 256 KiB message limit
 
@@ -32,6 +34,7 @@ class Submit:
     cancellation: SubmitCancellation
     max_message_bytes: int
     schedule_deadline: Callable[[Payment], None] = lambda _: None
+    region_id: str = ""  # only the payment's home Region takes its message (NotHomeRegion)
 
     def __call__(self, transaction_id: UUID, message_type: str | None, body: bytes, owner: str) -> Payment:
         if family_of(message_type, "pacs.008", PAYMENT_MESSAGE_TYPES) == "camt.056":
@@ -42,6 +45,14 @@ class Submit:
         if payment.has_received(sha256(body)):  # MessageMismatch for a different one
             return payment  # the same message again: already taken, nothing to do
         key, digest = self.archive.put("inbound", body)
+
+        def submitted(p: Payment) -> bool:  # recorded before queueing: the queue is no fact
+            if p.tx_sts is not TxSts.ACCP or p.has_submitted(digest):  # MessageMismatch for another
+                return False
+            p.submit(sha256=digest, message_key=key)
+            return True
+
+        payment, _ = UnitOfWork(self.payments, region_id=self.region_id).record(transaction_id, submitted, owner=owner)
         step = {"transaction_id": str(transaction_id), "sha256": digest, "key": key}
         if len(body) <= INLINE_MESSAGE_BYTES:  # carried in the queue message: no S3 read in the step
             step["message"] = base64.b64encode(body).decode("ascii")

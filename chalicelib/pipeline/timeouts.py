@@ -52,6 +52,7 @@ from uuid import UUID
 
 from chalicelib import observability
 from chalicelib.domain import Payment, TxSts
+from chalicelib.pipeline.errors import NotHomeRegion
 from chalicelib.pipeline.messages import StepMessage, next_step
 from chalicelib.pipeline.ports import DeadlineQueue, StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
@@ -145,7 +146,10 @@ class TimeOut:
             payment.time_out(TIMEOUT_REASON, narrative, deadline=deadline.isoformat())
             return True
 
-        payment, recorded = self.uow.record(transaction_id, step)
+        try:
+            payment, recorded = self.uow.record(transaction_id, step)
+        except NotHomeRegion:
+            return 0  # fenced: the Region that took it over times it out
         if recorded:
             observability.timed_out(TIMEOUT_REASON)  # counted once: by the delivery that recorded it
         if not remaining and not payment.is_released and payment.tx_sts in (TxSts.RJCT, TxSts.CANC):

@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 
 from chalicelib.domain import Payment
 from chalicelib.pipeline import faults
-from chalicelib.pipeline.errors import StepContended
+from chalicelib.pipeline.errors import NotHomeRegion, StepContended
 from chalicelib.pipeline.payments import Payments
 
 Step = Callable[[Payment], bool]  # records its event and says True, or False if already recorded
@@ -27,6 +27,16 @@ class UnitOfWork:
     payments: Payments
     fault_injection: str = ""  # test-only fault points (chalicelib/pipeline/faults.py)
     attempts: int = 3
+    region_id: str = ""  # this Region: a step runs only on a payment whose home it is ("" = any)
+    taken_over: Callable[[], bool] = lambda: False  # this Region was taken over: it settles nothing
+
+    def check_home(self, payment: Payment, settles: bool = False) -> None:
+        """Fencing (docs/multi-region.md §4): NotHomeRegion unless this Region runs the payment
+        (and, for a step that settles, is not itself taken over)."""
+        if self.region_id and payment.home_region != self.region_id:
+            raise NotHomeRegion(payment.home_region)
+        if settles and self.taken_over():
+            raise NotHomeRegion(f"other than {self.region_id} (taken over)")
 
     def record(
         self,
@@ -36,12 +46,18 @@ class UnitOfWork:
         owner: str | None = None,
         fault_point: str | None = None,
         receive_count: int = 1,
+        fence: bool = True,
+        settles: bool = False,
     ) -> tuple[Payment, bool]:
         """Run `step` on the payment and save what it recorded, exactly once; say whether
         this call recorded it. `owner`: only that client's payment exists. `fault_point`: the
-        test-only crash between this append and the caller's send (first delivery only)."""
+        test-only crash between this append and the caller's send (first delivery only).
+        `fence`: NotHomeRegion (nothing recorded) unless this Region is the payment's home;
+        `settles`: nor when this Region is itself taken over (self-fencing)."""
         for _ in range(self.attempts):
             payment = self.payments.get_payment(transaction_id, owner)
+            if fence:
+                self.check_home(payment, settles)
             if not step(payment):
                 return payment, False
             try:

@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import MapperDeserialisationError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
+from chalicelib.domain import Payment
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.projections.errors import FoldError, InvalidQuery
 from chalicelib.projections.records import TransactionRecord
@@ -28,7 +29,10 @@ log = logging.getLogger(__name__)
 
 def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> TransactionRecord | None:
     """Write the fold of the transaction's events, unless the view already has that version."""
-    record = fold(payments.events.get(UUID(transaction_id)))
+    events = list(payments.events.get(UUID(transaction_id)))
+    if events and not isinstance(events[0], Payment.Event):
+        return None  # a Region's aggregate (chalicelib/domain/region.py) shares the table
+    record = fold(events)
     if record is not None:
         view.put_if_newer(record)
     return record

@@ -144,6 +144,8 @@ class TransactionRecord(_Record):
     returned: bool = False
     return_reason: str | None = None
     returned_at: str | None = None
+    # multi-Region: the Region that runs its steps (Initiated's, unless a takeover moved it)
+    home_region: str | None = None
     # second messages submitted for this transaction and refused
     refused_submissions: tuple[RefusedSubmission, ...] = ()
 

@@ -70,6 +70,7 @@ def _initiated(event: Any) -> TransactionRecord:
         status=TxSts.ACCP.value,
         message_type=event.message_type,
         region_id=event.region_id,
+        home_region=event.region_id,
         created_at=at,
         updated_at=at,
         version=event.originator_version,
@@ -182,6 +183,22 @@ def _timed_out(record: TransactionRecord, event: Any) -> TransactionRecord:
 def _submission_refused(record: TransactionRecord, event: Any) -> TransactionRecord:
     refused = RefusedSubmission(sha256=event.sha256, reason=event.reason, refused_at=_iso(event.timestamp))
     return replace(record, refused_submissions=(*record.refused_submissions, refused))
+
+
+@_rule(_event_class("Submitted"))
+def _submitted(record: TransactionRecord, event: Any) -> TransactionRecord:
+    """/inbox took a message: the record shows it once incoming has read it (Received)."""
+    return record
+
+
+@_rule(_event_class("TakenOver"))
+def _taken_over(record: TransactionRecord, event: Any) -> TransactionRecord:
+    return replace(record, home_region=event.by)
+
+
+@_rule(_event_class("Redriven"))
+def _redriven(record: TransactionRecord, event: Any) -> TransactionRecord:
+    return record
 
 
 def _answered(record: TransactionRecord, event: Any, resolution: str, rejection_code: str | None) -> TransactionRecord:

@@ -36,7 +36,7 @@ def test_a_valid_pacs008_settles_and_the_client_fetches_an_acsc_pacs002(api, sam
     view = api.view(tx, version=4)
     assert view["status"] == "ACSC" and view["transaction_id"] == tx and view["uetr"]
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
-    assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
+    assert [e["type"] for e in history] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
     assert history[1]["previous_hash"] == history[0]["hash"]
     note = notified(tx)
     assert len(note) == 1 and note[0]["Subject"] == "pacs.002 ACSC"
@@ -104,7 +104,7 @@ def test_a_resubmitted_inbox_is_idempotent_and_a_different_message_conflicts(api
     # the history is final once the pipeline has handled whatever the two submissions queued
     wait_until_idle(boto_session.client("sqs", endpoint_url=stack["endpoint_url"]), stack["outputs"])
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
-    assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
+    assert [e["type"] for e in history] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
 
 
 def test_a_burst_of_50_parallel_uuid_requests(api, parallel):

@@ -25,7 +25,7 @@ def test_a_transaction_survives_a_graceful_stop_and_a_redeploy(tmp_path):
         cfn = boto_session.client("cloudformation", endpoint_url=endpoint)
         created = cfn.describe_stacks(StackName=stack["stack_name"])["Stacks"][0]["CreationTime"]
         events_before = first["api"].call("GET", f"/transactions/{tx}/events").json()["events"]
-        assert [e["type"] for e in events_before] == ["Initiated", "Received", "Accepted", "Released"]
+        assert [e["type"] for e in events_before] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
         table = stack["outputs"]["EventsTableName"]
         table_created = boto_session.client("dynamodb", endpoint_url=endpoint).describe_table(TableName=table)["Table"][
             "CreationDateTime"

@@ -30,7 +30,7 @@ def test_a_handler_failing_between_append_and_send_completes_exactly_once(stack,
         deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
     assert r.status_code == 200 and statuses(r.content) == ("ACSC", [])
     history = api.call("GET", f"/transactions/{tx}/events").json()["events"]
-    assert [e["type"] for e in history] == ["Initiated", "Received", "Accepted", "Released"]
+    assert [e["type"] for e in history] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
     # the redelivered release publishes once; the crashed attempt died before publishing
     assert len(notified(tx, timeout=60)) == 1
 

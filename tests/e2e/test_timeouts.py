@@ -84,7 +84,7 @@ def test_payments_stopped_at_a_step_are_rejected_ab06_close_to_their_sla(short_s
     assert delays[-1] < GENEROUS_S, delays
     tx = results[0][0]
     types = [e["type"] for e in api.call("GET", f"/transactions/{tx}/events").json()["events"]]
-    assert types[:4] == ["Initiated", "Received", "TimedOut", "Released"], types
+    assert types[:5] == ["Initiated", "Submitted", "Received", "TimedOut", "Released"], types
     assert "Accepted" not in types  # the redelivered steps, after the timeout, changed nothing
 
 

@@ -18,9 +18,9 @@ from tests.waiting import queue_depths, wait_until_idle  # noqa: F401 - the suit
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 EVENT_SEQUENCES = {
-    ("Initiated", "Received", "Accepted", "Released"),  # ACSC
-    ("Initiated", "Received", "Rejected", "Released"),  # RJCT by a business rule
-    ("Initiated", "Rejected", "Released"),  # RJCT at intake (FF01)
+    ("Initiated", "Submitted", "Received", "Accepted", "Released"),  # ACSC
+    ("Initiated", "Submitted", "Received", "Rejected", "Released"),  # RJCT by a business rule
+    ("Initiated", "Submitted", "Rejected", "Released"),  # RJCT at intake (FF01)
 }
 
 

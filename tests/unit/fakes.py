@@ -101,6 +101,38 @@ class MemoryClaims:
             return holder[0]
 
 
+class MemoryLeases:
+    """The `$lease#<region>` items; share one between two services to replicate them."""
+
+    def __init__(self) -> None:
+        self.heartbeats: dict[str, float] = {}
+        self.probes: dict[tuple[str, str], int] = {}
+
+    def heartbeat(self, region: str, now: float) -> None:
+        self.heartbeats[region] = now
+
+    def last_heartbeat(self, region: str) -> float | None:
+        return self.heartbeats.get(region)
+
+    def failed_probes(self, region: str, peer: str) -> int:
+        return self.probes.get((region, peer), 0)
+
+    def set_failed_probes(self, region: str, peer: str, count: int) -> None:
+        self.probes[(region, peer)] = count
+
+
+class MemoryProbe:
+    """A peer's `GET /`: healthy unless its URL is in `down`."""
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.probed: list[str] = []
+
+    def healthy(self, base_url: str, timeout_s: float) -> bool:
+        self.probed.append(base_url)
+        return base_url not in self.down
+
+
 def memory_adapters() -> dict[str, Any]:
     """Every adapter of the Region, in memory (the transaction view is left to the caller)."""
     return {
@@ -116,6 +148,8 @@ def memory_adapters() -> dict[str, Any]:
         "claims": MemoryClaims(),
         "view": None,
         "screening": _screening(),
+        "leases": MemoryLeases(),
+        "peer_probe": MemoryProbe(),
     }
 
 
@@ -231,6 +265,11 @@ class MemoryView:
     def is_reachable(self) -> bool:
         self.describe_table(self.table)
         return True
+
+    def in_flight(self, home_region: str) -> Iterator[str]:
+        for r in self.scan():
+            if r.home_region == home_region and r.released_at is None:
+                yield r.transaction_id
 
 
 class MemoryOverdue:

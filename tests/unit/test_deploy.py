@@ -309,11 +309,11 @@ def test_a_taken_name_is_refused_and_no_secret_is_printed_again(fake_aws, capsys
     assert out == "" and SECRET not in err and "already has a client named 'acme'" in err
 
 
-def test_only_read_and_write_scopes_exist(fake_aws):
+def test_only_read_write_and_admin_scopes_exist(fake_aws):
     assert clients.main(["create", "--stage", "eu-west-1", "--name", "x", "--scopes", "read"]) == 0
     assert fake_aws.clients[0]["AllowedOAuthScopes"] == ["rp2/read"]
     with pytest.raises(SystemExit):
-        clients.main(["create", "--stage", "eu-west-1", "--name", "y", "--scopes", "admin"])
+        clients.main(["create", "--stage", "eu-west-1", "--name", "y", "--scopes", "delete"])
 
 
 # -- MiniStack for `make run`: state kept across a graceful stop ----------------------------------

@@ -120,10 +120,10 @@ def test_each_operation_asks_for_the_scope_its_route_checks(route):
             assert status in OPERATIONS[route]["responses"]
 
 
-def test_the_oauth2_scheme_is_client_credentials_with_the_read_and_write_scopes():
+def test_the_oauth2_scheme_is_client_credentials_with_the_read_write_and_admin_scopes():
     scheme = DOC["components"]["securitySchemes"]["oauth2"]
     assert scheme["type"] == "oauth2" and set(scheme["flows"]) == {"clientCredentials"}
-    assert set(scheme["flows"]["clientCredentials"]["scopes"]) == {"pacsflow/read", "pacsflow/write"}
+    assert set(scheme["flows"]["clientCredentials"]["scopes"]) == {"pacsflow/read", "pacsflow/write", "pacsflow/admin"}
     assert auth.TokenPolicy.scope_prefix == "pacsflow"
 
 

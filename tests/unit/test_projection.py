@@ -74,6 +74,15 @@ def release(p: Payment) -> Payment:
     return p
 
 
+def submitted_taken_over_redriven() -> Payment:
+    """Submitted at /inbox in eu-west-1, taken over by eu-central-1 and redriven there."""
+    p = issued()
+    p.submit(sha256="a" * 64, message_key="inbound/a")
+    p.take_over(by="eu-central-1", from_region="eu-west-1", reason="3 failed probes")
+    p.redrive(redrive_id="r1", who="ops", why="test", from_step="incoming")
+    return p
+
+
 def settled() -> Payment:
     return release(accepted())
 
@@ -169,6 +178,7 @@ PATHS: dict[str, Callable[[], Payment]] = {
     "multi_cancelled": multi_cancelled,
     "timed_out_unused": timed_out_unused,
     "multi_timed_out_after_acceptance": multi_timed_out_after_acceptance,
+    "submitted_taken_over_redriven": lambda: submitted_taken_over_redriven(),
 }
 
 EXPECTED_STATUS = {
@@ -185,6 +195,7 @@ EXPECTED_STATUS = {
     "multi_cancelled": "CANC",
     "timed_out_unused": "RJCT",
     "multi_timed_out_after_acceptance": "RJCT",
+    "submitted_taken_over_redriven": "ACCP",
 }
 
 
@@ -249,6 +260,7 @@ def test_a_settled_payment_shows_the_first_transaction_of_its_message():
         "status": "ACSC",
         "message_type": "pacs.008",
         "region_id": "eu-west-1",
+        "home_region": "eu-west-1",
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "version": 4,

@@ -145,7 +145,13 @@ def test_a_release_whose_save_was_a_retried_own_write_is_notified_once(aws: None
         hook.armed = True
     p.releasing(StepMessage(tx, body, 1))
     assert sum(hook.retried for hook in lost.values()) == 1
-    assert [type(e).__name__ for e in p.payments.history(tx)] == ["Initiated", "Received", "Accepted", "Released"]
+    assert [type(e).__name__ for e in p.payments.history(tx)] == [
+        "Initiated",
+        "Submitted",
+        "Received",
+        "Accepted",
+        "Released",
+    ]
     assert [n[1] for n in p.adapters.notifier.published] == ["ACSC"]
 
 

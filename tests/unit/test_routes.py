@@ -46,7 +46,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:CognitoUserPoolAuthorizer:UserWa
 APP = app_module.app
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_routes"
 JWKS_URL = "https://keys.invalid/.well-known/jwks.json"
-POOL = {"token_issuer": ISSUER, "jwks_url": JWKS_URL, "scope_prefix": "pacsflow"}
+# client-a2 is client-a's tenant's client in another Region's pool (the same tenant, another id)
+POOL = {"token_issuer": ISSUER, "jwks_url": JWKS_URL, "scope_prefix": "pacsflow", "tenants": {"client-a2": "client-a"}}
+PEER = "eu-central-1"
+ADMIN = "pacsflow/admin"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 STRANGER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OWNER, OTHER = "client-a", "client-b"
@@ -232,7 +235,10 @@ class Api:
 @pytest.fixture
 def http(monkeypatch) -> Api:
     view = MemoryView()
-    svc = bootstrap.build(Settings(max_message_bytes=MAX_MESSAGE_BYTES, **POOL), **{**memory_adapters(), "view": view})
+    svc = bootstrap.build(
+        Settings(max_message_bytes=MAX_MESSAGE_BYTES, peers={PEER: "https://peer.invalid"}, **POOL),
+        **{**memory_adapters(), "view": view},
+    )
     monkeypatch.setattr(app_module, "service", lambda: svc)
     return Api(svc, view)
 
@@ -444,8 +450,8 @@ def test_transaction_events_is_the_hash_chained_history(http):
     body = assert_json(http.call("GET", f"/transactions/{tx}/events"))
     assert body["transaction_id"] == tx
     events = body["events"]
-    assert [e["type"] for e in events] == ["Initiated", "Received", "Accepted", "Released"]
-    assert [e["version"] for e in events] == [1, 2, 3, 4]
+    assert [e["type"] for e in events] == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
+    assert [e["version"] for e in events] == [1, 2, 3, 4, 5]
     assert events[0]["previous_hash"] is None
     assert all(later["previous_hash"] == earlier["hash"] for earlier, later in pairwise(events))
 
@@ -463,6 +469,82 @@ def test_health_needs_no_token_and_says_ok(http):
     }
     s = http.svc.adapters.settings
     assert s.events_table in http.view.described and s.transactions_table in http.view.described
+
+
+def test_health_shows_this_regions_view_of_each_peer(http):
+    body = assert_json(http.call("GET", "/", auth_as=None))
+    assert body["taken_over"] is False
+    assert body["peers"] == [{"region": PEER, "heartbeat_age_s": None, "failed_probes": 0, "taken_over": False}]
+
+
+# == operations: redrive, failover, fail-back (admin scope) ================================
+
+
+def admin(client_id: str = "ops") -> str:
+    return token(client_id=client_id, scope=ADMIN)
+
+
+def test_redrive_resends_the_step_the_recorded_state_calls_for_202(http):
+    tx, _ = http.pay()
+    http.steps("incoming")
+    http.svc.adapters.processing.sent.clear()  # the processing message was lost
+    r = http.call("POST", f"/transactions/{tx}/redrive", auth_as=admin(), headers=JSON, body='{"reason": "lost"}')
+    assert assert_json(r, 202)["redriven"] == "processing"
+    drain(http.svc)
+    assert tx_sts(assert_xml(http.outbox(tx), PACS002["p"])) == "ACSC"
+    history = http.svc.payments.history(UUID(tx))
+    [redriven] = [e for e in history if type(e).__name__ == "Redriven"]
+    assert (redriven.who, redriven.why, redriven.from_step) == ("ops", "lost", "processing")
+
+
+def test_redrive_of_an_unknown_transaction_is_404(http):
+    r = http.call(
+        "POST", f"/transactions/{uuid.uuid4()}/redrive", auth_as=admin(), headers=JSON, body='{"reason": "x"}'
+    )
+    assert_error(r, 404, "TRANSACTION_NOT_FOUND")
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"reason": ""}', b'{"reason": 1}', b'{"why": "x"}', b"[", b"x"])
+def test_an_operator_action_needs_a_reason_400(http, body):
+    r = http.call("POST", f"/regions/{PEER}/failover", auth_as=admin(), headers=JSON, body=body)
+    assert_error(r, 400, "INVALID_JSON" if body in (b"[", b"x") else "INVALID_OPERATOR_REQUEST")
+
+
+def test_failover_is_decided_once_and_failback_ends_it(http):
+    reason = '{"reason": "peer down since 10:02"}'
+    first = assert_json(http.call("POST", f"/regions/{PEER}/failover", auth_as=admin(), headers=JSON, body=reason))
+    assert first == {"region": PEER, "decided": True, "taken_over_by": "us-east-1", "payments": []}
+    again = assert_json(http.call("POST", f"/regions/{PEER}/failover", auth_as=admin(), headers=JSON, body=reason))
+    assert again["decided"] is False and again["taken_over_by"] == "us-east-1"
+    region = http.svc.regions.get(PEER)
+    assert region is not None and region.decisions[0][:3] == ("TakenOver", "ops", "peer down since 10:02")
+    assert assert_json(http.call("GET", "/", auth_as=None))["peers"][0]["taken_over"] is True
+    back = http.call("POST", f"/regions/{PEER}/failback", auth_as=admin(), headers=JSON, body='{"reason": "back"}')
+    assert assert_json(back) == {"region": PEER, "failed_back": True}
+    twice = http.call("POST", f"/regions/{PEER}/failback", auth_as=admin(), headers=JSON, body='{"reason": "back"}')
+    assert_error(twice, 409, "REGION_NOT_TAKEN_OVER")
+
+
+def test_failover_of_a_region_that_is_no_peer_is_404(http):
+    r = http.call("POST", "/regions/mars-1/failover", auth_as=admin(), headers=JSON, body='{"reason": "x"}')
+    assert_error(r, 404, "REGION_NOT_FOUND")
+
+
+def test_a_payment_of_another_home_region_is_409_not_home_here(http):
+    tx, _ = http.pay()
+    http.steps("incoming")
+    payment = http.svc.payments.get_payment(UUID(tx))
+    payment.take_over(by=PEER, from_region="us-east-1", reason="test")
+    http.svc.payments.save(payment)
+    assert_error(http.cancel(tx), 409, "NOT_HOME_REGION")
+
+
+def test_a_tenants_client_of_another_pool_reads_the_tenants_payment(http):
+    tx, _ = http.settle()
+    other_pool = token(client_id="client-a2")
+    assert assert_json(http.call("GET", f"/transactions/{tx}", auth_as=other_pool))["owner"] == OWNER
+    assert tx_sts(assert_xml(http.outbox(tx, auth_as=other_pool), PACS002["p"])) == "ACSC"
+    assert_error(http.outbox(tx, auth_as=token(client_id=OTHER)), 404, "TRANSACTION_NOT_FOUND")
 
 
 def test_openapi_json_needs_no_token_and_is_the_openapi_document(http):
@@ -507,6 +589,9 @@ NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
         "TRANSACTION_ALREADY_RECEIVED",
     ),
     errors.ReportNotReady: (errors.ReportNotReady("ACSP"), 409, "STATUS_REPORT_NOT_READY"),
+    errors.UnknownRegion: (errors.UnknownRegion("mars-1"), 404, "REGION_NOT_FOUND"),
+    errors.NotHomeRegion: (errors.NotHomeRegion("eu-central-1"), 409, "NOT_HOME_REGION"),
+    errors.RegionNotTakenOver: (errors.RegionNotTakenOver("eu-central-1"), 409, "REGION_NOT_TAKEN_OVER"),
     errors.NothingToCancel: (errors.NothingToCancel(), 409, "NOTHING_TO_CANCEL"),
     errors.CancellationDoesNotMatch: (errors.CancellationDoesNotMatch(), 409, "CANCELLATION_DOES_NOT_MATCH"),
     IllegalTransition: (IllegalTransition("cannot release a payment in status ACCP"), 409, "ILLEGAL_TRANSITION"),
@@ -747,6 +832,9 @@ PROTECTED: dict[tuple[str, str], tuple[str, dict[str, str], bytes]] = {
     ("/transactions", "GET"): ("read", {}, b""),
     ("/transactions/{transaction_id}", "GET"): ("read", {}, b""),
     ("/transactions/{transaction_id}/events", "GET"): ("read", {}, b""),
+    ("/transactions/{transaction_id}/redrive", "POST"): ("admin", JSON, b'{"reason": "r"}'),
+    ("/regions/{region}/failover", "POST"): ("admin", JSON, b'{"reason": "r"}'),
+    ("/regions/{region}/failback", "POST"): ("admin", JSON, b'{"reason": "r"}'),
 }
 
 
@@ -754,7 +842,9 @@ PUBLIC = {("/", "GET"), ("/openapi.json", "GET")}  # no token: the health and th
 
 
 def concrete(path: str) -> str:
-    return path.replace("{transaction_id}", str(uuid.uuid4())) + ("?uetr=x" if path == "/transactions" else "")
+    return path.replace("{transaction_id}", str(uuid.uuid4())).replace("{region}", PEER) + (
+        "?uetr=x" if path == "/transactions" else ""
+    )
 
 
 def test_every_route_but_health_is_protected_and_listed_here():
@@ -773,7 +863,7 @@ def test_no_token_is_401_with_a_bearer_challenge_naming_the_scope(http, route):
 @pytest.mark.parametrize("route", list(PROTECTED), ids=" ".join)
 def test_a_token_without_the_routes_scope_is_403(http, route):
     access, headers, body = PROTECTED[route]
-    other_scope = {"read": "pacsflow/write", "write": "pacsflow/read"}[access]
+    other_scope = {"read": "pacsflow/write", "write": "pacsflow/read", "admin": "pacsflow/read pacsflow/write"}[access]
     for scope in (other_scope, f"elsewhere/{access}"):  # the other scope; the right name under another prefix
         r = http.call(route[1], concrete(route[0]), auth_as=token(scope=scope), headers=headers, body=body)
         assert_error(r, 403, "FORBIDDEN")
@@ -895,7 +985,8 @@ def test_every_route_answers_500_in_our_shape_when_the_service_cannot_be_built(m
     monkeypatch.setattr(app_module, "service", broken)
     path, method = route
     _, headers, body = PROTECTED.get(route, (None, {}, b""))
-    r = Api(None, MemoryView()).call(method, concrete(path), headers=headers, body=body)  # type: ignore[arg-type]
+    every_scope = token(scope=f"pacsflow/read pacsflow/write {ADMIN}")
+    r = Api(None, MemoryView()).call(method, concrete(path), headers=headers, body=body, auth_as=every_scope)  # type: ignore[arg-type]
     assert_error(r, 500, "INTERNAL_ERROR")
     assert "secret" not in r.body.decode()
 

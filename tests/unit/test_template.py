@@ -39,6 +39,7 @@ def test_every_function_has_its_own_role_and_no_wildcard_action(template):
         "ViewFollower",
         "Deadlines",
         "SweepTimeouts",
+        "FailoverController",
     }
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
     assert len(roles) == len(functions)

@@ -68,6 +68,7 @@ def test_every_client_times_out_before_the_shortest_function(template, monkeypat
         "ViewFollower",
         "Deadlines",
         "SweepTimeouts",
+        "FailoverController",
     }
     for name, client in _clients().items():
         config = client.meta.config

@@ -67,7 +67,6 @@ def test_the_roles_allow_exactly_the_calls_of_the_timeouts(policies):
         call("Deadlines", "dynamodb:Scan", table_arn("transactions")),
         call("SweepTimeouts", "sqs:SendMessage", DEADLINES),
         call("Incoming", "sqs:SendMessage", DEADLINES),
-        call("APIHandler", "dynamodb:Scan", table_arn("transactions")),
     ]
     assert denied(allowed, policies) == []
     assert denied(refused, policies) == sorted(refused, key=str)

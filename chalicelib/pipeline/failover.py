@@ -1,0 +1,213 @@
+"""Failure detection and the failover decision (docs/multi-region.md §3).
+
+Every minute the controller (`FailoverController`, app.py `failover_controller`) writes this
+Region's heartbeat (`$lease#<region>` in the replicated events table) and probes each peer:
+its heartbeat in the local replica must be fresh (younger than `lease_heartbeats` heartbeats)
+and its `GET /` must answer 200 within `probe_timeout_s`. Consecutive failed probes are
+counted per peer, durably (on this Region's lease item); at `failover_after_probes` the
+controller decides the takeover and runs it. An operator decides the same through
+`POST /regions/{region}/failover` or the CLI.
+
+The decision is an event of the failed Region's aggregate (chalicelib/domain/region.py),
+recorded with optimistic concurrency: of two peers deciding at once, one records
+`TakenOver`; the other finds it decided and does nothing more. Fail-back is an operator's
+action only (`FailedBack`); the payments taken over stay with the Region that took them.
+
+Simplified from the design: the takeover does not wait out the failed Region's lease plus a
+margin, and there are no lanes. Fencing is the payment's `home_region` (every step checks
+it: a payment's events are one sequence in the replicated table, so a late write of the
+failed Region conflicts with the takeover's and one of them is re-read) plus self-fencing:
+a Region whose aggregate says it is taken over records no release.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple, Protocol
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from chalicelib.domain.region import Region, region_aggregate_id
+from chalicelib.pipeline.errors import RegionNotTakenOver, UnknownRegion
+from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.takeover import TakenOverPayment, Takeover
+
+log = logging.getLogger(__name__)
+
+CONTROLLER = "failover-controller"
+
+
+class Leases(Protocol):
+    """Heartbeats and probe counts (items `$lease#<region>` of the events table)."""
+
+    def heartbeat(self, region: str, now: float) -> None: ...
+
+    def last_heartbeat(self, region: str) -> float | None: ...
+
+    def failed_probes(self, region: str, peer: str) -> int: ...
+
+    def set_failed_probes(self, region: str, peer: str, count: int) -> None: ...
+
+
+class PeerProbe(Protocol):
+    def healthy(self, base_url: str, timeout_s: float) -> bool:
+        """True when the peer's `GET /` answers 200 in time."""
+
+
+class HttpPeerProbe:
+    """`GET <base_url>/` with urllib (no extra dependency)."""
+
+    def healthy(self, base_url: str, timeout_s: float) -> bool:
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + "/", timeout=timeout_s) as r:
+                return int(r.status) == 200
+        except Exception as e:  # any failure is a failed probe
+            log.info("peer probe failed", extra={"error_type": type(e).__name__})
+            return False
+
+
+class Decision(NamedTuple):
+    region: str
+    decided: bool  # False: the Region was already taken over (another peer, or an earlier run)
+    taken_over_by: str | None
+    payments: list[TakenOverPayment]
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The Regions' aggregates, in the replicated event store."""
+
+    payments: Payments
+
+    def get(self, name: str) -> Region | None:
+        try:
+            region: object = self.payments.repository.get(region_aggregate_id(name))
+        except AggregateNotFoundError:
+            return None
+        return region if isinstance(region, Region) else None
+
+    def is_taken_over(self, name: str) -> bool:
+        region = self.get(name)
+        return region is not None and region.is_taken_over
+
+    def take_over(self, name: str, by: str, reason: str, who: str, now: datetime) -> bool:
+        """Record the takeover; False when it is already decided (we lost the race)."""
+        for _ in range(3):
+            region: Region = self.get(name) or Region(name=name)
+            if region.is_taken_over:
+                return False
+            region.take_over(by=by, reason=reason, who=who, at=now.isoformat(), epoch=region.epoch + 1)
+            try:
+                self.payments.save(region)
+                return True
+            except IntegrityError:
+                continue
+        return False
+
+    def fail_back(self, name: str, who: str, reason: str, now: datetime) -> None:
+        for _ in range(3):
+            region = self.get(name)
+            if region is None or not region.is_taken_over:
+                raise RegionNotTakenOver(name)
+            region.fail_back(who=who, reason=reason, at=now.isoformat())
+            try:
+                self.payments.save(region)
+                return
+            except IntegrityError:
+                continue
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Failover:
+    """The takeover of a peer: decide (once), then take its in-flight payments. Re-running
+    a decided takeover takes over what is still the peer's (idempotent)."""
+
+    regions: Regions
+    takeover: Takeover
+    region_id: str
+    peers: frozenset[str]
+
+    def __call__(self, region: str, reason: str, who: str, now: datetime | None = None) -> Decision:
+        if region not in self.peers:
+            raise UnknownRegion(region)
+        decided = self.regions.take_over(region, self.region_id, reason, who, now or utc_now())
+        current = self.regions.get(region)
+        by = current.taken_over_by if current else None
+        if by != self.region_id:
+            return Decision(region, decided, by, [])
+        return Decision(region, decided, by, self.takeover(region, reason))
+
+    def fail_back(self, region: str, reason: str, who: str, now: datetime | None = None) -> None:
+        if region not in self.peers and region != self.region_id:
+            raise UnknownRegion(region)
+        self.regions.fail_back(region, who, reason, now or utc_now())
+
+
+class PeerView(NamedTuple):
+    region: str
+    heartbeat_age_s: float | None
+    failed_probes: int
+    taken_over: bool
+
+
+@dataclass(frozen=True)
+class FailoverController:
+    leases: Leases
+    probe: PeerProbe
+    failover: Failover
+    peers: dict[str, str]  # Region -> API base URL
+    after_probes: int = 3
+    heartbeat_s: int = 60
+    lease_heartbeats: int = 3
+    probe_timeout_s: float = 2.0
+
+    @property
+    def region_id(self) -> str:
+        return self.failover.region_id
+
+    def __call__(self, now: datetime | None = None) -> list[Decision]:
+        now = now or utc_now()
+        self.leases.heartbeat(self.region_id, now.timestamp())
+        decisions = []
+        for peer, url in sorted(self.peers.items()):
+            region = self.failover.regions.get(peer)
+            if region is not None and region.is_taken_over:  # decided: fail-back is an operator's action
+                if region.taken_over_by == self.region_id:  # ours: take what the view listed late
+                    self.failover.takeover(peer, "takeover repeated by the controller")
+                continue
+            fresh = self._fresh(peer, now)
+            ok = fresh and self.probe.healthy(url, self.probe_timeout_s)
+            count = 0 if ok else self.leases.failed_probes(self.region_id, peer) + 1
+            self.leases.set_failed_probes(self.region_id, peer, count)
+            if count >= self.after_probes:
+                why = f"{count} consecutive failed probes (heartbeat {'fresh' if fresh else 'stale'})"
+                decisions.append(self.failover(peer, why, CONTROLLER, now))
+        return decisions
+
+    def _fresh(self, peer: str, now: datetime) -> bool:
+        last = self.leases.last_heartbeat(peer)
+        return last is not None and now.timestamp() - last <= self.heartbeat_s * self.lease_heartbeats
+
+    def view(self, now: datetime | None = None) -> list[PeerView]:
+        """This Region's view of each peer (GET /)."""
+        t = (now or utc_now()).timestamp()
+        out = []
+        for peer in sorted(self.peers):
+            last = self.leases.last_heartbeat(peer)
+            out.append(
+                PeerView(
+                    peer,
+                    None if last is None else round(t - last, 1),
+                    self.leases.failed_probes(self.region_id, peer),
+                    self.failover.regions.is_taken_over(peer),
+                )
+            )
+        return out

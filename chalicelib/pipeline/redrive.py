@@ -1,0 +1,113 @@
+"""Redrive: re-run a payment from its last recorded step (docs/multi-region.md §6).
+
+`POST /transactions/{id}/redrive` (admin), `python -m chalicelib.cli redrive TX` and the DLQ
+redrive record `Redriven(who, why, from_step)` once per redrive id (the API's request id, the
+dead-letter message's id: a retried request or a re-run CLI records nothing twice), then send
+the step message the recorded state calls for. Re-sending is safe: each step recognises work
+that is already recorded, and a released payment gets nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from chalicelib.domain import Payment, TxSts
+from chalicelib.domain.models import Reason
+from chalicelib.pipeline.messages import next_step
+from chalicelib.pipeline.ports import Archive, StepQueue
+from chalicelib.pipeline.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LOST = Reason("NARR", "message not available after Region failover; resend under a new transaction id")
+
+
+def step_to_run(payment: Payment) -> str | None:
+    """The step the recorded state calls for: None when there is nothing to run (released,
+    or only Initiated: its SLA deadline rejects it)."""
+    if payment.is_released:
+        return None
+    if payment.is_decided:
+        return "releasing"
+    if payment.tx_sts is TxSts.ACTC:
+        return "processing"
+    if payment.is_submitted:
+        return "incoming"
+    return None
+
+
+def _hashed(base: str, extra: str) -> str:
+    """A deduplication id part within SQS's 128 characters (the queue adds id and step)."""
+    return hashlib.sha256(f"{base}:{extra}".encode()).hexdigest() if extra else base
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send the step the payment's recorded state calls for (no event recorded)."""
+
+    archive: Archive
+    incoming: StepQueue
+    processing: StepQueue
+    releasing: StepQueue
+
+    def message_available(self, payment: Payment) -> bool:
+        try:
+            self.archive.get(payment.submitted_key or "")
+            return True
+        except Exception as e:  # S3 NoSuchKey, a replica not there (CRR lag)
+            log.warning("archived message not available", extra={"error_type": type(e).__name__})
+            return False
+
+    def __call__(self, payment: Payment, dedup: str = "") -> str | None:
+        """`dedup`: a redrive's own deduplication id. SQS FIFO drops a message whose
+        deduplication id was sent in the last five minutes, so a redrive soon after the
+        original send would otherwise be silently dropped."""
+        step = step_to_run(payment)
+        tx = str(payment.id)
+        if step == "incoming":
+            body = {"transaction_id": tx, "sha256": payment.submitted_sha256, "key": payment.submitted_key}
+            self.incoming.send(tx, "incoming", body, dedup=_hashed(payment.submitted_sha256 or "", dedup))
+        elif step is not None:
+            queue = self.processing if step == "processing" else self.releasing
+            queue.send(tx, step, next_step(payment.id), dedup=dedup)
+        return step
+
+
+@dataclass(frozen=True)
+class Redriven:
+    """Record `Redriven` once per `redrive_id` (at the payment's home only)."""
+
+    uow: UnitOfWork
+
+    def record(
+        self, transaction_id: UUID, redrive_id: str, who: str, why: str, from_step: str | None = None
+    ) -> Payment:
+        def step(payment: Payment) -> bool:
+            if redrive_id in payment.redrives:
+                return False
+            payment.redrive(
+                redrive_id=redrive_id, who=who, why=why, from_step=from_step or step_to_run(payment) or "none"
+            )
+            return True
+
+        payment, _ = self.uow.record(transaction_id, step)
+        return payment
+
+
+@dataclass(frozen=True)
+class Redrive:
+    uow: UnitOfWork
+    dispatch: Dispatch
+
+    def __call__(self, transaction_id: UUID, redrive_id: str, who: str, why: str) -> str | None:
+        """Record the redrive (once per `redrive_id`) and send its step; the step sent, if any."""
+        payment = Redriven(self.uow).record(transaction_id, redrive_id, who, why)
+        return self.dispatch(payment, dedup=_hashed("redrive", redrive_id))
+
+
+def lost_message(payment: Payment) -> None:
+    """A submitted message that cannot be read after a failover: a clean RJCT, never a guess."""
+    payment.reject([MESSAGE_LOST], step="takeover")

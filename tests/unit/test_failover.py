@@ -1,0 +1,377 @@
+"""Two Regions sharing one replicated event store (one memory Payments), each with its own
+queues, view and notifier: takeover, fencing, the race to decide, redrive, the controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from chalicelib import auth, bootstrap
+from chalicelib.adapters.settings import Settings
+from chalicelib.domain import Payment, TxSts
+from chalicelib.pipeline.errors import NotHomeRegion, UnknownRegion
+from chalicelib.pipeline.messages import StepMessage
+from chalicelib.projections import follower
+from tests.messages import fresh
+from tests.unit.fakes import MemoryLeases, MemoryProbe, MemoryQueue, MemoryView, drain, memory_adapters
+
+A, B = "eu-west-1", "eu-central-1"
+URL = {A: "https://a.invalid", B: "https://b.invalid"}
+TENANT = "acme-bank"
+
+
+def two_regions() -> tuple[bootstrap.Service, bootstrap.Service]:
+    shared = memory_adapters()
+    leases, probe = MemoryLeases(), MemoryProbe()
+    regions = []
+    for me, other, client in ((A, B, "client-in-a"), (B, A, "client-in-b")):
+        own = memory_adapters()
+        view = MemoryView()
+        own.update(payments=shared["payments"], positions=shared["positions"], archive=shared["archive"])
+        own.update(claims=shared["claims"], view=view, leases=leases, peer_probe=probe)
+        s = Settings(region_id=me, peers={other: URL[other]}, tenants={client: TENANT}, sla_seconds=3600)
+        regions.append(bootstrap.build(s, **own))
+    return regions[0], regions[1]
+
+
+def follow(svc: bootstrap.Service, tx: UUID) -> None:
+    follower.refresh(svc.payments, svc.adapters.view, str(tx))
+
+
+def paid_in_a(a: bootstrap.Service, up_to: str | None) -> UUID:
+    """A payment of A driven up to (not including) the step `up_to` (None: all the way)."""
+    tx = a.issue_transaction("pacs.008", "r", TENANT).id
+    if up_to == "submit":
+        return tx
+    a.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), TENANT)
+    for name in ("incoming", "processing", "releasing"):
+        if name == up_to:
+            break
+        queue = getattr(a.adapters, name)
+        tx_, _, body = queue.sent.pop(0)
+        getattr(a, name)(StepMessage(UUID(tx_), body))
+    return tx
+
+
+def stale_messages(a: bootstrap.Service) -> list[tuple[str, Callable[[StepMessage], None], StepMessage]]:
+    out = []
+    for name in ("incoming", "processing", "releasing"):
+        queue = getattr(a.adapters, name)
+        assert isinstance(queue, MemoryQueue)
+        out += [(name, getattr(a, name), StepMessage(UUID(t), body, 2)) for t, _, body in queue.sent]
+        queue.sent.clear()
+    return out
+
+
+def events(svc: bootstrap.Service, tx: UUID) -> list[str]:
+    return [type(e).__name__ for e in svc.payments.history(tx)]
+
+
+@pytest.mark.parametrize(
+    "up_to, final",
+    [
+        ("submit", "ACCP"),  # Initiated only: nothing to run; its SLA deadline rejects it (in B now)
+        ("incoming", "ACSC"),  # Submitted
+        ("processing", "ACSC"),  # Received
+        ("releasing", "ACSC"),  # Accepted
+        (None, "ACSC"),  # Released: nothing to do
+    ],
+)
+def test_a_payment_at_each_step_taken_over_completes_exactly_once(up_to, final):
+    a, b = two_regions()
+    tx = paid_in_a(a, up_to)
+    stale = stale_messages(a)  # what A's queues still hold when A fails
+    follow(b, tx)
+    decision = b.failover(A, "A is down", "ops")
+    assert decision.decided and decision.taken_over_by == B
+    drain(b)
+    for _, handler, msg in stale:  # A comes back: its stale messages do nothing
+        handler(msg)
+    drain(a)
+    payment = b.payments.get_payment(tx)
+    assert payment.tx_sts.value == final
+    assert events(b, tx).count("Released") == (0 if up_to == "submit" else 1)
+    notified = a.adapters.notifier.published + b.adapters.notifier.published
+    assert len(notified) == (0 if up_to == "submit" else 1)
+    if up_to is not None:
+        assert payment.home_region == B and events(b, tx).count("TakenOver") == 1
+        assert not a.adapters.notifier.published
+    again = b.failover(A, "again", "ops")  # idempotent: decided once, nothing more recorded
+    assert not again.decided
+    assert events(b, tx).count("TakenOver") == (1 if up_to is not None else 0)
+
+
+def test_a_rejected_payment_taken_over_is_released_rjct_once():
+    a, b = two_regions()
+    tx = a.issue_transaction("pacs.008", "r", TENANT).id
+    a.submit(tx, "pacs.008", b"<not-xml", TENANT)
+    a.incoming(StepMessage(tx, a.adapters.incoming.sent.pop(0)[2]))  # Rejected FF01, release queued in A
+    stale = stale_messages(a)
+    follow(b, tx)
+    b.failover(A, "A is down", "ops")
+    drain(b)
+    for _, handler, msg in stale:
+        handler(msg)
+    assert b.payments.get_payment(tx).tx_sts is TxSts.RJCT
+    assert events(b, tx).count("Released") == 1 and len(b.adapters.notifier.published) == 1
+    assert not a.adapters.notifier.published
+
+
+def test_a_submitted_message_lost_with_its_region_is_rejected_narr():
+    a, b = two_regions()
+    tx = paid_in_a(a, "incoming")
+    payment = a.payments.get_payment(tx)
+    del b.adapters.archive.objects[payment.submitted_key]  # not replicated (CRR lag)
+    follow(b, tx)
+    b.failover(A, "A is down", "ops")
+    drain(b)
+    payment = b.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.RJCT and payment.reason_code == "NARR" and payment.is_released
+    assert "resend under a new transaction id" in (payment.narrative or "")
+
+
+def test_two_regions_racing_to_take_over_decide_once():
+    a, b = two_regions()
+    c = bootstrap.build(
+        Settings(region_id="us-east-1", peers={A: URL[A]}),
+        **{**memory_adapters(), "payments": b.payments, "view": MemoryView()},
+    )
+    first, second = b.failover(A, "down", "ops"), c.failover(A, "down", "ops")
+    assert first.decided and not second.decided and second.taken_over_by == B
+    region = b.regions.get(A)
+    assert region is not None and [d[0] for d in region.decisions] == ["TakenOver"]
+
+
+def test_a_taken_over_region_settles_nothing_even_before_its_payments_move():
+    a, b = two_regions()
+    tx = paid_in_a(a, "releasing")
+    b.regions.take_over(A, B, "decided", "ops", datetime.now(UTC))  # decided; the payment not moved yet
+    drain(a)
+    assert not a.payments.get_payment(tx).is_released and not a.adapters.notifier.published
+    b.failover.fail_back(A, "A is back", "ops")
+    a.releasing(StepMessage(tx, {"transaction_id": str(tx)}))
+    assert a.payments.get_payment(tx).is_released
+
+
+def test_a_cancel_or_timeout_in_the_old_region_is_fenced():
+    a, b = two_regions()
+    tx = paid_in_a(a, "processing")
+    follow(b, tx)
+    b.failover(A, "down", "ops")
+    with pytest.raises(NotHomeRegion):
+        a.cancel(tx, TENANT, "CUST")
+    assert a.time_out(tx) == 0 and "TimedOut" not in events(a, tx)
+
+
+def test_the_tenant_passes_the_owner_check_in_both_regions():
+    a, b = two_regions()
+    tx = paid_in_a(a, None)
+    policy_a = auth.TokenPolicy("i", "u", tenants=a.adapters.settings.tenants)
+    policy_b = auth.TokenPolicy("i", "u", tenants=b.adapters.settings.tenants)
+    assert auth.tenant_of("client-in-a", policy_a) == auth.tenant_of("client-in-b", policy_b) == TENANT
+    assert auth.tenant_of("unmapped", policy_a) == "unmapped"
+    assert b.status_report(tx, auth.tenant_of("client-in-b", policy_b), None)  # the pacs.002 from B
+
+
+def test_redrive_is_recorded_once_per_redrive_id_and_resends_the_step():
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    a.adapters.processing.sent.clear()  # the message was lost (e.g. dead-lettered)
+    assert a.redrive(tx, "req-1", "ops", "lost message") == "processing"
+    assert a.redrive(tx, "req-1", "ops", "lost message") == "processing"  # a retried request
+    assert events(a, tx).count("Redriven") == 1
+    drain(a)
+    assert a.payments.get_payment(tx).is_released and len(a.adapters.notifier.published) == 1
+    assert a.redrive(tx, "req-2", "ops", "again") is None  # released: nothing to run
+    drain(a)
+    assert len(a.adapters.notifier.published) == 1
+
+
+def test_the_controller_counts_failed_probes_and_decides_after_n():
+    a, b = two_regions()
+    tx = paid_in_a(a, "processing")
+    follow(b, tx)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    a.failover_controller(t0)
+    b.failover_controller(t0)
+    probe: Any = b.adapters.peer_probe
+    assert isinstance(probe, MemoryProbe)
+    probe.down.add(URL[A])
+    minute = timedelta(minutes=1)
+    assert b.failover_controller(t0 + minute) == []
+    assert b.failover_controller(t0 + 2 * minute) == []
+    [decision] = b.failover_controller(t0 + 3 * minute)
+    assert decision.decided and [p.transaction_id for p in decision.payments] == [str(tx)]
+    view = {p.region: p for p in b.failover_controller.view(t0 + 3 * minute)}
+    assert view[A].failed_probes == 3 and view[A].taken_over
+    region = b.regions.get(A)
+    assert region is not None and region.decisions[0][1] == "failover-controller"
+    assert b.failover_controller(t0 + 4 * minute) == []  # decided: no second decision
+
+
+def test_a_recovered_probe_resets_the_count():
+    a, b = two_regions()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    probe: Any = b.adapters.peer_probe
+    probe.down.add(URL[A])
+    a.failover_controller(t0)
+    b.failover_controller(t0)
+    b.failover_controller(t0)
+    probe.down.clear()
+    b.failover_controller(t0)
+    assert b.adapters.leases.failed_probes(B, A) == 0
+
+
+def test_an_unknown_region_is_refused():
+    _, b = two_regions()
+    with pytest.raises(UnknownRegion):
+        b.failover("mars-1", "?", "ops")
+
+
+def test_a_region_aggregate_is_not_a_payment():
+    a, b = two_regions()
+    b.failover(A, "down", "ops")
+    region = b.regions.get(A)
+    assert region is not None and not isinstance(region, Payment)
+    assert follower.refresh(b.payments, b.adapters.view, str(region.id)) is None
+
+
+# -- the DLQ redrive and the CLI (moto) -----------------------------------------------------
+
+
+def test_a_dlq_redrive_moves_each_message_back_once_and_records_it_once(monkeypatch):
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.cli_failover import redrive_dlq
+    from chalicelib.pipeline.redrive import Redriven
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        fifo = {"FifoQueue": "true"}
+        dlq = sqs.create_queue(QueueName="processing-dlq.fifo", Attributes=fifo)["QueueUrl"]
+        source = sqs.create_queue(QueueName="processing.fifo", Attributes=fifo)["QueueUrl"]
+        body = json.dumps({"transaction_id": str(tx)})
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId=str(tx), MessageDeduplicationId="d1")
+
+        def record(t: UUID, message_id: str) -> None:
+            Redriven(a.redrive.uow).record(t, f"dlq:{message_id}", "cli:ops", "dead-lettered", "processing")
+
+        assert redrive_dlq(sqs, dlq, source, record) == 1
+        assert redrive_dlq(sqs, dlq, source, record) == 0  # nothing left: nothing recorded again
+        [moved] = sqs.receive_message(QueueUrl=source, AttributeNames=["All"])["Messages"]
+        assert json.loads(moved["Body"]) == {"transaction_id": str(tx)}
+        assert moved["Attributes"]["MessageGroupId"] == str(tx)
+    assert events(a, tx).count("Redriven") == 1
+    a.processing(StepMessage(tx, {"transaction_id": str(tx)}))
+    drain(a)
+    assert a.payments.get_payment(tx).is_released and len(a.adapters.notifier.published) == 1
+
+
+def test_the_cli_redrives_a_transaction_and_fails_a_region_over_and_back(monkeypatch, capsys):
+    from chalicelib import cli
+
+    a, b = two_regions()
+    tx = paid_in_a(a, "processing")
+    follow(b, tx)
+    monkeypatch.setattr(bootstrap, "build", lambda s, **_: b)
+    assert cli.main(["failover", A, "--reason", "A is down"]) == 0
+    assert f"{A}: decided now; 1 payments taken over" in capsys.readouterr().out
+    assert cli.main(["redrive", str(tx), "--reason", "again"]) == 0
+    assert "sent to processing" in capsys.readouterr().out
+    assert cli.main(["failback", A, "--reason", "A is back"]) == 0
+    region = b.regions.get(A)
+    assert region is not None and [d[0] for d in region.decisions] == ["TakenOver", "FailedBack"]
+    assert region.decisions[0][1].startswith("cli")
+
+
+def test_the_dynamodb_leases_and_the_views_in_flight_scan(monkeypatch):
+    import os
+    from unittest import mock
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.adapters.dynamodb import Leases, TransactionView
+    from chalicelib.projections.records import TransactionRecord
+    from tests.unit.test_view_lookups import create_view_table
+
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="events", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+        )  # fmt: skip
+        leases = Leases("events", ddb)
+        assert leases.last_heartbeat(A) is None and leases.failed_probes(B, A) == 0
+        leases.heartbeat(A, 1000.5)
+        leases.set_failed_probes(B, A, 2)
+        leases.heartbeat(B, 1001.0)  # its heartbeat keeps its probe counts
+        assert leases.last_heartbeat(A) == 1000.5 and leases.failed_probes(B, A) == 2
+        assert ddb.get_item(TableName="events", Key={"pk": {"S": f"$lease#{A}"}, "sk": {"N": "0"}})["Item"]
+
+        create_view_table(ddb, "transactions")
+        view = TransactionView("transactions", ddb, page_size=2, scan_segments=2)
+        at = "2026-01-01T00:00:00+00:00"
+        for n, (home, released) in enumerate([(A, None), (A, at), (B, None), (A, None), (A, None)]):
+            rec = TransactionRecord(
+                f"t{n}", "o", "ACSP", "pacs.008", A, at, at, 3, home_region=home, released_at=released
+            )
+            view.put_if_newer(rec)
+        assert sorted(view.in_flight(A)) == ["t0", "t3", "t4"]
+
+
+def test_a_tenant_name_cannot_break_the_views_lookup_keys():
+    with pytest.raises(ValueError, match="tenant names"):
+        Settings(tenants={"client": "acme#bank"})
+    assert Settings(tenants={"client": "acme-bank"}).tenants == {"client": "acme-bank"}
+
+
+def test_the_cli_redrives_a_dead_letter_queue_of_the_stack(monkeypatch, capsys):
+    import json
+    import os
+    from unittest import mock
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import cli, cli_failover
+
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        fifo = {"FifoQueue": "true"}
+        outputs = {
+            "ProcessingQueueDLQUrl": sqs.create_queue(QueueName="p-dlq.fifo", Attributes=fifo)["QueueUrl"],
+            "ProcessingQueueUrl": sqs.create_queue(QueueName="p.fifo", Attributes=fifo)["QueueUrl"],
+        }
+        body = json.dumps({"transaction_id": str(tx)})
+        sqs.send_message(
+            QueueUrl=outputs["ProcessingQueueDLQUrl"],
+            MessageBody=body,
+            MessageGroupId=str(tx),
+            MessageDeduplicationId="x",
+        )
+        monkeypatch.setattr(cli_failover, "settings_of", lambda _: (a.adapters.settings, outputs))
+        monkeypatch.setattr(bootstrap, "build", lambda s, **_: a)
+        assert cli.main(["redrive", "--dlq", "processing", "--reason", "fixed the bug"]) == 0
+        assert "1 messages moved" in capsys.readouterr().out
+        assert len(sqs.receive_message(QueueUrl=outputs["ProcessingQueueUrl"]).get("Messages", [])) == 1
+    [redriven] = [e for e in a.payments.history(tx) if type(e).__name__ == "Redriven"]
+    assert (redriven.why, redriven.from_step) == ("fixed the bug", "processing")
+    assert redriven.redrive_id.startswith("dlq:")
