@@ -39,6 +39,9 @@ HOME, PEER = "us-east-1", "eu-west-1"
 TABLE = "pacsflow-test-events"  # the same name in both Regions
 BUCKETS = {HOME: "pacsflow-test-archive-use1", PEER: "pacsflow-test-archive-euw1"}
 WAIT_S = 0.3
+# For the tests where the peer does replicate: a bound, not a sleep (they answer as soon as
+# the peer reads the write), generous so that a busy machine cannot turn them into a 503.
+REPLICATING_WAIT_S = 10.0
 
 
 class Replicator:
@@ -102,8 +105,7 @@ def region_api(monkeypatch, replicator: Replicator, peers: bool = True, **settin
         archive_bucket=BUCKETS[HOME],
         peers={PEER: "https://api.eu-west-1.invalid"} if peers else {},
         peer_archive_buckets={PEER: BUCKETS[PEER]} if peers else {},
-        strong_wait_seconds=WAIT_S,
-        **{**POOL, **settings},
+        **{"strong_wait_seconds": WAIT_S, **POOL, **settings},
     )
     view = MemoryView()
     replication = PeerReplicas(TABLE, list(s.peers), s.peer_archive_buckets, sleep=replicator.sleep)
@@ -131,7 +133,7 @@ EVENTUAL = {"X-Consistency": "eventual"}
 
 
 def test_strong_uuid_answers_once_the_peer_reads_the_event(monkeypatch, aws_regions):
-    http = region_api(monkeypatch, aws_regions)
+    http = region_api(monkeypatch, aws_regions, strong_wait_seconds=REPLICATING_WAIT_S)
     aws_regions.running = True  # replicates on the first poll that finds it missing
     body = assert_json(http.call("GET", "/uuid", headers=STRONG))
     assert body["consistency"] == "strong" and body["replicated_to"] == [HOME, PEER]
@@ -164,7 +166,7 @@ def test_strong_uuid_never_replicated_is_503_then_its_retry_confirms_the_same_id
 
 
 def test_strong_uuid_retry_names_only_the_callers_own_id(monkeypatch, aws_regions):
-    http = region_api(monkeypatch, aws_regions)
+    http = region_api(monkeypatch, aws_regions, strong_wait_seconds=REPLICATING_WAIT_S)
     aws_regions.running = True
     tx = assert_json(http.call("GET", "/uuid", headers=STRONG))["transaction_id"]
     from tests.unit.test_routes import OTHER, token
@@ -232,7 +234,7 @@ def test_strong_without_peers_is_the_local_commit(monkeypatch, aws_regions):
 
 
 def test_strong_cancel_says_what_it_achieved_in_headers(monkeypatch, aws_regions):
-    http = region_api(monkeypatch, aws_regions)
+    http = region_api(monkeypatch, aws_regions, strong_wait_seconds=REPLICATING_WAIT_S)
     aws_regions.running = True
     tx, _ = http.pay()
     drain(http.svc)
