@@ -11,7 +11,7 @@ from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 
 from chalicelib import api, bootstrap, observability
 from chalicelib.health import region_health
-from chalicelib.pipeline.batch import sqs_batch, stream_batch
+from chalicelib.pipeline.batch import sqs_batch
 from chalicelib.projections import follower, history
 
 service = bootstrap.service  # the Region's use cases, built once per container
@@ -156,6 +156,11 @@ def find_transactions(principal):
 def transaction(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     svc = service()
+    as_of = (app.current_request.query_params or {}).get("as_of")
+    if as_of is not None:  # point in time: the fold of the events until then
+        return api.json_response(
+            follower.state_as_of(svc.payments, tx, principal.client_id, follower.parse_as_of(as_of))
+        )
     return api.json_response(follower.current_state(svc.payments, svc.adapters.view, tx, principal.client_id))
 
 
@@ -216,4 +221,4 @@ def sweep_timeouts(event):
 @observability.handler("view")
 def view_follower(event):
     svc = service()
-    return stream_batch(event, lambda tx: follower.refresh(svc.payments, svc.adapters.view, tx))
+    return follower.refresh_and_digest(svc.payments, svc.adapters.view, svc.adapters.digests, event)

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
-from chalicelib.adapters.dynamodb import Claims, TransactionView
+from chalicelib.adapters.dynamodb import Claims, Retrievals, TransactionView
 from chalicelib.adapters.overdue import OverdueScan
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
@@ -23,6 +23,7 @@ from chalicelib.adapters.sns import Notifier
 from chalicelib.adapters.sqs import Queue
 from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.checks.sanctions import Screening, load_screening
+from chalicelib.eventstore.digests import DigestStore
 from chalicelib.pipeline import ports
 from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
 from chalicelib.pipeline.decision import Decide
@@ -72,6 +73,8 @@ class Adapters:
     view: TransactionView
     screening: Screening
     check_settings: checks.CheckSettings
+    retrievals: ports.RetrievalLog | None = None  # ReportRetrieved records (who fetched /outbox)
+    digests: DigestStore | None = None  # the view follower writes them (eventstore/digests.py)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "view": lambda: TransactionView(s.transactions_table),
         "screening": load_screening,
         "check_settings": checks.default_settings,
+        "retrievals": lambda: Retrievals(s.events_table),
+        "digests": lambda: DigestStore(s.digests_bucket) if s.digests_bucket else None,
     }
     built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
     return Adapters(settings=s, **built)
@@ -148,7 +153,7 @@ def build(s: Settings, **overrides: Any) -> Service:
             schedule_deadline,
         ),
         cancel=cancel,
-        status_report=StatusReport(a.payments, a.archive),
+        status_report=StatusReport(a.payments, a.archive, a.retrievals),
         status_request=AnswerStatusRequest(
             a.payments,
             lambda owner, request: follower.find_for_status_request(a.view, owner, request),

@@ -6,7 +6,22 @@ both conform; mypy checks it where the composition root and the fakes are typed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ReportRetrieved:
+    """One fetch of a report at /outbox: by whom, of what (archive key and sha256), when."""
+
+    transaction_id: str
+    client_id: str
+    message_type: str
+    archive_key: str
+    sha256: str
+    request_id: str
+    region: str
+    retrieved_at: str  # ISO 8601, UTC, microseconds
 
 
 class Archive(Protocol):
@@ -45,3 +60,11 @@ class ClaimStore(Protocol):
 
     def claim(self, kind: str, value: str, transaction_id: str, now: float, window_s: int) -> str | None:
         """Take `value` for `transaction_id`; None if taken (or already ours), else the holder."""
+
+
+class RetrievalLog(Protocol):
+    """Who fetched which report (`ReportRetrieved`): one append-only record per fetch."""
+
+    def retrieved(self, record: ReportRetrieved) -> None: ...
+
+    def of(self, transaction_id: str) -> list[ReportRetrieved]: ...
