@@ -19,6 +19,8 @@
   payment data (chalicelib/cli_ops.py).
 - ``timeouts [--run]`` and ``stuck`` (``--local-stack FILE``): payments past their SLA,
   timed out as the scheduled sweep does, or counted by step and age (chalicelib/cli_timeouts.py).
+- ``audit verify|show|export``: the hash chains and digests checked, a transaction at an
+  instant, the events of a period for an auditor (chalicelib/cli_audit.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.settings import Settings
+from chalicelib.cli_audit import add_parser as add_audit_parser
 from chalicelib.cli_conformance import KNOWN_SAMPLES as KNOWN_SAMPLES
 from chalicelib.cli_conformance import Expectation as Expectation
 from chalicelib.cli_conformance import Row as Row
@@ -145,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_view_failures_parser(sub)
     add_dlq_parser(sub)
     add_timeouts_parsers(sub)
+    add_audit_parser(sub)
     return parser
 
 
