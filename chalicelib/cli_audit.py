@@ -168,7 +168,7 @@ def export_rows(
 
     table = ctx.settings.events_table
     mapper = ctx.payments.mapper
-    for stream in stream_ids(ctx.dynamodb, table):
+    for stream in stream_ids(ctx.dynamodb, table, first_only=True):  # constant memory
         if progress is not None:
             progress()
         owner: str | None = None

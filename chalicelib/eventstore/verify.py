@@ -161,23 +161,29 @@ def verify(
     return report
 
 
-def stream_ids(client: Any, table: str, page_size: int = 1000) -> Iterator[str]:
-    """Every stream of the events table (a keys-only Scan, paged): bookkeeping items ($...)
-    skipped; a stream whose first event was removed is still found."""
+def stream_ids(client: Any, table: str, page_size: int = 1000, *, first_only: bool = False) -> Iterator[str]:
+    """Every stream of the events table (a keys-only Scan, paged), bookkeeping items ($...)
+    skipped. By default every item is read, so a stream whose first event was removed is
+    still found (and a set of the ids seen is kept: each stream once); `first_only` reads
+    only the first events (a filter: the same read capacity, constant memory)."""
     params: dict[str, Any] = {
         "TableName": table,
         "ProjectionExpression": "pk",
         "ConsistentRead": True,
         "Limit": page_size,
     }
-    seen: set[str] = set()  # a Scan returns one item per event: each stream once
+    if first_only:
+        params |= {"FilterExpression": "sk = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}
+    seen: set[str] = set()
     while True:
         page = client.scan(**params)
         for item in page.get("Items", []):
             pk = item["pk"]["S"]
-            if not pk.startswith("$") and pk not in seen:
+            if pk.startswith("$") or pk in seen:
+                continue
+            if not first_only:
                 seen.add(pk)
-                yield pk
+            yield pk
         if "LastEvaluatedKey" not in page:
             return
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]

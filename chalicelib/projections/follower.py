@@ -43,14 +43,24 @@ def refresh_and_digest(
     """The view follower's batch: refresh each changed transaction, then write one digest of
     the streams refreshed (eventstore/digests.py), from the hashes the refresh has just read
     (strongly consistent): no read of its own. A digest that cannot be written fails the
-    batch, which is retried whole (refreshes are idempotent)."""
+    batch, which is retried whole (refreshes are idempotent). Event items are insert-only: a
+    stream record that modifies or removes one is logged as an error and its stream is left
+    out of this digest (earlier digests keep vouching for what was inserted)."""
     heads: list[StreamHead] = []
+    records = list(records)
+    rewritten = {  # events are only ever inserted: a change or removal is not digested, but told
+        raw["dynamodb"]["Keys"]["pk"]["S"]
+        for raw in (r.to_dict() for r in records)
+        if raw.get("eventName", "INSERT") != "INSERT" and not raw["dynamodb"]["Keys"]["pk"]["S"].startswith("$")
+    }
+    for transaction_id in sorted(rewritten):
+        log.error("an event item was modified or removed", extra={"transaction_id": transaction_id})
 
     def one(transaction_id: str) -> None:
         refresh(payments, view, transaction_id)
         chain = getattr(payments.recorder, "heads", None)  # the DynamoDB recorder's (chain.py)
         head = chain.head(transaction_id) if chain is not None else None
-        if head is not None:
+        if head is not None and transaction_id not in rewritten:
             heads.append(StreamHead(transaction_id, *head))
 
     result = stream_batch(records, one)
