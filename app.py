@@ -11,7 +11,7 @@ from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 
 from chalicelib import api, bootstrap, observability
 from chalicelib.health import region_health
-from chalicelib.pipeline.batch import sqs_batch, stream_batch
+from chalicelib.pipeline.batch import sqs_batch
 from chalicelib.pipeline.consistency import inbound_key
 from chalicelib.projections import follower, history
 
@@ -171,8 +171,14 @@ def find_transactions(principal):
 @protected(READ)
 def transaction(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
-    svc = service()
-    level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
+    svc, request = service(), app.current_request
+    level = svc.confirm.level(request.headers.get("x-consistency"))
+    as_of = (request.query_params or {}).get("as_of")
+    if as_of is not None:  # point in time: the fold of the events recorded until then
+        at = follower.parse_as_of(as_of)
+        return api.json_response(
+            {**follower.state_as_of(svc.payments, tx, principal.tenant, at), "consistency": "strong"}
+        )
     strong = level == "strong"  # the fold of the events, read consistently; else the view
     state = follower.current_state(svc.payments, svc.adapters.view, tx, principal.tenant, fold_events=strong)
     return api.json_response({**state, "consistency": level})
@@ -274,4 +280,4 @@ def sweep_timeouts(event):
 @observability.handler("view")
 def view_follower(event):
     svc = service()
-    return stream_batch(event, lambda tx: follower.refresh(svc.payments, svc.adapters.view, tx))
+    return follower.refresh_and_digest(svc.payments, svc.adapters.view, svc.adapters.digests, event)

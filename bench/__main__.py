@@ -5,6 +5,7 @@
     python -m bench --skip-e2e      # no HTTP load (in-process figures and costs only)
     python -m bench --long 0        # skip the 10,000-payment run
     python -m bench --only inprocess,costs
+    python -m bench --only export   # `audit export` events/s and peak memory (moto, in process)
 
 Timings on a shared machine are noisy: every figure is a median, and the in-process
 figures are measured on one pinned core in a subprocess.
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s / 200-payment e2e, no long run")
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e")
+    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e,export")
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second (e2e)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)"
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e"}
+    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e", "export"}
     if args.skip_e2e:
         parts.discard("e2e")
     seconds = args.seconds if args.seconds is not None else (10 if args.quick else 60)
@@ -81,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         print("in-process pipeline and lxml limit on one core ...", flush=True)
         results.update(run_inprocess(3.0 if args.quick else 8.0))
         save(results, args.output)  # a later part may fail or be stopped
+    if "export" in parts:
+        print("audit export over a growing table (moto, in process) ...", flush=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.export"], cwd=REPO, check=True, capture_output=True, text=True
+        )
+        detail = json.loads(out.stdout.strip().splitlines()[-1])
+        results["export_events_per_s"] = detail["export_events_per_s"]
+        results["export_peak_kib_growth"] = detail["export_peak_kib_growth"]
+        results["export_detail"] = detail
+        save(results, args.output)
     if parts & {"costs", "e2e"}:
         from bench import costs, e2e
 

@@ -148,8 +148,13 @@ def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
             QueueName=f"{prefix}-{step}.fifo",
             Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"},
         )["QueueUrl"]
+    # the SLA deadlines (a standard queue) and the digests the view follower writes
+    deadlines = sqs.create_queue(QueueName=f"{prefix}-deadlines")["QueueUrl"]
+    s3.create_bucket(Bucket=f"{prefix}-digests", ObjectLockEnabledForBucket=True)
     topic = session.client("sns", endpoint_url=endpoint).create_topic(Name=f"{prefix}-released")["TopicArn"]
     return {
+        "deadlines_queue_url": deadlines,
+        "digests_bucket": f"{prefix}-digests",
         **tables,
         "archive_bucket": f"{prefix}-archive",
         "incoming_queue_url": urls["incoming"],
@@ -211,14 +216,23 @@ class LambdaPoller:
             self.meter.step = previous
 
 
+class _StreamRecord:
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.raw
+
+
 def settle_one(pipeline, view, poller: LambdaPoller, meter: Meter, body: bytes, follow_each_commit: bool) -> str:
     """One payment through every step; the view refreshed after each commit (a stream
     batch per event, the worst case at low traffic) or once at the end."""
     from chalicelib.projections import follower
 
-    def follow(tx: str) -> None:
+    def follow(tx: str) -> None:  # one stream batch: the refresh, and its digest
         meter.step = "view follower"
-        follower.refresh(pipeline.payments, view, tx)
+        record = _StreamRecord({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": tx}}, "SequenceNumber": "1"}})
+        follower.refresh_and_digest(pipeline.payments, view, pipeline.adapters.digests, [record])
 
     meter.step = "issue (GET /uuid)"
     payment = pipeline.issue_transaction("pacs.008", "bench-request", OWNER)

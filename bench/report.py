@@ -20,6 +20,8 @@ TARGETS: list[tuple[str, str, str, Any]] = [
     ("inprocess_growing_store_per_s", "in-process payments/s per 250, one growing store", "", None),
     ("lxml_limit_per_s", "lxml parse+XSD alone /s (1 core)", "", None),
     ("inprocess_to_lxml_ratio", "in-process / lxml ratio", "", None),
+    ("export_events_per_s", "audit export events/s (moto, in process, jsonl)", "", None),
+    ("export_peak_kib_growth", "audit export peak memory growth KiB, table doubled", "", None),
     ("e2e_p50_s", "e2e p50 s (POST /inbox -> pacs.002 notified)", "", None),
     ("e2e_p99_s", "e2e p99 s", "", None),
     ("e2e_p99_first_1000_s", "e2e p99 s, first 1000 of long run", "", None),

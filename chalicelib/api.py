@@ -23,8 +23,9 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib import auth
 from chalicelib.domain import IllegalTransition
+from chalicelib.eventstore.chain import set_actor
 from chalicelib.pipeline import errors
-from chalicelib.projections.errors import InvalidQuery
+from chalicelib.projections.errors import InvalidAsOf, InvalidQuery
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ STATUS: dict[type[Exception], int] = {
     errors.InvalidCancellationRequest: 400,
     errors.InvalidConsistency: 400,
     InvalidQuery: 400,
+    InvalidAsOf: 400,
     errors.PaymentNotFound: 404,
     errors.UnknownRegion: 404,
     errors.NotHomeRegion: 409,
@@ -199,6 +201,7 @@ def handles_errors(
                 if access is not None:
                     assert policy is not None, "a protected route needs a token policy"
                     kwargs["principal"] = authenticate(app, policy(), access)
+                    set_actor(client=kwargs["principal"].client_id)  # who did what (eventstore/chain.py)
                 return route(*args, **kwargs)
             except auth.AuthError as e:
                 challenge = f'Bearer error="{e.error}"' + (

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
-from chalicelib.adapters.dynamodb import Claims, Leases, TransactionView
+from chalicelib.adapters.dynamodb import Claims, Leases, Retrievals, TransactionView
 from chalicelib.adapters.overdue import OverdueScan
 from chalicelib.adapters.replication import PeerReplicas
 from chalicelib.adapters.s3 import Archive
@@ -24,6 +24,7 @@ from chalicelib.adapters.sns import Notifier
 from chalicelib.adapters.sqs import Queue
 from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.checks.sanctions import Screening, load_screening
+from chalicelib.eventstore.digests import DigestStore
 from chalicelib.pipeline import ports
 from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
 from chalicelib.pipeline.consistency import Confirm
@@ -81,6 +82,8 @@ class Adapters:
     replication: ports.Replication
     leases: LeasesPort
     peer_probe: PeerProbe
+    retrievals: ports.RetrievalLog | None = None  # ReportRetrieved records (who fetched /outbox)
+    digests: DigestStore | None = None  # the view follower writes them (eventstore/digests.py)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         ),
         "leases": lambda: Leases(s.events_table),
         "peer_probe": HttpPeerProbe,
+        "retrievals": lambda: Retrievals(s.events_table),
+        "digests": lambda: DigestStore(s.digests_bucket) if s.digests_bucket else None,
     }
     built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
     return Adapters(settings=s, **built)
@@ -175,7 +180,7 @@ def build(s: Settings, **overrides: Any) -> Service:
             s.region_id,
         ),
         cancel=cancel,
-        status_report=StatusReport(a.payments, a.archive),
+        status_report=StatusReport(a.payments, a.archive, a.retrievals),
         status_request=AnswerStatusRequest(
             a.payments,
             lambda owner, request: follower.find_for_status_request(a.view, owner, request),

@@ -21,6 +21,8 @@
   timed out as the scheduled sweep does, or counted by step and age (chalicelib/cli_timeouts.py).
 - ``redrive TX|--dlq QUEUE --reason WHY``, ``failover REGION --reason WHY``, ``failback REGION
   --reason WHY``: the operators' actions (chalicelib/cli_failover.py).
+- ``audit verify|show|export``: the hash chains and digests checked, a transaction at an
+  instant, the events of a period for an auditor (chalicelib/cli_audit.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.settings import Settings
+from chalicelib.cli_audit import add_parser as add_audit_parser
 from chalicelib.cli_conformance import KNOWN_SAMPLES as KNOWN_SAMPLES
 from chalicelib.cli_conformance import Expectation as Expectation
 from chalicelib.cli_conformance import Row as Row
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dlq_parser(sub)
     add_timeouts_parsers(sub)
     add_failover_parsers(sub)
+    add_audit_parser(sub)
     return parser
 
 

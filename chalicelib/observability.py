@@ -36,6 +36,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from chalicelib.adapters.settings import settings
+from chalicelib.eventstore.chain import set_actor
+
+SYSTEM_ACTOR = "pacsflow"  # the acting client of a pipeline step: the service itself
 
 SERVICE = "pacsflow"
 NAMESPACE = "pacsflow"
@@ -86,6 +89,10 @@ def handler(step: str) -> Callable[[F], F]:
         def wrapper(event: Any) -> Any:
             context = getattr(event, "context", None)
             logger.append_keys(step=step, region=_region(), request_id=getattr(context, "aws_request_id", None))
+            # who did what, on every event this invocation records (chalicelib/eventstore/chain.py)
+            set_actor(
+                client=SYSTEM_ACTOR, step=step, region=_region(), request_id=getattr(context, "aws_request_id", "")
+            )
             metrics.add_dimension(name="Step", value=step)
             try:
                 return step_fn(event)
@@ -120,6 +127,7 @@ def api_request(request: Any, route: str | None) -> None:
     headers = getattr(request, "headers", None) or {}
     params = getattr(request, "uri_params", None) or {}
     candidate = params.get("transaction_id") or headers.get("x-transaction-id") or ""
+    set_actor(client="", step=f"api {route or ''}".strip(), region=_region(), request_id=context.get("requestId") or "")
     logger.append_keys(
         step="api",
         route=route,

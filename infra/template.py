@@ -190,6 +190,40 @@ def storage() -> dict[str, Any]:
                 },
             }
         ),
+        # Digests of the event streams (chalicelib/eventstore/digests.py): COMPLIANCE mode, so
+        # no one, the root account included, deletes or overwrites one during its retention.
+        "DigestsBucket": _stateful(
+            {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "ObjectLockEnabled": True,
+                    "ObjectLockConfiguration": {
+                        "ObjectLockEnabled": "Enabled",
+                        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": ref("DigestRetentionDays")}},
+                    },
+                    "BucketName": sub("${AWS::StackName}-digests-${AWS::AccountId}-${AWS::Region}"),
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {
+                                "ServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": arn(KEY),
+                                },
+                                "BucketKeyEnabled": True,
+                            }
+                        ]
+                    },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                },
+            }
+        ),
         "ArchiveBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
@@ -710,6 +744,7 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_LIQUIDITY_LIMITS": ref("LiquidityLimits"),
         "PACSFLOW_VELOCITY_MAX": ref("VelocityMax"),
         "PACSFLOW_ARCHIVE_BUCKET": ref("ArchiveBucket"),
+        "PACSFLOW_DIGESTS_BUCKET": ref("DigestsBucket"),
         "PACSFLOW_INCOMING_QUEUE_URL": ref("IncomingQueue"),
         "PACSFLOW_PROCESSING_QUEUE_URL": ref("ProcessingQueue"),
         "PACSFLOW_RELEASING_QUEUE_URL": ref("ReleasingQueue"),
@@ -848,6 +883,8 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         ],
         "ViewFollower": [
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [table_arn("EventsTable")]},
+            # the digests it writes (chalicelib/eventstore/digests.py); no one else may
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [sub("${DigestsBucket.Arn}/digests/*")]},
             {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
             {
                 "Effect": "Allow",
@@ -1528,6 +1565,11 @@ def merge_template() -> dict[str, Any]:
                 "Default": 0,
                 "Description": "payments per agent and currency per minute; 0: no limit",
             },
+            "DigestRetentionDays": {
+                "Type": "Number",
+                "Default": 3650,
+                "Description": "Object Lock (COMPLIANCE) retention of the event-stream digests",
+            },
             "ArchiveRetentionDays": {
                 "Type": "Number",
                 "Default": 3650,
@@ -1584,6 +1626,7 @@ def merge_template() -> dict[str, Any]:
             "PositionsTableName": {"Value": table_name("PositionsTable")},
             "TransactionsTableName": {"Value": ref("TransactionsTable")},
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
+            "DigestsBucketName": {"Value": ref("DigestsBucket")},
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
             "UserPoolId": {"Value": ref("UserPool")},
             "EventCipherSecretArn": {"Value": cipher_secret()},

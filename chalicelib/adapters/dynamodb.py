@@ -12,11 +12,15 @@ force many pages.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
+from chalicelib.pipeline.ports import ReportRetrieved
 from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key
 
 if TYPE_CHECKING:
@@ -187,6 +191,48 @@ def aggregate_ids(
     for item in items:
         if not item["pk"]["S"].startswith("$"):
             yield item["pk"]["S"]
+
+
+class Retrievals:
+    """`ReportRetrieved` records (chalicelib/pipeline/ports.py), items of the events table:
+    pk ``$retrieved#<transaction id>``, sk the time in microseconds, written by a conditional
+    PutItem (never overwritten; botocore's retry of a landed put fails its condition, which is
+    success). Not a version of the payment's stream: a fetch never races the pipeline for the
+    next version, and each transaction is its own partition, so /outbox is no write hot spot.
+    As durable as the events themselves: same table, backups, replication."""
+
+    PREFIX = "$retrieved#"
+
+    def __init__(self, table: str, dynamodb: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self.dynamodb = dynamodb or client("dynamodb")
+
+    def retrieved(self, record: ReportRetrieved) -> None:
+        at = datetime.fromisoformat(record.retrieved_at)
+        sk = int(at.timestamp()) * 1_000_000 + at.microsecond
+        item = {f: {"S": str(v)} for f, v in asdict(record).items()}
+        # a failed condition: this very put landed before its retry (same transaction, same microsecond)
+        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": self.PREFIX + record.transaction_id}, "sk": {"N": str(sk)}, **item},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def of(self, transaction_id: str) -> list[ReportRetrieved]:
+        found: list[ReportRetrieved] = []
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": self.PREFIX + transaction_id}},
+        }
+        while True:
+            page = self.dynamodb.query(**params)
+            for item in page["Items"]:
+                found.append(ReportRetrieved(**{f.name: item[f.name]["S"] for f in fields(ReportRetrieved)}))
+            if "LastEvaluatedKey" not in page:
+                return found
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class Claims:

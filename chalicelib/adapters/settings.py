@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1024 * 1024
     # Event state at rest: zlib-compressed, then AES-GCM with a key derived from this secret.
     cipher_secret_arn: str = ""
+    # Digests of the event streams (chalicelib/eventstore/digests.py); empty: none written.
+    digests_bucket: str = ""
     # OAuth2: the Region's Cognito user pool issues client-credentials access tokens.
     user_pool_id: str = ""
     token_issuer: str = ""

@@ -87,6 +87,14 @@ from chalicelib.eventstore.aws import (
     new_client,
     translated_errors,
 )
+from chalicelib.eventstore.chain import (
+    GENESIS,
+    ChainHeads,
+    ChainingMapper,
+    current_actor,
+    event_hash,
+    plain_sha256_of,
+)
 from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt); not in the Lambda package
@@ -335,6 +343,8 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
     def __init__(self, datastore: DynamoDBDatastore, *, purpose: str = "events") -> None:
         super().__init__(datastore)
         self.purpose = purpose
+        self.heads = ChainHeads()  # the last hash of each stream read or written (chain.py)
+        self.head_misses = 0  # appends whose predecessor's hash had to be read (bench, tests)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """One event: a conditional PutItem (1 WCU, half a transaction's cost).
@@ -342,13 +352,59 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         """
         check_unique(stored_events)
         check_transaction_size(len(stored_events))
+        links = self._links(stored_events)
         if len(stored_events) == 1:
-            self._put_event(stored_events[0])
+            self._put_event(stored_events[0], links[0])
         elif stored_events:
             commit_id = new_commit_id()
-            ops = [(EVENT, {"Put": self._event_put(e, commit_id)}) for e in stored_events]
+            ops = [
+                (EVENT, {"Put": self._event_put(e, commit_id, link)})
+                for e, link in zip(stored_events, links, strict=True)
+            ]
             self._transact(ops)
+        self._remember(links)
         return None
+
+    def _links(self, stored_events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+        """The chain attributes of each event (prev, hash, who): see chain.py. The
+        predecessor's hash comes from the events read before the command (`heads`), else
+        from the event before it in this commit, else one GetItem."""
+        if self.purpose != "events":
+            return [{} for _ in stored_events]
+        who = current_actor().to_json()
+        made: dict[tuple[str, int], str] = {}
+        links = []
+        for e in stored_events:
+            stream = self.datastore.encode_originator_id(e.originator_id)
+            version = e.originator_version
+            prev = made.get((stream, version - 1)) or self._hash_at(stream, version - 1)
+            digest = event_hash(stream, version, e.topic, plain_sha256_of(e), prev, who)
+            made[(stream, version)] = digest
+            links.append({"prev": {"S": prev}, "hash": {"S": digest}, "who": {"S": who}, "_key": (stream, version)})
+        return links
+
+    def _hash_at(self, stream: str, version: int) -> str:
+        if version < 1:
+            return GENESIS
+        known = self.heads.hash_at(stream, version)
+        if known is not None:
+            return known
+        with translated_errors("GetItem"):
+            item = self.datastore.client.get_item(
+                TableName=self.datastore.table_name,
+                Key={"pk": {"S": stream}, "sk": number(version)},
+                ConsistentRead=True,
+                ProjectionExpression="#h",
+                ExpressionAttributeNames={"#h": "hash"},
+            ).get("Item")
+        self.head_misses += 1
+        return str(item["hash"]["S"]) if item and "hash" in item else ""  # "": a predecessor without a chain
+
+    def _remember(self, links: Sequence[Mapping[str, Any]]) -> None:
+        for link in links:
+            if link:
+                stream, version = link["_key"]
+                self.heads.remember(stream, version, link["hash"]["S"])
 
     def select_events(
         self,
@@ -379,15 +435,19 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         if limit is not None:
             params["Limit"] = limit
         decoded_id = self.datastore.decode_originator_id(text_id)
-        return [
-            StoredEvent(
-                originator_id=decoded_id,
-                originator_version=int(item["sk"]["N"]),
-                topic=item["topic"]["S"],
-                state=item["state"]["B"],
+        events = []
+        for item in islice(self.datastore.query(**params), limit):
+            if "hash" in item:
+                self.heads.remember(text_id, int(item["sk"]["N"]), item["hash"]["S"])
+            events.append(
+                StoredEvent(
+                    originator_id=decoded_id,
+                    originator_version=int(item["sk"]["N"]),
+                    topic=item["topic"]["S"],
+                    state=item["state"]["B"],
+                )
             )
-            for item in islice(self.datastore.query(**params), limit)
-        ]
+        return events
 
     def _transact(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
         for attempt in self._attempts():
@@ -402,7 +462,9 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
             return text_id
         return f"{RESERVED_PREFIX}{self.purpose}#{text_id}"
 
-    def _event_put(self, stored_event: StoredEvent, commit_id: bytes) -> dict[str, Any]:
+    def _event_put(
+        self, stored_event: StoredEvent, commit_id: bytes, link: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A conditional Put of one event: it fails if the version is recorded, and then
         returns the recorded item (ALL_OLD: no read capacity), whose commit id tells our
         own earlier attempt from another commit's event (`is_own_item`)."""
@@ -415,17 +477,18 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
                 "topic": {"S": stored_event.topic},
                 "state": {"B": stored_event.state},
                 COMMIT_ID: {"B": commit_id},
+                **{k: v for k, v in (link or {}).items() if not k.startswith("_")},
             },
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": "pk"},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    def _put_event(self, stored_event: StoredEvent) -> None:
+    def _put_event(self, stored_event: StoredEvent, link: Mapping[str, Any] | None = None) -> None:
         """botocore retries a timeout or a 5xx with the same request: if the first
         attempt had landed, the retry's condition fails on our own item, which is
         success, not a conflict."""
-        put = self._event_put(stored_event, new_commit_id())
+        put = self._event_put(stored_event, new_commit_id(), link)
         with translated_errors("PutItem"):
             try:
                 self.datastore.client.put_item(**put)
@@ -465,7 +528,9 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         check_transaction_size(len(stored_events) + 1 + len(self._other_ops(**kwargs)))
         if not stored_events:
             return []
-        notification_ids = self._commit(stored_events, **kwargs)
+        links = self._links(stored_events)
+        notification_ids = self._commit(stored_events, links=links, **kwargs)
+        self._remember(links)
         self._notify_listeners()
         return notification_ids
 
@@ -507,11 +572,13 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
     def unlisten(self, event: Event) -> None:
         self._listeners.discard(event)
 
-    def _commit(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
+    def _commit(
+        self, stored_events: Sequence[StoredEvent], *, links: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> list[int]:
         last_nid = self._read_counter()
         commit_id = new_commit_id()
         for attempt in self._attempts():
-            ops = self._commit_ops(stored_events, last_nid, commit_id, **kwargs)
+            ops = self._commit_ops(stored_events, last_nid, commit_id, links=links, **kwargs)
             outcome, reasons = self._try_transaction(ops)
             if outcome == COMMITTED:
                 self.stats.record(retries=attempt)
@@ -529,11 +596,17 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         raise self._contended()
 
     def _commit_ops(
-        self, stored_events: Sequence[StoredEvent], last_nid: int, commit_id: bytes, **kwargs: Any
+        self,
+        stored_events: Sequence[StoredEvent],
+        last_nid: int,
+        commit_id: bytes,
+        *,
+        links: Sequence[Mapping[str, Any]],
+        **kwargs: Any,
     ) -> list[tuple[str, dict[str, Any]]]:
         events = [
-            (EVENT, {"Put": self._notified_event_put(stored_event, nid, commit_id)})
-            for nid, stored_event in enumerate(stored_events, start=last_nid + 1)
+            (EVENT, {"Put": self._notified_event_put(stored_event, nid, commit_id, link)})
+            for nid, (stored_event, link) in enumerate(zip(stored_events, links, strict=True), start=last_nid + 1)
         ]
         counter = (COUNTER, {"Update": self._counter_update(last_nid, len(stored_events))})
         return [*events, counter, *self._other_ops(**kwargs)]
@@ -543,8 +616,10 @@ class DynamoDBApplicationRecorder(DynamoDBAggregateRecorder, ApplicationRecorder
         tracking position)."""
         return []
 
-    def _notified_event_put(self, stored_event: StoredEvent, nid: int, commit_id: bytes) -> dict[str, Any]:
-        put = self._event_put(stored_event, commit_id)
+    def _notified_event_put(
+        self, stored_event: StoredEvent, nid: int, commit_id: bytes, link: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        put = self._event_put(stored_event, commit_id, link)
         put["Item"] |= {"log": {"S": self.log_name}, "nid": number(nid)}
         return put
 
@@ -766,6 +841,12 @@ class DynamoDBFactory(InfrastructureFactory[DynamoDBTrackingRecorder]):
     def recorder_name(self) -> str:
         """Names the application's log and tracking items: the application name."""
         return self.env.name or "default"
+
+    def mapper(self, transcoder: Any = None, mapper_class: Any = None) -> Any:
+        """The chaining mapper (chain.py) unless MAPPER_TOPIC or the caller names another."""
+        if mapper_class is None and not self.env.get(self.MAPPER_TOPIC):
+            mapper_class = ChainingMapper
+        return super().mapper(transcoder=transcoder, mapper_class=mapper_class)
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         bucket = self.env.get(self.SNAPSHOTS_BUCKET)

@@ -18,6 +18,7 @@ Powertools' 202.2 ms, the sum of the steps. The sequential runner is what took t
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -40,7 +41,9 @@ def sqs_batch(records: Iterable[Any], handle: Callable[[StepMessage], None]) -> 
         raw = record.to_dict()
         group = raw.get("attributes", {}).get("MessageGroupId") or f"#{n}"
         groups.setdefault(group, []).append(raw)
-    failures = [f for failed in _POOL.map(lambda g: _run_group(g, handle), groups.values()) for f in failed]
+    # each group runs in a copy of this context: the acting step and request (eventstore/chain.py)
+    runs = [(contextvars.copy_context(), g) for g in groups.values()]
+    failures = [f for failed in _POOL.map(lambda r: r[0].run(_run_group, r[1], handle), runs) for f in failed]
     return {"batchItemFailures": failures}
 
 

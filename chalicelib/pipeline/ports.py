@@ -11,6 +11,20 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
+@dataclass(frozen=True)
+class ReportRetrieved:
+    """One fetch of a report at /outbox: by whom, of what (archive key and sha256), when."""
+
+    transaction_id: str
+    client_id: str
+    message_type: str
+    archive_key: str
+    sha256: str
+    request_id: str
+    region: str
+    retrieved_at: str  # ISO 8601, UTC, microseconds
+
+
 class Archive(Protocol):
     """Content-addressed message store (S3)."""
 
@@ -69,3 +83,11 @@ class Replication(Protocol):
     def confirm(self, event_keys: Sequence[EventKey], archive_keys: Sequence[str], deadline: float) -> Replicated:
         """Poll each peer until it reads every event and archive object, or `deadline`
         (time.monotonic()) passes."""
+
+
+class RetrievalLog(Protocol):
+    """Who fetched which report (`ReportRetrieved`): one append-only record per fetch."""
+
+    def retrieved(self, record: ReportRetrieved) -> None: ...
+
+    def of(self, transaction_id: str) -> list[ReportRetrieved]: ...

@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
+from chalicelib.eventstore.chain import current_actor
 from chalicelib.pipeline.errors import ReportNotReady
 from chalicelib.pipeline.intake import REPORT_MESSAGE_TYPES, family_of
 from chalicelib.pipeline.payments import Payments
-from chalicelib.pipeline.ports import Archive
+from chalicelib.pipeline.ports import Archive, ReportRetrieved, RetrievalLog
 
 
 @dataclass(frozen=True)
 class StatusReport:
     payments: Payments
     archive: Archive
+    retrievals: RetrievalLog | None = None  # ReportRetrieved: who fetched it (audit)
 
     def __call__(self, transaction_id: UUID, owner: str, message_type: str | None = None) -> bytes:
         payment = self.payments.get_payment(transaction_id, owner)
@@ -29,4 +33,19 @@ class StatusReport:
             key = payment.report_key
         if key is None:
             raise ReportNotReady(payment.tx_sts.value)
-        return self.archive.get(key)
+        report = self.archive.get(key)
+        if self.retrievals is not None:  # recorded before the answer: no fetch goes unrecorded
+            actor = current_actor()
+            self.retrievals.retrieved(
+                ReportRetrieved(
+                    transaction_id=str(transaction_id),
+                    client_id=owner,
+                    message_type=kind,
+                    archive_key=key,
+                    sha256=hashlib.sha256(report).hexdigest(),
+                    request_id=actor.request_id,
+                    region=actor.region,
+                    retrieved_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+                )
+            )
+        return report

@@ -17,6 +17,12 @@ class InvalidQuery(ValueError):
     error_code = "INVALID_QUERY"
 
 
+class InvalidAsOf(InvalidQuery):
+    """`?as_of=` is not an ISO 8601 date-time (HTTP 400 at the API)."""
+
+    error_code = "INVALID_AS_OF"
+
+
 class FoldError(Exception):
     """The events of a transaction cannot be folded into its view record."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +20,10 @@ from eventsourcing.persistence import MapperDeserialisationError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
 from chalicelib.domain import Payment
+from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead
+from chalicelib.pipeline.batch import stream_batch
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
-from chalicelib.projections.errors import FoldError, InvalidQuery
+from chalicelib.projections.errors import FoldError, InvalidAsOf, InvalidQuery
 from chalicelib.projections.records import TransactionRecord
 from chalicelib.projections.transactions import fold
 
@@ -36,6 +39,55 @@ def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> T
     if record is not None:
         view.put_if_newer(record)
     return record
+
+
+def refresh_and_digest(
+    payments: Payments, view: TransactionView, digests: DigestStore | None, records: Iterable[Any]
+) -> dict[str, Any]:
+    """The view follower's batch: refresh each changed transaction, then write one digest of
+    the streams refreshed (eventstore/digests.py), from the hashes the refresh has just read
+    (strongly consistent): no read of its own. A digest that cannot be written fails the
+    batch, which is retried whole (refreshes are idempotent). Event items are insert-only: a
+    stream record that modifies or removes one is logged as an error and its stream is left
+    out of this digest (earlier digests keep vouching for what was inserted)."""
+    heads: list[StreamHead] = []
+    records = list(records)
+    rewritten = {  # events are only ever inserted: a change or removal is not digested, but told
+        raw["dynamodb"]["Keys"]["pk"]["S"]
+        for raw in (r.to_dict() for r in records)
+        if raw.get("eventName", "INSERT") != "INSERT" and not raw["dynamodb"]["Keys"]["pk"]["S"].startswith("$")
+    }
+    for transaction_id in sorted(rewritten):
+        log.error("an event item was modified or removed", extra={"transaction_id": transaction_id})
+
+    def one(transaction_id: str) -> None:
+        refresh(payments, view, transaction_id)
+        chain = getattr(payments.recorder, "heads", None)  # the DynamoDB recorder's (chain.py)
+        head = chain.head(transaction_id) if chain is not None else None
+        if head is not None and transaction_id not in rewritten:
+            heads.append(StreamHead(transaction_id, *head))
+
+    result = stream_batch(records, one)
+    if digests is not None and heads:
+        digests.put(Digest.of(heads))
+    return result
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 date-time; without an offset it is UTC."""
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise InvalidAsOf("as_of must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def state_as_of(payments: Payments, transaction_id: UUID, owner: str | None, as_of: datetime) -> dict[str, Any]:
+    """The transaction as it was at `as_of`: the fold of its events recorded until then."""
+    record = fold(e for e in payments.history(transaction_id, owner) if e.timestamp <= as_of)
+    if record is None:
+        raise PaymentNotFound(f"{transaction_id} did not exist at {as_of.isoformat()}")
+    return record.to_dict() | {"as_of": as_of.isoformat()}
 
 
 def current_state(

@@ -133,6 +133,19 @@ class MemoryProbe:
         return base_url not in self.down
 
 
+class MemoryRetrievals:
+    """ReportRetrieved records (chalicelib/adapters/dynamodb.py Retrievals), in a list."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def retrieved(self, record: Any) -> None:
+        self.records.append(record)
+
+    def of(self, transaction_id: str) -> list[Any]:
+        return [r for r in self.records if r.transaction_id == transaction_id]
+
+
 def memory_adapters() -> dict[str, Any]:
     """Every adapter of the Region, in memory (the transaction view is left to the caller)."""
     return {
@@ -146,6 +159,7 @@ def memory_adapters() -> dict[str, Any]:
         "overdue": MemoryOverdue(),
         "notifier": MemoryNotifier(),
         "claims": MemoryClaims(),
+        "retrievals": MemoryRetrievals(),
         "view": None,
         "screening": _screening(),
         "leases": MemoryLeases(),
@@ -189,6 +203,7 @@ if TYPE_CHECKING:  # every fake conforms to its port
     _notifier: ports.Notifier = MemoryNotifier()
     _deadlines: ports.DeadlineQueue = MemoryDeadlineQueue()
     _claims: ports.ClaimStore = MemoryClaims()
+    _retrievals: ports.RetrievalLog = MemoryRetrievals()
 
 
 # The transaction view's fake (appended; its imports are kept with it).

@@ -40,6 +40,7 @@ def queue_arn(logical: str) -> str:
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-released"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cipher-AbCdEf"
 BUCKET = f"{STACK}-archive-{ACCOUNT}-{REGION}"
+DIGESTS = f"{STACK}-digests-{ACCOUNT}-{REGION}"
 
 CONTEXT = Stack(
     pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK},
@@ -49,12 +50,14 @@ CONTEXT = Stack(
         "ReleasedTopic": TOPIC,
         "EventCipherSecret": SECRET,
         "ArchiveBucket": BUCKET,
+        "DigestsBucket": DIGESTS,
     },
     attributes={
         **{f"{logical}.Arn": table_arn(name) for logical, name in TABLES.items()},
         "EventsTable.StreamArn": table_arn("events") + "/stream/2026-11-29T00:00:00.000",
         **{f"{q}.Arn": queue_arn(q) for q in QUEUES},
         "ArchiveBucket.Arn": f"arn:aws:s3:::{BUCKET}",
+        "DigestsBucket.Arn": f"arn:aws:s3:::{DIGESTS}",
         "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b5f2a3e-0000-4000-8000-000000000001",
         "ViewFailuresQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-view-failures",
         "DeadlinesQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-deadlines",
@@ -78,6 +81,7 @@ def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(poli
         call("Releasing", "sns:Publish", TOPIC),
         call("Incoming", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/inbound/abc"),
         call("ViewFollower", "secretsmanager:GetSecretValue", SECRET),
+        call("ViewFollower", "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/digests/2026-11-29/13/abc.json"),
     ]
     refused = [
         call("ViewFollower", "dynamodb:PutItem", table_arn("events")),  # the follower never writes events
@@ -89,6 +93,9 @@ def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(poli
         call("APIHandler", "dynamodb:DeleteItem", table_arn("events")),
         call("Processing", "dynamodb:Query", table_arn("transactions") + "/index/by_owner_uetr"),
         call("Nobody", "dynamodb:GetItem", table_arn("events")),  # no role: denied
+        # only the view follower writes digests, and no one deletes them
+        *(call(f, "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/digests/x.json") for f in ("APIHandler", "Releasing")),
+        call("ViewFollower", "s3:DeleteObject", f"arn:aws:s3:::{DIGESTS}/digests/x.json"),
     ]
     assert denied(allowed, policies) == []
     assert denied(refused, policies) == sorted(refused, key=str)

@@ -298,6 +298,7 @@ def test_a_read_is_the_transaction_and_its_consistency():
     """GET /transactions/{id} answers the view's Transaction plus `consistency` (X-Consistency)."""
     schemas = DOC["components"]["schemas"]
     read, view = schemas["TransactionRead"], schemas["Transaction"]
-    assert read["properties"] == {**view["properties"], "consistency": read["properties"]["consistency"]}
+    extra = {k: read["properties"][k] for k in ("consistency", "as_of")}  # what the read adds to the view
+    assert read["properties"] == {**view["properties"], **extra}
     assert read["required"] == [*view["required"], "consistency"]
     assert read["additionalProperties"] is False

@@ -9,15 +9,18 @@ The last test fails when a route of app.py is called by no test here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import jwt
@@ -35,7 +38,7 @@ from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline import errors
 from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.messages import StepMessage
-from chalicelib.projections.errors import InvalidQuery
+from chalicelib.projections.errors import InvalidAsOf, InvalidQuery
 from tests.messages import EVENTS, fresh, redated
 from tests.unit.fakes import MemoryQueue, MemoryView, drain, memory_adapters
 
@@ -456,6 +459,43 @@ def test_transaction_events_is_the_hash_chained_history(http):
     assert all(later["previous_hash"] == earlier["hash"] for earlier, later in pairwise(events))
 
 
+def test_transaction_as_of_each_step_is_the_state_then_and_a_bad_timestamp_is_400(http):
+    tx, _ = http.settle()
+    events = http.svc.payments.history(UUID(tx))
+    statuses = []
+    for event in events:
+        at = quote(event.timestamp.isoformat())
+        body = assert_json(http.call("GET", f"/transactions/{tx}?as_of={at}"))
+        assert body["version"] == event.originator_version
+        statuses.append(body["status"])
+    assert statuses == ["ACCP", "ACTC", "ACSP", "ACSC"]
+    before = quote((events[0].timestamp - timedelta(seconds=1)).isoformat())
+    assert_error(http.call("GET", f"/transactions/{tx}?as_of={before}"), 404, "TRANSACTION_NOT_FOUND")
+    assert_error(http.call("GET", f"/transactions/{tx}?as_of=yesterday"), 400, "INVALID_AS_OF")
+    other = http.call(
+        "GET", f"/transactions/{tx}?as_of={quote(events[-1].timestamp.isoformat())}", auth_as=token(OTHER)
+    )
+    assert_error(other, 404, "TRANSACTION_NOT_FOUND")
+
+
+def test_every_outbox_fetch_is_recorded_as_report_retrieved(http):
+    tx, _ = http.settle()
+    first, second = http.outbox(tx), http.outbox(tx)
+    assert first.status_code == second.status_code == 200
+    records = http.svc.adapters.retrievals.of(tx)
+    assert len(records) == 2
+    assert {(r.client_id, r.message_type, r.sha256) for r in records} == {
+        (
+            OWNER,
+            "pacs.002",
+            hashlib.sha256(first.body if isinstance(first.body, bytes) else first.body.encode()).hexdigest(),
+        )
+    }
+    assert all(r.archive_key for r in records)
+    assert http.outbox(tx, auth_as=token(OTHER)).status_code == 404
+    assert len(http.svc.adapters.retrievals.of(tx)) == 2  # another's failed fetch retrieved nothing
+
+
 def test_health_needs_no_token_and_says_ok(http):
     body = assert_json(http.call("GET", "/", auth_as=None))
     assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
@@ -578,6 +618,7 @@ NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
         "INVALID_CANCELLATION_REQUEST",
     ),
     InvalidQuery: (InvalidQuery("give exactly one of: end_to_end_id, uetr"), 400, "INVALID_QUERY"),
+    InvalidAsOf: (InvalidAsOf("as_of must be an ISO 8601 date-time"), 400, "INVALID_AS_OF"),
     errors.PaymentNotFound: (
         errors.PaymentNotFound("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"),
         404,

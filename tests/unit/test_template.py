@@ -103,6 +103,16 @@ def test_data_at_rest_is_encrypted_and_kept(template):
     assert template["Resources"]["ReleasedTopic"]["Properties"]["KmsMasterKeyId"]
 
 
+def test_the_digests_bucket_keeps_every_digest_under_compliance_object_lock(template):
+    bucket = template["Resources"]["DigestsBucket"]
+    props = bucket["Properties"]
+    assert props["ObjectLockEnabled"] is True and props["VersioningConfiguration"] == {"Status": "Enabled"}
+    retention = props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention["Mode"] == "COMPLIANCE" and retention["Days"] == {"Ref": "DigestRetentionDays"}
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+
+
 def test_every_protected_route_has_the_cognito_authorizer_of_the_stack(template):
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     authorizer = body["securityDefinitions"]["ClientCredentials"]["x-amazon-apigateway-authorizer"]

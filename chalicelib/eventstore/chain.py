@@ -1,0 +1,156 @@
+"""Tamper evidence stored at append: every event item links to its predecessor's hash.
+
+An event item of an aggregate's stream carries, besides its state:
+
+    prev   the ``hash`` of the event before it in the stream (``GENESIS`` for version 1)
+    hash   sha256 over the canonical encoding of (originator id, version, topic,
+           sha256 of the state *before* compression and encryption, prev, who)
+    who    JSON of the acting client, request id, Region and step (``Actor``)
+
+Hashing the plaintext (the transcoder's bytes) rather than the stored bytes keeps the chain
+valid when the state is re-encrypted under another key; `plaintext` undoes the mapper's
+cipher and compressor to check it. The chain alone shows a changed, swapped or inserted
+event; a removed *last* event or a removed stream leaves a shorter chain that is still
+sound, which is what the digests (chalicelib/eventstore/digests.py) are for.
+
+The acting context (`Actor`) is a context variable set by the API handler and the step
+handlers (chalicelib/observability.py), so the domain commands stay as they are: every event
+of every aggregate recorded by this persistence module gets it, whatever its class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field, replace
+from threading import Lock
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent
+
+GENESIS = "0" * 64
+CHAIN_VERSION = "pacsflow-chain-v1"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did what: the acting client (tenant), the request, the Region and the step."""
+
+    client: str = ""
+    request_id: str = ""
+    region: str = ""
+    step: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Actor:
+        data = json.loads(text) if text else {}
+        return cls(**{k: str(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+_actor: ContextVar[Actor] = ContextVar("pacsflow_actor", default=Actor())  # noqa: B039  # immutable default
+
+
+def current_actor() -> Actor:
+    return _actor.get()
+
+
+def set_actor(**changes: str | None) -> None:
+    """Update the acting context of this thread / task (unknown values left as they are)."""
+    _actor.set(replace(_actor.get(), **{k: v for k, v in changes.items() if v is not None}))
+
+
+@contextmanager
+def acting(**changes: str | None) -> Iterator[Actor]:
+    token = _actor.set(replace(_actor.get(), **{k: v for k, v in changes.items() if v is not None}))
+    try:
+        yield _actor.get()
+    finally:
+        _actor.reset(token)
+
+
+@dataclass(frozen=True)
+class ChainedStoredEvent(StoredEvent):
+    """A stored event that knows the sha256 of its state before compression and encryption."""
+
+    plain_sha256: str = ""
+
+
+class ChainingMapper(Mapper[Any]):
+    """eventsourcing's Mapper, also handing the recorder the digest of the plaintext state."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
+        stored = super().to_stored_event(domain_event)
+        plain = plaintext(self, stored.state)
+        return ChainedStoredEvent(
+            originator_id=stored.originator_id,
+            originator_version=stored.originator_version,
+            topic=stored.topic,
+            state=stored.state,
+            plain_sha256=hashlib.sha256(plain).hexdigest(),
+        )
+
+
+def plaintext(mapper: Mapper[Any] | None, state: bytes) -> bytes:
+    """The transcoder's bytes of a stored state: decrypted, then decompressed."""
+    if mapper is not None and mapper.cipher:
+        state = mapper.cipher.decrypt(state)
+    if mapper is not None and mapper.compressor:
+        state = mapper.compressor.decompress(state)
+    return state
+
+
+def plain_sha256_of(stored_event: StoredEvent) -> str:
+    """From the chaining mapper; else the state as given is the plaintext (no cipher)."""
+    given = getattr(stored_event, "plain_sha256", "")
+    return given or hashlib.sha256(stored_event.state).hexdigest()
+
+
+def event_hash(originator_id: str, version: int, topic: str, plain_sha256: str, prev: str, who: str) -> str:
+    """sha256 (hex) over the canonical encoding of one event's link (JSON array, no spaces)."""
+    canonical = json.dumps(
+        [CHAIN_VERSION, originator_id, version, topic, plain_sha256, prev, who],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@dataclass
+class ChainHeads:
+    """The last (version, hash) seen of each stream, as read or written by this process.
+
+    The unit of work reads the aggregate before every command, so the head is known when
+    the next event is appended: no extra read. Bounded (least recently used out); a miss
+    costs one GetItem of the predecessor's hash. An entry is a fact (a recorded event's
+    hash never changes), so a stale entry is only ever of a lower version, never wrong.
+    """
+
+    capacity: int = 10_000
+    _heads: OrderedDict[str, tuple[int, str]] = field(default_factory=OrderedDict)
+    _lock: Lock = field(default_factory=Lock, repr=False)
+
+    def remember(self, stream: str, version: int, digest: str) -> None:
+        with self._lock:
+            known = self._heads.get(stream)
+            if known is None or known[0] <= version:
+                self._heads[stream] = (version, digest)
+            self._heads.move_to_end(stream)
+            while len(self._heads) > self.capacity:
+                self._heads.popitem(last=False)
+
+    def hash_at(self, stream: str, version: int) -> str | None:
+        with self._lock:
+            known = self._heads.get(stream)
+        return known[1] if known is not None and known[0] == version else None
+
+    def head(self, stream: str) -> tuple[int, str] | None:
+        with self._lock:
+            return self._heads.get(stream)

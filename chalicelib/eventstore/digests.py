@@ -1,0 +1,128 @@
+"""Digests of the event streams, written to S3 under Object Lock (QLDB's journal digests).
+
+A hash chain (chain.py) shows an event changed, swapped or inserted, but not a stream cut
+short: delete a stream's last event, or the whole stream, and what is left still chains.
+So the view follower, which already reads every changed stream's events (strongly
+consistent) to refresh the view, also writes, once per stream batch (at most 100 event
+keys, or what a second brings), a digest: for each stream of the batch its id, last
+version and last hash, sorted, and the sha256 over that list (the root). Written off the
+stream rather than by an hourly schedule: a digest then trails the events by seconds, not
+an hour, and costs one PutObject per batch with no scan of the table.
+
+The digests bucket has Object Lock (COMPLIANCE, default retention) and versioning: no one,
+the root account included, can delete or overwrite a digest version during its retention;
+only the view follower's role may put objects there, under ``digests/``. Digests are not
+chained to one another: the stream's shards are followed in parallel, so a chain would be a
+serialisation point; immutability comes from Object Lock instead, and a digest whose root
+does not match its list is reported by `audit verify`. The key is content-addressed
+(``digests/<YYYY-MM-DD>/<HH>/<root>.json``, the hour of the batch), so a retried batch
+writes the same key again (a new version of identical content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.eventstore.aws import new_client
+
+if TYPE_CHECKING:
+    from chalicelib.aws_types import S3Client
+
+PREFIX = "digests/"
+
+
+@dataclass(frozen=True, order=True)
+class StreamHead:
+    """A stream's last event as the digest writer read it."""
+
+    stream: str
+    version: int
+    hash: str
+
+
+def root_of(heads: Iterable[StreamHead]) -> str:
+    canonical = json.dumps([[h.stream, h.version, h.hash] for h in sorted(heads)], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Digest:
+    hour: str  # YYYY-MM-DDTHH, UTC
+    heads: tuple[StreamHead, ...]
+    root: str
+    key: str = ""
+    problems: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of(cls, heads: Iterable[StreamHead], now: datetime | None = None) -> Digest:
+        latest: dict[str, StreamHead] = {}
+        for head in heads:
+            if head.stream not in latest or latest[head.stream].version < head.version:
+                latest[head.stream] = head
+        ordered = tuple(sorted(latest.values()))
+        hour = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H")
+        root = root_of(ordered)
+        return cls(hour=hour, heads=ordered, root=root, key=f"{PREFIX}{hour[:10]}/{hour[11:]}/{root}.json")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"hour": self.hour, "root": self.root, "streams": [[h.stream, h.version, h.hash] for h in self.heads]},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, key: str, text: str) -> Digest:
+        data = json.loads(text)
+        heads = tuple(StreamHead(str(s), int(v), str(h)) for s, v, h in data["streams"])
+        problems = () if root_of(heads) == data["root"] else (f"digest {key}: its root does not match its list",)
+        return cls(hour=data["hour"], heads=heads, root=data["root"], key=key, problems=problems)
+
+
+class DigestStore:
+    """The digests bucket: put one digest, read them back (paged, oldest hour first)."""
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            self._client = new_client("s3", None)
+        return self._client
+
+    def put(self, digest: Digest) -> str:
+        # Object Lock needs an integrity checksum on PutObject (Content-MD5 or x-amz-checksum-*)
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=digest.key,
+            Body=digest.to_json().encode("ascii"),
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",
+        )
+        return digest.key
+
+    def digests(self, since: datetime | None = None) -> Iterator[Digest]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": PREFIX}
+        if since is not None:
+            params["StartAfter"] = f"{PREFIX}{since.astimezone(UTC):%Y-%m-%d/%H}"
+        for page in self.client.get_paginator("list_objects_v2").paginate(**params):
+            for obj in page.get("Contents", []):
+                body = self.client.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                yield Digest.from_json(obj["Key"], body.decode("ascii"))
+
+
+def expected_heads(digests: Iterable[Digest]) -> tuple[dict[str, dict[int, str]], list[str]]:
+    """Every (stream, version) -> hash the digests vouch for; and digests that are unsound."""
+    expected: dict[str, dict[int, str]] = {}
+    problems: list[str] = []
+    for digest in digests:
+        problems.extend(digest.problems)
+        for head in digest.heads:
+            expected.setdefault(head.stream, {})[head.version] = head.hash
+    return expected, problems

@@ -1,0 +1,324 @@
+"""Tamper evidence, point-in-time state and the auditor's export, on moto.
+
+A payment runs through the real pipeline (in-memory queues and archive) with its events in a
+moto DynamoDB table, encrypted and compressed as deployed; the view follower writes digests
+to a moto S3 bucket with Object Lock. Then the table is tampered with, as an attacker with
+write access to it would, and `audit verify` must name the transaction and what was done.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+from unittest import mock
+from uuid import UUID
+
+import boto3
+import pytest
+from eventsourcing.cipher import AESCipher
+from eventsourcing.persistence import StoredEvent
+from moto import mock_aws
+
+from chalicelib import bootstrap
+from chalicelib.adapters.dynamodb import Retrievals
+from chalicelib.adapters.settings import Settings
+from chalicelib.cli_audit import AuditContext, export_rows, run_verify, write_export
+from chalicelib.eventstore.chain import GENESIS, Actor, acting, event_hash, plaintext
+from chalicelib.eventstore.digests import DigestStore
+from chalicelib.eventstore.dynamodb import DynamoDBAggregateRecorder, DynamoDBDatastore
+from chalicelib.pipeline.payments import Payments
+from chalicelib.projections.follower import refresh_and_digest, state_as_of
+from tests.messages import fresh
+from tests.unit.fakes import MemoryView, drain, memory_adapters
+
+TABLE, BUCKET, OWNER, OTHER = "audit-events", "audit-digests", "client-a", "client-b"
+
+
+@dataclass
+class Store:
+    svc: bootstrap.Service
+    payments: Payments
+    ddb: Any
+    ctx: AuditContext
+
+    def pay(self, owner: str = OWNER) -> str:
+        with acting(client=owner, request_id="req-1", region="eu-west-1", step="api"):
+            tx = str(self.svc.issue_transaction("pacs.008", "req-1", owner).id)
+            self.svc.submit(UUID(tx), "pacs.008", fresh("pacs008_bare.xml"), owner)
+        with acting(client="pacsflow", step="pipeline"):
+            drain(self.svc)
+        return tx
+
+    def follow(self, *txs: str) -> None:
+        """The view follower's batch for these transactions (it writes a digest)."""
+        records = [
+            _Record({"dynamodb": {"Keys": {"pk": {"S": tx}}, "SequenceNumber": str(n)}}) for n, tx in enumerate(txs)
+        ]
+        assert refresh_and_digest(self.payments, self.svc.adapters.view, self.ctx.digests, records) == {
+            "batchItemFailures": []
+        }
+
+    def items(self, tx: str) -> list[dict[str, Any]]:
+        got = self.ddb.query(
+            TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": tx}}
+        )
+        return list(got["Items"])
+
+    def put(self, item: dict[str, Any]) -> None:
+        self.ddb.put_item(TableName=TABLE, Item=item)
+
+    def delete(self, tx: str, version: int) -> None:
+        self.ddb.delete_item(TableName=TABLE, Key={"pk": {"S": tx}, "sk": {"N": str(version)}})
+
+
+@dataclass
+class _Record:
+    raw: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.raw
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ |= {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        DynamoDBDatastore(TABLE).create_table()
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(
+            Bucket=BUCKET,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
+            },
+        )
+        settings = Settings(events_table=TABLE, digests_bucket=BUCKET)
+        env = bootstrap.payments_env(settings) | {
+            "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+            "CIPHER_KEY": AESCipher.create_key(32),
+        }
+        payments = Payments(env=env)
+        ddb = boto3.client("dynamodb")
+        adapters = memory_adapters() | {
+            "payments": payments,
+            "view": MemoryView(),
+            "retrievals": Retrievals(TABLE, ddb),
+        }
+        svc = bootstrap.build(settings, **adapters)
+        ctx = AuditContext(settings, payments, ddb, Retrievals(TABLE, ddb), DigestStore(BUCKET, s3))
+        yield Store(svc, payments, ddb, ctx)
+
+
+def findings(store: Store, capsys: pytest.CaptureFixture[str], only: str | None = None) -> tuple[int, str]:
+    code = run_verify(store.ctx, only)
+    return code, capsys.readouterr().out
+
+
+# -- the chain, stored at append ----------------------------------------------------------
+
+
+def test_every_event_links_to_its_predecessor_over_its_plaintext_with_who_did_it(store):
+    tx = store.pay()
+    items = store.items(tx)
+    assert [int(i["sk"]["N"]) for i in items] == [1, 2, 3, 4]
+    assert items[0]["prev"]["S"] == GENESIS
+    for before, after in pairwise(items):
+        assert after["prev"]["S"] == before["hash"]["S"]
+    for item in items:
+        plain = plaintext(store.payments.mapper, bytes(item["state"]["B"]))
+        assert plain != bytes(item["state"]["B"])  # stored encrypted; hashed before that
+        expected = event_hash(
+            tx,
+            int(item["sk"]["N"]),
+            item["topic"]["S"],
+            hashlib.sha256(plain).hexdigest(),
+            item["prev"]["S"],
+            item["who"]["S"],
+        )
+        assert item["hash"]["S"] == expected
+    who = [Actor.from_json(i["who"]["S"]) for i in items]
+    assert (who[0].client, who[0].request_id, who[0].region, who[0].step) == (OWNER, "req-1", "eu-west-1", "api")
+    assert {w.step for w in who[2:]} == {"pipeline"} and {w.client for w in who[2:]} == {"pacsflow"}
+
+
+def test_the_predecessors_hash_comes_from_the_read_before_the_command_not_an_extra_read(store):
+    store.pay()
+    store.pay()
+    assert store.payments.recorder.head_misses == 0  # type: ignore[attr-defined]
+
+
+def test_a_cold_recorder_reads_the_predecessors_hash_once_and_chains_on(store):
+    tx = store.pay()
+    cold = DynamoDBAggregateRecorder(DynamoDBDatastore(TABLE))  # another process: nothing read yet
+    cold.insert_events([StoredEvent(UUID(tx), 5, "x:Y", b"{}")])
+    assert cold.head_misses == 1
+    fifth, fourth = store.items(tx)[4], store.items(tx)[3]
+    assert fifth["prev"]["S"] == fourth["hash"]["S"]
+
+
+def test_a_clean_store_verifies(store, capsys):
+    txs = [store.pay(), store.pay(OTHER)]
+    store.follow(*txs)
+    code, out = findings(store, capsys)
+    assert code == 0, out
+    assert "checked 2 streams, 8 events, 2 digest entries: all sound" in out
+
+
+# -- tampering: each kind is caught and the transaction named -----------------------------
+
+
+def _settled_and_digested(store: Store) -> tuple[str, str]:
+    tx, bystander = store.pay(), store.pay(OTHER)
+    store.follow(tx, bystander)
+    return tx, bystander
+
+
+def _assert_caught(store, capsys, tx: str, bystander: str, kind: str) -> str:
+    code, out = findings(store, capsys)
+    assert code == 1
+    assert f"{tx}:" in out and f"  {kind}:" in out, out
+    assert f"{bystander}:" not in out  # the untouched transaction is not named
+    return out
+
+
+def test_one_byte_of_stored_state_changed_is_caught(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    item = store.items(tx)[1]
+    state = bytearray(item["state"]["B"])
+    state[len(state) // 2] ^= 0x01
+    store.put(item | {"state": {"B": bytes(state)}})
+    _assert_caught(store, capsys, tx, bystander, "changed")
+
+
+def test_a_deleted_event_is_caught(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    store.delete(tx, 2)
+    out = _assert_caught(store, capsys, tx, bystander, "removed")
+    assert "version 2 is missing" in out
+
+
+def test_two_swapped_events_are_caught(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    two, three = store.items(tx)[1:3]
+    keys = ("pk", "sk")
+    store.put({**{k: v for k, v in three.items() if k not in keys}, "pk": two["pk"], "sk": two["sk"]})
+    store.put({**{k: v for k, v in two.items() if k not in keys}, "pk": three["pk"], "sk": three["sk"]})
+    out = _assert_caught(store, capsys, tx, bystander, "reordered")
+    assert "version 2 holds the event recorded as version 3" in out
+
+
+def test_a_deleted_last_event_is_caught_by_the_digest(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    store.delete(tx, 4)
+    out = _assert_caught(store, capsys, tx, bystander, "removed")
+    assert "its last event: version 4" in out
+
+
+def test_a_deleted_stream_is_caught_by_the_digest(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    for version in (1, 2, 3, 4):
+        store.delete(tx, version)
+    _assert_caught(store, capsys, tx, bystander, "missing stream")
+
+
+def test_a_forged_event_inserted_with_a_well_formed_link_is_caught(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    items = store.items(tx)
+    for item in reversed(items[2:]):  # shift versions 3 and 4 up to make room
+        store.put(item | {"sk": {"N": str(int(item["sk"]["N"]) + 1)}})
+    forged_state = os.urandom(64)  # an attacker without the cipher key
+    prev = items[1]["hash"]["S"]
+    forged_hash = event_hash(tx, 3, items[2]["topic"]["S"], hashlib.sha256(forged_state).hexdigest(), prev, "")
+    store.put(
+        {
+            "pk": {"S": tx},
+            "sk": {"N": "3"},
+            "topic": items[2]["topic"],
+            "state": {"B": forged_state},
+            "prev": {"S": prev},
+            "hash": {"S": forged_hash},
+        }
+    )
+    out = _assert_caught(store, capsys, tx, bystander, "inserted")
+    assert "version 4 holds the event recorded as version 3" in out
+
+
+def test_verify_of_one_transaction_checks_only_it(store, capsys):
+    tx, bystander = _settled_and_digested(store)
+    store.delete(tx, 4)
+    code, out = findings(store, capsys, only=bystander)
+    assert code == 0 and "checked 1 streams" in out
+    assert findings(store, capsys, only=tx)[0] == 1
+
+
+def test_the_cli_entry_point_verifies_with_a_local_stack_file(store, tmp_path, capsys, monkeypatch):
+    from chalicelib import cli, cli_audit
+
+    tx, _ = _settled_and_digested(store)
+    monkeypatch.setattr(cli_audit, "context_of", lambda local_stack: store.ctx)
+    assert cli.main(["audit", "verify", "--local-stack", "unused.json"]) == 0
+    store.delete(tx, 4)
+    assert cli.main(["audit", "verify", "--transaction", tx]) == 1
+    assert tx in capsys.readouterr().out
+
+
+# -- point in time -------------------------------------------------------------------------
+
+
+def test_state_as_of_each_step_of_a_payment(store):
+    tx = store.pay()
+    events = store.payments.history(UUID(tx))
+    states = [state_as_of(store.payments, UUID(tx), OWNER, e.timestamp) for e in events]
+    assert [s["status"] for s in states] == ["ACCP", "ACTC", "ACSP", "ACSC"]
+    assert [s["version"] for s in states] == [1, 2, 3, 4]
+    assert states[0].get("uetr") is None and states[1]["uetr"]
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+def test_export_streams_decoded_events_with_archive_keys_hashes_and_fetches(store, tmp_path):
+    tx, other = store.pay(), store.pay(OTHER)
+    with acting(client=OWNER, request_id="req-9", region="eu-west-1"):
+        report = store.svc.status_report(UUID(tx), OWNER)
+    events = store.payments.history(UUID(tx))
+    start, end = events[0].timestamp, events[-1].timestamp.replace(year=events[-1].timestamp.year + 1)
+    rows = list(export_rows(store.ctx, start, end, OWNER))
+    assert {r["transaction_id"] for r in rows} == {tx}
+    assert [r["type"] for r in rows] == ["Initiated", "Received", "Accepted", "Released", "ReportRetrieved"]
+    received, released, fetched = rows[1], rows[3], rows[4]
+    assert (
+        received["archive_key"]
+        and received["message_sha256"] == hashlib.sha256(fresh_sha_source(store, received)).hexdigest()
+    )
+    assert released["archive_key"]
+    assert (
+        fetched["archive_key"] == released["archive_key"]
+        and fetched["message_sha256"] == hashlib.sha256(report).hexdigest()
+    )
+    assert fetched["client"] == OWNER and fetched["request_id"] == "req-9"
+    assert all(r["hash"] for r in rows[:4])
+    out = tmp_path / "x.jsonl"
+    with out.open("w") as f:
+        assert write_export(iter(rows), f, "jsonl") == 5
+    assert [json.loads(line)["type"] for line in out.read_text().splitlines()][-1] == "ReportRetrieved"
+    out = tmp_path / "x.csv"
+    with out.open("w", newline="") as f:
+        write_export(export_rows(store.ctx, start, end), f, "csv")
+    with out.open() as f:
+        table = list(csv.DictReader(f))
+    assert {r["transaction_id"] for r in table} == {tx, other} and len(table) == 9
+    assert not list(export_rows(store.ctx, end, end, OWNER))[:4]  # nothing recorded in the future
+
+
+def fresh_sha_source(store: Store, row: dict[str, Any]) -> bytes:
+    """The archived inbound message the Received event refers to."""
+    return store.svc.adapters.archive.get(row["archive_key"])
