@@ -128,7 +128,7 @@ def findings(store: Store, capsys: pytest.CaptureFixture[str], only: str | None 
 def test_every_event_links_to_its_predecessor_over_its_plaintext_with_who_did_it(store):
     tx = store.pay()
     items = store.items(tx)
-    assert [int(i["sk"]["N"]) for i in items] == [1, 2, 3, 4]
+    assert [int(i["sk"]["N"]) for i in items] == [1, 2, 3, 4, 5]  # Initiated, Submitted, Received, Accepted, Released
     assert items[0]["prev"]["S"] == GENESIS
     for before, after in pairwise(items):
         assert after["prev"]["S"] == before["hash"]["S"]
@@ -158,10 +158,10 @@ def test_the_predecessors_hash_comes_from_the_read_before_the_command_not_an_ext
 def test_a_cold_recorder_reads_the_predecessors_hash_once_and_chains_on(store):
     tx = store.pay()
     cold = DynamoDBAggregateRecorder(DynamoDBDatastore(TABLE))  # another process: nothing read yet
-    cold.insert_events([StoredEvent(UUID(tx), 5, "x:Y", b"{}")])
+    cold.insert_events([StoredEvent(UUID(tx), 6, "x:Y", b"{}")])
     assert cold.head_misses == 1
-    fifth, fourth = store.items(tx)[4], store.items(tx)[3]
-    assert fifth["prev"]["S"] == fourth["hash"]["S"]
+    sixth, fifth = store.items(tx)[5], store.items(tx)[4]
+    assert sixth["prev"]["S"] == fifth["hash"]["S"]
 
 
 def test_a_clean_store_verifies(store, capsys):
@@ -169,7 +169,7 @@ def test_a_clean_store_verifies(store, capsys):
     store.follow(*txs)
     code, out = findings(store, capsys)
     assert code == 0, out
-    assert "checked 2 streams, 8 events, 2 digest entries: all sound" in out
+    assert "checked 2 streams, 10 events, 2 digest entries: all sound" in out
 
 
 # -- tampering: each kind is caught and the transaction named -----------------------------
@@ -217,15 +217,15 @@ def test_two_swapped_events_are_caught(store, capsys):
 
 def test_a_deleted_last_event_is_caught_by_the_digest(store, capsys):
     tx, bystander = _settled_and_digested(store)
-    store.delete(tx, 4)
+    store.delete(tx, 5)
     out = _assert_caught(store, capsys, tx, bystander, "removed")
-    assert "its last event: version 4" in out
+    assert "its last event: version 5" in out
 
 
 def test_a_deleted_stream_is_caught_by_the_digest(store, capsys):
     tx, bystander = _settled_and_digested(store)
-    for version in (1, 2, 3, 4):
-        store.delete(tx, version)
+    for item in store.items(tx):
+        store.delete(tx, int(item["sk"]["N"]))
     _assert_caught(store, capsys, tx, bystander, "missing stream")
 
 
@@ -277,9 +277,9 @@ def test_state_as_of_each_step_of_a_payment(store):
     tx = store.pay()
     events = store.payments.history(UUID(tx))
     states = [state_as_of(store.payments, UUID(tx), OWNER, e.timestamp) for e in events]
-    assert [s["status"] for s in states] == ["ACCP", "ACTC", "ACSP", "ACSC"]
-    assert [s["version"] for s in states] == [1, 2, 3, 4]
-    assert states[0].get("uetr") is None and states[1]["uetr"]
+    assert [s["status"] for s in states] == ["ACCP", "ACCP", "ACTC", "ACSP", "ACSC"]  # Submitted keeps ACCP
+    assert [s["version"] for s in states] == [1, 2, 3, 4, 5]
+    assert states[1].get("uetr") is None and states[2]["uetr"]
 
 
 # -- export --------------------------------------------------------------------------------
@@ -293,8 +293,9 @@ def test_export_streams_decoded_events_with_archive_keys_hashes_and_fetches(stor
     start, end = events[0].timestamp, events[-1].timestamp.replace(year=events[-1].timestamp.year + 1)
     rows = list(export_rows(store.ctx, start, end, OWNER))
     assert {r["transaction_id"] for r in rows} == {tx}
-    assert [r["type"] for r in rows] == ["Initiated", "Received", "Accepted", "Released", "ReportRetrieved"]
-    received, released, fetched = rows[1], rows[3], rows[4]
+    types = ["Initiated", "Submitted", "Received", "Accepted", "Released", "ReportRetrieved"]
+    assert [r["type"] for r in rows] == types
+    received, released, fetched = rows[2], rows[4], rows[5]
     assert (
         received["archive_key"]
         and received["message_sha256"] == hashlib.sha256(fresh_sha_source(store, received)).hexdigest()
@@ -305,17 +306,17 @@ def test_export_streams_decoded_events_with_archive_keys_hashes_and_fetches(stor
         and fetched["message_sha256"] == hashlib.sha256(report).hexdigest()
     )
     assert fetched["client"] == OWNER and fetched["request_id"] == "req-9"
-    assert all(r["hash"] for r in rows[:4])
+    assert all(r["hash"] for r in rows[:5])
     out = tmp_path / "x.jsonl"
     with out.open("w") as f:
-        assert write_export(iter(rows), f, "jsonl") == 5
+        assert write_export(iter(rows), f, "jsonl") == 6
     assert [json.loads(line)["type"] for line in out.read_text().splitlines()][-1] == "ReportRetrieved"
     out = tmp_path / "x.csv"
     with out.open("w", newline="") as f:
         write_export(export_rows(store.ctx, start, end), f, "csv")
     with out.open() as f:
         table = list(csv.DictReader(f))
-    assert {r["transaction_id"] for r in table} == {tx, other} and len(table) == 9
+    assert {r["transaction_id"] for r in table} == {tx, other} and len(table) == 11
     assert not list(export_rows(store.ctx, end, end, OWNER))[:4]  # nothing recorded in the future
 
 

@@ -468,7 +468,7 @@ def test_transaction_as_of_each_step_is_the_state_then_and_a_bad_timestamp_is_40
         body = assert_json(http.call("GET", f"/transactions/{tx}?as_of={at}"))
         assert body["version"] == event.originator_version
         statuses.append(body["status"])
-    assert statuses == ["ACCP", "ACTC", "ACSP", "ACSC"]
+    assert statuses == ["ACCP", "ACCP", "ACTC", "ACSP", "ACSC"]  # Initiated, Submitted, Received, ...
     before = quote((events[0].timestamp - timedelta(seconds=1)).isoformat())
     assert_error(http.call("GET", f"/transactions/{tx}?as_of={before}"), 404, "TRANSACTION_NOT_FOUND")
     assert_error(http.call("GET", f"/transactions/{tx}?as_of=yesterday"), 400, "INVALID_AS_OF")
