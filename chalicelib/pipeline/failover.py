@@ -193,8 +193,11 @@ class FailoverController:
         return decisions
 
     def _fresh(self, peer: str, now: datetime) -> bool:
+        """A heartbeat too old is a failed probe. None yet (a peer deployed after us, whose
+        controller has not run) is not: its `GET /` decides, or a healthy Region being
+        deployed would be taken over."""
         last = self.leases.last_heartbeat(peer)
-        return last is not None and now.timestamp() - last <= self.heartbeat_s * self.lease_heartbeats
+        return last is None or now.timestamp() - last <= self.heartbeat_s * self.lease_heartbeats
 
     def view(self, now: datetime | None = None) -> list[PeerView]:
         """This Region's view of each peer (GET /)."""

@@ -213,6 +213,20 @@ def test_the_controller_counts_failed_probes_and_decides_after_n():
     assert b.failover_controller(t0 + 4 * minute) == []  # decided: no second decision
 
 
+def test_a_peer_without_a_heartbeat_yet_is_judged_by_its_get_only():
+    """A peer deployed after us has no heartbeat until its controller first runs: healthy by
+    its `GET /`, it is not counted (else a Region being deployed would be taken over); a
+    heartbeat that grew old is counted even when the GET answers."""
+    _, b = two_regions()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for minute in range(4):
+        assert b.failover_controller(t0 + timedelta(minutes=minute)) == []
+    assert b.adapters.leases.failed_probes(B, A) == 0
+    b.adapters.leases.heartbeat(A, t0.timestamp())
+    b.failover_controller(t0 + timedelta(hours=1))
+    assert b.adapters.leases.failed_probes(B, A) == 1
+
+
 def test_a_recovered_probe_resets_the_count():
     a, b = two_regions()
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
