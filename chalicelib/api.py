@@ -51,6 +51,7 @@ STATUS: dict[type[Exception], int] = {
     errors.PaymentNotFound: 404,
     errors.UnknownRegion: 404,
     errors.NotHomeRegion: 409,
+    errors.RegionTakenOver: 409,
     errors.RegionNotTakenOver: 409,
     errors.MessageMismatch: 409,
     errors.ReportNotReady: 409,

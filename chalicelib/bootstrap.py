@@ -150,9 +150,9 @@ def build(s: Settings, **overrides: Any) -> Service:
     """The Region's service: its adapters (see `adapters`) wired into every use case."""
     a = adapters(s, **overrides)
     regions = Regions(a.payments)
-    uow = UnitOfWork(
-        a.payments, s.fault_injection, region_id=s.region_id, taken_over=lambda: regions.is_taken_over(s.region_id)
-    )
+    # Only a Region with peers can be taken over: a single Region reads no Region record.
+    taken_over = (lambda: regions.is_taken_over(s.region_id)) if s.peers else (lambda: False)
+    uow = UnitOfWork(a.payments, s.fault_injection, region_id=s.region_id, taken_over=taken_over)
     dispatch = Dispatch(a.archive, a.incoming, a.processing, a.releasing)
     takeover = Takeover(uow, a.view, dispatch, s.region_id)
     failover = Failover(regions, takeover, s.region_id, frozenset(s.peers))
@@ -169,7 +169,7 @@ def build(s: Settings, **overrides: Any) -> Service:
     return Service(
         adapters=a,
         liquidity=liquidity,
-        issue_transaction=IssueTransaction(a.payments, s.region_id, schedule_deadline),
+        issue_transaction=IssueTransaction(a.payments, s.region_id, schedule_deadline, taken_over),
         submit=Submit(
             a.payments,
             a.archive,

@@ -20,6 +20,7 @@ __all__ = [
     "NothingToCancel",
     "PaymentNotFound",
     "RegionNotTakenOver",
+    "RegionTakenOver",
     "ReportNotReady",
     "StepContended",
     "UnknownRegion",
@@ -109,6 +110,17 @@ class ReportNotReady(ApplicationError):
 
 class StepContended(RuntimeError):
     """A step lost the optimistic-concurrency race too often; the queue retries it."""
+
+
+class RegionTakenOver(ApplicationError):
+    """A peer took this Region over: it issues no transaction id until an operator fails it
+    back (`POST /regions/{region}/failback`)."""
+
+    error_code = "REGION_TAKEN_OVER"
+
+    def __init__(self, region: str) -> None:
+        super().__init__(f"Region {region} was taken over by a peer: use a peer Region until it is failed back")
+        self.region = region
 
 
 class NotHomeRegion(ApplicationError):

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
@@ -579,6 +579,17 @@ def test_a_payment_of_another_home_region_is_409_not_home_here(http):
     assert_error(http.cancel(tx), 409, "NOT_HOME_REGION")
 
 
+def test_a_region_taken_over_issues_no_id_until_it_is_failed_back(http):
+    from tests.unit.test_openapi import conforms  # it imports this module
+
+    http.svc.regions.take_over("us-east-1", by=PEER, reason="test", who="ops", now=datetime.now(UTC))
+    r = http.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"})
+    assert_error(r, 409, "REGION_TAKEN_OVER")
+    conforms(r, "/uuid", "GET")
+    http.svc.regions.fail_back("us-east-1", who="ops", reason="back", now=datetime.now(UTC))
+    assert assert_json(http.call("GET", "/uuid", headers={"X-Message-Type": "pacs.008"}))["transaction_id"]
+
+
 def test_a_tenants_client_of_another_pool_reads_the_tenants_payment(http):
     tx, _ = http.settle()
     other_pool = token(client_id="client-a2")
@@ -632,6 +643,7 @@ NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
     errors.ReportNotReady: (errors.ReportNotReady("ACSP"), 409, "STATUS_REPORT_NOT_READY"),
     errors.UnknownRegion: (errors.UnknownRegion("mars-1"), 404, "REGION_NOT_FOUND"),
     errors.NotHomeRegion: (errors.NotHomeRegion("eu-central-1"), 409, "NOT_HOME_REGION"),
+    errors.RegionTakenOver: (errors.RegionTakenOver("us-east-1"), 409, "REGION_TAKEN_OVER"),
     errors.RegionNotTakenOver: (errors.RegionNotTakenOver("eu-central-1"), 409, "REGION_NOT_TAKEN_OVER"),
     errors.NothingToCancel: (errors.NothingToCancel(), 409, "NOTHING_TO_CANCEL"),
     errors.CancellationDoesNotMatch: (errors.CancellationDoesNotMatch(), 409, "CANCELLATION_DOES_NOT_MATCH"),
