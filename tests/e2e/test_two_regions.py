@@ -48,7 +48,7 @@ def test_local_stack_lists_each_region_with_its_own_api_and_clients(two_regions)
     assert two_regions["api_url"] == a["api_url"] and two_regions["region"] == "us-east-1"
     for each in (a, b):
         assert {"region", "api_url", "token_url", "clients", "outputs"} <= set(each)
-        assert len(each["clients"]) == 2
+        assert len(each["clients"]) == 3  # tenant-a, tenant-b and the demo operator (admin)
     assert a["api_url"] != b["api_url"]
     assert {c["client_id"] for c in a["clients"]}.isdisjoint(c["client_id"] for c in b["clients"])
     # one table name in both Regions (the same stack name): B's stack created no table of its own
