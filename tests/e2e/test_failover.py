@@ -99,6 +99,21 @@ def wait_for(region: dict, tx: str, event: str, timeout: float = 90) -> list[str
     )
 
 
+def scheduled_event(region: str) -> dict:
+    """What EventBridge passes a scheduled function (the controller's schedule, run now)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [],
+        "detail": {},
+    }
+
+
 @pytest.fixture(scope="module")
 def regions(two_regions):
     a, b = two_regions["regions"]
@@ -138,7 +153,7 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
         lam = session(A).client("lambda", endpoint_url=a["endpoint_url"])
         controller = a["outputs"]["FailoverControllerName"]
         for _ in range(3):
-            r = lam.invoke(FunctionName=controller, Payload=b"{}")
+            r = lam.invoke(FunctionName=controller, Payload=json.dumps(scheduled_event(A)).encode())
             assert "FunctionError" not in r, r["Payload"].read()
         health = requests.get(a["api_url"] + "/", timeout=30).json()
         [peer] = health["peers"]
