@@ -5,6 +5,7 @@
     python -m bench --skip-e2e      # no HTTP load (in-process figures and costs only)
     python -m bench --long 0        # skip the 10,000-payment run
     python -m bench --only inprocess,costs
+    python -m bench --only recovery    # view replay and recovery: in process, and on a stack
 
 Timings on a shared machine are noisy: every figure is a median, and the in-process
 figures are measured on one pinned core in a subprocess.
@@ -50,6 +51,14 @@ def run_inprocess(seconds: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_recovery(rounds: int) -> dict[str, Any]:
+    """bench/recovery.py in a subprocess pinned to one core, as run_inprocess."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.recovery", str(rounds)], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def save(results: dict[str, Any], output: str) -> None:
     Path(output).write_text(json.dumps(results, indent=1, default=str) + "\n")
 
@@ -58,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s / 200-payment e2e, no long run")
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e")
+    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e,recovery")
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second (e2e)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)"
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e"}
+    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e", "recovery"}
     if args.skip_e2e:
         parts.discard("e2e")
     seconds = args.seconds if args.seconds is not None else (10 if args.quick else 60)
@@ -81,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         print("in-process pipeline and lxml limit on one core ...", flush=True)
         results.update(run_inprocess(3.0 if args.quick else 8.0))
         save(results, args.output)  # a later part may fail or be stopped
-    if parts & {"costs", "e2e"}:
+    if "recovery" in parts:
+        print("view replay and recovery at 100,000 events, in process ...", flush=True)
+        results.update(run_recovery(1 if args.quick else 2))
+        save(results, args.output)
+    if parts & {"costs", "e2e", "recovery"}:
         from bench import costs, e2e
 
         print("starting MiniStack and deploying the stack ...", flush=True)
@@ -109,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
                     results["e2e_p99_first_1000_s"] = long["e2e_p99_first_1000_s"]
                     results["e2e_p99_last_1000_s"] = long["e2e_p99_last_1000_s"]
                     results["e2e_p50_per_1000"] = [b["p50_s"] for b in long["blocks_of_1000"]]
+            if "recovery" in parts:  # after the load, if any: the stack's events are the e2e payments
+                from bench import recovery
+
+                if "e2e" not in parts:
+                    e2e.run_load(stack, args.rate, int(args.rate * 10))
+                print("view replay on the local stack ...", flush=True)
+                results.update(recovery.replay_on_stack(stack))
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     save(results, args.output)
     print()

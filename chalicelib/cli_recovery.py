@@ -106,8 +106,8 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     view = TransactionView(s.transactions_table, scan_segments=args.segments)
     live = {i["transaction_id"]["S"]: i for i in view.scan_items()}
-    differ = sorted(tid for tid, r in report.records.items() if live.get(tid) != r.to_item())
-    extra = sorted(set(live) - set(report.records))
+    differ = sorted(tid for tid, item in report.items.items() if live.get(tid) != item)
+    extra = sorted(set(live) - set(report.items))
     print(
         f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
         f"{report.new_streams} new; {report.events_read} events read in {elapsed:.2f} s; "
@@ -121,7 +121,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     written, newer = 0, []
     if args.apply:
         for tid in differ:
-            if view.put_unless_newer(report.records[tid]):
+            if view.put_unless_newer(report.record(tid)):
                 written += 1
             else:
                 newer.append(tid)

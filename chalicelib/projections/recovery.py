@@ -55,7 +55,8 @@ class ViewSnapshot:
         return None if item is None else int(item["version"]["N"])
 
     def to_bytes(self) -> bytes:
-        """gzip of JSON lines: a header, then one line per record with its version."""
+        """gzip of JSON lines: a header, then one line per record: the view's item, its
+        `version` the number of the transaction's events it reflects."""
         header = {
             "format": FORMAT,
             "taken_at": self.taken_at,
@@ -63,10 +64,7 @@ class ViewSnapshot:
             "events_covered": self.events_covered,
         }
         lines = [json.dumps(header)]
-        lines += [
-            json.dumps({"id": tid, "version": int(item["version"]["N"]), "item": item}, separators=(",", ":"))
-            for tid, item in sorted(self.items.items())
-        ]
+        lines += [json.dumps(item, separators=(",", ":")) for _, item in sorted(self.items.items())]
         return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6)
 
     @classmethod
@@ -77,8 +75,8 @@ class ViewSnapshot:
             raise ValueError(f"not a {FORMAT}: {header.get('format')!r}")
         items = {}
         for line in lines:
-            row = json.loads(line)
-            items[row["id"]] = row["item"]
+            item = json.loads(line)
+            items[item["transaction_id"]["S"]] = item
         if len(items) != header["records"]:
             raise ValueError(f"view snapshot: {len(items)} records, its header says {header['records']}")
         return cls(taken_at=header["taken_at"], items=items)
@@ -97,7 +95,7 @@ def object_key(prefix: str, taken_at: str) -> str:
 
 @dataclass
 class RecoveryReport:
-    records: dict[str, TransactionRecord] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # the view's items, recovered
     from_snapshot: int = 0  # records taken as they are: no newer event
     tail_streams: int = 0  # streams with events newer than the snapshot's record
     new_streams: int = 0  # streams the snapshot does not have (or is ahead of): full fold
@@ -105,6 +103,9 @@ class RecoveryReport:
     dropped: list[str] = field(default_factory=list)  # in the snapshot, no stream
     unreadable: list[str] = field(default_factory=list)
     unfoldable: list[str] = field(default_factory=list)
+
+    def record(self, transaction_id: str) -> TransactionRecord:
+        return TransactionRecord.from_item(self.items[transaction_id])
 
 
 def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_after: EventsAfter) -> RecoveryReport:
@@ -122,7 +123,7 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
         base = snapshot.items.get(tid)
         version = snapshot.version_of(tid)
         if base is not None and version == head:
-            report.records[tid] = TransactionRecord.from_item(base)
+            report.items[tid] = base  # as stored: no decoding of a record nothing changed
             report.from_snapshot += 1
             continue
         try:
@@ -139,16 +140,16 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
             report.unfoldable.append(tid)
             continue
         if record is not None:
-            report.records[tid] = record
+            report.items[tid] = record.to_item()
     report.dropped = sorted(set(snapshot.items) - seen)
     return report
 
 
-def full_replay(heads: Iterable[tuple[str, int]], events_after: EventsAfter) -> dict[str, TransactionRecord]:
-    """The view folded from every event (what `rebuild` computes): the benchmark's baseline."""
-    records = {}
+def full_replay(heads: Iterable[tuple[str, int]], events_after: EventsAfter) -> dict[str, dict[str, Any]]:
+    """The view's items folded from every event (what `rebuild` computes): the baseline."""
+    items = {}
     for tid, _ in heads:
         record = fold(events_after(UUID(tid), None))
         if record is not None:
-            records[tid] = record
-    return records
+            items[tid] = record.to_item()
+    return items

@@ -93,7 +93,7 @@ def test_snapshot_plus_newer_events_equals_the_live_view(svc: bootstrap.Service,
 
     report = recovered(svc, snapshot, aws)
 
-    assert {tid: r.to_item() for tid, r in report.records.items()} == live_items(svc)
+    assert report.items == live_items(svc)
     assert (report.from_snapshot, report.tail_streams, report.new_streams) == (3, 1, 2)
     full = sum(len(list(svc.payments.events.get(UUID(t)))) for t in later)
     tail = len(list(svc.payments.events.get(UUID(midway), gt=snapshot.version_of(midway))))
@@ -114,10 +114,10 @@ def test_an_older_snapshot_recovers_the_same_view_reading_more(svc: bootstrap.Se
 
     from_older, from_newer = recovered(svc, older, aws), recovered(svc, newer, aws)
 
-    assert from_older.records == from_newer.records
-    assert {t: r.to_item() for t, r in from_newer.records.items()} == live_items(svc)
+    assert from_older.items == from_newer.items
+    assert from_newer.items == live_items(svc)
     assert from_older.events_read > from_newer.events_read
-    assert from_newer.records == full_replay(
+    assert from_newer.items == full_replay(
         stream_heads(aws, "events").items(), lambda t, gt: svc.payments.events.get(t, gt=gt)
     )
 
@@ -131,8 +131,8 @@ def test_recovery_applied_to_an_empty_view_passes_the_rebuild_check(svc: bootstr
         aws.delete_item(TableName="transactions", Key={"transaction_id": {"S": tid}})
 
     report = recovered(svc, snapshot, aws)
-    for record in report.records.values():
-        svc.adapters.view.put_unless_newer(record)
+    for tid in report.items:
+        svc.adapters.view.put_unless_newer(report.record(tid))
 
     assert report.events_read == 0
     check = follower.rebuild(svc.payments, svc.adapters.view, aggregate_ids("events", aws))
@@ -152,7 +152,7 @@ def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstr
 
     report = recover(ahead, heads, lambda t, gt: svc.payments.events.get(t, gt=gt, lte=heads[0][1]))
 
-    assert report.records[tid].to_item() == early.items[tid]  # a full fold, not the snapshot
+    assert report.items[tid] == early.items[tid]  # a full fold, not the snapshot
     assert report.new_streams == 1
     assert report.dropped == ["00000000-0000-4000-8000-000000000000"]
 
