@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     e2e.run_load(stack, args.rate, int(args.rate * 10))
                 print("view replay on the local stack ...", flush=True)
                 results.update(recovery.replay_on_stack(stack))
+                save(results, args.output)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     save(results, args.output)
     print()

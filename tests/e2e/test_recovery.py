@@ -46,7 +46,10 @@ def test_backup_restore_into_a_fresh_stack_and_recover_the_view(stack, api, aws_
     assert "events (" in capsys.readouterr().out
 
     pytest.MonkeyPatch().setenv("PACSFLOW_SLA_SECONDS", E2E_SLA_SECONDS)
-    restored = deploy_local(aws_endpoint, stack=FRESH_STACK, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
+    # The Cognito domain prefix is global: the fresh stack needs its own. Its functions keep no
+    # call log: test_least_privilege.py judges the session stack's functions only.
+    parameters = {"LiquidityLimits": LIQUIDITY_LIMITS, "AuthDomainPrefix": FRESH_STACK, "CallLog": ""}
+    restored = deploy_local(aws_endpoint, stack=FRESH_STACK, parameters=parameters)
     target = tmp_path / "restored.json"
     target.write_text(json.dumps(restored))
     # The events are encrypted with the source stack's key: the fresh stack gets that key first
