@@ -66,7 +66,7 @@ def cmd_snapshot_view(args: argparse.Namespace) -> int:
     snapshot = ViewSnapshot.of(TransactionView(s.transactions_table, scan_segments=args.segments).scan_items())
     key = object_key(prefix, snapshot.taken_at)
     body = snapshot.to_bytes()
-    client_of("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
+    client_of("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip", IfNoneMatch="*")
     print(
         f"s3://{bucket}/{key}: {len(snapshot.items)} records covering {snapshot.events_covered} events, "
         f"{len(body)} bytes"
