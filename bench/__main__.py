@@ -6,6 +6,7 @@
     python -m bench --long 0        # skip the 10,000-payment run
     python -m bench --only inprocess,costs
     python -m bench --only export   # `audit export` events/s and peak memory (moto, in process)
+    python -m bench --only recovery    # view replay and recovery: in process, and on a stack
 
 Timings on a shared machine are noisy: every figure is a median, and the in-process
 figures are measured on one pinned core in a subprocess.
@@ -51,6 +52,14 @@ def run_inprocess(seconds: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_recovery(rounds: int) -> dict[str, Any]:
+    """bench/recovery.py in a subprocess pinned to one core, as run_inprocess."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.recovery", str(rounds)], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def save(results: dict[str, Any], output: str) -> None:
     Path(output).write_text(json.dumps(results, indent=1, default=str) + "\n")
 
@@ -59,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s / 200-payment e2e, no long run")
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e,export")
+    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e,export,recovery")
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second (e2e)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)"
@@ -68,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e", "export"}
+    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e", "export", "recovery"}
     if args.skip_e2e:
         parts.discard("e2e")
     seconds = args.seconds if args.seconds is not None else (10 if args.quick else 60)
@@ -92,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         results["export_peak_kib_growth"] = detail["export_peak_kib_growth"]
         results["export_detail"] = detail
         save(results, args.output)
-    if parts & {"costs", "e2e"}:
+    if "recovery" in parts:
+        print("view replay and recovery at 100,000 events, in process ...", flush=True)
+        results.update(run_recovery(1 if args.quick else 2))
+        save(results, args.output)
+    if parts & {"costs", "e2e", "recovery"}:
         from bench import costs, e2e
 
         print("starting MiniStack and deploying the stack ...", flush=True)
@@ -120,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                     results["e2e_p99_first_1000_s"] = long["e2e_p99_first_1000_s"]
                     results["e2e_p99_last_1000_s"] = long["e2e_p99_last_1000_s"]
                     results["e2e_p50_per_1000"] = [b["p50_s"] for b in long["blocks_of_1000"]]
+            if "recovery" in parts:  # after the load, if any: the stack's events are the e2e payments
+                from bench import recovery
+
+                print("view replay on the local stack ...", flush=True)
+                # without the e2e load, the stack's events table is first seeded with payments
+                results.update(recovery.replay_on_stack({**stack, **({} if "e2e" in parts else {"seed": True})}))
+                save(results, args.output)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     save(results, args.output)
     print()

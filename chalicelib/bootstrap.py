@@ -61,6 +61,15 @@ def payments_env(s: Settings, table: str | None = None) -> dict[str, str]:
     return env
 
 
+def positions_env(s: Settings) -> dict[str, str]:
+    """The positions' configuration: as the payments', on the positions table; their
+    snapshots in S3 when a snapshots bucket is set (README "Recovery": what it costs)."""
+    env = payments_env(s, s.positions_table)
+    if s.snapshots_bucket:
+        env["SNAPSHOTS_BUCKET"] = s.snapshots_bucket
+    return env
+
+
 @dataclass(frozen=True)
 class Adapters:
     """Everything the use cases talk to, one of each per Region."""
@@ -122,7 +131,7 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         raise TypeError(f"no such adapter: {', '.join(sorted(unknown))}")
     factories: dict[str, Callable[[], Any]] = {
         "payments": lambda: Payments(env=payments_env(s)),
-        "positions": lambda: Positions(env=payments_env(s, s.positions_table)),
+        "positions": lambda: Positions(env=positions_env(s)),
         "archive": lambda: Archive(s.archive_bucket),
         "incoming": lambda: Queue(s.incoming_queue_url),
         "processing": lambda: Queue(s.processing_queue_url),

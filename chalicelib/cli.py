@@ -23,6 +23,9 @@
   --reason WHY``: the operators' actions (chalicelib/cli_failover.py).
 - ``audit verify|show|export``: the hash chains and digests checked, a transaction at an
   instant, the events of a period for an auditor (chalicelib/cli_audit.py).
+- ``recover snapshot-view|view|backup|restore``: view snapshots in S3 and recovery from the
+  latest one plus newer events; backup of the tables to S3 and restore into an empty table
+  (chalicelib/cli_recovery.py).
 - ``conformance FOLDER``: every sample of FOLDER (``valid/``, ``invalid/``) against the
   outcome its file name promises (see ``expected_outcome``); prints a table, exit 0 when
   every row matches.
@@ -51,6 +54,7 @@ from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
 from chalicelib.cli_failover import add_parsers as add_failover_parsers
 from chalicelib.cli_ops import add_parser as add_dlq_parser
+from chalicelib.cli_recovery import add_parser as add_recover_parser
 from chalicelib.cli_stream import add_parser as add_view_failures_parser
 from chalicelib.cli_timeouts import add_parsers as add_timeouts_parsers
 from chalicelib.cli_validate import _as_of as _as_of
@@ -153,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_timeouts_parsers(sub)
     add_failover_parsers(sub)
     add_audit_parser(sub)
+    add_recover_parser(sub)
     return parser
 
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     releasing_queue_url: str = ""
     released_topic_arn: str = ""
     positions_table: str = "pacsflow-positions"
+    # Where the positions' snapshots go: S3 objects in this bucket (under snapshots/, see
+    # chalicelib/eventstore/s3snapshots.py), or, when empty, items of the positions table.
+    snapshots_bucket: str = ""
     # Liquidity limits per instructing agent: {"BIC:CCY": amount, "BIC": amount, "*": amount};
     # an agent with no limit that applies is not limited (and has no position to keep).
     liquidity_limits: str = "{}"

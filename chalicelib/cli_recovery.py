@@ -1,0 +1,201 @@
+"""``recover``: snapshots of the transaction view, its recovery, and backup/restore of the tables.
+
+- ``recover snapshot-view [--to s3://BUCKET/PREFIX] [--local-stack FILE]``: the view's records,
+  each with the version it reflects, as one gzip JSONL object (chalicelib/projections/recovery.py);
+  by default under ``s3://<archive bucket>/view-snapshots/``.
+- ``recover view [--from s3://BUCKET/PREFIX] [--apply] [--local-stack FILE]``: the latest
+  snapshot plus only the events newer than it, compared with the live view (exit 0 when
+  equal); ``--apply`` writes what differs (never moving a record backwards).
+- ``recover backup --to s3://BUCKET/PREFIX [--segment-items N] [--local-stack FILE]``: the
+  events and positions tables, raw items, as gzip JSONL segments with a manifest
+  (chalicelib/eventstore/backup.py).
+- ``recover restore --from s3://BUCKET/PREFIX --into TABLE [--table events|positions]``: one
+  table of a backup into an EMPTY table, after checking every segment's sha256.
+
+The Region comes from the PACSFLOW_* environment of a deployed stage, or from
+``local-stack.json`` for the stack `make run` started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from chalicelib.adapters.settings import Settings
+
+
+def settings_for(local_stack: str | None) -> Settings:
+    if not local_stack:
+        return Settings()
+    from chalicelib.cli import settings_of_local_stack
+
+    stack = json.loads(Path(local_stack).read_text())
+    s = settings_of_local_stack(stack)
+    positions = s.positions_table
+    if stack.get("stack_name"):  # the positions table has no stack output: ask CloudFormation
+        cfn = client_of("cloudformation")
+        described = cfn.describe_stack_resource(StackName=stack["stack_name"], LogicalResourceId="PositionsTable")
+        positions = described["StackResourceDetail"]["PhysicalResourceId"]
+    return s.model_copy(update={"archive_bucket": stack["outputs"]["ArchiveBucketName"], "positions_table": positions})
+
+
+def client_of(service: str) -> Any:
+    import boto3
+
+    from chalicelib.adapters import call_log
+
+    return call_log.install(boto3.session.Session().client(service))  # type: ignore[call-overload]
+
+
+def _snapshot_location(url: str | None, s: Settings) -> tuple[str, str]:
+    from chalicelib.eventstore.backup import parse_s3_url
+    from chalicelib.projections.recovery import KEY_PREFIX
+
+    return parse_s3_url(url) if url else (s.archive_bucket, KEY_PREFIX)
+
+
+def cmd_snapshot_view(args: argparse.Namespace) -> int:
+    from chalicelib.adapters.dynamodb import TransactionView
+    from chalicelib.projections.recovery import ViewSnapshot, object_key
+
+    s = settings_for(args.local_stack)
+    bucket, prefix = _snapshot_location(args.to, s)
+    snapshot = ViewSnapshot.of(TransactionView(s.transactions_table, scan_segments=args.segments).scan_items())
+    key = object_key(prefix, snapshot.taken_at)
+    body = snapshot.to_bytes()
+    client_of("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip", IfNoneMatch="*")
+    print(
+        f"s3://{bucket}/{key}: {len(snapshot.items)} records covering {snapshot.events_covered} events, "
+        f"{len(body)} bytes"
+    )
+    return 0
+
+
+def latest_snapshot_key(s3: Any, bucket: str, prefix: str) -> str | None:
+    """The last key listed under the prefix (keys are timestamps: see object_key)."""
+    last = None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/"):
+        for obj in page.get("Contents", ()):
+            if obj["Key"].endswith(".jsonl.gz"):
+                last = obj["Key"]
+    return last
+
+
+def cmd_recover_view(args: argparse.Namespace) -> int:
+    from chalicelib.adapters.dynamodb import TransactionView
+    from chalicelib.bootstrap import payments_env
+    from chalicelib.eventstore.backup import stream_heads
+    from chalicelib.pipeline.payments import Payments
+    from chalicelib.projections.recovery import ViewSnapshot, recover
+
+    s = settings_for(args.local_stack)
+    bucket, prefix = _snapshot_location(args.from_, s)
+    s3 = client_of("s3")
+    key = latest_snapshot_key(s3, bucket, prefix)
+    if key is None:
+        print(f"no view snapshot under s3://{bucket}/{prefix}/")
+        return 1
+    started = time.perf_counter()
+    snapshot = ViewSnapshot.from_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    payments = Payments(env=payments_env(s))
+    heads = stream_heads(client_of("dynamodb"), s.events_table, args.segments)
+    report = recover(snapshot, heads.items(), lambda tid, gt: payments.events.get(tid, gt=gt))
+    elapsed = time.perf_counter() - started
+    view = TransactionView(s.transactions_table, scan_segments=args.segments)
+    live = {i["transaction_id"]["S"]: i for i in view.scan_items()}
+    differ = sorted(tid for tid, item in report.items.items() if live.get(tid) != item)
+    extra = sorted(set(live) - set(report.items))
+    print(
+        f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
+        f"{report.new_streams} new; {report.events_read} events read in {elapsed:.2f} s; "
+        f"{len(differ)} differ from the live view, {len(extra)} only in the live view"
+        + (
+            f", {len(report.unreadable)} unreadable, {len(report.unfoldable)} unfoldable"
+            if report.unreadable or report.unfoldable
+            else ""
+        )
+    )
+    written, newer = 0, []
+    if args.apply:
+        for tid in differ:
+            if view.put_unless_newer(report.record(tid)):
+                written += 1
+            else:
+                newer.append(tid)
+        print(f"wrote {written}; {len(newer)} newer in the view, left")
+    for label, ids in (("differs", differ), ("only in the live view", extra), ("dropped", report.dropped)):
+        for tid in ids:
+            print(f"  {label}: {tid}")
+    if report.unreadable or report.unfoldable or extra:
+        return 1
+    return 0 if args.apply or not differ else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from chalicelib.eventstore.backup import backup, parse_s3_url
+
+    s = settings_for(args.local_stack)
+    bucket, prefix = parse_s3_url(args.to)
+    tables = {"events": s.events_table, "positions": s.positions_table}
+    manifest = backup(client_of("dynamodb"), client_of("s3"), tables, bucket, prefix, args.segment_items)
+    for label, t in manifest.tables.items():
+        print(f"{label} ({t.table}): {t.items} items in {len(t.segments)} segments")
+    print(f"s3://{bucket}/{prefix}/manifest.json")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from chalicelib.eventstore.backup import BackupError, parse_s3_url, restore
+
+    settings_for(args.local_stack)  # the local stack's endpoint and Region
+    bucket, prefix = parse_s3_url(args.from_)
+    try:
+        count = restore(client_of("dynamodb"), client_of("s3"), bucket, prefix, args.table, args.into)
+    except BackupError as e:
+        print(f"restore refused: {e}")
+        return 1
+    print(f"restored {count} {args.table} items into {args.into}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("recover", help="view snapshots and recovery; backup and restore of the tables")
+    rsub = p.add_subparsers(dest="recover_command", required=True, metavar="WHAT")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--local-stack", metavar="FILE", help="the local-stack.json that `make run` wrote")
+        q.add_argument("--segments", type=_positive, default=4, metavar="N", help="parallel scan segments")
+
+    q = rsub.add_parser("snapshot-view", help="write a snapshot of the transaction view to S3")
+    q.add_argument("--to", metavar="S3URL", help="s3://bucket/prefix (default: the archive's view-snapshots/)")
+    common(q)
+    q.set_defaults(func=cmd_snapshot_view)
+
+    q = rsub.add_parser("view", help="recover the view: latest snapshot + newer events; compare or --apply")
+    q.add_argument("--from", dest="from_", metavar="S3URL", help="s3://bucket/prefix of the snapshots")
+    q.add_argument("--apply", action="store_true", help="write the recovered records that differ")
+    common(q)
+    q.set_defaults(func=cmd_recover_view)
+
+    q = rsub.add_parser("backup", help="back up the events and positions tables to S3 (gzip segments)")
+    q.add_argument("--to", required=True, metavar="S3URL")
+    q.add_argument("--segment-items", type=_positive, default=10_000, metavar="N")
+    common(q)
+    q.set_defaults(func=cmd_backup)
+
+    q = rsub.add_parser("restore", help="restore one table of a backup into an empty table")
+    q.add_argument("--from", dest="from_", required=True, metavar="S3URL")
+    q.add_argument("--into", required=True, metavar="TABLE")
+    q.add_argument("--table", choices=("events", "positions"), default="events")
+    common(q)
+    q.set_defaults(func=cmd_restore)

@@ -1,0 +1,244 @@
+"""View snapshots and recovery, table backup and restore, positions' snapshots in S3 (moto)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from unittest import mock
+from uuid import UUID
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bench.messages import fresh
+from chalicelib import bootstrap
+from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
+from chalicelib.adapters.settings import Settings
+from chalicelib.eventstore.backup import BackupError, backup, read_manifest, restore, stream_heads
+from chalicelib.eventstore.dynamodb import DynamoDBDatastore
+from chalicelib.pipeline.liquidity import Liquidity, Positions
+from chalicelib.pipeline.payments import Payments
+from chalicelib.projections import follower
+from chalicelib.projections.recovery import ViewSnapshot, full_replay, recover
+from tests.unit.fakes import drain, memory_adapters
+from tests.unit.test_view_lookups import create_view_table
+
+OWNER = "client-a"
+BUCKET = "backups"
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_view_table(dynamodb, "transactions")
+        for table in ("events", "events-restored", "positions"):
+            DynamoDBDatastore(table).create_table()
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        yield dynamodb
+
+
+def events_env(table: str = "events") -> dict[str, str]:
+    s = Settings(events_table=table, cipher_secret_arn="")
+    return bootstrap.payments_env(s)
+
+
+@pytest.fixture
+def svc(aws: Any) -> bootstrap.Service:
+    return bootstrap.build(
+        Settings(events_table="events", transactions_table="transactions"),
+        **{**memory_adapters(), "payments": Payments(env=events_env()), "view": TransactionView("transactions", aws)},
+    )
+
+
+def begin(svc: bootstrap.Service, i: int) -> str:
+    payment = svc.issue_transaction("pacs.008", "test", OWNER)
+    svc.submit(payment.id, "pacs.008", fresh(i), OWNER)
+    return str(payment.id)
+
+
+def follow(svc: bootstrap.Service, *tids: str) -> None:
+    """What the stream follower does for these transactions."""
+    for tid in tids:
+        follower.refresh(svc.payments, svc.adapters.view, tid)
+
+
+def recovered(svc: bootstrap.Service, snapshot: ViewSnapshot, aws: Any) -> Any:
+    heads = stream_heads(aws, "events")
+    return recover(snapshot, heads.items(), lambda tid, gt: svc.payments.events.get(tid, gt=gt))
+
+
+def live_items(svc: bootstrap.Service) -> dict[str, dict[str, Any]]:
+    return {i["transaction_id"]["S"]: i for i in svc.adapters.view.scan_items()}
+
+
+def test_snapshot_plus_newer_events_equals_the_live_view(svc: bootstrap.Service, aws: Any) -> None:
+    settled = [begin(svc, i) for i in range(3)]
+    drain(svc)
+    midway = begin(svc, 3)  # submitted, not yet processed: its events go on after the snapshot
+    follow(svc, *settled, midway)
+    snapshot = ViewSnapshot.from_bytes(ViewSnapshot.of(svc.adapters.view.scan_items()).to_bytes())
+    assert snapshot.version_of(midway) is not None
+    later = [begin(svc, i) for i in range(4, 6)]  # transactions the snapshot has never seen
+    drain(svc)
+    follow(svc, midway, *later)
+
+    report = recovered(svc, snapshot, aws)
+
+    assert report.items == live_items(svc)
+    assert (report.from_snapshot, report.tail_streams, report.new_streams) == (3, 1, 2)
+    full = sum(len(list(svc.payments.events.get(UUID(t)))) for t in later)
+    tail = len(list(svc.payments.events.get(UUID(midway), gt=snapshot.version_of(midway))))
+    assert report.events_read == full + tail > 0  # only what is newer than the snapshot
+    assert snapshot.events_covered == sum(int(i["version"]["N"]) for i in snapshot.items.values())
+
+
+def test_an_older_snapshot_recovers_the_same_view_reading_more(svc: bootstrap.Service, aws: Any) -> None:
+    first = begin(svc, 0)
+    follow(svc, first)
+    older = ViewSnapshot.of(svc.adapters.view.scan_items())
+    drain(svc)
+    follow(svc, first)
+    newer = ViewSnapshot.of(svc.adapters.view.scan_items())
+    second = begin(svc, 1)
+    drain(svc)
+    follow(svc, second)
+
+    from_older, from_newer = recovered(svc, older, aws), recovered(svc, newer, aws)
+
+    assert from_older.items == from_newer.items
+    assert from_newer.items == live_items(svc)
+    assert from_older.events_read > from_newer.events_read
+    assert from_newer.items == full_replay(
+        stream_heads(aws, "events").items(), lambda t, gt: svc.payments.events.get(t, gt=gt)
+    )
+
+
+def test_recovery_applied_to_an_empty_view_passes_the_rebuild_check(svc: bootstrap.Service, aws: Any) -> None:
+    tids = [begin(svc, i) for i in range(3)]
+    drain(svc)
+    follow(svc, *tids)
+    snapshot = ViewSnapshot.of(svc.adapters.view.scan_items())
+    for tid in tids:  # the view lost: recover it into an empty table
+        aws.delete_item(TableName="transactions", Key={"transaction_id": {"S": tid}})
+
+    report = recovered(svc, snapshot, aws)
+    for tid in report.items:
+        svc.adapters.view.put_unless_newer(report.record(tid))
+
+    assert report.events_read == 0
+    check = follower.rebuild(svc.payments, svc.adapters.view, aggregate_ids("events", aws))
+    assert check.ok and check.matching == 3
+
+
+def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstrap.Service, aws: Any) -> None:
+    tid = begin(svc, 0)
+    follow(svc, tid)
+    early = ViewSnapshot.of(svc.adapters.view.scan_items())
+    drain(svc)
+    follow(svc, tid)
+    ahead = ViewSnapshot.of(svc.adapters.view.scan_items())
+    ghost = {**ahead.items[tid], "transaction_id": {"S": "00000000-0000-4000-8000-000000000000"}}
+    ahead = ViewSnapshot(ahead.taken_at, {**ahead.items, ghost["transaction_id"]["S"]: ghost})
+    heads = [(tid, early.version_of(tid) or 0)]  # the events as a restored, older backup has them
+
+    report = recover(ahead, heads, lambda t, gt: svc.payments.events.get(t, gt=gt, lte=heads[0][1]))
+
+    assert report.items[tid] == early.items[tid]  # a full fold, not the snapshot
+    assert report.new_streams == 1
+    assert report.dropped == ["00000000-0000-4000-8000-000000000000"]
+
+
+def test_a_snapshot_that_is_not_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a pacsflow-view-snapshot"):
+        ViewSnapshot.from_bytes(gzip.compress(b'{"format": "x"}\n'))
+
+
+# -- backup and restore ---------------------------------------------------------------------
+
+
+def raw_items(aws: Any, table: str) -> list[dict[str, Any]]:
+    items = aws.scan(TableName=table)["Items"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], int(i["sk"]["N"])))
+
+
+def test_backup_and_restore_round_trip_raw_items(svc: bootstrap.Service, aws: Any) -> None:
+    tids = [begin(svc, i) for i in range(3)]
+    drain(svc)
+    s3 = boto3.client("s3", region_name="us-east-1")
+
+    manifest = backup(aws, s3, {"events": "events"}, BUCKET, "b1", segment_items=7)
+
+    source = raw_items(aws, "events")
+    t = manifest.tables["events"]
+    assert t.items == len(source) == sum(s.items for s in t.segments)
+    assert len(t.segments) == -(-len(source) // 7) > 1
+    assert read_manifest(s3, BUCKET, "b1") == manifest
+    assert restore(aws, s3, BUCKET, "b1", "events", "events-restored") == len(source)
+    assert raw_items(aws, "events-restored") == source  # byte for byte: state, cid, any attribute
+    restored = Payments(env=events_env("events-restored"))
+    for tid in tids:
+        assert restored.get_payment(UUID(tid)).__dict__ == svc.payments.get_payment(UUID(tid)).__dict__
+
+
+def test_restore_refuses_a_table_that_is_not_empty(svc: bootstrap.Service, aws: Any) -> None:
+    begin(svc, 0)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    backup(aws, s3, {"events": "events"}, BUCKET, "b2")
+    with pytest.raises(BackupError, match="not empty"):
+        restore(aws, s3, BUCKET, "b2", "events", "events")
+
+
+def test_a_corrupted_segment_is_detected_and_nothing_is_written(svc: bootstrap.Service, aws: Any) -> None:
+    for i in range(2):
+        begin(svc, i)
+    drain(svc)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    manifest = backup(aws, s3, {"events": "events"}, BUCKET, "b3", segment_items=5)
+    last = manifest.tables["events"].segments[-1]
+    lines = gzip.decompress(s3.get_object(Bucket=BUCKET, Key=last.key)["Body"].read()).splitlines()
+    s3.put_object(Bucket=BUCKET, Key=last.key, Body=gzip.compress(b"\n".join(lines[:-1]) + b"\n"))  # one item lost
+
+    with pytest.raises(BackupError, match="sha256"):
+        restore(aws, s3, BUCKET, "b3", "events", "events-restored")
+    assert raw_items(aws, "events-restored") == []
+
+
+def test_a_backup_without_its_manifest_is_not_restored(aws: Any) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with pytest.raises(BackupError, match="not a finished backup"):
+        restore(aws, s3, BUCKET, "nothing-here", "events", "events-restored")
+
+
+# -- positions' snapshots in S3 ---------------------------------------------------------------
+
+
+def test_positions_snapshot_to_s3_and_load_back(aws: Any) -> None:
+    s = Settings(positions_table="positions", snapshots_bucket=BUCKET)
+    env = bootstrap.positions_env(s)
+    assert env["SNAPSHOTS_BUCKET"] == BUCKET
+    liquidity = Liquidity(Positions(env=env), {"BANKDEFFXXX": Decimal("1e9")})
+    at = datetime.now(UTC)
+    for n in range(55):  # the position reaches version 50: a snapshot (Positions.snapshotting_intervals)
+        assert liquidity.reserve(f"tx-{n}", "BANKDEFFXXX", {"EUR": Decimal("10")}, at)[0].passed
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="snapshots/").get("Contents", [])]
+    assert len(keys) == 1 and keys[0].endswith("/" + "50".zfill(20))
+    assert not [i for i in aws.scan(TableName="positions")["Items"] if i["pk"]["S"].startswith("$snapshots")]
+
+    fresh_app = Positions(env=env)  # a cold start: loads the snapshot, then versions 51..
+    (position_id,) = {k.split("/")[1] for k in keys}
+    loaded = fresh_app.repository.get(UUID(position_id))
+    assert loaded.version == liquidity.positions.repository.get(UUID(position_id)).version
+    assert json.dumps(vars(loaded), default=str) == json.dumps(
+        vars(liquidity.positions.repository.get(UUID(position_id))), default=str
+    )
