@@ -79,6 +79,11 @@ def test_key_layout(datastore: DynamoDBDatastore) -> None:
     event_item = raw_item(datastore, str(originator_id), 2)
     commit_id = event_item.pop("cid")["B"]  # the commit's id, the same on its every event
     assert len(commit_id) == 16 and raw_item(datastore, str(originator_id), 1)["cid"]["B"] == commit_id
+    # the hash chain, stored at append (chalicelib/eventstore/chain.py): each event names its
+    # predecessor's hash, and who recorded it (no request context here: empty fields)
+    first = raw_item(datastore, str(originator_id), 1)
+    assert event_item.pop("prev") == first["hash"] and len(event_item.pop("hash")["S"]) == 64
+    assert event_item.pop("who") == {"S": '{"client":"","region":"","request_id":"","step":""}'}
     assert event_item == {
         "pk": {"S": str(originator_id)},
         "sk": {"N": "2"},
