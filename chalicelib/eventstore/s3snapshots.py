@@ -6,8 +6,10 @@ items and not bound by the 400 KB item limit.
 
 Object layout, per aggregate:
 
-    snapshots/<originator id>/<version, zero-padded to 20 digits>   one per snapshot (history)
-    snapshots/<originator id>/latest                                a copy of the newest one
+    snapshots/history/<originator id>/<version, zero-padded to 20 digits>   one per snapshot
+    snapshots/latest/<originator id>                                        a copy of the newest
+
+(apart, so that a lifecycle rule can expire old history and never a `latest`)
 
     body      the stored state (already compressed/encrypted by the mapper, if configured)
     metadata  topic (percent-encoded, since S3 metadata must be ASCII); `latest` also its version
@@ -54,13 +56,14 @@ if TYPE_CHECKING:
     from chalicelib.aws_types import ListObjectsV2RequestPaginateTypeDef, S3Client
 
 KEY_PREFIX = "snapshots"
+HISTORY_PREFIX = f"{KEY_PREFIX}/history"
+LATEST_PREFIX = f"{KEY_PREFIX}/latest"
 VERSION_DIGITS = 20
 # 412: an object exists at the key (If-None-Match: *). 409: a concurrent conditional
 # write to the same key is in flight; either way another writer owns this version.
 _EXISTS_ERROR_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 # GetObject / HeadObject of a missing key; If-Match on a missing key is NoSuchKey too.
 _MISSING_ERROR_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-LATEST = "latest"
 # Compare-and-swap rounds on `latest`: each lost round means another writer moved it.
 LATEST_ATTEMPTS = 10
 
@@ -207,7 +210,7 @@ class S3SnapshotRecorder(AggregateRecorder):
         """Versions of an aggregate's snapshots in (gt, lte], ascending."""
         params: ListObjectsV2RequestPaginateTypeDef = {
             "Bucket": self.bucket,
-            "Prefix": f"{KEY_PREFIX}/{originator_id}/",
+            "Prefix": f"{HISTORY_PREFIX}/{originator_id}/",
         }
         if gt is not None and gt >= 0:
             params["StartAfter"] = object_key(originator_id, gt)
@@ -215,10 +218,7 @@ class S3SnapshotRecorder(AggregateRecorder):
         with translated_errors("ListObjectsV2"):
             for page in self.client.get_paginator("list_objects_v2").paginate(**params):
                 for obj in page.get("Contents", ()):
-                    name = obj["Key"].rsplit("/", 1)[1]
-                    if not name.isdigit():
-                        continue  # `latest`
-                    version = int(name)
+                    version = int(obj["Key"].rsplit("/", 1)[1])
                     if lte is not None and version > lte:
                         return versions
                     versions.append(version)
@@ -238,9 +238,9 @@ class S3SnapshotRecorder(AggregateRecorder):
 
 def object_key(originator_id: UUID | str, version: int) -> str:
     """The S3 key of one snapshot (see the module docstring)."""
-    return f"{KEY_PREFIX}/{originator_id}/{version:0{VERSION_DIGITS}d}"
+    return f"{HISTORY_PREFIX}/{originator_id}/{version:0{VERSION_DIGITS}d}"
 
 
 def latest_key(originator_id: UUID | str) -> str:
     """The S3 key of the copy of an aggregate's newest snapshot."""
-    return f"{KEY_PREFIX}/{originator_id}/{LATEST}"
+    return f"{LATEST_PREFIX}/{originator_id}"

@@ -141,7 +141,7 @@ def reserved_position(env: dict[str, str], n: int) -> tuple[Liquidity, UUID]:
     at = datetime.now(UTC)
     for i in range(n):
         assert liquidity.reserve(f"tx-{i}", AGENT, {"EUR": Decimal("10")}, at)[0].passed
-    (position,) = {UUID(k.split("/")[1]) for k in keys(boto3.client("s3", region_name="us-east-1"))}
+    (position,) = {UUID(k.split("/")[2]) for k in keys(boto3.client("s3", region_name="us-east-1"))}
     return liquidity, position
 
 
@@ -159,8 +159,8 @@ def test_the_snapshot_interval_is_a_setting(s3: Any) -> None:
     )
     liquidity, position = reserved_position(env, 7)
     version = liquidity.positions.repository.get(position).version
-    names = sorted(k.rsplit("/", 1)[1] for k in keys(s3))
-    assert names == [object_key(position, v)[-20:] for v in range(3, version + 1, 3)] + ["latest"]
+    names = sorted(keys(s3))
+    assert names == [object_key(position, v) for v in range(3, version + 1, 3)] + [latest_key(position)]
     assert len(names) >= 3
     assert Positions(env=bootstrap.positions_env(Settings())).snapshotting_intervals == {Position: 50}
 
