@@ -233,7 +233,7 @@ def test_positions_snapshot_to_s3_and_load_back(aws: Any) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="snapshots/").get("Contents", [])]
     assert sorted(k.split("/")[1] for k in keys) == ["history", "latest"]  # history/<id>/<version>, latest/<id>
-    assert [k for k in keys if k.startswith("snapshots/history/")][0].endswith("/" + "50".zfill(20))
+    assert next(k for k in keys if k.startswith("snapshots/history/")).endswith("/" + "50".zfill(20))
     assert not [i for i in aws.scan(TableName="positions")["Items"] if i["pk"]["S"].startswith("$snapshots")]
 
     fresh_app = Positions(env=env)  # a cold start: loads the snapshot, then versions 51..
