@@ -65,6 +65,7 @@ def positions_env(s: Settings) -> dict[str, str]:
     """The positions' configuration: as the payments', on the positions table; their
     snapshots in S3 when a snapshots bucket is set (README "Recovery": what it costs)."""
     env = payments_env(s, s.positions_table)
+    env[Positions.SNAPSHOTTING_INTERVAL] = str(s.position_snapshot_interval)
     if s.snapshots_bucket:
         env["SNAPSHOTS_BUCKET"] = s.snapshots_bucket
     return env

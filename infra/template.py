@@ -106,6 +106,8 @@ def table(
     )
 
 
+# Days a snapshot stays in the history (snapshots/history/); the `latest` ones stay.
+SNAPSHOT_HISTORY_DAYS = 30
 # The view's lookup attributes, each with its index `by_<attribute>` (chalicelib/adapters/dynamodb.py).
 VIEW_LOOKUP_KEYS = ("owner_uetr", "owner_end_to_end_id")
 EVENT_KEYS = {"pk": "S", "sk": "N"}  # aggregate id, version (chalicelib/eventstore/dynamodb.py)
@@ -224,6 +226,63 @@ def storage() -> dict[str, Any]:
                 },
             }
         ),
+        # Snapshots of hot aggregates, the liquidity positions (chalicelib/eventstore/s3snapshots.py):
+        # derived data (the events are the record), so no versioning and no Object Lock; old
+        # history expires, each aggregate's `latest` copy never does.
+        "SnapshotsBucket": _stateful(
+            {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {
+                                "ServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": arn(KEY),
+                                },
+                                "BucketKeyEnabled": True,
+                            }
+                        ]
+                    },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                    "LifecycleConfiguration": {
+                        "Rules": [
+                            {
+                                "Id": "expire-snapshot-history",
+                                "Status": "Enabled",
+                                "Prefix": "snapshots/history/",
+                                "ExpirationInDays": SNAPSHOT_HISTORY_DAYS,
+                            }
+                        ]
+                    },
+                },
+            }
+        ),
+        "SnapshotsBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("SnapshotsBucket"),
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [arn("SnapshotsBucket"), sub("${SnapshotsBucket.Arn}/*")],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
         "ArchiveBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
@@ -745,6 +804,8 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_VELOCITY_MAX": ref("VelocityMax"),
         "PACSFLOW_ARCHIVE_BUCKET": ref("ArchiveBucket"),
         "PACSFLOW_DIGESTS_BUCKET": ref("DigestsBucket"),
+        "PACSFLOW_SNAPSHOTS_BUCKET": ref("SnapshotsBucket"),
+        "PACSFLOW_POSITION_SNAPSHOT_INTERVAL": ref("PositionSnapshotInterval"),
         "PACSFLOW_INCOMING_QUEUE_URL": ref("IncomingQueue"),
         "PACSFLOW_PROCESSING_QUEUE_URL": ref("ProcessingQueue"),
         "PACSFLOW_RELEASING_QUEUE_URL": ref("ReleasingQueue"),
@@ -784,12 +845,27 @@ def _events_rw() -> dict[str, Any]:
 
 def _positions_rw() -> dict[str, Any]:
     """Liquidity positions: reserve (Processing), free on cancellation or return (APIHandler,
-    Releasing); snapshots are items of the same table."""
+    Releasing); their snapshots are in the snapshots bucket (_positions_snapshots)."""
     return {
         "Effect": "Allow",
         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
         "Resource": [table_arn("PositionsTable")],
     }
+
+
+def _positions_snapshots() -> list[dict[str, Any]]:
+    """The positions' snapshots (chalicelib/eventstore/s3snapshots.py): a load reads the
+    position's `latest` (GetObject), a snapshot writes its version and moves `latest`
+    (HeadObject, authorised as GetObject, and PutObject). ListBucket: without it AWS answers
+    a GetObject of a position with no snapshot yet 403 AccessDenied, not 404 NoSuchKey."""
+    return [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": [sub("${SnapshotsBucket.Arn}/snapshots/*")],
+        },
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("SnapshotsBucket")]},
+    ]
 
 
 def _archive(action: str, *kinds: str) -> dict[str, Any]:
@@ -826,6 +902,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         "APIHandler": [
             _events_rw(),
             _positions_rw(),  # a cancellation or return frees the payment's liquidity
+            *_positions_snapshots(),
             {
                 "Effect": "Allow",
                 "Action": ["dynamodb:DescribeTable"],
@@ -855,12 +932,14 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         "Processing": [
             _events_rw(),
             _positions_rw(),
+            *_positions_snapshots(),
             _consume("ProcessingQueue"),
             _send("ReleasingQueue"),
         ],
         "Releasing": [
             _events_rw(),
             _positions_rw(),  # releasing a cancelled payment frees its reservation
+            *_positions_snapshots(),
             _archive("s3:PutObject", "outbound"),  # the status report
             _consume("ReleasingQueue"),
             {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [ref("ReleasedTopic")]},
@@ -1565,6 +1644,12 @@ def merge_template() -> dict[str, Any]:
                 "Default": 0,
                 "Description": "payments per agent and currency per minute; 0: no limit",
             },
+            "PositionSnapshotInterval": {
+                "Type": "Number",
+                "Default": 50,
+                "MinValue": 1,
+                "Description": "a liquidity position is snapshotted (to the snapshots bucket) every this many versions",
+            },
             "DigestRetentionDays": {
                 "Type": "Number",
                 "Default": 3650,
@@ -1627,6 +1712,7 @@ def merge_template() -> dict[str, Any]:
             "TransactionsTableName": {"Value": ref("TransactionsTable")},
             "ArchiveBucketName": {"Value": ref("ArchiveBucket")},
             "DigestsBucketName": {"Value": ref("DigestsBucket")},
+            "SnapshotsBucketName": {"Value": ref("SnapshotsBucket")},
             "ReleasedTopicArn": {"Value": ref("ReleasedTopic")},
             "UserPoolId": {"Value": ref("UserPool")},
             "EventCipherSecretArn": {"Value": cipher_secret()},

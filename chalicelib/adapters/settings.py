@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Where the positions' snapshots go: S3 objects in this bucket (under snapshots/, see
     # chalicelib/eventstore/s3snapshots.py), or, when empty, items of the positions table.
     snapshots_bucket: str = ""
+    # A position is snapshotted every this many versions (reservations and frees).
+    position_snapshot_interval: int = Field(default=50, ge=1)
     # Liquidity limits per instructing agent: {"BIC:CCY": amount, "BIC": amount, "*": amount};
     # an agent with no limit that applies is not limited (and has no position to keep).
     liquidity_limits: str = "{}"

@@ -4,15 +4,34 @@ Selected by the DynamoDB persistence module when SNAPSHOTS_BUCKET is set. Snapsh
 be large (a whole aggregate's state) and are read rarely, so S3 is cheaper than DynamoDB
 items and not bound by the 400 KB item limit.
 
-Object layout, one object per snapshot:
+Object layout, per aggregate:
 
-    key       snapshots/<originator id>/<originator version, zero-padded to 20 digits>
+    snapshots/history/<originator id>/<version, zero-padded to 20 digits>   one per snapshot
+    snapshots/latest/<originator id>                                        a copy of the newest
+
+(apart, so that a lifecycle rule can expire old history and never a `latest`)
+
     body      the stored state (already compressed/encrypted by the mapper, if configured)
-    metadata  topic (percent-encoded, since S3 metadata must be ASCII)
+    metadata  topic (percent-encoded, since S3 metadata must be ASCII); `latest` also its version
 
-Zero padding makes lexicographic key order equal version order, so ListObjectsV2 lists
-an aggregate's snapshots oldest first; "the latest snapshot" (select_events with
-desc=True, limit=1) is the last key listed. Versions must therefore be non-negative.
+Every aggregate load asks for "the latest snapshot" (select_events desc=True, limit=1, lte
+the version asked for or None). That is one GetObject of `latest` (NoSuchKey: no snapshot),
+never a listing: constant in the number of snapshots, $0.0004 per 1,000 at the us-east-1
+list price. Only the other forms (history: a `latest` newer than `lte`, ascending reads)
+list the versioned keys; zero padding makes lexicographic key order equal version order.
+Versions must therefore be non-negative.
+
+Writing: the versioned object with If-None-Match: * (a version is never overwritten:
+IntegrityError, as the library's recorders), then `latest` advanced with a compare-and-swap
+(HeadObject for its version and ETag, then PutObject with If-Match on that ETag, or
+If-None-Match: * when there is none yet), and only if the new version is higher. So two
+processes snapshotting one aggregate at different versions never leave `latest` older than
+one already written there. A process dying between the two writes leaves `latest` behind
+(or absent): still correct, since the repository replays the events after whatever snapshot
+it gets, only slower until the next snapshot moves it.
+
+On AWS a GetObject of a missing key is 404 NoSuchKey only with s3:ListBucket on the bucket
+(403 AccessDenied without it): the roles that load positions have it (infra/template.py).
 """
 
 from __future__ import annotations
@@ -37,10 +56,16 @@ if TYPE_CHECKING:
     from chalicelib.aws_types import ListObjectsV2RequestPaginateTypeDef, S3Client
 
 KEY_PREFIX = "snapshots"
+HISTORY_PREFIX = f"{KEY_PREFIX}/history"
+LATEST_PREFIX = f"{KEY_PREFIX}/latest"
 VERSION_DIGITS = 20
 # 412: an object exists at the key (If-None-Match: *). 409: a concurrent conditional
 # write to the same key is in flight; either way another writer owns this version.
 _EXISTS_ERROR_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+# GetObject / HeadObject of a missing key; If-Match on a missing key is NoSuchKey too.
+_MISSING_ERROR_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# Compare-and-swap rounds on `latest`: each lost round means another writer moved it.
+LATEST_ATTEMPTS = 10
 
 
 class S3SnapshotRecorder(AggregateRecorder):
@@ -66,6 +91,13 @@ class S3SnapshotRecorder(AggregateRecorder):
         except IntegrityError:
             self._delete(written)
             raise
+        newest: dict[UUID | str, StoredEvent] = {}
+        for stored_event in stored_events:
+            known = newest.get(stored_event.originator_id)
+            if known is None or stored_event.originator_version > known.originator_version:
+                newest[stored_event.originator_id] = stored_event
+        for stored_event in newest.values():
+            self._advance_latest(stored_event)
         return None
 
     def select_events(
@@ -77,6 +109,14 @@ class S3SnapshotRecorder(AggregateRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
+        if desc and limit == 1:  # the latest (every aggregate load asks this): one GetObject
+            latest = self._get_latest(originator_id)
+            if latest is None:
+                return []
+            version = latest.originator_version
+            if (gt is None or version > gt) and (lte is None or version <= lte):
+                return [latest]
+            # a version older than `latest` (history), or `latest` left behind: list
         versions = self._list_versions(originator_id, gt=gt, lte=lte)
         if desc:
             versions.reverse()
@@ -105,6 +145,62 @@ class S3SnapshotRecorder(AggregateRecorder):
                 raise
         return key
 
+    def _advance_latest(self, stored_event: StoredEvent) -> None:
+        """Make `latest` a copy of `stored_event` unless it already holds a version as
+        high: compare-and-swap on the ETag read, retried while other writers move it."""
+        key = latest_key(stored_event.originator_id)
+        for _ in range(LATEST_ATTEMPTS):
+            current = self._head_latest(key)
+            if current is not None and current[0] >= stored_event.originator_version:
+                return
+            condition = {"IfMatch": current[1]} if current is not None else {"IfNoneMatch": "*"}
+            with translated_errors("PutObject"):
+                try:
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=stored_event.state,
+                        Metadata={
+                            "topic": quote(stored_event.topic),
+                            "version": str(stored_event.originator_version),
+                        },
+                        **condition,  # type: ignore[arg-type]
+                    )
+                except ClientError as error:
+                    if error_code(error) in _EXISTS_ERROR_CODES | _MISSING_ERROR_CODES:
+                        continue  # moved (or removed) since read: read again
+                    raise
+            return
+        # Still losing after every round: others keep writing newer snapshots, and a
+        # `latest` behind this version is correct anyway (module docstring).
+
+    def _head_latest(self, key: str) -> tuple[int, str] | None:
+        """The version and ETag of `latest`, None if there is none."""
+        with translated_errors("HeadObject"):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as error:
+                if error_code(error) in _MISSING_ERROR_CODES:
+                    return None
+                raise
+        return int(head["Metadata"]["version"]), head["ETag"]
+
+    def _get_latest(self, originator_id: UUID | str) -> StoredEvent | None:
+        with translated_errors("GetObject"):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=latest_key(originator_id))
+            except ClientError as error:
+                if error_code(error) in _MISSING_ERROR_CODES:
+                    return None
+                raise
+            state = obj["Body"].read()
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=int(obj["Metadata"]["version"]),
+            topic=unquote(obj["Metadata"]["topic"]),
+            state=state,
+        )
+
     def _delete(self, keys: list[str]) -> None:
         with translated_errors("DeleteObject"):
             for key in keys:
@@ -114,7 +210,7 @@ class S3SnapshotRecorder(AggregateRecorder):
         """Versions of an aggregate's snapshots in (gt, lte], ascending."""
         params: ListObjectsV2RequestPaginateTypeDef = {
             "Bucket": self.bucket,
-            "Prefix": f"{KEY_PREFIX}/{originator_id}/",
+            "Prefix": f"{HISTORY_PREFIX}/{originator_id}/",
         }
         if gt is not None and gt >= 0:
             params["StartAfter"] = object_key(originator_id, gt)
@@ -142,4 +238,9 @@ class S3SnapshotRecorder(AggregateRecorder):
 
 def object_key(originator_id: UUID | str, version: int) -> str:
     """The S3 key of one snapshot (see the module docstring)."""
-    return f"{KEY_PREFIX}/{originator_id}/{version:0{VERSION_DIGITS}d}"
+    return f"{HISTORY_PREFIX}/{originator_id}/{version:0{VERSION_DIGITS}d}"
+
+
+def latest_key(originator_id: UUID | str) -> str:
+    """The S3 key of the copy of an aggregate's newest snapshot."""
+    return f"{LATEST_PREFIX}/{originator_id}"

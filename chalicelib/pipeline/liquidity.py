@@ -20,7 +20,7 @@ import functools
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -47,7 +47,18 @@ Command = Callable[[Position, Reservation | None], Sequence[Aggregate]]
 
 class Positions(Application[UUID]):
     name = "Positions"
+    # A position is a hot aggregate: every reservation and free of its agent is one more
+    # version, and every load replays the events after its latest snapshot. The interval is
+    # POSITION_SNAPSHOTTING_INTERVAL of the env when set (Settings.position_snapshot_interval).
     snapshotting_intervals = {Position: 50}  # noqa: RUF012  (the library reads it as is)
+    SNAPSHOTTING_INTERVAL = "POSITION_SNAPSHOTTING_INTERVAL"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        interval = self.env.get(self.SNAPSHOTTING_INTERVAL)
+        if interval:
+            # the library reads the attribute from the instance: this one its own interval
+            self.snapshotting_intervals = {Position: int(interval)}  # type: ignore[misc]
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

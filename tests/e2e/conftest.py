@@ -95,7 +95,8 @@ E2E_SLA_SECONDS = "600"
 @pytest.fixture(scope="session")
 def stack(aws_endpoint, call_log) -> dict:
     pytest.MonkeyPatch().setenv("PACSFLOW_SLA_SECONDS", E2E_SLA_SECONDS)  # read by infra.deploy.sla_parameters
-    return deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS})
+    # a position snapshotted every 2 versions: the liquidity tests save and load snapshots
+    return deploy_local(aws_endpoint, parameters={"LiquidityLimits": LIQUIDITY_LIMITS, "PositionSnapshotInterval": "2"})
 
 
 # The two-Region pair: its own stack name, apart from the session's single-Region `stack`.

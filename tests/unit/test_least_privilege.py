@@ -41,6 +41,7 @@ TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-released"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:cipher-AbCdEf"
 BUCKET = f"{STACK}-archive-{ACCOUNT}-{REGION}"
 DIGESTS = f"{STACK}-digests-{ACCOUNT}-{REGION}"
+SNAPSHOTS = f"{STACK}-snapshotsbucket-abc123"
 
 CONTEXT = Stack(
     pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK},
@@ -51,6 +52,7 @@ CONTEXT = Stack(
         "EventCipherSecret": SECRET,
         "ArchiveBucket": BUCKET,
         "DigestsBucket": DIGESTS,
+        "SnapshotsBucket": SNAPSHOTS,
     },
     attributes={
         **{f"{logical}.Arn": table_arn(name) for logical, name in TABLES.items()},
@@ -58,6 +60,7 @@ CONTEXT = Stack(
         **{f"{q}.Arn": queue_arn(q) for q in QUEUES},
         "ArchiveBucket.Arn": f"arn:aws:s3:::{BUCKET}",
         "DigestsBucket.Arn": f"arn:aws:s3:::{DIGESTS}",
+        "SnapshotsBucket.Arn": f"arn:aws:s3:::{SNAPSHOTS}",
         "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b5f2a3e-0000-4000-8000-000000000001",
         "ViewFailuresQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-view-failures",
         "DeadlinesQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-deadlines",

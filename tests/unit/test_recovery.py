@@ -232,11 +232,12 @@ def test_positions_snapshot_to_s3_and_load_back(aws: Any) -> None:
 
     s3 = boto3.client("s3", region_name="us-east-1")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="snapshots/").get("Contents", [])]
-    assert len(keys) == 1 and keys[0].endswith("/" + "50".zfill(20))
+    assert sorted(k.split("/")[1] for k in keys) == ["history", "latest"]  # history/<id>/<version>, latest/<id>
+    assert next(k for k in keys if k.startswith("snapshots/history/")).endswith("/" + "50".zfill(20))
     assert not [i for i in aws.scan(TableName="positions")["Items"] if i["pk"]["S"].startswith("$snapshots")]
 
     fresh_app = Positions(env=env)  # a cold start: loads the snapshot, then versions 51..
-    (position_id,) = {k.split("/")[1] for k in keys}
+    (position_id,) = {k.split("/")[2] for k in keys}  # snapshots/history|latest/<id>...
     loaded = fresh_app.repository.get(UUID(position_id))
     assert loaded.version == liquidity.positions.repository.get(UUID(position_id)).version
     assert json.dumps(vars(loaded), default=str) == json.dumps(

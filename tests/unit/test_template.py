@@ -113,6 +113,48 @@ def test_the_digests_bucket_keeps_every_digest_under_compliance_object_lock(temp
     assert props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
 
 
+def test_the_snapshots_bucket_is_private_encrypted_kept_and_expires_history_only(template):
+    bucket = template["Resources"]["SnapshotsBucket"]
+    props = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert "ObjectLockEnabled" not in props and "VersioningConfiguration" not in props
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == "snapshots/history/" and rule["Status"] == "Enabled" and rule["ExpirationInDays"] > 0
+    (deny,) = template["Resources"]["SnapshotsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    for function in ("APIHandler", "Processing", "Releasing"):
+        env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert env["PACSFLOW_SNAPSHOTS_BUCKET"] == {"Ref": "SnapshotsBucket"}
+        assert env["PACSFLOW_POSITION_SNAPSHOT_INTERVAL"] == {"Ref": "PositionSnapshotInterval"}
+    assert template["Parameters"]["PositionSnapshotInterval"]["Default"] == 50
+    assert template["Outputs"]["SnapshotsBucketName"] == {"Value": {"Ref": "SnapshotsBucket"}}
+
+
+def test_only_the_functions_that_load_positions_may_touch_their_snapshots(template):
+    """Positions are loaded and saved by Processing (reserve), Releasing and the API (free)."""
+    granted: dict[str, set[str]] = {}
+    for name, role in resources_of(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if "SnapshotsBucket" in json.dumps(statement["Resource"]):
+                    assert statement["Effect"] == "Allow"
+                    for action in statement["Action"]:
+                        granted.setdefault(name.removesuffix("Role"), set()).add(action)
+                        if action == "s3:ListBucket":
+                            assert statement["Resource"] == [{"Fn::GetAtt": ["SnapshotsBucket", "Arn"]}]
+                        else:
+                            assert statement["Resource"] == [{"Fn::Sub": "${SnapshotsBucket.Arn}/snapshots/*"}]
+    every = {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert set(granted) == {"APIHandler", "Processing", "Releasing"}
+    assert all(actions == every for actions in granted.values())
+
+
 def test_every_protected_route_has_the_cognito_authorizer_of_the_stack(template):
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     authorizer = body["securityDefinitions"]["ClientCredentials"]["x-amazon-apigateway-authorizer"]
