@@ -43,11 +43,10 @@ def settings_for(local_stack: str | None) -> Settings:
 
 
 def client_of(service: str) -> Any:
-    import boto3
+    """An operator's client, bounded like every other (chalicelib/adapters/aws.py)."""
+    from chalicelib.adapters.aws import operator_client
 
-    from chalicelib.adapters import call_log
-
-    return call_log.install(boto3.session.Session().client(service))  # type: ignore[call-overload]
+    return operator_client(service)
 
 
 def _snapshot_location(url: str | None, s: Settings) -> tuple[str, str]:
