@@ -290,7 +290,9 @@ def deploy_local(
     description."""
     session = local_session(region)
     template = template or upload(session, package("local"), deployments_bucket(region), endpoint)
-    params = local_parameters(parameters)
+    # A Cognito domain is unique in its Region: each stack its own (`make run`'s keeps its name)
+    domain = stack if region == ministack.REGION else f"{stack}-{region}"
+    params = local_parameters({"AuthDomainPrefix": domain, **(parameters or {})})
     outputs = deploy_stack(session, stack, template, params, endpoint)
     prefix = params.get("ScopePrefix", "pacsflow")
     scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write", "admin": f"{prefix}/admin"}
