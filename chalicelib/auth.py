@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
@@ -93,10 +93,19 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
+def _signing_key(url: str, token: str) -> Any:
+    """The key that signed `token`, from the pool's JWKS. A failed fetch (a cold container's
+    one fetch, on a busy network) is tried once more, as AWS's SDKs retry, before the 503."""
+    try:
+        return _jwks(url).get_signing_key_from_jwt(token).key
+    except jwt.PyJWKClientConnectionError:
+        return _jwks(url).get_signing_key_from_jwt(token).key
+
+
 def verify(token: str, policy: TokenPolicy, signing_key: RSAPublicKey | None = None) -> Principal:
     """The token's client, if the token is one the pool issued, unexpired, for access."""
     try:
-        key = signing_key or _jwks(policy.jwks_url).get_signing_key_from_jwt(token).key
+        key = signing_key or _signing_key(policy.jwks_url, token)
         claims = jwt.decode(
             token,
             key,

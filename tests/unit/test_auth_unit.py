@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import types
 
 import jwt
 import pytest
@@ -64,6 +65,21 @@ def test_unreachable_signing_keys_are_503_not_401():
     with pytest.raises(auth.KeysUnavailable) as e:
         auth.verify(token(), POLICY)  # the JWKS URL answers nothing
     assert e.value.status == 503
+
+
+def test_one_failed_fetch_of_the_signing_keys_is_tried_again(monkeypatch):
+    """A cold container's JWKS fetch that fails once (a busy network) is retried before 503."""
+    calls = []
+
+    class Flaky:
+        def get_signing_key_from_jwt(self, _token):
+            calls.append(1)
+            if len(calls) == 1:
+                raise jwt.PyJWKClientConnectionError("timed out")
+            return types.SimpleNamespace(key=KEY.public_key())
+
+    monkeypatch.setattr(auth, "_jwks", lambda url: Flaky())
+    assert auth.verify(token(), POLICY).client_id and len(calls) == 2
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic x", "Bearer", "Bearer a b", "Bearer " + "x" * 9000])
