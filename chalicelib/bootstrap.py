@@ -220,6 +220,7 @@ def build(s: Settings, **overrides: Any) -> Service:
             s.heartbeat_seconds,
             s.lease_heartbeats,
             s.probe_timeout_s,
+            s.automatic_failover,
         ),
     )
 

@@ -585,6 +585,13 @@ def region_parameters() -> dict[str, Any]:
             "Default": "",
             "Description": "replica role: the stream of this Region's replica of the events table (the view follows it)",
         },
+        "AutomaticFailover": {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["true", "false"],
+            "Description": "mrec: whether the failover controller takes a failed peer over itself (a partitioned "
+            "peer still writes under mrec: see docs/multi-region.md); mrsc: always true",
+        },
         "Peers": {"Type": "String", "Default": "{}", "Description": 'JSON {"<region>": "<API base URL>"} of the peers'},
         "Tenants": {"Type": "String", "Default": "{}", "Description": 'JSON {"<Cognito client id>": "<tenant>"}'},
         "PeerArchiveBuckets": {
@@ -798,6 +805,9 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_TRANSACTIONS_TABLE": ref("TransactionsTable"),
         "PACSFLOW_POSITIONS_TABLE": table_name("PositionsTable"),
         "PACSFLOW_PEERS": ref("Peers"),
+        # MRSC: a Region cut off from the quorum cannot write, so the controller may decide;
+        # MREC: it proposes and an operator decides, unless AutomaticFailover says otherwise
+        "PACSFLOW_AUTOMATIC_FAILOVER": if_("IsStrong", "true", ref("AutomaticFailover")),
         "PACSFLOW_TENANTS": ref("Tenants"),
         "PACSFLOW_PEER_ARCHIVE_BUCKETS": ref("PeerArchiveBuckets"),
         "PACSFLOW_LIQUIDITY_LIMITS": ref("LiquidityLimits"),

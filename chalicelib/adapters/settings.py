@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # Failover (chalicelib/pipeline/failover.py): a peer failing this many consecutive probes
     # is taken over; a heartbeat older than `lease_heartbeats` heartbeats is stale.
     failover_after_probes: int = 3
+    # Whether the controller itself decides the takeover at `failover_after_probes`. Safe only
+    # when a Region cut off from its peers cannot write: MRSC (the template sets it there).
+    # Under MREC no probe tells a dead Region from a partitioned one that still writes, so the
+    # controller proposes (GET /, the log) and an operator decides (docs/multi-region.md §3).
+    automatic_failover: bool = False
     heartbeat_seconds: int = 60
     lease_heartbeats: int = 3
     probe_timeout_s: float = 2.0

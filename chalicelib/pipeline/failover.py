@@ -5,7 +5,8 @@ Region's heartbeat (`$lease#<region>` in the replicated events table) and probes
 its heartbeat in the local replica must be fresh (younger than `lease_heartbeats` heartbeats)
 and its `GET /` must answer 200 within `probe_timeout_s`. Consecutive failed probes are
 counted per peer, durably (on this Region's lease item); at `failover_after_probes` the
-controller decides the takeover and runs it. An operator decides the same through
+controller decides the takeover and runs it when `automatic` (MRSC), else proposes it (the
+log, and `failover_proposed` at GET /) for an operator to decide. An operator decides the same through
 `POST /regions/{region}/failover` or the CLI.
 
 The decision is an event of the failed Region's aggregate (chalicelib/domain/region.py),
@@ -156,6 +157,7 @@ class PeerView(NamedTuple):
     heartbeat_age_s: float | None
     failed_probes: int
     taken_over: bool
+    failover_proposed: bool  # failed `after_probes` probes; an operator decides (not automatic)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class FailoverController:
     heartbeat_s: int = 60
     lease_heartbeats: int = 3
     probe_timeout_s: float = 2.0
+    automatic: bool = True  # decide at `after_probes`; else propose (Settings.automatic_failover)
 
     @property
     def region_id(self) -> str:
@@ -189,7 +192,10 @@ class FailoverController:
             self.leases.set_failed_probes(self.region_id, peer, count)
             if count >= self.after_probes:
                 why = f"{count} consecutive failed probes (heartbeat {'fresh' if fresh else 'stale'})"
-                decisions.append(self.failover(peer, why, CONTROLLER, now))
+                if self.automatic:
+                    decisions.append(self.failover(peer, why, CONTROLLER, now))
+                else:  # an operator decides: POST /regions/{peer}/failover, or the CLI
+                    log.warning("failover proposed", extra={"peer": peer, "reason": why})
         return decisions
 
     def _fresh(self, peer: str, now: datetime) -> bool:
@@ -205,12 +211,8 @@ class FailoverController:
         out = []
         for peer in sorted(self.peers):
             last = self.leases.last_heartbeat(peer)
-            out.append(
-                PeerView(
-                    peer,
-                    None if last is None else round(t - last, 1),
-                    self.leases.failed_probes(self.region_id, peer),
-                    self.failover.regions.is_taken_over(peer),
-                )
-            )
+            failed = self.leases.failed_probes(self.region_id, peer)
+            taken_over = self.failover.regions.is_taken_over(peer)
+            proposed = failed >= self.after_probes and not taken_over and not self.automatic
+            out.append(PeerView(peer, None if last is None else round(t - last, 1), failed, taken_over, proposed))
         return out

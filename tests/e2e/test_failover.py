@@ -1,5 +1,6 @@
 """The failure matrix (docs/multi-region.md §7) on two local Regions: Region B is taken down
-with a payment at every step; A's failover controller detects it and takes over; every
+with a payment at every step; A's failover controller detects it and proposes the takeover,
+an operator decides it at A; every
 in-flight payment ends exactly once, fetched from A with A's token of the same tenant; B comes
 back and processes nothing twice, notifies nothing twice, and issues no id until it is failed
 back. Also: a dead-lettered message redriven completes its payment once, and X-Consistency
@@ -149,15 +150,25 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
     outage = region_down(session(B), b["endpoint_url"], b["stack_name"])
     outage_at = time.time()
     try:
-        # -- A's failover controller: N (3) consecutive failed probes, then the takeover ---
+        # -- A's failover controller: N (3) consecutive failed probes propose the takeover ----
+        # (the local pair is MREC-like: a partitioned Region would still write, so the
+        # controller does not decide by itself; docs/multi-region.md §3)
         lam = session(A).client("lambda", endpoint_url=a["endpoint_url"])
         controller = a["outputs"]["FailoverControllerName"]
         for _ in range(3):
             r = lam.invoke(FunctionName=controller, Payload=json.dumps(scheduled_event(A)).encode())
             assert "FunctionError" not in r, r["Payload"].read()
-        health = requests.get(a["api_url"] + "/", timeout=30).json()
-        [peer] = health["peers"]
-        assert peer["region"] == B and peer["taken_over"] is True and peer["failed_probes"] >= 3
+        [peer] = requests.get(a["api_url"] + "/", timeout=30).json()["peers"]
+        assert peer["region"] == B and peer["failed_probes"] >= 3
+        assert peer["failover_proposed"] is True and peer["taken_over"] is False
+        proposed_at = time.time()
+        # -- the operator decides, at A (admin scope) --------------------------------------
+        r = admin_of(a).call("POST", f"/regions/{B}/failover", json={"reason": "eu-west-1 down (test)"})
+        assert r.status_code == 200, r.text
+        taken = {p["transaction_id"] for p in r.json()["payments"]}
+        assert set(in_flight) <= taken and done not in taken, r.text
+        [peer] = requests.get(a["api_url"] + "/", timeout=30).json()["peers"]
+        assert peer["taken_over"] is True and peer["failover_proposed"] is False
         taken_over_at = time.time()
 
         # -- the client fetches every outcome from A, with A's token and the same ids ------
@@ -200,7 +211,8 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
 
     with capsys.disabled():
         print(
-            f"\nfailover figures: outage to takeover recorded {taken_over_at - outage_at:.1f} s, "
+            f"\nfailover figures: outage to takeover proposed {proposed_at - outage_at:.1f} s, "
+            f"to takeover recorded {taken_over_at - outage_at:.1f} s, "
             f"to the last in-flight payment decided {last_decided_at - outage_at:.1f} s"
         )
 

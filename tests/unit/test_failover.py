@@ -24,7 +24,8 @@ URL = {A: "https://a.invalid", B: "https://b.invalid"}
 TENANT = "acme-bank"
 
 
-def two_regions() -> tuple[bootstrap.Service, bootstrap.Service]:
+def two_regions(automatic: bool = True) -> tuple[bootstrap.Service, bootstrap.Service]:
+    """Two Regions on one (replicated) event store; `automatic`: the controller decides (MRSC)."""
     shared = memory_adapters()
     leases, probe = MemoryLeases(), MemoryProbe()
     regions = []
@@ -33,7 +34,13 @@ def two_regions() -> tuple[bootstrap.Service, bootstrap.Service]:
         view = MemoryView()
         own.update(payments=shared["payments"], positions=shared["positions"], archive=shared["archive"])
         own.update(claims=shared["claims"], view=view, leases=leases, peer_probe=probe)
-        s = Settings(region_id=me, peers={other: URL[other]}, tenants={client: TENANT}, sla_seconds=3600)
+        s = Settings(
+            region_id=me,
+            peers={other: URL[other]},
+            tenants={client: TENANT},
+            sla_seconds=3600,
+            automatic_failover=automatic,
+        )
         regions.append(bootstrap.build(s, **own))
     return regions[0], regions[1]
 
@@ -211,6 +218,25 @@ def test_the_controller_counts_failed_probes_and_decides_after_n():
     region = b.regions.get(A)
     assert region is not None and region.decisions[0][1] == "failover-controller"
     assert b.failover_controller(t0 + 4 * minute) == []  # decided: no second decision
+
+
+def test_without_automatic_failover_the_controller_proposes_and_an_operator_decides():
+    """MREC: a partitioned Region still writes, so N failed probes only propose the takeover."""
+    a, b = two_regions(automatic=False)
+    tx = paid_in_a(a, "processing")
+    follow(b, tx)
+    probe: Any = b.adapters.peer_probe
+    probe.down.add(URL[A])
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for minute in range(5):
+        assert b.failover_controller(t0 + timedelta(minutes=minute)) == []
+    [peer] = b.failover_controller.view(t0 + timedelta(minutes=5))
+    assert peer.failed_probes == 5 and peer.failover_proposed and not peer.taken_over
+    assert not b.regions.is_taken_over(A) and b.payments.get_payment(tx).home_region == A
+    decision = b.failover(A, "confirmed down by the operator", "ops")
+    assert decision.decided and [p.transaction_id for p in decision.payments] == [str(tx)]
+    [peer] = b.failover_controller.view(t0 + timedelta(minutes=6))
+    assert peer.taken_over and not peer.failover_proposed
 
 
 def test_a_peer_without_a_heartbeat_yet_is_judged_by_its_get_only():

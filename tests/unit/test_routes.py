@@ -514,7 +514,9 @@ def test_health_needs_no_token_and_says_ok(http):
 def test_health_shows_this_regions_view_of_each_peer(http):
     body = assert_json(http.call("GET", "/", auth_as=None))
     assert body["taken_over"] is False
-    assert body["peers"] == [{"region": PEER, "heartbeat_age_s": None, "failed_probes": 0, "taken_over": False}]
+    assert body["peers"] == [
+        {"region": PEER, "heartbeat_age_s": None, "failed_probes": 0, "taken_over": False, "failover_proposed": False}
+    ]
 
 
 # == operations: redrive, failover, fail-back (admin scope) ================================

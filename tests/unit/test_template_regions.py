@@ -214,3 +214,12 @@ def test_one_cipher_key_for_the_region_set(packaged):
     env = replica["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert env["PACSFLOW_CIPHER_SECRET_ARN"] == {"Ref": "EventCipherSecretArn"}
     assert "EventCipherSecretArn" in packaged["Parameters"]
+
+
+def test_the_controller_decides_by_itself_only_where_a_cut_off_region_cannot_write(packaged):
+    """MRSC: automatic failover; MREC: proposed to an operator, unless the stack opts in."""
+    env = packaged["Resources"]["FailoverController"]["Properties"]["Environment"]["Variables"]
+    automatic = env["PACSFLOW_AUTOMATIC_FAILOVER"]
+    assert choose(automatic, evaluate_conditions(MRSC_PRIMARY)) == "true"
+    assert choose(automatic, evaluate_conditions(MREC_PRIMARY)) == {"Ref": "AutomaticFailover"}
+    assert packaged["Parameters"]["AutomaticFailover"]["Default"] == "false"
