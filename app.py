@@ -231,6 +231,7 @@ def failback(region, principal):
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observability.handler("failover")
 def failover_controller(event):
     return {"decisions": [d.region for d in service().failover_controller()]}
 
@@ -260,11 +261,13 @@ def releasing(event):
 
 
 @app.on_sqs_message(queue_arn=BOUND_BY_TEMPLATE + ":deadlines", batch_size=10)
+@observability.handler("deadlines")
 def deadlines(event):
     return sqs_batch(event, service().deadline_reached)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observability.handler("sweep")
 def sweep_timeouts(event):
     return {"overdue": len(service().sweep())}
 

@@ -104,7 +104,7 @@ def run_verify(ctx: AuditContext, only: str | None = None, since: datetime | Non
     if ctx.digests is None:
         print("no digests bucket: checking the hash chains only (a removed last event or stream goes unseen)")
         vouched: dict[str, dict[int, str]] = {}
-        problems: list[str] = []
+        problems: list[str | tuple[str, str]] = []
     else:
         vouched, problems = expected_heads(ctx.digests.digests(since))
     table = ctx.settings.events_table

@@ -968,6 +968,8 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _events_rw(),  # Region leases (UpdateItem) and decisions, the payments taken over
             {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
             _archive("s3:GetObject", "inbound"),
+            # HeadObject of a message that is missing answers 404 only with ListBucket (else 403)
+            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
             _send("IncomingQueue", "ProcessingQueue", "ReleasingQueue"),
         ],
         "ViewFollower": [

@@ -12,7 +12,6 @@ force many pages.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
@@ -20,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.aws import client
+from chalicelib.pipeline.errors import StepContended
 from chalicelib.pipeline.ports import ReportRetrieved
 from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key
 
@@ -208,16 +208,29 @@ class Retrievals:
         self.dynamodb = dynamodb or client("dynamodb")
 
     def retrieved(self, record: ReportRetrieved) -> None:
+        """One item per fetch, keyed by the time in µs. A failed condition is either this very
+        put landing before its retry (the stored item has our request id: done) or another
+        fetch of the same microsecond (another request id): then the next microsecond."""
         at = datetime.fromisoformat(record.retrieved_at)
         sk = int(at.timestamp()) * 1_000_000 + at.microsecond
         item = {f: {"S": str(v)} for f, v in asdict(record).items()}
-        # a failed condition: this very put landed before its retry (same transaction, same microsecond)
-        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):
-            self.dynamodb.put_item(
-                TableName=self.table,
-                Item={"pk": {"S": self.PREFIX + record.transaction_id}, "sk": {"N": str(sk)}, **item},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+        pk = {"S": self.PREFIX + record.transaction_id}
+        for _ in range(5):
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.table,
+                    Item={"pk": pk, "sk": {"N": str(sk)}, **item},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                stored = self.dynamodb.get_item(
+                    TableName=self.table, Key={"pk": pk, "sk": {"N": str(sk)}}, ConsistentRead=True
+                ).get("Item", {})
+                if stored.get("request_id") == item["request_id"]:
+                    return
+                sk += 1
+        raise StepContended(f"{record.transaction_id}: no free instant for its ReportRetrieved record")
 
     def of(self, transaction_id: str) -> list[ReportRetrieved]:
         found: list[ReportRetrieved] = []

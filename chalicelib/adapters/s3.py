@@ -10,6 +10,8 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from chalicelib.adapters.aws import client
 
 if TYPE_CHECKING:
@@ -44,6 +46,17 @@ class Archive:
 
     def get(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        """HeadObject: False for a missing key (404; the role may ListBucket, so S3 does not
+        answer 403 instead); throttling, a 5xx or a timeout raise."""
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
 
     def is_reachable(self) -> bool:
         self.s3.head_bucket(Bucket=self.bucket)

@@ -117,12 +117,20 @@ class DigestStore:
                 yield Digest.from_json(obj["Key"], body.decode("ascii"))
 
 
-def expected_heads(digests: Iterable[Digest]) -> tuple[dict[str, dict[int, str]], list[str]]:
-    """Every (stream, version) -> hash the digests vouch for; and digests that are unsound."""
+def expected_heads(
+    digests: Iterable[Digest],
+) -> tuple[dict[str, dict[int, str]], list[str | tuple[str, str]]]:
+    """Every (stream, version) -> hash the digests vouch for; and what is unsound: a digest
+    that does not check, or (stream, why) for a version two digests vouch for with different
+    hashes. An event never changes, so that is a rewritten event re-digested later (a forger
+    holding the cipher key): whichever digest is listed last must not silently win."""
     expected: dict[str, dict[int, str]] = {}
-    problems: list[str] = []
+    problems: list[str | tuple[str, str]] = []
     for digest in digests:
         problems.extend(digest.problems)
         for head in digest.heads:
-            expected.setdefault(head.stream, {})[head.version] = head.hash
+            known = expected.setdefault(head.stream, {})
+            earlier = known.setdefault(head.version, head.hash)
+            if earlier != head.hash:
+                problems.append((head.stream, f"version {head.version} is vouched for with two different hashes"))
     return expected, problems

@@ -139,13 +139,15 @@ def verify(
     stream_ids: Iterable[str],
     read_stream: Callable[[str], list[ChainItem]],
     vouched: Mapping[str, Mapping[int, str]],
-    digest_problems: Iterable[str] = (),
+    digest_problems: Iterable[str | tuple[str, str]] = (),
     only: str | None = None,
 ) -> VerifyReport:
     """Check every stream of the table and every stream a digest names (or just `only`)."""
     report = VerifyReport()
-    for problem in digest_problems:
-        report.findings.append(Finding("-", DIGEST, problem))
+    for problem in digest_problems:  # (stream, why) names its transaction
+        stream, why = problem if isinstance(problem, tuple) else ("-", problem)
+        if only is None or stream in ("-", only):
+            report.findings.append(Finding(stream, DIGEST, why))
     seen: set[str] = set()
     for stream in stream_ids:
         if (only is not None and stream != only) or stream in seen:

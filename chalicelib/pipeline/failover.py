@@ -33,7 +33,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from chalicelib.domain.region import Region, region_aggregate_id
-from chalicelib.pipeline.errors import RegionNotTakenOver, UnknownRegion
+from chalicelib.pipeline.errors import RegionNotTakenOver, StepContended, UnknownRegion
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.takeover import TakenOverPayment, Takeover
 
@@ -83,6 +83,7 @@ class Regions:
     """The Regions' aggregates, in the replicated event store."""
 
     payments: Payments
+    attempts: int = 3
 
     def get(self, name: str) -> Region | None:
         try:
@@ -97,7 +98,7 @@ class Regions:
 
     def take_over(self, name: str, by: str, reason: str, who: str, now: datetime) -> bool:
         """Record the takeover; False when it is already decided (we lost the race)."""
-        for _ in range(3):
+        for _ in range(self.attempts):
             region: Region = self.get(name) or Region(name=name)
             if region.is_taken_over:
                 return False
@@ -106,11 +107,11 @@ class Regions:
                 self.payments.save(region)
                 return True
             except IntegrityError:
-                continue
-        return False
+                continue  # a peer wrote it meanwhile: read it again
+        raise StepContended(f"the record of Region {name}: {self.attempts} conflicts in a row")
 
     def fail_back(self, name: str, who: str, reason: str, now: datetime) -> None:
-        for _ in range(3):
+        for _ in range(self.attempts):
             region = self.get(name)
             if region is None or not region.is_taken_over:
                 raise RegionNotTakenOver(name)
@@ -120,6 +121,7 @@ class Regions:
                 return
             except IntegrityError:
                 continue
+        raise StepContended(f"the record of Region {name}: {self.attempts} conflicts in a row")
 
 
 def utc_now() -> datetime:

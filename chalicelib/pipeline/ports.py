@@ -33,6 +33,9 @@ class Archive(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def exists(self, key: str) -> bool:
+        """False only when there is no such object; any other failure raises."""
+
     def is_reachable(self) -> bool: ...
 
 

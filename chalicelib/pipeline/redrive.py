@@ -54,12 +54,13 @@ class Dispatch:
     releasing: StepQueue
 
     def message_available(self, payment: Payment) -> bool:
-        try:
-            self.archive.get(payment.submitted_key or "")
-            return True
-        except Exception as e:  # S3 NoSuchKey, a replica not there (CRR lag)
-            log.warning("archived message not available", extra={"error_type": type(e).__name__})
-            return False
+        """Whether the archive (this Region's replica) has the submitted message. Only a
+        missing object says no; a transient failure raises, and the takeover is run again
+        (the controller repeats it), rather than rejecting a payment whose message exists."""
+        available = bool(payment.submitted_key) and self.archive.exists(payment.submitted_key or "")
+        if not available:
+            log.warning("archived message not available", extra={"transaction_id": str(payment.id)})
+        return available
 
     def __call__(self, payment: Payment, dedup: str = "") -> str | None:
         """`dedup`: a redrive's own deduplication id. SQS FIFO drops a message whose

@@ -56,8 +56,8 @@ class UnitOfWork:
         `settles`: nor when this Region is itself taken over (self-fencing)."""
         for _ in range(self.attempts):
             payment = self.payments.get_payment(transaction_id, owner)
-            if fence:
-                self.check_home(payment, settles)
+            if fence:  # a release recorded before this Region was taken over still publishes
+                self.check_home(payment, settles and not payment.is_released)
             if not step(payment):
                 return payment, False
             try:

@@ -38,6 +38,9 @@ class MemoryArchive:
     def get(self, key: str) -> bytes:
         return self.objects[key]
 
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
     def is_reachable(self) -> bool:
         return True
 

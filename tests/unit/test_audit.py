@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 from unittest import mock
@@ -30,9 +30,10 @@ from chalicelib.adapters.dynamodb import Retrievals
 from chalicelib.adapters.settings import Settings
 from chalicelib.cli_audit import AuditContext, export_rows, run_verify, write_export
 from chalicelib.eventstore.chain import GENESIS, Actor, acting, event_hash, plaintext
-from chalicelib.eventstore.digests import DigestStore
+from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead, expected_heads
 from chalicelib.eventstore.dynamodb import DynamoDBAggregateRecorder, DynamoDBDatastore
 from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.ports import ReportRetrieved
 from chalicelib.projections.follower import refresh_and_digest, state_as_of
 from tests.messages import fresh
 from tests.unit.fakes import MemoryView, drain, memory_adapters
@@ -229,6 +230,20 @@ def test_a_deleted_stream_is_caught_by_the_digest(store, capsys):
     _assert_caught(store, capsys, tx, bystander, "missing stream")
 
 
+def test_a_version_two_digests_vouch_for_with_different_hashes_names_its_transaction(store, capsys):
+    """An event rewritten (by someone holding the key) and re-digested later: the earlier
+    digest must not be silently replaced by the later one, whichever is listed last."""
+    tx, bystander = _settled_and_digested(store)
+    last = store.items(tx)[-1]
+    version, genuine = int(last["sk"]["N"]), last["hash"]["S"]
+    store.ctx.digests.put(Digest.of([StreamHead(tx, version, "f" * 64)]))  # type: ignore[union-attr]
+    _, problems = expected_heads(store.ctx.digests.digests())  # type: ignore[union-attr]
+    assert problems == [(tx, f"version {version} is vouched for with two different hashes")]
+    out = _assert_caught(store, capsys, tx, bystander, "digest")
+    assert genuine  # the stored event itself is untouched: only the digests disagree
+    assert "two different hashes" in out
+
+
 def test_a_forged_event_inserted_with_a_well_formed_link_is_caught(store, capsys):
     tx, bystander = _settled_and_digested(store)
     items = store.items(tx)
@@ -323,3 +338,13 @@ def test_export_streams_decoded_events_with_archive_keys_hashes_and_fetches(stor
 def fresh_sha_source(store: Store, row: dict[str, Any]) -> bytes:
     """The archived inbound message the Received event refers to."""
     return store.svc.adapters.archive.get(row["archive_key"])
+
+
+def test_two_fetches_in_the_same_microsecond_are_both_recorded_and_a_retried_put_once(store):
+    retrievals = store.ctx.retrievals
+    at = "2026-11-29T10:00:00.000001+00:00"
+    fetch = ReportRetrieved("tx-1", "tenant-a", "pacs.002", "outbound/k", "s" * 64, "req-1", "us-east-1", at)
+    retrievals.retrieved(fetch)
+    retrievals.retrieved(fetch)  # the same put again (a retry after a lost answer): recorded once
+    retrievals.retrieved(replace(fetch, request_id="req-2"))  # another fetch
+    assert sorted(r.request_id for r in retrievals.of("tx-1")) == ["req-1", "req-2"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 from uuid import UUID
 
 import pytest
@@ -139,6 +140,37 @@ def test_a_submitted_message_lost_with_its_region_is_rejected_narr():
     payment = b.payments.get_payment(tx)
     assert payment.tx_sts is TxSts.RJCT and payment.reason_code == "NARR" and payment.is_released
     assert "resend under a new transaction id" in (payment.narrative or "")
+
+
+def test_a_transient_archive_failure_during_a_takeover_rejects_nothing():
+    """Only a missing message is a lost one: a throttled or failing S3 raises, and the
+    takeover (repeated by the controller) completes the payment once S3 answers."""
+    a, b = two_regions()
+    tx = paid_in_a(a, "incoming")
+    follow(b, tx)
+    archive: Any = b.adapters.archive
+    with mock.patch.object(archive, "exists", side_effect=RuntimeError("SlowDown")), pytest.raises(RuntimeError):
+        b.failover(A, "A is down", "ops")
+    assert b.payments.get_payment(tx).tx_sts is TxSts.ACCP  # nothing recorded, not rejected
+    b.failover_controller()  # decided: the controller repeats the takeover it holds
+    drain(b)
+    assert b.payments.get_payment(tx).tx_sts is TxSts.ACSC
+
+
+def test_a_release_recorded_before_its_region_was_taken_over_still_notifies_on_redelivery():
+    """A recorded Released, then failed before publishing; the takeover skips a released
+    payment; A's redelivered release message must still publish (once), not be fenced."""
+    a, b = two_regions()
+    tx = paid_in_a(a, "releasing")
+    [(_, handler, msg)] = [m for m in stale_messages(a) if m[0] == "releasing"]
+    published = a.adapters.notifier.published
+    handler(msg)
+    published.clear()  # as if A crashed between recording Released and publishing
+    follow(b, tx)
+    assert not b.failover(A, "A is down", "ops").payments  # released: nothing to take over
+    handler(msg)  # SQS redelivers A's release message
+    assert len(published) == 1 and not b.adapters.notifier.published
+    assert events(a, tx).count("Released") == 1
 
 
 def test_two_regions_racing_to_take_over_decide_once():
