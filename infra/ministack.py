@@ -63,6 +63,9 @@ def start(port: int, log_path: Path, state_dir: Path | None = None, persist: boo
         IOT_MTLS_ENABLED="0",
         SFTP_ENABLED="0",
         LOG_LEVEL=os.environ.get("MINISTACK_LOG_LEVEL", "WARNING"),
+        # MiniStack hands its own AWS_ENDPOINT_URL to the functions it runs: it must be this
+        # MiniStack's, never one inherited from a shell or test session talking to another
+        AWS_ENDPOINT_URL=endpoint(port),
     )
     if state_dir is not None:
         env["TMPDIR"] = str(state_dir)

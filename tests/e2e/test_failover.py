@@ -117,9 +117,28 @@ def scheduled_event(region: str) -> dict:
 
 @pytest.fixture(scope="module")
 def regions(two_regions):
+    """The session's Region pair; whatever a test left, B is up and not taken over after."""
     a, b = two_regions["regions"]
     assert (a["region"], b["region"]) == (A, B)
-    return a, b
+    yield a, b
+    if requests.get(b["api_url"] + "/", timeout=30).json().get("taken_over"):
+        r = admin_of(b).call("POST", f"/regions/{B}/failback", json={"reason": "test module teardown"})
+        assert r.status_code == 200, r.text
+
+
+def in_view(region: dict, tx: str, version: int) -> None:
+    """Wait until `region`'s view shows `tx` at `version`: a takeover lists what the view has."""
+    ddb = session(region["region"]).client("dynamodb", endpoint_url=region["endpoint_url"])
+    poll(
+        lambda: ddb.get_item(
+            TableName=region["outputs"]["TransactionsTableName"],
+            Key={"transaction_id": {"S": tx}},
+            ConsistentRead=True,
+        ).get("Item", {}),
+        lambda item: int(item.get("version", {}).get("N", "0")) >= version,
+        90,
+        f"{region['region']}'s view of {tx} at version {version}",
+    )
 
 
 def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactly_once(regions, capsys):
@@ -144,6 +163,8 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
     in_flight = [accepted, rejected, received, submitted, initiated]
     assert types_of(b, submitted)[-1] == "Submitted" and types_of(b, initiated) == ["Initiated"]
     before = {tx: types_of(b, tx) for tx in [done, *in_flight]}
+    for tx in [done, *in_flight]:  # A's view follows its replica's stream, and may lag
+        in_view(a, tx, len(before[tx]))
 
     for step in STEPS:  # put the pollers back as they were: region_down records and restores them
         resume(b, step)
