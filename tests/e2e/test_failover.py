@@ -166,8 +166,7 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
     for tx in [done, *in_flight]:  # A's view follows its replica's stream, and may lag
         in_view(a, tx, len(before[tx]))
 
-    for step in STEPS:  # put the pollers back as they were: region_down records and restores them
-        resume(b, step)
+    # B fails now, its pollers still paused (region_up restores them paused; resumed below)
     outage = region_down(session(B), b["endpoint_url"], b["stack_name"])
     outage_at = time.time()
     try:
@@ -187,7 +186,9 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
         r = admin_of(a).call("POST", f"/regions/{B}/failover", json={"reason": "eu-west-1 down (test)"})
         assert r.status_code == 200, r.text
         taken = {p["transaction_id"] for p in r.json()["payments"]}
-        assert set(in_flight) <= taken and done not in taken, r.text
+        names = {accepted: "accepted", rejected: "rejected", received: "received", submitted: "submitted"}
+        names |= {initiated: "initiated", done: "done"}
+        assert set(in_flight) <= taken and done not in taken, ([names[t] for t in set(in_flight) - taken], r.text)
         [peer] = requests.get(a["api_url"] + "/", timeout=30).json()["peers"]
         assert peer["taken_over"] is True and peer["failover_proposed"] is False
         taken_over_at = time.time()
@@ -213,6 +214,8 @@ def test_region_b_fails_with_payments_at_every_step_and_a_takes_over_each_exactl
         after_takeover = {tx: types_of(a, tx) for tx in [done, *in_flight]}
     finally:
         region_up(session(B), b["endpoint_url"], outage)
+        for step in STEPS:  # B's pollers run again: its stale step messages are delivered
+            resume(b, step)
 
     # -- row 7: B comes back with its stale step messages: fenced, nothing twice -----------
     wait_until_idle(session(B).client("sqs", endpoint_url=b["endpoint_url"]), b["outputs"], timeout=180)
