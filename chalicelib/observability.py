@@ -161,9 +161,14 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
 
 
 def _single(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
-    with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
-    ) as metric:
+    # single_metric print()s its EMF line on exit: print writes the line, then its newline, so
+    # two of a batch's threads printing at once could share a line (a log line that is no JSON)
+    with (
+        _lock,
+        single_metric(
+            name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+        ) as metric,
+    ):
         for key, dim in dimensions.items():
             metric.add_dimension(name=key, value=dim)
 
