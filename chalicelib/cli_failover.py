@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.settings import Settings
+from chalicelib.pipeline.errors import NotHomeRegion
 
 STEPS = ("incoming", "processing", "releasing")
 
@@ -57,10 +58,14 @@ def settings_of(local_stack: str | None) -> tuple[Settings, dict[str, str]]:
     return s, outputs
 
 
-def redrive_dlq(sqs: Any, dlq_url: str, source_url: str, record: Callable[[uuid.UUID, str], None]) -> int:
+def redrive_dlq(
+    sqs: Any, dlq_url: str, source_url: str, record: Callable[[uuid.UUID, str], None], skipped: list[str] | None = None
+) -> int:
     """Move every message of `dlq_url` back to `source_url`, recording each on its payment
-    first (`record(transaction_id, message_id)`); the number moved."""
-    moved = 0
+    first (`record(transaction_id, message_id)`); the number moved. A message that is no
+    step message, or whose payment another Region runs now, stays in the dead-letter queue
+    and is listed in `skipped` (message id: why): one bad message does not stop the rest."""
+    moved, skipped = 0, skipped if skipped is not None else []
     while True:
         got = sqs.receive_message(
             QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"], VisibilityTimeout=60
@@ -68,9 +73,15 @@ def redrive_dlq(sqs: Any, dlq_url: str, source_url: str, record: Callable[[uuid.
         if not got:
             return moved
         for m in got:
-            body = json.loads(m["Body"])
-            tx = uuid.UUID(body["transaction_id"])
-            record(tx, m["MessageId"])
+            try:
+                tx = uuid.UUID(json.loads(m["Body"])["transaction_id"])
+                record(tx, m["MessageId"])
+            except (ValueError, KeyError, TypeError) as e:  # not a step message (JSON errors are ValueErrors)
+                skipped.append(f"{m['MessageId']}: not a step message ({e!r})")
+                continue
+            except NotHomeRegion as e:
+                skipped.append(f"{m['MessageId']}: {e}")
+                continue
             attributes = m.get("Attributes", {})
             send: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": m["Body"]}
             if source_url.endswith(".fifo"):
@@ -101,9 +112,12 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
             Redriven(svc.redrive.uow).record(tx, f"dlq:{message_id}", who(), args.reason, args.dlq)
 
-        moved = redrive_dlq(operator_client("sqs"), dlq, source, record)
+        skipped: list[str] = []
+        moved = redrive_dlq(operator_client("sqs"), dlq, source, record, skipped)
         print(f"{moved} messages moved from the {args.dlq} dead-letter queue back to its queue")
-        return 0
+        for why in skipped:
+            print(f"left in the dead-letter queue: {why}")
+        return 1 if skipped else 0
     if not args.transaction_id:
         print("give a transaction id or --dlq QUEUE")
         return 2

@@ -491,7 +491,15 @@ def archive_replication() -> dict[str, Any]:
             "Resource": [arn(KEY)],
             "Condition": {"StringLike": {"kms:ViaService": sub("s3.${AWS::Region}.amazonaws.com")}},
         },
-        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": peer_keys},
+        {  # only the peer stack's own key (its alias), only through S3
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+            "Resource": peer_keys,
+            "Condition": {
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": sub("alias/${AWS::StackName}")},
+                "StringLike": {"kms:ViaService": "s3.*.amazonaws.com"},
+            },
+        },
     ]
     return {
         "ArchiveReplicationRole": {
@@ -536,10 +544,10 @@ def peer_reads() -> list[Any]:
                 f"Has{slot}",
                 {
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject"],
+                    "Action": ["s3:GetObject"],  # HeadObject of a replicated inbound message (X-Consistency)
                     "Resource": [
                         sub(
-                            f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}/*"
+                            f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}/inbound/*"
                         )
                     ],
                 },

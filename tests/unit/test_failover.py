@@ -338,7 +338,10 @@ def test_a_dlq_redrive_moves_each_message_back_once_and_records_it_once(monkeypa
         def record(t: UUID, message_id: str) -> None:
             Redriven(a.redrive.uow).record(t, f"dlq:{message_id}", "cli:ops", "dead-lettered", "processing")
 
-        assert redrive_dlq(sqs, dlq, source, record) == 1
+        sqs.send_message(QueueUrl=dlq, MessageBody="not json", MessageGroupId="x", MessageDeduplicationId="d2")
+        skipped: list[str] = []
+        assert redrive_dlq(sqs, dlq, source, record, skipped) == 1  # the bad one does not stop it
+        assert len(skipped) == 1 and "not a step message" in skipped[0]
         assert redrive_dlq(sqs, dlq, source, record) == 0  # nothing left: nothing recorded again
         [moved] = sqs.receive_message(QueueUrl=source, AttributeNames=["All"])["Messages"]
         assert json.loads(moved["Body"]) == {"transaction_id": str(tx)}

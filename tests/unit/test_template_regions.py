@@ -131,7 +131,7 @@ def test_a_replica_stack_creates_no_table_and_follows_its_replicas_stream_by_par
 def test_peer_reads_are_the_api_functions_only_and_only_with_peers(packaged):
     stack = stack_of(packaged, MREC_PRIMARY)
     peer_table = "arn:${AWS::Partition}:dynamodb:${ReplicaRegion1}:${AWS::AccountId}:table/${AWS::StackName}-events"
-    peer_objects = "arn:${AWS::Partition}:s3:::${AWS::StackName}-archive-${AWS::AccountId}-${ReplicaRegion1}/*"
+    peer_objects = "arn:${AWS::Partition}:s3:::${AWS::StackName}-archive-${AWS::AccountId}-${ReplicaRegion1}/inbound/*"
     for function in ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Deadlines", "SweepTimeouts"):
         statements = stack[function + "Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         reads = [
