@@ -183,3 +183,28 @@ def test_tracing_is_on_in_lambda_unless_the_stack_disables_it(monkeypatch):
     assert observability._tracing()
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     assert not observability._tracing()
+
+
+def test_metrics_of_a_batchs_threads_never_share_a_line(monkeypatch):
+    """A batch's groups run in threads; each single metric is one EMF line, however they race
+    (print writes a line and its newline separately: a slow stream makes them interleave)."""
+    import threading
+    import time
+
+    class SlowStream(io.StringIO):
+        def write(self, s: str) -> int:
+            time.sleep(0.0005)  # widen the window between a line and its newline
+            return super().write(s)
+
+    out = SlowStream()
+    monkeypatch.setattr(sys, "stdout", out)
+    threads = [
+        threading.Thread(target=lambda: [observability._single("Probe", "Count", 1) for _ in range(20)])
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = [line for line in out.getvalue().splitlines() if line]
+    assert len(lines) == 160 and all(json.loads(line)["Probe"] == [1.0] for line in lines)
