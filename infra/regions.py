@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,12 @@ def _functions(session: boto3.session.Session, endpoint: str | None, stack: str)
     return sorted(names)
 
 
-def region_down(session: boto3.session.Session, endpoint: str | None, stack: str) -> Outage:
+def region_down(
+    session: boto3.session.Session, endpoint: str | None, stack: str, save: Callable[[Outage], object] = lambda _: None
+) -> Outage:
     """Stop the Region of `session` serving: see the module's docstring. Returns the record
-    that region_up needs."""
+    that region_up needs; `save` gets it before each change, so a run stopped half-way
+    leaves on record everything it changed, for region_up."""
     lam = session.client("lambda", endpoint_url=endpoint)
     events = session.client("events", endpoint_url=endpoint)
     outage = Outage(region=session.region_name or "", stack=stack)
@@ -69,13 +73,16 @@ def region_down(session: boto3.session.Session, endpoint: str | None, stack: str
         for mapping in lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]:
             uuid = mapping["UUID"]
             outage.mappings[uuid] = mapping.get("State") not in ("Disabled", "Disabling")
+            save(outage)  # on record before it changes
             lam.update_event_source_mapping(UUID=uuid, Enabled=False)
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         for rule in events.list_rule_names_by_target(TargetArn=arn)["RuleNames"]:
             outage.rules[rule] = events.describe_rule(Name=rule).get("State") == "ENABLED"
+            save(outage)
             events.disable_rule(Name=rule)
         reserved = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
         outage.concurrency[name] = reserved
+        save(outage)
         lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     return outage
 
@@ -118,7 +125,7 @@ def main() -> None:
             print(f"{args.region} is already down ({record.name}); make region-up REGION={args.region}")
             return
         OUTAGES.mkdir(exist_ok=True)
-        record.write_text(region_down(session, endpoint, stack).to_json())
+        region_down(session, endpoint, stack, save=lambda outage: record.write_text(outage.to_json()))
         print(f"{args.region} is down: its functions throttled, its pollers and schedules disabled")
     else:
         if not record.exists():
