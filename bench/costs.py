@@ -117,10 +117,10 @@ def _snake(logical_id: str) -> str:
 def table_definitions(prefix: str) -> dict[str, dict[str, Any]]:
     """Every DynamoDB table of the stack (infra/template.py), as CreateTable arguments,
     named <prefix>-<field> after the Settings field that names it."""
-    from infra.template import storage
+    from infra.template import choose, evaluate_conditions, storage
 
-    definitions = {}
-    for logical, resource in storage().items():
+    definitions = {}  # the single-Region stack's: its conditions resolved (Fn::If)
+    for logical, resource in choose(storage(), evaluate_conditions()).items():
         if resource.get("Type") != "AWS::DynamoDB::Table":
             continue
         p = resource["Properties"]
