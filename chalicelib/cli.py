@@ -54,6 +54,7 @@ from chalicelib.cli_conformance import expected_outcome as expected_outcome
 from chalicelib.cli_conformance import format_table as format_table
 from chalicelib.cli_failover import add_parsers as add_failover_parsers
 from chalicelib.cli_ops import add_parser as add_dlq_parser
+from chalicelib.cli_ops import positive_int
 from chalicelib.cli_recovery import add_parser as add_recover_parser
 from chalicelib.cli_stream import add_parser as add_view_failures_parser
 from chalicelib.cli_timeouts import add_parsers as add_timeouts_parsers
@@ -114,13 +115,6 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0 if report.ok or (args.apply and not (report.orphaned or report.unfoldable)) else 1
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 # -- entry point --------------------------------------------------------------------------
 
 
@@ -144,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="write the recomputed records where they differ")
     p.add_argument("--local-stack", metavar="FILE", help="the local-stack.json that `make run` wrote")
     p.add_argument(
-        "--segments", type=_positive, default=4, metavar="N", help="parallel scan segments (threads), default 4"
+        "--segments", type=positive_int, default=4, metavar="N", help="parallel scan segments (threads), default 4"
     )
     p.set_defaults(func=cmd_rebuild)
 

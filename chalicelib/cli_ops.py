@@ -190,7 +190,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1 (the CLI modules' counts and sizes)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
@@ -207,7 +208,7 @@ def add_parser(sub: Any) -> None:
         a = actions.add_parser(name, help=text)
         if name == "peek":
             a.add_argument("queue", metavar="QUEUE", help="short name (incoming, view-failures, ...), name or URL")
-            a.add_argument("--max", type=_positive, default=10, metavar="N", help="at most N messages (default 10)")
+            a.add_argument("--max", type=positive_int, default=10, metavar="N", help="at most N messages (default 10)")
         where = a.add_mutually_exclusive_group()
         where.add_argument("--local-stack", metavar="FILE", help="the local-stack.json that `make run` wrote")
         where.add_argument("--stack", metavar="NAME", help="a deployed stack (default pacsflow-<AWS Region>)")

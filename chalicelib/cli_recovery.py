@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chalicelib.adapters.aws import operator_client
 from chalicelib.adapters.settings import Settings
+from chalicelib.cli_ops import positive_int
 
 
 def settings_for(local_stack: str | None) -> Settings:
@@ -36,17 +38,10 @@ def settings_for(local_stack: str | None) -> Settings:
     s = settings_of_local_stack(stack)
     positions = s.positions_table
     if stack.get("stack_name"):  # the positions table has no stack output: ask CloudFormation
-        cfn = client_of("cloudformation")
+        cfn = operator_client("cloudformation")
         described = cfn.describe_stack_resource(StackName=stack["stack_name"], LogicalResourceId="PositionsTable")
         positions = described["StackResourceDetail"]["PhysicalResourceId"]
     return s.model_copy(update={"archive_bucket": stack["outputs"]["ArchiveBucketName"], "positions_table": positions})
-
-
-def client_of(service: str) -> Any:
-    """An operator's client, bounded like every other (chalicelib/adapters/aws.py)."""
-    from chalicelib.adapters.aws import operator_client
-
-    return operator_client(service)
 
 
 def _snapshot_location(url: str | None, s: Settings) -> tuple[str, str]:
@@ -65,7 +60,7 @@ def cmd_snapshot_view(args: argparse.Namespace) -> int:
     snapshot = ViewSnapshot.of(TransactionView(s.transactions_table, scan_segments=args.segments).scan_items())
     key = object_key(prefix, snapshot.taken_at)
     body = snapshot.to_bytes()
-    client_of("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip", IfNoneMatch="*")
+    operator_client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip", IfNoneMatch="*")
     print(
         f"s3://{bucket}/{key}: {len(snapshot.items)} records covering {snapshot.events_covered} events, "
         f"{len(body)} bytes"
@@ -92,7 +87,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
 
     s = settings_for(args.local_stack)
     bucket, prefix = _snapshot_location(args.from_, s)
-    s3 = client_of("s3")
+    s3 = operator_client("s3")
     key = latest_snapshot_key(s3, bucket, prefix)
     if key is None:
         print(f"no view snapshot under s3://{bucket}/{prefix}/")
@@ -100,7 +95,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     snapshot = ViewSnapshot.from_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     payments = Payments(env=payments_env(s))
-    heads = stream_heads(client_of("dynamodb"), s.events_table, args.segments)
+    heads = stream_heads(operator_client("dynamodb"), s.events_table, args.segments)
     report = recover(snapshot, heads.items(), lambda tid, gt: payments.events.get(tid, gt=gt))
     elapsed = time.perf_counter() - started
     view = TransactionView(s.transactions_table, scan_segments=args.segments)
@@ -139,7 +134,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     s = settings_for(args.local_stack)
     bucket, prefix = parse_s3_url(args.to)
     tables = {"events": s.events_table, "positions": s.positions_table}
-    manifest = backup(client_of("dynamodb"), client_of("s3"), tables, bucket, prefix, args.segment_items)
+    manifest = backup(operator_client("dynamodb"), operator_client("s3"), tables, bucket, prefix, args.segment_items)
     for label, t in manifest.tables.items():
         print(f"{label} ({t.table}): {t.items} items in {len(t.segments)} segments")
     print(f"s3://{bucket}/{prefix}/manifest.json")
@@ -152,19 +147,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     settings_for(args.local_stack)  # the local stack's endpoint and Region
     bucket, prefix = parse_s3_url(args.from_)
     try:
-        count = restore(client_of("dynamodb"), client_of("s3"), bucket, prefix, args.table, args.into)
+        count = restore(operator_client("dynamodb"), operator_client("s3"), bucket, prefix, args.table, args.into)
     except BackupError as e:
         print(f"restore refused: {e}")
         return 1
     print(f"restored {count} {args.table} items into {args.into}")
     return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -173,7 +161,7 @@ def add_parser(sub: Any) -> None:
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--local-stack", metavar="FILE", help="the local-stack.json that `make run` wrote")
-        q.add_argument("--segments", type=_positive, default=4, metavar="N", help="parallel scan segments")
+        q.add_argument("--segments", type=positive_int, default=4, metavar="N", help="parallel scan segments")
 
     q = rsub.add_parser("snapshot-view", help="write a snapshot of the transaction view to S3")
     q.add_argument("--to", metavar="S3URL", help="s3://bucket/prefix (default: the archive's view-snapshots/)")
@@ -188,7 +176,7 @@ def add_parser(sub: Any) -> None:
 
     q = rsub.add_parser("backup", help="back up the events and positions tables to S3 (gzip segments)")
     q.add_argument("--to", required=True, metavar="S3URL")
-    q.add_argument("--segment-items", type=_positive, default=10_000, metavar="N")
+    q.add_argument("--segment-items", type=positive_int, default=10_000, metavar="N")
     common(q)
     q.set_defaults(func=cmd_backup)
 

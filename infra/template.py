@@ -76,6 +76,56 @@ def queue_name(step: str) -> str:
     return step.capitalize() + "Queue"
 
 
+def _private_bucket(properties: dict[str, Any]) -> dict[str, Any]:
+    """An S3 bucket with `properties`, and what every bucket of the stack has: encryption with
+    the stack's key (Bucket Key on: few KMS calls), public access blocked, the bucket owner
+    owning every object (no ACLs)."""
+    return {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {
+            **properties,
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": arn(KEY)},
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        },
+    }
+
+
+def _tls_only(bucket: str) -> dict[str, Any]:
+    """The policy of the bucket with logical id `bucket`: any request without TLS is denied."""
+    return {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {
+            "Bucket": ref(bucket),
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [arn(bucket), sub(f"${{{bucket}.Arn}}/*")],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            },
+        },
+    }
+
+
 def _stateful(resource: dict[str, Any]) -> dict[str, Any]:
     """Data outlives stack mistakes: never delete or replace a table or bucket with data in it."""
     return {**resource, "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
@@ -159,9 +209,8 @@ def storage() -> dict[str, Any]:
             ],
         ),
         "ArchiveBucket": _stateful(
-            {
-                "Type": "AWS::S3::Bucket",
-                "Properties": {
+            _private_bucket(
+                {
                     # Archived messages are evidence: versions cannot be deleted or overwritten
                     # during retention (MiniStack accepts Object Lock but does not enforce it).
                     "ObjectLockEnabled": True,
@@ -171,33 +220,14 @@ def storage() -> dict[str, Any]:
                     },
                     "BucketName": sub("${AWS::StackName}-archive-${AWS::AccountId}-${AWS::Region}"),
                     "VersioningConfiguration": {"Status": "Enabled"},
-                    "BucketEncryption": {
-                        "ServerSideEncryptionConfiguration": [
-                            {
-                                "ServerSideEncryptionByDefault": {
-                                    "SSEAlgorithm": "aws:kms",
-                                    "KMSMasterKeyID": arn(KEY),
-                                },
-                                "BucketKeyEnabled": True,
-                            }
-                        ]
-                    },
-                    "PublicAccessBlockConfiguration": {
-                        "BlockPublicAcls": True,
-                        "BlockPublicPolicy": True,
-                        "IgnorePublicAcls": True,
-                        "RestrictPublicBuckets": True,
-                    },
-                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                },
-            }
+                }
+            )
         ),
         # Digests of the event streams (chalicelib/eventstore/digests.py): COMPLIANCE mode, so
         # no one, the root account included, deletes or overwrites one during its retention.
         "DigestsBucket": _stateful(
-            {
-                "Type": "AWS::S3::Bucket",
-                "Properties": {
+            _private_bucket(
+                {
                     "ObjectLockEnabled": True,
                     "ObjectLockConfiguration": {
                         "ObjectLockEnabled": "Enabled",
@@ -205,52 +235,15 @@ def storage() -> dict[str, Any]:
                     },
                     "BucketName": sub("${AWS::StackName}-digests-${AWS::AccountId}-${AWS::Region}"),
                     "VersioningConfiguration": {"Status": "Enabled"},
-                    "BucketEncryption": {
-                        "ServerSideEncryptionConfiguration": [
-                            {
-                                "ServerSideEncryptionByDefault": {
-                                    "SSEAlgorithm": "aws:kms",
-                                    "KMSMasterKeyID": arn(KEY),
-                                },
-                                "BucketKeyEnabled": True,
-                            }
-                        ]
-                    },
-                    "PublicAccessBlockConfiguration": {
-                        "BlockPublicAcls": True,
-                        "BlockPublicPolicy": True,
-                        "IgnorePublicAcls": True,
-                        "RestrictPublicBuckets": True,
-                    },
-                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                },
-            }
+                }
+            )
         ),
         # Snapshots of hot aggregates, the liquidity positions (chalicelib/eventstore/s3snapshots.py):
         # derived data (the events are the record), so no versioning and no Object Lock; old
         # history expires, each aggregate's `latest` copy never does.
         "SnapshotsBucket": _stateful(
-            {
-                "Type": "AWS::S3::Bucket",
-                "Properties": {
-                    "BucketEncryption": {
-                        "ServerSideEncryptionConfiguration": [
-                            {
-                                "ServerSideEncryptionByDefault": {
-                                    "SSEAlgorithm": "aws:kms",
-                                    "KMSMasterKeyID": arn(KEY),
-                                },
-                                "BucketKeyEnabled": True,
-                            }
-                        ]
-                    },
-                    "PublicAccessBlockConfiguration": {
-                        "BlockPublicAcls": True,
-                        "BlockPublicPolicy": True,
-                        "IgnorePublicAcls": True,
-                        "RestrictPublicBuckets": True,
-                    },
-                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            _private_bucket(
+                {
                     "LifecycleConfiguration": {
                         "Rules": [
                             {
@@ -261,47 +254,11 @@ def storage() -> dict[str, Any]:
                             }
                         ]
                     },
-                },
-            }
+                }
+            )
         ),
-        "SnapshotsBucketPolicy": {
-            "Type": "AWS::S3::BucketPolicy",
-            "Properties": {
-                "Bucket": ref("SnapshotsBucket"),
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn("SnapshotsBucket"), sub("${SnapshotsBucket.Arn}/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                },
-            },
-        },
-        "ArchiveBucketPolicy": {
-            "Type": "AWS::S3::BucketPolicy",
-            "Properties": {
-                "Bucket": ref("ArchiveBucket"),
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn("ArchiveBucket"), sub("${ArchiveBucket.Arn}/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                },
-            },
-        },
+        "SnapshotsBucketPolicy": _tls_only("SnapshotsBucket"),
+        "ArchiveBucketPolicy": _tls_only("ArchiveBucket"),
         # One key for the whole Region set: every Region decrypts the events it takes over. The
         # primary stack creates the secret, with a Secrets Manager replica in each peer Region
         # (same name and ARN suffix; the peer's own key does not exist yet, so a replica is
