@@ -13,7 +13,6 @@ from chalicelib import iso20022, observability
 from chalicelib.adapters.s3 import sha256
 from chalicelib.domain import MessageMismatch, Payment, TxSts
 from chalicelib.domain.models import Original, Reason
-from chalicelib.pipeline.errors import NotHomeRegion
 from chalicelib.pipeline.messages import StepMessage, next_step
 from chalicelib.pipeline.ports import Archive, StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
@@ -64,15 +63,10 @@ class Incoming:
                 payment.receive(sha256=sha, message_key=key, credit_transfer=credit_transfer)
             return True
 
-        try:
-            payment, _ = self.uow.record(
-                msg.transaction_id,
-                step,
-                fault_point="incoming.after_append",
-                receive_count=msg.receive_count,
-            )
-        except NotHomeRegion:
-            return  # fenced: another Region runs it now; acknowledged, nothing done
+        result = self.uow.step("incoming", msg, step)
+        if result is None:
+            return  # fenced: another Region runs it now
+        payment, _ = result
         if payment.message_sha256 != sha:
             log.warning("refused a second message for a transaction", extra={"transaction_id": str(msg.transaction_id)})
             return

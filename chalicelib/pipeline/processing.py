@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from chalicelib import observability
 from chalicelib.domain import Payment
 from chalicelib.pipeline.decision import Decide
-from chalicelib.pipeline.errors import NotHomeRegion
 from chalicelib.pipeline.messages import StepMessage, next_step
 from chalicelib.pipeline.ports import StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
@@ -34,13 +33,6 @@ class Processing:
                 )
             return True
 
-        try:
-            self.uow.record(
-                msg.transaction_id,
-                step,
-                fault_point="processing.after_append",
-                receive_count=msg.receive_count,
-            )
-        except NotHomeRegion:
-            return  # fenced: another Region runs it now; acknowledged, nothing done
+        if self.uow.step("processing", msg, step) is None:
+            return  # fenced: another Region runs it now
         self.releasing.send(str(msg.transaction_id), "releasing", next_step(msg.transaction_id))

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from chalicelib import observability
 from chalicelib.domain import Payment, TxSts
 from chalicelib.pipeline import reports
-from chalicelib.pipeline.errors import NotHomeRegion
 from chalicelib.pipeline.liquidity import Liquidity
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.ports import Archive, Notifier
@@ -51,16 +50,10 @@ class Releasing:
             payment.release(report_key=key, report_sha256=digest, report_msg_id=reports.report_msg_id(payment.id))
             return True
 
-        try:
-            payment, recorded = self.uow.record(
-                msg.transaction_id,
-                step,
-                fault_point="releasing.after_append",
-                receive_count=msg.receive_count,
-                settles=True,
-            )
-        except NotHomeRegion:
+        result = self.uow.step("releasing", msg, step, settles=True)
+        if result is None:
             return  # fenced (docs/multi-region.md §4): no release, no notification
+        payment, recorded = result
         if recorded:
             observability.released(
                 payment.tx_sts.value, [r.code for r in payment.reasons], payment.created_on, payment.modified_on

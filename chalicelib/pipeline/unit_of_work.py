@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError
 from chalicelib.domain import Payment
 from chalicelib.pipeline import faults
 from chalicelib.pipeline.errors import NotHomeRegion, StepContended
+from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
 
 Step = Callable[[Payment], bool]  # records its event and says True, or False if already recorded
@@ -68,3 +69,18 @@ class UnitOfWork:
                 faults.check(self.fault_injection, fault_point, receive_count)
             return payment, True
         raise StepContended(f"{transaction_id}: could not record the step after {self.attempts} conflicts")
+
+    def step(self, name: str, msg: StepMessage, step: Step, *, settles: bool = False) -> tuple[Payment, bool] | None:
+        """A pipeline step's `record` of its message: its fault point is `<name>.after_append`;
+        None when the payment is fenced off here (another Region runs it, or this one was taken
+        over): the message is then acknowledged, nothing recorded, nothing sent or published."""
+        try:
+            return self.record(
+                msg.transaction_id,
+                step,
+                fault_point=f"{name}.after_append",
+                receive_count=msg.receive_count,
+                settles=settles,
+            )
+        except NotHomeRegion:
+            return None
