@@ -31,6 +31,7 @@ from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.decision import Decide
 from chalicelib.pipeline.failover import Failover, FailoverController, HttpPeerProbe, PeerProbe, Regions
 from chalicelib.pipeline.failover import Leases as LeasesPort
+from chalicelib.pipeline.handoff import handoff
 from chalicelib.pipeline.incoming import Incoming
 from chalicelib.pipeline.issue_transaction import IssueTransaction
 from chalicelib.pipeline.liquidity import Liquidity, Positions, parse_limits
@@ -176,6 +177,13 @@ def build(s: Settings, **overrides: Any) -> Service:
     sla = Sla.parse(s.sla_seconds, s.sla_seconds_by_type)
     schedule_deadline = ScheduleDeadline(a.deadlines, sla)
     time_out = TimeOut(uow, a.releasing, sla)
+    # the steps, last first: each hands its payment to the next (pipeline/handoff.py)
+    releasing = Releasing(uow, a.archive, a.notifier, liquidity)
+    to_releasing = handoff(s.step_handoff, a.releasing, "releasing", releasing)
+    decide = Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s)
+    processing = Processing(uow, decide, to_releasing)
+    to_processing = handoff(s.step_handoff, a.processing, "processing", processing)
+    incoming = Incoming(uow, a.archive, to_processing, to_releasing)
     return Service(
         adapters=a,
         liquidity=liquidity,
@@ -186,7 +194,6 @@ def build(s: Settings, **overrides: Any) -> Service:
             a.incoming,
             SubmitCancellation(cancel, s.max_message_bytes),
             s.max_message_bytes,
-            schedule_deadline,
             s.region_id,
         ),
         cancel=cancel,
@@ -196,13 +203,9 @@ def build(s: Settings, **overrides: Any) -> Service:
             lambda owner, request: follower.find_for_status_request(a.view, owner, request),
             s.max_message_bytes,
         ),
-        incoming=Incoming(uow, a.archive, a.processing, a.releasing),
-        processing=Processing(
-            uow,
-            Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s),
-            a.releasing,
-        ),
-        releasing=Releasing(uow, a.archive, a.notifier, liquidity),
+        incoming=incoming,
+        processing=processing,
+        releasing=releasing,
         time_out=time_out,
         deadline_reached=DeadlineReached(time_out, a.deadlines),
         sweep=Sweep(a.overdue, time_out, sla),

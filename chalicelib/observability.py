@@ -36,7 +36,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from chalicelib.adapters.settings import settings
-from chalicelib.eventstore.chain import set_actor
+from chalicelib.eventstore.chain import acting, set_actor
 
 SYSTEM_ACTOR = "pacsflow"  # the acting client of a pipeline step: the service itself
 
@@ -153,6 +153,19 @@ def message(transaction_id: object, receive_count: int) -> Iterator[None]:
         logger.thread_safe_remove_keys(["transaction_id", "receive_count"])
     finally:
         _add(STEP_LATENCY, MetricUnit.Milliseconds, (time.perf_counter() - start) * 1000)
+
+
+@contextmanager
+def inline_step(step: str) -> Iterator[None]:
+    """A step run by the previous one in its invocation (chalicelib/pipeline/handoff.py):
+    the events it records name it (`who`), and it reports its own StepLatency (dimension
+    Step); the invocation's StepLatency covers the whole chain."""
+    start = time.perf_counter()
+    with acting(step=step):
+        try:
+            yield
+        finally:
+            _single(STEP_LATENCY, MetricUnit.Milliseconds, (time.perf_counter() - start) * 1000, Step=step)
 
 
 def _add(name: str, unit: MetricUnit, value: float) -> None:

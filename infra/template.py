@@ -789,6 +789,7 @@ def environment() -> dict[str, Any]:
         "PACSFLOW_SLA_SECONDS_BY_TYPE": ref("SlaSecondsByType"),
         "PACSFLOW_RELEASED_TOPIC_ARN": ref("ReleasedTopic"),
         "PACSFLOW_FAULT_INJECTION": ref("FaultInjection"),
+        "PACSFLOW_STEP_HANDOFF": ref("StepHandoff"),
         "PACSFLOW_CALL_LOG": ref("CallLog"),
         "PACSFLOW_USER_POOL_ID": ref("UserPool"),
         "PACSFLOW_CIPHER_SECRET_ARN": cipher_secret(),
@@ -894,22 +895,28 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _send("ProcessingQueue"),
             {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
             _archive("s3:GetObject", "inbound"),
-            _send("DeadlinesQueue"),  # /uuid and /inbox schedule the payment's SLA deadline
+            _send("DeadlinesQueue"),  # /uuid schedules the payment's SLA deadline
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
             *peer_reads(),
         ],
-        "Incoming": [
-            _events_rw(),
-            _archive("s3:GetObject", "inbound"),
-            _consume("IncomingQueue"),
-            _send("ProcessingQueue", "ReleasingQueue"),
-        ],
-        "Processing": [
+        "Incoming": [  # and, inline (chalicelib/pipeline/handoff.py), what processing and releasing do
             _events_rw(),
             _positions_rw(),
             *_positions_snapshots(),
+            _archive("s3:GetObject", "inbound"),
+            _archive("s3:PutObject", "outbound"),
+            _consume("IncomingQueue"),
+            _send("ProcessingQueue", "ReleasingQueue"),
+            {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [ref("ReleasedTopic")]},
+        ],
+        "Processing": [  # and, inline, what releasing does
+            _events_rw(),
+            _positions_rw(),
+            *_positions_snapshots(),
+            _archive("s3:PutObject", "outbound"),
             _consume("ProcessingQueue"),
             _send("ReleasingQueue"),
+            {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [ref("ReleasedTopic")]},
         ],
         "Releasing": [
             _events_rw(),
@@ -1588,6 +1595,13 @@ def merge_template() -> dict[str, Any]:
                 "Type": "String",
                 "Default": "",
                 "Description": "test-only fault points; empty in real stages",
+            },
+            "StepHandoff": {
+                "Type": "String",
+                "Default": "inline",
+                "AllowedValues": ["inline", "queue"],
+                "Description": "inline: the incoming step runs processing and releasing in its invocation "
+                "(one queue hop per payment); queue: each step hands over through the next step's queue",
             },
             "CallLog": {
                 "Type": "String",

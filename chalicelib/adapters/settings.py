@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     lease_heartbeats: int = 3
     probe_timeout_s: float = 2.0
     # Test-only: comma-separated fault points (see chalicelib/pipeline/faults.py).
+    step_handoff: Literal["inline", "queue"] = (
+        "inline"  # PACSFLOW_STEP_HANDOFF: inline | queue (chalicelib/pipeline/handoff.py)
+    )
     fault_injection: str = ""
     # Test-only: a file to append every AWS call to (chalicelib/adapters/call_log.py).
     call_log: str = ""

@@ -13,8 +13,9 @@ from chalicelib import iso20022, observability
 from chalicelib.adapters.s3 import sha256
 from chalicelib.domain import MessageMismatch, Payment, TxSts
 from chalicelib.domain.models import Original, Reason
-from chalicelib.pipeline.messages import StepMessage, next_step
-from chalicelib.pipeline.ports import Archive, StepQueue
+from chalicelib.pipeline.handoff import Handoff
+from chalicelib.pipeline.messages import StepMessage
+from chalicelib.pipeline.ports import Archive
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ class ArchiveMismatch(RuntimeError):
 class Incoming:
     uow: UnitOfWork
     archive: Archive
-    processing: StepQueue
-    releasing: StepQueue
+    processing: Handoff
+    releasing: Handoff  # a message rejected here (FF01) goes straight to release
 
     @observability.traced
     def __call__(self, msg: StepMessage) -> None:
@@ -71,8 +72,7 @@ class Incoming:
             log.warning("refused a second message for a transaction", extra={"transaction_id": str(msg.transaction_id)})
             return
         rejected = payment.tx_sts is TxSts.RJCT and payment.rejected_at_step == "incoming"
-        queue, name = (self.releasing, "releasing") if rejected else (self.processing, "processing")
-        queue.send(str(msg.transaction_id), name, next_step(msg.transaction_id))
+        (self.releasing if rejected else self.processing)(msg, payment)
 
     def message(self, body: dict[str, Any]) -> bytes:
         """The archived message, from the queue message when it travelled there (checked

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from chalicelib import observability
 from chalicelib.domain import Payment
 from chalicelib.pipeline.decision import Decide
-from chalicelib.pipeline.messages import StepMessage, next_step
-from chalicelib.pipeline.ports import StepQueue
+from chalicelib.pipeline.handoff import Handoff
+from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 
@@ -17,7 +17,7 @@ from chalicelib.pipeline.unit_of_work import UnitOfWork
 class Processing:
     uow: UnitOfWork
     decide: Decide
-    releasing: StepQueue
+    releasing: Handoff
 
     @observability.traced
     def __call__(self, msg: StepMessage) -> None:
@@ -33,6 +33,7 @@ class Processing:
                 )
             return True
 
-        if self.uow.step("processing", msg, step) is None:
+        result = self.uow.step("processing", msg, step)
+        if result is None:
             return  # fenced: another Region runs it now
-        self.releasing.send(str(msg.transaction_id), "releasing", next_step(msg.transaction_id))
+        self.releasing(msg, result[0])

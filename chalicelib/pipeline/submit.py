@@ -4,14 +4,14 @@ The message is archived first (content-addressed), then recorded on the payment
 (`Submitted`: the fact survives the loss of the queue message with its Region), then queued; the queue's deduplication
 id is its hash, so a retried POST queues nothing new. The same message again is answered
 as taken; a different message for a transaction that has one is refused (409). The
-payment's SLA deadline is scheduled again (the one `/uuid` sent may be lost). A camt.056
-posted to /inbox is a cancellation request (chalicelib/pipeline/cancel.py).
+payment's SLA deadline was scheduled by `/uuid`; if that message is lost, the sweep times
+the payment out (chalicelib/pipeline/timeouts.py). A camt.056 posted to /inbox is a
+cancellation request (chalicelib/pipeline/cancel.py).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -33,7 +33,6 @@ class Submit:
     incoming: StepQueue
     cancellation: SubmitCancellation
     max_message_bytes: int
-    schedule_deadline: Callable[[Payment], None] = lambda _: None
     region_id: str = ""  # only the payment's home Region takes its message (NotHomeRegion)
 
     def __call__(self, transaction_id: UUID, message_type: str | None, body: bytes, owner: str) -> Payment:
@@ -52,10 +51,10 @@ class Submit:
             p.submit(sha256=digest, message_key=key)
             return True
 
-        payment, _ = UnitOfWork(self.payments, region_id=self.region_id).record(transaction_id, submitted, owner=owner)
+        uow = UnitOfWork(self.payments, region_id=self.region_id)
+        payment, _ = uow.record(transaction_id, submitted, owner=owner, payment=payment)
         step = {"transaction_id": str(transaction_id), "sha256": digest, "key": key}
         if len(body) <= INLINE_MESSAGE_BYTES:  # carried in the queue message: no S3 read in the step
             step["message"] = base64.b64encode(body).decode("ascii")
         self.incoming.send(str(transaction_id), "incoming", step, dedup=digest)
-        self.schedule_deadline(payment)
         return payment

@@ -11,8 +11,8 @@ seconds `sla_seconds_by_type` gives its message type. The deadline is a function
 payment alone, so every deadline message of one payment carries the same one, and the sweep
 computes the same from the view.
 
-**Close to the SLA: a delayed message per payment.** `/uuid` and `/inbox` each send one to
-the deadlines queue (SQS standard: FIFO takes no per-message delay), delayed until the
+**Close to the SLA: a delayed message per payment.** `/uuid` sends one to the deadlines
+queue (SQS standard: FIFO takes no per-message delay), delayed until the
 deadline (at most 900 s; a message that arrives early, because of that cap or clock skew,
 sends itself again with what remains). Its handler, `DeadlineReached`, times the payment
 out if it is still not released. Messages come at least once and the handler is idempotent.

@@ -49,14 +49,18 @@ class UnitOfWork:
         receive_count: int = 1,
         fence: bool = True,
         settles: bool = False,
+        payment: Payment | None = None,
     ) -> tuple[Payment, bool]:
         """Run `step` on the payment and save what it recorded, exactly once; say whether
         this call recorded it. `owner`: only that client's payment exists. `fault_point`: the
         test-only crash between this append and the caller's send (first delivery only).
         `fence`: NotHomeRegion (nothing recorded) unless this Region is the payment's home;
-        `settles`: nor when this Region is itself taken over (self-fencing)."""
+        `settles`: nor when this Region is itself taken over (self-fencing). `payment`: the
+        payment as this process read or saved it, decided on without a read (a conflict
+        means it was not the latest: it is read then, as every later attempt is)."""
         for _ in range(self.attempts):
-            payment = self.payments.get_payment(transaction_id, owner)
+            if payment is None:
+                payment = self.payments.get_payment(transaction_id, owner)
             if fence:  # a release recorded before this Region was taken over still publishes
                 self.check_home(payment, settles and not payment.is_released)
             if not step(payment):
@@ -64,6 +68,7 @@ class UnitOfWork:
             try:
                 self.payments.save(payment)
             except IntegrityError:
+                payment = None
                 continue
             if fault_point is not None:
                 faults.check(self.fault_injection, fault_point, receive_count)
@@ -81,6 +86,7 @@ class UnitOfWork:
                 fault_point=f"{name}.after_append",
                 receive_count=msg.receive_count,
                 settles=settles,
+                payment=msg.payment,
             )
         except NotHomeRegion:
             return None

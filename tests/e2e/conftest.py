@@ -109,7 +109,9 @@ def two_regions(aws_endpoint) -> dict:
     `make run REGIONS="us-east-1 eu-west-1"` does (the local-stack.json shape)."""
     pytest.MonkeyPatch().setenv("PACSFLOW_SLA_SECONDS", E2E_SLA_SECONDS)
     # no call log: its functions are not the session stack's (tests/e2e/test_least_privilege.py)
-    return deploy_local_regions(aws_endpoint, TWO_REGIONS, stack="pacsflow-regions", parameters={"CallLog": ""})
+    # steps hand over by queue: the failover test holds a payment at each step by pausing a queue
+    parameters = {"CallLog": "", "StepHandoff": "queue"}
+    return deploy_local_regions(aws_endpoint, TWO_REGIONS, stack="pacsflow-regions", parameters=parameters)
 
 
 def fetch_token(stack: dict, client: dict, scope: str | None = None) -> str:

@@ -23,7 +23,8 @@ PACS002 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 
 def accepted_not_released(p):
-    """A payment the processing step accepted; its release is still queued."""
+    """A payment the processing step accepted; its release is still queued (the service's
+    steps hand over by queue, so that a payment can be held at a step)."""
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
     _, _, body = p.adapters.incoming.sent.pop(0)
@@ -46,7 +47,7 @@ def used(p) -> Decimal:
 
 
 def test_a_camt056_before_release_cancels_frees_liquidity_and_releases_a_canc_report():
-    p = memory_service(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = accepted_not_released(p)
     assert used(p) == Decimal("1234.56")
     camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes())
@@ -69,7 +70,7 @@ def settled(p):
 
 
 def test_after_release_a_duplicate_is_returned_with_a_pacs004():
-    p = memory_service(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)
     assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("CNCL", [])
@@ -79,7 +80,7 @@ def test_after_release_a_duplicate_is_returned_with_a_pacs004():
 
 
 def test_after_release_a_customer_request_is_refused():
-    p = memory_service(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)
     assert p.cancel(tx, OWNER, "CUST") == "RJCR"
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["CUST"])
@@ -87,7 +88,7 @@ def test_after_release_a_customer_request_is_refused():
 
 
 def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
-    p = memory_service(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)
     p.cancel(tx, OWNER, "DUPL", case_id="CASE-1")
     first = p.status_report(tx, OWNER, "camt.029")
@@ -99,7 +100,7 @@ def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
 
 
 def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
-    p = memory_service(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)
     other = (
         redated((EVENTS / "camt056_cancel.xml").read_bytes())
@@ -117,7 +118,7 @@ def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
 
 
 def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
-    p = memory_service(limits='{"DEUTDEFFXXX:EUR": "5000"}')
+    p = memory_service(limits='{"DEUTDEFFXXX:EUR": "5000"}', step_handoff="queue")
     other = accepted_not_released(p)  # holds 1234.56 of the 5000
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bah_envelope.xml").read_bytes()), OWNER)
@@ -132,7 +133,7 @@ def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
 def test_a_cancellation_that_wins_the_race_against_processing_frees_what_processing_reserved():
     """Processing reserved, then lost its save to a cancellation (no outcome recorded): the
     reservation is still held, and the release of the cancelled payment gives it back."""
-    p = memory_service(limits=UNLIMITED)
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
     _, _, body = p.adapters.incoming.sent.pop(0)

@@ -125,7 +125,7 @@ def test_velocity_limits_payments_per_window():
 
 
 def test_a_retried_processing_step_reserves_once():
-    p = memory_service(limits='{"*": "1000000000"}')
+    p = memory_service(limits='{"*": "1000000000"}', step_handoff="queue")
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), OWNER)
     from chalicelib.pipeline.messages import StepMessage

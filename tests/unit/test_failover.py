@@ -41,6 +41,7 @@ def two_regions(automatic: bool = True) -> tuple[bootstrap.Service, bootstrap.Se
             tenants={client: TENANT},
             sla_seconds=3600,
             automatic_failover=automatic,
+            step_handoff="queue",  # payments held at each step when a Region fails
         )
         regions.append(bootstrap.build(s, **own))
     return regions[0], regions[1]

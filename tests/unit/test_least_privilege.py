@@ -88,7 +88,7 @@ def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(poli
     ]
     refused = [
         call("ViewFollower", "dynamodb:PutItem", table_arn("events")),  # the follower never writes events
-        call("Incoming", "sns:Publish", TOPIC),  # only releasing publishes
+        call("Deadlines", "sns:Publish", TOPIC),  # only the steps that release publish
         call("APIHandler", "sqs:ReceiveMessage", queue_arn("IncomingQueue")),
         call("Incoming", "s3:PutObject", f"arn:aws:s3:::{BUCKET}/inbound/abc"),  # the wrong action
         call("Incoming", "s3:GetObject", "arn:aws:s3:::another-bucket/inbound/abc"),  # the wrong resource
@@ -233,7 +233,8 @@ def test_releasing_a_payment_cancelled_after_its_reservation_is_allowed_to_free_
             }
         )
         p = bootstrap.build(
-            Settings(liquidity_limits='{"*": "1000000000"}'), **{**memory_adapters(), "positions": positions}
+            Settings(liquidity_limits='{"*": "1000000000"}', step_handoff="queue"),
+            **{**memory_adapters(), "positions": positions},
         )
         log.write_text("")
         as_function("APIHandler")

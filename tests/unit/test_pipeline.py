@@ -109,9 +109,14 @@ def test_a_second_message_before_the_first_is_processed_is_refused_at_the_inbox(
     assert payment.tx_sts is TxSts.ACSC and payment.message_sha256 == payment.submitted_sha256
 
 
-@pytest.mark.parametrize("point", ["incoming.after_append", "processing.after_append", "releasing.after_append"])
+POINTS = ["incoming.after_append", "processing.after_append", "releasing.after_append"]
+SETTLED = ["Initiated", "Submitted", "Received", "Accepted", "Released"]
+
+
+@pytest.mark.parametrize("point", POINTS)
 def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(point):
-    p = memory_service(fault_injection=point)
+    """Steps handing over by queue: the step that died gets its own message again."""
+    p = memory_service(fault_injection=point, step_handoff="queue")
     tx = submit(p, BARE)
     step = point.split(".")[0]
     queues = {"incoming": p.adapters.incoming, "processing": p.adapters.processing, "releasing": p.adapters.releasing}
@@ -126,26 +131,58 @@ def test_a_crash_between_append_and_send_completes_exactly_once_on_redelivery(po
             handler(StepMessage(tx, body, receive_count=2))  # SQS redelivers the same message
         else:
             handler(StepMessage(tx, body, receive_count=1))
-    types = [type(e).__name__ for e in p.payments.history(tx)]
-    assert types == ["Initiated", "Submitted", "Received", "Accepted", "Released"]
+    assert [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
     assert len(p.adapters.notifier.published) == 1 and p.payments.get_payment(tx).tx_sts is TxSts.ACSC
 
 
+@pytest.mark.parametrize("point", POINTS)
+def test_inline_a_crash_after_any_append_completes_exactly_once_when_the_first_message_comes_again(point):
+    """Steps inline (the default): a crash anywhere in the chain fails the invocation, and the
+    message that started it, redelivered, finds each step recorded and goes on from there."""
+    p = memory_service(fault_injection=point)
+    tx = submit(p, BARE)
+    a = p.adapters
+    _, _, body = a.incoming.sent.pop(0)
+    with pytest.raises(InjectedFault):
+        p.incoming(StepMessage(tx, body, receive_count=1))
+    assert not (a.incoming.sent or a.processing.sent or a.releasing.sent or a.notifier.published)
+    recorded = [type(e).__name__ for e in p.payments.history(tx)]
+    assert (
+        recorded
+        == SETTLED[
+            : SETTLED.index({"incoming": "Received", "processing": "Accepted"}.get(point.split(".")[0], "Released")) + 1
+        ]
+    )
+    p.incoming(StepMessage(tx, body, receive_count=2))
+    assert [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
+    assert len(a.notifier.published) == 1 and p.payments.get_payment(tx).tx_sts is TxSts.ACSC
+    assert not (a.incoming.sent or a.processing.sent or a.releasing.sent)  # no hop: nothing queued
+
+
 def test_every_step_is_safe_to_run_twice():
-    p = memory_service()
+    p = memory_service(step_handoff="queue")
     tx = submit(p, BARE)
     a = p.adapters
     for queue, handler in ((a.incoming, p.incoming), (a.processing, p.processing), (a.releasing, p.releasing)):
         _, _, body = queue.sent.pop(0)
         handler(StepMessage(tx, body, 1))
         handler(StepMessage(tx, body, 2))
-    assert [type(e).__name__ for e in p.payments.history(tx)] == [
-        "Initiated",
-        "Submitted",
-        "Received",
-        "Accepted",
-        "Released",
-    ]
+    assert [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
+    assert p.adapters.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
+
+
+def test_inline_the_chain_is_safe_to_run_twice_and_each_step_reads_only_what_it_did_not_write():
+    p = memory_service()
+    tx = submit(p, BARE)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    reads = []
+    get = p.payments.repository.get
+    p.payments.repository.get = lambda *args, **kwargs: reads.append(args[0]) or get(*args, **kwargs)  # type: ignore[method-assign]
+    p.incoming(StepMessage(tx, body, 1))
+    assert reads == [tx]  # incoming read the payment; processing and releasing took it as saved
+    p.incoming(StepMessage(tx, body, 2))
+    assert [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
+    assert [n[1] for n in p.adapters.notifier.published] == ["ACSC", "ACSC"]  # a redelivery notifies again
     assert p.adapters.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
 
 

@@ -132,7 +132,7 @@ def test_a_release_whose_save_was_a_retried_own_write_is_notified_once(aws: None
             "DYNAMODB_CREATE_TABLE": "y",
         }
     )
-    p = bootstrap.build(Settings(), **adapters)
+    p = bootstrap.build(Settings(step_handoff="queue"), **adapters)  # the release's message lost
     client = p.payments.recorder.datastore.client  # type: ignore[attr-defined]
     lost = {op: LostAnswer(client, op) for op in ("PutItem", "TransactWriteItems")}
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
@@ -158,7 +158,7 @@ def test_a_release_whose_save_was_a_retried_own_write_is_notified_once(aws: None
 def test_releasing_notifies_from_the_recorded_state_not_the_save_outcome() -> None:
     """Whatever the store says about its save: a first delivery that finds the payment
     released (here, the save landed and still raised IntegrityError) announces it."""
-    p = memory_service()
+    p = memory_service(step_handoff="queue")
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
     p.submit(tx, "pacs.008", fresh("pacs008_bare.xml"), OWNER)
     for queue, handler in ((p.adapters.incoming, p.incoming), (p.adapters.processing, p.processing)):

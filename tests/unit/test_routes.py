@@ -239,7 +239,10 @@ class Api:
 def http(monkeypatch) -> Api:
     view = MemoryView()
     svc = bootstrap.build(
-        Settings(max_message_bytes=MAX_MESSAGE_BYTES, peers={PEER: "https://peer.invalid"}, **POOL),
+        # steps hand over by queue: a test can hold a payment at a step (`Api.steps`)
+        Settings(
+            max_message_bytes=MAX_MESSAGE_BYTES, peers={PEER: "https://peer.invalid"}, step_handoff="queue", **POOL
+        ),
         **{**memory_adapters(), "view": view},
     )
     monkeypatch.setattr(app_module, "service", lambda: svc)

@@ -30,7 +30,9 @@ PACS002 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 
 def service(sla_seconds: int = 0, **settings) -> bootstrap.Service:
-    """SLA 0 by default: every payment is past its deadline as soon as it exists."""
+    """SLA 0 by default: every payment is past its deadline as soon as it exists. Steps hand
+    over by queue, so that a payment can be held at a step (chalicelib/pipeline/handoff.py)."""
+    settings.setdefault("step_handoff", "queue")
     view = MemoryView()
     adapters = {**memory_adapters(), "view": view, "overdue": MemoryOverdue(view)}
     return bootstrap.build(Settings(liquidity_limits=LIMITS, sla_seconds=sla_seconds, **settings), **adapters)
@@ -74,7 +76,7 @@ def reported(p, tx: UUID) -> tuple[str | None, list[str]]:
 
 
 def deliver_deadline(p, tx: UUID) -> None:
-    """The deadline message `/uuid` or `/inbox` sent for `tx`, as the queue delivers it."""
+    """The deadline message `/uuid` sent for `tx`, as the queue delivers it."""
     body = next(b for b, _ in p.adapters.deadlines.sent if b["transaction_id"] == str(tx))
     p.deadline_reached(StepMessage(tx, body))
 
@@ -203,7 +205,7 @@ def test_a_deadline_beyond_the_sqs_delay_limit_is_sent_at_the_limit():
 def test_the_sla_can_be_set_per_message_type():
     p = service(sla_seconds=3600, sla_seconds_by_type='{"pacs.008": 0}')
     tx = stopped_at(p, TxSts.ACTC)
-    assert [d for _, d in p.adapters.deadlines.sent] == [0, 0]  # /uuid and /inbox
+    assert [d for _, d in p.adapters.deadlines.sent] == [0]  # /uuid (a lost one: the sweep's)
     p.time_out(tx)
     assert p.payments.get_payment(tx).tx_sts is TxSts.RJCT
 
