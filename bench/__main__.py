@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(run_recovery(1 if args.quick else 2))
         save(results, args.output)
     if parts & {"costs", "e2e", "recovery"}:
-        from bench import costs, e2e
+        from bench import costs, dollars, e2e
 
         print("starting MiniStack and deploying the stack ...", flush=True)
         with e2e.ministack_stack() as stack:
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 detail = costs.measure(stack["endpoint_url"], payments=3)
                 results.update(report.cost_headlines(detail))
                 results["costs_detail"] = detail
+                results.update(dollars.figures(detail, results, RESULTS, report.HEADLINE))
                 save(results, args.output)  # a later part may fail or be stopped
             if "e2e" in parts:
                 print(f"warming up the API workers ({args.warm_workers}) ...", flush=True)

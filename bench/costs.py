@@ -47,6 +47,7 @@ class Meter:
         self.charges: list[tuple[str, wcu.Charge]] = []
         self.model = model
         self._hooked: dict[int, Any] = {}
+        self.usage = UsageMeter(self)
 
     def attach(self, client: Any) -> None:
         if id(client) in self._hooked:
@@ -56,6 +57,7 @@ class Meter:
         events.register("before-send", self._before_send)
         events.register("before-parameter-build.dynamodb", self._capture)
         events.register("after-call.dynamodb", self._after_call)
+        self.usage.attach(events)
 
     def attach_all(self, root: Any, depth: int = 7) -> int:
         """Hook every botocore client reachable from `root`'s attributes."""
@@ -100,11 +102,96 @@ class Meter:
             events.unregister("before-send", self._before_send)
             events.unregister("before-parameter-build.dynamodb", self._capture)
             events.unregister("after-call.dynamodb", self._after_call)
+            self.usage.detach(events)
         self._hooked.clear()
 
     def reset(self) -> None:
         self.requests.clear()
         self.charges.clear()
+        self.usage.reset()
+
+
+class UsageMeter:
+    """What bench/dollars.py prices beyond requests and write units, for the Meter's steps:
+    DynamoDB read units (Query and GetItem), SQS requests billed by queue kind (FIFO or
+    standard, in 64 KB chunks, Lambda's polling included) and bytes put to S3 per bucket.
+
+    MiniStack's ConsumedCapacity for reads is flat (1 or 0.5 whatever the size), so read
+    units are computed from the items by wcu.read_units, with the full item from the Meter's
+    table model where the run wrote it (a projection is billed on the whole item)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.rcu: Counter = Counter()
+        self.sqs: Counter = Counter()
+        self.s3_bytes: Counter = Counter()
+
+    def attach(self, events: Any) -> None:
+        events.register("before-parameter-build", self._before)
+        events.register("after-call.dynamodb", self._after_read)
+
+    def detach(self, events: Any) -> None:
+        events.unregister("before-parameter-build", self._before)
+        events.unregister("after-call.dynamodb", self._after_read)
+
+    def reset(self) -> None:
+        self.rcu.clear()
+        self.sqs.clear()
+        self.s3_bytes.clear()
+
+    def _counted(self) -> bool:
+        return not self.meter.step.startswith("bench")
+
+    def _before(self, params: dict, model: Any, context: dict, event_name: str, **_: Any) -> None:
+        service = event_name.split(".")[1]
+        if service == "dynamodb" and model.name in wcu.READ_OPERATIONS:
+            context["bench_read"] = (params.get("TableName"), bool(params.get("ConsistentRead")))
+        elif service == "sqs" and "QueueUrl" in params and self._counted():
+            kind = "fifo" if params["QueueUrl"].endswith(".fifo") else "standard"
+            body = params.get("MessageBody", "")
+            self.sqs[kind] += max(1, -(-len(body.encode("utf-8")) // SQS_CHUNK))
+        elif service == "s3" and model.name == "PutObject" and self._counted():
+            self.s3_bytes[params["Bucket"].split("-", 2)[-1]] += _body_size(params.get("Body", b""))
+
+    def _after_read(self, parsed: dict, context: dict, **_: Any) -> None:
+        captured = context.pop("bench_read", None)
+        if captured is None or not self._counted():
+            return
+        table, consistent = captured
+        returned = [parsed["Item"]] if "Item" in parsed else parsed.get("Items", [])
+        size = sum(wcu.item_size(self._whole(table, item)) for item in returned)
+        self.rcu[self.meter.step] += wcu.read_units(size, consistent)
+
+    def _whole(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
+        """The item as stored, if the run wrote it (a read is billed on it, not the projection)."""
+        spec = self.meter.model.specs.get(table)
+        if spec is None or not all(k in item for k in spec.keys):
+            return item
+        return self.meter.model.items.get((table, spec.key_of(item)), item)
+
+    def summary(self, payments: int) -> dict[str, Any]:
+        per = lambda n: round(n / payments, 2)  # noqa: E731
+        return {
+            "rcu_per_payment": per(sum(self.rcu.values())),
+            "rcu_by_step": {k: per(v) for k, v in self.rcu.items()},
+            "sqs_billed_requests_per_payment": {k: per(v) for k, v in sorted(self.sqs.items())},
+            "s3_bytes_put_per_payment": {k: per(v) for k, v in sorted(self.s3_bytes.items())},
+        }
+
+
+SQS_CHUNK = 64 * 1024  # SQS bills each 64 KB chunk of a payload as one request
+
+
+def _body_size(body: Any) -> int:
+    """Bytes of a PutObject Body: bytes, text, or a seekable file left where it was."""
+    if isinstance(body, str):
+        return len(body.encode("utf-8"))
+    if isinstance(body, (bytes, bytearray)):
+        return len(body)
+    position = body.tell()
+    end = body.seek(0, os.SEEK_END)
+    body.seek(position)
+    return end - position
 
 
 def _snake(logical_id: str) -> str:
@@ -304,6 +391,7 @@ def summarise(meter: Meter, payments: int) -> dict[str, Any]:
         "wcu_by_table_and_index": {k: per(v) for k, v in sorted(wcu_by_table.items())},
         "failed_writes_per_payment": per(sum(1 for _, c in meter.charges if c.failed)),
         "writes_of_last_payment": writes[-len(writes) // payments :] if writes else [],
+        **meter.usage.summary(payments),
     }
 
 

@@ -16,6 +16,8 @@ TARGETS: list[tuple[str, str, str, Any]] = [
     ("wcu_per_payment_notification_log", "DynamoDB WCU / payment (NOTIFICATION_LOG=y)", "<=", 10),
     ("wcu_per_payment_zlib", "DynamoDB WCU / payment (default + zlib events)", "<=", 10),
     ("wcu_per_payment_zlib_view_once", "DynamoDB WCU / payment (zlib, view once)", "<=", 10),
+    ("usd_per_million_payments", "USD / million payments, us-east-1 (bench/prices.json)", "", None),
+    ("usd_per_million_payments_aws_guidance", "USD / million payments, AWS guidance, same model", "", None),
     ("inprocess_payments_per_s", "in-process payments/s (1 core, POPO)", ">=", 1000),
     ("inprocess_growing_store_per_s", "in-process payments/s per 250, one growing store", "", None),
     ("lxml_limit_per_s", "lxml parse+XSD alone /s (1 core)", "", None),

@@ -261,6 +261,15 @@ class TableModel:
         return []
 
 
+def read_units(size: int, consistent: bool) -> float:
+    """Read units of one GetItem or Query returning `size` bytes of items (a Query's items
+    are summed, then rounded): 1 per started 4 KB strongly consistent, half that eventually
+    consistent, at least one 4 KB unit even for nothing found."""
+    units = max(1, math.ceil(size / (4 * KB)))
+    return float(units) if consistent else units / 2
+
+
+READ_OPERATIONS = frozenset({"GetItem", "Query"})
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
 
