@@ -14,9 +14,13 @@ reported apart: the Lambda service pays them, not our code.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -254,12 +258,12 @@ def create_resources(endpoint: str, prefix: str) -> dict[str, str]:
 OWNER = "bench-client"
 
 
-def build_pipeline(resources: dict[str, str], extra_env: dict[str, str]):
+def build_pipeline(resources: dict[str, str], extra_env: dict[str, str], settings: dict[str, str] | None = None):
     from chalicelib import bootstrap
     from chalicelib.adapters.settings import Settings
     from chalicelib.pipeline.payments import Payments
 
-    s = Settings(**{k: v for k, v in resources.items() if k in Settings.model_fields})
+    s = Settings(**{k: v for k, v in resources.items() if k in Settings.model_fields}, **(settings or {}))
     env = bootstrap.payments_env(s)
     env.update(extra_env)
     service = bootstrap.build(s, payments=Payments(env=env))
@@ -302,6 +306,14 @@ class LambdaPoller:
         finally:
             self.meter.step = previous
 
+    def polled(self, messages: int) -> None:
+        """What the Lambda service pays for `messages` delayed messages of the standard
+        deadlines queue (a ReceiveMessage and a DeleteMessage each), counted without taking
+        them: they arrive after the SLA, which the bench does not wait for."""
+        for op in ("ReceiveMessage", "DeleteMessage"):
+            self.meter.requests[("lambda sqs polling", "sqs", op)] += messages
+        self.meter.usage.sqs["standard"] += 2 * messages
+
 
 class _StreamRecord:
     def __init__(self, raw: dict[str, Any]) -> None:
@@ -311,39 +323,96 @@ class _StreamRecord:
         return self.raw
 
 
-def settle_one(pipeline, view, poller: LambdaPoller, meter: Meter, body: bytes, follow_each_commit: bool) -> str:
-    """One payment through every step; the view refreshed after each commit (a stream
-    batch per event, the worst case at low traffic) or once at the end."""
+VIEW_MODES = {
+    # one stream batch (one follower invocation) after every commit: the worst case, low traffic
+    "view_per_commit": "commit",
+    # one batch per client request or step invocation: what the follower's one-second batching
+    # window gives when a payment's commits of one invocation come within milliseconds
+    "view_per_invocation": "invocation",
+    # one batch for the whole payment: the best case, high traffic
+    "view_once": "payment",
+}
+
+
+def settle_one(pipeline, view, poller: LambdaPoller, meter: Meter, body: bytes, view_mode: str) -> str:
+    """One payment through every step, as the Lambda service runs them: the incoming
+    message (inline, the chain through releasing; by queue, each step's own message); the
+    view follower per commit, per invocation or once (VIEW_MODES); the SLA deadline
+    message `/uuid` sent, delivered after the payment settled; one POST /outbox."""
+    from chalicelib import observability
+    from chalicelib.pipeline.messages import StepMessage
+    from chalicelib.pipeline.timeouts import DeadlineReached, utc_now
     from chalicelib.projections import follower
 
-    def follow(tx: str) -> None:  # one stream batch: the refresh, and its digest
-        meter.step = "view follower"
-        record = _StreamRecord({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": tx}}, "SequenceNumber": "1"}})
-        follower.refresh_and_digest(pipeline.payments, view, pipeline.adapters.digests, [record])
+    each = VIEW_MODES[view_mode]
+    tx = ""
 
-    meter.step = "issue (GET /uuid)"
-    payment = pipeline.issue_transaction("pacs.008", "bench-request", OWNER)
-    tx = str(payment.id)
-    if follow_each_commit:
-        follow(tx)
-    meter.step = "submit (POST /inbox)"
-    pipeline.submit(payment.id, "pacs.008", body, OWNER)
-    a = pipeline.adapters
-    for step, url, handler in (
-        ("incoming", a.incoming.url, pipeline.incoming),
-        ("processing", a.processing.url, pipeline.processing),
-        ("releasing", a.releasing.url, pipeline.releasing),
-    ):
-        msg, receipt = poller.take(url)
-        meter.step = step
-        handler(msg)
-        poller.done(url, receipt)
-        if follow_each_commit:
-            follow(tx)
-    if not follow_each_commit:
-        follow(tx)
-    meter.step = "outbox (POST /outbox)"
-    report = pipeline.status_report(payment.id, OWNER)
+    def follow(transaction_id: str = "") -> None:  # one stream batch: the refresh, and its digest
+        previous, meter.step = meter.step, "view follower"
+        try:
+            keys = {"pk": {"S": transaction_id or tx}}
+            record = _StreamRecord({"eventName": "INSERT", "dynamodb": {"Keys": keys, "SequenceNumber": "1"}})
+            follower.refresh_and_digest(pipeline.payments, view, pipeline.adapters.digests, [record])
+        finally:
+            meter.step = previous
+
+    def invoked() -> None:
+        if each == "invocation":
+            follow()
+
+    save = pipeline.payments.save
+    inline_step = observability.inline_step
+
+    def saved(*args: Any, **kwargs: Any) -> Any:
+        result = save(*args, **kwargs)
+        if each == "commit":
+            follow(str(args[0].id))
+        return result
+
+    @contextmanager
+    def named(step: str) -> Iterator[None]:  # a step run inline counts as itself
+        previous, meter.step = meter.step, step
+        try:
+            with inline_step(step):
+                yield
+        finally:
+            meter.step = previous
+
+    pipeline.payments.save = saved
+    observability.inline_step = named
+    try:
+        meter.step = "issue (GET /uuid)"
+        payment = pipeline.issue_transaction("pacs.008", "bench-request", OWNER)
+        tx = str(payment.id)
+        invoked()
+        meter.step = "submit (POST /inbox)"
+        pipeline.submit(payment.id, "pacs.008", body, OWNER)
+        invoked()
+        a = pipeline.adapters
+        steps = [("incoming", a.incoming.url, pipeline.incoming)]
+        if a.settings.step_handoff == "queue":
+            steps += [("processing", a.processing.url, pipeline.processing)]
+            steps += [("releasing", a.releasing.url, pipeline.releasing)]
+        for step, url, handler in steps:
+            msg, receipt = poller.take(url)
+            meter.step = step
+            handler(msg)
+            poller.done(url, receipt)
+            invoked()
+        if each == "payment":
+            follow()
+        # the SLA deadline message of /uuid comes after the payment settled: a read, nothing to do
+        # (delivered here without its delay; its polling counted as a step message's)
+        meter.step = "deadline (after the SLA)"
+        poller.polled(1)
+        after_sla = dataclasses.replace(pipeline.time_out, clock=lambda: utc_now() + timedelta(days=1))
+        deadline = {"transaction_id": tx, "deadline": ""}
+        DeadlineReached(after_sla, a.deadlines)(StepMessage(payment.id, deadline))
+        meter.step = "outbox (POST /outbox)"
+        report = pipeline.status_report(payment.id, OWNER)
+    finally:
+        pipeline.payments.save = save
+        observability.inline_step = inline_step
     meter.step = "bench check (not counted)"
     status = pipeline.payments.get_payment(payment.id).tx_sts.value
     assert status == "ACSC", f"the payment did not settle: {status}"
@@ -395,11 +464,14 @@ def summarise(meter: Meter, payments: int) -> dict[str, Any]:
     }
 
 
-CONFIGURATIONS = {
-    "aggregate_recorder": {},  # the deployed default
-    "notification_log": {"NOTIFICATION_LOG": "y"},
+CONFIGURATIONS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    # label: (the Payments application's env, Settings)
+    "aggregate_recorder": ({}, {}),  # the deployed default
+    "notification_log": ({"NOTIFICATION_LOG": "y"}, {}),
     # What compressing event state (eventsourcing's own option) would save.
-    "aggregate_recorder_zlib": {"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"},
+    "aggregate_recorder_zlib": ({"COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}, {}),
+    # The three-queue contract: each step hands over through the next step's queue.
+    "queue_handoff": ({}, {"step_handoff": "queue"}),
 }
 
 
@@ -415,22 +487,22 @@ def measure(endpoint: str, payments: int = 3) -> dict[str, Any]:
     from bench.messages import fresh
 
     results: dict[str, Any] = {}
-    for label, extra_env in CONFIGURATIONS.items():
+    for label, (extra_env, settings) in CONFIGURATIONS.items():
         prefix = f"bench-{uuid.uuid4().hex[:6]}"
         resources = create_resources(endpoint, prefix)
         model = wcu.TableModel(wcu.specs_from_definitions(table_definitions(prefix)))
         meter = Meter(model)
-        pipeline, view = build_pipeline(resources, extra_env)
+        pipeline, view = build_pipeline(resources, extra_env, settings)
         poller = LambdaPoller(endpoint, meter)
         # Warm-up payment: the clients exist (and are hooked) once it has run.
-        settle_one(pipeline, view, poller, meter, fresh(0), True)
+        settle_one(pipeline, view, poller, meter, fresh(0), "view_per_commit")
         meter.attach_all(pipeline)
         meter.attach_all(view)
-        settle_one(pipeline, view, poller, meter, fresh(0), True)
-        for mode, each in (("view_per_commit", True), ("view_once", False)):
+        settle_one(pipeline, view, poller, meter, fresh(0), "view_per_commit")
+        for mode in VIEW_MODES:
             meter.reset()
             for i in range(payments):
-                settle_one(pipeline, view, poller, meter, fresh(i), each)
+                settle_one(pipeline, view, poller, meter, fresh(i), mode)
             results[f"{label}/{mode}"] = summarise(meter, payments)
         meter.detach()
         stats = getattr(getattr(pipeline.payments, "recorder", None), "stats", None)

@@ -220,6 +220,8 @@ def export_rows(
 def _event_row(mapper: Any, stream: str, item: dict[str, Any], actor_class: Any) -> dict[str, Any] | None:
     from eventsourcing.persistence import StoredEvent
 
+    from chalicelib.eventstore.chain import stored_hash
+
     try:
         stream_id: Any = UUID(stream)
     except ValueError:
@@ -244,8 +246,8 @@ def _event_row(mapper: Any, stream: str, item: dict[str, Any], actor_class: Any)
         # the messages an event refers to: Received (inbound message), Released (report), ...
         "archive_key": next((str(v) for k, v in sorted(data.items()) if k.endswith("_key") and v), ""),
         "message_sha256": next((str(v) for k, v in sorted(data.items()) if k.endswith("sha256") and v), ""),
-        "prev": item.get("prev", {}).get("S", ""),
-        "hash": item.get("hash", {}).get("S", ""),
+        "prev": stored_hash(item.get("prev")) or "",
+        "hash": stored_hash(item.get("hash")) or "",
         "data": json.loads(json.dumps(data, default=_plain)),
         "_owner": data.get("owner"),
         "_at": event.timestamp,

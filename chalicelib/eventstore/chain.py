@@ -5,6 +5,10 @@ An event item of an aggregate's stream carries, besides its state:
     prev   the ``hash`` of the event before it in the stream (``GENESIS`` for version 1)
     hash   sha256 over the canonical encoding of (originator id, version, topic,
            sha256 of the state *before* compression and encryption, prev, who)
+
+(``prev`` and ``hash`` are stored as 32-byte binary values since issue 12, hex strings
+before: 64 bytes less per item, which keeps an Accepted event within one write unit; the
+hash is computed over the hex form either way, so `stored_hash` reads both.)
     who    JSON of the acting client, request id, Region and step (``Actor``)
 
 Hashing the plaintext (the transcoder's bytes) rather than the stored bytes keeps the chain
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
@@ -34,6 +38,24 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
 
 GENESIS = "0" * 64
+
+
+def hash_attribute(hex_digest: str) -> dict[str, Any]:
+    """A hash as stored in an event item: 32 bytes (an empty one, of a predecessor written
+    before the chain, as an empty string)."""
+    return {"B": bytes.fromhex(hex_digest)} if hex_digest else {"S": ""}
+
+
+def stored_hash(attribute: Mapping[str, Any] | None) -> str | None:
+    """The hex form of a stored `prev` or `hash` (binary, or a hex string as written before
+    issue 12); None when the item has none."""
+    if not attribute:
+        return None
+    if "B" in attribute:
+        return bytes(attribute["B"]).hex()
+    return str(attribute.get("S", ""))
+
+
 CHAIN_VERSION = "pacsflow-chain-v1"
 
 

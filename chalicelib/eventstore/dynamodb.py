@@ -93,7 +93,9 @@ from chalicelib.eventstore.chain import (
     ChainingMapper,
     current_actor,
     event_hash,
+    hash_attribute,
     plain_sha256_of,
+    stored_hash,
 )
 from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
 
@@ -380,7 +382,14 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
             prev = made.get((stream, version - 1)) or self._hash_at(stream, version - 1)
             digest = event_hash(stream, version, e.topic, plain_sha256_of(e), prev, who)
             made[(stream, version)] = digest
-            links.append({"prev": {"S": prev}, "hash": {"S": digest}, "who": {"S": who}, "_key": (stream, version)})
+            links.append(
+                {
+                    "prev": hash_attribute(prev),
+                    "hash": hash_attribute(digest),
+                    "who": {"S": who},
+                    "_key": (stream, version),
+                }
+            )
         return links
 
     def _hash_at(self, stream: str, version: int) -> str:
@@ -398,13 +407,13 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
                 ExpressionAttributeNames={"#h": "hash"},
             ).get("Item")
         self.head_misses += 1
-        return str(item["hash"]["S"]) if item and "hash" in item else ""  # "": a predecessor without a chain
+        return (stored_hash(item.get("hash")) if item else None) or ""  # "": a predecessor without a chain
 
     def _remember(self, links: Sequence[Mapping[str, Any]]) -> None:
         for link in links:
             if link:
                 stream, version = link["_key"]
-                self.heads.remember(stream, version, link["hash"]["S"])
+                self.heads.remember(stream, version, stored_hash(link["hash"]) or "")
 
     def select_events(
         self,
@@ -438,7 +447,7 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         events = []
         for item in islice(self.datastore.query(**params), limit):
             if "hash" in item:
-                self.heads.remember(text_id, int(item["sk"]["N"]), item["hash"]["S"])
+                self.heads.remember(text_id, int(item["sk"]["N"]), stored_hash(item["hash"]) or "")
             events.append(
                 StoredEvent(
                     originator_id=decoded_id,

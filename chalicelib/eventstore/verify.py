@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.eventstore.chain import GENESIS, event_hash
+from chalicelib.eventstore.chain import GENESIS, event_hash, stored_hash
 
 CHANGED, REORDERED, INSERTED, REMOVED, MISSING_STREAM, UNCHAINED, DIGEST = (
     "changed",
@@ -212,8 +212,8 @@ def stream_reader(
                         version=int(item["sk"]["N"]),
                         topic=item.get("topic", {}).get("S", ""),
                         plain_sha256=plain_sha256(bytes(item["state"]["B"])) if "state" in item else None,
-                        prev=item.get("prev", {}).get("S"),
-                        hash=item.get("hash", {}).get("S"),
+                        prev=stored_hash(item.get("prev")),
+                        hash=stored_hash(item.get("hash")),
                         who=item.get("who", {}).get("S", ""),
                     )
                 )

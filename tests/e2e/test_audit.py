@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from chalicelib import cli
-from chalicelib.eventstore.chain import event_hash
+from chalicelib.eventstore.chain import event_hash, hash_attribute, stored_hash
 from chalicelib.eventstore.dynamodb import TABLE_DEFINITION
 from tests.messages import fresh
 from tests.waiting import poll
@@ -137,7 +137,7 @@ def test_each_kind_of_tampering_is_caught_and_the_transaction_named(stack, boto_
     for item in reversed(originals[2:]):
         put(item | {"sk": {"N": str(int(item["sk"]["N"]) + 1)}})
     forged = b"forged state, not encrypted with the store's key"
-    prev = originals[1]["hash"]["S"]
+    prev = stored_hash(originals[1]["hash"])
 
     forged_hash = event_hash(tx, 3, originals[2]["topic"]["S"], hashlib.sha256(forged).hexdigest(), prev, "")
     put(
@@ -146,8 +146,8 @@ def test_each_kind_of_tampering_is_caught_and_the_transaction_named(stack, boto_
             "sk": {"N": "3"},
             "topic": originals[2]["topic"],
             "state": {"B": forged},
-            "prev": {"S": prev},
-            "hash": {"S": forged_hash},
+            "prev": hash_attribute(prev),
+            "hash": hash_attribute(forged_hash),
         }
     )
 

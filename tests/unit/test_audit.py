@@ -29,7 +29,7 @@ from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb import Retrievals
 from chalicelib.adapters.settings import Settings
 from chalicelib.cli_audit import AuditContext, export_rows, run_verify, write_export
-from chalicelib.eventstore.chain import GENESIS, Actor, acting, event_hash, plaintext
+from chalicelib.eventstore.chain import GENESIS, Actor, acting, event_hash, hash_attribute, plaintext, stored_hash
 from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead, expected_heads
 from chalicelib.eventstore.dynamodb import DynamoDBAggregateRecorder, DynamoDBDatastore
 from chalicelib.pipeline.payments import Payments
@@ -130,9 +130,9 @@ def test_every_event_links_to_its_predecessor_over_its_plaintext_with_who_did_it
     tx = store.pay()
     items = store.items(tx)
     assert [int(i["sk"]["N"]) for i in items] == [1, 2, 3, 4, 5]  # Initiated, Submitted, Received, Accepted, Released
-    assert items[0]["prev"]["S"] == GENESIS
+    assert stored_hash(items[0]["prev"]) == GENESIS
     for before, after in pairwise(items):
-        assert after["prev"]["S"] == before["hash"]["S"]
+        assert stored_hash(after["prev"]) == stored_hash(before["hash"])
     for item in items:
         plain = plaintext(store.payments.mapper, bytes(item["state"]["B"]))
         assert plain != bytes(item["state"]["B"])  # stored encrypted; hashed before that
@@ -141,10 +141,10 @@ def test_every_event_links_to_its_predecessor_over_its_plaintext_with_who_did_it
             int(item["sk"]["N"]),
             item["topic"]["S"],
             hashlib.sha256(plain).hexdigest(),
-            item["prev"]["S"],
+            stored_hash(item["prev"]),
             item["who"]["S"],
         )
-        assert item["hash"]["S"] == expected
+        assert stored_hash(item["hash"]) == expected
     who = [Actor.from_json(i["who"]["S"]) for i in items]
     assert (who[0].client, who[0].request_id, who[0].region, who[0].step) == (OWNER, "req-1", "eu-west-1", "api")
     # the steps run inline by the incoming step name themselves (chalicelib/pipeline/handoff.py)
@@ -164,7 +164,7 @@ def test_a_cold_recorder_reads_the_predecessors_hash_once_and_chains_on(store):
     cold.insert_events([StoredEvent(UUID(tx), 6, "x:Y", b"{}")])
     assert cold.head_misses == 1
     sixth, fifth = store.items(tx)[5], store.items(tx)[4]
-    assert sixth["prev"]["S"] == fifth["hash"]["S"]
+    assert stored_hash(sixth["prev"]) == stored_hash(fifth["hash"])
 
 
 def test_a_clean_store_verifies(store, capsys):
@@ -237,7 +237,7 @@ def test_a_version_two_digests_vouch_for_with_different_hashes_names_its_transac
     digest must not be silently replaced by the later one, whichever is listed last."""
     tx, bystander = _settled_and_digested(store)
     last = store.items(tx)[-1]
-    version, genuine = int(last["sk"]["N"]), last["hash"]["S"]
+    version, genuine = int(last["sk"]["N"]), stored_hash(last["hash"])
     store.ctx.digests.put(Digest.of([StreamHead(tx, version, "f" * 64)]))  # type: ignore[union-attr]
     _, problems = expected_heads(store.ctx.digests.digests())  # type: ignore[union-attr]
     assert problems == [(tx, f"version {version} is vouched for with two different hashes")]
@@ -252,7 +252,7 @@ def test_a_forged_event_inserted_with_a_well_formed_link_is_caught(store, capsys
     for item in reversed(items[2:]):  # shift versions 3 and 4 up to make room
         store.put(item | {"sk": {"N": str(int(item["sk"]["N"]) + 1)}})
     forged_state = os.urandom(64)  # an attacker without the cipher key
-    prev = items[1]["hash"]["S"]
+    prev = stored_hash(items[1]["hash"])
     forged_hash = event_hash(tx, 3, items[2]["topic"]["S"], hashlib.sha256(forged_state).hexdigest(), prev, "")
     store.put(
         {
@@ -260,8 +260,8 @@ def test_a_forged_event_inserted_with_a_well_formed_link_is_caught(store, capsys
             "sk": {"N": "3"},
             "topic": items[2]["topic"],
             "state": {"B": forged_state},
-            "prev": {"S": prev},
-            "hash": {"S": forged_hash},
+            "prev": hash_attribute(prev),
+            "hash": hash_attribute(forged_hash),
         }
     )
     out = _assert_caught(store, capsys, tx, bystander, "inserted")
