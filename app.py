@@ -10,6 +10,7 @@ from pathlib import Path
 from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 
 from chalicelib import api, bootstrap, observability
+from chalicelib.eventstore import digests
 from chalicelib.health import region_health
 from chalicelib.pipeline.batch import sqs_batch
 from chalicelib.pipeline.consistency import inbound_key
@@ -283,4 +284,17 @@ def sweep_timeouts(event):
 @observability.handler("view")
 def view_follower(event):
     svc = service()
-    return follower.refresh_and_digest(svc.payments, svc.adapters.view, svc.adapters.digests, event)
+    return follower.follow(svc.payments, svc.adapters.view, event)
+
+
+# -- audit: digests of the event streams, from the same stream (chalicelib/eventstore/digests.py)
+
+
+@app.on_dynamodb_record(
+    stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/pacsflow-events/stream/bound-by-template",
+    batch_size=1000,  # with the stack's DigestWindowSeconds: one digest for many payments
+    starting_position="TRIM_HORIZON",
+)
+@observability.handler("digester")
+def digester(event):
+    return digests.digest_batch(bootstrap.digests(), event)

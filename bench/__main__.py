@@ -31,9 +31,12 @@ RULES = {
     "requests": (
         "HTTP requests our code sends (botocore before-send hook, retries included) for one "
         "payment: GET /uuid, POST /inbox, incoming, processing, releasing, the view follower, "
-        "one POST /outbox. 'view_per_commit': the follower refreshes after every commit (one "
+        "the digester, one POST /outbox. 'view_per_commit': the follower refreshes after every commit (one "
         "stream batch per event, the worst case at low traffic); 'view_once': one refresh per "
-        "payment (all its events in one stream batch). Lambda's own SQS polling (ReceiveMessage "
+        "payment (all its events in one stream batch). The follower is fed the events table's "
+        "real stream records (NEW_IMAGE). The digester writes one digest per batch of the "
+        "stream, batched for DigestWindowSeconds (60): modelled as one PutObject per window at "
+        "20 payments/s, i.e. 1/(20 x 60) per payment. Lambda's own SQS polling (ReceiveMessage "
         "+ DeleteMessage per step message, batch of one) is listed apart; Lambda's DynamoDB "
         "Streams polling (GetRecords) is free of request charges and not counted."
     ),

@@ -165,14 +165,14 @@ def _worker_role(cmd: str, pid: str) -> str:
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         cwd = ""
-    for name in ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower"):
+    for name in ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Digester"):
         if name in cmd or name in cwd:
             return f"lambda:{name}"
     try:
         env = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         env = b""
-    for name in ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower"):
+    for name in ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Digester"):
         if f"-{name}-".encode() in env:
             return f"lambda:{name}"
     return "other"

@@ -94,7 +94,6 @@ class Adapters:
     leases: LeasesPort
     peer_probe: PeerProbe
     retrievals: ports.RetrievalLog | None = None  # ReportRetrieved records (who fetched /outbox)
-    digests: DigestStore | None = None  # the view follower writes them (eventstore/digests.py)
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,6 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "leases": lambda: Leases(s.events_table),
         "peer_probe": HttpPeerProbe,
         "retrievals": lambda: Retrievals(s.events_table),
-        "digests": lambda: DigestStore(s.digests_bucket) if s.digests_bucket else None,
     }
     built = {name: overrides[name] if name in overrides else make() for name, make in factories.items()}
     return Adapters(settings=s, **built)
@@ -232,6 +230,12 @@ def build(s: Settings, **overrides: Any) -> Service:
 def service() -> Service:
     """This process's service, built at first use (a Lambda container's cold start)."""
     return build(settings())
+
+
+@lru_cache(maxsize=1)
+def digests() -> DigestStore:
+    """The Digester's one adapter: it decodes no event state, so it reads no cipher key."""
+    return DigestStore(settings().digests_bucket)
 
 
 @lru_cache(maxsize=1)

@@ -272,6 +272,9 @@ def local_parameters(parameters: dict[str, str] | None = None) -> dict[str, str]
         "QueueVisibilityTimeout": "20",
         "FaultInjection": "",
         "TraceDisabled": "true",  # MiniStack runs no X-Ray daemon
+        # MiniStack hands a stream's records over as they come (it ignores batching windows);
+        # in AWS a local-like stage would not keep its tests waiting a minute for a digest
+        "DigestWindowSeconds": "1",
         # test-only: the e2e session has the functions record their AWS calls (least privilege)
         "CallLog": os.environ.get("PACSFLOW_TEST_CALL_LOG", ""),
         **sla_parameters(),

@@ -47,10 +47,12 @@ FUNCTIONS = (
     "Processing",
     "Releasing",
     "ViewFollower",
+    "Digester",
     "Deadlines",
     "SweepTimeouts",
     "FailoverController",
 )
+DECODES_NO_STATE = frozenset({"Digester"})  # its role has no access to the cipher secret
 
 
 def sub(text: str) -> dict[str, str]:
@@ -180,9 +182,10 @@ def storage() -> dict[str, Any]:
                     "Projection": {"ProjectionType": "ALL"},
                 }
             ],
-            # Keys only: the follower reads the events themselves from the store; a table that
-            # gets replicas needs new and old images (global tables version 2019.11.21).
-            StreamSpecification={"StreamViewType": if_("Replicated", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")},
+            # New images: the view follower folds the events the records carry, the Digester
+            # takes their hashes; a table that gets replicas needs new and old images (global
+            # tables version 2019.11.21).
+            StreamSpecification={"StreamViewType": if_("Replicated", "NEW_AND_OLD_IMAGES", "NEW_IMAGE")},
             # duplicate-detection claims ($claim#...) expire after their window
             TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True},
         ),
@@ -945,21 +948,30 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _send("IncomingQueue", "ProcessingQueue", "ReleasingQueue"),
         ],
         "ViewFollower": [
+            # the events of a transaction the stream's images do not suffice for
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [table_arn("EventsTable")]},
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
+            _read_events_stream(),
+        ],
+        "Digester": [
             # the digests it writes (chalicelib/eventstore/digests.py); no one else may
             {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [sub("${DigestsBucket.Arn}/digests/*")]},
-            {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "dynamodb:DescribeStream",
-                    "dynamodb:GetRecords",
-                    "dynamodb:GetShardIterator",
-                    "dynamodb:ListStreams",
-                ],
-                "Resource": [events_stream_arn()],
-            },
+            _read_events_stream(),
         ],
+    }
+
+
+def _read_events_stream() -> dict[str, Any]:
+    """What the Lambda service's poller does with a stream consumer's role."""
+    return {
+        "Effect": "Allow",
+        "Action": [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        ],
+        "Resource": [events_stream_arn()],
     }
 
 
@@ -974,12 +986,13 @@ def assumed_by(service: str) -> dict[str, Any]:
 def roles() -> dict[str, Any]:
     resources = {}
     for function, statements in permissions().items():
-        # every function reads or writes event state, so every one needs the cipher key
-        statements = [
-            *statements,
-            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [cipher_secret()]},
-            *added_statements(function),
-        ]
+        # every function but the Digester (hashes only) reads or writes event state: the cipher key
+        secret = (
+            []
+            if function in DECODES_NO_STATE
+            else [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [cipher_secret()]}]
+        )
+        statements = [*statements, *secret, *added_statements(function)]
         logs = {
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -1006,6 +1019,11 @@ def roles() -> dict[str, Any]:
     return resources
 
 
+# Records per Digester batch (DynamoDB streams allow up to 10,000; a batch's event must
+# also fit Lambda's 6 MB payload, and 1000 event items are well inside it).
+DIGEST_BATCH_SIZE = 1000
+
+
 def functions() -> dict[str, Any]:
     """Bind each chalice-generated function to its role, the environment and its event source."""
     bound: dict[str, Any] = {}
@@ -1027,6 +1045,18 @@ def functions() -> dict[str, Any]:
                 "Stream": events_stream_arn(),
                 # a payment's events come within a second: one refresh (one view write) for several
                 "MaximumBatchingWindowInSeconds": 1,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "BisectBatchOnFunctionError": True,
+            }
+        }
+    }
+    bound["Digester"]["Properties"]["Events"] = {
+        "DigesterDynamodbEventSource": {
+            "Properties": {
+                "Stream": events_stream_arn(),
+                # one digest (one PutObject) for every payment of the window
+                "BatchSize": DIGEST_BATCH_SIZE,
+                "MaximumBatchingWindowInSeconds": ref("DigestWindowSeconds"),
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
                 "BisectBatchOnFunctionError": True,
             }
@@ -1238,6 +1268,7 @@ METRICS_NAMESPACE = observability.NAMESPACE  # the metrics chalicelib/observabil
 SERVICE = {"Name": "service", "Value": observability.SERVICE}  # the dimension Powertools adds to each metric
 API_STAGE = "api"  # .chalice/config.json api_gateway_stage
 ITERATOR_AGE_MS = 60_000  # the view is a minute behind the events: the follower is stuck or throttled
+DIGESTER_ITERATOR_AGE_MS = 300_000 + ITERATOR_AGE_MS  # its batches wait up to DigestWindowSeconds (300 s at most)
 ALARM_PERIOD_S = 60
 
 
@@ -1323,6 +1354,17 @@ def alarms(resources: dict[str, Any]) -> dict[str, Any]:
         Threshold=ITERATOR_AGE_MS,
         ComparisonOperator="GreaterThanThreshold",
         EvaluationPeriods=3,  # sustained for three minutes, not one slow batch
+        DatapointsToAlarm=3,
+    )
+    found["DigesterIteratorAgeAlarm"] = _alarm(
+        "the Digester is more than a minute behind the event stream beyond its longest window",
+        "AWS/Lambda",
+        "IteratorAge",
+        [{"Name": "FunctionName", "Value": ref("Digester")}],
+        Statistic="Maximum",
+        Threshold=DIGESTER_ITERATOR_AGE_MS,
+        ComparisonOperator="GreaterThanThreshold",
+        EvaluationPeriods=3,
         DatapointsToAlarm=3,
     )
     found["PaymentsTimedOutAlarm"] = _alarm(
@@ -1490,8 +1532,11 @@ def dashboard_body(resources: dict[str, Any]) -> str:
             19,
         ),
         _widget(
-            "View follower iterator age (ms)",
-            [["AWS/Lambda", "IteratorAge", "FunctionName", "${ViewFollower}", {"stat": "Maximum"}]],
+            "Stream consumers' iterator age (ms)",
+            [
+                ["AWS/Lambda", "IteratorAge", "FunctionName", "${" + function + "}", {"stat": "Maximum"}]
+                for function in ("ViewFollower", "Digester")
+            ],
             8,
             19,
         ),
@@ -1640,6 +1685,13 @@ def merge_template() -> dict[str, Any]:
                 "Default": 50,
                 "MinValue": 1,
                 "Description": "a liquidity position is snapshotted (to the snapshots bucket) every this many versions",
+            },
+            "DigestWindowSeconds": {
+                "Type": "Number",
+                "Default": 60,
+                "MinValue": 0,
+                "MaxValue": 300,
+                "Description": "the Digester's batching window (s): one digest covers up to this long of events",
             },
             "DigestRetentionDays": {
                 "Type": "Number",

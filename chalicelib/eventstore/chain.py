@@ -24,6 +24,7 @@ of every aggregate recorded by this persistence module gets it, whatever its cla
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections import OrderedDict
@@ -47,12 +48,14 @@ def hash_attribute(hex_digest: str) -> dict[str, Any]:
 
 
 def stored_hash(attribute: Mapping[str, Any] | None) -> str | None:
-    """The hex form of a stored `prev` or `hash` (binary, or a hex string as written before
-    issue 12); None when the item has none."""
+    """The hex form of a stored `prev` or `hash` (binary: bytes from boto3, base64 text in a
+    Lambda event's stream image; or a hex string as written before issue 12); None when the
+    item has none."""
     if not attribute:
         return None
     if "B" in attribute:
-        return bytes(attribute["B"]).hex()
+        value = attribute["B"]
+        return (base64.b64decode(value, validate=True) if isinstance(value, str) else bytes(value)).hex()
     return str(attribute.get("S", ""))
 
 

@@ -2,16 +2,22 @@
 
 A hash chain (chain.py) shows an event changed, swapped or inserted, but not a stream cut
 short: delete a stream's last event, or the whole stream, and what is left still chains.
-So the view follower, which already reads every changed stream's events (strongly
-consistent) to refresh the view, also writes, once per stream batch (at most 100 event
-keys, or what a second brings), a digest: for each stream of the batch its id, last
-version and last hash, sorted, and the sha256 over that list (the root). Written off the
-stream rather than by an hourly schedule: a digest then trails the events by seconds, not
-an hour, and costs one PutObject per batch with no scan of the table.
+So the Digester, a second consumer of the events table's stream (NEW_IMAGE), writes once
+per stream batch a digest: for each stream of the batch its id, last version and last
+hash, sorted, and the sha256 over that list (the root). The version and hash are the
+records' own (each event item's image carries its ``hash``): no read at all. Its batches
+are long (up to 1000 records, or what the stack's DigestWindowSeconds brings), so one
+PutObject covers many payments; a digest then trails the events by that window, not an
+hour, with no scan of the table, and off the view follower's path.
+
+An event item is only ever inserted: a stream record that modifies or removes one is
+logged as an error and its stream is left out of the batch's digest (earlier digests keep
+vouching for what was inserted). A digest that cannot be written fails the batch, which
+Lambda then retries whole.
 
 The digests bucket has Object Lock (COMPLIANCE, default retention) and versioning: no one,
 the root account included, can delete or overwrite a digest version during its retention;
-only the view follower's role may put objects there, under ``digests/``. Digests are not
+only the Digester's role may put objects there, under ``digests/``. Digests are not
 chained to one another: the stream's shards are followed in parallel, so a chain would be a
 serialisation point; immutability comes from Object Lock instead, and a digest whose root
 does not match its list is reported by `audit verify`. The key is content-addressed
@@ -23,17 +29,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.eventstore.aws import new_client
+from chalicelib.eventstore.chain import stored_hash
+from chalicelib.eventstore.dynamodb import RESERVED_PREFIX
 
 if TYPE_CHECKING:
     from chalicelib.aws_types import S3Client
 
 PREFIX = "digests/"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, order=True)
@@ -134,3 +145,36 @@ def expected_heads(
             if earlier != head.hash:
                 problems.append((head.stream, f"version {head.version} is vouched for with two different hashes"))
     return expected, problems
+
+
+def heads_of(records: Iterable[Mapping[str, Any]]) -> list[StreamHead]:
+    """Each event item's (stream, version, hash) as the stream records' new images carry
+    it; a stream with a modified or removed event item in `records` is left out (and
+    logged), and so is an item with no hash (not chained: none of this module's)."""
+    heads: list[StreamHead] = []
+    rewritten: set[str] = set()
+    for raw in records:
+        change = raw["dynamodb"]
+        stream = change["Keys"]["pk"]["S"]
+        if stream.startswith(RESERVED_PREFIX):
+            continue  # bookkeeping: claims, leases, retrievals, snapshots
+        if raw.get("eventName") != "INSERT":
+            rewritten.add(stream)
+            continue
+        image = change.get("NewImage", {})
+        if "hash" not in image:
+            log.error("an event item without a hash is not digested", extra={"transaction_id": stream})
+            continue
+        heads.append(StreamHead(stream, int(image["sk"]["N"]), stored_hash(image["hash"]) or ""))
+    for stream in sorted(rewritten):
+        log.error("an event item was modified or removed", extra={"transaction_id": stream})
+    return [h for h in heads if h.stream not in rewritten]
+
+
+def digest_batch(store: DigestStore, records: Iterable[Any]) -> dict[str, Any]:
+    """The Digester's batch: one digest of the streams its records end (no read); an error
+    writing it fails the whole batch (Lambda retries it: the same key, the same content)."""
+    heads = heads_of(r.to_dict() for r in records)
+    if heads:
+        store.put(Digest.of(heads))
+    return {"batchItemFailures": []}

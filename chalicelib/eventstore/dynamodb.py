@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import random
+from base64 import b64decode
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -169,6 +170,19 @@ COMMIT_ID = "cid"
 # What one TransactWriteItems attempt came to, with the cancellation reasons.
 COMMITTED, LANDED, RETRY = "committed", "landed", "retry"
 TransactionOutcome = tuple[str, Sequence[Mapping[str, Any]]]
+
+
+def stored_event_of(item: Mapping[str, Any], originator_id: UUID | str) -> StoredEvent:
+    """The stored event of an event item in DynamoDB's attribute-value form: a Query's item
+    (binary state as bytes) or a stream record's image as a Lambda event carries it (binary
+    state as base64 text). KeyError when the item has no topic or state."""
+    state = item["state"]["B"]
+    return StoredEvent(
+        originator_id=originator_id,
+        originator_version=int(item["sk"]["N"]),
+        topic=item["topic"]["S"],
+        state=b64decode(state, validate=True) if isinstance(state, str) else state,
+    )
 
 
 class DynamoDBDatastore:
@@ -448,14 +462,7 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         for item in islice(self.datastore.query(**params), limit):
             if "hash" in item:
                 self.heads.remember(text_id, int(item["sk"]["N"]), stored_hash(item["hash"]) or "")
-            events.append(
-                StoredEvent(
-                    originator_id=decoded_id,
-                    originator_version=int(item["sk"]["N"]),
-                    topic=item["topic"]["S"],
-                    state=item["state"]["B"],
-                )
-            )
+            events.append(stored_event_of(item, decoded_id))
         return events
 
     def _transact(self, ops: list[tuple[str, dict[str, Any]]]) -> None:

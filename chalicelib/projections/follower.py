@@ -1,26 +1,40 @@
 """Keeps the transaction view up to date, and rebuilds it from the events.
 
-The events table's change stream tells the follower *which* transactions changed; the
-follower then reads their events from the event store (one strongly consistent query),
-folds them, and writes the record only if it is newer than the stored one. Reading the
-events rather than decoding stream images means a lost, repeated or reordered stream
-record cannot corrupt the view, and the version guard makes every write idempotent.
+The events table's change stream carries each event item as written (NEW_IMAGE): the
+follower decodes a changed transaction's new events from the records themselves and folds
+them, from scratch when they begin at version 1, else onto the record it wrote last for
+that transaction (`RecentRecords`, per container); it then writes the record only if it is
+newer than the stored one. No read, in the common case: one PutItem per transaction.
+
+That is as safe as reading the events, because the records of one key arrive in order
+within a shard and Lambda hands a shard one batch at a time; and the fold is a pure
+function of the events, which never change. What the images do not prove is not guessed:
+a transaction's records are folded only if their versions are contiguous and follow what
+is known (version 1, or the cached record's version), so a lost, repeated or reordered
+record becomes a gap, and a gap — like a cache miss, a modified or removed item, an image
+that does not decode, another aggregate's events — becomes one strongly consistent Query
+of the whole stream and its fold, as before (`refresh`). The version guard makes every
+write idempotent, and the cache only ever holds a record folded from the events up to its
+version. Digests of the streams are another function's (eventstore/digests.py).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from threading import Lock
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import MapperDeserialisationError
+from eventsourcing.utils import TopicError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
 from chalicelib.domain import Payment
-from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead
+from chalicelib.eventstore.dynamodb import stored_event_of
 from chalicelib.pipeline.batch import stream_batch
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.projections.errors import FoldError, InvalidAsOf, InvalidQuery
@@ -41,36 +55,98 @@ def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> T
     return record
 
 
-def refresh_and_digest(
-    payments: Payments, view: TransactionView, digests: DigestStore | None, records: Iterable[Any]
+@dataclass
+class RecentRecords:
+    """The last record this container folded for each transaction (least recently used
+    out). An entry is the fold of the events up to its version, which never change: an
+    old entry is only ever of a lower version, never wrong."""
+
+    capacity: int = 10_000
+    _records: OrderedDict[str, TransactionRecord] = field(default_factory=OrderedDict)
+    _lock: Lock = field(default_factory=Lock, repr=False)
+
+    def get(self, transaction_id: str) -> TransactionRecord | None:
+        with self._lock:
+            record = self._records.get(transaction_id)
+            if record is not None:
+                self._records.move_to_end(transaction_id)
+            return record
+
+    def remember(self, record: TransactionRecord) -> None:
+        with self._lock:
+            known = self._records.get(record.transaction_id)
+            if known is None or known.version < record.version:
+                self._records[record.transaction_id] = record
+            self._records.move_to_end(record.transaction_id)
+            while len(self._records) > self.capacity:
+                self._records.popitem(last=False)
+
+
+RECENT = RecentRecords()  # this container's (a Lambda container handles one batch at a time)
+
+
+def follow(
+    payments: Payments, view: TransactionView, records: Iterable[Any], recent: RecentRecords = RECENT
 ) -> dict[str, Any]:
-    """The view follower's batch: refresh each changed transaction, then write one digest of
-    the streams refreshed (eventstore/digests.py), from the hashes the refresh has just read
-    (strongly consistent): no read of its own. A digest that cannot be written fails the
-    batch, which is retried whole (refreshes are idempotent). Event items are insert-only: a
-    stream record that modifies or removes one is logged as an error and its stream is left
-    out of this digest (earlier digests keep vouching for what was inserted)."""
-    heads: list[StreamHead] = []
+    """The view follower's batch: each changed transaction's record, folded from the
+    records' images where they suffice, else from its events (see the module's docstring)."""
     records = list(records)
-    rewritten = {  # events are only ever inserted: a change or removal is not digested, but told
-        raw["dynamodb"]["Keys"]["pk"]["S"]
-        for raw in (r.to_dict() for r in records)
-        if raw.get("eventName", "INSERT") != "INSERT" and not raw["dynamodb"]["Keys"]["pk"]["S"].startswith("$")
-    }
-    for transaction_id in sorted(rewritten):
-        log.error("an event item was modified or removed", extra={"transaction_id": transaction_id})
+    by_transaction: dict[str, list[dict[str, Any]]] = {}
+    for raw in (r.to_dict() for r in records):
+        by_transaction.setdefault(raw["dynamodb"]["Keys"]["pk"]["S"], []).append(raw)
 
     def one(transaction_id: str) -> None:
-        refresh(payments, view, transaction_id)
-        chain = getattr(payments.recorder, "heads", None)  # the DynamoDB recorder's (chain.py)
-        head = chain.head(transaction_id) if chain is not None else None
-        if head is not None and transaction_id not in rewritten:
-            heads.append(StreamHead(transaction_id, *head))
+        known = recent.get(transaction_id)
+        found = new_events(payments, by_transaction[transaction_id], known)
+        if found is None:
+            record = refresh(payments, view, transaction_id)
+        else:
+            base, events = found
+            if not events:
+                return  # the view has these versions already: this container wrote them
+            record = fold(events, base)
+            if record is not None:
+                view.put_if_newer(record)
+        if record is not None:
+            recent.remember(record)
 
-    result = stream_batch(records, one)
-    if digests is not None and heads:
-        digests.put(Digest.of(heads))
-    return result
+    return stream_batch(records, one)
+
+
+def new_events(
+    payments: Payments, raws: list[dict[str, Any]], known: TransactionRecord | None
+) -> tuple[TransactionRecord | None, list[Any]] | None:
+    """The record to fold onto (`known`, or None: from scratch) and the Payment events of one
+    transaction's stream records past it, in order — if the records prove them to be exactly
+    the events that follow (contiguous versions from version 1 or from `known`'s next); None
+    when only a read can tell."""
+    images: dict[int, dict[str, Any]] = {}
+    for raw in raws:
+        image = raw["dynamodb"].get("NewImage")
+        if raw.get("eventName") != "INSERT" or image is None or "state" not in image or "sk" not in image:
+            return None  # a modified or removed item, a keys-only stream, not an event item
+        version = int(image["sk"]["N"])
+        if images.setdefault(version, image) != image:
+            return None  # two different items of one version: removed and written again
+    versions = sorted(images)
+    if versions != list(range(versions[0], versions[-1] + 1)):
+        return None  # a record lost, or not delivered yet
+    base = known if known is not None and known.version >= versions[0] - 1 else None
+    if base is None and versions[0] != 1:
+        return None  # neither the stream's start nor a known record to fold onto
+    transaction_id = raws[0]["dynamodb"]["Keys"]["pk"]["S"]
+    try:
+        events = [
+            payments.mapper.to_domain_event(stored_event_of(images[v], UUID(transaction_id)))
+            for v in versions
+            if base is None or v > base.version
+        ]
+    except (MapperDeserialisationError, TopicError, KeyError, ValueError) as e:
+        log.warning("a stream image does not decode: the events are read", extra={"error_type": type(e).__name__})
+        return None
+    if not all(isinstance(e, Payment.Event) for e in events):
+        return None  # a Region's aggregate shares the table: `refresh` tells
+    return base, events
 
 
 def parse_as_of(text: str) -> datetime:

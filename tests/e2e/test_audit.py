@@ -1,7 +1,8 @@
-"""Audits on the session's local stack: the chain stored at append, the digests the view
-follower writes to the Object Lock bucket, `audit verify` catching each kind of tampering
-(through the CLI entry point, on real DynamoDB), point-in-time state at each step of a
-payment, and the auditor's export with the ReportRetrieved records of /outbox.
+"""Audits on the session's local stack: the chain stored at append, the digests the
+Digester writes to the Object Lock bucket (from the stream's records), `audit verify`
+catching each kind of tampering (through the CLI entry point, on real DynamoDB),
+point-in-time state at each step of a payment, and the auditor's export with the
+ReportRetrieved records of /outbox.
 
 The tampering is done on a copy of the payments' items in a scratch table of the same
 MiniStack, checked against the stack's own digests: tampering with the live table would send

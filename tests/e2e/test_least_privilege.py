@@ -149,7 +149,7 @@ def deployed(stack: dict, boto_session) -> tuple[Stack, dict, dict[str, str], di
 @pytest.mark.runs_last
 def test_every_call_every_function_made_is_allowed_by_its_role(stack, boto_session, call_log):
     context, template, functions, aliases = deployed(stack, boto_session)
-    every = {"APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower"}
+    every = {"APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Digester"}
     # the suite drives every function (an empty log would prove nothing); the follower's
     # last batch may still be on its way when this test starts
     calls = poll(

@@ -1,8 +1,8 @@
 """Tamper evidence, point-in-time state and the auditor's export, on moto.
 
 A payment runs through the real pipeline (in-memory queues and archive) with its events in a
-moto DynamoDB table, encrypted and compressed as deployed; the view follower writes digests
-to a moto S3 bucket with Object Lock. Then the table is tampered with, as an attacker with
+moto DynamoDB table, encrypted and compressed as deployed; the Digester writes digests of the
+stream records to a moto S3 bucket with Object Lock. Then the table is tampered with, as an attacker with
 write access to it would, and `audit verify` must name the transaction and what was done.
 """
 
@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import os
+from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -21,6 +22,7 @@ from uuid import UUID
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import StoredEvent
 from moto import mock_aws
@@ -30,11 +32,11 @@ from chalicelib.adapters.dynamodb import Retrievals
 from chalicelib.adapters.settings import Settings
 from chalicelib.cli_audit import AuditContext, export_rows, run_verify, write_export
 from chalicelib.eventstore.chain import GENESIS, Actor, acting, event_hash, hash_attribute, plaintext, stored_hash
-from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead, expected_heads
+from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead, digest_batch, expected_heads
 from chalicelib.eventstore.dynamodb import DynamoDBAggregateRecorder, DynamoDBDatastore
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.ports import ReportRetrieved
-from chalicelib.projections.follower import refresh_and_digest, state_as_of
+from chalicelib.projections.follower import RecentRecords, follow, state_as_of
 from tests.messages import fresh
 from tests.unit.fakes import MemoryView, drain, memory_adapters
 
@@ -57,13 +59,12 @@ class Store:
         return tx
 
     def follow(self, *txs: str) -> None:
-        """The view follower's batch for these transactions (it writes a digest)."""
-        records = [
-            _Record({"dynamodb": {"Keys": {"pk": {"S": tx}}, "SequenceNumber": str(n)}}) for n, tx in enumerate(txs)
-        ]
-        assert refresh_and_digest(self.payments, self.svc.adapters.view, self.ctx.digests, records) == {
-            "batchItemFailures": []
-        }
+        """The stream's two consumers on these transactions' event items: the view follower,
+        and the Digester (it writes a digest)."""
+        records = [stream_record(item) for tx in txs for item in self.items(tx)]
+        assert follow(self.payments, self.svc.adapters.view, records, RecentRecords()) == {"batchItemFailures": []}
+        assert self.ctx.digests is not None
+        assert digest_batch(self.ctx.digests, records) == {"batchItemFailures": []}
 
     def items(self, tx: str) -> list[dict[str, Any]]:
         got = self.ddb.query(
@@ -84,6 +85,14 @@ class _Record:
 
     def to_dict(self) -> dict[str, Any]:
         return self.raw
+
+
+def stream_record(item: dict[str, Any], name: str = "INSERT") -> _Record:
+    """The NEW_IMAGE stream record of `item` (as a Query returned it) as Lambda hands it
+    over: binary attributes as base64 text."""
+    image = {k: {"B": b64encode(v["B"]).decode()} if "B" in v else v for k, v in item.items()}
+    keys = {"pk": item["pk"], "sk": item["sk"]}
+    return _Record({"eventName": name, "dynamodb": {"Keys": keys, "NewImage": image, "SequenceNumber": "1"}})
 
 
 @pytest.fixture
@@ -165,6 +174,43 @@ def test_a_cold_recorder_reads_the_predecessors_hash_once_and_chains_on(store):
     assert cold.head_misses == 1
     sixth, fifth = store.items(tx)[5], store.items(tx)[4]
     assert stored_hash(sixth["prev"]) == stored_hash(fifth["hash"])
+
+
+def test_the_digester_takes_each_streams_last_hash_from_the_records(store):
+    """No read: the version and hash are the records' own; bookkeeping items are not events."""
+    tx, other = store.pay(), store.pay(OTHER)
+    items = store.items(tx)
+    claim = {"pk": {"S": "$claim#uetr#x"}, "sk": {"N": "0"}}
+    records = [stream_record(i) for i in items[1:3] + items[:1]] + [stream_record(store.items(other)[0])]
+    records.append(stream_record(claim))
+    assert store.ctx.digests is not None
+    digest_batch(store.ctx.digests, records)
+    (digest,) = store.ctx.digests.digests()
+    expected = [
+        StreamHead(tx, 3, stored_hash(items[2]["hash"])),
+        StreamHead(other, 1, stored_hash(store.items(other)[0]["hash"])),
+    ]
+    assert digest.heads == tuple(sorted(expected))
+    assert not digest.problems
+
+
+def test_a_modified_or_removed_event_item_is_told_and_its_stream_left_out(store, caplog):
+    tx, other = store.pay(), store.pay(OTHER)
+    records = [stream_record(store.items(tx)[0]), stream_record(store.items(tx)[1], "MODIFY")]
+    records.append(stream_record(store.items(other)[4], "REMOVE"))
+    records.append(stream_record(store.items(other)[3]))
+    assert store.ctx.digests is not None
+    digest_batch(store.ctx.digests, records)
+    assert list(store.ctx.digests.digests()) == []  # nothing left to vouch for: no digest at all
+    told = [r for r in caplog.records if r.getMessage() == "an event item was modified or removed"]
+    assert sorted(r.transaction_id for r in told) == sorted([tx, other])  # type: ignore[attr-defined]
+
+
+def test_a_digest_that_cannot_be_written_fails_the_batch(store):
+    tx = store.pay()
+    missing = DigestStore("no-such-bucket", store.ctx.digests.client)  # type: ignore[union-attr]
+    with pytest.raises(ClientError):
+        digest_batch(missing, [stream_record(store.items(tx)[0])])
 
 
 def test_a_clean_store_verifies(store, capsys):

@@ -173,4 +173,4 @@ def test_the_costs_bench_creates_the_stacks_tables_with_every_condition_resolved
     definitions = table_definitions("b")
     assert {"b-events_table", "b-positions_table", "b-transactions_table"} <= set(definitions)
     assert "Fn::" not in json.dumps(definitions)
-    assert definitions["b-events_table"]["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY"
+    assert definitions["b-events_table"]["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"

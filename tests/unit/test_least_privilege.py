@@ -84,7 +84,8 @@ def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(poli
         call("Releasing", "sns:Publish", TOPIC),
         call("Incoming", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/inbound/abc"),
         call("ViewFollower", "secretsmanager:GetSecretValue", SECRET),
-        call("ViewFollower", "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/digests/2026-11-29/13/abc.json"),
+        call("Digester", "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/digests/2026-11-29/13/abc.json"),
+        call("Digester", "dynamodb:GetRecords", table_arn("events") + "/stream/2026-11-29T00:00:00.000"),
     ]
     refused = [
         call("ViewFollower", "dynamodb:PutItem", table_arn("events")),  # the follower never writes events
@@ -96,9 +97,16 @@ def test_the_evaluator_allows_what_a_role_grants_and_denies_everything_else(poli
         call("APIHandler", "dynamodb:DeleteItem", table_arn("events")),
         call("Processing", "dynamodb:Query", table_arn("transactions") + "/index/by_owner_uetr"),
         call("Nobody", "dynamodb:GetItem", table_arn("events")),  # no role: denied
-        # only the view follower writes digests, and no one deletes them
-        *(call(f, "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/digests/x.json") for f in ("APIHandler", "Releasing")),
-        call("ViewFollower", "s3:DeleteObject", f"arn:aws:s3:::{DIGESTS}/digests/x.json"),
+        # only the Digester writes digests, and no one deletes them
+        *(
+            call(f, "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/digests/x.json")
+            for f in ("APIHandler", "Releasing", "ViewFollower")
+        ),
+        call("Digester", "s3:DeleteObject", f"arn:aws:s3:::{DIGESTS}/digests/x.json"),
+        call("Digester", "s3:PutObject", f"arn:aws:s3:::{DIGESTS}/elsewhere.json"),
+        # it takes the hashes from the stream: it reads no event, nor the cipher key
+        call("Digester", "dynamodb:Query", table_arn("events")),
+        call("Digester", "secretsmanager:GetSecretValue", SECRET),
     ]
     assert denied(allowed, policies) == []
     assert denied(refused, policies) == sorted(refused, key=str)

@@ -110,6 +110,12 @@ def test_the_view_followers_iterator_age_is_watched(template):
     assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 60_000
 
 
+def test_the_digesters_iterator_age_is_watched_beyond_its_longest_window(template):
+    (alarm,) = watching(template, "AWS/Lambda", "IteratorAge", FunctionName={"Ref": "Digester"})
+    window = template["Parameters"]["DigestWindowSeconds"]["MaxValue"]
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == window * 1000 + 60_000
+
+
 def emitted(capsys, emit) -> tuple[str, str, dict[str, str]]:
     """(namespace, metric, dimensions) of the one EMF line `emit()` writes (Powertools)."""
     capsys.readouterr()

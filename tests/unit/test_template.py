@@ -37,6 +37,7 @@ def test_every_function_has_its_own_role_and_no_wildcard_action(template):
         "Processing",
         "Releasing",
         "ViewFollower",
+        "Digester",
         "Deadlines",
         "SweepTimeouts",
         "FailoverController",
@@ -90,6 +91,42 @@ def test_pipeline_queues_are_fifo_with_dead_letter_queues_and_partial_batch_fail
         "Properties"
     ]
     assert stream["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+
+
+def _statements(template: dict, role: str) -> list[dict]:
+    return template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def test_the_digester_follows_the_stream_in_long_batches_and_alone_may_write_digests(template):
+    """Digests off the view's path (chalicelib/eventstore/digests.py): its own function on the
+    events stream, whose records carry the items (NEW_IMAGE: the hashes), batching up to
+    DigestWindowSeconds (AWS allows 0 to 300 for a stream) into one digest."""
+    assert template["Resources"]["EventsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    mapping = template["Resources"]["Digester"]["Properties"]["Events"]["DigesterDynamodbEventSource"]["Properties"]
+    assert mapping["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "DigestWindowSeconds"}
+    assert mapping["BatchSize"] == 1000 and mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    window = template["Parameters"]["DigestWindowSeconds"]
+    assert (window["Default"], window["MinValue"], window["MaxValue"]) == (60, 0, 300)
+    digester = _statements(template, "DigesterRole")
+    actions = {a for s in digester for a in s["Action"]}
+    assert "secretsmanager:GetSecretValue" not in actions  # it decodes no event state
+    assert not {a for a in actions if a.startswith("dynamodb:")} - {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+    (puts,) = [s for s in digester if s["Action"] == ["s3:PutObject"]]
+    assert puts["Resource"] == [{"Fn::Sub": "${DigestsBucket.Arn}/digests/*"}]
+    writers = [
+        name
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role" and "${DigestsBucket.Arn}" in json.dumps(resource)
+    ]
+    assert writers == ["DigesterRole"]  # the view follower no longer writes digests
 
 
 def test_data_at_rest_is_encrypted_and_kept(template):

@@ -66,6 +66,7 @@ def test_every_client_times_out_before_the_shortest_function(template, monkeypat
         "Processing",
         "Releasing",
         "ViewFollower",
+        "Digester",
         "Deadlines",
         "SweepTimeouts",
         "FailoverController",

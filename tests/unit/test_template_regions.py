@@ -72,7 +72,7 @@ def test_a_single_region_stack_has_plain_tables_and_no_peer_statement(packaged):
     stack = stack_of(packaged, SINGLE)
     assert {"EventsTable", "PositionsTable"} <= types(stack, "AWS::DynamoDB::Table")
     assert not types(stack, "AWS::DynamoDB::GlobalTable")
-    assert stack["EventsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "KEYS_ONLY"}
+    assert stack["EventsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     assert "ReplicationConfiguration" not in stack["ArchiveBucket"]["Properties"]
     assert "ArchiveReplicationRole" not in stack
     api = json.dumps(stack["APIHandlerRole"])
@@ -102,8 +102,9 @@ def test_the_global_primary_creates_global_tables_with_a_replica_per_region(pack
     assert all(r["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] for r in events["Replicas"])
     assert events["Replicas"][0]["SSESpecification"] == {"KMSMasterKeyId": {"Ref": "DataKey"}}
     assert events["TimeToLiveSpecification"]["Enabled"] is True
-    follower = stack["ViewFollower"]["Properties"]["Events"]["ViewFollowerDynamodbEventSource"]["Properties"]
-    assert follower["Stream"] == {"Fn::GetAtt": ["EventsGlobalTable", "StreamArn"]}
+    for consumer in ("ViewFollower", "Digester"):
+        mapping = stack[consumer]["Properties"]["Events"][f"{consumer}DynamodbEventSource"]["Properties"]
+        assert mapping["Stream"] == {"Fn::GetAtt": ["EventsGlobalTable", "StreamArn"]}
     env = stack["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert env["PACSFLOW_EVENTS_TABLE"] == {"Ref": "EventsGlobalTable"}
     assert env["PACSFLOW_PEERS"] == {"Ref": "Peers"} and env["PACSFLOW_TENANTS"] == {"Ref": "Tenants"}
@@ -122,8 +123,9 @@ def test_a_replica_stack_creates_no_table_and_follows_its_replicas_stream_by_par
     stack = stack_of(packaged, REPLICA)
     assert not {"EventsTable", "PositionsTable", "EventsGlobalTable", "PositionsGlobalTable"} & set(stack)
     assert "TransactionsTable" in stack  # the view is per Region
-    follower = stack["ViewFollower"]["Properties"]["Events"]["ViewFollowerDynamodbEventSource"]["Properties"]
-    assert follower["Stream"] == {"Ref": "EventsStreamArn"}
+    for consumer in ("ViewFollower", "Digester"):
+        mapping = stack[consumer]["Properties"]["Events"][f"{consumer}DynamodbEventSource"]["Properties"]
+        assert mapping["Stream"] == {"Ref": "EventsStreamArn"}
     env = stack["Incoming"]["Properties"]["Environment"]["Variables"]
     assert env["PACSFLOW_EVENTS_TABLE"] == {"Fn::Sub": "${AWS::StackName}-events"}
 
@@ -132,7 +134,16 @@ def test_peer_reads_are_the_api_functions_only_and_only_with_peers(packaged):
     stack = stack_of(packaged, MREC_PRIMARY)
     peer_table = "arn:${AWS::Partition}:dynamodb:${ReplicaRegion1}:${AWS::AccountId}:table/${AWS::StackName}-events"
     peer_objects = "arn:${AWS::Partition}:s3:::${AWS::StackName}-archive-${AWS::AccountId}-${ReplicaRegion1}/inbound/*"
-    for function in ("APIHandler", "Incoming", "Processing", "Releasing", "ViewFollower", "Deadlines", "SweepTimeouts"):
+    for function in (
+        "APIHandler",
+        "Incoming",
+        "Processing",
+        "Releasing",
+        "ViewFollower",
+        "Digester",
+        "Deadlines",
+        "SweepTimeouts",
+    ):
         statements = stack[function + "Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         reads = [
             s
