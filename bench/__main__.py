@@ -30,15 +30,19 @@ RESULTS = HERE / "results.json"
 RULES = {
     "requests": (
         "HTTP requests our code sends (botocore before-send hook, retries included) for one "
-        "payment: GET /uuid, POST /inbox, incoming, processing, releasing, the view follower, "
-        "the digester, one POST /outbox. 'view_per_commit': the follower refreshes after every commit (one "
-        "stream batch per event, the worst case at low traffic); 'view_once': one refresh per "
-        "payment (all its events in one stream batch). The follower is fed the events table's "
-        "real stream records (NEW_IMAGE). The digester writes one digest per batch of the "
-        "stream, batched for DigestWindowSeconds (60): modelled as one PutObject per window at "
-        "20 payments/s, i.e. 1/(20 x 60) per payment. Lambda's own SQS polling (ReceiveMessage "
-        "+ DeleteMessage per step message, batch of one) is listed apart; Lambda's DynamoDB "
-        "Streams polling (GetRecords) is free of request charges and not counted."
+        "payment: GET /uuid, POST /inbox, the steps (inline, the default: the incoming message's "
+        "invocation runs processing and releasing; 'queue_handoff': each step its own message), "
+        "the view follower, the digester, the SLA deadline message of /uuid (delivered after the "
+        "payment settled: one read), one POST /outbox. 'view_per_commit': the follower runs after "
+        "every commit (one stream batch per event, the worst case at low traffic); "
+        "'view_per_invocation': after each request or step invocation (a payment's commits of one "
+        "invocation come within milliseconds, inside the follower's one-second batching window); "
+        "'view_once': one batch per payment. The follower is fed the events table's real stream "
+        "records (NEW_IMAGE). The digester writes one digest per batch of the stream, batched for "
+        "DigestWindowSeconds (60): modelled as one PutObject per window at 20 payments/s, i.e. "
+        "1/(20 x 60) per payment. Lambda's own SQS polling (ReceiveMessage + DeleteMessage per "
+        "step or deadline message, batch of one) is listed apart; Lambda's DynamoDB Streams "
+        "polling (GetRecords) is free of request charges and not counted."
     ),
     "wcu": "see bench/wcu.py docstring (item size, max(old, new), transactions x2, GSI per index)",
 }

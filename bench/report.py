@@ -9,9 +9,13 @@ HEADLINE = "aggregate_recorder/view_per_commit"  # the deployed default, worst c
 TARGETS: list[tuple[str, str, str, Any]] = [
     # key, label, comparison, target
     ("requests_per_payment", "AWS requests / payment (our code, view per commit)", "<=", 16),
+    ("requests_per_payment_view_per_invocation", "AWS requests / payment (view per invocation)", "<=", 16),
     ("requests_per_payment_view_once", "AWS requests / payment (view once)", "<=", 16),
+    ("requests_per_payment_queue_handoff", "AWS requests / payment, steps by queue (view per invocation)", "", None),
     ("lambda_sqs_polling_per_payment", "+ Lambda SQS polling / payment (batch of 1)", "", None),
+    ("lambda_sqs_polling_per_payment_queue_handoff", "+ Lambda SQS polling / payment, steps by queue", "", None),
     ("wcu_per_payment", "DynamoDB WCU / payment (default, view per commit)", "<=", 10),
+    ("wcu_per_payment_view_per_invocation", "DynamoDB WCU / payment (default, view per invocation)", "<=", 10),
     ("wcu_per_payment_view_once", "DynamoDB WCU / payment (default, view once)", "<=", 10),
     ("wcu_per_payment_notification_log", "DynamoDB WCU / payment (NOTIFICATION_LOG=y)", "<=", 10),
     ("wcu_per_payment_zlib", "DynamoDB WCU / payment (default + zlib events)", "<=", 10),
@@ -37,7 +41,13 @@ TARGETS: list[tuple[str, str, str, Any]] = [
 def cost_headlines(detail: dict[str, Any]) -> dict[str, Any]:
     d = detail[HEADLINE]
     once = detail["aggregate_recorder/view_once"]
+    invocation = detail["aggregate_recorder/view_per_invocation"]
+    queue = detail["queue_handoff/view_per_invocation"]
     return {
+        "requests_per_payment_view_per_invocation": invocation["requests_per_payment"],
+        "wcu_per_payment_view_per_invocation": invocation["wcu_per_payment"],
+        "requests_per_payment_queue_handoff": queue["requests_per_payment"],
+        "lambda_sqs_polling_per_payment_queue_handoff": queue["lambda_sqs_polling_per_payment"],
         "requests_per_payment": d["requests_per_payment"],
         "requests_by_service": d["requests_by_service"],
         "requests_per_payment_view_once": once["requests_per_payment"],
