@@ -52,6 +52,12 @@ def run_inprocess(seconds: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_json(module: str, *args: str) -> dict[str, Any]:
+    """`python -m module args` in a subprocess: its last line of output, as JSON."""
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_recovery(rounds: int) -> dict[str, Any]:
     """bench/recovery.py in a subprocess pinned to one core, as run_inprocess."""
     out = subprocess.run(
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if "inprocess" in parts:
         print("in-process pipeline and lxml limit on one core ...", flush=True)
         results.update(run_inprocess(3.0 if args.quick else 8.0))
+        results["inprocess_profile"] = run_json("bench.profile", "--json")  # where each step's time goes
         save(results, args.output)  # a later part may fail or be stopped
     if "export" in parts:
         print("audit export over a growing table (moto, in process) ...", flush=True)

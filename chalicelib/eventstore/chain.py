@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
@@ -121,6 +121,37 @@ def event_hash(originator_id: str, version: int, topic: str, plain_sha256: str, 
         ensure_ascii=True,
     )
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One event's chain attributes (stored as ``prev``, ``hash``, ``who``)."""
+
+    stream: str
+    version: int
+    prev: str
+    hash: str
+    who: str
+
+
+def links(
+    stored_events: Sequence[StoredEvent], stream_of: Callable[[Any], str], hash_at: Callable[[str, int], str]
+) -> list[Link]:
+    """The links of the events of one commit, in order: the predecessor's hash is the event
+    before it in this commit, else `hash_at(stream, version - 1)` (which gives GENESIS for
+    version 0). Every recorder that keeps the chain (DynamoDB, the bench's in-memory one)
+    links through here, so the chain has one definition."""
+    who = current_actor().to_json()
+    made: dict[tuple[str, int], str] = {}
+    out = []
+    for e in stored_events:
+        stream = stream_of(e.originator_id)
+        version = e.originator_version
+        prev = made.get((stream, version - 1)) or hash_at(stream, version - 1)
+        digest = event_hash(stream, version, e.topic, plain_sha256_of(e), prev, who)
+        made[(stream, version)] = digest
+        out.append(Link(stream, version, prev, digest, who))
+    return out
 
 
 @dataclass
