@@ -26,12 +26,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from threading import Lock
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 
 GENESIS = "0" * 64
 CHAIN_VERSION = "pacsflow-chain-v1"
@@ -47,7 +48,8 @@ class Actor:
     step: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        # vars(), not asdict(): the fields are strings, and asdict's deep copy is most of the cost
+        return json.dumps(vars(self), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Actor:
@@ -87,13 +89,24 @@ class ChainingMapper(Mapper[Any]):
     """eventsourcing's Mapper, also handing the recorder the digest of the plaintext state."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
-        stored = super().to_stored_event(domain_event)
-        plain = plaintext(self, stored.state)
+        """As eventsourcing's Mapper.to_stored_event (9.5), hashing the transcoded state
+        before it is compressed and encrypted (rather than undoing both to hash it)."""
+        event_state = dict(vars(domain_event))
+        originator_id = event_state.pop("originator_id")
+        originator_version = event_state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            event_state["class_version"] = class_version
+        plain = state = self.transcoder.encode(event_state)
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
         return ChainedStoredEvent(
-            originator_id=stored.originator_id,
-            originator_version=stored.originator_version,
-            topic=stored.topic,
-            state=stored.state,
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=state,
             plain_sha256=hashlib.sha256(plain).hexdigest(),
         )
 
