@@ -7,6 +7,7 @@
     python -m bench --only inprocess,costs
     python -m bench --only export   # `audit export` events/s and peak memory (moto, in process)
     python -m bench --only recovery    # view replay and recovery: in process, and on a stack
+    python -m bench --only coldstart   # import time and unzipped size of the deployment package
 
 Timings on a shared machine are noisy: every figure is a median, and the in-process
 figures are measured on one pinned core in a subprocess.
@@ -59,6 +60,12 @@ def run_inprocess(seconds: float) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_json(module: str, *args: str) -> dict[str, Any]:
+    """`python -m module args` in a subprocess: its last line of output, as JSON."""
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_recovery(rounds: int) -> dict[str, Any]:
     """bench/recovery.py in a subprocess pinned to one core, as run_inprocess."""
     out = subprocess.run(
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s / 200-payment e2e, no long run")
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--only", default="", help="comma-separated: inprocess,costs,e2e,export,recovery")
+    parser.add_argument("--only", default="", help="comma-separated: inprocess,coldstart,costs,e2e,export,recovery")
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second (e2e)")
     parser.add_argument(
         "--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)"
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-    parts = set(filter(None, args.only.split(","))) or {"inprocess", "costs", "e2e", "export", "recovery"}
+    parts = set(filter(None, args.only.split(","))) or {"inprocess", "coldstart", "costs", "e2e", "export", "recovery"}
     if args.skip_e2e:
         parts.discard("e2e")
     seconds = args.seconds if args.seconds is not None else (10 if args.quick else 60)
@@ -97,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     if "inprocess" in parts:
         print("in-process pipeline and lxml limit on one core ...", flush=True)
         results.update(run_inprocess(3.0 if args.quick else 8.0))
+        results["inprocess_profile"] = run_json("bench.profile", "--json")  # where each step's time goes
         save(results, args.output)  # a later part may fail or be stopped
+    if "coldstart" in parts:
+        print("cold start: `import app` from the deployment package, 10 fresh interpreters ...", flush=True)
+        results.update(run_json("bench.coldstart"))
+        save(results, args.output)
     if "export" in parts:
         print("audit export over a growing table (moto, in process) ...", flush=True)
         out = subprocess.run(

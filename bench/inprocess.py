@@ -8,6 +8,7 @@ messages on the same core.
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
 import statistics
@@ -32,16 +33,24 @@ OWNER = "bench-client"
 
 def memory_pipeline():
     """The service from the composition root with tests/unit/fakes.py's in-memory adapters,
-    and this module's queues and notifier (which counts settled payments)."""
+    this module's queues and notifier (which counts settled payments), and the payments and
+    positions on bench/chained_popo.py: the audit chain linked, the state compressed and
+    encrypted, as deployed. Every business rule runs (CheckSettings' defaults disable none);
+    liquidity limits are off, as the stack's LiquidityLimits parameter defaults to."""
+    from bench import chained_popo
     from bench.fakes import MemoryNotifier, MemoryQueue
     from chalicelib import bootstrap
     from chalicelib.adapters.settings import Settings
+    from chalicelib.pipeline.liquidity import Positions
+    from chalicelib.pipeline.payments import Payments
     from tests.unit.fakes import memory_adapters
 
     return bootstrap.build(
         Settings(),
         **{
             **memory_adapters(),
+            "payments": Payments(env=chained_popo.env()),
+            "positions": Positions(env=chained_popo.env()),
             "incoming": MemoryQueue(),
             "processing": MemoryQueue(),
             "releasing": MemoryQueue(),
@@ -50,30 +59,42 @@ def memory_pipeline():
     )
 
 
-def one_payment(pipeline, body: bytes, clock: dict[str, float] | None = None) -> None:
+STEPS = ("issue", "submit", "incoming", "processing", "releasing")
+
+
+def one_payment(
+    pipeline, body: bytes, clock: dict[str, float] | None = None, profiles: dict[str, cProfile.Profile] | None = None
+) -> None:
+    """GET /uuid, POST /inbox, then each step's queue drained: `clock` adds up each step's
+    time, `profiles` (bench/profile.py) profiles each step apart."""
     from chalicelib.pipeline.messages import StepMessage
 
-    t = time.perf_counter
-    t0 = t()
-    payment = pipeline.issue_transaction("pacs.008", "bench", OWNER)
-    t1 = t()
-    pipeline.submit(payment.id, "pacs.008", body, OWNER)
-    t2 = t()
-    marks = [("issue", t1 - t0), ("submit", t2 - t1)]
     a = pipeline.adapters
-    for queue, handler, name in (
-        (a.incoming, pipeline.incoming, "incoming"),
-        (a.processing, pipeline.processing, "processing"),
-        (a.releasing, pipeline.releasing, "releasing"),
-    ):
-        s = t()
+    ids: list[UUID] = []
+
+    def drain(queue, handler) -> None:
         while queue.sent:
             tx, _, msg = queue.sent.popleft()
             handler(StepMessage(UUID(tx), msg, 1))
-        marks.append((name, t() - s))
-    if clock is not None:
-        for name, dt in marks:
-            clock[name] = clock.get(name, 0.0) + dt
+
+    runs = (
+        lambda: ids.append(pipeline.issue_transaction("pacs.008", "bench", OWNER).id),
+        lambda: pipeline.submit(ids[0], "pacs.008", body, OWNER),
+        lambda: drain(a.incoming, pipeline.incoming),
+        lambda: drain(a.processing, pipeline.processing),
+        lambda: drain(a.releasing, pipeline.releasing),
+    )
+    t = time.perf_counter
+    for name, run in zip(STEPS, runs, strict=True):
+        profile = profiles[name] if profiles is not None else None
+        s = t()
+        if profile is not None:
+            profile.enable()
+        run()
+        if profile is not None:
+            profile.disable()
+        if clock is not None:
+            clock[name] = clock.get(name, 0.0) + t() - s
 
 
 def pipeline_rate(seconds: float, batch: int = 100) -> dict:
@@ -153,7 +174,7 @@ def measure(seconds: float = 6.0) -> dict:
             "lxml_round_max_per_s": round(max(l1["rates"] + l2["rates"]), 1),
             "per_step_us": p2["per_step_us"],
             "messages": list(MESSAGES),
-            "persistence": "eventsourcing.popo; S3/SQS/SNS in memory (bench/fakes.py)",
+            "persistence": "eventsourcing.popo with the audit chain, zlib and AES-GCM (bench/chained_popo.py); S3/SQS/SNS in memory (bench/fakes.py)",
         },
     }
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import jwt
-
 if TYPE_CHECKING:
+    import jwt
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 MAX_TOKEN_BYTES = 8192  # a Cognito access token is ~1 KB; anything larger is not one of ours
@@ -78,6 +77,8 @@ class TokenPolicy:
 @lru_cache(maxsize=4)
 def _jwks(url: str) -> jwt.PyJWKClient:
     # Cached per container: one JWKS fetch per cold start, refreshed on an unknown kid.
+    import jwt  # see verify
+
     return jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=3600, timeout=5)
 
 
@@ -96,6 +97,8 @@ def bearer_token(authorization: str | None) -> str:
 def _signing_key(url: str, token: str) -> Any:
     """The key that signed `token`, from the pool's JWKS. A failed fetch (a cold container's
     one fetch, on a busy network) is tried once more, as AWS's SDKs retry, before the 503."""
+    import jwt  # see verify
+
     try:
         return _jwks(url).get_signing_key_from_jwt(token).key
     except jwt.PyJWKClientConnectionError:
@@ -104,6 +107,10 @@ def _signing_key(url: str, token: str) -> Any:
 
 def verify(token: str, policy: TokenPolicy, signing_key: RSAPublicKey | None = None) -> Principal:
     """The token's client, if the token is one the pool issued, unexpired, for access."""
+    # PyJWT (with cryptography's x509) is imported by the API's first request, not at import:
+    # every function imports app.py, and only the API checks tokens (bench/coldstart.py)
+    import jwt
+
     try:
         key = signing_key or _signing_key(policy.jwks_url, token)
         claims = jwt.decode(

@@ -15,11 +15,14 @@ updated, and is deleted and created again.
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import json
 import os
+import py_compile
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -74,18 +77,45 @@ def package(stage: str) -> Path:
     return out
 
 
-# Files the functions never read: pycountry's translations (19.5 MB of the 75 MB unzipped;
-# we use its codes only). Every cold start unpacks the package, so they cost every worker.
-UNUSED_IN_PACKAGE = ("pycountry/locales/",)
+# Files the functions never read. Every cold start unpacks the package, so they cost every
+# worker: pycountry's translations (we use its codes only); what Lambda's Python runtime
+# provides in /var/runtime (botocore and its dependencies, pulled in by aws-xray-sdk: a copy
+# in the package would shadow the runtime's, and boto3 is the runtime's); rich and its
+# dependencies (the CLI's progress bar, never run in Lambda); tests, type stubs and C sources.
+UNUSED_IN_PACKAGE = (
+    "pycountry/locales/",
+    *("botocore/", "botocore-", "urllib3/", "urllib3-", "dateutil/", "python_dateutil-"),
+    *("jmespath/", "jmespath-", "six.py", "six-"),
+    *("rich/", "rich-", "pygments/", "pygments-", "markdown_it/", "markdown_it_py-", "mdurl/", "mdurl-"),
+    *("eventsourcing/tests/", "pycountry/tests/", "importlib_resources/tests/", "wrapt-stubs/", "lxml/includes/"),
+)
+UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd", ".c", ".h")
+
+
+def unused(name: str) -> bool:
+    return name.startswith(UNUSED_IN_PACKAGE) or name.endswith(UNUSED_SUFFIXES) or "/__pycache__/" in name
 
 
 def slim(zip_path: Path) -> None:
-    """Rewrite the deployment package without UNUSED_IN_PACKAGE."""
+    """Rewrite the deployment package without what is `unused`, and with every module compiled.
+
+    Lambda's /var/task is read-only, so Python cannot keep what it compiles: without .pyc
+    files in the package every cold start compiles each module it imports from source
+    (bench/coldstart.py measures it). They are unchecked-hash .pyc (PEP 552): valid
+    whatever the modification times the unzipped files get; compiled by this interpreter,
+    the Python version `chalice package` builds for.
+    """
     slimmed = zip_path.with_suffix(".slim.zip")
-    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(slimmed, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            if not item.filename.startswith(UNUSED_IN_PACKAGE):
-                dst.writestr(item, src.read(item.filename))
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(zip_path) as src:
+        root = Path(tmp)
+        kept = [item for item in src.infolist() if not unused(item.filename)]
+        src.extractall(root, members=kept)
+        compileall.compile_dir(root, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        with zipfile.ZipFile(slimmed, "w", zipfile.ZIP_DEFLATED) as dst:
+            for item in kept:
+                dst.writestr(item, src.read(item.filename))  # as it was, mode bits and all
+            for pyc in sorted(root.rglob("*.pyc")):
+                dst.write(pyc, pyc.relative_to(root).as_posix())
     slimmed.replace(zip_path)
 
 

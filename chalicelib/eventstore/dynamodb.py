@@ -92,10 +92,8 @@ from chalicelib.eventstore.chain import (
     GENESIS,
     ChainHeads,
     ChainingMapper,
-    current_actor,
-    event_hash,
     hash_attribute,
-    plain_sha256_of,
+    links,
     stored_hash,
 )
 from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder
@@ -387,24 +385,15 @@ class DynamoDBAggregateRecorder(DynamoDBRecorder, AggregateRecorder):
         from the event before it in this commit, else one GetItem."""
         if self.purpose != "events":
             return [{} for _ in stored_events]
-        who = current_actor().to_json()
-        made: dict[tuple[str, int], str] = {}
-        links = []
-        for e in stored_events:
-            stream = self.datastore.encode_originator_id(e.originator_id)
-            version = e.originator_version
-            prev = made.get((stream, version - 1)) or self._hash_at(stream, version - 1)
-            digest = event_hash(stream, version, e.topic, plain_sha256_of(e), prev, who)
-            made[(stream, version)] = digest
-            links.append(
-                {
-                    "prev": hash_attribute(prev),
-                    "hash": hash_attribute(digest),
-                    "who": {"S": who},
-                    "_key": (stream, version),
-                }
-            )
-        return links
+        return [
+            {
+                "prev": hash_attribute(k.prev),
+                "hash": hash_attribute(k.hash),
+                "who": {"S": k.who},
+                "_key": (k.stream, k.version),
+            }
+            for k in links(stored_events, self.datastore.encode_originator_id, self._hash_at)
+        ]
 
     def _hash_at(self, stream: str, version: int) -> str:
         if version < 1:

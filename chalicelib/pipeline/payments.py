@@ -6,6 +6,7 @@ in every deployed stage; eventsourcing's in-memory POPO module in fast tests).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,16 @@ from chalicelib.domain import Payment, transcodings
 
 class PaymentNotFound(LookupError):
     error_code = "TRANSACTION_NOT_FOUND"
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's `project_aggregate` less its per-event
+    `assert isinstance(event, CanMutateProtocol)`: on Python 3.11 that check recomputes the
+    protocol's members every time, a tenth of a step's CPU (`python -m bench.profile`).
+    Every event of a payment's stream is an Aggregate.Event, which mutates."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class Payments(Application[UUID]):
@@ -46,7 +57,7 @@ class Payments(Application[UUID]):
     def get_payment(self, transaction_id: UUID, owner: str | None = None) -> Payment:
         """The payment; for a client (`owner`), only its own — another's does not exist."""
         try:
-            payment: Payment = self.repository.get(transaction_id)
+            payment: Payment = self.repository.get(transaction_id, projector_func=replay)
         except AggregateNotFoundError:
             raise PaymentNotFound(str(transaction_id)) from None
         if not isinstance(payment, Payment):  # a Region's aggregate shares the table
