@@ -31,12 +31,13 @@ def messages(n: int = 400) -> list[bytes]:
 OWNER = "bench-client"
 
 
-def memory_pipeline():
+def memory_pipeline(step_handoff: str = "inline"):
     """The service from the composition root with tests/unit/fakes.py's in-memory adapters,
     this module's queues and notifier (which counts settled payments), and the payments and
     positions on bench/chained_popo.py: the audit chain linked, the state compressed and
     encrypted, as deployed. Every business rule runs (CheckSettings' defaults disable none);
-    liquidity limits are off, as the stack's LiquidityLimits parameter defaults to."""
+    liquidity limits are off, as the stack's LiquidityLimits parameter defaults to. Steps hand
+    over inline as deployed (`step_handoff="queue"`: each step apart, for the profile)."""
     from bench import chained_popo
     from bench.fakes import MemoryNotifier, MemoryQueue
     from chalicelib import bootstrap
@@ -46,7 +47,7 @@ def memory_pipeline():
     from tests.unit.fakes import memory_adapters
 
     return bootstrap.build(
-        Settings(),
+        Settings(step_handoff=step_handoff),
         **{
             **memory_adapters(),
             "payments": Payments(env=chained_popo.env()),
