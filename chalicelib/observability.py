@@ -160,13 +160,16 @@ def message(transaction_id: object, receive_count: int) -> Iterator[None]:
 @contextmanager
 def inline_step(step: str) -> Iterator[None]:
     """A step run by the previous one in its invocation (chalicelib/pipeline/handoff.py):
-    the events it records name it (`who`), and it reports its own StepLatency (dimension
-    Step); the invocation's StepLatency covers the whole chain."""
+    its log lines and the events it records name it (`step`, `who`), and it reports its own
+    StepLatency (dimension Step); the invocation's StepLatency covers the whole chain."""
     start = time.perf_counter()
+    outer = logger.get_current_keys().get("step")
+    logger.append_keys(step=step)
     with acting(step=step):
         try:
             yield
         finally:
+            logger.append_keys(step=outer)
             _single(STEP_LATENCY, MetricUnit.Milliseconds, (time.perf_counter() - start) * 1000, Step=step)
 
 

@@ -155,20 +155,21 @@ def test_a_multi_transaction_message_gets_a_status_per_transaction(api):
 
 def test_the_functions_log_json_lines_and_emf_metrics_with_tracing_off(api, stack, boto_session):
     """Powertools in the deployed package: the pipeline functions' lines are JSON objects with
-    their keys, releasing writes the payment metrics as EMF, and nothing crashed (X-Ray is off
-    in the local stage: MiniStack runs no daemon)."""
+    their keys, the releasing step writes the payment metrics as EMF (in the incoming function,
+    which runs it inline: chalicelib/pipeline/handoff.py), and nothing crashed (X-Ray is off in
+    the local stage: MiniStack runs no daemon)."""
     tx = api.pay(fresh("pacs008_bare.xml"))
     assert statuses(api.report(tx).content)[0] == "ACSC"
     logs = boto_session.client("logs", endpoint_url=stack["endpoint_url"])
 
     def releasing_records() -> list[dict]:
-        group = next(g for g in lambda_log_groups(logs, stack["stack_name"]) if "releasing" in g.lower())
+        group = next(g for g in lambda_log_groups(logs, stack["stack_name"]) if "incoming" in g.lower())
         return [json.loads(m) for e in log_events(logs, group) if (m := e["message"].strip()).startswith("{")]
 
     def released(records: list[dict]) -> list[dict]:
         return [r for r in records if r.get("message") == "payment released" and r.get("transaction_id") == tx]
 
-    records = poll(releasing_records, lambda rs: bool(released(rs)), 30, "the releasing function's log line")
+    records = poll(releasing_records, lambda rs: bool(released(rs)), 30, "the releasing step's log line")
     line = released(records)[0]
     assert line["step"] == "releasing" and line["request_id"] and line["region"] and line["level"] == "INFO"
     assert any(r.get("TxSts") == "ACSC" and "Payments" in r for r in records if "_aws" in r)

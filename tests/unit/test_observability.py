@@ -103,6 +103,7 @@ def test_every_line_is_json_with_step_region_request_and_transaction_and_no_paym
             assert CANARY not in json.dumps(line)
     released = next(line for line in lines if line["message"] == "payment released")
     assert released["transaction_id"] == str(tx) and released["tx_sts"] == "ACSC"
+    assert released["step"] == "releasing"  # run inline by the incoming handler, it names itself
 
 
 def test_a_failing_step_logs_its_error_type_at_error_and_no_traceback_line(log_lines):
