@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             if "saturation" in parts:
                 from bench import saturation
 
+                if "e2e" not in parts:  # the first step must not measure cold starts
+                    results["e2e_warm_up"] = e2e.warm_up(stack, args.warm_workers)
                 print("saturation: stepping the rate up until p99 > 1 s ...", flush=True)
                 step_s = 15 if args.quick else 45
                 rates = saturation.RATES[:3] if args.quick else saturation.RATES

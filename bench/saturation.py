@@ -1,6 +1,6 @@
 """Saturation of the local stack: the highest steady rate it holds with p99 <= 1 s.
 
-The open-loop load of bench/e2e.py is stepped up (10, 20, 30, 40, 60, 80 payments/s by
+The open-loop load of bench/e2e.py is stepped up (5, 10, 20, 30, 40, 60, 80 payments/s by
 default), each step on the same stack, and stops after the first step that does not hold:
 past saturation every step only measures a queue, and a longer one takes the machine
 (shared) for nothing. The curve, rate -> p50/p99, is plotted to a PNG.
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0)
+RATES = (5.0, 10.0, 20.0, 30.0, 40.0, 60.0, 80.0)  # 5: a loaded 2-core machine may not hold 10
 P99_LIMIT_S = 1.0
 
 

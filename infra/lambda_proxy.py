@@ -28,6 +28,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -223,8 +224,8 @@ class LogShipper:
 class Proxy:
     """The pools of one MiniStack's functions, created on their first invocation."""
 
-    def __init__(self, endpoint: str, workers: int) -> None:
-        self.endpoint, self.workers = endpoint, workers
+    def __init__(self, endpoint: str, workers: int, home: Path) -> None:
+        self.endpoint, self.workers, self.home = endpoint, workers, home
         self.pools: dict[tuple[str, str], tuple[str, Pool]] = {}
         self.lock = threading.Lock()
         self.logs = LogShipper(endpoint)
@@ -244,7 +245,7 @@ class Proxy:
         lam = boto3.client("lambda", region_name=region, endpoint_url=self.endpoint)
         described = lam.get_function(FunctionName=function)
         config = described["Configuration"]
-        home = Path(tempfile.mkdtemp(prefix=f"pacsflow-proxy-{function}-"))
+        home = Path(tempfile.mkdtemp(prefix=f"{function}-", dir=self.home))
         code = home / "code"
         with urllib.request.urlopen(described["Code"]["Location"], timeout=60) as r:
             (home / "code.zip").write_bytes(r.read())
@@ -321,16 +322,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=4, help="warm workers per function, at most")
     parser.add_argument("--ministack-pid", type=int, required=True, help="exit when this process has gone")
     args = parser.parse_args(argv)
-    Handler.proxy = Proxy(args.endpoint, args.workers)
-    server = Server(("127.0.0.1", args.port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    while True:  # the workers read their stdin: they end with this process
-        time.sleep(1)
-        try:
-            os.kill(args.ministack_pid, 0)
-        except ProcessLookupError:
-            server.shutdown()
-            return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that the unpacked code is removed
+    with tempfile.TemporaryDirectory(prefix="pacsflow-lambda-proxy-") as home:
+        Handler.proxy = Proxy(args.endpoint, args.workers, Path(home))
+        server = Server(("127.0.0.1", args.port), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        while True:  # the workers read their stdin: they end with this process
+            time.sleep(1)
+            try:
+                os.kill(args.ministack_pid, 0)
+            except ProcessLookupError:
+                return
 
 
 if __name__ == "__main__":

@@ -170,6 +170,13 @@ def ssm(endpoint_url: str) -> Any:
 
 
 def stop(pid: int, timeout: float = 30) -> bool:
+    """Stop the MiniStack process group started by `start` (Lambda workers included) and its
+    Lambda proxy, gracefully.
+
+    SIGTERM: its server (hypercorn) then runs MiniStack's shutdown, which saves the state when
+    it was started with `persist`. Only if it has not exited within `timeout` seconds is the
+    group killed (SIGKILL), and then nothing is saved.
+    """
     stopped = _stop(pid, timeout)
     proxy = LAMBDA_PROXIES.pop(pid, None)
     if proxy is not None:  # it would end by itself within a second; its workers with it
@@ -181,12 +188,6 @@ def stop(pid: int, timeout: float = 30) -> bool:
 
 
 def _stop(pid: int, timeout: float = 30) -> bool:
-    """Stop the MiniStack process group started by `start` (Lambda workers included), gracefully.
-
-    SIGTERM: its server (hypercorn) then runs MiniStack's shutdown, which saves the state when
-    it was started with `persist`. Only if it has not exited within `timeout` seconds is the
-    group killed (SIGKILL), and then nothing is saved.
-    """
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
