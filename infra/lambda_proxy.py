@@ -188,6 +188,7 @@ class LogShipper:
         self.lock = threading.Lock()
         self.stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]proxy-{os.getpid()}"
         self.ready: set[tuple[str, str]] = set()
+        self.clients: dict[str, Any] = {}  # by Region: a client costs ~20 ms of CPU to make
         threading.Thread(target=self.run, daemon=True).start()
 
     def add(self, region: str, function: str, text: str) -> None:
@@ -209,7 +210,9 @@ class LogShipper:
                     print(f"lambda proxy: logs of {function} not delivered: {e}", file=sys.stderr)
 
     def put(self, region: str, function: str, events: list[dict[str, Any]]) -> None:
-        logs: Any = boto3.client("logs", region_name=region, endpoint_url=self.endpoint)
+        if region not in self.clients:
+            self.clients[region] = boto3.client("logs", region_name=region, endpoint_url=self.endpoint)
+        logs = self.clients[region]
         group = f"/aws/lambda/{function}"
         if (region, function) not in self.ready:
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
