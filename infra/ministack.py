@@ -123,6 +123,8 @@ def start_lambda_proxy(port: int, ministack_pid: int, log_path: Path) -> str:
                 *("--workers", os.environ.get("LAMBDA_PROXY_WORKERS", "4")),
             ],
             cwd=Path(__file__).resolve().parent.parent,
+            # it and the functions it runs call this MiniStack, with credentials of their own
+            env={**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
