@@ -3,7 +3,9 @@
     python -m bench                 # everything: in-process, costs, 60 s e2e, 10,000-payment e2e
     python -m bench --quick         # smoke run: short in-process, costs, 10 s / 200-payment e2e
     python -m bench --skip-e2e      # no HTTP load (in-process figures and costs only)
-    python -m bench --long 0        # skip the 10,000-payment run
+    python -m bench --long 0        # skip the 10,000-payment runs
+    python -m bench --only e2e --long 2000 --block 500 --runs 3   # shorter drift check
+    python -m bench --only saturation  # step the rate up until p99 > 1 s; bench/saturation.png
     python -m bench --only inprocess,costs
     python -m bench --only export   # `audit export` events/s and peak memory (moto, in process)
     python -m bench --only recovery    # view replay and recovery: in process, and on a stack
@@ -88,12 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=None, help="length of the steady e2e run (default 60; quick 10)"
     )
     parser.add_argument("--long", type=int, default=None, help="payments of the long run (default 10000; quick 0)")
+    parser.add_argument("--runs", type=int, default=3, help="long runs in a row, on the same stack")
+    parser.add_argument("--block", type=int, default=1000, help="p99 blocks of the long run (first vs last)")
     parser.add_argument("--warm-workers", type=int, default=8, help="API workers spawned before the load")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
-    parts = set(filter(None, args.only.split(","))) or {"inprocess", "coldstart", "costs", "e2e", "export", "recovery"}
+    every = {"inprocess", "coldstart", "costs", "e2e", "export", "recovery", "saturation"}
+    parts = set(filter(None, args.only.split(","))) or every
     if args.skip_e2e:
-        parts.discard("e2e")
+        parts -= {"e2e", "saturation"}
     seconds = args.seconds if args.seconds is not None else (10 if args.quick else 60)
     long_count = args.long if args.long is not None else (0 if args.quick else 10_000)
 
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print("view replay and recovery at 100,000 events, in process ...", flush=True)
         results.update(run_recovery(1 if args.quick else 2))
         save(results, args.output)
-    if parts & {"costs", "e2e", "recovery"}:
+    if parts & {"costs", "e2e", "recovery", "saturation"}:
         from bench import costs, dollars, e2e
 
         print("starting MiniStack and deploying the stack ...", flush=True)
@@ -146,13 +151,32 @@ def main(argv: list[str] | None = None) -> int:
                 for k in ("e2e_p50_s", "e2e_p99_s"):
                     results[k] = steady[k]
                     save(results, args.output)  # a later part may fail or be stopped
-                if long_count:
-                    print(f"e2e long run: {long_count} payments at {args.rate}/s ...", flush=True)
-                    long = e2e.run_load(stack, args.rate, long_count)
-                    results["e2e_long"] = long
-                    results["e2e_p99_first_1000_s"] = long["e2e_p99_first_1000_s"]
-                    results["e2e_p99_last_1000_s"] = long["e2e_p99_last_1000_s"]
-                    results["e2e_p50_per_1000"] = [b["p50_s"] for b in long["blocks_of_1000"]]
+                runs: list[dict[str, Any]] = []
+                for n in range(args.runs if long_count else 0):
+                    print(f"e2e long run {n + 1}/{args.runs}: {long_count} payments at {args.rate}/s ...", flush=True)
+                    runs.append(e2e.long_run_summary(e2e.run_load(stack, args.rate, long_count, block=args.block)))
+                    results["e2e_long_runs"] = runs
+                    results["e2e_p99_last_over_first"] = e2e.worst_ratio(runs)
+                    save(results, args.output)
+            if "saturation" in parts:
+                from bench import saturation
+
+                if "e2e" not in parts:  # the first step must not measure cold starts
+                    results["e2e_warm_up"] = e2e.warm_up(stack, args.warm_workers)
+                print("saturation: stepping the rate up until p99 > 1 s ...", flush=True)
+                step_s = 15 if args.quick else 45
+                rates = saturation.RATES[:3] if args.quick else saturation.RATES
+                sat = saturation.climb(lambda rate: e2e.run_load(stack, rate, int(rate * step_s)), rates)
+                results["e2e_max_rate_per_s"] = sat["e2e_max_rate_per_s"]
+                results["e2e_saturation_curve"] = saturation.curve(sat)
+                results["e2e_saturation_detail"] = sat
+                saturation.plot(
+                    results["e2e_saturation_curve"],
+                    sat["p99_limit_s"],
+                    HERE / "saturation.png",
+                    f"local stack, {step_s} s per step, {os.cpu_count()} CPUs ({results['started_at']})",
+                )
+                save(results, args.output)
             if "recovery" in parts:  # after the load, if any: the stack's events are the e2e payments
                 from bench import recovery
 

@@ -50,6 +50,7 @@ def ministack_stack() -> Iterator[dict[str, Any]]:
         try:
             stack = deploy_local(ministack.endpoint(port))
             stack["ministack_pid"] = proc.pid
+            stack["lambda_proxy_pid"] = ministack.LAMBDA_PROXIES.get(proc.pid)
             stack["state_dir"] = state
             yield stack
         finally:
@@ -139,8 +140,15 @@ class ReleaseWatcher:
 # -- CPU accounting from /proc ---------------------------------------------------------
 
 
-def process_group_cpu(pgid: int) -> dict[str, float]:
-    """CPU seconds (user+system) of every live process in a process group, by role."""
+def stack_cpu(stack: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds of the MiniStack's processes and of its Lambda proxy's, by role."""
+    leaders = {stack.get("ministack_pid"): "gateway", stack.get("lambda_proxy_pid"): "lambda-proxy"}
+    return process_group_cpu({pid: role for pid, role in leaders.items() if pid})
+
+
+def process_group_cpu(leaders: dict[int, str]) -> dict[str, float]:
+    """CPU seconds (user+system) of every live process in the process groups of `leaders`
+    (pid -> the leader's role), by role."""
     out: Counter = Counter()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -151,10 +159,11 @@ def process_group_cpu(pgid: int) -> dict[str, float]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) != pgid:  # field 5 (pgrp) of /proc/pid/stat
+        pgid = int(fields[2])  # field 5 (pgrp) of /proc/pid/stat
+        if pgid not in leaders:
             continue
         cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        role = "gateway" if int(pid) == pgid else _worker_role(cmd, pid)
+        role = leaders[pgid] if int(pid) == pgid else _worker_role(cmd, pid)
         out[role] += cpu
         out[f"#{role}"] += 1
     return dict(out)
@@ -221,13 +230,12 @@ def warm_up(stack: dict[str, Any], concurrency: int = 8, payments: int = 10) -> 
     while time.monotonic() < deadline and not set(txs) <= watcher.arrived.keys():
         time.sleep(0.2)
     watcher.stop()
-    pgid = stack.get("ministack_pid")
     return {
         "api_concurrency": concurrency,
         "uuid_status": {str(k): v for k, v in codes.items()},
         "payments_settled": len(set(txs) & watcher.arrived.keys()),
         "seconds": round(time.monotonic() - t0, 1),
-        "cpu_s_by_process": {k: round(v, 2) for k, v in (process_group_cpu(pgid) if pgid else {}).items()},
+        "cpu_s_by_process": {k: round(v, 2) for k, v in stack_cpu(stack).items()},
     }
 
 
@@ -240,6 +248,39 @@ def percentile(values: list[float], p: float) -> float | None:
     s = sorted(values)
     k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
     return s[k]
+
+
+def latency_blocks(latencies: dict[int, float], count: int, block: int) -> list[dict[str, Any]]:
+    """p50 and p99 of each run of `block` payments (by issue order; payments that never
+    completed are left out of their block, and reported apart)."""
+    blocks = []
+    for b in range(0, count, block):
+        vals = [latencies[i] for i in range(b, min(b + block, count)) if i in latencies]
+        if vals:
+            blocks.append(
+                {
+                    "from": b,
+                    "n": len(vals),
+                    "p50_s": round(percentile(vals, 50), 3),
+                    "p99_s": round(percentile(vals, 99), 3),
+                }
+            )
+    return blocks
+
+
+def first_last(ordered: list[float], block: int) -> dict[str, float | None]:
+    """p99 of the first and of the last `block` completed payments and their ratio: flat
+    is a ratio near 1. None when the run has fewer than two blocks (they would overlap)."""
+    if len(ordered) < 2 * block:
+        return {"p99_first_s": None, "p99_last_s": None, "p99_last_over_first": None}
+    first = percentile(ordered[:block], 99)
+    last = percentile(ordered[-block:], 99)
+    assert first is not None and last is not None
+    return {
+        "p99_first_s": round(first, 3),
+        "p99_last_s": round(last, 3),
+        "p99_last_over_first": round(last / first, 2) if first > 0 else None,
+    }
 
 
 def hop_breakdown(
@@ -280,10 +321,12 @@ def run_load(
     drain_s: float = 60.0,
     workers: int = 64,
     max_backlog_s: float = 15.0,
+    block: int = 1000,
 ) -> dict[str, Any]:
     """Open-loop load; stops issuing payments (aborted=True) once more than `max_backlog_s`
     seconds' worth of them are waiting for a client thread: the stack is not keeping up,
-    and going on would only measure the queue."""
+    and going on would only measure the queue. Latencies are summarised per `block`
+    payments, in the order they were issued (a drift over a long run shows there)."""
     api = stack["api_url"].rstrip("/")
     from bench.messages import fresh
 
@@ -348,8 +391,7 @@ def run_load(
             with lock:
                 errors[f"exception {type(e).__name__}"] += 1
 
-    pgid = stack.get("ministack_pid")
-    cpu_before = process_group_cpu(pgid) if pgid else {}
+    cpu_before = stack_cpu(stack)
     me_before = self_cpu()
     aborted_at = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -377,24 +419,13 @@ def run_load(
             break  # nothing has arrived for 20 s
         time.sleep(0.2)
     end = time.monotonic()
-    cpu_after = process_group_cpu(pgid) if pgid else {}
+    cpu_after = stack_cpu(stack)
     me_after = self_cpu()
     watcher.stop()
 
     latencies = {i: watcher.arrived[tx] - sent_at[i] for i, tx in tx_of.items() if tx in watcher.arrived}
     ordered = [latencies[i] for i in sorted(latencies)]
-    blocks = []
-    for b in range(0, count, 1000):
-        vals = [latencies[i] for i in range(b, min(b + 1000, count)) if i in latencies]
-        if vals:
-            blocks.append(
-                {
-                    "from": b,
-                    "n": len(vals),
-                    "p50_s": round(percentile(vals, 50), 3),
-                    "p99_s": round(percentile(vals, 99), 3),
-                }
-            )
+    blocks = latency_blocks(latencies, count, block)
     sample = list(tx_of.values())[:: max(1, len(tx_of) // 20)][:20]
     outbox = Counter()
     s = requests.Session()
@@ -412,8 +443,7 @@ def run_load(
     starts = sorted(started.values())
     cpu = {k: round(cpu_after.get(k, 0) - cpu_before.get(k, 0), 2) for k in cpu_after if not k.startswith("#")}
     wall = end - t0
-    first = ordered[:1000]
-    last = ordered[-1000:]
+    drift = first_last(ordered, block)
     return {
         "rate_target_per_s": rate,
         "aborted_after": aborted_at,
@@ -432,9 +462,9 @@ def run_load(
         "e2e_p90_s": round(percentile(ordered, 90), 3) if ordered else None,
         "e2e_p99_s": round(percentile(ordered, 99), 3) if ordered else None,
         "e2e_max_s": round(max(ordered), 3) if ordered else None,
-        "e2e_p99_first_1000_s": round(percentile(first, 99), 3) if first else None,
-        "e2e_p99_last_1000_s": round(percentile(last, 99), 3) if last else None,
-        "blocks_of_1000": blocks,
+        "block": block,
+        **drift,
+        "blocks": blocks,
         "completion_rate_per_s": round(
             len(latencies) / (max(watcher.arrived[t] for t in expected if t in watcher.arrived) - t0), 2
         )
@@ -461,3 +491,23 @@ def run_load(
         "machine_cpus": os.cpu_count(),
         "auth": bool(auth),
     }
+
+
+def long_run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """What a long run says about drift: p99 of its first and last block, their ratio, and
+    whether every payment made it."""
+    keys = ("payments", "completed", "error_count", "never_completed", "aborted_after", "e2e_p50_s", "e2e_p99_s")
+    return {
+        **{k: run[k] for k in keys},
+        **{k: run[k] for k in ("block", "p99_first_s", "p99_last_s", "p99_last_over_first")},
+        "p99_per_block": [b["p99_s"] for b in run["blocks"]],
+    }
+
+
+def worst_ratio(runs: list[dict[str, Any]]) -> float | None:
+    """The largest last/first p99 ratio over the runs; None if any run has none (too short, or
+    nothing completed): a run that cannot be judged must not pass as flat."""
+    ratios = [r["p99_last_over_first"] for r in runs]
+    if not ratios or any(x is None for x in ratios):
+        return None
+    return max(ratios)

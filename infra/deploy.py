@@ -327,6 +327,7 @@ def deploy_local(
     domain = stack if region == ministack.REGION else f"{stack}-{region}"
     params = local_parameters({"AuthDomainPrefix": domain, **(parameters or {})})
     outputs = deploy_stack(session, stack, template, params, endpoint)
+    use_lambda_proxy(session, endpoint, stack)
     prefix = params.get("ScopePrefix", "pacsflow")
     scopes = {"read": f"{prefix}/read", "write": f"{prefix}/write", "admin": f"{prefix}/admin"}
     return {
@@ -345,6 +346,36 @@ def deploy_local(
         "stack_name": stack,
         "outputs": outputs,
     }
+
+
+def use_lambda_proxy(session: boto3.session.Session, endpoint: str, stack: str) -> None:
+    """Hand the stack's functions to the MiniStack's Lambda proxy (infra/lambda_proxy.py: a
+    bounded pool of warm workers per function, with a queue), if it has one running.
+
+    Local stage only: the proxy URL goes into each function's environment after the stack is
+    deployed (MiniStack's proxy mode), never into the template. The URL names a digest of what
+    a worker depends on (code, handler, environment), so a redeploy gets fresh workers."""
+    url = ministack.lambda_proxy_url(endpoint)
+    if url is None:
+        return
+    from infra.lambda_proxy import PROXY_VARIABLE
+
+    cfn = session.client("cloudformation", endpoint_url=endpoint)
+    lam = session.client("lambda", endpoint_url=endpoint)
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceType"] != "AWS::Lambda::Function":
+                continue
+            name = resource["PhysicalResourceId"]
+            config = lam.get_function_configuration(FunctionName=name)
+            variables = dict(config.get("Environment", {}).get("Variables", {}))
+            current = variables.pop(PROXY_VARIABLE, None)
+            depends = json.dumps([config["CodeSha256"], config["Handler"], variables], sort_keys=True)
+            target = f"{url}/{session.region_name}/{name}/{hashlib.sha256(depends.encode()).hexdigest()[:16]}"
+            if current != target:
+                lam.update_function_configuration(
+                    FunctionName=name, Environment={"Variables": {**variables, PROXY_VARIABLE: target}}
+                )
 
 
 def deployments_bucket(region: str) -> str:

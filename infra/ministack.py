@@ -15,11 +15,18 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 # MiniStack accepts any credentials; boto3 only needs some to sign requests.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# Where a MiniStack started by `start` keeps the URL of its Lambda proxy (infra/lambda_proxy.py).
+LAMBDA_PROXY_PARAMETER = "/pacsflow/local/lambda-proxy-url"
+# MiniStack pid -> its Lambda proxy's pid, for the processes this interpreter started.
+LAMBDA_PROXIES: dict[int, int] = {}
 
 
 def free_port() -> int:
@@ -96,16 +103,93 @@ def start(port: int, log_path: Path, state_dir: Path | None = None, persist: boo
             stop(proc.pid)
             raise RuntimeError(f"MiniStack did not start on port {port}; see {log_path}")
         time.sleep(0.1)
+    if int(os.environ.get("LAMBDA_PROXY_WORKERS", "4")):  # 0: MiniStack's own workers (comparisons)
+        start_lambda_proxy(port, proc.pid, log_path)
     return proc
 
 
+def start_lambda_proxy(port: int, ministack_pid: int, log_path: Path) -> str:
+    """Start infra/lambda_proxy.py for the MiniStack on `port` and record its URL in that
+    MiniStack (SSM parameter LAMBDA_PROXY_PARAMETER), where a deploy finds it.
+
+    It ends by itself once the MiniStack has gone. LAMBDA_PROXY_WORKERS bounds the warm
+    workers of each function (default 4)."""
+    proxy_port = free_port()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "infra.lambda_proxy", "--endpoint", endpoint(port)),
+                *("--port", str(proxy_port), "--ministack-pid", str(ministack_pid)),
+                *("--workers", os.environ.get("LAMBDA_PROXY_WORKERS", "4")),
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            # it and the functions it runs call this MiniStack, with credentials of their own
+            env={**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    url = f"http://{HOST}:{proxy_port}"
+    deadline = time.monotonic() + 30
+    while not lambda_proxy_up(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the Lambda proxy did not start; see {log_path}")
+        time.sleep(0.1)
+    LAMBDA_PROXIES[ministack_pid] = proc.pid
+    ssm(endpoint(port)).put_parameter(Name=LAMBDA_PROXY_PARAMETER, Value=url, Type="String", Overwrite=True)
+    return url
+
+
+def lambda_proxy_up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            status: int = r.status
+            return status == 200
+    except OSError:
+        return False
+
+
+def lambda_proxy_url(endpoint_url: str) -> str | None:
+    """The URL of the running Lambda proxy of the MiniStack at `endpoint_url`, if it has one."""
+    client = ssm(endpoint_url)
+    try:
+        url: str = client.get_parameter(Name=LAMBDA_PROXY_PARAMETER)["Parameter"]["Value"]
+    except client.exceptions.ParameterNotFound:
+        return None
+    return url if lambda_proxy_up(url) else None
+
+
+def ssm(endpoint_url: str) -> Any:
+    return boto3.client(
+        "ssm",
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def stop(pid: int, timeout: float = 30) -> bool:
-    """Stop the MiniStack process group started by `start` (Lambda workers included), gracefully.
+    """Stop the MiniStack process group started by `start` (Lambda workers included) and its
+    Lambda proxy, gracefully.
 
     SIGTERM: its server (hypercorn) then runs MiniStack's shutdown, which saves the state when
     it was started with `persist`. Only if it has not exited within `timeout` seconds is the
     group killed (SIGKILL), and then nothing is saved.
     """
+    stopped = _stop(pid, timeout)
+    proxy = LAMBDA_PROXIES.pop(pid, None)
+    if proxy is not None:  # it would end by itself within a second; its workers with it
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proxy, signal.SIGTERM)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(proxy, 0)
+    return stopped
+
+
+def _stop(pid: int, timeout: float = 30) -> bool:
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:

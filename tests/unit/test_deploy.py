@@ -334,6 +334,7 @@ def test_make_run_starts_ministack_with_its_state_persisted_in_the_state_dir(mon
 
     monkeypatch.setattr(ministack.subprocess, "Popen", popen)
     monkeypatch.setattr(ministack, "is_up", lambda port: True)
+    monkeypatch.setenv("LAMBDA_PROXY_WORKERS", "0")  # MiniStack's environment only, not its Lambda proxy
     assert deploy.start_local(4599, tmp_path) == 4242
     assert seen["PERSIST_STATE"] == "1" and seen["S3_PERSIST"] == "1"
     assert seen["STATE_DIR"] == str(tmp_path / "state") and seen["S3_DATA_DIR"] == str(tmp_path / "s3")
@@ -360,3 +361,61 @@ def test_stop_is_graceful_sigterm_then_waits(monkeypatch):
     monkeypatch.setattr(ministack.time, "sleep", lambda s: None)
     assert ministack.stop(4242) is True
     assert sent == [signal.SIGTERM]  # saved on the way out; never SIGKILL while it stops in time
+
+
+# -- the local stage's Lambda proxy ------------------------------------------------------------
+
+
+class FakeLambdaSession:
+    """CloudFormation lists one function; Lambda keeps its configuration and counts updates."""
+
+    region_name = "us-east-1"
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {
+            "CodeSha256": "sha-1",
+            "Handler": "app.app",
+            "Environment": {"Variables": {"TABLE": "t"}},
+        }
+        self.updates = 0
+
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
+        fake = self
+
+        class Client:
+            def get_paginator(self, name: str) -> Any:
+                resources = [
+                    {"ResourceType": "AWS::Lambda::Function", "PhysicalResourceId": "fn-1"},
+                    {"ResourceType": "AWS::SQS::Queue", "PhysicalResourceId": "q"},
+                ]
+                return type("P", (), {"paginate": lambda self, **kw: [{"StackResourceSummaries": resources}]})()
+
+            def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
+                return fake.config
+
+            def update_function_configuration(self, FunctionName: str, Environment: dict) -> None:
+                fake.updates += 1
+                fake.config = {**fake.config, "Environment": Environment}
+
+        return Client()
+
+
+def test_functions_are_pointed_at_the_lambda_proxy_once_per_version(monkeypatch):
+    monkeypatch.setattr(ministack, "lambda_proxy_url", lambda endpoint: "http://127.0.0.1:9")
+    session = FakeLambdaSession()
+    deploy.use_lambda_proxy(session, "http://127.0.0.1:4566", "s")  # type: ignore[arg-type]
+    variables = session.config["Environment"]["Variables"]
+    url = variables["MINISTACK_LAMBDA_PROXY_URL"]
+    assert url.startswith("http://127.0.0.1:9/us-east-1/fn-1/") and variables["TABLE"] == "t"
+    deploy.use_lambda_proxy(session, "http://127.0.0.1:4566", "s")  # type: ignore[arg-type]
+    assert session.updates == 1  # unchanged function: no update
+    session.config = {**session.config, "CodeSha256": "sha-2"}  # a redeploy with new code
+    deploy.use_lambda_proxy(session, "http://127.0.0.1:4566", "s")  # type: ignore[arg-type]
+    assert session.updates == 2 and session.config["Environment"]["Variables"]["MINISTACK_LAMBDA_PROXY_URL"] != url
+
+
+def test_without_a_lambda_proxy_the_functions_are_left_alone(monkeypatch):
+    monkeypatch.setattr(ministack, "lambda_proxy_url", lambda endpoint: None)
+    session = FakeLambdaSession()
+    deploy.use_lambda_proxy(session, "http://127.0.0.1:4566", "s")  # type: ignore[arg-type]
+    assert session.updates == 0 and "MINISTACK_LAMBDA_PROXY_URL" not in session.config["Environment"]["Variables"]
