@@ -1345,28 +1345,26 @@ def alarms(resources: dict[str, Any]) -> dict[str, Any]:
                 Threshold=0,
                 ComparisonOperator="GreaterThanThreshold",
             )
-    found["ViewFollowerIteratorAgeAlarm"] = _alarm(
-        "the view follower is more than a minute behind the event stream",
-        "AWS/Lambda",
-        "IteratorAge",
-        [{"Name": "FunctionName", "Value": ref("ViewFollower")}],
-        Statistic="Maximum",
-        Threshold=ITERATOR_AGE_MS,
-        ComparisonOperator="GreaterThanThreshold",
-        EvaluationPeriods=3,  # sustained for three minutes, not one slow batch
-        DatapointsToAlarm=3,
+    behind = (
+        ("ViewFollower", "the view follower is more than a minute behind the event stream", ITERATOR_AGE_MS),
+        (
+            "Digester",
+            "the Digester is more than a minute behind the event stream beyond its longest window",
+            DIGESTER_ITERATOR_AGE_MS,
+        ),
     )
-    found["DigesterIteratorAgeAlarm"] = _alarm(
-        "the Digester is more than a minute behind the event stream beyond its longest window",
-        "AWS/Lambda",
-        "IteratorAge",
-        [{"Name": "FunctionName", "Value": ref("Digester")}],
-        Statistic="Maximum",
-        Threshold=DIGESTER_ITERATOR_AGE_MS,
-        ComparisonOperator="GreaterThanThreshold",
-        EvaluationPeriods=3,
-        DatapointsToAlarm=3,
-    )
+    for function, description, threshold in behind:
+        found[f"{function}IteratorAgeAlarm"] = _alarm(
+            description,
+            "AWS/Lambda",
+            "IteratorAge",
+            [{"Name": "FunctionName", "Value": ref(function)}],
+            Statistic="Maximum",
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            EvaluationPeriods=3,  # sustained for three minutes, not one slow batch
+            DatapointsToAlarm=3,
+        )
     found["PaymentsTimedOutAlarm"] = _alarm(
         "payments went past their SLA (python -m chalicelib.cli timeouts)",
         METRICS_NAMESPACE,
