@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
 from chalicelib.adapters.dynamodb import Claims, Leases, Retrievals, TransactionView
-from chalicelib.adapters.overdue import OverdueScan
+from chalicelib.adapters.overdue import OverdueIndex
 from chalicelib.adapters.replication import PeerReplicas
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
@@ -138,7 +138,7 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "processing": lambda: Queue(s.processing_queue_url),
         "releasing": lambda: Queue(s.releasing_queue_url),
         "deadlines": lambda: DeadlineQueue(s.deadlines_queue_url),
-        "overdue": lambda: OverdueScan(s.transactions_table),
+        "overdue": lambda: OverdueIndex(s.transactions_table),
         "notifier": lambda: Notifier(s.released_topic_arn),
         "claims": lambda: Claims(s.events_table),
         "view": lambda: TransactionView(s.transactions_table),

@@ -201,14 +201,26 @@ def storage() -> dict[str, Any]:
         "TransactionsTable": table(
             "transactions",
             {"transaction_id": "S"},
-            dict.fromkeys(VIEW_LOOKUP_KEYS, "S"),
+            {**dict.fromkeys(VIEW_LOOKUP_KEYS, "S"), "pending": "S", "created_at": "S"},
             GlobalSecondaryIndexes=[
+                *(
+                    {
+                        "IndexName": f"by_{key}",
+                        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                    for key in VIEW_LOOKUP_KEYS
+                ),
+                # the sweep's: the payments not yet released, by shard and creation time (sparse:
+                # a record has `pending` until its release; chalicelib/adapters/overdue.py)
                 {
-                    "IndexName": f"by_{key}",
-                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                    "IndexName": "by_pending",
+                    "KeySchema": [
+                        {"AttributeName": "pending", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
                     "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-                for key in VIEW_LOOKUP_KEYS
+                },
             ],
         ),
         "ArchiveBucket": _stateful(
@@ -934,9 +946,14 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             _consume("DeadlinesQueue"),
             _send("DeadlinesQueue", "ReleasingQueue"),
         ],
-        "SweepTimeouts": [  # the same, for what the view lists as overdue
+        "SweepTimeouts": [  # the same, for what the view's pending index lists as overdue
             _events_rw(),
-            {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query"],
+                "Resource": [sub("${TransactionsTable.Arn}/index/by_pending")],
+            },
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [view_table]},
             _send("ReleasingQueue"),
         ],
         "FailoverController": [  # chalicelib/pipeline/failover.py: heartbeat, probes, takeover

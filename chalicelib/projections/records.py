@@ -17,6 +17,7 @@ Times are ISO 8601 text, amounts the decimal text as sent, statuses ISO codes.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -29,6 +30,18 @@ _R = TypeVar("_R", bound="_Record")
 
 # query field -> the item attribute (owner + "#" + value) an index of the view is keyed by
 LOOKUP_ATTRIBUTES = {"uetr": "owner_uetr", "end_to_end_id": "owner_end_to_end_id"}
+
+
+# The sweep's index of the payments not yet released (chalicelib/adapters/overdue.py): the
+# attribute is on a record only until its release, so the index holds the payments in flight
+# and nothing else; its partition is one of PENDING_SHARDS, so that no single key takes every
+# payment's two index writes (added, then removed at the release).
+PENDING_ATTRIBUTE = "pending"
+PENDING_SHARDS = tuple(f"p{n:02d}" for n in range(16))
+
+
+def pending_shard(transaction_id: str) -> str:
+    return PENDING_SHARDS[zlib.crc32(transaction_id.encode()) % len(PENDING_SHARDS)]
 
 
 def lookup_key(owner: str, value: str) -> str:
@@ -150,12 +163,15 @@ class TransactionRecord(_Record):
     refused_submissions: tuple[RefusedSubmission, ...] = ()
 
     def to_item(self) -> dict[str, Any]:
-        """The view table's item (DynamoDB attribute values), with its lookup attributes."""
+        """The view table's item (DynamoDB attribute values), with its lookup attributes, and
+        the pending attribute while it is not released."""
         item = {k: _SER.serialize(v) for k, v in self.to_dict().items()}
         for field, attribute in LOOKUP_ATTRIBUTES.items():
             value = getattr(self, field)
             if value:
                 item[attribute] = {"S": lookup_key(self.owner, value)}
+        if self.released_at is None:
+            item[PENDING_ATTRIBUTE] = {"S": pending_shard(self.transaction_id)}
         return item
 
     @classmethod

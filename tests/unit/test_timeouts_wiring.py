@@ -12,8 +12,9 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.deadlines import DeadlineQueue
-from chalicelib.adapters.overdue import OverdueScan
+from chalicelib.adapters.overdue import OverdueIndex
 from chalicelib.pipeline.timeouts import Unreleased
+from chalicelib.projections.records import pending_shard
 from infra import deploy
 from infra.least_privilege import denied
 from infra.template import environment, merge_template
@@ -58,13 +59,16 @@ def test_the_roles_allow_exactly_the_calls_of_the_timeouts(policies):
         call("Deadlines", "sqs:SendMessage", DEADLINES),  # early: waits again
         call("Deadlines", "sqs:SendMessage", queue_arn("ReleasingQueue")),
         call("Deadlines", "sqs:ReceiveMessage", DEADLINES),
-        call("SweepTimeouts", "dynamodb:Scan", table_arn("transactions")),
+        call("SweepTimeouts", "dynamodb:Query", table_arn("transactions") + "/index/by_pending"),
+        call("SweepTimeouts", "dynamodb:GetItem", table_arn("transactions")),
         *(call("SweepTimeouts", f"dynamodb:{a}", events) for a in ("GetItem", "PutItem", "Query")),
         call("SweepTimeouts", "sqs:SendMessage", queue_arn("ReleasingQueue")),
     ]
     refused = [
         call("Deadlines", "sns:Publish", f"arn:aws:sns:{REGION}:123456789012:{STACK}-released"),  # releasing does
         call("Deadlines", "dynamodb:Scan", table_arn("transactions")),
+        call("SweepTimeouts", "dynamodb:Scan", table_arn("transactions")),  # the index, not the view
+        call("SweepTimeouts", "dynamodb:Query", table_arn("transactions") + "/index/by_owner_uetr"),
         call("SweepTimeouts", "sqs:SendMessage", DEADLINES),
         call("Incoming", "sqs:SendMessage", DEADLINES),
     ]
@@ -99,12 +103,16 @@ def test_a_deadline_is_delayed_and_capped_at_the_sqs_limit(aws):
         sqs.send_message(QueueUrl=url, MessageBody="{}", DelaySeconds=901)
 
 
-def test_the_overdue_scan_lists_unreleased_records_created_before_the_cut_off_every_page(aws):
+def test_the_pending_index_lists_unreleased_records_created_before_the_cut_off_every_page(aws):
+    """The view as the stack defines it (its by_pending index), rows as the follower writes
+    them: `pending` only while not released (records.py), and one a Scan would have found."""
+    view = merge_template()["Resources"]["TransactionsTable"]["Properties"]
     dynamodb = aws.client("dynamodb")
     dynamodb.create_table(
         TableName="view",
-        KeySchema=[{"AttributeName": "transaction_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "transaction_id", "AttributeType": "S"}],
+        KeySchema=view["KeySchema"],
+        AttributeDefinitions=view["AttributeDefinitions"],
+        GlobalSecondaryIndexes=view["GlobalSecondaryIndexes"],
         BillingMode="PAY_PER_REQUEST",
     )
     now = datetime.now(UTC)
@@ -124,7 +132,12 @@ def test_the_overdue_scan_lists_unreleased_records_created_before_the_cut_off_ev
             "message_type": {"S": "pacs.008"},
             "created_at": {"S": created},
             **({"released_at": released} if released else {}),
+            **({} if released and "S" in released else {"pending": {"S": pending_shard(tid)}}),
         }
         dynamodb.put_item(TableName="view", Item=item)
-    found = sorted(OverdueScan("view", dynamodb, page_size=2).unreleased((now - timedelta(minutes=1)).isoformat()))
+    # a stale index entry: released since (the follower's write that removes `pending` is late)
+    late = {"transaction_id": {"S": "g"}, "status": {"S": "ACSC"}, "created_at": {"S": old}}
+    dynamodb.put_item(TableName="view", Item={**late, "released_at": {"S": old}, "pending": {"S": pending_shard("g")}})
+    cut_off = (now - timedelta(minutes=1)).isoformat()
+    found = sorted(OverdueIndex("view", dynamodb, page_size=2).unreleased(cut_off))
     assert found == [Unreleased(t, s, "pacs.008", old) for t, s in (("a", "ACTC"), ("b", "ACSP"), ("e", "RJCT"))]
