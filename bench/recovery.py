@@ -185,7 +185,6 @@ SEED_STREAMS = 1_000
 
 def replay_on_stack(stack: dict[str, Any], sample: int = STACK_SAMPLE) -> dict[str, Any]:
     """Full replay of up to `sample` streams of the stack's events table (events/s)."""
-    from chalicelib.adapters.aws import client
     from chalicelib.bootstrap import payments_env
     from chalicelib.cli import settings_of_local_stack
     from chalicelib.eventstore.backup import stream_heads
@@ -196,7 +195,13 @@ def replay_on_stack(stack: dict[str, Any], sample: int = STACK_SAMPLE) -> dict[s
     payments = Payments(env=payments_env(s))
     seeded = _seed(payments, SEED_STREAMS) if "seed" in stack else 0
     t0 = time.perf_counter()
-    heads = stream_heads(client("dynamodb"), s.events_table)
+    # a stack that has taken the long runs holds 200,000 items and more: a Scan page of the
+    # emulator can outlast botocore's 60 s read timeout
+    import boto3
+    from botocore.config import Config
+
+    slow = boto3.client("dynamodb", config=Config(read_timeout=900, retries={"max_attempts": 2}))
+    heads = stream_heads(slow, s.events_table)
     scan_s = time.perf_counter() - t0
     chosen = list(heads.items())[:sample]
     if not chosen:
