@@ -163,13 +163,12 @@ def inline_step(step: str) -> Iterator[None]:
     its log lines and the events it records name it (`step`, `who`), and it reports its own
     StepLatency (dimension Step); the invocation's StepLatency covers the whole chain."""
     start = time.perf_counter()
-    outer = logger.get_current_keys().get("step")
-    logger.append_keys(step=step)
+    logger.thread_safe_append_keys(step=step)  # this thread's: a batch runs its messages in threads
     with acting(step=step):
         try:
             yield
         finally:
-            logger.append_keys(step=outer)
+            logger.thread_safe_remove_keys(["step"])
             _single(STEP_LATENCY, MetricUnit.Milliseconds, (time.perf_counter() - start) * 1000, Step=step)
 
 
