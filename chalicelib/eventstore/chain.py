@@ -27,17 +27,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
-from threading import Lock
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
+
+from chalicelib.eventstore.newest import Newest
 
 GENESIS = "0" * 64
 
@@ -192,8 +192,7 @@ def links(
     return out
 
 
-@dataclass
-class ChainHeads:
+class ChainHeads(Newest[str]):
     """The last (version, hash) seen of each stream, as read or written by this process.
 
     The unit of work reads the aggregate before every command, so the head is known when
@@ -202,24 +201,6 @@ class ChainHeads:
     hash never changes), so a stale entry is only ever of a lower version, never wrong.
     """
 
-    capacity: int = 10_000
-    _heads: OrderedDict[str, tuple[int, str]] = field(default_factory=OrderedDict)
-    _lock: Lock = field(default_factory=Lock, repr=False)
-
-    def remember(self, stream: str, version: int, digest: str) -> None:
-        with self._lock:
-            known = self._heads.get(stream)
-            if known is None or known[0] <= version:
-                self._heads[stream] = (version, digest)
-            self._heads.move_to_end(stream)
-            while len(self._heads) > self.capacity:
-                self._heads.popitem(last=False)
-
     def hash_at(self, stream: str, version: int) -> str | None:
-        with self._lock:
-            known = self._heads.get(stream)
+        known = self.newest(stream)
         return known[1] if known is not None and known[0] == version else None
-
-    def head(self, stream: str) -> tuple[int, str] | None:
-        with self._lock:
-            return self._heads.get(stream)

@@ -21,11 +21,9 @@ version. Digests of the streams are another function's (eventstore/digests.py).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from threading import Lock
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +33,7 @@ from eventsourcing.utils import TopicError
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
 from chalicelib.domain import Payment
 from chalicelib.eventstore.dynamodb import stored_event_of
+from chalicelib.eventstore.newest import Newest
 from chalicelib.pipeline.batch import stream_batch
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.projections.errors import FoldError, InvalidAsOf, InvalidQuery
@@ -55,31 +54,20 @@ def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> T
     return record
 
 
-@dataclass
 class RecentRecords:
     """The last record this container folded for each transaction (least recently used
     out). An entry is the fold of the events up to its version, which never change: an
     old entry is only ever of a lower version, never wrong."""
 
-    capacity: int = 10_000
-    _records: OrderedDict[str, TransactionRecord] = field(default_factory=OrderedDict)
-    _lock: Lock = field(default_factory=Lock, repr=False)
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._records: Newest[TransactionRecord] = Newest(capacity)
 
     def get(self, transaction_id: str) -> TransactionRecord | None:
-        with self._lock:
-            record = self._records.get(transaction_id)
-            if record is not None:
-                self._records.move_to_end(transaction_id)
-            return record
+        known = self._records.newest(transaction_id)
+        return known[1] if known is not None else None
 
     def remember(self, record: TransactionRecord) -> None:
-        with self._lock:
-            known = self._records.get(record.transaction_id)
-            if known is None or known.version < record.version:
-                self._records[record.transaction_id] = record
-            self._records.move_to_end(record.transaction_id)
-            while len(self._records) > self.capacity:
-                self._records.popitem(last=False)
+        self._records.remember(record.transaction_id, record.version, record)
 
 
 RECENT = RecentRecords()  # this container's (a Lambda container handles one batch at a time)
