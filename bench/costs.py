@@ -207,6 +207,18 @@ def _snake(logical_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id).lower()
 
 
+def time_to_live(prefix: str) -> dict[str, str]:
+    """Each table's time-to-live attribute (infra/template.py), by the names of
+    `table_definitions` (CreateTable takes no TTL: it is set on the table afterwards)."""
+    from infra.template import choose, evaluate_conditions, storage
+
+    return {
+        f"{prefix}-{_snake(logical)}": r["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+        for logical, r in choose(storage(), evaluate_conditions()).items()
+        if r.get("Type") == "AWS::DynamoDB::Table" and "TimeToLiveSpecification" in r["Properties"]
+    }
+
+
 def table_definitions(prefix: str) -> dict[str, dict[str, Any]]:
     """Every DynamoDB table of the stack (infra/template.py), as CreateTable arguments,
     named <prefix>-<field> after the Settings field that names it."""
@@ -509,6 +521,9 @@ def summarise(meter: Meter, payments: int) -> dict[str, Any]:
                 "base_wcu": c.base,
                 "index_wcu": dict(c.index),
                 "failed": c.failed,
+                "stored_bytes": c.stored,
+                "index_stored_bytes": dict(c.index_stored),
+                "lives_s": None if c.lives_s is None else round(c.lives_s),
             }
         )
     per = lambda n: round(n / payments, 2 if n >= payments / 100 else 6)  # noqa: E731  # the digester's share
@@ -553,7 +568,7 @@ def measure(endpoint: str, payments: int = 3) -> dict[str, Any]:
     for label, (extra_env, settings) in CONFIGURATIONS.items():
         prefix = f"bench-{uuid.uuid4().hex[:6]}"
         resources = create_resources(endpoint, prefix)
-        model = wcu.TableModel(wcu.specs_from_definitions(table_definitions(prefix)))
+        model = wcu.TableModel(wcu.specs_from_definitions(table_definitions(prefix), time_to_live(prefix)))
         meter = Meter(model)
         pipeline, view = build_pipeline(resources, extra_env, settings)
         poller = LambdaPoller(endpoint, meter)

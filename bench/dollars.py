@@ -110,15 +110,28 @@ def io_class(service: str, operation: str, prices: dict[str, Any]) -> str:
     raise UnpricedError(f"no price or latency for {service}:{operation} (bench/prices.json)")
 
 
-def dynamodb_stored_bytes(writes: list[dict[str, Any]], overhead: int) -> float:
-    """Bytes one payment leaves in DynamoDB: every events-table item (events and claims are
-    put once, never overwritten) and the view's last version, once per index it is in."""
-    events = sum(w["size_bytes"] + overhead for w in writes if w["table"] == "events_table" and w["op"] == "Put")
-    view = [w for w in writes if w["table"] == "transactions_table"]
+# DynamoDB deletes an expired item "within a few days" of its expiry (Developer Guide, "Time
+# to Live"): an item with a time to live is billed for it plus this much.
+TTL_DELETION_LAG_S = 2 * 86400
+
+
+def dynamodb_stored_bytes(writes: list[dict[str, Any]], overhead: int, months: float) -> float:
+    """Bytes one payment keeps in DynamoDB, averaged over `months` of storage: every
+    events-table item (events, claims and retrieval records are put once, never overwritten),
+    an item with a time to live (the duplicate claims) for the share of the months it lives;
+    and the view's record as its last write left it, with the entry of each index it is still
+    in (an index entry is its projection plus the item overhead, as DynamoDB bills it)."""
+    period_s = months * 30.4375 * 86400
+    events = 0.0
+    for w in writes:
+        if w["table"] == "events_table" and w["op"] == "Put" and not w["failed"]:
+            share = 1.0 if w["lives_s"] is None else min(1.0, (w["lives_s"] + TTL_DELETION_LAG_S) / period_s)
+            events += (w["stored_bytes"] + overhead) * share
+    view = [w for w in writes if w["table"] == "transactions_table" and not w["failed"]]
     if not view:
-        return float(events)
-    indexes = {name for w in view for name in w["index_wcu"]}
-    return float(events + (view[-1]["size_bytes"] + overhead) * (1 + len(indexes)))
+        return events
+    last = view[-1]
+    return events + last["stored_bytes"] + overhead + sum(b + overhead for b in last["index_stored_bytes"].values())
 
 
 def usage_of_mode(mode: dict[str, Any], times: dict[str, float], memory_mb: int, prices: dict[str, Any]) -> Usage:
@@ -143,7 +156,9 @@ def usage_of_mode(mode: dict[str, Any], times: dict[str, float], memory_mb: int,
         sqs_billed=dict(mode["sqs_billed_requests_per_payment"]),
         wcu=mode["wcu_per_payment"],
         rcu=mode["rcu_per_payment"],
-        dynamodb_bytes=dynamodb_stored_bytes(mode["writes_of_last_payment"], overhead),
+        dynamodb_bytes=dynamodb_stored_bytes(
+            mode["writes_of_last_payment"], overhead, prices["model"]["storage_months"]
+        ),
         s3_bytes=float(sum(mode["s3_bytes_put_per_payment"].values())),
         invocations=sum(invocations.values()),
         api_requests=float(sum(1 for step in API_STEPS if step in by_step)),

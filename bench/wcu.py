@@ -22,12 +22,17 @@ The rules (DynamoDB Developer Guide, "Item sizes and formats" and "Read/write ca
       projection changed, else nothing.
 - A write whose condition fails still consumes the write units of the item (we record
   it separately; a clean run has none).
+
+Each charge also says what the write leaves stored, for the storage bill (bench/dollars.py):
+the item's size after it, the size of each index entry after it (the projection), and, for
+an item carrying the table's time-to-live attribute, how long it lives.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -93,6 +98,7 @@ class TableSpec:
     name: str
     keys: tuple[str, ...]
     indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None  # the table's time-to-live attribute (epoch seconds)
 
     def key_of(self, item: dict[str, Any]) -> tuple:
         return tuple(next(iter(item[k].items())) for k in self.keys)
@@ -115,6 +121,9 @@ class Charge:
     index: dict[str, int] = field(default_factory=dict)
     failed: bool = False
     size: int = 0
+    stored: int = 0  # the item's size after the write (0: deleted, or the write failed)
+    index_stored: dict[str, int] = field(default_factory=dict)  # index -> its entry's size after
+    lives_s: float | None = None  # the item expires (time to live) this long after the write
 
     @property
     def total(self) -> int:
@@ -154,8 +163,13 @@ class TableModel:
         charge = Charge(spec.name, operation, write_units(size, transactional), failed=failed, size=size)
         if failed:
             return charge  # the item is not written, so neither is any index
+        charge.stored = item_size(new)
+        if new and spec.ttl_attribute in new:
+            charge.lives_s = float(new[spec.ttl_attribute]["N"]) - time.time()
         for index in spec.indexes:
             before, after = spec.projected(index, old), spec.projected(index, new)
+            if after is not None:
+                charge.index_stored[index.name] = item_size(after)
             units = 0
             if before is None and after is not None:
                 units = write_units(item_size(after))
@@ -273,8 +287,11 @@ READ_OPERATIONS = frozenset({"GetItem", "Query"})
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
 
-def specs_from_definitions(definitions: dict[str, dict[str, Any]]) -> list[TableSpec]:
-    """TableSpecs from CreateTable-style definitions keyed by table name."""
+def specs_from_definitions(
+    definitions: dict[str, dict[str, Any]], ttl: dict[str, str] | None = None
+) -> list[TableSpec]:
+    """TableSpecs from CreateTable-style definitions keyed by table name; `ttl`: table name ->
+    its time-to-live attribute."""
     specs = []
     for name, d in definitions.items():
         keys = tuple(k["AttributeName"] for k in d["KeySchema"])
@@ -282,5 +299,5 @@ def specs_from_definitions(definitions: dict[str, dict[str, Any]]) -> list[Table
             Index(g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]), g["Projection"]["ProjectionType"])
             for g in d.get("GlobalSecondaryIndexes", [])
         )
-        specs.append(TableSpec(name, keys, indexes))
+        specs.append(TableSpec(name, keys, indexes, (ttl or {}).get(name)))
     return specs

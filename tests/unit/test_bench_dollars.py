@@ -17,6 +17,20 @@ GB = 1024**3
 MEMORY = 512
 
 
+def write(table: str, stored: int, index_stored: dict | None = None, lives_s: float | None = None) -> dict:
+    """One entry of bench/costs.py's writes_of_last_payment (what bench/wcu.py's Charge says)."""
+    return {
+        "table": table,
+        "op": "Put",
+        "size_bytes": stored,
+        "index_wcu": dict.fromkeys(index_stored or {}, 1),
+        "failed": False,
+        "stored_bytes": stored,
+        "index_stored_bytes": index_stored or {},
+        "lives_s": lives_s,
+    }
+
+
 def detail_mode(scale: float = 1.0) -> dict:
     """One configuration as bench/costs.py summarises it, every count times `scale`."""
     return {
@@ -32,9 +46,9 @@ def detail_mode(scale: float = 1.0) -> dict:
         "s3_bytes_put_per_payment": {"archive": 3000, "digests": 1000},
         "lambda_sqs_polling_detail": {"ReceiveMessage": 1, "DeleteMessage": 1},
         "writes_of_last_payment": [
-            {"table": "events_table", "op": "Put", "size_bytes": 500, "index_wcu": {}},
-            {"table": "transactions_table", "op": "Put", "size_bytes": 200, "index_wcu": {}},
-            {"table": "transactions_table", "op": "Put", "size_bytes": 700, "index_wcu": {"by_uetr": 1}},
+            write("events_table", 500),
+            write("transactions_table", 200, index_stored={"by_pending": 60}),
+            write("transactions_table", 700, index_stored={"by_uetr": 90}),
         ],
     }
 
@@ -62,13 +76,40 @@ def test_each_line_is_the_usage_times_its_price() -> None:
     gb_s = MEMORY / 1024 * (cpu_us / 1e6 * M["cpu_full_vcpu_mb"] / MEMORY + io_ms / 1000)
     assert lines["lambda duration"] == pytest.approx(gb_s * 1e6 * P["lambda"]["gb_second_x86_64"], abs=1e-3)
     assert lines["apigateway requests"] == pytest.approx(2 * P["apigateway"]["rest_requests_per_million"], abs=1e-3)
-    dynamodb_bytes = (500 + 100) + (700 + 100) * 2  # the view's last version, in the table and one index
+    # the event; the view's last version and the one index entry it left (not by_pending's, gone)
+    dynamodb_bytes = (500 + 100) + (700 + 100) + (90 + 100)
     assert lines["dynamodb storage"] == pytest.approx(
         dynamodb_bytes * 1e6 / GB * P["dynamodb"]["storage_gb_month"] * M["storage_months"], abs=1e-3
     )
     assert lines["s3 storage"] == pytest.approx(
         4000 * 1e6 / GB * P["s3"]["storage_gb_month"] * M["storage_months"], abs=1e-3
     )
+
+
+def test_an_item_with_a_time_to_live_is_stored_for_its_share_of_the_months() -> None:
+    months = M["storage_months"]
+    period = months * 30.4375 * 86400
+    claim = 30 * 86400  # the duplicate window
+    writes = [write("events_table", 400), write("events_table", 200, lives_s=claim)]
+    share = (claim + dollars.TTL_DELETION_LAG_S) / period
+    assert dollars.dynamodb_stored_bytes(writes, 100, months) == pytest.approx(500 + 300 * share)
+    forever = [write("events_table", 400), write("events_table", 200, lives_s=10 * period)]
+    assert dollars.dynamodb_stored_bytes(forever, 100, months) == pytest.approx(500 + 300)
+
+
+def test_the_cost_meter_says_what_each_write_leaves_stored() -> None:
+    events = wcu.TableSpec("events", ("pk", "sk"), ttl_attribute="expires_at")
+    view = wcu.TableSpec("view", ("id",), (wcu.Index("by_pending", ("pending",), "KEYS_ONLY"),))
+    model = wcu.TableModel([events, view])
+    claim = model.put("events", {"pk": {"S": "$claim#x"}, "sk": {"N": "0"}, "expires_at": {"N": "4102444800"}})
+    assert claim.stored == wcu.item_size({"pk": {"S": "$claim#x"}, "sk": {"N": "0"}, "expires_at": {"N": "4102444800"}})
+    assert claim.lives_s is not None and claim.lives_s > 0
+    event = model.put("events", {"pk": {"S": "t"}, "sk": {"N": "1"}})
+    assert event.lives_s is None
+    pending = model.put("view", {"id": {"S": "t"}, "pending": {"S": "p01"}})
+    assert pending.index_stored == {"by_pending": wcu.item_size({"id": {"S": "t"}, "pending": {"S": "p01"}})}
+    released = model.put("view", {"id": {"S": "t"}, "status": {"S": "ACSC"}})
+    assert released.index_stored == {} and released.index == {"by_pending": pending.index["by_pending"]}
 
 
 def test_the_total_is_the_sum_of_the_services() -> None:
