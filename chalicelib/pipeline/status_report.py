@@ -8,7 +8,7 @@ the payment also rebuilds the report, folded from the events strictly before `Re
 (a return, a refused cancellation or a takeover recorded later changes nothing of it), and
 the rebuilt bytes are served only when their sha256 is the recorded one. Anything else (a
 report written by an older builder, an upcast event) is fetched from the archive, as the
-camt.029 and the pacs.004 always are: they are built from requests that are not in the events.
+camt.029 (built from a camt.056 the events keep only the hash of) and the pacs.004 still are.
 """
 
 from __future__ import annotations
