@@ -27,6 +27,7 @@ class MemoryArchive:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.puts = 0
+        self.gets: list[str] = []  # the key of every get, in order
 
     def put(self, kind: str, data: bytes) -> tuple[str, str]:
         digest = sha256(data)
@@ -36,6 +37,7 @@ class MemoryArchive:
         return key, digest
 
     def get(self, key: str) -> bytes:
+        self.gets.append(key)
         return self.objects[key]
 
     def exists(self, key: str) -> bool:

@@ -1027,10 +1027,12 @@ def test_a_use_case_raising_something_unexpected_is_500_without_internals(monkey
 
 
 def test_a_lost_archive_object_is_500_without_its_key(http):
-    tx, _ = http.settle()
-    key = http.svc.payments.get_payment(UUID(tx)).report_key
+    tx, _ = http.pay()
+    http.steps("incoming", "processing")
+    http.cancel(tx, {"reason": "DUPL", "case_id": "CASE-1"})
+    key = http.svc.payments.get_payment(UUID(tx)).cancellations["CASE-1"].answer_key
     del http.svc.adapters.archive.objects[key]
-    r = http.outbox(tx)
+    r = http.outbox(tx, "camt.029")  # read from the archive (a pacs.002 is rebuilt from the events)
     assert_error(r, 500, "INTERNAL_ERROR")
     assert key not in r.body.decode() and "sha256" not in r.body.decode()
 
