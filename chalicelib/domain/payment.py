@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Snapshot as AggregateSnapshot
 
 from chalicelib.domain.models import CancellationCase, CreditTransfer, Original, Reason, TxOutcome, Verdict
 
@@ -189,6 +190,18 @@ class Payment(Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             _upcast_decision(state)
+
+    class Snapshot(AggregateSnapshot):
+        """The payment's state as one stored event, for a queue message that carries it to
+        the next step (`Payments.seal`). JSON keeps the `TxSts` member as a plain str and a
+        tuple as a list; both are restored here, or `tx_sts is TxSts.ACCP` would be False."""
+
+        def mutate(self, _: None) -> Payment:
+            payment = cast(Payment, super().mutate(None))
+            payment.tx_sts = TxSts(payment.tx_sts)
+            payment.reasons, payment.checks = tuple(payment.reasons), tuple(payment.checks)
+            payment.transactions = tuple(payment.transactions)
+            return payment
 
     # -- commands: each records the event it is named after --------------------------
 

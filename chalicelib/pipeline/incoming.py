@@ -1,12 +1,19 @@
 """The incoming step: parse, validate and extract the archived message -> Received (ACTC),
 or Rejected FF01 straight to release. A second, different message for a transaction that
-has one is recorded as refused and goes no further."""
+has one is recorded as refused and goes no further.
+
+The payment comes with the message, as /inbox saved it (`Payments.seal`), so the step
+reads it only when its save conflicts: the payment moved on since (a timeout, a
+cancellation, a takeover, a redelivery after the steps ran) and the step decides again on
+what is recorded. What it finds already recorded on the carried state is recorded on the
+newer state too (a step's facts are only ever added), so a stale payment never skips work.
+Without it (an older message, a redrive, one that does not decode) the step reads first."""
 
 from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import iso20022, observability
@@ -35,6 +42,8 @@ class Incoming:
     @observability.traced
     def __call__(self, msg: StepMessage) -> None:
         sha, key = msg.body["sha256"], msg.body["key"]
+        if msg.payment is None and "payment" in msg.body:
+            msg = replace(msg, payment=self.uow.payments.unseal(msg.body["payment"], msg.transaction_id))
 
         def step(payment: Payment) -> bool:
             if payment.is_timed_out and not payment.is_received:  # its SLA ran out first: the report is RJCT

@@ -6,15 +6,23 @@ in every deployed stage; eventsourcing's in-memory POPO module in fast tests).
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import AggregateRecorder, JSONTranscoder
-from eventsourcing.utils import strtobool
+from eventsourcing.persistence import AggregateRecorder, JSONTranscoder, StoredEvent
+from eventsourcing.utils import get_topic, strtobool
 
 from chalicelib.domain import Payment, transcodings
+
+log = logging.getLogger(__name__)
+
+# what a sealed payment may decode to: these topics are fixed here, never read from the message
+_SNAPSHOT_TOPIC = get_topic(Payment.Snapshot)
+_PAYMENT_TOPIC = get_topic(Payment)
 
 
 class PaymentNotFound(LookupError):
@@ -73,3 +81,34 @@ class Payments(Application[UUID]):
         if owner is not None and getattr(events[0], "owner", None) != owner:
             raise PaymentNotFound(str(transaction_id))
         return events
+
+    def seal(self, payment: Payment) -> str:
+        """`payment` as a queue message can carry it to the next step, so that step decides
+        without reading it: a snapshot stored as the events are (transcoded, compressed and
+        encrypted by this application's mapper), as `<id>:<version>:<base64 state>`. Carried
+        state may be stale by the time it is read; the step's save then conflicts and it reads
+        (UnitOfWork.record)."""
+        stored = self.mapper.to_stored_event(Payment.Snapshot.take(payment))
+        return f"{stored.originator_id}:{stored.originator_version}:{base64.b64encode(stored.state).decode('ascii')}"
+
+    def unseal(self, text: str, transaction_id: UUID) -> Payment | None:
+        """The payment `seal` gave, or None when `text` is not one of `transaction_id`'s
+        (the step then reads the payment, as without it)."""
+        try:
+            originator_id, version, state = text.split(":")
+            stored = StoredEvent(
+                UUID(originator_id), int(version), _SNAPSHOT_TOPIC, base64.b64decode(state, validate=True)
+            )
+            snapshot = self.mapper.to_domain_event(stored)
+            if stored.originator_id != transaction_id or not isinstance(snapshot, Payment.Snapshot):
+                raise ValueError("another transaction's payment")
+            if snapshot.topic != _PAYMENT_TOPIC:  # resolved by mutate: never a topic of the message's choosing
+                raise ValueError("not a payment")
+            payment = snapshot.mutate(None)
+        except Exception as e:  # whatever does not decode is not used: reading is always right
+            log.warning(
+                "the sealed payment did not decode; the step reads it",
+                extra={"transaction_id": str(transaction_id), "error_type": type(e).__name__},
+            )
+            return None
+        return payment

@@ -2,7 +2,9 @@
 
 The message is archived first (content-addressed), then recorded on the payment
 (`Submitted`: the fact survives the loss of the queue message with its Region), then queued; the queue's deduplication
-id is its hash, so a retried POST queues nothing new. The same message again is answered
+id is its hash, so a retried POST queues nothing new. The queue message carries the message
+(when small) and the payment as just saved (`Payments.seal`), so the incoming step reads
+neither: it decides on that payment, and reads it only if its save conflicts (it was stale). The same message again is answered
 as taken; a different message for a transaction that has one is refused (409). The
 payment's SLA deadline was scheduled by `/uuid`; if that message is lost, the sweep times
 the payment out (chalicelib/pipeline/timeouts.py). A camt.056 posted to /inbox is a
@@ -12,6 +14,7 @@ cancellation request (chalicelib/pipeline/cancel.py).
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -24,6 +27,7 @@ from chalicelib.pipeline.ports import Archive, StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 INLINE_MESSAGE_BYTES = 180 * 1024  # base64 of it stays under SQS's 256 KiB message limit
+SQS_MESSAGE_BYTES = 256 * 1024  # the payment is left out of a message it would take over
 
 
 @dataclass(frozen=True)
@@ -56,5 +60,12 @@ class Submit:
         step = {"transaction_id": str(transaction_id), "sha256": digest, "key": key}
         if len(body) <= INLINE_MESSAGE_BYTES:  # carried in the queue message: no S3 read in the step
             step["message"] = base64.b64encode(body).decode("ascii")
-        self.incoming.send(str(transaction_id), "incoming", step, dedup=digest)
+        carried = {**step, "payment": self.payments.seal(payment)}  # as saved: no read in the step
+        self.incoming.send(str(transaction_id), "incoming", carried if fits(carried) else step, dedup=digest)
         return payment
+
+
+def fits(body: dict[str, str]) -> bool:
+    """Whether `body` fits an SQS message, measured as `json.dumps` writes it by default: with
+    spaces, so never shorter than the adapter's compact form of these ASCII strings."""
+    return len(json.dumps(body).encode()) <= SQS_MESSAGE_BYTES

@@ -6,6 +6,7 @@ the bottom), and `memory_service` builds the service through the one composition
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from chalicelib.checks.sanctions import load_screening
 from chalicelib.pipeline.liquidity import Positions
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.submit import SQS_MESSAGE_BYTES
 from chalicelib.pipeline.timeouts import Unreleased
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -60,6 +62,8 @@ class MemoryQueue:
         self._sent_at: dict[str, float] = {}
 
     def send(self, transaction_id: str, step: str, body: dict[str, Any], dedup: str = "") -> None:
+        if len(json.dumps(body, separators=(",", ":")).encode()) > SQS_MESSAGE_BYTES:
+            raise ValueError("the message is over SQS's size limit")  # SQS: InvalidParameterValue
         dedup_id = f"{transaction_id}:{step}{':' + dedup if dedup else ''}"
         now = time.monotonic()
         if now - self._sent_at.get(dedup_id, -self.DEDUPLICATION_INTERVAL_S) < self.DEDUPLICATION_INTERVAL_S:

@@ -1,19 +1,26 @@
 """The pipeline's use cases, end to end in memory: happy path, rejections, retries, crashes."""
 
+import base64
+import json
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.cryptography import AESCipher
 from lxml import etree
 
+from chalicelib import bootstrap
+from chalicelib.adapters.settings import Settings
 from chalicelib.api import status_of
 from chalicelib.domain import TxSts
 from chalicelib.iso20022 import validate_pacs002
+from chalicelib.pipeline import submit as submit_module
 from chalicelib.pipeline.errors import ApplicationError, MessageMismatch, ReportNotReady
 from chalicelib.pipeline.faults import InjectedFault
 from chalicelib.pipeline.messages import StepMessage
-from chalicelib.pipeline.payments import PaymentNotFound
+from chalicelib.pipeline.payments import PaymentNotFound, Payments
+from chalicelib.pipeline.submit import INLINE_MESSAGE_BYTES, SQS_MESSAGE_BYTES
 from tests.messages import fresh
-from tests.unit.fakes import drain, memory_service
+from tests.unit.fakes import POPO, drain, memory_adapters, memory_service
 
 BARE = fresh("pacs008_bare.xml")
 BAH = fresh("pacs008_bah_envelope.xml")
@@ -171,16 +178,25 @@ def test_every_step_is_safe_to_run_twice():
     assert p.adapters.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
 
 
+def reads_of(p) -> list[UUID]:
+    """Every read of a payment's events from the store, from now on."""
+    reads: list[UUID] = []
+    select = p.payments.recorder.select_events
+    p.payments.recorder.select_events = lambda originator_id, *a, **kw: (
+        reads.append(originator_id) or select(originator_id, *a, **kw)
+    )
+    return reads
+
+
 def test_inline_the_chain_is_safe_to_run_twice_and_each_step_reads_only_what_it_did_not_write():
     p = memory_service()
     tx = submit(p, BARE)
     _, _, body = p.adapters.incoming.sent.pop(0)
-    reads = []
-    get = p.payments.repository.get
-    p.payments.repository.get = lambda *args, **kwargs: reads.append(args[0]) or get(*args, **kwargs)  # type: ignore[method-assign]
+    reads = reads_of(p)
     p.incoming(StepMessage(tx, body, 1))
-    assert reads == [tx]  # incoming read the payment; processing and releasing took it as saved
-    p.incoming(StepMessage(tx, body, 2))
+    assert reads == []  # incoming took the payment /inbox saved from its message; the others as saved
+    p.incoming(StepMessage(tx, body, 2))  # the message's payment is stale now: its save conflicts, then it reads
+    assert reads == [tx]
     assert [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
     assert [n[1] for n in p.adapters.notifier.published] == ["ACSC", "ACSC"]  # a redelivery notifies again
     assert p.adapters.archive.objects[p.payments.get_payment(tx).report_key] == p.status_report(tx, OWNER)
@@ -197,3 +213,142 @@ def test_another_client_cannot_see_or_touch_a_transaction():
     with pytest.raises(PaymentNotFound):
         p.payments.history(tx, "client-b")
     assert p.adapters.notifier.published[0][2] == OWNER  # SNS carries the owner for subscriber filters
+
+
+# -- the payment the incoming message carries (Payments.seal): no read, unless stale ------
+
+
+def same_state(a, b) -> bool:
+    """Every attribute equal and of the same type (a str for a TxSts, a list for a tuple differ)."""
+    return (a.id, a.version) == (b.id, b.version) and {k: (type(v), v) for k, v in vars(a).items()} == {
+        k: (type(v), v) for k, v in vars(b).items()
+    }
+
+
+def with_codec() -> bootstrap.Service:
+    """The service with its events compressed and encrypted, as deployed (bootstrap.payments_env)."""
+    codec = {
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": AESCipher.create_key(32),
+    }
+    return bootstrap.build(Settings(), **{**memory_adapters(), "payments": Payments(env={**POPO, **codec})})
+
+
+@pytest.mark.parametrize("service", [memory_service, with_codec], ids=["plain", "zlib-aes"])
+@pytest.mark.parametrize("body", [BARE, BAH, INVALID], ids=["bare", "envelope", "rejected"])
+def test_a_sealed_payment_unseals_to_the_same_state(service, body):
+    """At version 2 (Initiated, Submitted: what /inbox carries) and after the chain (typed
+    credit transfer, verdicts, outcomes, reasons), with and without the deployed codec."""
+    p = service()
+    tx = submit(p, body)
+    at_v2 = p.payments.get_payment(tx)
+    assert at_v2.version == 2 and same_state(p.payments.unseal(p.payments.seal(at_v2), tx), at_v2)
+    drain(p)
+    after = p.payments.get_payment(tx)
+    assert after.version > 2 and same_state(p.payments.unseal(p.payments.seal(after), tx), after)
+    assert after.tx_sts in (TxSts.ACSC, TxSts.RJCT)
+
+
+def test_incoming_decides_on_the_payment_its_message_carries_and_reads_nothing():
+    p = memory_service(step_handoff="queue")  # processing's own read is then not the incoming step's
+    tx = submit(p, BARE)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    assert "payment" in body and "message" in body
+    reads = reads_of(p)
+    p.incoming(StepMessage(tx, body, 1))
+    assert reads == [] and [type(e).__name__ for e in p.payments.history(tx)] == SETTLED[:3]
+
+
+def time_out(p, tx: UUID) -> None:
+    assert p.time_out(tx) == 0  # the SLA (0 s here) is over: TimedOut, handed to releasing
+
+
+def take_over(p, tx: UUID) -> None:
+    payment = p.payments.get_payment(tx)
+    payment.take_over(by="eu-west-1", from_region=payment.home_region, reason="3 failed probes")
+    p.payments.save(payment)
+
+
+def settle(p, tx: UUID) -> None:
+    p.incoming(StepMessage(tx, p.adapters.incoming.sent[0][2], 1))  # the same message, delivered before
+
+
+@pytest.mark.parametrize("meanwhile", [time_out, take_over, settle], ids=["timed-out", "taken-over", "settled"])
+def test_a_stale_carried_payment_conflicts_then_the_step_reads_and_records_what_a_read_would(meanwhile):
+    """The message is delivered (again) after the payment moved on: its carried payment is
+    stale. The step ends with exactly the events it ends with when it reads first."""
+    ended = {}
+    for carried in (True, False):
+        p = memory_service(sla_seconds=0)
+        tx = submit(p, BARE)
+        body = p.adapters.incoming.sent[0][2]
+        if not carried:
+            body = {k: v for k, v in body.items() if k != "payment"}
+        meanwhile(p, tx)
+        before = [type(e).__name__ for e in p.payments.history(tx)]
+        reads = reads_of(p)
+        p.incoming(StepMessage(tx, body, 2))
+        ended[carried] = [type(e).__name__ for e in p.payments.history(tx)], len(p.adapters.notifier.published)
+        assert tx in reads and ended[carried][0][: len(before)] == before
+    assert ended[True] == ended[False]  # the same events, the same notifications (a redelivery notifies again)
+    assert len(ended[True][0]) == len(set(ended[True][0]))  # nothing recorded twice
+
+
+def another_transactions(p, text: str) -> str:
+    return p.payments.seal(p.payments.get_payment(submit(p, BAH)))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda p, text: text[:-8],  # truncated
+        lambda p, text: text.rsplit(":", 1)[0] + ":" + base64.b64encode(b'{"state": []}').decode(),
+        lambda p, text: "not a payment",
+        another_transactions,
+    ],
+    ids=["truncated", "not-a-snapshot", "garbage", "another-transaction"],
+)
+def test_a_sealed_payment_that_does_not_decode_is_read_instead_and_the_payment_settles(tamper, caplog):
+    p = memory_service()
+    tx = submit(p, BARE)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    body = {**body, "payment": tamper(p, body["payment"])}
+    reads = reads_of(p)
+    p.incoming(StepMessage(tx, body, 1))
+    assert reads == [tx] and [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "sealed payment" in r.getMessage()]
+    assert len(warned) == 1 and "client-a" not in warned[0].getMessage()
+
+
+def test_the_largest_inline_message_still_carries_its_payment_within_the_sqs_limit():
+    p = memory_service()
+    padding = INLINE_MESSAGE_BYTES - len(BARE) - len(b"<!---->")
+    big = BARE + b"<!--" + b"x" * padding + b"-->"
+    assert len(big) == INLINE_MESSAGE_BYTES
+    submit(p, big)
+    _, _, body = p.adapters.incoming.sent[0]
+    assert "message" in body and "payment" in body
+    assert len(json.dumps(body).encode()) <= SQS_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("below", [0, 1], ids=["at-the-limit", "one-byte-over"])
+def test_the_payment_is_left_out_of_a_message_it_would_take_over_the_sqs_limit(below, monkeypatch):
+    """The limit set to the size the previous transaction's message had with its payment
+    (or one byte less); whether the payment goes is decided on this message's own size."""
+    p = memory_service()
+    submit(p, BARE)
+    limit = len(json.dumps(p.adapters.incoming.sent.pop(0)[2]).encode()) - below
+    sealed: list[str] = []
+    seal = p.payments.seal
+    monkeypatch.setattr(p.payments, "seal", lambda payment: sealed.append(seal(payment)) or sealed[-1])
+    monkeypatch.setattr(submit_module, "SQS_MESSAGE_BYTES", limit)
+    tx = submit(p, BARE)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    with_payment = len(json.dumps({**body, "payment": sealed[0]}).encode())
+    assert ("payment" in body) is (with_payment <= limit) and "message" in body
+    assert len(json.dumps(body).encode()) <= limit
+    reads = reads_of(p)
+    p.incoming(StepMessage(tx, body, 1))
+    assert reads == ([] if "payment" in body else [tx])
+    assert [type(e).__name__ for e in p.payments.history(tx)] == SETTLED
