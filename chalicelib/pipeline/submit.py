@@ -1,10 +1,11 @@
 """POST /inbox: take a pacs.008 for a transaction and queue it for the incoming step.
 
 The message is archived first (content-addressed), then recorded on the payment
-(`Submitted`: the fact survives the loss of the queue message with its Region), then queued; the queue's deduplication
-id is its hash, so a retried POST queues nothing new. The queue message carries the message
-(when small) and the payment as just saved (`Payments.seal`), so the incoming step reads
-neither: it decides on that payment, and reads it only if its save conflicts (it was stale). The same message again is answered
+(`Submitted`: the fact survives the loss of the queue message with its Region), then
+queued; the queue's deduplication id is its hash, so a retried POST queues nothing new.
+The queue message carries the message (when small) and the payment as just saved
+(`Payments.seal`), so the incoming step reads neither: it decides on that payment, and
+reads it only if its save conflicts (it was stale). The same message again is answered
 as taken; a different message for a transaction that has one is refused (409). The
 payment's SLA deadline was scheduled by `/uuid`; if that message is lost, the sweep times
 the payment out (chalicelib/pipeline/timeouts.py). A camt.056 posted to /inbox is a
