@@ -88,7 +88,8 @@ def start(port: int, log_path: Path, state_dir: Path | None = None, persist: boo
     # The child keeps its own copy of the log's descriptor; ours is closed once it has started.
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ministack"],
+            [sys.executable, "-m", "infra.ministack_gc"],
+            cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
