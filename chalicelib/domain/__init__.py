@@ -6,6 +6,7 @@ from chalicelib.domain.payment import (
     Payment,
     PaymentError,
     TxSts,
+    event_class,
 )
 
-__all__ = ["IllegalTransition", "MessageMismatch", "Payment", "PaymentError", "TxSts"]
+__all__ = ["IllegalTransition", "MessageMismatch", "Payment", "PaymentError", "TxSts", "event_class"]

@@ -351,6 +351,16 @@ class Payment(Aggregate):
             raise IllegalTransition(f"cannot release a payment in status {self.tx_sts.value}")
 
 
+def event_class(name: str) -> type:
+    """The Payment event class `name`. Most are made by eventsourcing's `@event("Name")` when
+    the class is created, so a type checker cannot see `Payment.Released`; a name that is not
+    an event class of Payment fails here, at import of the module that asks."""
+    found = getattr(Payment, name, None)
+    if not (isinstance(found, type) and issubclass(found, Payment.Event)):
+        raise TypeError(f"Payment has no event class {name}")
+    return found
+
+
 def _upcast_decision(state: dict[str, Any]) -> None:
     """v1 verdicts and per-transaction outcomes were dicts."""
     state["checks"] = [Verdict.from_stored(v) for v in state.get("checks") or ()]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from chalicelib.domain import Payment
+from chalicelib.domain import Payment, event_class
 from chalicelib.eventstore.chain import current_actor
 from chalicelib.pipeline import reports
 from chalicelib.pipeline.errors import ReportNotReady
@@ -27,7 +27,7 @@ from chalicelib.pipeline.intake import REPORT_MESSAGE_TYPES, family_of
 from chalicelib.pipeline.payments import Payments, replay
 from chalicelib.pipeline.ports import Archive, ReportRetrieved, RetrievalLog
 
-_RELEASED: type = Payment.Released  # type: ignore[attr-defined]  # made by @event("Released")
+_RELEASED = event_class("Released")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.models import CreditTransfer, Reason, Transaction, TxOutcome
-from chalicelib.domain.payment import Payment, TxSts
+from chalicelib.domain.payment import TxSts, event_class
 from chalicelib.iso20022 import group_status_of
 from chalicelib.projections.errors import HistoryGap, UnknownEvent
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
@@ -30,24 +30,14 @@ Rule = Callable[[TransactionRecord, Any], TransactionRecord]
 _RULES: dict[type, Rule] = {}
 
 
-def _event_class(name: str) -> type:
-    """The Payment event class `name`. Most are made by eventsourcing's `@event("Name")` when
-    the class is created, so a type checker cannot see `Payment.Released`; a name that is not
-    an event class of Payment fails here, at import."""
-    event_class = getattr(Payment, name, None)
-    if not (isinstance(event_class, type) and issubclass(event_class, Payment.Event)):
-        raise TypeError(f"Payment has no event class {name}")
-    return event_class
+_INITIATED = event_class("Initiated")  # the creation event: it starts the record
 
 
-_INITIATED = _event_class("Initiated")  # the creation event: it starts the record
-
-
-def _rule(event_class: type) -> Callable[[Rule], Rule]:
+def _rule(cls: type) -> Callable[[Rule], Rule]:
     def register(rule: Rule) -> Rule:
-        if event_class in _RULES:
-            raise ValueError(f"two view rules for {event_class.__qualname__}")
-        _RULES[event_class] = rule
+        if cls in _RULES:
+            raise ValueError(f"two view rules for {cls.__qualname__}")
+        _RULES[cls] = rule
         return rule
 
     return register
@@ -77,7 +67,7 @@ def _initiated(event: Any) -> TransactionRecord:
     )
 
 
-@_rule(_event_class("Received"))
+@_rule(event_class("Received"))
 def _received(record: TransactionRecord, event: Any) -> TransactionRecord:
     ct: CreditTransfer = event.credit_transfer
     first = ct.transactions[0] if ct.transactions else Transaction()
@@ -100,7 +90,7 @@ def _received(record: TransactionRecord, event: Any) -> TransactionRecord:
     )
 
 
-@_rule(_event_class("Rejected"))
+@_rule(event_class("Rejected"))
 def _rejected(record: TransactionRecord, event: Any) -> TransactionRecord:
     reasons: tuple[Reason, ...] = tuple(event.reasons)
     outcomes: tuple[TxOutcome, ...] = tuple(event.transactions or ())
@@ -120,7 +110,7 @@ def _rejected(record: TransactionRecord, event: Any) -> TransactionRecord:
     return record
 
 
-@_rule(_event_class("Accepted"))
+@_rule(event_class("Accepted"))
 def _accepted(record: TransactionRecord, event: Any) -> TransactionRecord:
     outcomes: tuple[TxOutcome, ...] = tuple(event.transactions or ())
     record = replace(record, status=TxSts.ACSP.value)
@@ -129,7 +119,7 @@ def _accepted(record: TransactionRecord, event: Any) -> TransactionRecord:
     return record
 
 
-@_rule(_event_class("Released"))
+@_rule(event_class("Released"))
 def _released(record: TransactionRecord, event: Any) -> TransactionRecord:
     """Accepted becomes settled (ACSC); a rejected or cancelled payment keeps its status."""
     if record.status == TxSts.ACSP.value:
@@ -141,7 +131,7 @@ def _released(record: TransactionRecord, event: Any) -> TransactionRecord:
     return replace(record, released_at=_iso(event.timestamp), report_msg_id=event.report_msg_id)
 
 
-@_rule(_event_class("Cancelled"))
+@_rule(event_class("Cancelled"))
 def _cancelled(record: TransactionRecord, event: Any) -> TransactionRecord:
     """Cancelled before release: the payment and each of its transactions are CANC (as the
     pacs.002 released afterwards says)."""
@@ -151,19 +141,19 @@ def _cancelled(record: TransactionRecord, event: Any) -> TransactionRecord:
     return _answered(record, event, "CNCL", None)
 
 
-@_rule(_event_class("Returned"))
+@_rule(event_class("Returned"))
 def _returned(record: TransactionRecord, event: Any) -> TransactionRecord:
     """Returned after settlement (pacs.004): the payment stays ACSC, and shows the return."""
     record = replace(record, returned=True, return_reason=event.reason_code, returned_at=_iso(event.timestamp))
     return _answered(record, event, "CNCL", None)
 
 
-@_rule(_event_class("CancellationRefused"))
+@_rule(event_class("CancellationRefused"))
 def _cancellation_refused(record: TransactionRecord, event: Any) -> TransactionRecord:
     return _answered(record, event, "RJCR", event.rejection_code)
 
 
-@_rule(_event_class("TimedOut"))
+@_rule(event_class("TimedOut"))
 def _timed_out(record: TransactionRecord, event: Any) -> TransactionRecord:
     """Not released within its SLA: rejected (every transaction with it) at step "timeout"."""
     record = replace(
@@ -179,24 +169,24 @@ def _timed_out(record: TransactionRecord, event: Any) -> TransactionRecord:
     return record
 
 
-@_rule(_event_class("SubmissionRefused"))
+@_rule(event_class("SubmissionRefused"))
 def _submission_refused(record: TransactionRecord, event: Any) -> TransactionRecord:
     refused = RefusedSubmission(sha256=event.sha256, reason=event.reason, refused_at=_iso(event.timestamp))
     return replace(record, refused_submissions=(*record.refused_submissions, refused))
 
 
-@_rule(_event_class("Submitted"))
+@_rule(event_class("Submitted"))
 def _submitted(record: TransactionRecord, event: Any) -> TransactionRecord:
     """/inbox took a message: the record shows it once incoming has read it (Received)."""
     return record
 
 
-@_rule(_event_class("TakenOver"))
+@_rule(event_class("TakenOver"))
 def _taken_over(record: TransactionRecord, event: Any) -> TransactionRecord:
     return replace(record, home_region=event.by)
 
 
-@_rule(_event_class("Redriven"))
+@_rule(event_class("Redriven"))
 def _redriven(record: TransactionRecord, event: Any) -> TransactionRecord:
     return record
 
