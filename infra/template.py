@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from chalicelib import observability
+from chalicelib.projections.records import PENDING_ATTRIBUTE, PENDING_INDEX
 
 STAGES = ("incoming", "processing", "releasing")
 # Receives of a step message before its queue dead-letters it (the functions count the last one).
@@ -201,7 +202,7 @@ def storage() -> dict[str, Any]:
         "TransactionsTable": table(
             "transactions",
             {"transaction_id": "S"},
-            {**dict.fromkeys(VIEW_LOOKUP_KEYS, "S"), "pending": "S", "created_at": "S"},
+            {**dict.fromkeys(VIEW_LOOKUP_KEYS, "S"), PENDING_ATTRIBUTE: "S", "created_at": "S"},
             GlobalSecondaryIndexes=[
                 *(
                     {
@@ -214,9 +215,9 @@ def storage() -> dict[str, Any]:
                 # the sweep's: the payments not yet released, by shard and creation time (sparse:
                 # a record has `pending` until its release; chalicelib/adapters/overdue.py)
                 {
-                    "IndexName": "by_pending",
+                    "IndexName": PENDING_INDEX,
                     "KeySchema": [
-                        {"AttributeName": "pending", "KeyType": "HASH"},
+                        {"AttributeName": PENDING_ATTRIBUTE, "KeyType": "HASH"},
                         {"AttributeName": "created_at", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "KEYS_ONLY"},
@@ -951,7 +952,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             {
                 "Effect": "Allow",
                 "Action": ["dynamodb:Query"],
-                "Resource": [sub("${TransactionsTable.Arn}/index/by_pending")],
+                "Resource": [sub(f"${{TransactionsTable.Arn}}/index/{PENDING_INDEX}")],
             },
             {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [view_table]},
             _send("ReleasingQueue"),

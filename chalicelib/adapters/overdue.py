@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.adapters.aws import client
 from chalicelib.pipeline.timeouts import Unreleased
-from chalicelib.projections.records import PENDING_ATTRIBUTE, PENDING_SHARDS
+from chalicelib.projections.records import PENDING_ATTRIBUTE, PENDING_INDEX, PENDING_SHARDS
 
 if TYPE_CHECKING:
     from chalicelib.aws_types import DynamoDBClient
-
-PENDING_INDEX = f"by_{PENDING_ATTRIBUTE}"
 
 
 class OverdueIndex:

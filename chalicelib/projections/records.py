@@ -37,6 +37,7 @@ LOOKUP_ATTRIBUTES = {"uetr": "owner_uetr", "end_to_end_id": "owner_end_to_end_id
 # and nothing else; its partition is one of PENDING_SHARDS, so that no single key takes every
 # payment's two index writes (added, then removed at the release).
 PENDING_ATTRIBUTE = "pending"
+PENDING_INDEX = f"by_{PENDING_ATTRIBUTE}"  # keyed by shard, sorted by created_at
 PENDING_SHARDS = tuple(f"p{n:02d}" for n in range(16))
 
 
