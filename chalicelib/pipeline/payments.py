@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # what a sealed payment may decode to: these topics are fixed here, never read from the message
 _SNAPSHOT_TOPIC = get_topic(Payment.Snapshot)
 _PAYMENT_TOPIC = get_topic(Payment)
+_SEALED_FOR = "_sealed_for"  # [id, version] inside the encrypted state of a sealed payment
 
 
 class PaymentNotFound(LookupError):
@@ -85,10 +86,14 @@ class Payments(Application[UUID]):
     def seal(self, payment: Payment) -> str:
         """`payment` as a queue message can carry it to the next step, so that step decides
         without reading it: a snapshot stored as the events are (transcoded, compressed and
-        encrypted by this application's mapper), as `<id>:<version>:<base64 state>`. Carried
-        state may be stale by the time it is read; the step's save then conflicts and it reads
-        (UnitOfWork.record)."""
-        stored = self.mapper.to_stored_event(Payment.Snapshot.take(payment))
+        encrypted by this application's mapper), as `<id>:<version>:<base64 state>`. The id and
+        version are also sealed inside the state (`_SEALED_FOR`): the prefix is not encrypted,
+        and another payment's state must not pass for this one's, nor an old state for a newer
+        version. Carried state may be stale by the time it is read; the step's save then
+        conflicts and it reads (UnitOfWork.record)."""
+        snapshot = Payment.Snapshot.take(payment)
+        snapshot.state[_SEALED_FOR] = [str(payment.id), payment.version]
+        stored = self.mapper.to_stored_event(snapshot)
         return f"{stored.originator_id}:{stored.originator_version}:{base64.b64encode(stored.state).decode('ascii')}"
 
     def unseal(self, text: str, transaction_id: UUID) -> Payment | None:
@@ -104,6 +109,8 @@ class Payments(Application[UUID]):
                 raise ValueError("another transaction's payment")
             if snapshot.topic != _PAYMENT_TOPIC:  # resolved by mutate: never a topic of the message's choosing
                 raise ValueError("not a payment")
+            if snapshot.state.pop(_SEALED_FOR, None) != [str(stored.originator_id), stored.originator_version]:
+                raise ValueError("the clear id or version is not the sealed one")
             payment = snapshot.mutate(None)
         except Exception as e:  # whatever does not decode is not used: reading is always right
             log.warning(

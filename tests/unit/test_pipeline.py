@@ -299,6 +299,17 @@ def another_transactions(p, text: str) -> str:
     return p.payments.seal(p.payments.get_payment(submit(p, BAH)))
 
 
+def another_state_under_this_id(p, text: str) -> str:
+    """Another payment's sealed state with this payment's id and version in the clear prefix."""
+    return ":".join(text.split(":")[:2] + another_transactions(p, text).split(":")[2:])
+
+
+def an_older_state_as_newer(p, text: str) -> str:
+    """This payment's own sealed state, its clear version raised (a stale state passed as fresh)."""
+    tx, version, state = text.split(":")
+    return f"{tx}:{int(version) + 1}:{state}"
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
@@ -306,8 +317,10 @@ def another_transactions(p, text: str) -> str:
         lambda p, text: text.rsplit(":", 1)[0] + ":" + base64.b64encode(b'{"state": []}').decode(),
         lambda p, text: "not a payment",
         another_transactions,
+        another_state_under_this_id,
+        an_older_state_as_newer,
     ],
-    ids=["truncated", "not-a-snapshot", "garbage", "another-transaction"],
+    ids=["truncated", "not-a-snapshot", "garbage", "another-transaction", "another-state", "older-state"],
 )
 def test_a_sealed_payment_that_does_not_decode_is_read_instead_and_the_payment_settles(tamper, caplog):
     p = memory_service()
