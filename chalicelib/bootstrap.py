@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib import checks
 from chalicelib.adapters.deadlines import DeadlineQueue
 from chalicelib.adapters.dynamodb import Claims, Leases, Retrievals, TransactionView
-from chalicelib.adapters.overdue import OverdueIndex
+from chalicelib.adapters.pending import PendingIndex
 from chalicelib.adapters.replication import PeerReplicas
 from chalicelib.adapters.s3 import Archive
 from chalicelib.adapters.secretsmanager import cipher_key
@@ -42,7 +42,7 @@ from chalicelib.pipeline.releasing import Releasing
 from chalicelib.pipeline.status_report import StatusReport
 from chalicelib.pipeline.status_request import AnswerStatusRequest
 from chalicelib.pipeline.submit import Submit
-from chalicelib.pipeline.takeover import Takeover
+from chalicelib.pipeline.takeover import InFlightFinder, Takeover
 from chalicelib.pipeline.timeouts import DeadlineReached, OverdueFinder, ScheduleDeadline, Sla, Sweep, TimeOut
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 from chalicelib.projections import follower
@@ -72,6 +72,10 @@ def positions_env(s: Settings) -> dict[str, str]:
     return env
 
 
+class PendingFinder(OverdueFinder, InFlightFinder, Protocol):
+    """The payments not yet released: for the sweep and for takeovers."""
+
+
 @dataclass(frozen=True)
 class Adapters:
     """Everything the use cases talk to, one of each per Region."""
@@ -84,7 +88,7 @@ class Adapters:
     processing: ports.StepQueue
     releasing: ports.StepQueue
     deadlines: ports.DeadlineQueue
-    overdue: OverdueFinder
+    pending: PendingFinder  # the view's index of unreleased payments
     notifier: ports.Notifier
     claims: ports.ClaimStore
     view: TransactionView
@@ -138,7 +142,7 @@ def adapters(s: Settings, **overrides: Any) -> Adapters:
         "processing": lambda: Queue(s.processing_queue_url),
         "releasing": lambda: Queue(s.releasing_queue_url),
         "deadlines": lambda: DeadlineQueue(s.deadlines_queue_url),
-        "overdue": lambda: OverdueIndex(s.transactions_table),
+        "pending": lambda: PendingIndex(s.transactions_table),
         "notifier": lambda: Notifier(s.released_topic_arn),
         "claims": lambda: Claims(s.events_table),
         "view": lambda: TransactionView(s.transactions_table),
@@ -163,7 +167,7 @@ def build(s: Settings, **overrides: Any) -> Service:
     taken_over = (lambda: regions.is_taken_over(s.region_id)) if s.peers else (lambda: False)
     uow = UnitOfWork(a.payments, s.fault_injection, region_id=s.region_id, taken_over=taken_over)
     dispatch = Dispatch(a.archive, a.incoming, a.processing, a.releasing)
-    takeover = Takeover(uow, a.view, dispatch, s.region_id)
+    takeover = Takeover(uow, a.pending, dispatch, s.region_id)
     failover = Failover(regions, takeover, s.region_id, frozenset(s.peers))
     liquidity = Liquidity(
         a.positions,
@@ -206,7 +210,7 @@ def build(s: Settings, **overrides: Any) -> Service:
         releasing=releasing,
         time_out=time_out,
         deadline_reached=DeadlineReached(time_out, a.deadlines),
-        sweep=Sweep(a.overdue, time_out, sla),
+        sweep=Sweep(a.pending, time_out, sla),
         confirm=Confirm(a.replication, s.region_id, s.default_consistency, s.strong_wait_seconds),
         regions=regions,
         redrive=Redrive(uow, dispatch),

@@ -213,7 +213,7 @@ def storage() -> dict[str, Any]:
                     for key in VIEW_LOOKUP_KEYS
                 ),
                 # the sweep's: the payments not yet released, by shard and creation time (sparse:
-                # a record has `pending` until its release; chalicelib/adapters/overdue.py)
+                # a record has `pending` until its release; chalicelib/adapters/pending.py)
                 {
                     "IndexName": PENDING_INDEX,
                     "KeySchema": [
@@ -890,6 +890,7 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
     these), plus what Lambda itself does with the role (event source polling, logs)."""
     view_table = arn("TransactionsTable")
     view_indexes = [sub(f"${{TransactionsTable.Arn}}/index/by_{key}") for key in VIEW_LOOKUP_KEYS]
+    pending_index = sub(f"${{TransactionsTable.Arn}}/index/{PENDING_INDEX}")
     return {
         "APIHandler": [
             _events_rw(),
@@ -907,9 +908,9 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},
             _send("IncomingQueue", "ReleasingQueue"),  # a cancellation before release goes to releasing
             # operators (scope admin): a redrive sends any step; a failover lists the peer's
-            # in-flight payments (a Scan of the view) and reads their archived messages
+            # in-flight payments (the view's pending index) and reads their archived messages
             _send("ProcessingQueue"),
-            {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
+            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [pending_index]},
             _archive("s3:GetObject", "inbound"),
             _send("DeadlinesQueue"),  # /uuid schedules the payment's SLA deadline
             {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [arn(queue_name(s)) for s in STAGES]},
@@ -949,17 +950,15 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         ],
         "SweepTimeouts": [  # the same, for what the view's pending index lists as overdue
             _events_rw(),
-            {
-                "Effect": "Allow",
-                "Action": ["dynamodb:Query"],
-                "Resource": [sub(f"${{TransactionsTable.Arn}}/index/{PENDING_INDEX}")],
-            },
+            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [pending_index]},
             {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [view_table]},
             _send("ReleasingQueue"),
         ],
         "FailoverController": [  # chalicelib/pipeline/failover.py: heartbeat, probes, takeover
             _events_rw(),  # Region leases (UpdateItem) and decisions, the payments taken over
-            {"Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [view_table]},
+            # the payments in flight: the view's pending index, then each one's record
+            {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [pending_index]},
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [view_table]},
             _archive("s3:GetObject", "inbound"),
             # HeadObject of a message that is missing answers 404 only with ListBucket (else 403)
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arn("ArchiveBucket")]},

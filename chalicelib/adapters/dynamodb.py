@@ -146,22 +146,6 @@ class TransactionView:
         for item in self.scan_items():
             yield TransactionRecord.from_item(item)
 
-    def in_flight(self, home_region: str) -> Iterator[str]:
-        """Ids of the unreleased payments whose home is `home_region` (a takeover's list):
-        a Scan filtered on both, every page."""
-        items = parallel_scan(
-            self.dynamodb,
-            self.scan_segments,
-            self.page_size,
-            TableName=self.table,
-            ProjectionExpression="transaction_id",
-            FilterExpression="home_region = :r AND attribute_not_exists(released_at)",
-            ExpressionAttributeValues={":r": {"S": home_region}},
-            ConsistentRead=True,
-        )
-        for item in items:
-            yield item["transaction_id"]["S"]
-
     def is_reachable(self) -> bool:
         self.dynamodb.describe_table(TableName=self.table)
         return True

@@ -1,7 +1,8 @@
 """Takeover: a Region completes a failed Region's in-flight payments (docs/multi-region.md §3).
 
-For each payment of the failed home that is not released (the view: a paged scan filtered on
-`home_region`, built from the local replica of the replicated events table), append
+For each payment of the failed home that is not released (the view's index of unreleased
+payments, chalicelib/adapters/pending.py; the view is built from the local replica of the
+replicated events table, and may lag: the controller repeats the takeover), append
 `TakenOver(by, from_region, reason)` with optimistic concurrency (a concurrent write of the
 failed Region makes us re-read) and send the step its recorded state calls for
 (chalicelib/pipeline/redrive.py `step_to_run`): Initiated only -> nothing (its SLA deadline

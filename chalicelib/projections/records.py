@@ -32,9 +32,9 @@ _R = TypeVar("_R", bound="_Record")
 LOOKUP_ATTRIBUTES = {"uetr": "owner_uetr", "end_to_end_id": "owner_end_to_end_id"}
 
 
-# The sweep's index of the payments not yet released (chalicelib/adapters/overdue.py): the
-# attribute is on a record only until its release, so the index holds the payments in flight
-# and nothing else; its partition is one of PENDING_SHARDS, so that no single key takes every
+# The index of the payments not yet released, read by the sweep and by takeovers
+# (chalicelib/adapters/pending.py): the attribute is on a record only until its release, so
+# the index holds the payments in flight and nothing else; its partition is one of PENDING_SHARDS, so that no single key takes every
 # payment's two index writes (added, then removed at the release).
 PENDING_ATTRIBUTE = "pending"
 PENDING_INDEX = f"by_{PENDING_ATTRIBUTE}"  # keyed by shard, sorted by created_at

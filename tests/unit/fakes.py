@@ -165,7 +165,7 @@ def memory_adapters() -> dict[str, Any]:
         "processing": MemoryQueue(),
         "releasing": MemoryQueue(),
         "deadlines": MemoryDeadlineQueue(),
-        "overdue": MemoryOverdue(),
+        "pending": MemoryPending(),
         "notifier": MemoryNotifier(),
         "claims": MemoryClaims(),
         "retrievals": MemoryRetrievals(),
@@ -290,19 +290,25 @@ class MemoryView:
         self.describe_table(self.table)
         return True
 
-    def in_flight(self, home_region: str) -> Iterator[str]:
-        for r in self.scan():
-            if r.home_region == home_region and r.released_at is None:
-                yield r.transaction_id
 
-
-class MemoryOverdue:
-    """The sweep's finder (chalicelib/adapters/overdue.py) over a MemoryView (set `view`)."""
+class MemoryPending:
+    """The view's index of unreleased payments (chalicelib/adapters/pending.py) over a
+    MemoryView (none: nothing is pending)."""
 
     def __init__(self, view: MemoryView | None = None) -> None:
         self.view = view
 
-    def unreleased(self, created_before: str) -> Iterator[Unreleased]:
+    def _pending(self) -> Iterator[TransactionRecord]:
         for r in self.view.scan() if self.view is not None else ():
-            if r.created_at < created_before and r.released_at is None and r.status != "ACSC":
+            if r.released_at is None:
+                yield r
+
+    def unreleased(self, created_before: str) -> Iterator[Unreleased]:
+        for r in self._pending():
+            if r.created_at < created_before:
                 yield Unreleased(r.transaction_id, r.status, r.message_type, r.created_at)
+
+    def in_flight(self, home_region: str) -> Iterator[str]:
+        for r in self._pending():
+            if r.home_region == home_region:
+                yield r.transaction_id

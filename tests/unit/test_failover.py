@@ -18,7 +18,7 @@ from chalicelib.pipeline.errors import NotHomeRegion, UnknownRegion
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.projections import follower
 from tests.messages import fresh
-from tests.unit.fakes import MemoryLeases, MemoryProbe, MemoryQueue, MemoryView, drain, memory_adapters
+from tests.unit.fakes import MemoryLeases, MemoryPending, MemoryProbe, MemoryQueue, MemoryView, drain, memory_adapters
 
 A, B = "eu-west-1", "eu-central-1"
 URL = {A: "https://a.invalid", B: "https://b.invalid"}
@@ -34,7 +34,7 @@ def two_regions(automatic: bool = True) -> tuple[bootstrap.Service, bootstrap.Se
         own = memory_adapters()
         view = MemoryView()
         own.update(payments=shared["payments"], positions=shared["positions"], archive=shared["archive"])
-        own.update(claims=shared["claims"], view=view, leases=leases, peer_probe=probe)
+        own.update(claims=shared["claims"], view=view, pending=MemoryPending(view), leases=leases, peer_probe=probe)
         s = Settings(
             region_id=me,
             peers={other: URL[other]},
@@ -370,7 +370,7 @@ def test_the_cli_redrives_a_transaction_and_fails_a_region_over_and_back(monkeyp
     assert region.decisions[0][1].startswith("cli")
 
 
-def test_the_dynamodb_leases_and_the_views_in_flight_scan(monkeypatch):
+def test_the_dynamodb_leases_and_the_in_flight_payments_from_the_pending_index(monkeypatch):
     import os
     from unittest import mock
 
@@ -378,6 +378,7 @@ def test_the_dynamodb_leases_and_the_views_in_flight_scan(monkeypatch):
     from moto import mock_aws
 
     from chalicelib.adapters.dynamodb import Leases, TransactionView
+    from chalicelib.adapters.pending import PendingIndex
     from chalicelib.projections.records import TransactionRecord
     from tests.unit.test_view_lookups import create_view_table
 
@@ -399,14 +400,23 @@ def test_the_dynamodb_leases_and_the_views_in_flight_scan(monkeypatch):
         assert ddb.get_item(TableName="events", Key={"pk": {"S": f"$lease#{A}"}, "sk": {"N": "0"}})["Item"]
 
         create_view_table(ddb, "transactions")
-        view = TransactionView("transactions", ddb, page_size=2, scan_segments=2)
+        view = TransactionView("transactions", ddb)
         at = "2026-01-01T00:00:00+00:00"
-        for n, (home, released) in enumerate([(A, None), (A, at), (B, None), (A, None), (A, None)]):
+        for n, (home, released) in enumerate([(A, None), (A, at), (B, None), (A, None), (A, None), (A, None)]):
             rec = TransactionRecord(
                 f"t{n}", "o", "ACSP", "pacs.008", A, at, at, 3, home_region=home, released_at=released
             )
             view.put_if_newer(rec)
-        assert sorted(view.in_flight(A)) == ["t0", "t3", "t4"]
+        # a stale index entry: t5 released since (the follower's write that removes `pending` is late)
+        item = ddb.get_item(TableName="transactions", Key={"transaction_id": {"S": "t5"}})["Item"]
+        ddb.put_item(TableName="transactions", Item={**item, "released_at": {"S": at}})
+        pending = PendingIndex("transactions", ddb, page_size=1)  # one entry a page: every page is followed
+        assert sorted(pending.in_flight(A)) == ["t0", "t3", "t4"]
+        assert sorted(pending.in_flight(B)) == ["t2"]
+        scans = []
+        monkeypatch.setattr(ddb, "scan", lambda **kw: scans.append(kw))
+        list(pending.in_flight(A))
+        assert scans == []  # the takeover reads what is pending, never the whole view
 
 
 def test_a_tenant_name_cannot_break_the_views_lookup_keys():

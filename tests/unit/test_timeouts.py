@@ -22,7 +22,7 @@ from chalicelib.pipeline.timeouts import MAX_DELAY_S, TIMEOUT_REASON, stuck_summ
 from chalicelib.projections import follower
 from chalicelib.projections.transactions import fold
 from tests.messages import EVENTS, redated, unique_ids
-from tests.unit.fakes import MemoryOverdue, MemoryView, drain, memory_adapters
+from tests.unit.fakes import MemoryPending, MemoryView, drain, memory_adapters
 
 OWNER = "client-a"
 LIMITS = '{"DEUTDEFFXXX:EUR": "5000"}'  # the sample's instructing agent: a position is kept
@@ -34,7 +34,7 @@ def service(sla_seconds: int = 0, **settings) -> bootstrap.Service:
     over by queue, so that a payment can be held at a step (chalicelib/pipeline/handoff.py)."""
     settings.setdefault("step_handoff", "queue")
     view = MemoryView()
-    adapters = {**memory_adapters(), "view": view, "overdue": MemoryOverdue(view)}
+    adapters = {**memory_adapters(), "view": view, "pending": MemoryPending(view)}
     return bootstrap.build(Settings(liquidity_limits=LIMITS, sla_seconds=sla_seconds, **settings), **adapters)
 
 

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.deadlines import DeadlineQueue
-from chalicelib.adapters.overdue import OverdueIndex
+from chalicelib.adapters.pending import PendingIndex
 from chalicelib.pipeline.timeouts import Unreleased
 from chalicelib.projections.records import pending_shard
 from infra import deploy
@@ -139,5 +139,5 @@ def test_the_pending_index_lists_unreleased_records_created_before_the_cut_off_e
     late = {"transaction_id": {"S": "g"}, "status": {"S": "ACSC"}, "created_at": {"S": old}}
     dynamodb.put_item(TableName="view", Item={**late, "released_at": {"S": old}, "pending": {"S": pending_shard("g")}})
     cut_off = (now - timedelta(minutes=1)).isoformat()
-    found = sorted(OverdueIndex("view", dynamodb, page_size=2).unreleased(cut_off))
+    found = sorted(PendingIndex("view", dynamodb, page_size=2).unreleased(cut_off))
     assert found == [Unreleased(t, s, "pacs.008", old) for t, s in (("a", "ACTC"), ("b", "ACSP"), ("e", "RJCT"))]
