@@ -36,18 +36,19 @@ INPROCESS_NAMES = {
     "incoming": "incoming",
     "processing": "processing",
     "releasing": "releasing",
+    "outbox (POST /outbox)": "outbox",
 }
 # Microseconds per invocation when bench/inprocess.py has not measured a step: its last
-# recorded run (bench/results.json at 76cfd94, one core), and for the two steps it does not
-# time, a one-off in-process measure on 2026-11-29 (median of 250: status_report 170 us; the
-# follower's fold of a settled payment's events 168 us, rounded up for its digest).
+# recorded run (bench/results.json at 76cfd94, one core), and for the view follower, which it
+# does not time, a one-off in-process measure on 2026-11-29 (median of 250: the fold of a
+# settled payment's events 168 us, rounded up for its digest).
 DEFAULT_STEP_US = {
     "issue": 47.6,
     "submit": 37.5,
     "incoming": 274.1,
     "processing": 219.8,
     "releasing": 222.2,
-    "outbox (POST /outbox)": 170.0,
+    "outbox": 170.0,
     "view follower": 200.0,
 }
 

@@ -22,7 +22,9 @@ class MemoryNotifier:
     def __init__(self) -> None:
         self.published = 0
         self.by_status: dict[str, int] = {}
+        self.ids: list[str] = []  # of the payments released, in order
 
     def released(self, transaction_id: str, tx_sts: str, client_id: str, body: dict[str, Any]) -> None:
         self.published += 1
         self.by_status[tx_sts] = self.by_status.get(tx_sts, 0) + 1
+        self.ids.append(transaction_id)

@@ -71,7 +71,7 @@ def test_each_line_is_the_usage_times_its_price() -> None:
     assert lines["s3 requests"] == pytest.approx(s3, abs=1e-3)
     # invocations: GET /uuid, incoming, two follower batches (two digests), POST /outbox
     assert lines["lambda requests"] == pytest.approx(5 * P["lambda"]["requests_per_million"], abs=1e-3)
-    cpu_us = 100 + 300 + 2 * dollars.DEFAULT_STEP_US["view follower"] + dollars.DEFAULT_STEP_US["outbox (POST /outbox)"]
+    cpu_us = 100 + 300 + 2 * dollars.DEFAULT_STEP_US["view follower"] + dollars.DEFAULT_STEP_US["outbox"]
     io_ms = 1 * io["dynamodb:write"] + 1 * io["sqs"] + 3 * io["dynamodb:read"] + 3 * io["s3:put"] + 1 * io["s3:get"]
     gb_s = MEMORY / 1024 * (cpu_us / 1e6 * M["cpu_full_vcpu_mb"] / MEMORY + io_ms / 1000)
     assert lines["lambda duration"] == pytest.approx(gb_s * 1e6 * P["lambda"]["gb_second_x86_64"], abs=1e-3)
@@ -201,8 +201,8 @@ def test_the_guidance_is_24_requests_8_write_units_and_128_mb() -> None:
 
 
 def test_measured_times_override_the_stated_ones() -> None:
-    times = dollars.step_us({"processing": 1.5})
-    assert times["processing"] == 1.5
+    times = dollars.step_us({"processing": 1.5, "outbox": 250.0})
+    assert times["processing"] == 1.5 and times["outbox (POST /outbox)"] == 250.0
     assert times["releasing"] == dollars.DEFAULT_STEP_US["releasing"]
     assert set(times) == {*dollars.API_STEPS, *dollars.QUEUE_STEPS, dollars.FOLLOWER}
 
