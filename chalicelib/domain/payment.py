@@ -97,6 +97,11 @@ class Payment(Aggregate):
         return self.timed_out_at is not None
 
     @property
+    def frees_liquidity(self) -> bool:
+        """Cancelled or timed out: whatever its transactions reserved is given back."""
+        return self.tx_sts is TxSts.CANC or self.is_timed_out
+
+    @property
     def can_time_out(self) -> bool:
         return not self.is_released and self.tx_sts not in (TxSts.RJCT, TxSts.CANC)
 

@@ -36,4 +36,10 @@ class Processing:
         result = self.uow.step("processing", msg, step)
         if result is None:
             return  # fenced: another Region runs it now
-        self.releasing(msg, result[0])
+        payment, _ = result
+        if payment.frees_liquidity:
+            # Cancelled or timed out while this step decided: its save lost, but it may have
+            # reserved after the release freed nothing. Given back here, by every delivery
+            # (idempotent), since the release is done and may not run again.
+            self.decide.liquidity.free_payment(payment)
+        self.releasing(msg, payment)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib import observability
-from chalicelib.domain import Payment, TxSts
+from chalicelib.domain import Payment
 from chalicelib.pipeline import reports
 from chalicelib.pipeline.liquidity import Liquidity
 from chalicelib.pipeline.messages import StepMessage
@@ -44,7 +44,7 @@ class Releasing:
         def step(payment: Payment) -> bool:
             if payment.is_released:
                 return False
-            if payment.tx_sts is TxSts.CANC or payment.is_timed_out:
+            if payment.frees_liquidity:
                 self.liquidity.free_payment(payment)
             key, digest = self.archive.put("outbound", reports.pacs002_released(payment))
             payment.release(report_key=key, report_sha256=digest, report_msg_id=reports.report_msg_id(payment.id))

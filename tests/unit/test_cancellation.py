@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from lxml import etree
@@ -13,7 +14,7 @@ from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs004
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
-from tests.messages import EVENTS, redated
+from tests.messages import EVENTS, redated, unique_ids
 from tests.unit.fakes import drain, memory_service
 
 OWNER = "client-a"
@@ -146,3 +147,52 @@ def test_a_cancellation_that_wins_the_race_against_processing_frees_what_process
     payment = p.payments.get_payment(tx)
     assert payment.tx_sts is TxSts.CANC and payment.is_released and payment.transactions == ()
     assert used(p) == 0
+
+
+def released_while_processing_decides(p, end_it) -> UUID:
+    """Processing has checked that the payment is undecided and is deciding when `end_it` (a
+    cancellation or a timeout) is recorded and the releasing queue releases the payment,
+    freeing nothing: nothing is reserved yet. Processing then reserves and its save
+    conflicts. Returns the payment, after a redelivery of the step's message."""
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", unique_ids(redated((EVENTS / "pacs008_bare.xml").read_bytes())), OWNER)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    reserve, raced = p.liquidity.reserve, []
+
+    def reserve_after_the_release(*args, **kwargs):
+        if not raced:
+            raced.append(tx)
+            end_it(p, tx)
+            drain(p)
+            assert p.payments.get_payment(tx).is_released
+        return reserve(*args, **kwargs)
+
+    p.liquidity.reserve = reserve_after_the_release
+    step = p.incoming
+    if p.adapters.settings.step_handoff == "queue":
+        p.incoming(StepMessage(tx, body, 1))
+        _, _, body = p.adapters.processing.sent.pop(0)
+        step = p.processing
+    step(StepMessage(tx, body, 1))
+    assert raced == [tx]
+    step(StepMessage(tx, body, 2))
+    drain(p)
+    return tx
+
+
+def cancel(p, tx) -> None:
+    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+
+
+def time_out(p, tx) -> None:
+    assert p.time_out(tx) == 0
+
+
+@pytest.mark.parametrize("handoff", ["inline", "queue"])
+@pytest.mark.parametrize("end_it", [cancel, time_out], ids=["cancelled", "timed-out"])
+def test_a_payment_released_before_processing_reserved_frees_that_reservation(end_it, handoff):
+    p = memory_service(limits='{"DEUTDEFFXXX:EUR": "5000"}', sla_seconds=0, step_handoff=handoff)
+    tx = released_while_processing_decides(p, end_it)
+    payment = p.payments.get_payment(tx)
+    assert payment.is_released and payment.tx_sts in (TxSts.CANC, TxSts.RJCT) and payment.transactions == ()
+    assert used(p) == 0  # processing's reservation, given back by the release it handed over to
