@@ -36,6 +36,8 @@ On AWS a GetObject of a missing key is 404 NoSuchKey only with s3:ListBucket on 
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -66,6 +68,13 @@ _EXISTS_ERROR_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConfli
 _MISSING_ERROR_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 # Compare-and-swap rounds on `latest`: each lost round means another writer moved it.
 LATEST_ATTEMPTS = 10
+
+
+def _version(metadata: dict[str, str]) -> int | None:
+    """The snapshot version `latest` records, None when it has none (S3 writes an object and its
+    metadata at once; moto makes a new object visible before it sets its metadata)."""
+    value = metadata.get("version", "")
+    return int(value) if value.isdigit() else None
 
 
 class S3SnapshotRecorder(AggregateRecorder):
@@ -149,11 +158,18 @@ class S3SnapshotRecorder(AggregateRecorder):
         """Make `latest` a copy of `stored_event` unless it already holds a version as
         high: compare-and-swap on the ETag read, retried while other writers move it."""
         key = latest_key(stored_event.originator_id)
-        for _ in range(LATEST_ATTEMPTS):
+        for attempt in range(LATEST_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.005 * attempt))  # jittered backoff: others are writing it
             current = self._head_latest(key)
-            if current is not None and current[0] >= stored_event.originator_version:
-                return
-            condition = {"IfMatch": current[1]} if current is not None else {"IfNoneMatch": "*"}
+            condition: dict[str, str] = {"IfNoneMatch": "*"}
+            if current is not None:
+                version, etag = current
+                if version is None and attempt < LATEST_ATTEMPTS - 1:
+                    continue  # seen before its metadata (moto shows a new object first; S3 does not): read again
+                if version is not None and version >= stored_event.originator_version:
+                    return
+                condition = {"IfMatch": etag}
             with translated_errors("PutObject"):
                 try:
                     self.client.put_object(
@@ -174,8 +190,8 @@ class S3SnapshotRecorder(AggregateRecorder):
         # Still losing after every round: others keep writing newer snapshots, and a
         # `latest` behind this version is correct anyway (module docstring).
 
-    def _head_latest(self, key: str) -> tuple[int, str] | None:
-        """The version and ETag of `latest`, None if there is none."""
+    def _head_latest(self, key: str) -> tuple[int | None, str] | None:
+        """The version (None: not readable) and ETag of `latest`, None if there is none."""
         with translated_errors("HeadObject"):
             try:
                 head = self.client.head_object(Bucket=self.bucket, Key=key)
@@ -183,7 +199,7 @@ class S3SnapshotRecorder(AggregateRecorder):
                 if error_code(error) in _MISSING_ERROR_CODES:
                     return None
                 raise
-        return int(head["Metadata"]["version"]), head["ETag"]
+        return _version(head["Metadata"]), head["ETag"]
 
     def _get_latest(self, originator_id: UUID | str) -> StoredEvent | None:
         with translated_errors("GetObject"):
@@ -194,9 +210,12 @@ class S3SnapshotRecorder(AggregateRecorder):
                     return None
                 raise
             state = obj["Body"].read()
+        version = _version(obj["Metadata"])
+        if version is None:
+            return None  # not readable: as if absent, the aggregate replays its events
         return StoredEvent(
             originator_id=originator_id,
-            originator_version=int(obj["Metadata"]["version"]),
+            originator_version=version,
             topic=unquote(obj["Metadata"]["topic"]),
             state=state,
         )

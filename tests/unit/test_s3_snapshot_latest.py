@@ -22,7 +22,7 @@ from chalicelib import bootstrap
 from chalicelib.adapters.settings import Settings
 from chalicelib.domain.position import Position
 from chalicelib.eventstore.dynamodb import DynamoDBDatastore
-from chalicelib.eventstore.s3snapshots import S3SnapshotRecorder, latest_key, object_key
+from chalicelib.eventstore.s3snapshots import LATEST_ATTEMPTS, S3SnapshotRecorder, latest_key, object_key
 from chalicelib.pipeline.liquidity import Liquidity, Positions
 
 BUCKET = "snapshots"
@@ -108,6 +108,22 @@ def test_a_writer_that_loses_the_swap_reads_again_and_leaves_the_newer_latest(s3
     assert [r[0] if r else None for r in rounds] == [1, 5]
     (latest,) = a.select_events(aggregate, desc=True, limit=1)
     assert (latest.originator_version, latest.state) == (5, b"state 5")
+
+
+def test_a_latest_without_its_version_is_read_as_absent_then_read_again_and_replaced(s3: Any) -> None:
+    """S3 writes an object and its metadata at once; moto shows a new object before setting
+    its metadata, so a concurrent reader may see a `latest` without a version. A load takes it
+    as no snapshot (the events replay); a writer reads it again each round, and replaces it
+    on the last if it stays so."""
+    recorder = S3SnapshotRecorder(s3, BUCKET)
+    aggregate = uuid4()
+    s3.put_object(Bucket=BUCKET, Key=latest_key(aggregate), Body=b"half-written")
+    assert recorder.select_events(aggregate, desc=True, limit=1) == []
+    heads = operations(s3)
+    recorder.insert_events([snapshot(aggregate, 2)])
+    assert heads.count("HeadObject") == LATEST_ATTEMPTS
+    (latest,) = recorder.select_events(aggregate, desc=True, limit=1)
+    assert (latest.originator_version, latest.state) == (2, b"state 2")
 
 
 def test_concurrent_writers_leave_the_highest_version_as_latest(s3: Any) -> None:
