@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -381,19 +380,6 @@ def test_reference_tables():
     assert set(MINOR_UNITS) <= CURRENCIES and NOT_A_SETTLEMENT_CURRENCY <= CURRENCIES and FUND_CODES <= CURRENCIES
     assert not NOT_A_SETTLEMENT_CURRENCY & set(MINOR_UNITS)
     assert {"DE", "FR", "US", "XK"} <= COUNTRIES and "ZZ" not in COUNTRIES
-
-
-def test_checks_run_is_fast():
-    """The in-process target is >= 1,000 payments/s per core with every rule on; the rules
-    take well under a tenth of that budget (measured ~15-50 us per message)."""
-    for data in (BAH, TWO):
-        checks.run(data, S, screening=DEMO, today=DAY)
-        n = 300
-        start = time.perf_counter()
-        for _ in range(n):
-            checks.run(data, S, screening=DEMO, today=DAY)
-        per_message = (time.perf_counter() - start) / n
-        assert per_message < 0.0005, f"{per_message * 1e6:.0f} us per message"
 
 
 def test_bah_agents_match_on_a_dict_recorded_before_bah_schemes():
