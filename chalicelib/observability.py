@@ -163,12 +163,16 @@ def inline_step(step: str) -> Iterator[None]:
     its log lines and the events it records name it (`step`, `who`), and it reports its own
     StepLatency (dimension Step); the invocation's StepLatency covers the whole chain."""
     start = time.perf_counter()
+    outer = logger.thread_safe_get_current_keys().get("step")  # the step that runs this one, if inline too
     logger.thread_safe_append_keys(step=step)  # this thread's: a batch runs its messages in threads
     with acting(step=step):
         try:
             yield
         finally:
-            logger.thread_safe_remove_keys(["step"])
+            if outer is None:
+                logger.thread_safe_remove_keys(["step"])  # the handler's own step key shows again
+            else:
+                logger.thread_safe_append_keys(step=outer)
             _single(STEP_LATENCY, MetricUnit.Milliseconds, (time.perf_counter() - start) * 1000, Step=step)
 
 

@@ -106,6 +106,20 @@ def test_every_line_is_json_with_step_region_request_and_transaction_and_no_paym
     assert released["step"] == "releasing"  # run inline by the incoming handler, it names itself
 
 
+def test_an_inline_step_gives_the_step_key_back_to_the_step_that_ran_it(log_lines):
+    observability.logger.append_keys(step="incoming")  # the handler's, for the whole invocation
+    try:
+        with observability.inline_step("processing"):
+            with observability.inline_step("releasing"):
+                observability.logger.info("in releasing")
+            observability.logger.info("back in processing")
+        observability.logger.info("back in incoming")
+    finally:
+        observability.logger.remove_keys(["step"])
+    steps = {line["message"]: line["step"] for line in log_lines()}
+    assert steps == {"in releasing": "releasing", "back in processing": "processing", "back in incoming": "incoming"}
+
+
 def test_a_failing_step_logs_its_error_type_at_error_and_no_traceback_line(log_lines):
     def fails(msg):
         raise ValueError(CANARY)  # an exception whose message quotes payment data
