@@ -187,6 +187,23 @@ class Liquidity:
                 reserved=outcomes[i].reserved if i < len(outcomes) else False,
             )
 
+    def free_unrecorded(self, payment: Payment) -> None:
+        """Give back what the decided payment's record does not hold (idempotent): all of a
+        cancelled or timed-out payment's reservations; of any other, those of the transactions
+        not recorded as reserved. A processing step that lost its save may have reserved what
+        the state that won does not hold: a cancellation or timeout released meanwhile, a
+        concurrent run that rejected (AM04 before liquidity came back), or its own retry that
+        decided differently (the clock crossed into another settlement day)."""
+        if payment.frees_liquidity:
+            self.free_payment(payment)
+            return
+        txs = payment.credit_transfer.transactions if payment.credit_transfer else ()
+        outcomes = payment.transactions
+        for i, tx in enumerate(txs):
+            if i < len(outcomes) and outcomes[i].reserved:
+                continue  # recorded as held: the release settles it, a cancellation or return frees it
+            self.free(reservation_of(payment.id, i, len(txs)), tx.instructing_agent or "", amounts_by_currency(tx))
+
     def _retrying(self, agent: str, currency: str, transaction_id: str, command: Command) -> None:
         """Run `command` on the current position and the transaction's reservation and
         save what it changed in one commit; on a lost race, read and decide again."""

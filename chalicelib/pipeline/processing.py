@@ -37,9 +37,8 @@ class Processing:
         if result is None:
             return  # fenced: another Region runs it now
         payment, _ = result
-        if payment.frees_liquidity:
-            # Cancelled or timed out while this step decided: its save lost, but it may have
-            # reserved after the release freed nothing. Given back here, by every delivery
-            # (idempotent), since the release is done and may not run again.
-            self.decide.liquidity.free_payment(payment)
+        # A decision whose save lost may have reserved what the recorded state does not hold
+        # (Liquidity.free_unrecorded): given back here, by every delivery (idempotent), since
+        # the release may be done already and not run again.
+        self.decide.liquidity.free_unrecorded(payment)
         self.releasing(msg, payment)
