@@ -46,10 +46,11 @@ class Incoming:
             msg = replace(msg, payment=self.uow.payments.unseal(msg.body["payment"], msg.transaction_id))
 
         def step(payment: Payment) -> bool:
-            if payment.is_timed_out and not payment.is_received:  # its SLA ran out first: the report is RJCT
+            if payment.is_decided and not payment.is_received:  # RJCT without it: the report stands
                 if sha in payment.refused_submissions:
                     return False
-                payment.refuse_submission(sha256=sha, reason="the payment timed out before its message was read")
+                why = "timed out" if payment.is_timed_out else "was rejected"  # e.g. its message lost in a failover
+                payment.refuse_submission(sha256=sha, reason=f"the payment {why} before its message was read")
                 return True
             try:
                 if payment.has_received(sha):

@@ -143,6 +143,26 @@ def test_a_submitted_message_lost_with_its_region_is_rejected_narr():
     assert "resend under a new transaction id" in (payment.narrative or "")
 
 
+def test_the_clients_retry_at_the_new_home_after_a_lost_message_rejection_is_refused_and_the_report_stands():
+    """The client's POST /inbox to A timed out with A; B rejected the payment NARR (its
+    archive lacked the message). The same POST retried at B is accepted (202) and its message
+    recorded as refused: the RJCT NARR report stands (it was an IllegalTransition on every
+    delivery, to the dead-letter queue)."""
+    a, b = two_regions()
+    tx = paid_in_a(a, "incoming")
+    payment = a.payments.get_payment(tx)
+    message = a.adapters.archive.objects.pop(payment.submitted_key)  # not replicated (CRR lag)
+    follow(b, tx)
+    b.failover(A, "A is down", "ops")
+    drain(b)
+    b.submit(tx, "pacs.008", message, TENANT)
+    drain(b)
+    payment = b.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.RJCT and payment.reason_code == "NARR" and not payment.is_received
+    assert list(payment.refused_submissions) == [payment.submitted_sha256]
+    assert events(b, tx).count("Released") == 1
+
+
 def test_a_transient_archive_failure_during_a_takeover_rejects_nothing():
     """Only a missing message is a lost one: a throttled or failing S3 raises, and the
     takeover (repeated by the controller) completes the payment once S3 answers."""
