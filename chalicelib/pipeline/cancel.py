@@ -47,7 +47,7 @@ class Cancel:
 
         def answer(payment: Payment) -> bool:
             nonlocal case
-            if not payment.is_received:
+            if payment.credit_transfer is None:  # no message read: none yet, or rejected unreadable (FF01)
                 raise NothingToCancel()
             req = request or reports.synthetic_request(payment, reason_code, case_id)
             case = req.case_id or req.assignment_id

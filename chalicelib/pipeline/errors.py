@@ -95,7 +95,7 @@ class NothingToCancel(ApplicationError):
     error_code = "NOTHING_TO_CANCEL"
 
     def __init__(self) -> None:
-        super().__init__("no message was received for this transaction")
+        super().__init__("no payment message was read for this transaction")
 
 
 class ReportNotReady(ApplicationError):

@@ -118,6 +118,19 @@ def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
     assert e.value.error_code == "NOTHING_TO_CANCEL"
 
 
+def test_cancelling_a_payment_whose_message_was_rejected_unreadable_is_nothing_to_cancel():
+    """Rejected FF01 at incoming: its message is recorded, but no payment was read from it."""
+    p = memory_service()
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", (EVENTS / "pacs008_invalid_schema.xml").read_bytes(), OWNER)
+    drain(p)
+    payment = p.payments.get_payment(tx)
+    assert payment.reason_code == "FF01" and payment.is_received and payment.credit_transfer is None
+    with pytest.raises(ApplicationError) as e:
+        p.cancel(tx, OWNER, "DUPL")
+    assert status_of(e.value)[:2] == (409, "NOTHING_TO_CANCEL")
+
+
 def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
     p = memory_service(limits='{"DEUTDEFFXXX:EUR": "5000"}', step_handoff="queue")
     other = accepted_not_released(p)  # holds 1234.56 of the 5000
