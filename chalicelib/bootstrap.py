@@ -26,7 +26,7 @@ from chalicelib.auth import TokenPolicy, jwks_url_for
 from chalicelib.checks.sanctions import Screening, load_screening
 from chalicelib.eventstore.digests import DigestStore
 from chalicelib.pipeline import ports
-from chalicelib.pipeline.cancel import Cancel, SubmitCancellation
+from chalicelib.pipeline.cancel import Cancel, MendReturn, SubmitCancellation
 from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.decision import Decide
 from chalicelib.pipeline.failover import Failover, FailoverController, HttpPeerProbe, PeerProbe, Regions
@@ -175,7 +175,7 @@ def build(s: Settings, **overrides: Any) -> Service:
         velocity_window_s=s.velocity_window_s,
         velocity_max=s.velocity_max,
     )
-    cancel = Cancel(uow, a.archive, a.releasing, liquidity)
+    cancel = Cancel(uow, a.archive, a.releasing, liquidity, a.deadlines)
     sla = Sla.parse(s.sla_seconds, s.sla_seconds_by_type)
     schedule_deadline = ScheduleDeadline(a.deadlines, sla)
     time_out = TimeOut(uow, a.releasing, sla)
@@ -209,7 +209,7 @@ def build(s: Settings, **overrides: Any) -> Service:
         processing=processing,
         releasing=releasing,
         time_out=time_out,
-        deadline_reached=DeadlineReached(time_out, a.deadlines),
+        deadline_reached=DeadlineReached(time_out, a.deadlines, MendReturn(a.payments, liquidity)),
         sweep=Sweep(a.pending, time_out, sla),
         confirm=Confirm(a.replication, s.region_id, s.default_consistency, s.strong_wait_seconds),
         regions=regions,

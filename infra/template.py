@@ -837,7 +837,7 @@ def _events_rw() -> dict[str, Any]:
 
 def _positions_rw() -> dict[str, Any]:
     """Liquidity positions: reserve (Processing), free on cancellation or return (APIHandler,
-    Releasing); their snapshots are in the snapshots bucket (_positions_snapshots)."""
+    Releasing, Deadlines); their snapshots are in the snapshots bucket (_positions_snapshots)."""
     return {
         "Effect": "Allow",
         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
@@ -945,6 +945,8 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         ],
         "Deadlines": [  # chalicelib/pipeline/timeouts.py: time out, re-wait if early
             _events_rw(),
+            _positions_rw(),  # a return's check gives its liquidity back (cancel.py MendReturn)
+            *_positions_snapshots(),
             _consume("DeadlinesQueue"),
             _send("DeadlinesQueue", "ReleasingQueue"),
         ],

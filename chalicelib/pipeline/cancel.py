@@ -20,10 +20,14 @@ from chalicelib.pipeline.errors import CancellationDoesNotMatch, InvalidCancella
 from chalicelib.pipeline.intake import check_body
 from chalicelib.pipeline.liquidity import Liquidity
 from chalicelib.pipeline.messages import next_step
-from chalicelib.pipeline.ports import Archive, StepQueue
+from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.ports import Archive, DeadlineQueue, StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 RETURN_REASONS = frozenset({"DUPL", "FRAD", "TECH"})  # cancellation reasons answered with a return
+# The return's check on the deadlines queue (MendReturn): after the request has normally freed
+# the liquidity itself, long before any Lambda timeout ends a request that died.
+MEND_RETURN_DELAY_S = 120
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Cancel:
     archive: Archive
     releasing: StepQueue
     liquidity: Liquidity
+    deadlines: DeadlineQueue  # a return's check that its liquidity was given back (MendReturn)
 
     def __call__(
         self,
@@ -76,6 +81,10 @@ class Cancel:
         if resolution == "CNCL":
             payment.cancel(case_id=case, reason_code=reason_code, answer_key=answer_key, request_sha256=request_sha256)
         elif resolution == "RTRN":
+            # sent before `Returned` is saved: a request that dies after the save and before
+            # `_consequences` frees nothing, and no retry may come (a step repeated on a
+            # conflict sends it again: the check is idempotent)
+            self.deadlines.send_later(mend_return(payment.id), MEND_RETURN_DELAY_S)
             return_key, _ = self.archive.put("outbound", reports.pacs004(payment, case, now))
             payment.record_return(
                 case_id=case,
@@ -98,6 +107,25 @@ class Cancel:
         gives its liquidity back."""
         if payment.tx_sts is TxSts.CANC and not payment.is_released:
             self.releasing.send(str(payment.id), "releasing", next_step(payment.id))
+        if payment.is_returned:
+            self.liquidity.free_payment(payment)
+
+
+def mend_return(transaction_id: UUID) -> dict[str, str]:
+    """The body of a return's check on the deadlines queue (DeadlineReached hands it to MendReturn)."""
+    return {"transaction_id": str(transaction_id), "mend": "return"}
+
+
+@dataclass(frozen=True)
+class MendReturn:
+    """A returned payment gives its liquidity back (idempotent): the check `Cancel` queues
+    before it records a return, for a request that died between the two."""
+
+    payments: Payments
+    liquidity: Liquidity
+
+    def __call__(self, transaction_id: UUID) -> None:
+        payment = self.payments.get_payment(transaction_id)
         if payment.is_returned:
             self.liquidity.free_payment(payment)
 

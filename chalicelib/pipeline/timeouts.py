@@ -159,12 +159,17 @@ class TimeOut:
 
 @dataclass(frozen=True)
 class DeadlineReached:
-    """The deadlines queue's handler: early (skew, or a deadline beyond 900 s) -> wait again."""
+    """The deadlines queue's handler: early (skew, or a deadline beyond 900 s) -> wait again.
+    The queue also carries a return's check (`"mend": "return"`, chalicelib/pipeline/cancel.py)."""
 
     time_out: TimeOut
     deadlines: DeadlineQueue
+    mend_return: Callable[[UUID], None] = lambda _: None
 
     def __call__(self, msg: StepMessage) -> None:
+        if msg.body.get("mend") == "return":
+            self.mend_return(msg.transaction_id)
+            return
         remaining = self.time_out(msg.transaction_id)
         if remaining:
             body = {"transaction_id": str(msg.transaction_id), "deadline": msg.body.get("deadline", "")}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from unittest import mock
 from uuid import UUID
 
 import pytest
 from lxml import etree
 
 from chalicelib.api import status_of
-from chalicelib.domain import TxSts
+from chalicelib.domain import Payment, TxSts
 from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs004
+from chalicelib.pipeline.cancel import MEND_RETURN_DELAY_S, Cancel
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
 from tests.messages import EVENTS, redated, unique_ids
@@ -116,6 +118,50 @@ def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
     with pytest.raises(ApplicationError) as e:
         p.cancel(fresh_tx, OWNER, "DUPL")
     assert e.value.error_code == "NOTHING_TO_CANCEL"
+
+
+def mends(p) -> list[StepMessage]:
+    """The return checks on the deadlines queue, as DeadlineReached receives them."""
+    return [StepMessage(UUID(b["transaction_id"]), b) for b, _ in p.adapters.deadlines.sent if b.get("mend")]
+
+
+def test_a_return_whose_request_died_before_freeing_is_mended_by_its_check_on_the_deadlines_queue():
+    """POST cancel (DUPL) of a settled payment records `Returned`, then the request dies
+    (a Lambda timeout) before it frees the liquidity, and no client retries: the check it
+    queued before the save frees it, once, however often it is delivered."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = settled(p)
+    assert p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR")
+    returned_at_send = []
+    send_later = p.adapters.deadlines.send_later
+
+    def send_and_look(body, delay):
+        returned_at_send.append(p.payments.get_payment(tx).is_returned)
+        send_later(body, delay)
+
+    p.adapters.deadlines.send_later = send_and_look
+    died = mock.patch.object(Cancel, "_consequences", side_effect=TimeoutError("the request died"))
+    with died, pytest.raises(TimeoutError):
+        p.cancel(tx, OWNER, "DUPL")
+    assert p.payments.get_payment(tx).is_returned and p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR")
+    (check,) = mends(p)
+    assert returned_at_send == [False] and p.adapters.deadlines.sent[-1][1] == MEND_RETURN_DELAY_S
+    for _ in range(2):  # at least once
+        p.deadline_reached(check)
+    assert not p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR") and used(p) == 0
+
+
+def test_a_return_check_of_a_payment_not_returned_changes_nothing():
+    """The request died before `Returned` was saved: its check finds the payment settled."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = settled(p)
+    died = mock.patch.object(Payment, "record_return", side_effect=TimeoutError("the request died"))
+    with died, pytest.raises(TimeoutError):
+        p.cancel(tx, OWNER, "DUPL")
+    (check,) = mends(p)
+    p.deadline_reached(check)
+    payment = p.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.ACSC and not payment.is_returned and used(p) == Decimal("1234.56")
 
 
 def test_cancelling_a_payment_whose_message_was_rejected_unreadable_is_nothing_to_cancel():

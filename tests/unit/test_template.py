@@ -177,7 +177,8 @@ def test_the_snapshots_bucket_is_private_encrypted_kept_and_expires_history_only
 
 def test_only_the_functions_that_load_positions_may_touch_their_snapshots(template):
     """Positions are loaded and saved by Processing (reserve), Releasing and the API (free),
-    and by Incoming, which runs processing and releasing inline."""
+    by Incoming, which runs processing and releasing inline, and by Deadlines (a return's
+    check frees what a request that died did not)."""
     granted: dict[str, set[str]] = {}
     for name, role in resources_of(template, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
@@ -191,7 +192,7 @@ def test_only_the_functions_that_load_positions_may_touch_their_snapshots(templa
                         else:
                             assert statement["Resource"] == [{"Fn::Sub": "${SnapshotsBucket.Arn}/snapshots/*"}]
     every = {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
-    assert set(granted) == {"APIHandler", "Incoming", "Processing", "Releasing"}
+    assert set(granted) == {"APIHandler", "Deadlines", "Incoming", "Processing", "Releasing"}
     assert all(actions == every for actions in granted.values())
 
 
