@@ -104,40 +104,41 @@ def authenticate(app: Chalice, policy: auth.TokenPolicy, access: str) -> auth.Pr
     return principal
 
 
-_CODE = re.compile(r"^[A-Z0-9]{4}$")
-_CASE = re.compile(r"^[A-Za-z0-9/\-?:().,'+ ]{1,35}$")
+_CODE = re.compile(r"[A-Z0-9]{4}")  # fullmatch: `$` would let a trailing newline through
+_CASE = re.compile(r"[A-Za-z0-9/\-?:().,'+ ]{1,35}")
+JSON_BODY_BYTES = 4096
+
+
+def json_body(request: Request, what: str) -> Any:
+    """A small JSON body: 413 over 4 KiB, 400 when it is not JSON or nests too deep for the
+    parser (a few KiB of brackets raise RecursionError, which is no server error)."""
+    raw = request.raw_body or b"{}"
+    if len(raw) > JSON_BODY_BYTES:
+        raise BadRequest(413, "BODY_TOO_LARGE", f"{what} is limited to 4 KiB")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest(400, "INVALID_JSON", "the body must be a JSON object") from None
 
 
 def cancellation_request(request: Request) -> tuple[str, str | None]:
     """The JSON body of POST /transactions/{id}/cancel: {"reason": "DUPL", "case_id": "..."}."""
-    raw = request.raw_body or b"{}"
-    if len(raw) > 4096:
-        raise BadRequest(413, "BODY_TOO_LARGE", "the cancellation request is limited to 4 KiB")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "INVALID_JSON", "the body must be a JSON object") from None
+    body = json_body(request, "the cancellation request")
     if not isinstance(body, dict) or set(body) - {"reason", "case_id"}:
         raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "expected {reason, case_id}")
     reason, case_id = body.get("reason", "CUST"), body.get("case_id")
-    if not isinstance(reason, str) or not _CODE.match(reason):
+    if not isinstance(reason, str) or not _CODE.fullmatch(reason):
         raise BadRequest(
             400, "INVALID_CANCELLATION_REQUEST", "reason must be an ISO cancellation reason code (e.g. DUPL)"
         )
-    if case_id is not None and (not isinstance(case_id, str) or not _CASE.match(case_id)):
+    if case_id is not None and (not isinstance(case_id, str) or not _CASE.fullmatch(case_id)):
         raise BadRequest(400, "INVALID_CANCELLATION_REQUEST", "case_id must be 1 to 35 ISO characters")
     return reason, case_id
 
 
 def operator_reason(request: Request) -> str:
     """The JSON body of an operator's action: {"reason": "..."} (1 to 500 characters)."""
-    raw = request.raw_body or b"{}"
-    if len(raw) > 4096:
-        raise BadRequest(413, "BODY_TOO_LARGE", "the request is limited to 4 KiB")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(400, "INVALID_JSON", "the body must be a JSON object") from None
+    body = json_body(request, "the request")
     reason = body.get("reason") if isinstance(body, dict) else None
     if (
         not isinstance(body, dict)

@@ -549,10 +549,13 @@ def test_redrive_of_an_unknown_transaction_is_404(http):
     assert_error(r, 404, "TRANSACTION_NOT_FOUND")
 
 
-@pytest.mark.parametrize("body", [b"", b"{}", b'{"reason": ""}', b'{"reason": 1}', b'{"why": "x"}', b"[", b"x"])
+DEEP = b"[" * 1500 + b"]" * 1500  # 3 KB that json.loads cannot nest (RecursionError)
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"reason": ""}', b'{"reason": 1}', b'{"why": "x"}', b"[", b"x", DEEP])
 def test_an_operator_action_needs_a_reason_400(http, body):
     r = http.call("POST", f"/regions/{PEER}/failover", auth_as=admin(), headers=JSON, body=body)
-    assert_error(r, 400, "INVALID_JSON" if body in (b"[", b"x") else "INVALID_OPERATOR_REQUEST")
+    assert_error(r, 400, "INVALID_JSON" if body in (b"[", b"x", DEEP) else "INVALID_OPERATOR_REQUEST")
 
 
 def test_failover_is_decided_once_and_failback_ends_it(http):
@@ -851,6 +854,9 @@ def test_an_unreadable_transaction_id_in_the_path_is_400(http, route, bad):
         (b'{"reason": "DUPL", "case_id": "' + b"C" * 36 + b'"}', 400, "INVALID_CANCELLATION_REQUEST"),
         (b'{"reason": "DUPL", "case_id": ["C"]}', 400, "INVALID_CANCELLATION_REQUEST"),
         (b'{"reason": "DUPL", "case_id": "' + b"C" * 4100 + b'"}', 413, "BODY_TOO_LARGE"),
+        (DEEP, 400, "INVALID_JSON"),
+        (b'{"reason": "DUPL\\n"}', 400, "INVALID_CANCELLATION_REQUEST"),
+        (b'{"reason": "DUPL", "case_id": "' + b"C" * 35 + b'\\n"}', 400, "INVALID_CANCELLATION_REQUEST"),
     ],
     ids=[
         "json",
@@ -863,6 +869,9 @@ def test_an_unreadable_transaction_id_in_the_path_is_400(http, route, bad):
         "case-long",
         "case-type",
         "too-large",
+        "too-deep",
+        "reason-newline",
+        "case-newline",
     ],
 )
 def test_an_unreadable_cancellation_request_is_refused(http, body, status, code):
