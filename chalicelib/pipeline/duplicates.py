@@ -36,7 +36,9 @@ def _check(
     for kind, value, code, what in ids:
         holder = claims.claim(kind, value, transaction_id, now, window_s)
         if holder is not None:
-            return Verdict("duplicate", False, code, f"{what} was already received as transaction {holder}")
+            # the holder is not named: claims are shared by every tenant (a UETR is unique
+            # worldwide), and its transaction id is another tenant's to know
+            return Verdict("duplicate", False, code, f"{what} was already received within the window")
     return Verdict("duplicate", True, narrative=passed)
 
 

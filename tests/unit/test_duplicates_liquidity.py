@@ -19,15 +19,15 @@ NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 OWNER = "client-a"
 
 
-def pay(p, body: bytes):
-    tx = p.issue_transaction("pacs.008", "r", OWNER).id
-    p.submit(tx, "pacs.008", body, OWNER)
+def pay(p, body: bytes, owner: str = OWNER):
+    tx = p.issue_transaction("pacs.008", "r", owner).id
+    p.submit(tx, "pacs.008", body, owner)
     drain(p)
     return tx
 
 
-def outcome(p, tx) -> tuple[str, list[str]]:
-    doc = etree.fromstring(p.status_report(tx, OWNER))
+def outcome(p, tx, owner: str = OWNER) -> tuple[str, list[str]]:
+    doc = etree.fromstring(p.status_report(tx, owner))
     status = doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS) or doc.findtext(".//p:GrpSts", namespaces=NS)
     return status, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
 
@@ -43,7 +43,17 @@ def test_the_same_message_under_another_transaction_is_a_duplicate():
     assert outcome(p, first) == ("ACSC", [])
     status, reasons = outcome(p, second)
     assert (status, reasons) == ("RJCT", ["DUPL"])
-    assert str(first) in p.payments.get_payment(second).narrative
+
+
+def test_a_duplicate_of_another_tenants_payment_does_not_learn_its_transaction_id():
+    """Claims are shared by every tenant (a UETR is unique worldwide): another tenant's copy is
+    a duplicate, and what it is told (its report, its events) names no transaction of ours."""
+    p = memory_service()
+    body = fresh("pacs008_bare.xml")
+    ours, theirs = pay(p, body), pay(p, body, owner="client-b")
+    assert outcome(p, theirs, "client-b") == ("RJCT", ["DUPL"])
+    told = p.status_report(theirs, "client-b").decode() + repr(p.payments.history(theirs, "client-b"))
+    assert "already received" in told and str(ours) not in told
 
 
 def test_a_reused_msgid_uetr_or_end_to_end_id_is_a_duplicate_with_its_own_reason():
