@@ -186,14 +186,29 @@ def _find(view: TransactionView, owner: str, query: dict[str, str] | None) -> li
 
 
 def find_for_status_request(view: TransactionView, owner: str, request: Any) -> str:
-    """The owner's transaction a pacs.028 names (by OrgnlUETR, else OrgnlEndToEndId)."""
+    """The owner's transaction a pacs.028 names: found by its OrgnlUETR when it gives one, else
+    by its OrgnlEndToEndId, and matching every identifier it gives (an unknown UETR is not
+    answered with another payment that shares an EndToEndId such as NOTPROVIDED). Of several
+    (a payment sent again under a new transaction id, rejected as a duplicate), the first
+    created: the payment itself, not its copy."""
     wanted = request.transactions[0]
-    for key, value in (("uetr", wanted.original_uetr), ("end_to_end_id", wanted.original_end_to_end_id)):
-        if value:
-            found = _find(view, owner, {key: value})
-            if found:
-                return found[0].transaction_id
+    given = {"uetr": wanted.original_uetr, "end_to_end_id": wanted.original_end_to_end_id}
+    given = {k: v for k, v in given.items() if v}
+    if given:
+        key = "uetr" if "uetr" in given else "end_to_end_id"
+        found = [
+            r
+            for r in _find(view, owner, {key: given[key]})
+            if all(_same(k, getattr(r, k), v) for k, v in given.items())
+        ]
+        if found:
+            return min(found, key=lambda r: (r.created_at, r.transaction_id)).transaction_id
     raise PaymentNotFound("no transaction of yours matches the status request")
+
+
+def _same(key: str, recorded: str | None, asked: str) -> bool:
+    """A UETR is a UUID, in either case; an EndToEndId is text, compared as it is."""
+    return (recorded or "").lower() == asked.lower() if key == "uetr" else recorded == asked
 
 
 @dataclass

@@ -278,7 +278,8 @@ class MemoryView:
     def find(self, owner: str, field: str, value: str) -> list[str]:
         LOOKUP_INDEXES[field]  # KeyError for a field without an index, as the adapter
         key = {"S": lookup_key(owner, value)}
-        return [tid for tid, item in self.items.items() if item.get(LOOKUP_ATTRIBUTES[field]) == key]
+        found = [tid for tid, item in self.items.items() if item.get(LOOKUP_ATTRIBUTES[field]) == key]
+        return found[::-1]  # the index has no sort key: DynamoDB promises no order (here, newest first)
 
     def scan(self) -> Iterator[TransactionRecord]:
         for tid in list(self.items):

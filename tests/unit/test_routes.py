@@ -755,14 +755,35 @@ def test_find_transactions_needs_exactly_one_valid_lookup_400(http, query):
     assert_error(http.call("GET", f"/transactions{query}"), 400, "INVALID_QUERY")
 
 
+def test_a_status_request_answers_the_payment_sent_not_its_rejected_copy(http):
+    """The same pacs.008 sent again under a new transaction id is rejected as a duplicate:
+    both share the UETR, and the status request is answered with the payment itself."""
+    settled, message = http.settle()
+    copy, _ = http.pay(message)
+    drain(http.svc)
+    http.follow(copy)
+    ids = ids_of(message)
+    found = assert_json(http.call("GET", f"/transactions?uetr={ids['uetr']}"))["transactions"]
+    assert {t["transaction_id"]: t["status"] for t in found} == {settled: "ACSC", copy: "RJCT"}
+    for request in (pacs028(ids["uetr"], ids["end_to_end_id"]), pacs028(None, ids["end_to_end_id"])):
+        doc = assert_xml(http.call("POST", "/status-requests", body=request, headers=XML), PACS002["p"])
+        assert tx_sts(doc) == "ACSC"
+
+
 def test_a_status_request_for_no_payment_of_the_caller_is_404(http):
     _, message = http.settle()
     ids = ids_of(message)
-    assert_error(
-        http.call("POST", "/status-requests", body=pacs028(str(uuid.uuid4()), "NOBODY-E2E"), headers=XML),
-        404,
-        "TRANSACTION_NOT_FOUND",
-    )
+    for unknown_uetr_with_a_known_end_to_end_id in ("NOBODY-E2E", ids["end_to_end_id"]):
+        assert_error(
+            http.call(
+                "POST",
+                "/status-requests",
+                body=pacs028(str(uuid.uuid4()), unknown_uetr_with_a_known_end_to_end_id),
+                headers=XML,
+            ),
+            404,
+            "TRANSACTION_NOT_FOUND",
+        )
     theirs = http.call(
         "POST", "/status-requests", body=pacs028(ids["uetr"], ids["end_to_end_id"]), headers=XML, auth_as=token(OTHER)
     )
