@@ -69,9 +69,13 @@ def cmd_snapshot_view(args: argparse.Namespace) -> int:
 
 
 def latest_snapshot_key(s3: Any, bucket: str, prefix: str) -> str | None:
-    """The last key listed under the prefix (keys are timestamps: see object_key)."""
+    """The last key listed directly under the prefix, the bucket's root when it is empty (keys
+    are timestamps: see object_key). Not deeper: a backup's segments (`<label>/segment-...`)
+    in the same place are not view snapshots."""
+    folder = prefix.strip("/")
+    listing = {"Bucket": bucket, "Prefix": f"{folder}/" if folder else "", "Delimiter": "/"}
     last = None
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(**listing):
         for obj in page.get("Contents", ()):
             if obj["Key"].endswith(".jsonl.gz"):
                 last = obj["Key"]

@@ -20,12 +20,13 @@ from bench.messages import fresh
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
 from chalicelib.adapters.settings import Settings
+from chalicelib.cli_recovery import latest_snapshot_key
 from chalicelib.eventstore.backup import BackupError, backup, read_manifest, restore, stream_heads
 from chalicelib.eventstore.dynamodb import DynamoDBDatastore
 from chalicelib.pipeline.liquidity import Liquidity, Positions
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
-from chalicelib.projections.recovery import ViewSnapshot, full_replay, recover
+from chalicelib.projections.recovery import ViewSnapshot, full_replay, object_key, recover
 from tests.unit.fakes import drain, memory_adapters
 from tests.unit.test_view_lookups import create_view_table
 
@@ -160,6 +161,17 @@ def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstr
 def test_a_snapshot_that_is_not_one_is_refused() -> None:
     with pytest.raises(ValueError, match="not a pacsflow-view-snapshot"):
         ViewSnapshot.from_bytes(gzip.compress(b'{"format": "x"}\n'))
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "view-snapshots", "/view-snapshots/"])
+def test_the_latest_view_snapshot_is_found_under_a_prefix_or_at_the_bucket_root(aws: Any, prefix: str) -> None:
+    """`recover snapshot-view --to s3://B` writes at the bucket's root; a backup's segments
+    (`<label>/segment-....jsonl.gz`) below the same place are not view snapshots."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    older, newer = (object_key(prefix, at) for at in ("20250101T000000000000Z", "20250102T000000000000Z"))
+    for key in (older, newer, object_key(prefix, "events/segment-000000")):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert latest_snapshot_key(s3, BUCKET, prefix) == newer
 
 
 # -- backup and restore ---------------------------------------------------------------------
