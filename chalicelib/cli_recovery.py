@@ -108,7 +108,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     extra = sorted(set(live) - set(report.items))
     print(
         f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
-        f"{report.new_streams} new; {report.events_read} events read in {elapsed:.2f} s; "
+        f"{report.new_streams} new, {report.other_streams} not a payment's; {report.events_read} events read in {elapsed:.2f} s; "
         f"{len(differ)} differ from the live view, {len(extra)} only in the live view"
         + (
             f", {len(report.unreadable)} unreadable, {len(report.unfoldable)} unfoldable"

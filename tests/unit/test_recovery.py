@@ -23,6 +23,7 @@ from chalicelib.adapters.settings import Settings
 from chalicelib.cli_recovery import latest_snapshot_key
 from chalicelib.eventstore.backup import BackupError, backup, read_manifest, restore, stream_heads
 from chalicelib.eventstore.dynamodb import DynamoDBDatastore
+from chalicelib.pipeline.failover import Regions
 from chalicelib.pipeline.liquidity import Liquidity, Positions
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
@@ -156,6 +157,25 @@ def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstr
     assert report.items[tid] == early.items[tid]  # a full fold, not the snapshot
     assert report.new_streams == 1
     assert report.dropped == ["00000000-0000-4000-8000-000000000000"]
+
+
+def test_a_regions_stream_in_the_events_table_is_skipped_not_unfoldable(svc: bootstrap.Service, aws: Any) -> None:
+    """A Region's failover decisions share the events table (chalicelib/domain/region.py): after
+    any takeover, `recover view` must not report that stream unfoldable (it exited 1)."""
+    tid = begin(svc, 0)
+    drain(svc)
+    follow(svc, tid)
+    assert Regions(svc.payments).take_over("eu-west-1", "us-east-1", "down", "ops", datetime.now(UTC))
+    heads = stream_heads(aws, "events")
+    assert len(heads) == 2  # the payment's stream and the Region's
+
+    report = recovered(svc, ViewSnapshot(taken_at="t", items={}), aws)
+
+    assert (report.unfoldable, report.unreadable) == ([], [])
+    assert (report.new_streams, report.other_streams) == (1, 1)
+    assert (
+        report.items == live_items(svc) == full_replay(heads.items(), lambda t, gt: svc.payments.events.get(t, gt=gt))
+    )
 
 
 def test_a_snapshot_that_is_not_one_is_refused() -> None:
