@@ -9,8 +9,10 @@
 - ``recover backup --to s3://BUCKET/PREFIX [--segment-items N] [--local-stack FILE]``: the
   events and positions tables, raw items, as gzip JSONL segments with a manifest
   (chalicelib/eventstore/backup.py).
-- ``recover restore --from s3://BUCKET/PREFIX --into TABLE [--table events|positions]``: one
-  table of a backup into an EMPTY table, after checking every segment's sha256.
+- ``recover restore --from s3://BUCKET/PREFIX --into TABLE [--table events|positions]
+  [--discard-snapshots]``: one table of a backup into an EMPTY table, after checking every
+  segment's sha256; the positions only while the stack's snapshots bucket holds no snapshot,
+  or after deleting them with ``--discard-snapshots`` (chalicelib/eventstore/backup.py).
 
 The Region comes from the PACSFLOW_* environment of a deployed stage, or from
 ``local-stack.json`` for the stack `make run` started.
@@ -41,7 +43,14 @@ def settings_for(local_stack: str | None) -> Settings:
         cfn = operator_client("cloudformation")
         described = cfn.describe_stack_resource(StackName=stack["stack_name"], LogicalResourceId="PositionsTable")
         positions = described["StackResourceDetail"]["PhysicalResourceId"]
-    return s.model_copy(update={"archive_bucket": stack["outputs"]["ArchiveBucketName"], "positions_table": positions})
+    outputs = stack["outputs"]
+    return s.model_copy(
+        update={
+            "archive_bucket": outputs["ArchiveBucketName"],
+            "positions_table": positions,
+            "snapshots_bucket": outputs.get("SnapshotsBucketName", ""),
+        }
+    )
 
 
 def _snapshot_location(url: str | None, s: Settings) -> tuple[str, str]:
@@ -69,9 +78,13 @@ def cmd_snapshot_view(args: argparse.Namespace) -> int:
 
 
 def latest_snapshot_key(s3: Any, bucket: str, prefix: str) -> str | None:
-    """The last key listed under the prefix (keys are timestamps: see object_key)."""
+    """The last key listed directly under the prefix, the bucket's root when it is empty (keys
+    are timestamps: see object_key). Not deeper: a backup's segments (`<label>/segment-...`)
+    in the same place are not view snapshots."""
+    folder = prefix.strip("/")
+    listing = {"Bucket": bucket, "Prefix": f"{folder}/" if folder else "", "Delimiter": "/"}
     last = None
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.strip("/") + "/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(**listing):
         for obj in page.get("Contents", ()):
             if obj["Key"].endswith(".jsonl.gz"):
                 last = obj["Key"]
@@ -104,7 +117,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     extra = sorted(set(live) - set(report.items))
     print(
         f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
-        f"{report.new_streams} new; {report.events_read} events read in {elapsed:.2f} s; "
+        f"{report.new_streams} new, {report.other_streams} not a payment's; {report.events_read} events read in {elapsed:.2f} s; "
         f"{len(differ)} differ from the live view, {len(extra)} only in the live view"
         + (
             f", {len(report.unreadable)} unreadable, {len(report.unfoldable)} unfoldable"
@@ -144,10 +157,20 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from chalicelib.eventstore.backup import BackupError, parse_s3_url, restore
 
-    settings_for(args.local_stack)  # the local stack's endpoint and Region
+    s = settings_for(args.local_stack)
     bucket, prefix = parse_s3_url(args.from_)
+    snapshots = s.snapshots_bucket if args.table == "positions" else ""  # only theirs go to S3 (positions_env)
     try:
-        count = restore(operator_client("dynamodb"), operator_client("s3"), bucket, prefix, args.table, args.into)
+        count = restore(
+            operator_client("dynamodb"),
+            operator_client("s3"),
+            bucket,
+            prefix,
+            args.table,
+            args.into,
+            snapshots_bucket=snapshots,
+            discard=args.discard_snapshots,
+        )
     except BackupError as e:
         print(f"restore refused: {e}")
         return 1
@@ -184,5 +207,10 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--from", dest="from_", required=True, metavar="S3URL")
     q.add_argument("--into", required=True, metavar="TABLE")
     q.add_argument("--table", choices=("events", "positions"), default="events")
+    q.add_argument(
+        "--discard-snapshots",
+        action="store_true",
+        help="delete the positions' snapshots in the stack's snapshots bucket first (they may be newer than the backup)",
+    )
     common(q)
     q.set_defaults(func=cmd_restore)

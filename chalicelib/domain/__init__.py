@@ -7,6 +7,15 @@ from chalicelib.domain.payment import (
     PaymentError,
     TxSts,
     event_class,
+    is_payment_stream,
 )
 
-__all__ = ["IllegalTransition", "MessageMismatch", "Payment", "PaymentError", "TxSts", "event_class"]
+__all__ = [
+    "IllegalTransition",
+    "MessageMismatch",
+    "Payment",
+    "PaymentError",
+    "TxSts",
+    "event_class",
+    "is_payment_stream",
+]

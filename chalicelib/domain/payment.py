@@ -366,6 +366,14 @@ def event_class(name: str) -> type:
     return found
 
 
+def is_payment_stream(events: Sequence[object]) -> bool:
+    """Whether `events`, read from one stream of the events table, are a Payment's (a stream
+    holds one aggregate's events: its first tells). The table holds other aggregates too, each
+    Region's failover decisions (chalicelib/domain/region.py): whatever reads payments from it
+    (the view's follower, `recover view`, `Payments.history`) skips those streams by this."""
+    return bool(events) and isinstance(events[0], Payment.Event)
+
+
 def _upcast_decision(state: dict[str, Any]) -> None:
     """v1 verdicts and per-transaction outcomes were dicts."""
     state["checks"] = [Verdict.from_stored(v) for v in state.get("checks") or ()]

@@ -15,7 +15,13 @@ Layout under ``s3://<bucket>/<prefix>/``:
 
 A restore checks every segment's sha256 and item count before it writes a single item, and
 refuses a table that is not empty (a restore is not a merge: it could silently shadow
-newer events). The backup is a parallel Scan, so it is a copy of each item as it was when
+newer events). For the same reason it refuses a table whose aggregates have snapshots in
+S3 (the positions' on a deployed stack: chalicelib/eventstore/s3snapshots.py) while that
+bucket holds any: a load takes the newest snapshot, which may be of versions the backup
+does not have, and the next append would then leave a gap in the restored stream. The
+snapshots are not backed up: they are a cache of the events, and a copy taken beside a
+Scan could itself be newer than the items read. So the way out is to discard them
+(`discard_snapshots`): the aggregates replay their restored events. The backup is a parallel Scan, so it is a copy of each item as it was when
 read, not a point-in-time image of the table: take it from a stack with no traffic, or use
 DynamoDB's point-in-time recovery for a consistent image (README "Recovery").
 """
@@ -30,6 +36,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from chalicelib.eventstore.s3snapshots import KEY_PREFIX as SNAPSHOTS_PREFIX
 
 MANIFEST = "manifest.json"
 FORMAT = "pacsflow-table-backup/1"
@@ -187,19 +195,61 @@ def is_empty(dynamodb: Any, table: str) -> bool:
     return not dynamodb.scan(TableName=table, Limit=1, ProjectionExpression="pk").get("Items")
 
 
-def restore(dynamodb: Any, s3: Any, bucket: str, prefix: str, label: str, into: str) -> int:
+def any_snapshot(s3: Any, bucket: str) -> str | None:
+    """The key of one aggregate snapshot in the bucket, None when it holds none."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{SNAPSHOTS_PREFIX}/", MaxKeys=1)
+    return next((obj["Key"] for obj in listed.get("Contents", ())), None)
+
+
+def discard_snapshots(s3: Any, bucket: str) -> int:
+    """Delete every aggregate snapshot in the bucket (history and `latest`); return how many."""
+    deleted = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{SNAPSHOTS_PREFIX}/"):
+        keys = [obj["Key"] for obj in page.get("Contents", ())]  # at most 1,000: DeleteObjects' limit
+        if keys:
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise BackupError(f"snapshot {first['Key']} not deleted: {first['Code']} {first.get('Message', '')}")
+            deleted += len(keys)
+    return deleted
+
+
+def restore(
+    dynamodb: Any,
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    label: str,
+    into: str,
+    *,
+    snapshots_bucket: str = "",
+    discard: bool = False,
+) -> int:
     """Write the backup's `label` table into the empty table `into`; return the item count.
 
-    Every segment is read and checked first, so a corrupt backup writes nothing."""
+    `snapshots_bucket`: where the snapshots of that table's aggregates go, if in S3; while it
+    holds any the restore is refused, unless `discard`: then they are deleted first (module
+    docstring). Every segment is read and checked first, so a corrupt backup writes nothing
+    (and discards nothing)."""
     manifest = read_manifest(s3, bucket, prefix)
     if label not in manifest.tables:
         raise BackupError(f"the backup has no table {label!r} (it has: {', '.join(sorted(manifest.tables))})")
     if not is_empty(dynamodb, into):
         raise BackupError(f"table {into} is not empty: a restore goes into an empty table only")
+    found = any_snapshot(s3, snapshots_bucket) if snapshots_bucket else None
+    if found is not None and not discard:
+        raise BackupError(
+            f"s3://{snapshots_bucket}/{SNAPSHOTS_PREFIX}/ holds snapshots (e.g. {found}), maybe newer than the "
+            "backup: an aggregate would load one instead of its restored events. They are a cache of the "
+            "events: discard them (--discard-snapshots) on a stack with no traffic"
+        )
     wanted = manifest.tables[label]
     items = [item for segment in wanted.segments for item in verified_items(s3, bucket, segment)]
     if len(items) != wanted.items:
         raise BackupError(f"{label}: {len(items)} items in the segments, the manifest says {wanted.items}")
+    if found is not None:
+        discard_snapshots(s3, snapshots_bucket)
     for chunk in _chunks(items, _BATCH):
         _batch_write(dynamodb, into, chunk)
     return len(items)

@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import AggregateRecorder, JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic, strtobool
 
-from chalicelib.domain import Payment, transcodings
+from chalicelib.domain import Payment, is_payment_stream, transcodings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Payments(Application[UUID]):
 
     def history(self, transaction_id: UUID, owner: str | None = None) -> list[Any]:
         events = list(self.events.get(transaction_id))
-        if not events or not isinstance(events[0], Payment.Event):
+        if not is_payment_stream(events):
             raise PaymentNotFound(str(transaction_id))
         if owner is not None and getattr(events[0], "owner", None) != owner:
             raise PaymentNotFound(str(transaction_id))

@@ -31,7 +31,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from eventsourcing.utils import TopicError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
-from chalicelib.domain import Payment
+from chalicelib.domain import is_payment_stream
 from chalicelib.eventstore.dynamodb import stored_event_of
 from chalicelib.eventstore.newest import Newest
 from chalicelib.pipeline.batch import stream_batch
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> TransactionRecord | None:
     """Write the fold of the transaction's events, unless the view already has that version."""
     events = list(payments.events.get(UUID(transaction_id)))
-    if events and not isinstance(events[0], Payment.Event):
-        return None  # a Region's aggregate (chalicelib/domain/region.py) shares the table
+    if not is_payment_stream(events):
+        return None  # no event, or a Region's aggregate (chalicelib/domain/region.py): it shares the table
     record = fold(events)
     if record is not None:
         view.put_if_newer(record)
@@ -132,7 +132,7 @@ def new_events(
     except (MapperDeserialisationError, TopicError, KeyError, ValueError) as e:
         log.warning("a stream image does not decode: the events are read", extra={"error_type": type(e).__name__})
         return None
-    if not all(isinstance(e, Payment.Event) for e in events):
+    if events and not is_payment_stream(events):
         return None  # a Region's aggregate shares the table: `refresh` tells
     return base, events
 

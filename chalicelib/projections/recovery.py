@@ -10,7 +10,8 @@ from a keys-only scan of the events table (`stream_heads`), and for each stream:
 - head > the snapshot's version: the events after it are read (one Query, `gt`) and folded
   onto the snapshot's record;
 - not in the snapshot (a transaction begun after it), or the snapshot is ahead of the
-  events (it was taken from a store later restored from an older backup): a full fold.
+  events (it was taken from a store later restored from an older backup): a full fold;
+- not a payment's stream (a Region's aggregate shares the table): skipped, counted.
 
 A record of the snapshot with no stream is dropped (listed). So the recovered view is
 `fold(all events)` for every transaction, whatever the snapshot's age: the rebuild check
@@ -30,6 +31,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import MapperDeserialisationError
 
+from chalicelib.domain import is_payment_stream
 from chalicelib.projections.errors import FoldError
 from chalicelib.projections.records import TransactionRecord
 from chalicelib.projections.transactions import fold
@@ -99,6 +101,7 @@ class RecoveryReport:
     from_snapshot: int = 0  # records taken as they are: no newer event
     tail_streams: int = 0  # streams with events newer than the snapshot's record
     new_streams: int = 0  # streams the snapshot does not have (or is ahead of): full fold
+    other_streams: int = 0  # not a payment's (a Region's aggregate shares the table): skipped
     events_read: int = 0
     dropped: list[str] = field(default_factory=list)  # in the snapshot, no stream
     unreadable: list[str] = field(default_factory=list)
@@ -131,8 +134,12 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
                 report.tail_streams += 1
                 record = fold(counted(events_after(UUID(tid), version)), TransactionRecord.from_item(base))
             else:
+                events = list(counted(events_after(UUID(tid), None)))
+                if not is_payment_stream(events):
+                    report.other_streams += 1
+                    continue
                 report.new_streams += 1
-                record = fold(counted(events_after(UUID(tid), None)))
+                record = fold(events)
         except MapperDeserialisationError:
             report.unreadable.append(tid)
             continue
@@ -149,7 +156,8 @@ def full_replay(heads: Iterable[tuple[str, int]], events_after: EventsAfter) -> 
     """The view's items folded from every event (what `rebuild` computes): the baseline."""
     items = {}
     for tid, _ in heads:
-        record = fold(events_after(UUID(tid), None))
+        events = list(events_after(UUID(tid), None))
+        record = fold(events) if is_payment_stream(events) else None
         if record is not None:
             items[tid] = record.to_item()
     return items

@@ -10,22 +10,25 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from unittest import mock
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from bench.messages import fresh
-from chalicelib import bootstrap
+from chalicelib import bootstrap, cli
 from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
 from chalicelib.adapters.settings import Settings
+from chalicelib.cli_recovery import latest_snapshot_key
+from chalicelib.domain.position import position_id
 from chalicelib.eventstore.backup import BackupError, backup, read_manifest, restore, stream_heads
 from chalicelib.eventstore.dynamodb import DynamoDBDatastore
+from chalicelib.pipeline.failover import Regions
 from chalicelib.pipeline.liquidity import Liquidity, Positions
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
-from chalicelib.projections.recovery import ViewSnapshot, full_replay, recover
+from chalicelib.projections.recovery import ViewSnapshot, full_replay, object_key, recover
 from tests.unit.fakes import drain, memory_adapters
 from tests.unit.test_view_lookups import create_view_table
 
@@ -157,9 +160,39 @@ def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstr
     assert report.dropped == ["00000000-0000-4000-8000-000000000000"]
 
 
+def test_a_regions_stream_in_the_events_table_is_skipped_not_unfoldable(svc: bootstrap.Service, aws: Any) -> None:
+    """A Region's failover decisions share the events table (chalicelib/domain/region.py): after
+    any takeover, `recover view` must not report that stream unfoldable (it exited 1)."""
+    tid = begin(svc, 0)
+    drain(svc)
+    follow(svc, tid)
+    assert Regions(svc.payments).take_over("eu-west-1", "us-east-1", "down", "ops", datetime.now(UTC))
+    heads = stream_heads(aws, "events")
+    assert len(heads) == 2  # the payment's stream and the Region's
+
+    report = recovered(svc, ViewSnapshot(taken_at="t", items={}), aws)
+
+    assert (report.unfoldable, report.unreadable) == ([], [])
+    assert (report.new_streams, report.other_streams) == (1, 1)
+    assert (
+        report.items == live_items(svc) == full_replay(heads.items(), lambda t, gt: svc.payments.events.get(t, gt=gt))
+    )
+
+
 def test_a_snapshot_that_is_not_one_is_refused() -> None:
     with pytest.raises(ValueError, match="not a pacsflow-view-snapshot"):
         ViewSnapshot.from_bytes(gzip.compress(b'{"format": "x"}\n'))
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "view-snapshots", "/view-snapshots/"])
+def test_the_latest_view_snapshot_is_found_under_a_prefix_or_at_the_bucket_root(aws: Any, prefix: str) -> None:
+    """`recover snapshot-view --to s3://B` writes at the bucket's root; a backup's segments
+    (`<label>/segment-....jsonl.gz`) below the same place are not view snapshots."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    older, newer = (object_key(prefix, at) for at in ("20250101T000000000000Z", "20250102T000000000000Z"))
+    for key in (older, newer, object_key(prefix, "events/segment-000000")):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert latest_snapshot_key(s3, BUCKET, prefix) == newer
 
 
 # -- backup and restore ---------------------------------------------------------------------
@@ -243,3 +276,83 @@ def test_positions_snapshot_to_s3_and_load_back(aws: Any) -> None:
     assert json.dumps(vars(loaded), default=str) == json.dumps(
         vars(liquidity.positions.repository.get(UUID(position_id))), default=str
     )
+
+
+# -- restoring positions whose snapshots are in S3 ---------------------------------------------
+
+SNAPSHOTS = "snapshots"
+AGENT = "BANKDEFFXXX"
+POSITION = position_id(AGENT, "EUR")
+
+
+def positions_app(table: str) -> Positions:
+    s = Settings(positions_table=table, snapshots_bucket=SNAPSHOTS, position_snapshot_interval=2)
+    return Positions(env=bootstrap.positions_env(s))
+
+
+def reserve(liquidity: Liquidity, n: int) -> None:
+    for _ in range(n):
+        assert liquidity.reserve(f"tx-{uuid4()}", AGENT, {"EUR": Decimal("10")}, datetime.now(UTC))[0].passed
+
+
+def snapshot_keys() -> list[str]:
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=SNAPSHOTS, Prefix="snapshots/")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+@pytest.fixture
+def backed_up_position(aws: Any) -> dict[str, Any]:
+    """A position backed up (to "b-pos"), then moved on, with snapshots in S3 newer than the backup.
+    Returns its state as backed up."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=SNAPSHOTS)
+    DynamoDBDatastore("positions-restored").create_table()
+    liquidity = Liquidity(positions_app("positions"), {AGENT: Decimal("1e9")})
+    reserve(liquidity, 2)
+    backed_up = liquidity.positions.repository.get(POSITION)
+    backup(aws, s3, {"positions": "positions"}, BUCKET, "b-pos")
+    reserve(liquidity, 3)
+    newest = liquidity.positions.repository.get(POSITION).version
+    assert newest > backed_up.version and any(k.endswith(str(newest).zfill(20)) for k in snapshot_keys())
+    return vars(backed_up)
+
+
+def test_positions_are_not_restored_while_the_snapshots_bucket_holds_snapshots(
+    aws: Any, backed_up_position: dict[str, Any]
+) -> None:
+    """A position would load its newest snapshot, of versions the backup does not have."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    before = snapshot_keys()
+    with pytest.raises(BackupError, match="holds snapshots"):
+        restore(aws, s3, BUCKET, "b-pos", "positions", "positions-restored", snapshots_bucket=SNAPSHOTS)
+    assert raw_items(aws, "positions-restored") == []
+    assert snapshot_keys() == before
+
+
+def test_a_restore_that_discards_the_snapshots_loads_what_was_backed_up_and_appends_without_a_gap(
+    aws: Any, backed_up_position: dict[str, Any]
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    restore(aws, s3, BUCKET, "b-pos", "positions", "positions-restored", snapshots_bucket=SNAPSHOTS, discard=True)
+    assert snapshot_keys() == []
+
+    restored = Liquidity(positions_app("positions-restored"), {AGENT: Decimal("1e9")})
+    loaded = restored.positions.repository.get(POSITION)
+    assert json.dumps(vars(loaded), default=str, sort_keys=True) == json.dumps(
+        backed_up_position, default=str, sort_keys=True
+    )
+    reserve(restored, 1)
+    versions = [e.originator_version for e in restored.positions.events.get(POSITION)]
+    assert versions == list(range(1, backed_up_position["_version"] + 2))
+
+
+def test_recover_restore_refuses_positions_until_told_to_discard_the_snapshots(
+    aws: Any, backed_up_position: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    restore_positions = ["recover", "restore", "--from", f"s3://{BUCKET}/b-pos", "--into", "positions-restored"]
+    restore_positions += ["--table", "positions"]
+    with mock.patch.dict(os.environ, {"PACSFLOW_SNAPSHOTS_BUCKET": SNAPSHOTS}):
+        assert cli.main(restore_positions) == 1
+        assert "restore refused" in capsys.readouterr().out and snapshot_keys() != []
+        assert cli.main([*restore_positions, "--discard-snapshots"]) == 0
+    assert "restored" in capsys.readouterr().out and snapshot_keys() == []
