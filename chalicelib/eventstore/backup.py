@@ -21,9 +21,11 @@ bucket holds any: a load takes the newest snapshot, which may be of versions the
 does not have, and the next append would then leave a gap in the restored stream. The
 snapshots are not backed up: they are a cache of the events, and a copy taken beside a
 Scan could itself be newer than the items read. So the way out is to discard them
-(`discard_snapshots`): the aggregates replay their restored events. The backup is a parallel Scan, so it is a copy of each item as it was when
-read, not a point-in-time image of the table: take it from a stack with no traffic, or use
-DynamoDB's point-in-time recovery for a consistent image (README "Recovery").
+(`discard_snapshots`): the aggregates replay their restored events.
+
+The backup is a parallel Scan, so it is a copy of each item as it was when read, not a
+point-in-time image of the table: take it from a stack with no traffic, or use DynamoDB's
+point-in-time recovery for a consistent image (README "Recovery").
 """
 
 from __future__ import annotations
