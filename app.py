@@ -144,13 +144,13 @@ def cancel(transaction_id, principal):
     svc = service()
     level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
     reason, case_id = api.cancellation_request(app.current_request)
-    resolution = svc.cancel(tx, principal.tenant, reason, case_id=case_id)
+    answered = svc.cancel(tx, principal.tenant, reason, case_id=case_id)
     achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.tenant))
-    answer = svc.status_report(tx, principal.tenant, "camt.029")
+    answer = svc.status_report(tx, principal.tenant, "camt.029", case_id=answered.case_id)  # this case's
     return Response(
         body=answer.decode("utf-8"),
         status_code=200,
-        headers={"Content-Type": "application/xml", "X-Resolution": resolution, **achieved.as_headers()},
+        headers={"Content-Type": "application/xml", "X-Resolution": answered.resolution, **achieved.as_headers()},
     )
 
 

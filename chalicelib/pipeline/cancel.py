@@ -31,6 +31,15 @@ MEND_RETURN_DELAY_S = 120
 
 
 @dataclass(frozen=True)
+class Answered:
+    """A case's answer: the route serves this case's camt.029, not the newest case's (a retried
+    case gets its own answer)."""
+
+    case_id: str
+    resolution: str  # CNCL or RJCR
+
+
+@dataclass(frozen=True)
 class Cancel:
     uow: UnitOfWork
     archive: Archive
@@ -46,8 +55,8 @@ class Cancel:
         request: iso20022.CancellationRequest | None = None,
         request_sha256: str | None = None,
         case_id: str | None = None,
-    ) -> str:
-        """Cancel, return or refuse; the resolution (CNCL or RJCR). Idempotent per case id."""
+    ) -> Answered:
+        """Cancel, return or refuse; the case's answer. Idempotent per case id."""
         case = ""
 
         def answer(payment: Payment) -> bool:
@@ -63,7 +72,7 @@ class Cancel:
 
         payment, _ = self.uow.record(transaction_id, answer, owner=owner)
         self._consequences(payment)  # repeatable: a crash before them is mended by the retry
-        return payment.cancellations[case].resolution
+        return Answered(case, payment.cancellations[case].resolution)
 
     def _answer(
         self,
@@ -137,7 +146,7 @@ class SubmitCancellation:
     cancel: Cancel
     max_message_bytes: int
 
-    def __call__(self, transaction_id: UUID, body: bytes, owner: str) -> str:
+    def __call__(self, transaction_id: UUID, body: bytes, owner: str) -> Answered:
         check_body(body, self.max_message_bytes)
         try:
             request = iso20022.read_message(body, expect="camt.056")

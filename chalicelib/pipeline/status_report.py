@@ -36,13 +36,19 @@ class StatusReport:
     archive: Archive
     retrievals: RetrievalLog | None = None  # ReportRetrieved: who fetched it (audit)
 
-    def __call__(self, transaction_id: UUID, owner: str, message_type: str | None = None) -> bytes:
+    def __call__(
+        self, transaction_id: UUID, owner: str, message_type: str | None = None, case_id: str | None = None
+    ) -> bytes:
+        """The report; a camt.029 of the case `case_id`, else of the newest case (/outbox names none)."""
         events = self.payments.history(transaction_id, owner)
         kind = family_of(message_type, "pacs.002", REPORT_MESSAGE_TYPES)
         payment, rebuilt = _replay(events, rebuild_report=kind == "pacs.002")
         if kind == "camt.029":
-            answers = list(payment.cancellations.values())
-            key = answers[-1].answer_key if answers else None
+            if case_id is None:  # /outbox: the newest case's
+                case = next(reversed(payment.cancellations.values()), None)
+            else:
+                case = payment.cancellations.get(case_id)
+            key = case.answer_key if case else None
         elif kind == "pacs.004":
             key = payment.return_key
         else:

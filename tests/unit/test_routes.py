@@ -417,6 +417,17 @@ def test_cancel_after_release_for_a_customer_reason_is_refused_rjcr(http):
     assert doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "RJCR"
 
 
+def test_a_retried_cancellation_case_gets_its_own_camt029_not_the_newest_cases(http):
+    tx, _ = http.settle()
+    first = http.cancel(tx, {"reason": "CUST", "case_id": "CASE-A"})  # settled: refused
+    assert header(first, "X-Resolution") == "RJCR"
+    second = http.cancel(tx, {"reason": "DUPL", "case_id": "CASE-B"})  # returned (pacs.004)
+    assert header(second, "X-Resolution") == "CNCL"
+    again = http.cancel(tx, {"reason": "CUST", "case_id": "CASE-A"})  # the retry of CASE-A
+    assert header(again, "X-Resolution") == "RJCR" and again.body == first.body
+    assert http.outbox(tx, "camt.029").body == second.body  # /outbox names no case: the newest
+
+
 def test_status_request_answers_a_pacs028_with_the_payments_pacs002_now(http):
     _, message = http.settle()
     ids = ids_of(message)
