@@ -206,14 +206,14 @@ def redrive(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     reason = api.operator_reason(app.current_request)
     req_id = api.request_id(app)
-    step = service().redrive(tx, req_id, principal.tenant, reason)
+    step = service().redrive(tx, req_id, principal.client_id, reason)
     return api.json_response({"transaction_id": str(tx), "redriven": step, "request_id": req_id}, status=202)
 
 
 @app.route("/regions/{region}/failover", methods=["POST"], authorizer=scoped(ADMIN))
 @protected(ADMIN)
 def failover(region, principal):
-    decision = service().failover(region, api.operator_reason(app.current_request), principal.tenant)
+    decision = service().failover(region, api.operator_reason(app.current_request), principal.client_id)
     return api.json_response(
         {
             "region": decision.region,
@@ -227,7 +227,7 @@ def failover(region, principal):
 @app.route("/regions/{region}/failback", methods=["POST"], authorizer=scoped(ADMIN))
 @protected(ADMIN)
 def failback(region, principal):
-    service().failover.fail_back(region, api.operator_reason(app.current_request), principal.tenant)
+    service().failover.fail_back(region, api.operator_reason(app.current_request), principal.client_id)
     return api.json_response({"region": region, "failed_back": True})
 
 

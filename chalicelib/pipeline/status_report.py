@@ -57,11 +57,11 @@ class StatusReport:
             raise ReportNotReady(payment.tx_sts.value)
         report = rebuilt if rebuilt is not None else self.archive.get(key)
         if self.retrievals is not None:  # recorded before the answer: no fetch goes unrecorded
-            actor = current_actor()
+            actor = current_actor()  # who asked: the authenticated client, not its tenant (the owner)
             self.retrievals.retrieved(
                 ReportRetrieved(
                     transaction_id=str(transaction_id),
-                    client_id=owner,
+                    client_id=actor.client,
                     message_type=kind,
                     archive_key=key,
                     sha256=hashlib.sha256(report).hexdigest(),

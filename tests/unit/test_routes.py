@@ -510,6 +510,14 @@ def test_every_outbox_fetch_is_recorded_as_report_retrieved(http):
     assert len(http.svc.adapters.retrievals.of(tx)) == 2  # another's failed fetch retrieved nothing
 
 
+def test_report_retrieved_names_the_client_that_fetched_not_its_tenant(http):
+    tx, _ = http.settle()
+    r = http.outbox(tx, auth_as=token(client_id="client-a2"))  # client-a's tenant, another pool's client
+    assert r.status_code == 200
+    (record,) = http.svc.adapters.retrievals.of(tx)
+    assert record.client_id == "client-a2"
+
+
 def test_health_needs_no_token_and_says_ok(http):
     body = assert_json(http.call("GET", "/", auth_as=None))
     assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
@@ -579,6 +587,23 @@ def test_failover_is_decided_once_and_failback_ends_it(http):
     assert assert_json(back) == {"region": PEER, "failed_back": True}
     twice = http.call("POST", f"/regions/{PEER}/failback", auth_as=admin(), headers=JSON, body='{"reason": "back"}')
     assert_error(twice, 409, "REGION_NOT_TAKEN_OVER")
+
+
+def test_operator_actions_record_the_client_that_acted_not_its_tenant(http):
+    operator = admin("client-a2")  # client-a's tenant, another pool's client
+    tx, _ = http.settle()
+    body = '{"reason": "check"}'
+    redrive = http.call("POST", f"/transactions/{tx}/redrive", auth_as=operator, headers=JSON, body=body)
+    assert redrive.status_code == 202
+    [redriven] = [e for e in http.svc.payments.history(UUID(tx)) if type(e).__name__ == "Redriven"]
+    assert redriven.who == "client-a2"
+    assert http.call("POST", f"/regions/{PEER}/failover", auth_as=operator, headers=JSON, body=body).status_code == 200
+    assert http.call("POST", f"/regions/{PEER}/failback", auth_as=operator, headers=JSON, body=body).status_code == 200
+    region = http.svc.regions.get(PEER)
+    assert region is not None and [d[:2] for d in region.decisions] == [
+        ("TakenOver", "client-a2"),
+        ("FailedBack", "client-a2"),
+    ]
 
 
 def test_failover_of_a_region_that_is_no_peer_is_404(http):
