@@ -144,13 +144,13 @@ def cancel(transaction_id, principal):
     svc = service()
     level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
     reason, case_id = api.cancellation_request(app.current_request)
-    resolution = svc.cancel(tx, principal.tenant, reason, case_id=case_id)
-    achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.tenant))
-    answer = svc.status_report(tx, principal.tenant, "camt.029")
+    answered = svc.cancel(tx, principal.tenant, reason, case_id=case_id)
+    achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.tenant), answered.archive_keys)
+    answer = svc.status_report(tx, principal.tenant, "camt.029", case_id=answered.case_id)  # this case's
     return Response(
         body=answer.decode("utf-8"),
         status_code=200,
-        headers={"Content-Type": "application/xml", "X-Resolution": resolution, **achieved.as_headers()},
+        headers={"Content-Type": "application/xml", "X-Resolution": answered.resolution, **achieved.as_headers()},
     )
 
 
@@ -206,14 +206,14 @@ def redrive(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     reason = api.operator_reason(app.current_request)
     req_id = api.request_id(app)
-    step = service().redrive(tx, req_id, principal.tenant, reason)
+    step = service().redrive(tx, req_id, principal.client_id, reason)
     return api.json_response({"transaction_id": str(tx), "redriven": step, "request_id": req_id}, status=202)
 
 
 @app.route("/regions/{region}/failover", methods=["POST"], authorizer=scoped(ADMIN))
 @protected(ADMIN)
 def failover(region, principal):
-    decision = service().failover(region, api.operator_reason(app.current_request), principal.tenant)
+    decision = service().failover(region, api.operator_reason(app.current_request), principal.client_id)
     return api.json_response(
         {
             "region": decision.region,
@@ -227,7 +227,7 @@ def failover(region, principal):
 @app.route("/regions/{region}/failback", methods=["POST"], authorizer=scoped(ADMIN))
 @protected(ADMIN)
 def failback(region, principal):
-    service().failover.fail_back(region, api.operator_reason(app.current_request), principal.tenant)
+    service().failover.fail_back(region, api.operator_reason(app.current_request), principal.client_id)
     return api.json_response({"region": region, "failed_back": True})
 
 

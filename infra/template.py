@@ -517,11 +517,14 @@ def peer_reads() -> list[Any]:
                 f"Has{slot}",
                 {
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject"],  # HeadObject of a replicated inbound message (X-Consistency)
+                    # HeadObject (X-Consistency) of a replicated inbound message, and of a cancel's
+                    # camt.029 / pacs.004
+                    "Action": ["s3:GetObject"],
                     "Resource": [
                         sub(
-                            f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}/inbound/*"
+                            f"arn:${{AWS::Partition}}:s3:::${{AWS::StackName}}-archive-${{AWS::AccountId}}-${{{slot}}}/{kind}/*"
                         )
+                        for kind in ("inbound", "outbound")
                     ],
                 },
                 NO_VALUE,

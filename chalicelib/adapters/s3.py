@@ -13,9 +13,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import client
+from chalicelib.pipeline.ports import MissingObject
 
 if TYPE_CHECKING:
     from chalicelib.aws_types import S3Client
+
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})  # GetObject / HeadObject of a missing key
 
 
 def sha256(data: bytes) -> str:
@@ -45,7 +49,13 @@ class Archive:
         return key, digest
 
     def get(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        """MissingObject for a missing key (404 NoSuchKey: the role may ListBucket)."""
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
+                raise MissingObject(key) from None
+            raise
 
     def exists(self, key: str) -> bool:
         """HeadObject: False for a missing key (404; the role may ListBucket, so S3 does not
@@ -54,7 +64,7 @@ class Archive:
             self.s3.head_object(Bucket=self.bucket, Key=key)
             return True
         except ClientError as e:
-            if str(e.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
                 return False
             raise
 

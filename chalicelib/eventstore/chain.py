@@ -65,7 +65,8 @@ CHAIN_VERSION = "pacsflow-chain-v1"
 
 @dataclass(frozen=True)
 class Actor:
-    """Who did what: the acting client (tenant), the request, the Region and the step."""
+    """Who did what: the acting client (its client id; the tenant owns the payment), the request,
+    the Region and the step."""
 
     client: str = ""
     request_id: str = ""

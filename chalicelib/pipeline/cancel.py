@@ -31,6 +31,22 @@ MEND_RETURN_DELAY_S = 120
 
 
 @dataclass(frozen=True)
+class Answered:
+    """A case's answer: the route serves this case's camt.029, not the newest case's (a retried
+    case gets its own answer), and a strong request confirms its archive objects in the peers."""
+
+    case_id: str
+    resolution: str  # CNCL or RJCR
+    answer_key: str  # the camt.029
+    return_key: str | None  # the pacs.004, when this case returned the payment
+
+    @property
+    def archive_keys(self) -> tuple[str, ...]:
+        """What a client may fetch at /outbox for this case, in any Region that reads the event."""
+        return (self.answer_key,) if self.return_key is None else (self.answer_key, self.return_key)
+
+
+@dataclass(frozen=True)
 class Cancel:
     uow: UnitOfWork
     archive: Archive
@@ -46,8 +62,8 @@ class Cancel:
         request: iso20022.CancellationRequest | None = None,
         request_sha256: str | None = None,
         case_id: str | None = None,
-    ) -> str:
-        """Cancel, return or refuse; the resolution (CNCL or RJCR). Idempotent per case id."""
+    ) -> Answered:
+        """Cancel, return or refuse; the case's answer. Idempotent per case id."""
         case = ""
 
         def answer(payment: Payment) -> bool:
@@ -63,7 +79,10 @@ class Cancel:
 
         payment, _ = self.uow.record(transaction_id, answer, owner=owner)
         self._consequences(payment)  # repeatable: a crash before them is mended by the retry
-        return payment.cancellations[case].resolution
+        answered = payment.cancellations[case]
+        # after release, the one case answered CNCL is the return (any later case is refused ARDT)
+        returned = payment.return_key if answered.resolution == "CNCL" else None
+        return Answered(case, answered.resolution, answered.answer_key, returned)
 
     def _answer(
         self,
@@ -137,7 +156,7 @@ class SubmitCancellation:
     cancel: Cancel
     max_message_bytes: int
 
-    def __call__(self, transaction_id: UUID, body: bytes, owner: str) -> str:
+    def __call__(self, transaction_id: UUID, body: bytes, owner: str) -> Answered:
         check_body(body, self.max_message_bytes)
         try:
             request = iso20022.read_message(body, expect="camt.056")

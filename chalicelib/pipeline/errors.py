@@ -22,6 +22,7 @@ __all__ = [
     "RegionNotTakenOver",
     "RegionTakenOver",
     "ReportNotReady",
+    "ReportNotYetReplicated",
     "StepContended",
     "UnknownRegion",
     "UnsupportedMessageType",
@@ -81,6 +82,23 @@ class NotYetReplicated(ApplicationError):
         )
         self.transaction_id = transaction_id
         self.missing = missing
+        self.retry_after_s = retry_after_s
+
+
+class ReportNotYetReplicated(NotYetReplicated):
+    """The payment names an archived report this Region's archive does not hold yet: the Region
+    that wrote it archived it before recording the event, but S3 replication may copy the object
+    here after the global table copied the event (a peer's /outbox, or after a takeover).
+    Answered as its base, 503 NOT_YET_REPLICATED: retrying is safe."""
+
+    def __init__(self, region_id: str, transaction_id: str, message_type: str, retry_after_s: int) -> None:
+        ApplicationError.__init__(  # not the base's message, which is about a write
+            self,
+            f"the {message_type} of transaction {transaction_id} is recorded, not yet readable in "
+            f"{region_id}; retrying is safe",
+        )
+        self.transaction_id = transaction_id
+        self.missing = (region_id,)
         self.retry_after_s = retry_after_s
 
 

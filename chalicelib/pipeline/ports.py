@@ -25,13 +25,19 @@ class ReportRetrieved:
     retrieved_at: str  # ISO 8601, UTC, microseconds
 
 
+class MissingObject(LookupError):
+    """`Archive.get` of a key the archive does not hold (yet: an object another Region wrote
+    reaches this Region's archive by S3 replication, after the events that name it may)."""
+
+
 class Archive(Protocol):
     """Content-addressed message store (S3)."""
 
     def put(self, kind: str, data: bytes) -> tuple[str, str]:
         """Store `data`; return (key, sha256). Repeating a put rewrites the same object."""
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The object's bytes; MissingObject when there is no such object, any other failure raises."""
 
     def exists(self, key: str) -> bool:
         """False only when there is no such object; any other failure raises."""

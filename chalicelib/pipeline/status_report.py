@@ -9,6 +9,8 @@ the payment also rebuilds the report, folded from the events strictly before `Re
 the rebuilt bytes are served only when their sha256 is the recorded one. Anything else (a
 report written by an older builder, an upcast event) is fetched from the archive, as the
 camt.029 (built from a camt.056 the events keep only the hash of) and the pacs.004 still are.
+An archived report this Region does not hold yet (S3 replication lags the events) is a 503
+NOT_YET_REPLICATED (ReportNotYetReplicated), not a 500: retrying is safe.
 """
 
 from __future__ import annotations
@@ -22,40 +24,52 @@ from uuid import UUID
 from chalicelib.domain import Payment, event_class
 from chalicelib.eventstore.chain import current_actor
 from chalicelib.pipeline import reports
-from chalicelib.pipeline.errors import ReportNotReady
+from chalicelib.pipeline.errors import ReportNotReady, ReportNotYetReplicated
 from chalicelib.pipeline.intake import REPORT_MESSAGE_TYPES, family_of
 from chalicelib.pipeline.payments import Payments, replay
-from chalicelib.pipeline.ports import Archive, ReportRetrieved, RetrievalLog
+from chalicelib.pipeline.ports import Archive, MissingObject, ReportRetrieved, RetrievalLog
 
 _RELEASED = event_class("Released")
+
+
+# S3 replication copies most objects within seconds (without Replication Time Control there is
+# no bound): a client asked to retry polls at this pace, the events are already here.
+REPLICATION_RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
 class StatusReport:
     payments: Payments
     archive: Archive
+    region_id: str  # this Region: the one a ReportNotYetReplicated names
     retrievals: RetrievalLog | None = None  # ReportRetrieved: who fetched it (audit)
 
-    def __call__(self, transaction_id: UUID, owner: str, message_type: str | None = None) -> bytes:
+    def __call__(
+        self, transaction_id: UUID, owner: str, message_type: str | None = None, case_id: str | None = None
+    ) -> bytes:
+        """The report; a camt.029 of the case `case_id`, else of the newest case (/outbox names none)."""
         events = self.payments.history(transaction_id, owner)
         kind = family_of(message_type, "pacs.002", REPORT_MESSAGE_TYPES)
         payment, rebuilt = _replay(events, rebuild_report=kind == "pacs.002")
         if kind == "camt.029":
-            answers = list(payment.cancellations.values())
-            key = answers[-1].answer_key if answers else None
+            if case_id is None:  # /outbox: the newest case's
+                case = next(reversed(payment.cancellations.values()), None)
+            else:
+                case = payment.cancellations.get(case_id)
+            key = case.answer_key if case else None
         elif kind == "pacs.004":
             key = payment.return_key
         else:
             key = payment.report_key
         if key is None:
             raise ReportNotReady(payment.tx_sts.value)
-        report = rebuilt if rebuilt is not None else self.archive.get(key)
+        report = rebuilt if rebuilt is not None else self._archived(key, transaction_id, kind)
         if self.retrievals is not None:  # recorded before the answer: no fetch goes unrecorded
-            actor = current_actor()
+            actor = current_actor()  # who asked: the authenticated client, not its tenant (the owner)
             self.retrievals.retrieved(
                 ReportRetrieved(
                     transaction_id=str(transaction_id),
-                    client_id=owner,
+                    client_id=actor.client,
                     message_type=kind,
                     archive_key=key,
                     sha256=hashlib.sha256(report).hexdigest(),
@@ -65,6 +79,12 @@ class StatusReport:
                 )
             )
         return report
+
+    def _archived(self, key: str, transaction_id: UUID, kind: str) -> bytes:
+        try:
+            return self.archive.get(key)
+        except MissingObject:  # recorded in the Region that wrote it, not yet copied here
+            raise ReportNotYetReplicated(self.region_id, str(transaction_id), kind, REPLICATION_RETRY_AFTER_S) from None
 
 
 def _replay(events: list[Any], rebuild_report: bool) -> tuple[Payment, bytes | None]:

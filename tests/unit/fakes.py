@@ -19,6 +19,7 @@ from chalicelib.checks.sanctions import load_screening
 from chalicelib.pipeline.liquidity import Positions
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.ports import MissingObject
 from chalicelib.pipeline.submit import SQS_MESSAGE_BYTES
 from chalicelib.pipeline.timeouts import Unreleased
 
@@ -40,6 +41,8 @@ class MemoryArchive:
 
     def get(self, key: str) -> bytes:
         self.gets.append(key)
+        if key not in self.objects:
+            raise MissingObject(key)
         return self.objects[key]
 
     def exists(self, key: str) -> bool:

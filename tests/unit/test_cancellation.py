@@ -75,7 +75,7 @@ def settled(p):
 def test_after_release_a_duplicate_is_returned_with_a_pacs004():
     p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)
-    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("CNCL", [])
     pacs004 = p.status_report(tx, OWNER, "pacs.004")
     validate_pacs004(pacs004)
@@ -85,7 +85,7 @@ def test_after_release_a_duplicate_is_returned_with_a_pacs004():
 def test_after_release_a_customer_request_is_refused():
     p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)
-    assert p.cancel(tx, OWNER, "CUST") == "RJCR"
+    assert p.cancel(tx, OWNER, "CUST").resolution == "RJCR"
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["CUST"])
     assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC and used(p) == Decimal("1234.56")
 
@@ -96,9 +96,9 @@ def test_a_repeated_cancellation_case_is_answered_the_same_and_recorded_once():
     p.cancel(tx, OWNER, "DUPL", case_id="CASE-1")
     first = p.status_report(tx, OWNER, "camt.029")
     versions = p.payments.get_payment(tx).version
-    assert p.cancel(tx, OWNER, "DUPL", case_id="CASE-1") == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL", case_id="CASE-1").resolution == "CNCL"
     assert p.status_report(tx, OWNER, "camt.029") == first and p.payments.get_payment(tx).version == versions
-    assert p.cancel(tx, OWNER, "DUPL", case_id="CASE-2") == "RJCR"  # a new case: already returned (ARDT)
+    assert p.cancel(tx, OWNER, "DUPL", case_id="CASE-2").resolution == "RJCR"  # a new case: already returned (ARDT)
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["ARDT"])
 
 
@@ -184,7 +184,7 @@ def test_cancelling_a_payment_that_reserved_nothing_gives_nothing_back():
     p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bah_envelope.xml").read_bytes()), OWNER)
     _, _, body = p.adapters.incoming.sent.pop(0)
     p.incoming(StepMessage(tx, body))  # received, not yet decided: nothing reserved
-    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
     drain(p)
     assert used(p) == Decimal("1234.56")  # the other payment's reservation, untouched
     assert p.payments.get_payment(other).tx_sts is TxSts.ACSC
@@ -201,7 +201,7 @@ def test_a_cancellation_that_wins_the_race_against_processing_frees_what_process
     p.adapters.processing.sent.pop(0)
     p.processing.decide(p.payments.get_payment(tx))  # reserved; the step then lost the race
     assert used(p) == Decimal("1234.56")
-    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
     drain(p)
     payment = p.payments.get_payment(tx)
     assert payment.tx_sts is TxSts.CANC and payment.is_released and payment.transactions == ()
@@ -240,7 +240,7 @@ def released_while_processing_decides(p, end_it) -> UUID:
 
 
 def cancel(p, tx) -> None:
-    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
 
 
 def time_out(p, tx) -> None:

@@ -28,6 +28,7 @@ from chalicelib.adapters.settings import Settings
 from chalicelib.eventstore.dynamodb import TABLE_DEFINITION
 from chalicelib.pipeline.consistency import inbound_key
 from chalicelib.pipeline.payments import Payments
+from chalicelib.pipeline.ports import MissingObject
 from tests.messages import fresh
 from tests.unit.fakes import MemoryView, drain, memory_adapters
 from tests.unit.test_openapi import conforms
@@ -259,6 +260,28 @@ def test_cancel_never_replicated_is_503_and_its_retry_answers_the_same_case(monk
     r = http.call("POST", f"/transactions/{tx}/cancel", body=body, headers=headers)
     assert r.status_code == 200, r.body
     assert aws_regions.events_of(HOME, tx) == recorded  # the same case: answered again, not recorded again
+
+
+def test_strong_cancel_waits_for_its_camt029_and_pacs004_too(monkeypatch, aws_regions):
+    http = region_api(monkeypatch, aws_regions)
+    tx, _ = http.pay()
+    drain(http.svc)
+    body = json.dumps({"reason": "DUPL", "case_id": "C-1"})  # settled: returned (pacs.004)
+    headers = {**JSON, **STRONG}
+    assert_error(http.call("POST", f"/transactions/{tx}/cancel", body=body, headers=headers), 503, "NOT_YET_REPLICATED")
+    aws_regions.copy(objects=False)  # the peer reads the event, not yet the camt.029 and pacs.004
+    not_yet = http.call("POST", f"/transactions/{tx}/cancel", body=body, headers=headers)
+    assert_error(not_yet, 503, "NOT_YET_REPLICATED")
+    payment = http.svc.payments.get_payment(UUID(tx))
+    outbound = (payment.cancellations["C-1"].answer_key, payment.return_key)
+    peer_archive = Archive(BUCKETS[PEER], s3=aws_regions.s3[PEER])
+    with pytest.raises(MissingObject):  # what the peer's /outbox would have read
+        peer_archive.get(outbound[0])
+
+    aws_regions.copy()
+    r = http.call("POST", f"/transactions/{tx}/cancel", body=body, headers=headers)
+    assert r.status_code == 200 and header(r, "X-Replicated-To") == f"{HOME},{PEER}"
+    assert [peer_archive.get(k) for k in outbound] == [http.svc.adapters.archive.get(k) for k in outbound]
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ def test_a_run_that_reserved_after_a_concurrent_run_rejected_am04_gives_it_back(
     stale = p.payments.get_payment(tx)  # what the second run read
     p.processing(StepMessage(tx, body))  # the first run: AM04
     assert p.payments.get_payment(tx).reason_code == "AM04"
-    assert p.cancel(other, OWNER, "DUPL") == "CNCL"
+    assert p.cancel(other, OWNER, "DUPL").resolution == "CNCL"
     drain(p)  # the other payment released as cancelled: 2000 free again
     assert used(p) == 0
     p.processing(StepMessage(tx, body, payment=stale))  # the second run decides on what it read

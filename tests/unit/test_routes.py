@@ -38,6 +38,7 @@ from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline import errors
 from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.messages import StepMessage
+from chalicelib.pipeline.status_report import REPLICATION_RETRY_AFTER_S
 from chalicelib.projections.errors import InvalidAsOf, InvalidQuery
 from tests.messages import EVENTS, fresh, redated
 from tests.unit.fakes import MemoryQueue, MemoryView, drain, memory_adapters
@@ -417,6 +418,17 @@ def test_cancel_after_release_for_a_customer_reason_is_refused_rjcr(http):
     assert doc.findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "RJCR"
 
 
+def test_a_retried_cancellation_case_gets_its_own_camt029_not_the_newest_cases(http):
+    tx, _ = http.settle()
+    first = http.cancel(tx, {"reason": "CUST", "case_id": "CASE-A"})  # settled: refused
+    assert header(first, "X-Resolution") == "RJCR"
+    second = http.cancel(tx, {"reason": "DUPL", "case_id": "CASE-B"})  # returned (pacs.004)
+    assert header(second, "X-Resolution") == "CNCL"
+    again = http.cancel(tx, {"reason": "CUST", "case_id": "CASE-A"})  # the retry of CASE-A
+    assert header(again, "X-Resolution") == "RJCR" and again.body == first.body
+    assert http.outbox(tx, "camt.029").body == second.body  # /outbox names no case: the newest
+
+
 def test_status_request_answers_a_pacs028_with_the_payments_pacs002_now(http):
     _, message = http.settle()
     ids = ids_of(message)
@@ -499,6 +511,33 @@ def test_every_outbox_fetch_is_recorded_as_report_retrieved(http):
     assert len(http.svc.adapters.retrievals.of(tx)) == 2  # another's failed fetch retrieved nothing
 
 
+@pytest.mark.parametrize("message_type", ["camt.029", "pacs.004"])
+def test_an_archived_report_not_yet_replicated_here_is_503_not_yet_replicated(http, message_type):
+    from tests.unit.test_openapi import conforms  # it imports this module
+
+    tx, _ = http.settle()
+    assert http.cancel(tx, {"reason": "DUPL"}).status_code == 200  # returned: a camt.029 and a pacs.004
+    archive = http.svc.adapters.archive.objects
+    outbound = [k for k in archive if k.startswith("outbound/")]
+    for key in outbound:  # as a peer holds them before S3 replication
+        del archive[key]
+    fetched = len(http.svc.adapters.retrievals.of(tx))  # the cancel's answer
+    r = http.outbox(tx, message_type)  # read from the archive (a pacs.002 is rebuilt from the events)
+    assert_error(r, 503, "NOT_YET_REPLICATED")
+    assert not any(key in r.body.decode() for key in outbound) and "sha256" not in r.body.decode()
+    conforms(r, "/outbox", "POST")
+    assert header(r, "Retry-After") == str(REPLICATION_RETRY_AFTER_S)
+    assert len(http.svc.adapters.retrievals.of(tx)) == fetched  # nothing more was fetched
+
+
+def test_report_retrieved_names_the_client_that_fetched_not_its_tenant(http):
+    tx, _ = http.settle()
+    r = http.outbox(tx, auth_as=token(client_id="client-a2"))  # client-a's tenant, another pool's client
+    assert r.status_code == 200
+    (record,) = http.svc.adapters.retrievals.of(tx)
+    assert record.client_id == "client-a2"
+
+
 def test_health_needs_no_token_and_says_ok(http):
     body = assert_json(http.call("GET", "/", auth_as=None))
     assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
@@ -571,6 +610,23 @@ def test_failover_is_decided_once_and_failback_ends_it(http):
     assert assert_json(back) == {"region": PEER, "failed_back": True}
     twice = http.call("POST", f"/regions/{PEER}/failback", auth_as=admin(), headers=JSON, body='{"reason": "back"}')
     assert_error(twice, 409, "REGION_NOT_TAKEN_OVER")
+
+
+def test_operator_actions_record_the_client_that_acted_not_its_tenant(http):
+    operator = admin("client-a2")  # client-a's tenant, another pool's client
+    tx, _ = http.settle()
+    body = '{"reason": "check"}'
+    redrive = http.call("POST", f"/transactions/{tx}/redrive", auth_as=operator, headers=JSON, body=body)
+    assert redrive.status_code == 202
+    [redriven] = [e for e in http.svc.payments.history(UUID(tx)) if type(e).__name__ == "Redriven"]
+    assert redriven.who == "client-a2"
+    assert http.call("POST", f"/regions/{PEER}/failover", auth_as=operator, headers=JSON, body=body).status_code == 200
+    assert http.call("POST", f"/regions/{PEER}/failback", auth_as=operator, headers=JSON, body=body).status_code == 200
+    region = http.svc.regions.get(PEER)
+    assert region is not None and [d[:2] for d in region.decisions] == [
+        ("TakenOver", "client-a2"),
+        ("FailedBack", "client-a2"),
+    ]
 
 
 def test_failover_of_a_region_that_is_no_peer_is_404(http):
@@ -1054,17 +1110,6 @@ def test_a_use_case_raising_something_unexpected_is_500_without_internals(monkey
         SECRET not in rec.getMessage() and not rec.exc_info for rec in caplog.records if rec.levelno > logging.DEBUG
     )
     assert any(rec.levelname == "DEBUG" and rec.exc_info for rec in caplog.records)
-
-
-def test_a_lost_archive_object_is_500_without_its_key(http):
-    tx, _ = http.pay()
-    http.steps("incoming", "processing")
-    http.cancel(tx, {"reason": "DUPL", "case_id": "CASE-1"})
-    key = http.svc.payments.get_payment(UUID(tx)).cancellations["CASE-1"].answer_key
-    del http.svc.adapters.archive.objects[key]
-    r = http.outbox(tx, "camt.029")  # read from the archive (a pacs.002 is rebuilt from the events)
-    assert_error(r, 500, "INTERNAL_ERROR")
-    assert key not in r.body.decode() and "sha256" not in r.body.decode()
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES - {("/openapi.json", "GET")}), ids=" ".join)  # a file, no service

@@ -43,8 +43,8 @@ def settled(p: bootstrap.Service) -> UUID:
 def returned(p: bootstrap.Service) -> UUID:
     """Settled, returned (pacs.004), then a second cancellation refused: two events after Released."""
     tx = settled(p)
-    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
-    assert p.cancel(tx, OWNER, "DUPL", case_id="second") == "RJCR"
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL", case_id="second").resolution == "RJCR"
     return tx
 
 
@@ -91,7 +91,7 @@ def cancelled(p: bootstrap.Service) -> UUID:
     tx = submitted(p, redated((EVENTS / "pacs008_bare.xml").read_bytes()))
     deliver(p, "incoming")
     deliver(p, "processing")
-    assert p.cancel(tx, OWNER, "DUPL") == "CNCL"
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
     drain(p)
     return tx
 

@@ -133,7 +133,8 @@ def test_a_replica_stack_creates_no_table_and_follows_its_replicas_stream_by_par
 def test_peer_reads_are_the_api_functions_only_and_only_with_peers(packaged):
     stack = stack_of(packaged, MREC_PRIMARY)
     peer_table = "arn:${AWS::Partition}:dynamodb:${ReplicaRegion1}:${AWS::AccountId}:table/${AWS::StackName}-events"
-    peer_objects = "arn:${AWS::Partition}:s3:::${AWS::StackName}-archive-${AWS::AccountId}-${ReplicaRegion1}/inbound/*"
+    peer_archive = "arn:${AWS::Partition}:s3:::${AWS::StackName}-archive-${AWS::AccountId}-${ReplicaRegion1}"
+    peer_objects = f"{peer_archive}/inbound/*"
     for function in (
         "APIHandler",
         "Incoming",
@@ -152,6 +153,8 @@ def test_peer_reads_are_the_api_functions_only_and_only_with_peers(packaged):
         ]
         if function == "APIHandler":
             assert [s["Action"] for s in reads] == [["dynamodb:GetItem"], ["s3:GetObject"]]
+            # the inbound message of a strong /inbox, the camt.029 / pacs.004 of a strong cancel
+            assert reads[1]["Resource"] == [{"Fn::Sub": f"{peer_archive}/{k}/*"} for k in ("inbound", "outbound")]
         else:
             assert not reads, function
 
