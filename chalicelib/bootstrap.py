@@ -199,7 +199,7 @@ def build(s: Settings, **overrides: Any) -> Service:
             s.region_id,
         ),
         cancel=cancel,
-        status_report=StatusReport(a.payments, a.archive, s.region_id, a.retrievals),
+        status_report=StatusReport(a.payments, a.archive, s.region_id, a.retrievals, replicated=bool(s.peers)),
         status_request=AnswerStatusRequest(
             a.payments,
             lambda owner, request: follower.find_for_status_request(a.view, owner, request),

@@ -10,7 +10,8 @@ the rebuilt bytes are served only when their sha256 is the recorded one. Anythin
 report written by an older builder, an upcast event) is fetched from the archive, as the
 camt.029 (built from a camt.056 the events keep only the hash of) and the pacs.004 still are.
 An archived report this Region does not hold yet (S3 replication lags the events) is a 503
-NOT_YET_REPLICATED (ReportNotYetReplicated), not a 500: retrying is safe.
+NOT_YET_REPLICATED (ReportNotYetReplicated), not a 500: retrying is safe. Without peers
+nothing copies objects in, and a missing one is lost: that stays a server error.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class StatusReport:
     archive: Archive
     region_id: str  # this Region: the one a ReportNotYetReplicated names
     retrievals: RetrievalLog | None = None  # ReportRetrieved: who fetched it (audit)
+    replicated: bool = False  # peers replicate their archives into this one (multi-Region)
 
     def __call__(
         self, transaction_id: UUID, owner: str, message_type: str | None = None, case_id: str | None = None
@@ -84,6 +86,8 @@ class StatusReport:
         try:
             return self.archive.get(key)
         except MissingObject:  # recorded in the Region that wrote it, not yet copied here
+            if not self.replicated:
+                raise  # a single Region's archive lost an object it wrote: a server error, not a wait
             raise ReportNotYetReplicated(self.region_id, str(transaction_id), kind, REPLICATION_RETRY_AFTER_S) from None
 
 

@@ -15,6 +15,7 @@ from chalicelib import bootstrap
 from chalicelib.iso20022 import validate_pacs002
 from chalicelib.pipeline import reports
 from chalicelib.pipeline.messages import StepMessage
+from chalicelib.pipeline.ports import MissingObject
 from tests.messages import EVENTS, fresh, redated
 from tests.unit.fakes import drain, memory_service
 
@@ -138,6 +139,15 @@ def test_the_pacs002_is_rebuilt_from_the_events_byte_for_byte_without_an_archive
     validate_pacs002(report)
     assert statuses_and_reasons(report) == (statuses, reasons)
     assert recorded_sha256(p, tx) == hashlib.sha256(report).hexdigest() == payment.report_sha256
+
+
+def test_an_archived_answer_missing_in_a_single_region_is_a_server_error_not_a_wait():
+    """Nothing replicates into a Region without peers: the object is lost, not late."""
+    p = memory_service(limits=UNLIMITED)
+    tx = returned(p)
+    del p.adapters.archive.objects[p.payments.get_payment(tx).return_key]
+    with pytest.raises(MissingObject):
+        p.status_report(tx, OWNER, "pacs.004")
 
 
 def test_the_answers_to_a_cancellation_are_still_read_from_the_archive():
