@@ -135,8 +135,11 @@ class Liquidity:
             return (p, r)
 
         for currency, amount in amounts.items():
-            if self.limit_for(agent, currency) is not None:
-                self._retrying(agent, currency, transaction_id, functools.partial(give_back, amount=amount))
+            if self.limit_for(agent, currency) is None:
+                continue
+            if not reserved and not self.holds(transaction_id, agent, currency):
+                continue  # nothing held (a rejected transaction, a repeat): the position is not loaded
+            self._retrying(agent, currency, transaction_id, functools.partial(give_back, amount=amount))
 
     def holds(self, transaction_id: str, agent: str, currency: str) -> bool:
         """Whether `transaction_id` holds a reservation on the agent's position."""

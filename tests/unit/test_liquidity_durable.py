@@ -62,7 +62,10 @@ def test_a_freed_reservation_decided_again_is_held_again_and_freed_once() -> Non
 def test_a_free_without_a_reservation_frees_nothing_unless_the_payment_recorded_one() -> None:
     liq = liquidity()
     liq.reserve("tx-2", AGENT, {EUR: Decimal(50)}, T0)
-    liq.free("tx-1", AGENT, {EUR: Decimal(100)}, T0)  # never reserved (rejected before)
+    loads = []
+    with mock.patch.object(liq, "_position", side_effect=lambda *a: loads.append(a)):
+        liq.free("tx-1", AGENT, {EUR: Decimal(100)}, T0)  # never reserved (rejected before)
+    assert loads == []  # the reservation told: the position was not even loaded
     assert used(liq) == 50
     liq.free("tx-0", AGENT, {EUR: Decimal(20)}, T0, reserved=True)  # reserved before reservations were recorded
     liq.free("tx-0", AGENT, {EUR: Decimal(20)}, T0 + LATER, reserved=True)
