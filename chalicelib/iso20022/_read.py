@@ -1,7 +1,7 @@
 """Reading helpers shared by the extractions (pacs.008, camt.056, pacs.028).
 
 Values are strings clipped to their XSD
-maximum, agents are given by their first identifier in ISO order with a ``scheme``
+maximum (amounts excepted: ``decimal_text``), agents are given by their first identifier in ISO order with a ``scheme``
 naming which one ("BICFI", "ClrSysMmbId[:<code>]", "LEI", "Othr", "Nm"; "Pty" for a
 party known by name in a Party40/50Choice).
 """
@@ -18,6 +18,13 @@ from .recognise import ISO_NS_PREFIX, Recognised
 # An agent's identifiers in ISO order; the name last, for the messages that allow one.
 AGENT_IDS = (("BICFI", 11), ("ClrSysMmbId/MmbId", 35), ("LEI", 20), ("Othr/Id", 35))
 AGENT_IDS_OR_NAME = (*AGENT_IDS, ("Nm", 140))
+
+
+def decimal_text(el: etree._Element | None) -> str | None:
+    """An xs:decimal's text, whole (whitespace collapsed as the XSD does): the XSD bounds its
+    digits, not its text (leading zeros, a '+', trailing zeros), and clipping would change
+    its value. The message size limit bounds it."""
+    return ((el.text or "").strip() or None) if el is not None else None
 
 
 class Finder:

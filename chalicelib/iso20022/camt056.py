@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from ._read import Finder, Item, Record, bah_fields
+from ._read import Finder, Item, Record, bah_fields, decimal_text
 from .recognise import Recognised
 
 
@@ -102,7 +102,7 @@ def extract_camt056(rec: Recognised) -> CancellationRequest:
                     original_end_to_end_id=f.text(tx, "OrgnlEndToEndId", 35),
                     original_tx_id=f.text(tx, "OrgnlTxId", 35),
                     original_uetr=f.text(tx, "OrgnlUETR", 36, strip=True),
-                    original_amount=_clip(amt.text if amt is not None else None, 40),
+                    original_amount=decimal_text(amt),
                     original_currency=_clip(amt.get("Ccy") if amt is not None else None, 3),
                     original_settlement_date=f.text(tx, "OrgnlIntrBkSttlmDt", 10, strip=True),
                     cancellation_id=f.text(tx, "CxlId", 35),

@@ -1,7 +1,8 @@
 """Key identifiers of a validated pacs.008, as plain strings for the domain layer.
 
-Every value is clipped to its XSD maximum length again (defence in depth: the XSD
-already enforced it). Amounts are the decimal text exactly as sent. Agents are given
+Every text value is clipped to its XSD maximum length again (defence in depth: the XSD
+already enforced it). Amounts are the decimal text exactly as sent, whole (``decimal_text``:
+clipping would change their value). Agents are given
 by their first identifier in ISO order (BICFI, ClrSysMmbId/MmbId, LEI, Othr/Id) and the
 ``*_scheme`` field names which one it was ("BICFI", "ClrSysMmbId" or
 "ClrSysMmbId:<ClrSysId/Cd>", "LEI", "Othr").
@@ -23,7 +24,7 @@ from lxml import etree
 
 from chalicelib.domain.models import CreditTransfer, Transaction
 
-from ._read import AGENT_IDS, Finder
+from ._read import AGENT_IDS, Finder, decimal_text
 from .recognise import Recognised
 
 # Agents of a CdtTrfTxInf besides the four named ones, as (element, field prefix).
@@ -52,8 +53,8 @@ def extract(rec: Recognised) -> CreditTransfer:
         msg_id=f.text(grp, "MsgId", 35) or "",
         creation_date_time=f.text(grp, "CreDtTm", 35, strip=True) or "",
         nb_of_txs=f.text(grp, "NbOfTxs", 15, strip=True) or "",
-        ctrl_sum=f.text(grp, "CtrlSum", 40, strip=True),
-        total_interbank_settlement_amount=_clip(ttl.text or "", 40) if ttl is not None else None,
+        ctrl_sum=decimal_text(f.find(grp, "CtrlSum")),
+        total_interbank_settlement_amount=decimal_text(ttl),
         total_interbank_settlement_currency=_clip(ttl.get("Ccy", ""), 3) if ttl is not None else None,
         settlement_method=f.text(grp, "SttlmInf/SttlmMtd", 4, strip=True),
         clearing_system=(f.text(grp, "SttlmInf/ClrSys/Cd", 5, strip=True) or f.text(grp, "SttlmInf/ClrSys/Prtry", 35)),
@@ -90,7 +91,7 @@ def _transaction(
         end_to_end_id=f.text(t, "PmtId/EndToEndId", 35),
         tx_id=f.text(t, "PmtId/TxId", 35),
         uetr=f.text(t, "PmtId/UETR", 36, strip=True),
-        amount=_clip((amt.text or "") if amt is not None else "", 40),
+        amount=decimal_text(amt),
         currency=_clip(amt.get("Ccy", "") if amt is not None else "", 3),
         interbank_settlement_date=f.text(t, "IntrBkSttlmDt", 10, strip=True) or grp_date,
         charge_bearer=f.text(t, "ChrgBr", 4, strip=True),

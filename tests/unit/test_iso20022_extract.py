@@ -87,6 +87,14 @@ def test_amount_is_the_decimal_text_as_sent():
         assert read_credit_transfer(BARE.replace(b"1234.56", text)).transactions[0].amount == text.decode()
 
 
+def test_amount_is_read_whole_however_long_its_schema_valid_text():
+    """The XSD bounds an amount's digits, not its text: 36 leading zeros (43 characters) are
+    valid, and clipping the text would read 1234 instead of 1234.56."""
+    text = "0" * 36 + "1234.56"
+    ct = read_credit_transfer(BARE.replace(b">1234.56<", b">" + text.encode() + b"<"))
+    assert ct.transactions[0].amount == text
+
+
 def test_agents_fall_back_to_group_header_and_other_identifiers():
     raw = re.sub(rb"<InstgAgt>.*?</InstgAgt>", b"", BARE, flags=re.S)  # none at tx level
     raw = raw.replace(
@@ -165,4 +173,5 @@ def test_every_string_is_clipped_to_its_xsd_length_even_unvalidated():
     assert tx.currency is not None and tx.charge_bearer is not None and tx.amount is not None
     assert len(ct.msg_id) == 35 and len(tx.end_to_end_id) == 35
     assert len(tx.instructing_agent) == 11 and len(tx.currency) == 3
-    assert len(tx.charge_bearer) == 4 and len(tx.amount) == 40
+    assert len(tx.charge_bearer) == 4
+    assert tx.amount == "1" * 500  # an amount is never clipped: that would change its value
