@@ -1,7 +1,7 @@
 """Reading helpers shared by the extractions (pacs.008, camt.056, pacs.028).
 
-Values are strings clipped to their XSD
-maximum (amounts excepted: ``decimal_text``), agents are given by their first identifier in ISO order with a ``scheme``
+Values are strings clipped to their XSD maximum (amounts and dateTimes are read whole:
+``whole_text``), agents are given by their first identifier in ISO order with a ``scheme``
 naming which one ("BICFI", "ClrSysMmbId[:<code>]", "LEI", "Othr", "Nm"; "Pty" for a
 party known by name in a Party40/50Choice).
 """
@@ -20,10 +20,11 @@ AGENT_IDS = (("BICFI", 11), ("ClrSysMmbId/MmbId", 35), ("LEI", 20), ("Othr/Id", 
 AGENT_IDS_OR_NAME = (*AGENT_IDS, ("Nm", 140))
 
 
-def decimal_text(el: etree._Element | None) -> str | None:
-    """An xs:decimal's text, whole (whitespace collapsed as the XSD does): the XSD bounds its
-    digits, not its text (leading zeros, a '+', trailing zeros), and clipping would change
-    its value. The message size limit bounds it."""
+def whole_text(el: etree._Element | None) -> str | None:
+    """An xs:decimal's or xs:dateTime's text, whole (whitespace collapsed as the XSD does).
+    The XSD bounds neither's text (leading or trailing zeros, a '+', any number of fraction
+    digits): clipping would change an amount's value and make a dateTime invalid where it
+    is echoed (OrgnlCreDtTm). The message size limit bounds them."""
     return ((el.text or "").strip() or None) if el is not None else None
 
 
@@ -146,7 +147,7 @@ def bah_fields(rec: Recognised) -> dict[str, str | None]:
         biz_msg_idr=h.text(hdr, "BizMsgIdr", 35),
         msg_def_idr=h.text(hdr, "MsgDefIdr", 35),
         biz_svc=h.text(hdr, "BizSvc", 35),
-        bah_cre_dt=h.text(hdr, "CreDt", 35, strip=True),
+        bah_cre_dt=whole_text(h.find(hdr, "CreDt")),
     )
 
 

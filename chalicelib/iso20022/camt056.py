@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from ._read import Finder, Item, Record, bah_fields, decimal_text
+from ._read import Finder, Item, Record, bah_fields, whole_text
 from .recognise import Recognised
 
 
@@ -102,7 +102,7 @@ def extract_camt056(rec: Recognised) -> CancellationRequest:
                     original_end_to_end_id=f.text(tx, "OrgnlEndToEndId", 35),
                     original_tx_id=f.text(tx, "OrgnlTxId", 35),
                     original_uetr=f.text(tx, "OrgnlUETR", 36, strip=True),
-                    original_amount=decimal_text(amt),
+                    original_amount=whole_text(amt),
                     original_currency=_clip(amt.get("Ccy") if amt is not None else None, 3),
                     original_settlement_date=f.text(tx, "OrgnlIntrBkSttlmDt", 10, strip=True),
                     cancellation_id=f.text(tx, "CxlId", 35),
@@ -113,7 +113,7 @@ def extract_camt056(rec: Recognised) -> CancellationRequest:
     return CancellationRequest(
         message_type=rec.message_type,
         assignment_id=f.text(assgnmt, "Id", 35) or "",
-        creation_date_time=f.text(assgnmt, "CreDtTm", 35, strip=True) or "",
+        creation_date_time=whole_text(f.find(assgnmt, "CreDtTm")) or "",
         assigner=assigner[0],
         assigner_scheme=assigner[1],
         assignee=assignee[0],
@@ -133,7 +133,7 @@ def _group_ids(f: Finder, grp: etree._Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),
-        original_creation_date_time=f.text(grp, "OrgnlCreDtTm", 35, strip=True),
+        original_creation_date_time=whole_text(f.find(grp, "OrgnlCreDtTm")),
     )
 
 

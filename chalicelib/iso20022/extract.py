@@ -1,8 +1,8 @@
 """Key identifiers of a validated pacs.008, as plain strings for the domain layer.
 
 Every text value is clipped to its XSD maximum length again (defence in depth: the XSD
-already enforced it). Amounts are the decimal text exactly as sent, whole (``decimal_text``:
-clipping would change their value). Agents are given
+already enforced it). Amounts and dateTimes are the text exactly as sent, whole
+(``whole_text``: clipping would change an amount's value, or make a dateTime invalid). Agents are given
 by their first identifier in ISO order (BICFI, ClrSysMmbId/MmbId, LEI, Othr/Id) and the
 ``*_scheme`` field names which one it was ("BICFI", "ClrSysMmbId" or
 "ClrSysMmbId:<ClrSysId/Cd>", "LEI", "Othr").
@@ -24,7 +24,7 @@ from lxml import etree
 
 from chalicelib.domain.models import CreditTransfer, Transaction
 
-from ._read import AGENT_IDS, Finder, decimal_text
+from ._read import AGENT_IDS, Finder, whole_text
 from .recognise import Recognised
 
 # Agents of a CdtTrfTxInf besides the four named ones, as (element, field prefix).
@@ -51,10 +51,10 @@ def extract(rec: Recognised) -> CreditTransfer:
     values: dict[str, Any] = dict(
         message_type=rec.message_type,
         msg_id=f.text(grp, "MsgId", 35) or "",
-        creation_date_time=f.text(grp, "CreDtTm", 35, strip=True) or "",
+        creation_date_time=whole_text(f.find(grp, "CreDtTm")) or "",
         nb_of_txs=f.text(grp, "NbOfTxs", 15, strip=True) or "",
-        ctrl_sum=decimal_text(f.find(grp, "CtrlSum")),
-        total_interbank_settlement_amount=decimal_text(ttl),
+        ctrl_sum=whole_text(f.find(grp, "CtrlSum")),
+        total_interbank_settlement_amount=whole_text(ttl),
         total_interbank_settlement_currency=_clip(ttl.get("Ccy", ""), 3) if ttl is not None else None,
         settlement_method=f.text(grp, "SttlmInf/SttlmMtd", 4, strip=True),
         clearing_system=(f.text(grp, "SttlmInf/ClrSys/Cd", 5, strip=True) or f.text(grp, "SttlmInf/ClrSys/Prtry", 35)),
@@ -91,7 +91,7 @@ def _transaction(
         end_to_end_id=f.text(t, "PmtId/EndToEndId", 35),
         tx_id=f.text(t, "PmtId/TxId", 35),
         uetr=f.text(t, "PmtId/UETR", 36, strip=True),
-        amount=decimal_text(amt),
+        amount=whole_text(amt),
         currency=_clip(amt.get("Ccy", "") if amt is not None else "", 3),
         interbank_settlement_date=f.text(t, "IntrBkSttlmDt", 10, strip=True) or grp_date,
         charge_bearer=f.text(t, "ChrgBr", 4, strip=True),
@@ -129,7 +129,7 @@ def _bah(rec: Recognised) -> dict[str, str | None]:
         biz_msg_idr=h.text(hdr, "BizMsgIdr", 35),
         msg_def_idr=h.text(hdr, "MsgDefIdr", 35),
         biz_svc=h.text(hdr, "BizSvc", 35),
-        bah_cre_dt=h.text(hdr, "CreDt", 35, strip=True),
+        bah_cre_dt=whole_text(h.find(hdr, "CreDt")),
     )
 
 

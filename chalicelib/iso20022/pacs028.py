@@ -14,7 +14,7 @@ from lxml import etree
 
 from chalicelib.domain.models import CreditTransfer, Transaction
 
-from ._read import Finder, Item, Record, bah_fields
+from ._read import Finder, Item, Record, bah_fields, whole_text
 from .recognise import Recognised
 
 
@@ -129,7 +129,7 @@ def extract_pacs028(rec: Recognised) -> StatusRequest:
     return StatusRequest(
         message_type=rec.message_type,
         msg_id=f.text(grp, "MsgId", 35) or "",
-        creation_date_time=f.text(grp, "CreDtTm", 35, strip=True) or "",
+        creation_date_time=whole_text(f.find(grp, "CreDtTm")) or "",
         instructing_agent=instg[0],
         instructing_agent_scheme=instg[1],
         instructed_agent=instd[0],
@@ -145,5 +145,5 @@ def _group_ids(f: Finder, grp: etree._Element | None) -> dict[str, str | None]:
     return dict(
         original_msg_id=f.text(grp, "OrgnlMsgId", 35),
         original_msg_nm_id=f.text(grp, "OrgnlMsgNmId", 35, strip=True),
-        original_creation_date_time=f.text(grp, "OrgnlCreDtTm", 35, strip=True),
+        original_creation_date_time=whole_text(f.find(grp, "OrgnlCreDtTm")),
     )

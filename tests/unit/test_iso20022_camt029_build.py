@@ -59,6 +59,15 @@ def test_cancelled_as_requested(request_):
     assert not _x(data, "//c:CxlStsRsnInf//c:Cd")
 
 
+def test_an_original_credttm_with_many_fraction_digits_is_echoed_whole_and_valid():
+    """The camt.056's OrgnlCreDtTm is read whole: clipped, its echo would be schema-invalid."""
+    long = b"2026-04-15T09:30:00.123456789012+02:00"
+    raw = (EVENTS / "camt056_cancel.xml").read_bytes().replace(b">2026-04-15T09:30:00+02:00<", b">" + long + b"<")
+    data = build_camt029(read_message(raw), assignment_id="PFW-RSL-1", created_at=AT, status="CNCL")
+    validate_camt029(data)
+    assert _x(data, "//c:OrgnlGrpInf/c:OrgnlCreDtTm") == [long.decode()]
+
+
 @pytest.mark.parametrize("code", sorted(REJECTION_REASONS))
 def test_rejected_cancellation_with_each_reason(request_, code):
     data = build_camt029(

@@ -44,6 +44,16 @@ def test_acceptance_reports_are_valid(original, status):
     assert not _x(data, "//p:StsRsnInf//p:Cd")
 
 
+def test_a_credttm_with_many_fraction_digits_is_echoed_whole_and_valid():
+    """xs:dateTime bounds no fraction digits: '...T09:30:00.123456789012+02:00' (38 characters)
+    is valid, and a clipped echo ('...012+02') would make the report schema-invalid."""
+    long = b"2026-04-15T09:30:00.123456789012+02:00"
+    raw = (EVENTS / "pacs008_bah_envelope.xml").read_bytes().replace(b">2026-04-15T09:30:00+02:00<", b">" + long + b"<")
+    data = build_pacs002(read_credit_transfer(raw), msg_id="PFW-STS-1", created_at=AT, tx_status="ACSC", accepted_at=AT)
+    validate_pacs002(data)
+    assert _x(data, "//p:OrgnlCreDtTm") == [long.decode()]
+
+
 def test_agents_are_swapped_from_the_original(original):
     data = build_pacs002(original, msg_id="S", created_at=AT, tx_status="ACSC")
     assert _x(data, "//p:GrpHdr/p:InstgAgt//p:BICFI") == ["BNPAFRPPXXX"]
