@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import textwrap
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
@@ -22,7 +23,7 @@ CODE4 = re.compile(r"^[A-Z0-9]{4}$")
 BIC = re.compile(r"^[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
 UUID4 = re.compile(r"^[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[89ab][a-f0-9]{3}-[a-f0-9]{12}$")
 CCY = re.compile(r"^[A-Z]{3}$")
-AMOUNT = re.compile(r"^(0|[1-9]\d{0,17})(\.\d{1,5})?$")  # ActiveCurrencyAndAmount: 18 digits, 5 decimals
+AMOUNT = re.compile(r"^(0|[1-9]\d{0,17})(\.\d{1,5})?$")  # ActiveCurrencyAndAmount's form; its digits: canonical_amount
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NOT_XML = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]+")
 
@@ -36,6 +37,28 @@ def iso(moment: datetime, what: str) -> str:
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware datetime")
     return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+
+
+def canonical_amount(value: object) -> str | None:
+    """An amount's canonical text ('+01234.560000' is '1234.56'), or None when it is not a
+    valid ActiveCurrencyAndAmount value. Inbound amounts are kept as sent (any xs:decimal
+    text of a valid value); what we write is canonical, and the XSD bounds the value's
+    digits (18, 5 after the point), so trailing zeros are dropped only past the fifth."""
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    whole, _, fraction = format(number, "f").partition(".")  # exact: no exponent, '+' or leading zeros
+    if len(fraction) > 5 or _digits(whole, fraction) > 18:
+        fraction = fraction.rstrip("0")
+    text = f"{whole}.{fraction}" if fraction else whole
+    return text if AMOUNT.match(text) and _digits(whole, fraction) <= 18 else None
+
+
+def _digits(whole: str, fraction: str) -> int:
+    return len(whole.lstrip("0")) + len(fraction)
 
 
 def check(pattern: re.Pattern[str], value: object, what: str) -> str:
@@ -87,15 +110,18 @@ class Builder:
     def amount(
         self, parent: etree._Element, name: str, value: str | None, ccy: str | None, *, required: bool = False
     ) -> None:
-        """A required amount (the caller's) must be well-formed; an optional one echoed from
-        an inbound message is left out when it is not in the canonical form we write."""
-        if not required and not (value and ccy and AMOUNT.match(value) and CCY.match(ccy)):
+        """An amount, written in canonical form (``canonical_amount``). A required one (the
+        caller's) must be valid; an optional one echoed from an inbound message is left out
+        when it is not."""
+        canonical = canonical_amount(value) if value else None
+        if not required and not (canonical and ccy and CCY.match(ccy)):
             return
         if not value or not ccy:
             raise ValueError(f"{name} needs an amount and a currency")
-        check(AMOUNT, value, f"{name} amount")
+        if canonical is None:
+            raise ValueError(f"{name} amount {value!r} is not valid")
         check(CCY, ccy, f"{name} currency")
-        self.sub(parent, name, value).set("Ccy", ccy)
+        self.sub(parent, name, canonical).set("Ccy", ccy)
 
     def narrative(self, parent: etree._Element, value: str | None) -> None:
         """AddtlInf lines (Max105Text, at most 3), word-wrapped."""

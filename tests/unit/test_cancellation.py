@@ -82,6 +82,22 @@ def test_after_release_a_duplicate_is_returned_with_a_pacs004():
     assert b"<Cd>FOCR</Cd>" in pacs004 and used(p) == 0
 
 
+@pytest.mark.parametrize("amount", [b"+1234.56", b"01234.56", b"1234.560000", b"0" * 36 + b"1234.56"])
+def test_a_schema_valid_amount_in_any_form_settles_its_value_and_is_returned(amount):
+    """The XSD bounds an amount's value, not its text: the payment reserves and settles
+    1234.56, and its return (written canonical) gives back as much."""
+    p = memory_service(limits=UNLIMITED)
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    body = redated((EVENTS / "pacs008_bare.xml").read_bytes()).replace(b">1234.56<", b">" + amount + b"<")
+    p.submit(tx, "pacs.008", body, OWNER)
+    drain(p)
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSC and used(p) == Decimal("1234.56")
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    pacs004 = p.status_report(tx, OWNER, "pacs.004")
+    validate_pacs004(pacs004)
+    assert b">1234.56</RtrdIntrBkSttlmAmt>" in pacs004 and used(p) == 0
+
+
 def test_after_release_a_customer_request_is_refused():
     p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)

@@ -85,6 +85,27 @@ def test_partial_amount_other_charge_bearer_our_bic_and_a_date_object(original):
     assert _x(data, "//p:TxInf/p:IntrBkSttlmDt") == ["2026-04-17"]
 
 
+@pytest.mark.parametrize(
+    ("sent", "written"),
+    [
+        ("+1234.56", "1234.56"),
+        ("01234.56", "1234.56"),
+        ("1234.560000", "1234.56"),
+        ("0" * 36 + "1234.56", "1234.56"),
+        ("1234.50", "1234.50"),
+        ("123456789012345678.000000", "123456789012345678"),
+    ],
+)
+def test_a_schema_valid_amount_in_any_form_is_returned_in_canonical_form(original, sent, written):
+    """The XSD bounds an amount's value (18 digits, 5 after the point), not its text: every
+    form that passed it is returned, written canonical."""
+    tx = dataclasses.replace(original.transactions[0], amount=sent)
+    data = _build(dataclasses.replace(original, transactions=(tx,)))
+    validate_pacs004(data)
+    assert _x(data, "//p:RtrdIntrBkSttlmAmt") == [written]
+    assert _x(data, "//p:OrgnlTxRef/p:IntrBkSttlmAmt") == [written]
+
+
 def test_return_chain_swaps_the_parties_when_both_names_are_given(original):
     data = _build(
         original, return_debtor_name="Exemple Distribution SARL", return_creditor_name="Muster Maschinenbau GmbH"
@@ -184,6 +205,7 @@ def test_a_dict_is_refused(original):
         (dict(settlement_date="16/04/2026"), "settlement_date"),
         (dict(returned_amount="12.345678"), "amount"),
         (dict(returned_amount="-1"), "amount"),
+        (dict(returned_amount="12345678901234567.12"), "amount"),
         (dict(currency="eur"), "currency"),
         (dict(charge_bearer="OUR"), "charge_bearer"),
         (dict(transaction="NO-SUCH-E2E"), "no transaction"),
