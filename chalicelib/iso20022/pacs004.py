@@ -1,7 +1,9 @@
 """pacs.004.001.09 PaymentReturn of a received pacs.008, CBPR+ shaped, deterministic.
 
 The original is the payment's ``CreditTransfer``. One transaction is returned per
-message (CBPR+: NbOfTxs = 1): the first, or the one named by ``transaction``.
+message (CBPR+: NbOfTxs = 1): the first, or the one named by ``transaction``; or every
+transaction of the original, one TxInf each (ISO 20022 allows several: what a payment of
+several transactions settled is returned by one message, whole).
 
 The return flows back along the chain: our InstgAgt is ``instructing_agent_bic`` (else the
 returned transaction's instructed agent), our InstdAgt is its instructing agent (a
@@ -59,6 +61,7 @@ def build_pacs004(
     reason_code: str = "FOCR",
     narrative: str | None = None,
     transaction: str | None = None,
+    every_transaction: bool = False,
     returned_amount: str | None = None,
     currency: str | None = None,
     charge_bearer: str | None = None,
@@ -66,16 +69,22 @@ def build_pacs004(
     return_debtor_name: str | None = None,
     return_creditor_name: str | None = None,
 ) -> bytes:
-    """A bare pacs.004.001.09 Document returning one transaction of ``original``.
+    """A bare pacs.004.001.09 Document returning transactions of ``original``.
 
     ``settlement_date``: IntrBkSttlmDt of the return. ``transaction``: UETR, EndToEndId or
-    TxId of the transaction to return (default: the first). ``returned_amount``/``currency``
-    default to the chosen transaction's interbank settlement amount. ``charge_bearer``
+    TxId of the transaction to return (default: the first); ``every_transaction``: all of
+    them instead, one TxInf each (RtrId ``return_id``, then suffixed "-2", "-3"...).
+    ``returned_amount``/``currency`` default to each transaction's interbank settlement
+    amount (they can be given for one transaction only). ``charge_bearer``
     defaults to the transaction's. Raises ValueError for arguments the schema would refuse.
     """
     if not isinstance(original, CreditTransfer):
         raise TypeError("original must be a CreditTransfer (CreditTransfer.from_stored for a stored dict)")
-    tx = _pick(original, transaction)
+    txs = list(original.transactions) if every_transaction else [_pick(original, transaction)]
+    if not txs:
+        raise ValueError("the original has no transaction")
+    if len(txs) > 1 and (returned_amount is not None or currency is not None):
+        raise ValueError("returned_amount and currency are for the return of one transaction")
 
     msg_id = identifier(msg_id, "msg_id")
     return_id = identifier(return_id, "return_id")
@@ -86,11 +95,6 @@ def build_pacs004(
         raise ValueError("NARR needs a narrative")
     day = settlement_date.isoformat() if isinstance(settlement_date, date) else settlement_date
     check(ISO_DATE, day, "settlement_date")
-    amount = returned_amount if returned_amount is not None else tx.amount
-    ccy = currency if currency is not None else tx.currency
-    bearer = charge_bearer or tx.charge_bearer
-    if bearer is not None and bearer not in CHARGE_BEARERS:
-        raise ValueError(f"charge_bearer {bearer!r} is not valid: {', '.join(CHARGE_BEARERS)}")
     if instructing_agent_bic is not None:
         check(BIC, instructing_agent_bic, "instructing_agent_bic")
     method = original.settlement_method or "INDA"
@@ -103,47 +107,53 @@ def build_pacs004(
     grp = b.sub(rtr, "GrpHdr")
     b.sub(grp, "MsgId", msg_id)
     b.sub(grp, "CreDtTm", iso(created_at, "created_at"))
-    b.sub(grp, "NbOfTxs", "1")
+    b.sub(grp, "NbOfTxs", str(len(txs)))
     sttlm = b.sub(grp, "SttlmInf")
     b.sub(sttlm, "SttlmMtd", method)
     clr = original.clearing_system
     if method == "CLRG" and clr:
         b.sub(b.sub(sttlm, "ClrSys"), "Cd" if _CLR_CODE.match(clr) else "Prtry", text(clr, 35))
 
-    t = b.sub(rtr, "TxInf")
-    b.sub(t, "RtrId", return_id)
-    og = b.sub(t, "OrgnlGrpInf")
-    b.sub(og, "OrgnlMsgId", text(original.msg_id, 35))
-    b.sub(og, "OrgnlMsgNmId", text(original.message_type, 35))
-    b.opt(og, "OrgnlCreDtTm", original.creation_date_time)
-    b.opt(t, "OrgnlInstrId", tx.instr_id)
-    b.opt(t, "OrgnlEndToEndId", tx.end_to_end_id)
-    b.opt(t, "OrgnlTxId", tx.tx_id)
-    b.uetr(t, "OrgnlUETR", tx.uetr)
-    b.amount(t, "RtrdIntrBkSttlmAmt", amount, ccy, required=True)
-    b.sub(t, "IntrBkSttlmDt", day)
-    b.opt(t, "ChrgBr", bearer)
-    if instructing_agent_bic:
-        b.agent(t, "InstgAgt", instructing_agent_bic, "BICFI")
-    else:
-        b.agent(t, "InstgAgt", *_agent(original, tx, "instructed_agent"))
-    b.agent(t, "InstdAgt", *_agent(original, tx, "instructing_agent"))
-    debtor = text(return_debtor_name or tx.creditor_name or "", 140)
-    creditor = text(return_creditor_name or tx.debtor_name or "", 140)
-    if debtor and creditor:
-        chain = b.sub(t, "RtrChain")
-        b.party(chain, "Dbtr", debtor, "Pty")
-        b.party(chain, "Cdtr", creditor, "Pty")
-    info = b.sub(t, "RtrRsnInf")
-    b.sub(b.sub(info, "Rsn"), "Cd", reason_code)
-    b.narrative(info, narrative)
-    ref = b.sub(t, "OrgnlTxRef")
-    b.amount(ref, "IntrBkSttlmAmt", tx.amount, tx.currency)
-    settled = tx.interbank_settlement_date or original.interbank_settlement_date
-    if settled and ISO_DATE.match(settled):
-        b.sub(ref, "IntrBkSttlmDt", settled)
-    if not len(ref):
-        t.remove(ref)
+    for n, tx in enumerate(txs, start=1):
+        amount = returned_amount if returned_amount is not None else tx.amount
+        ccy = currency if currency is not None else tx.currency
+        bearer = charge_bearer or tx.charge_bearer
+        if bearer is not None and bearer not in CHARGE_BEARERS:
+            raise ValueError(f"charge_bearer {bearer!r} is not valid: {', '.join(CHARGE_BEARERS)}")
+        t = b.sub(rtr, "TxInf")
+        b.sub(t, "RtrId", return_id if n == 1 else f"{return_id[: 34 - len(str(n))]}-{n}")
+        og = b.sub(t, "OrgnlGrpInf")
+        b.sub(og, "OrgnlMsgId", text(original.msg_id, 35))
+        b.sub(og, "OrgnlMsgNmId", text(original.message_type, 35))
+        b.opt(og, "OrgnlCreDtTm", original.creation_date_time)
+        b.opt(t, "OrgnlInstrId", tx.instr_id)
+        b.opt(t, "OrgnlEndToEndId", tx.end_to_end_id)
+        b.opt(t, "OrgnlTxId", tx.tx_id)
+        b.uetr(t, "OrgnlUETR", tx.uetr)
+        b.amount(t, "RtrdIntrBkSttlmAmt", amount, ccy, required=True)
+        b.sub(t, "IntrBkSttlmDt", day)
+        b.opt(t, "ChrgBr", bearer)
+        if instructing_agent_bic:
+            b.agent(t, "InstgAgt", instructing_agent_bic, "BICFI")
+        else:
+            b.agent(t, "InstgAgt", *_agent(original, tx, "instructed_agent"))
+        b.agent(t, "InstdAgt", *_agent(original, tx, "instructing_agent"))
+        debtor = text(return_debtor_name or tx.creditor_name or "", 140)
+        creditor = text(return_creditor_name or tx.debtor_name or "", 140)
+        if debtor and creditor:
+            chain = b.sub(t, "RtrChain")
+            b.party(chain, "Dbtr", debtor, "Pty")
+            b.party(chain, "Cdtr", creditor, "Pty")
+        info = b.sub(t, "RtrRsnInf")
+        b.sub(b.sub(info, "Rsn"), "Cd", reason_code)
+        b.narrative(info, narrative)
+        ref = b.sub(t, "OrgnlTxRef")
+        b.amount(ref, "IntrBkSttlmAmt", tx.amount, tx.currency)
+        settled = tx.interbank_settlement_date or original.interbank_settlement_date
+        if settled and ISO_DATE.match(settled):
+            b.sub(ref, "IntrBkSttlmDt", settled)
+        if not len(ref):
+            t.remove(ref)
     return serialise(doc)
 
 

@@ -6,6 +6,7 @@ case, times from the events), so a retried step archives the very same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 from uuid import UUID
@@ -100,10 +101,18 @@ def camt029(
 
 
 def pacs004(payment: Payment, case: str, created_at: datetime) -> bytes:
-    """The return of a settled payment (reason FOCR: following a cancellation request)."""
-    assert payment.credit_transfer is not None  # only a settled payment is returned
+    """The return of a settled payment (reason FOCR: following a cancellation request): of
+    every transaction it settled (a rejected one of a PART payment settled nothing)."""
+    ct = payment.credit_transfer
+    assert ct is not None  # only a settled payment is returned
+    if payment.transactions:  # each transaction's outcome, in the message's order
+        settled = (
+            t for t, o in zip(ct.transactions, payment.transactions, strict=True) if o.status == TxSts.ACSP.value
+        )
+        ct = dataclasses.replace(ct, transactions=tuple(settled))
     return iso20022.build_pacs004(
-        payment.credit_transfer,
+        ct,
+        every_transaction=True,
         msg_id=answer_id("PFR", payment.id, case),
         return_id=answer_id("RTR", payment.id, case),
         created_at=created_at,

@@ -98,6 +98,29 @@ def test_a_schema_valid_amount_in_any_form_settles_its_value_and_is_returned(amo
     assert b">1234.56</RtrdIntrBkSttlmAmt>" in pacs004 and used(p) == 0
 
 
+def test_the_return_of_a_part_payment_returns_what_settled_not_what_was_rejected():
+    """A two-transaction message whose first transaction is rejected (CH20: 3 decimals in
+    EUR): the return gives back the second, the only one settled, and only that."""
+    p = memory_service(limits=UNLIMITED)
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(
+        tx,
+        "pacs.008",
+        unique_ids(redated((EVENTS / "pacs008_two_txs.xml").read_bytes()).replace(b">1234.56<", b">1234.565<")),
+        OWNER,
+    )
+    drain(p)
+    payment = p.payments.get_payment(tx)
+    assert [o.status for o in payment.transactions] == ["RJCT", "ACSP"]
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    pacs004 = p.status_report(tx, OWNER, "pacs.004")
+    validate_pacs004(pacs004)
+    doc = etree.fromstring(pacs004)
+    ns = {"r": "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"}
+    assert doc.xpath("//r:TxInf/r:OrgnlUETR/text()", namespaces=ns) == [payment.credit_transfer.transactions[1].uetr]
+    assert doc.xpath("//r:TxInf/r:RtrdIntrBkSttlmAmt/text()", namespaces=ns) == ["99.5"]
+
+
 def test_after_release_a_customer_request_is_refused():
     p = memory_service(limits=UNLIMITED, step_handoff="queue")
     tx = settled(p)

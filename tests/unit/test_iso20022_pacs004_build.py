@@ -160,6 +160,18 @@ def test_second_transaction_of_a_multi_transaction_original():
     assert by_uetr == data
 
 
+def test_every_transaction_is_returned_one_txinf_each():
+    two = read_credit_transfer((EVENTS / "pacs008_two_txs.xml").read_bytes())
+    data = _build(two, every_transaction=True)
+    validate_pacs004(data)
+    assert _x(data, "//p:GrpHdr/p:NbOfTxs") == ["2"]
+    assert _x(data, "//p:TxInf/p:OrgnlEndToEndId") == ["INV-2026-0415-001", "INV-2026-0415-002"]
+    assert _x(data, "//p:TxInf/p:RtrdIntrBkSttlmAmt") == ["1234.56", "99.5"]
+    assert _x(data, "//p:TxInf/p:RtrId") == ["PFW-RTRID-1", "PFW-RTRID-1-2"]
+    with pytest.raises(ValueError, match="one transaction"):
+        _build(two, every_transaction=True, returned_amount="1")
+
+
 def test_clearing_settlement_and_clearing_member_agents(original):
     """A group-header InstgAgt (a clearing member) and a transaction without its own."""
     fedwire_like = dataclasses.replace(
