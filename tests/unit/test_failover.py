@@ -373,6 +373,39 @@ def test_a_dlq_redrive_moves_each_message_back_once_and_records_it_once(monkeypa
     assert a.payments.get_payment(tx).is_released and len(a.adapters.notifier.published) == 1
 
 
+def test_the_cli_redrives_a_dead_letter_queue_of_a_deployed_stage(monkeypatch, capsys):
+    """No --local-stack (a deployed stage: the PACSFLOW_* environment, no stack outputs): the
+    dead-letter queue is the one the step queue's redrive policy names."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import cli
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    monkeypatch.setattr(bootstrap, "build", lambda s, **_: a)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        fifo = {"FifoQueue": "true"}
+        dlq = sqs.create_queue(QueueName="s-processing-dlq.fifo", Attributes=fifo)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+        source = sqs.create_queue(QueueName="s-processing.fifo", Attributes={**fifo, "RedrivePolicy": policy})
+        monkeypatch.setenv("PACSFLOW_PROCESSING_QUEUE_URL", source["QueueUrl"])
+        body = json.dumps({"transaction_id": str(tx)})
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId=str(tx), MessageDeduplicationId="d1")
+        assert cli.main(["redrive", "--dlq", "processing", "--reason", "fixed"]) == 0
+        assert "1 messages moved from the processing dead-letter queue" in capsys.readouterr().out
+        [moved] = sqs.receive_message(QueueUrl=source["QueueUrl"])["Messages"]
+        assert json.loads(moved["Body"]) == {"transaction_id": str(tx)}
+        assert "Messages" not in sqs.receive_message(QueueUrl=dlq)
+    assert events(a, tx).count("Redriven") == 1
+
+
 def test_the_cli_redrives_a_transaction_and_fails_a_region_over_and_back(monkeypatch, capsys):
     from chalicelib import cli
 
