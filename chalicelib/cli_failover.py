@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.settings import Settings
-from chalicelib.pipeline.errors import NotHomeRegion
+from chalicelib.pipeline.errors import NotHomeRegion, UnknownRegion
 
 STEPS = ("incoming", "processing", "releasing")
 
@@ -147,11 +147,15 @@ def cmd_failover(args: argparse.Namespace) -> int:
 
     s, _ = settings_of(args.local_stack)
     svc = bootstrap.build(s)
-    if args.command == "failback":
-        svc.failover.fail_back(args.region, args.reason, who())
-        print(f"{args.region}: failed back")
-        return 0
-    d = svc.failover(args.region, args.reason, who())
+    try:
+        if args.command == "failback":
+            svc.failover.fail_back(args.region, args.reason, who())
+            print(f"{args.region}: failed back")
+            return 0
+        d = svc.failover(args.region, args.reason, who())
+    except UnknownRegion as e:
+        print(f"{e} ({s.region_id}; its peers: {', '.join(sorted(s.peers)) or 'none'})")
+        return 2
     state = "decided now" if d.decided else f"already decided (taken over by {d.taken_over_by})"
     print(f"{args.region}: {state}; {len(d.payments)} payments taken over")
     for p in d.payments:
