@@ -49,7 +49,6 @@ def settings_of(local_stack: str | None) -> tuple[Settings, dict[str, str]]:
     outputs: dict[str, str] = dict(stack["outputs"])
     s = settings_of_local_stack(stack).model_copy(
         update={
-            "region_id": stack.get("region", Settings().region_id),
             "archive_bucket": outputs.get("ArchiveBucketName", ""),
             "incoming_queue_url": outputs.get("IncomingQueueUrl", ""),
             "processing_queue_url": outputs.get("ProcessingQueueUrl", ""),
