@@ -68,7 +68,10 @@ from chalicelib.cli_validate import validate_bytes as validate_bytes
 
 
 def settings_of_local_stack(stack: dict[str, Any]) -> Settings:
-    """The Region's settings as deployed by `make run` (local-stack.json, read)."""
+    """The Region's settings as deployed by `make run` (local-stack.json, read): its Region
+    is the file's (a sweep or a takeover acts as that Region, never as the default). Its peers are
+    the other Regions of the file (what the deploy passed to the stack as Peers): without them
+    the Region would take over or fail back none."""
     import os
 
     outputs = stack["outputs"]
@@ -77,9 +80,11 @@ def settings_of_local_stack(stack: dict[str, Any]) -> Settings:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     return Settings(
+        region_id=stack["region"],
         events_table=outputs["EventsTableName"],
         transactions_table=outputs["TransactionsTableName"],
         cipher_secret_arn=outputs.get("EventCipherSecretArn", ""),
+        peers={r["region"]: r["api_url"] for r in stack.get("regions", []) if r["region"] != stack["region"]},
     )
 
 

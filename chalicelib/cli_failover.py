@@ -3,7 +3,8 @@
 - ``redrive TX --reason WHY [--local-stack FILE]``: record `Redriven` on the payment and send the
   step its recorded state calls for (chalicelib/pipeline/redrive.py).
 - ``redrive --dlq incoming|processing|releasing --reason WHY [--local-stack FILE]``: each message
-  of that dead-letter queue is moved back to its source queue: `Redriven` is recorded on its
+  of that dead-letter queue (the stack output, or on a deployed stage the queue that its source
+  queue's redrive policy names) is moved back to its source queue: `Redriven` is recorded on its
   payment (once per message id: a re-run after a crash records nothing twice), the message is
   sent to the source queue with a deduplication id of its own (the original's may still be in
   SQS's five-minute window), then deleted from the dead-letter queue. A crash between sending
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.settings import Settings
-from chalicelib.pipeline.errors import NotHomeRegion
+from chalicelib.pipeline.errors import NotHomeRegion, UnknownRegion
 
 STEPS = ("incoming", "processing", "releasing")
 
@@ -48,7 +49,6 @@ def settings_of(local_stack: str | None) -> tuple[Settings, dict[str, str]]:
     outputs: dict[str, str] = dict(stack["outputs"])
     s = settings_of_local_stack(stack).model_copy(
         update={
-            "region_id": stack.get("region", Settings().region_id),
             "archive_bucket": outputs.get("ArchiveBucketName", ""),
             "incoming_queue_url": outputs.get("IncomingQueueUrl", ""),
             "processing_queue_url": outputs.get("ProcessingQueueUrl", ""),
@@ -56,6 +56,17 @@ def settings_of(local_stack: str | None) -> tuple[Settings, dict[str, str]]:
         }
     )
     return s, outputs
+
+
+def dead_letter_queue_of(sqs: Any, source_url: str) -> str | None:
+    """The URL of the queue SQS moves `source_url`'s dead letters to (its RedrivePolicy's
+    deadLetterTargetArn), None when it has none. A deployed stage's environment names only
+    its step queues; the source queue itself says where its dead letters are."""
+    attributes = sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+    if "RedrivePolicy" not in attributes:
+        return None
+    _, _, _, _, account, name = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].split(":")
+    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
 def redrive_dlq(
@@ -101,10 +112,14 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         from chalicelib.adapters.aws import operator_client
         from chalicelib.cli_ops import dead_letter_queues
 
-        dlq = dead_letter_queues(outputs).get(args.dlq) if outputs else None
+        sqs = operator_client("sqs")
         source = outputs.get(f"{args.dlq.capitalize()}QueueUrl") if outputs else getattr(s, f"{args.dlq}_queue_url")
+        dlq = dead_letter_queues(outputs).get(args.dlq) if outputs else source and dead_letter_queue_of(sqs, source)
         if not dlq or not source:
-            print(f"no dead-letter queue {args.dlq} found (give --local-stack, or run where the stack's outputs are)")
+            print(
+                f"no dead-letter queue {args.dlq} found (give --local-stack, or set PACSFLOW_{args.dlq.upper()}"
+                "_QUEUE_URL to the deployed stage's queue, which has a redrive policy)"
+            )
             return 2
 
         def record(tx: uuid.UUID, message_id: str) -> None:
@@ -113,7 +128,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             Redriven(svc.redrive.uow).record(tx, f"dlq:{message_id}", who(), args.reason, args.dlq)
 
         skipped: list[str] = []
-        moved = redrive_dlq(operator_client("sqs"), dlq, source, record, skipped)
+        moved = redrive_dlq(sqs, dlq, source, record, skipped)
         print(f"{moved} messages moved from the {args.dlq} dead-letter queue back to its queue")
         for why in skipped:
             print(f"left in the dead-letter queue: {why}")
@@ -131,11 +146,15 @@ def cmd_failover(args: argparse.Namespace) -> int:
 
     s, _ = settings_of(args.local_stack)
     svc = bootstrap.build(s)
-    if args.command == "failback":
-        svc.failover.fail_back(args.region, args.reason, who())
-        print(f"{args.region}: failed back")
-        return 0
-    d = svc.failover(args.region, args.reason, who())
+    try:
+        if args.command == "failback":
+            svc.failover.fail_back(args.region, args.reason, who())
+            print(f"{args.region}: failed back")
+            return 0
+        d = svc.failover(args.region, args.reason, who())
+    except UnknownRegion as e:
+        print(f"{e} ({s.region_id}; its peers: {', '.join(sorted(s.peers)) or 'none'})")
+        return 2
     state = "decided now" if d.decided else f"already decided (taken over by {d.taken_over_by})"
     print(f"{args.region}: {state}; {len(d.payments)} payments taken over")
     for p in d.payments:

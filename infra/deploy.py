@@ -578,7 +578,9 @@ def stop_local() -> None:
         print("nothing to stop (no .ministack/pid)")
         return
     pid = int(pid_file.read_text())
-    if ministack.stop(pid):
+    if not ministack.is_ours(pid):  # a stale pid file: signal nothing, whatever now has that pid
+        print(f"MiniStack (pid {pid}) was not running: removed the stale .ministack/pid")
+    elif ministack.stop(pid):
         print(f"stopped MiniStack (pid {pid}); its state is in .ministack/state for the next make run")
     else:
         print(f"MiniStack (pid {pid}) was not running")

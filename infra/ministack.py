@@ -40,6 +40,17 @@ def endpoint(port: int) -> str:
     return f"http://{HOST}:{port}"
 
 
+MODULE = "infra.ministack_gc"  # what `start` runs: MiniStack, collected (infra/ministack_gc.py)
+
+
+def is_ours(pid: int) -> bool:
+    """Whether `pid` is a MiniStack that `start` started: its command line runs MODULE. A pid
+    file outlives a reboot or a crash, and its pid may since name any other process. (`ps`,
+    not /proc: the same on Linux and macOS; -ww: the whole command line, never cut.)"""
+    ps = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    return MODULE in ps.stdout.split()
+
+
 def is_up(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint(port)}/_ministack/health", timeout=1) as r:
@@ -88,7 +99,7 @@ def start(port: int, log_path: Path, state_dir: Path | None = None, persist: boo
     # The child keeps its own copy of the log's descriptor; ours is closed once it has started.
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.ministack_gc"],
+            [sys.executable, "-m", MODULE],
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=log,

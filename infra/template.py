@@ -348,25 +348,22 @@ def events_stream_arn() -> Any:
     )
 
 
-def _replica(region: Any, key: Any = None) -> dict[str, Any]:
-    return {
-        "Region": region,
-        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        **({"SSESpecification": {"KMSMasterKeyId": key}} if key is not None else {}),
-    }
+def _replica(region: Any) -> dict[str, Any]:
+    return {"Region": region, "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}
 
 
 def global_table(plain: dict[str, Any]) -> dict[str, Any]:
     """`AWS::DynamoDB::GlobalTable` of the same schema as the plain table `plain`, created by
     the primary stack (TableMode global): one replica per Region of the set, point-in-time
-    recovery on each; MultiRegionConsistency from the Consistency parameter. This Region's
-    replica is encrypted with the stack's key; a peer's replica with DynamoDB's key of its
-    Region (a key must be in the replica's Region, and the peer's stack, whose key it would be,
-    is deployed after this table: docs/multi-region.md §2)."""
+    recovery on each; MultiRegionConsistency from the Consistency parameter. Every replica is
+    encrypted with DynamoDB's key of its Region (alias/aws/dynamodb): CloudFormation refuses a
+    global table that mixes AWS managed and customer managed keys, and a peer cannot have the
+    stack's key (a key must be in the replica's Region, and the peer's stack, whose key it would
+    be, is deployed after this table: docs/multi-region.md §2)."""
     properties = dict(plain["Properties"])
     for dropped in ("PointInTimeRecoverySpecification", "SSESpecification", "StreamSpecification"):
         properties.pop(dropped)
-    replicas = [_replica(ref("AWS::Region"), ref(KEY))] + [
+    replicas = [_replica(ref("AWS::Region"))] + [
         if_(f"Has{slot}", _replica(ref(slot)), NO_VALUE) for slot in PEER_SLOTS
     ]
     ttl = properties.pop("TimeToLiveSpecification", None)
@@ -376,6 +373,7 @@ def global_table(plain: dict[str, Any]) -> dict[str, Any]:
             "Condition": "CreatesGlobalTables",
             "Properties": {
                 **properties,
+                # no KMSMasterKeyId anywhere: each replica on its Region's alias/aws/dynamodb
                 "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS"},
                 # MREC with more than one replica requires new and old images
                 "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -316,3 +317,23 @@ class MemoryPending:
         for r in self._pending():
             if r.home_region == home_region:
                 yield r.transaction_id
+
+
+def two_region_local_stack(path: Path, first: str, peer: str) -> Path:
+    """A local-stack.json as `make run REGIONS="first peer"` writes it (infra/deploy.py): the
+    first Region's stack at the top, each Region's under `regions`; nothing answers its URLs."""
+    outputs = {
+        "EventsTableName": "pacsflow-local-events",
+        "TransactionsTableName": "pacsflow-local-transactions",
+        "EventCipherSecretArn": "",
+        "ArchiveBucketName": "pacsflow-local-archive",
+        **{
+            f"{step.capitalize()}QueueUrl": f"http://127.0.0.1:9/000000000000/pacsflow-local-{step}.fifo"
+            for step in ("incoming", "processing", "releasing")
+        },
+        "SlaDeadlinesUrl": "http://127.0.0.1:9/000000000000/pacsflow-local-deadlines",
+    }
+    one = {"region": first, "endpoint_url": "http://127.0.0.1:9", "api_url": "http://a.invalid", "outputs": outputs}
+    two = {**one, "region": peer, "api_url": "http://b.invalid"}
+    path.write_text(json.dumps({**one, "stack_name": "pacsflow-local", "regions": [one, two]}))
+    return path

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from typing import Any
 
 import boto3
@@ -361,6 +363,42 @@ def test_stop_is_graceful_sigterm_then_waits(monkeypatch):
     monkeypatch.setattr(ministack.time, "sleep", lambda s: None)
     assert ministack.stop(4242) is True
     assert sent == [signal.SIGTERM]  # saved on the way out; never SIGKILL while it stops in time
+
+
+@pytest.fixture
+def a_process():
+    """Start a process (its own session, as MiniStack's) with this argv; kill what is left."""
+    import signal
+    import subprocess
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*argv: str) -> int:
+        started.append(subprocess.Popen(argv, start_new_session=True))
+        return started[-1].pid
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_make_stop_signals_no_process_that_is_not_our_ministack(a_process, monkeypatch, tmp_path, capsys):
+    """.ministack/pid outlives a reboot or a crashed MiniStack: its pid may now be anything."""
+    unrelated = a_process("sleep", "60")
+    monkeypatch.setattr(deploy, "STATE", tmp_path)
+    (tmp_path / "pid").write_text(str(unrelated))
+    deploy.stop_local()
+    assert os.waitpid(unrelated, os.WNOHANG) == (0, 0)  # still running: never signalled
+    assert not (tmp_path / "pid").exists()
+    assert f"MiniStack (pid {unrelated}) was not running: removed the stale .ministack/pid" in capsys.readouterr().out
+
+
+def test_our_ministack_is_known_by_the_module_it_runs(a_process):
+    ours = a_process(sys.executable, "-c", "import time; time.sleep(60)", ministack.MODULE)
+    assert ministack.is_ours(ours)
+    assert not ministack.is_ours(a_process(sys.executable, "-c", "import time; time.sleep(60)"))
 
 
 # -- the local stage's Lambda proxy ------------------------------------------------------------

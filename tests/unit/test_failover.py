@@ -18,7 +18,16 @@ from chalicelib.pipeline.errors import NotHomeRegion, UnknownRegion
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.projections import follower
 from tests.messages import fresh
-from tests.unit.fakes import MemoryLeases, MemoryPending, MemoryProbe, MemoryQueue, MemoryView, drain, memory_adapters
+from tests.unit.fakes import (
+    MemoryLeases,
+    MemoryPending,
+    MemoryProbe,
+    MemoryQueue,
+    MemoryView,
+    drain,
+    memory_adapters,
+    two_region_local_stack,
+)
 
 A, B = "eu-west-1", "eu-central-1"
 URL = {A: "https://a.invalid", B: "https://b.invalid"}
@@ -373,6 +382,39 @@ def test_a_dlq_redrive_moves_each_message_back_once_and_records_it_once(monkeypa
     assert a.payments.get_payment(tx).is_released and len(a.adapters.notifier.published) == 1
 
 
+def test_the_cli_redrives_a_dead_letter_queue_of_a_deployed_stage(monkeypatch, capsys):
+    """No --local-stack (a deployed stage: the PACSFLOW_* environment, no stack outputs): the
+    dead-letter queue is the one the step queue's redrive policy names."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import cli
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    a, _ = two_regions()
+    tx = paid_in_a(a, "processing")
+    monkeypatch.setattr(bootstrap, "build", lambda s, **_: a)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        fifo = {"FifoQueue": "true"}
+        dlq = sqs.create_queue(QueueName="s-processing-dlq.fifo", Attributes=fifo)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+        source = sqs.create_queue(QueueName="s-processing.fifo", Attributes={**fifo, "RedrivePolicy": policy})
+        monkeypatch.setenv("PACSFLOW_PROCESSING_QUEUE_URL", source["QueueUrl"])
+        body = json.dumps({"transaction_id": str(tx)})
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId=str(tx), MessageDeduplicationId="d1")
+        assert cli.main(["redrive", "--dlq", "processing", "--reason", "fixed"]) == 0
+        assert "1 messages moved from the processing dead-letter queue" in capsys.readouterr().out
+        [moved] = sqs.receive_message(QueueUrl=source["QueueUrl"])["Messages"]
+        assert json.loads(moved["Body"]) == {"transaction_id": str(tx)}
+        assert "Messages" not in sqs.receive_message(QueueUrl=dlq)
+    assert events(a, tx).count("Redriven") == 1
+
+
 def test_the_cli_redrives_a_transaction_and_fails_a_region_over_and_back(monkeypatch, capsys):
     from chalicelib import cli
 
@@ -388,6 +430,39 @@ def test_the_cli_redrives_a_transaction_and_fails_a_region_over_and_back(monkeyp
     region = b.regions.get(A)
     assert region is not None and [d[0] for d in region.decisions] == ["TakenOver", "FailedBack"]
     assert region.decisions[0][1].startswith("cli")
+
+
+@pytest.fixture
+def local_env(monkeypatch):
+    """settings_of_local_stack() sets the AWS_* variables it lacks: set (and restore) them here."""
+    for k, v in {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("PACSFLOW_PEERS", raising=False)
+
+
+def test_the_cli_knows_the_peers_of_a_two_region_local_stack(local_env, tmp_path):
+    """README: `cli failover eu-west-1 --reason ... --local-stack local-stack.json`: the peers
+    are the file's other Regions, as the deploy passes them to each stack."""
+    from chalicelib.cli_failover import settings_of
+
+    s, _ = settings_of(str(two_region_local_stack(tmp_path / "local-stack.json", "us-east-1", "eu-west-1")))
+    assert (s.region_id, s.peers) == ("us-east-1", {"eu-west-1": "http://b.invalid"})
+
+
+@pytest.mark.parametrize("command", ["failover", "failback"])
+def test_the_cli_refuses_a_region_that_is_no_peer_with_a_message(command, monkeypatch, capsys):
+    from chalicelib import cli
+
+    _, b = two_regions()
+    monkeypatch.setattr(bootstrap, "build", lambda s, **_: b)
+    assert cli.main([command, "ap-south-1", "--reason", "a typo"]) == 2
+    assert "ap-south-1 is not a peer of this Region" in capsys.readouterr().out
+    assert b.regions.get("ap-south-1") is None
 
 
 def test_the_dynamodb_leases_and_the_in_flight_payments_from_the_pending_index(monkeypatch):

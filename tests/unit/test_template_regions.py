@@ -100,7 +100,7 @@ def test_the_global_primary_creates_global_tables_with_a_replica_per_region(pack
         {"Ref": "ReplicaRegion2"},
     ]
     assert all(r["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] for r in events["Replicas"])
-    assert events["Replicas"][0]["SSESpecification"] == {"KMSMasterKeyId": {"Ref": "DataKey"}}
+    assert events["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     assert events["TimeToLiveSpecification"]["Enabled"] is True
     for consumer in ("ViewFollower", "Digester"):
         mapping = stack[consumer]["Properties"]["Events"][f"{consumer}DynamodbEventSource"]["Properties"]
@@ -109,6 +109,17 @@ def test_the_global_primary_creates_global_tables_with_a_replica_per_region(pack
     assert env["PACSFLOW_EVENTS_TABLE"] == {"Ref": "EventsGlobalTable"}
     assert env["PACSFLOW_PEERS"] == {"Ref": "Peers"} and env["PACSFLOW_TENANTS"] == {"Ref": "Tenants"}
     assert env["PACSFLOW_PEER_ARCHIVE_BUCKETS"] == {"Ref": "PeerArchiveBuckets"}
+
+
+@pytest.mark.parametrize("parameters", [MREC_PRIMARY, MRSC_PRIMARY])
+def test_no_global_table_mixes_a_customer_managed_key_with_aws_managed_keys(packaged, parameters):
+    """AWS::DynamoDB::GlobalTable SSESpecification: "You cannot mix AWS managed and customer
+    managed KMS keys"; a replica without KMSMasterKeyId gets its Region's alias/aws/dynamodb."""
+    stack = stack_of(packaged, parameters)
+    for name in ("EventsGlobalTable", "PositionsGlobalTable"):
+        replicas = stack[name]["Properties"]["Replicas"]
+        keyed = ["KMSMasterKeyId" in r.get("SSESpecification", {}) for r in replicas]
+        assert all(keyed) or not any(keyed), (name, replicas)
 
 
 def test_mrsc_is_strong_with_its_witness_and_no_time_to_live(packaged):

@@ -22,7 +22,7 @@ from chalicelib.pipeline.timeouts import MAX_DELAY_S, TIMEOUT_REASON, stuck_summ
 from chalicelib.projections import follower
 from chalicelib.projections.transactions import fold
 from tests.messages import EVENTS, redated, unique_ids
-from tests.unit.fakes import MemoryPending, MemoryView, drain, memory_adapters
+from tests.unit.fakes import MemoryPending, MemoryView, drain, memory_adapters, two_region_local_stack
 
 OWNER = "client-a"
 LIMITS = '{"DEUTDEFFXXX:EUR": "5000"}'  # the sample's instructing agent: a position is kept
@@ -279,6 +279,19 @@ def test_the_cli_lists_counts_and_times_out_what_the_sweep_finds(monkeypatch, ca
     assert f"{tx} ACTC" in capsys.readouterr().out
     assert cli.main(["timeouts", "--run"]) == 0
     assert p.payments.get_payment(tx).tx_sts is TxSts.RJCT
+
+
+def test_the_cli_sweeps_as_the_region_of_its_local_stack(monkeypatch, tmp_path):
+    """From eu-west-1's local-stack.json the sweep is eu-west-1's: as the default us-east-1 it
+    would fence eu-west-1's own payments and time out us-east-1's from the wrong Region."""
+    from chalicelib.cli_timeouts import sweep_of
+
+    aws = {"ENDPOINT_URL": "http://127.0.0.1:9", "DEFAULT_REGION": "eu-west-1", "ACCESS_KEY_ID": "test"}
+    for k, v in {**aws, "SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(f"AWS_{k}", v)  # settings_of_local_stack() sets them when unset: restored here
+    monkeypatch.delenv("PACSFLOW_REGION_ID", raising=False)
+    sweep = sweep_of(str(two_region_local_stack(tmp_path / "local-stack.json", "eu-west-1", "us-east-1")))
+    assert sweep.time_out.uow.region_id == "eu-west-1"
 
 
 def test_a_timeout_is_counted_once_for_the_alarm(capsys):
