@@ -113,13 +113,32 @@ def pacs004(payment: Payment, case: str, created_at: datetime) -> bytes:
 
 
 def refers_to(request: iso20022.CancellationRequest, payment: Payment) -> bool:
-    """Whether a camt.056 names this payment (by UETR, EndToEndId or MsgId)."""
+    """Whether a camt.056 names this payment: one of its entries does (see `names`)."""
+    return any(names(entry, payment) for entry in request.transactions)
+
+
+def names(entry: iso20022.CancelledTransaction, payment: Payment) -> bool:
+    """Whether one camt.056 entry names this payment: every identifier it gives matches (its
+    OrgnlMsgId the message's, its UETR and EndToEndId one same transaction's), so that an
+    entry for another UETR is not taken for this payment because both share an EndToEndId
+    such as NOTPROVIDED (as `find_for_status_request` answers a pacs.028). InstrId and TxId
+    are point to point (each agent may reassign them): not compared. An entry with
+    neither names the message by its OrgnlMsgId alone."""
     ct = payment.credit_transfer
     if ct is None:
         return False
-    ids = {ct.msg_id} | {i for t in ct.transactions for i in (t.uetr, t.end_to_end_id)}
-    ids -= {None, ""}
-    return any({t.original_uetr, t.original_end_to_end_id, t.original_msg_id} & ids for t in request.transactions)
+    if entry.original_msg_id and entry.original_msg_id != ct.msg_id:
+        return False
+    ids = {"end_to_end_id": entry.original_end_to_end_id, "uetr": entry.original_uetr}
+    given = {k: v for k, v in ids.items() if v}
+    if not given:
+        return bool(entry.original_msg_id)
+    return any(all(_same(k, getattr(t, k), v) for k, v in given.items()) for t in ct.transactions)
+
+
+def _same(key: str, recorded: str | None, asked: str) -> bool:
+    """A UETR is a UUID, in either case; an EndToEndId is text, compared as it is."""
+    return (recorded or "").lower() == asked.lower() if key == "uetr" else recorded == asked
 
 
 def synthetic_request(payment: Payment, reason_code: str, case_id: str | None) -> iso20022.CancellationRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from unittest import mock
 from uuid import UUID
@@ -25,11 +26,11 @@ CAMT029 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
 PACS002 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 
-def accepted_not_released(p):
+def accepted_not_released(p, body: bytes | None = None):
     """A payment the processing step accepted; its release is still queued (the service's
     steps hand over by queue, so that a payment can be held at a step)."""
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
-    p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
+    p.submit(tx, "pacs.008", body or redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
     _, _, body = p.adapters.incoming.sent.pop(0)
     p.incoming(StepMessage(tx, body))
     _, _, body = p.adapters.processing.sent.pop(0)
@@ -118,6 +119,24 @@ def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
     with pytest.raises(ApplicationError) as e:
         p.cancel(fresh_tx, OWNER, "DUPL")
     assert e.value.error_code == "NOTHING_TO_CANCEL"
+
+
+def test_a_camt056_for_another_uetr_sharing_an_end_to_end_id_such_as_notprovided_does_not_match():
+    """Every identifier an entry gives must match: a camt.056 naming UETR u2 and EndToEndId
+    NOTPROVIDED does not name (nor cancel) the payment of UETR u1 and EndToEndId NOTPROVIDED."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    body = redated((EVENTS / "pacs008_bare.xml").read_bytes()).decode()
+    body = re.sub(r"<EndToEndId>[^<]*</EndToEndId>", "<EndToEndId>NOTPROVIDED</EndToEndId>", body)
+    tx = accepted_not_released(p, body.encode())
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    camt056 = re.sub(r"<OrgnlEndToEndId>[^<]*<", "<OrgnlEndToEndId>NOTPROVIDED<", camt056)
+    other = camt056.replace("32e0a499-6667-431e-ae98-1e0782016094", "0b1f7d0e-1111-4222-8333-444455556666")
+    with pytest.raises(ApplicationError) as e:
+        p.submit(tx, "camt.056", other.encode(), OWNER)
+    assert status_of(e.value)[:2] == (409, "CANCELLATION_DOES_NOT_MATCH")
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    p.submit(tx, "camt.056", camt056.encode(), OWNER)  # the same entry with this payment's UETR names it
+    assert p.payments.get_payment(tx).tx_sts is TxSts.CANC
 
 
 def mends(p) -> list[StepMessage]:
