@@ -13,7 +13,7 @@ from lxml import etree
 from chalicelib.api import status_of
 from chalicelib.domain import Payment, TxSts
 from chalicelib.domain.position import position_id
-from chalicelib.iso20022 import validate_pacs004
+from chalicelib.iso20022 import validate_camt029, validate_pacs004
 from chalicelib.pipeline.cancel import MEND_RETURN_DELAY_S, Cancel
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
@@ -137,6 +137,30 @@ def test_a_camt056_for_another_uetr_sharing_an_end_to_end_id_such_as_notprovided
     assert p.payments.get_payment(tx).tx_sts is TxSts.ACSP
     p.submit(tx, "camt.056", camt056.encode(), OWNER)  # the same entry with this payment's UETR names it
     assert p.payments.get_payment(tx).tx_sts is TxSts.CANC
+
+
+def test_a_camt056_whose_assigner_is_known_by_its_lei_is_answered():
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = accepted_not_released(p)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    lei = "<Assgnr><Pty><Id><OrgId><LEI>529900T8BM49AURSDO55</LEI></OrgId></Id></Pty></Assgnr>"
+    camt056 = re.sub(r"<Assgnr>.*?</Assgnr>", lei, camt056, flags=re.S)
+    p.submit(tx, "camt.056", camt056.encode(), OWNER)
+    answer = p.status_report(tx, OWNER, "camt.029")
+    validate_camt029(answer)
+    assert resolution(answer) == ("CNCL", [])
+    assert etree.fromstring(answer).xpath("//c:Assgne//c:LEI/text()", namespaces=CAMT029) == ["529900T8BM49AURSDO55"]
+
+
+def test_cancelling_a_payment_without_instructing_agent_is_answered():
+    """InstgAgt is optional in the pacs.008 XSD: the answer's Assgne is then an unnamed party."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    body = redated((EVENTS / "pacs008_bare.xml").read_bytes()).decode()
+    tx = accepted_not_released(p, re.sub(r"<InstgAgt>.*?</InstgAgt>", "", body, flags=re.S).encode())
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    answer = p.status_report(tx, OWNER, "camt.029")
+    validate_camt029(answer)
+    assert resolution(answer) == ("CNCL", [])
 
 
 def mends(p) -> list[StepMessage]:
