@@ -25,12 +25,13 @@ def report_msg_id(transaction_id: UUID) -> str:
     return f"PF{transaction_id.hex}"[:35]
 
 
-def released_status(payment_status: TxSts, tx_status: TxSts) -> str:
-    """What the released report says of a transaction: accepted ones are settled (ACSC);
-    a cancelled payment's are cancelled; rejected ones stay rejected."""
+def released_status(payment_status: TxSts, tx_status: TxSts, settled: bool = True) -> str:
+    """What a report says of a transaction: accepted ones are settled (ACSC) once released
+    (`settled`), in process (ACSP) before; a cancelled payment's are cancelled; rejected ones
+    stay rejected."""
     if payment_status is TxSts.CANC:
         return TxSts.CANC.value
-    return TxSts.ACSC.value if tx_status is TxSts.ACSP else tx_status.value
+    return TxSts.ACSC.value if tx_status is TxSts.ACSP and settled else tx_status.value
 
 
 def _reasons(reasons: tuple[Reason, ...]) -> list[iso20022.StatusReason]:
@@ -40,31 +41,32 @@ def _reasons(reasons: tuple[Reason, ...]) -> list[iso20022.StatusReason]:
 def pacs002_released(payment: Payment) -> bytes:
     """The pacs.002 of a decided payment: a status per transaction (group status ACSC, PART
     or RJCT follows) for a multi-transaction message, else one status."""
+    return _pacs002_of(payment, report_msg_id(payment.id), payment.modified_on, settled=True)
+
+
+def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
+    """A pacs.002 of the payment's current state, answering a pacs.028 (never archived:
+    a snapshot of a moment; the events are the record): each transaction's own status, as
+    the released report gives them, its accepted ones settled only once released."""
+    msg_id = answer_id("PFS", payment.id, status_request_msg_id)
+    return _pacs002_of(payment, msg_id, datetime.now(UTC), settled=payment.is_released)
+
+
+def _pacs002_of(payment: Payment, msg_id: str, created_at: datetime, settled: bool) -> bytes:
     if len(payment.transactions) > 1:
         return iso20022.build_pacs002(
             payment.credit_transfer,
-            msg_id=report_msg_id(payment.id),
-            created_at=payment.modified_on,
+            msg_id=msg_id,
+            created_at=created_at,
             tx_statuses=[
                 iso20022.TxStatus(
-                    status=released_status(payment.tx_sts, TxSts(o.status)),
+                    status=released_status(payment.tx_sts, TxSts(o.status), settled),
                     reasons=tuple(_reasons(o.reasons)),
                 )
                 for o in payment.transactions
             ],
         )
-    return _pacs002(
-        payment, released_status(payment.tx_sts, payment.tx_sts), report_msg_id(payment.id), payment.modified_on
-    )
-
-
-def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
-    """A pacs.002 of the payment's current state, answering a pacs.028 (never archived:
-    a snapshot of a moment; the events are the record)."""
-    status = payment.tx_sts.value
-    if payment.tx_sts is TxSts.ACSP and payment.is_released:
-        status = TxSts.ACSC.value
-    return _pacs002(payment, status, answer_id("PFS", payment.id, status_request_msg_id), datetime.now(UTC))
+    return _pacs002(payment, released_status(payment.tx_sts, payment.tx_sts, settled), msg_id, created_at)
 
 
 def _pacs002(payment: Payment, status: str, msg_id: str, created_at: datetime) -> bytes:
