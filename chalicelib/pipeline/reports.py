@@ -90,14 +90,19 @@ def camt029(
     rejection: str | None,
     narrative: str,
 ) -> bytes:
-    """The resolution of investigation answering a cancellation case (CNCL or RJCR)."""
+    """The resolution of investigation answering a cancellation case (CNCL or RJCR) for each
+    entry naming this payment (`names`). An entry of the same camt.056 naming another
+    transaction is rejected NOOR (original transaction never received, by this payment): this
+    answer cancels nothing of its, so it is not reported ACCR; the resolution is then PECR."""
+    ours = iso20022.CancellationOutcome(
+        "RJCR" if resolution == "RJCR" else "ACCR", rejection, narrative if rejection == "NARR" else None
+    )
+    other = iso20022.CancellationOutcome("RJCR", "NOOR", None)
     return iso20022.build_camt029(
         request,
         assignment_id=answer_id("PFC", payment.id, case),
         created_at=created_at,
-        status="RJCR" if resolution == "RJCR" else "CNCL",
-        reason_code=rejection,
-        narrative=narrative if rejection == "NARR" else None,
+        outcomes=[ours if names(entry, payment) else other for entry in request.transactions],
     )
 
 
@@ -112,11 +117,6 @@ def pacs004(payment: Payment, case: str, created_at: datetime) -> bytes:
         settlement_date=created_at.date(),
         reason_code="FOCR",
     )
-
-
-def refers_to(request: iso20022.CancellationRequest, payment: Payment) -> bool:
-    """Whether a camt.056 names this payment: one of its entries does (see `names`)."""
-    return any(names(entry, payment) for entry in request.transactions)
 
 
 def names(entry: iso20022.CancelledTransaction, payment: Payment) -> bool:

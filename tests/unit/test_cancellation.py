@@ -163,6 +163,51 @@ def test_cancelling_a_payment_without_instructing_agent_is_answered():
     assert resolution(answer) == ("CNCL", [])
 
 
+def test_a_camt056_entry_naming_another_transaction_is_rejected_noor_not_cancelled():
+    """One camt.056, two entries: this payment's and another UETR/EndToEndId/MsgId. The payment
+    is cancelled; the other entry is answered RJCR NOOR (this answer cancelled nothing of it),
+    so the resolution is PECR (partially executed)."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = accepted_not_released(p)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    ours = re.search(r"<TxInf>.*?</TxInf>", camt056, flags=re.S).group(0)
+    other = (
+        ours.replace("32e0a499-6667-431e-ae98-1e0782016094", "0b1f7d0e-1111-4222-8333-444455556666")
+        .replace("INV-2026-0415-001", "SOMEONE-ELSES-E2E")
+        .replace("PFW-20260415-000123", "OTHER-MSG")
+    )
+    p.submit(tx, "camt.056", camt056.replace(ours, ours + other).encode(), OWNER)
+    assert p.payments.get_payment(tx).tx_sts is TxSts.CANC
+    answer = p.status_report(tx, OWNER, "camt.029")
+    validate_camt029(answer)
+    entries = [
+        (
+            t.findtext("c:OrgnlUETR", namespaces=CAMT029),
+            t.findtext("c:TxCxlSts", namespaces=CAMT029),
+            t.xpath("c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029),
+        )
+        for t in etree.fromstring(answer).findall(".//c:TxInfAndSts", namespaces=CAMT029)
+    ]
+    assert entries == [
+        ("32e0a499-6667-431e-ae98-1e0782016094", "ACCR", []),
+        ("0b1f7d0e-1111-4222-8333-444455556666", "RJCR", ["NOOR"]),
+    ]
+    assert resolution(answer) == ("PECR", ["NOOR"])
+
+
+def test_the_reason_of_a_camt056_entry_naming_another_transaction_is_not_this_payments():
+    """After release, this payment's entry asks CUST (refused), another's DUPL: the payment is
+    not returned for the other entry's reason."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = settled(p)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    ours = re.search(r"<TxInf>.*?</TxInf>", camt056, flags=re.S).group(0)
+    other = ours.replace("32e0a499-6667-431e-ae98-1e0782016094", "0b1f7d0e-1111-4222-8333-444455556666")
+    p.submit(tx, "camt.056", camt056.replace(ours, other + ours.replace("DUPL", "CUST")).encode(), OWNER)
+    assert not p.payments.get_payment(tx).is_returned
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["NOOR", "CUST"])
+
+
 def mends(p) -> list[StepMessage]:
     """The return checks on the deadlines queue, as DeadlineReached receives them."""
     return [StepMessage(UUID(b["transaction_id"]), b) for b, _ in p.adapters.deadlines.sent if b.get("mend")]
