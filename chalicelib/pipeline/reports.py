@@ -28,8 +28,8 @@ def report_msg_id(transaction_id: UUID) -> str:
 def released_status(payment_status: TxSts, tx_status: TxSts, settled: bool = True) -> str:
     """What a report says of a transaction: accepted ones are settled (ACSC) once released
     (`settled`), in process (ACSP) before; a cancelled payment's are cancelled; rejected ones
-    stay rejected."""
-    if payment_status is TxSts.CANC:
+    stay rejected (with their own reasons), in a cancelled payment too."""
+    if payment_status is TxSts.CANC and tx_status is not TxSts.RJCT:
         return TxSts.CANC.value
     return TxSts.ACSC.value if tx_status is TxSts.ACSP and settled else tx_status.value
 

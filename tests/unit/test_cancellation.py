@@ -13,7 +13,7 @@ from lxml import etree
 from chalicelib.api import status_of
 from chalicelib.domain import Payment, TxSts
 from chalicelib.domain.position import position_id
-from chalicelib.iso20022 import validate_camt029, validate_pacs004
+from chalicelib.iso20022 import validate_camt029, validate_pacs002, validate_pacs004
 from chalicelib.pipeline.cancel import MEND_RETURN_DELAY_S, Cancel
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
@@ -206,6 +206,21 @@ def test_the_reason_of_a_camt056_entry_naming_another_transaction_is_not_this_pa
     p.submit(tx, "camt.056", camt056.replace(ours, other + ours.replace("DUPL", "CUST")).encode(), OWNER)
     assert not p.payments.get_payment(tx).is_returned
     assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["NOOR", "CUST"])
+
+
+def test_a_cancelled_part_payment_reports_its_rejected_transaction_rejected_with_its_reason():
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    body = redated((EVENTS / "pacs008_two_txs.xml").read_bytes()).replace(b">99.5<", b">99.555<")  # tx 2: CH20
+    tx = accepted_not_released(p, body)
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    drain(p)
+    report = p.status_report(tx, OWNER)
+    validate_pacs002(report)
+    entries = [
+        (t.findtext("p:TxSts", namespaces=PACS002), t.xpath("p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=PACS002))
+        for t in etree.fromstring(report).findall(".//p:TxInfAndSts", namespaces=PACS002)
+    ]
+    assert entries == [("CANC", []), ("RJCT", ["CH20"])]
 
 
 def mends(p) -> list[StepMessage]:
