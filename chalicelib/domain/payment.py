@@ -288,7 +288,8 @@ class Payment(Aggregate):
     def time_out(self, reason_code: str, narrative: str, deadline: str) -> None:
         """Not released within its SLA (`deadline`, ISO 8601): rejected with `reason_code`
         (chalicelib/pipeline/timeouts.py says which), then released as any rejection.
-        Every transaction still undecided or accepted is rejected with it."""
+        Every transaction still undecided or accepted is rejected with it; one already
+        rejected keeps its own reasons (the rules' CH20 says more than the timeout)."""
         self.check_can_time_out()
         reason = Reason(reason_code, narrative)
         self.timed_out_at = self.tx_sts.value
@@ -296,7 +297,9 @@ class Payment(Aggregate):
         self.reason_code = reason_code
         self.narrative = narrative
         self.rejected_at_step = "timeout"
-        self.transactions = tuple(TxOutcome("RJCT", (reason,), o.reserved) for o in self.transactions)
+        self.transactions = tuple(
+            o if o.status == TxSts.RJCT.value else TxOutcome("RJCT", (reason,), o.reserved) for o in self.transactions
+        )
         self.tx_sts = TxSts.RJCT
 
     @event("Submitted")

@@ -156,11 +156,14 @@ class Builder:
             self.sub(self.sub(fin, "Othr"), "Id", text(ident, 35))
 
     def party(self, parent: etree._Element, name: str, ident: str | None, scheme: str | None) -> bool:
-        """Party40Choice: an agent (Agt) or, for scheme "Pty", a party known by name."""
+        """Party40Choice: an agent (Agt) or, for scheme "Pty" or "Pty:LEI", a party known by
+        name or by its LEI."""
         if not ident:
             return False
         if scheme == "Pty":
             self.sub(self.sub(self.sub(parent, name), "Pty"), "Nm", text(ident, 140))
+        elif scheme == "Pty:LEI":
+            self.sub(self.sub(self.sub(self.sub(self.sub(parent, name), "Pty"), "Id"), "OrgId"), "LEI", ident)
         else:
             self.agent(self.sub(parent, name), "Agt", ident, scheme)
         return True

@@ -104,7 +104,8 @@ class Finder:
         return other, f"Othr:{name}" if name else "Othr"
 
     def party(self, el: etree._Element | None, path: str) -> tuple[str | None, str | None]:
-        """Party40Choice / Party50Choice: Agt (an agent) or Pty (a party: name or BIC)."""
+        """Party40Choice / Party50Choice: Agt (an agent) or Pty (a party: BIC, LEI or name;
+        scheme "Pty:LEI" or "Pty", so that an answer names it the same way)."""
         choice = self.find(el, path)
         if choice is None:
             return None, None
@@ -114,6 +115,9 @@ class Finder:
         bic = self.text(pty, "Id/OrgId/AnyBIC", 11, strip=True)
         if bic:
             return bic, "BICFI"
+        lei = self.text(pty, "Id/OrgId/LEI", 20, strip=True)
+        if lei:
+            return lei, "Pty:LEI"
         name = self.text(pty, "Nm", 140)
         return (name, "Pty") if name else (None, None)
 

@@ -97,7 +97,8 @@ def build_camt029(
     (ACCR/RJCR/PDCR) with ``reason_code``/``narrative``; or give ``outcomes``, one per
     request transaction, and the resolution is derived (``resolution_of``) unless given.
     Assgnmt: our Assgnr is ``assigner_bic`` (else the request's assignee), our Assgne is the
-    request's assigner. RslvdCase is the request's Case (else its Assgnmt Id and assigner).
+    request's assigner (a party the request does not identify is an empty Pty, see `_party`).
+    RslvdCase is the request's Case (else its Assgnmt Id and assigner).
     Raises ValueError for arguments the schema or the code lists would refuse.
     """
     req = request if isinstance(request, CancellationRequest) else CancellationRequest.from_dict(dict(request))
@@ -120,8 +121,6 @@ def build_camt029(
     assignment_id = identifier(assignment_id, "assignment_id")
     if assigner_bic is not None:
         check(BIC, assigner_bic, "assigner_bic")
-    if not req.assigner:
-        raise ValueError("the cancellation request names no assigner to answer")
 
     b = _B
     doc = b.document()
@@ -130,16 +129,16 @@ def build_camt029(
     b.sub(asg, "Id", assignment_id)
     if assigner_bic:
         b.party(asg, "Assgnr", assigner_bic, "BICFI")
-    elif not b.party(asg, "Assgnr", req.assignee, req.assignee_scheme):
-        raise ValueError("the cancellation request names no assignee: pass assigner_bic")
-    b.party(asg, "Assgne", req.assigner, req.assigner_scheme)
+    else:
+        _party(asg, "Assgnr", req.assignee, req.assignee_scheme)
+    _party(asg, "Assgne", req.assigner, req.assigner_scheme)
     b.sub(asg, "CreDtTm", iso(created_at, "created_at"))
     case = b.sub(rsl, "RslvdCase")
     b.sub(case, "Id", req.case_id or req.assignment_id)
     if req.case_id and req.case_creator:
         b.party(case, "Cretr", req.case_creator, req.case_creator_scheme)
     else:
-        b.party(case, "Cretr", req.assigner, req.assigner_scheme)
+        _party(case, "Cretr", req.assigner, req.assigner_scheme)
     b.sub(b.sub(rsl, "Sts"), "Conf", status)
 
     dtls = b.sub(rsl, "CxlDtls")
@@ -175,6 +174,15 @@ def build_camt029(
 def validate_camt029(data: bytes) -> None:
     """Parse (securely) and validate a camt.029.001.09; raise MessageRejected if invalid."""
     schemas.validate(parse_xml(data), CAMT029)
+
+
+def _party(parent: etree._Element, name: str, ident: str | None, scheme: str | None) -> None:
+    """A party the answer must name (Assgnr, Assgne, Cretr are required), named as the request
+    named it; one the request did not identify (a Pty with only an address, an Othr id, or
+    nothing; a payment with no InstgAgt) is an empty Pty, which the XSD allows (every element
+    of PartyIdentification135 is optional): the case is answered, not failed on every retry."""
+    if not _B.party(parent, name, ident, scheme):
+        _B.sub(_B.sub(parent, name), "Pty")
 
 
 def _is_group(tx: CancelledTransaction) -> bool:

@@ -151,7 +151,8 @@ class MendReturn:
 
 @dataclass(frozen=True)
 class SubmitCancellation:
-    """POST /inbox with a camt.056: answered at once; the camt.029 is then at /outbox."""
+    """POST /inbox with a camt.056: answered at once; the camt.029 is then at /outbox. Entries
+    naming other transactions are answered RJCR NOOR (`reports.camt029`), never cancelled."""
 
     cancel: Cancel
     max_message_bytes: int
@@ -164,8 +165,10 @@ class SubmitCancellation:
             raise InvalidCancellationRequest(f"{r.reason_code}: {r.narrative}") from None
         assert isinstance(request, iso20022.CancellationRequest)
         payment = self.cancel.uow.payments.get_payment(transaction_id, owner)
-        if not reports.refers_to(request, payment):
+        ours = [t for t in request.transactions if reports.names(t, payment)]
+        if not ours:
             raise CancellationDoesNotMatch()
-        reason = next((t.reason_code for t in request.transactions if t.reason_code), None) or "CUST"
+        # the reason of an entry naming this payment (another entry's is not its own)
+        reason = next((t.reason_code for t in ours if t.reason_code), None) or "CUST"
         _, digest = self.cancel.archive.put("inbound", body)  # content-addressed: the event's hash finds it
         return self.cancel(transaction_id, owner, reason, request=request, request_sha256=digest)

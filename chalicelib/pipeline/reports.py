@@ -26,12 +26,13 @@ def report_msg_id(transaction_id: UUID) -> str:
     return f"PF{transaction_id.hex}"[:35]
 
 
-def released_status(payment_status: TxSts, tx_status: TxSts) -> str:
-    """What the released report says of a transaction: accepted ones are settled (ACSC);
-    a cancelled payment's are cancelled; rejected ones stay rejected."""
-    if payment_status is TxSts.CANC:
+def released_status(payment_status: TxSts, tx_status: TxSts, settled: bool = True) -> str:
+    """What a report says of a transaction: accepted ones are settled (ACSC) once released
+    (`settled`), in process (ACSP) before; a cancelled payment's are cancelled; rejected ones
+    stay rejected (with their own reasons), in a cancelled payment too."""
+    if payment_status is TxSts.CANC and tx_status is not TxSts.RJCT:
         return TxSts.CANC.value
-    return TxSts.ACSC.value if tx_status is TxSts.ACSP else tx_status.value
+    return TxSts.ACSC.value if tx_status is TxSts.ACSP and settled else tx_status.value
 
 
 def _reasons(reasons: tuple[Reason, ...]) -> list[iso20022.StatusReason]:
@@ -41,31 +42,32 @@ def _reasons(reasons: tuple[Reason, ...]) -> list[iso20022.StatusReason]:
 def pacs002_released(payment: Payment) -> bytes:
     """The pacs.002 of a decided payment: a status per transaction (group status ACSC, PART
     or RJCT follows) for a multi-transaction message, else one status."""
+    return _pacs002_of(payment, report_msg_id(payment.id), payment.modified_on, settled=True)
+
+
+def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
+    """A pacs.002 of the payment's current state, answering a pacs.028 (never archived:
+    a snapshot of a moment; the events are the record): each transaction's own status, as
+    the released report gives them, its accepted ones settled only once released."""
+    msg_id = answer_id("PFS", payment.id, status_request_msg_id)
+    return _pacs002_of(payment, msg_id, datetime.now(UTC), settled=payment.is_released)
+
+
+def _pacs002_of(payment: Payment, msg_id: str, created_at: datetime, settled: bool) -> bytes:
     if len(payment.transactions) > 1:
         return iso20022.build_pacs002(
             payment.credit_transfer,
-            msg_id=report_msg_id(payment.id),
-            created_at=payment.modified_on,
+            msg_id=msg_id,
+            created_at=created_at,
             tx_statuses=[
                 iso20022.TxStatus(
-                    status=released_status(payment.tx_sts, TxSts(o.status)),
+                    status=released_status(payment.tx_sts, TxSts(o.status), settled),
                     reasons=tuple(_reasons(o.reasons)),
                 )
                 for o in payment.transactions
             ],
         )
-    return _pacs002(
-        payment, released_status(payment.tx_sts, payment.tx_sts), report_msg_id(payment.id), payment.modified_on
-    )
-
-
-def pacs002_now(payment: Payment, status_request_msg_id: str) -> bytes:
-    """A pacs.002 of the payment's current state, answering a pacs.028 (never archived:
-    a snapshot of a moment; the events are the record)."""
-    status = payment.tx_sts.value
-    if payment.tx_sts is TxSts.ACSP and payment.is_released:
-        status = TxSts.ACSC.value
-    return _pacs002(payment, status, answer_id("PFS", payment.id, status_request_msg_id), datetime.now(UTC))
+    return _pacs002(payment, released_status(payment.tx_sts, payment.tx_sts, settled), msg_id, created_at)
 
 
 def _pacs002(payment: Payment, status: str, msg_id: str, created_at: datetime) -> bytes:
@@ -89,14 +91,19 @@ def camt029(
     rejection: str | None,
     narrative: str,
 ) -> bytes:
-    """The resolution of investigation answering a cancellation case (CNCL or RJCR)."""
+    """The resolution of investigation answering a cancellation case (CNCL or RJCR) for each
+    entry naming this payment (`names`). An entry of the same camt.056 naming another
+    transaction is rejected NOOR (original transaction never received, by this payment): this
+    answer cancels nothing of its, so it is not reported ACCR; the resolution is then PECR."""
+    ours = iso20022.CancellationOutcome(
+        "RJCR" if resolution == "RJCR" else "ACCR", rejection, narrative if rejection == "NARR" else None
+    )
+    other = iso20022.CancellationOutcome("RJCR", "NOOR", None)
     return iso20022.build_camt029(
         request,
         assignment_id=answer_id("PFC", payment.id, case),
         created_at=created_at,
-        status="RJCR" if resolution == "RJCR" else "CNCL",
-        reason_code=rejection,
-        narrative=narrative if rejection == "NARR" else None,
+        outcomes=[ours if names(entry, payment) else other for entry in request.transactions],
     )
 
 
@@ -121,14 +128,28 @@ def pacs004(payment: Payment, case: str, created_at: datetime) -> bytes:
     )
 
 
-def refers_to(request: iso20022.CancellationRequest, payment: Payment) -> bool:
-    """Whether a camt.056 names this payment (by UETR, EndToEndId or MsgId)."""
+def names(entry: iso20022.CancelledTransaction, payment: Payment) -> bool:
+    """Whether one camt.056 entry names this payment: every identifier it gives matches (its
+    OrgnlMsgId the message's, its UETR and EndToEndId one same transaction's), so that an
+    entry for another UETR is not taken for this payment because both share an EndToEndId
+    such as NOTPROVIDED (as `find_for_status_request` answers a pacs.028). InstrId and TxId
+    are point to point (each agent may reassign them): not compared. An entry with
+    neither names the message by its OrgnlMsgId alone."""
     ct = payment.credit_transfer
     if ct is None:
         return False
-    ids = {ct.msg_id} | {i for t in ct.transactions for i in (t.uetr, t.end_to_end_id)}
-    ids -= {None, ""}
-    return any({t.original_uetr, t.original_end_to_end_id, t.original_msg_id} & ids for t in request.transactions)
+    if entry.original_msg_id and entry.original_msg_id != ct.msg_id:
+        return False
+    ids = {"end_to_end_id": entry.original_end_to_end_id, "uetr": entry.original_uetr}
+    given = {k: v for k, v in ids.items() if v}
+    if not given:
+        return bool(entry.original_msg_id)
+    return any(all(_same(k, getattr(t, k), v) for k, v in given.items()) for t in ct.transactions)
+
+
+def _same(key: str, recorded: str | None, asked: str) -> bool:
+    """A UETR is a UUID, in either case; an EndToEndId is text, compared as it is."""
+    return (recorded or "").lower() == asked.lower() if key == "uetr" else recorded == asked
 
 
 def synthetic_request(payment: Payment, reason_code: str, case_id: str | None) -> iso20022.CancellationRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from unittest import mock
 from uuid import UUID
@@ -12,7 +13,7 @@ from lxml import etree
 from chalicelib.api import status_of
 from chalicelib.domain import Payment, TxSts
 from chalicelib.domain.position import position_id
-from chalicelib.iso20022 import validate_pacs004
+from chalicelib.iso20022 import validate_camt029, validate_pacs002, validate_pacs004
 from chalicelib.pipeline.cancel import MEND_RETURN_DELAY_S, Cancel
 from chalicelib.pipeline.errors import ApplicationError
 from chalicelib.pipeline.messages import StepMessage
@@ -25,11 +26,11 @@ CAMT029 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09"}
 PACS002 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 
 
-def accepted_not_released(p):
+def accepted_not_released(p, body: bytes | None = None):
     """A payment the processing step accepted; its release is still queued (the service's
     steps hand over by queue, so that a payment can be held at a step)."""
     tx = p.issue_transaction("pacs.008", "r", OWNER).id
-    p.submit(tx, "pacs.008", redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
+    p.submit(tx, "pacs.008", body or redated((EVENTS / "pacs008_bare.xml").read_bytes()), OWNER)
     _, _, body = p.adapters.incoming.sent.pop(0)
     p.incoming(StepMessage(tx, body))
     _, _, body = p.adapters.processing.sent.pop(0)
@@ -157,6 +158,108 @@ def test_a_camt056_for_another_payment_or_nothing_to_cancel_is_a_clear_error():
     with pytest.raises(ApplicationError) as e:
         p.cancel(fresh_tx, OWNER, "DUPL")
     assert e.value.error_code == "NOTHING_TO_CANCEL"
+
+
+def test_a_camt056_for_another_uetr_sharing_an_end_to_end_id_such_as_notprovided_does_not_match():
+    """Every identifier an entry gives must match: a camt.056 naming UETR u2 and EndToEndId
+    NOTPROVIDED does not name (nor cancel) the payment of UETR u1 and EndToEndId NOTPROVIDED."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    body = redated((EVENTS / "pacs008_bare.xml").read_bytes()).decode()
+    body = re.sub(r"<EndToEndId>[^<]*</EndToEndId>", "<EndToEndId>NOTPROVIDED</EndToEndId>", body)
+    tx = accepted_not_released(p, body.encode())
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    camt056 = re.sub(r"<OrgnlEndToEndId>[^<]*<", "<OrgnlEndToEndId>NOTPROVIDED<", camt056)
+    other = camt056.replace("32e0a499-6667-431e-ae98-1e0782016094", "0b1f7d0e-1111-4222-8333-444455556666")
+    with pytest.raises(ApplicationError) as e:
+        p.submit(tx, "camt.056", other.encode(), OWNER)
+    assert status_of(e.value)[:2] == (409, "CANCELLATION_DOES_NOT_MATCH")
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    p.submit(tx, "camt.056", camt056.encode(), OWNER)  # the same entry with this payment's UETR names it
+    assert p.payments.get_payment(tx).tx_sts is TxSts.CANC
+
+
+def test_a_camt056_whose_assigner_is_known_by_its_lei_is_answered():
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = accepted_not_released(p)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    lei = "<Assgnr><Pty><Id><OrgId><LEI>529900T8BM49AURSDO55</LEI></OrgId></Id></Pty></Assgnr>"
+    camt056 = re.sub(r"<Assgnr>.*?</Assgnr>", lei, camt056, flags=re.S)
+    p.submit(tx, "camt.056", camt056.encode(), OWNER)
+    answer = p.status_report(tx, OWNER, "camt.029")
+    validate_camt029(answer)
+    assert resolution(answer) == ("CNCL", [])
+    assert etree.fromstring(answer).xpath("//c:Assgne//c:LEI/text()", namespaces=CAMT029) == ["529900T8BM49AURSDO55"]
+
+
+def test_cancelling_a_payment_without_instructing_agent_is_answered():
+    """InstgAgt is optional in the pacs.008 XSD: the answer's Assgne is then an unnamed party."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    body = redated((EVENTS / "pacs008_bare.xml").read_bytes()).decode()
+    tx = accepted_not_released(p, re.sub(r"<InstgAgt>.*?</InstgAgt>", "", body, flags=re.S).encode())
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    answer = p.status_report(tx, OWNER, "camt.029")
+    validate_camt029(answer)
+    assert resolution(answer) == ("CNCL", [])
+
+
+def test_a_camt056_entry_naming_another_transaction_is_rejected_noor_not_cancelled():
+    """One camt.056, two entries: this payment's and another UETR/EndToEndId/MsgId. The payment
+    is cancelled; the other entry is answered RJCR NOOR (this answer cancelled nothing of it),
+    so the resolution is PECR (partially executed)."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = accepted_not_released(p)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    ours = re.search(r"<TxInf>.*?</TxInf>", camt056, flags=re.S).group(0)
+    other = (
+        ours.replace("32e0a499-6667-431e-ae98-1e0782016094", "0b1f7d0e-1111-4222-8333-444455556666")
+        .replace("INV-2026-0415-001", "SOMEONE-ELSES-E2E")
+        .replace("PFW-20260415-000123", "OTHER-MSG")
+    )
+    p.submit(tx, "camt.056", camt056.replace(ours, ours + other).encode(), OWNER)
+    assert p.payments.get_payment(tx).tx_sts is TxSts.CANC
+    answer = p.status_report(tx, OWNER, "camt.029")
+    validate_camt029(answer)
+    entries = [
+        (
+            t.findtext("c:OrgnlUETR", namespaces=CAMT029),
+            t.findtext("c:TxCxlSts", namespaces=CAMT029),
+            t.xpath("c:CxlStsRsnInf/c:Rsn/c:Cd/text()", namespaces=CAMT029),
+        )
+        for t in etree.fromstring(answer).findall(".//c:TxInfAndSts", namespaces=CAMT029)
+    ]
+    assert entries == [
+        ("32e0a499-6667-431e-ae98-1e0782016094", "ACCR", []),
+        ("0b1f7d0e-1111-4222-8333-444455556666", "RJCR", ["NOOR"]),
+    ]
+    assert resolution(answer) == ("PECR", ["NOOR"])
+
+
+def test_the_reason_of_a_camt056_entry_naming_another_transaction_is_not_this_payments():
+    """After release, this payment's entry asks CUST (refused), another's DUPL: the payment is
+    not returned for the other entry's reason."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = settled(p)
+    camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
+    ours = re.search(r"<TxInf>.*?</TxInf>", camt056, flags=re.S).group(0)
+    other = ours.replace("32e0a499-6667-431e-ae98-1e0782016094", "0b1f7d0e-1111-4222-8333-444455556666")
+    p.submit(tx, "camt.056", camt056.replace(ours, other + ours.replace("DUPL", "CUST")).encode(), OWNER)
+    assert not p.payments.get_payment(tx).is_returned
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("RJCR", ["NOOR", "CUST"])
+
+
+def test_a_cancelled_part_payment_reports_its_rejected_transaction_rejected_with_its_reason():
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    body = redated((EVENTS / "pacs008_two_txs.xml").read_bytes()).replace(b">99.5<", b">99.555<")  # tx 2: CH20
+    tx = accepted_not_released(p, body)
+    assert p.cancel(tx, OWNER, "DUPL").resolution == "CNCL"
+    drain(p)
+    report = p.status_report(tx, OWNER)
+    validate_pacs002(report)
+    entries = [
+        (t.findtext("p:TxSts", namespaces=PACS002), t.xpath("p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=PACS002))
+        for t in etree.fromstring(report).findall(".//p:TxInfAndSts", namespaces=PACS002)
+    ]
+    assert entries == [("CANC", []), ("RJCT", ["CH20"])]
 
 
 def mends(p) -> list[StepMessage]:

@@ -141,6 +141,34 @@ def test_our_bic_can_be_given(request_):
     assert _x(data, "//c:Assgnmt/c:Assgnr//c:BICFI") == ["PFLWGB2LXXX"]
 
 
+def _with_assigner(assgnr: str) -> CancellationRequest:
+    raw = (EVENTS / "camt056_cancel.xml").read_text()
+    start, end = raw.index("<Assgnr>"), raw.index("</Assgnr>") + len("</Assgnr>")
+    return read_message((raw[:start] + f"<Assgnr>{assgnr}</Assgnr>" + raw[end:]).encode())
+
+
+def test_an_assigner_known_by_its_lei_is_answered_by_its_lei():
+    """Assgnr/Pty/Id/OrgId/LEI (PartyIdentification135) is schema-valid: read, and named back."""
+    req = _with_assigner("<Pty><Id><OrgId><LEI>529900T8BM49AURSDO55</LEI></OrgId></Id></Pty>")
+    assert (req.assigner, req.assigner_scheme) == ("529900T8BM49AURSDO55", "Pty:LEI")
+    data = build_camt029(req, assignment_id="R", created_at=AT, status="CNCL")
+    validate_camt029(data)
+    assert _x(data, "//c:Assgnmt/c:Assgne/c:Pty/c:Id/c:OrgId/c:LEI") == ["529900T8BM49AURSDO55"]
+
+
+@pytest.mark.parametrize("assgnr", ["<Pty/>", "<Pty><CtryOfRes>DE</CtryOfRes></Pty>"])
+def test_an_assigner_the_request_does_not_identify_is_answered_as_an_unnamed_party(assgnr):
+    """Every element of PartyIdentification135 is optional: such a request is answered (an
+    empty Pty), not refused on every retry."""
+    req = _with_assigner(assgnr)
+    assert req.assigner is None
+    data = build_camt029(req, assignment_id="R", created_at=AT, status="CNCL")
+    validate_camt029(data)
+    doc = etree.fromstring(data)
+    assert [len(e) for e in doc.xpath("//c:Assgnmt/c:Assgne/c:Pty", namespaces=NS)] == [0]
+    assert _x(data, "//c:Assgnmt/c:Assgnr//c:BICFI") == ["BNPAFRPPXXX"]
+
+
 def test_answer_to_a_fedwire_request_keeps_clearing_member_ids(samples_dir):
     raw = (samples_dir / "valid/fedwire_camt056_returnscn1.xml").read_bytes()
     req = read_message(raw.replace(b"camt.056.001.08", b"camt.056.001.09"))

@@ -9,6 +9,8 @@ from lxml import etree
 from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
 from chalicelib.iso20022 import validate_pacs002
+from chalicelib.pipeline import reports
+from chalicelib.pipeline.messages import StepMessage
 from tests.messages import fresh
 from tests.unit.fakes import drain, memory_service
 
@@ -24,7 +26,10 @@ def pay(p, body: bytes):
 
 
 def report(p, tx) -> tuple[str | None, list[tuple[str, list[str]]]]:
-    raw = p.status_report(tx, OWNER)
+    return statuses(p.status_report(tx, OWNER))
+
+
+def statuses(raw: bytes) -> tuple[str | None, list[tuple[str, list[str]]]]:
     validate_pacs002(raw)
     doc = etree.fromstring(raw)
     per_tx = [
@@ -50,6 +55,23 @@ def test_one_bad_transaction_is_rejected_alone_and_the_group_is_part():
     assert group == "PART" and per_tx == [("ACSC", []), ("RJCT", ["CH20"])]
     position = p.liquidity.positions.repository.get(position_id("DEUTDEFFXXX", "EUR"))
     assert position.used == Decimal("1234.56")  # only the accepted transaction holds liquidity
+
+
+def test_a_status_request_is_answered_with_each_transactions_own_status():
+    """The pacs.002 answering a pacs.028 says what the released one says of each transaction
+    (before release, the accepted one is still in process)."""
+    p = memory_service(step_handoff="queue")
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", fresh("pacs008_two_txs.xml").replace(b">99.5<", b">99.555<"), OWNER)
+    for step in ("incoming", "processing"):
+        _, _, msg = getattr(p.adapters, step).sent.pop(0)
+        getattr(p, step)(StepMessage(tx, msg))
+    now = reports.pacs002_now(p.payments.get_payment(tx), "STSREQ-1")
+    assert statuses(now) == ("PART", [("ACSP", []), ("RJCT", ["CH20"])])
+    drain(p)
+    assert report(p, tx) == ("PART", [("ACSC", []), ("RJCT", ["CH20"])])
+    now = reports.pacs002_now(p.payments.get_payment(tx), "STSREQ-2")
+    assert statuses(now) == ("PART", [("ACSC", []), ("RJCT", ["CH20"])])
 
 
 def test_a_group_level_fault_rejects_every_transaction():

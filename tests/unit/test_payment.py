@@ -3,7 +3,7 @@
 import pytest
 
 from chalicelib.domain import IllegalTransition, MessageMismatch, Payment, PaymentError, TxSts
-from chalicelib.domain.models import CreditTransfer, Reason, Transaction, Verdict
+from chalicelib.domain.models import CreditTransfer, Reason, Transaction, TxOutcome, Verdict
 
 CT = CreditTransfer(
     message_type="pacs.008.001.08",
@@ -95,3 +95,12 @@ def test_a_rejection_needs_reason_codes_and_keeps_them_all():
         and [r.code for r in p.reasons] == ["AGNT", "AC01"]
         and p.checks == (Verdict("r", True),)
     )
+
+
+def test_a_timeout_rejects_the_accepted_transactions_and_keeps_the_reasons_of_the_rejected_ones():
+    p = received()
+    ch20 = Reason("CH20", "too many decimals")
+    p.accept(checks=[], transactions=[TxOutcome("ACSP", (), reserved=True), TxOutcome("RJCT", (ch20,))])
+    p.time_out("AB06", "SLA", deadline="2026-01-01T00:00:00+00:00")
+    ab06 = Reason("AB06", "SLA")
+    assert p.tx_sts is TxSts.RJCT and p.transactions == (TxOutcome("RJCT", (ab06,), True), TxOutcome("RJCT", (ch20,)))
