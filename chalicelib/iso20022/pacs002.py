@@ -63,7 +63,8 @@ def group_status_of(statuses: Sequence[str]) -> str:
     """OrgnlGrpInfAndSts/GrpSts (ExternalPaymentGroupStatus1Code) for per-transaction statuses:
     all the same -> that status; all accepted -> the least advanced (ACSP before ACSC);
     some accepted and others not (rejected or pending) -> PART; none accepted but some
-    pending -> PDNG; otherwise RJCT."""
+    pending -> PDNG; none accepted but some cancelled (the rest rejected before) -> CANC, as
+    the payment is; otherwise RJCT."""
     distinct = set(statuses)
     if not distinct:
         raise ValueError("no transaction statuses")
@@ -74,7 +75,9 @@ def group_status_of(statuses: Sequence[str]) -> str:
         return accepted[0]
     if accepted:
         return "PART"
-    return "PDNG" if "PDNG" in distinct else "RJCT"
+    if "PDNG" in distinct:
+        return "PDNG"
+    return "CANC" if "CANC" in distinct else "RJCT"
 
 
 def build_pacs002(

@@ -260,6 +260,7 @@ def test_a_cancelled_part_payment_reports_its_rejected_transaction_rejected_with
         for t in etree.fromstring(report).findall(".//p:TxInfAndSts", namespaces=PACS002)
     ]
     assert entries == [("CANC", []), ("RJCT", ["CH20"])]
+    assert etree.fromstring(report).findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=PACS002) == "CANC"
 
 
 def mends(p) -> list[StepMessage]:

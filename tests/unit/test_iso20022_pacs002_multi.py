@@ -80,6 +80,7 @@ def test_group_status_when_all_share_an_outcome(two, statuses, group):
         (["PDNG", "ACSP"], "PART"),
         (["PDNG", "RJCT"], "PDNG"),
         (["RJCT", "RJCT"], "RJCT"),
+        (["CANC", "RJCT"], "CANC"),  # cancelled, one transaction rejected before
     ],
 )
 def test_group_status_of(statuses, expected):
