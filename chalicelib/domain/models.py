@@ -142,6 +142,12 @@ class Transaction(Plain):
     creditor_account_scheme: str | None = None
 
 
+def same_identifier(kind: str, recorded: str | None, asked: str) -> bool:
+    """Whether an identifier a request names (a pacs.028's, a camt.056's) is the recorded one:
+    a UETR (`kind` "uetr") is a UUID, in either case; an EndToEndId is text, compared as it is."""
+    return (recorded or "").lower() == asked.lower() if kind == "uetr" else recorded == asked
+
+
 @dataclass(frozen=True)
 class CreditTransfer(Plain):
     """A validated pacs.008 (FIToFICstmrCdtTrf): group header, BAH, transactions."""

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from chalicelib import iso20022
 from chalicelib.domain import Payment, TxSts
-from chalicelib.domain.models import Reason
+from chalicelib.domain.models import Reason, same_identifier
 
 
 def answer_id(prefix: str, transaction_id: UUID, case_id: str) -> str:
@@ -144,12 +144,7 @@ def names(entry: iso20022.CancelledTransaction, payment: Payment) -> bool:
     given = {k: v for k, v in ids.items() if v}
     if not given:
         return bool(entry.original_msg_id)
-    return any(all(_same(k, getattr(t, k), v) for k, v in given.items()) for t in ct.transactions)
-
-
-def _same(key: str, recorded: str | None, asked: str) -> bool:
-    """A UETR is a UUID, in either case; an EndToEndId is text, compared as it is."""
-    return (recorded or "").lower() == asked.lower() if key == "uetr" else recorded == asked
+    return any(all(same_identifier(k, getattr(t, k), v) for k, v in given.items()) for t in ct.transactions)
 
 
 def synthetic_request(payment: Payment, reason_code: str, case_id: str | None) -> iso20022.CancellationRequest:

@@ -32,6 +32,7 @@ from eventsourcing.utils import TopicError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
 from chalicelib.domain import is_payment_stream
+from chalicelib.domain.models import same_identifier
 from chalicelib.eventstore.dynamodb import stored_event_of
 from chalicelib.eventstore.newest import Newest
 from chalicelib.pipeline.batch import stream_batch
@@ -199,16 +200,11 @@ def find_for_status_request(view: TransactionView, owner: str, request: Any) -> 
         found = [
             r
             for r in _find(view, owner, {key: given[key]})
-            if all(_same(k, getattr(r, k), v) for k, v in given.items())
+            if all(same_identifier(k, getattr(r, k), v) for k, v in given.items())
         ]
         if found:
             return min(found, key=lambda r: (r.created_at, r.transaction_id)).transaction_id
     raise PaymentNotFound("no transaction of yours matches the status request")
-
-
-def _same(key: str, recorded: str | None, asked: str) -> bool:
-    """A UETR is a UUID, in either case; an EndToEndId is text, compared as it is."""
-    return (recorded or "").lower() == asked.lower() if key == "uetr" else recorded == asked
 
 
 @dataclass
