@@ -45,8 +45,14 @@ MODULE = "infra.ministack_gc"  # what `start` runs: MiniStack, collected (infra/
 
 def is_ours(pid: int) -> bool:
     """Whether `pid` is a MiniStack that `start` started: its command line runs MODULE. A pid
-    file outlives a reboot or a crash, and its pid may since name any other process. (`ps`,
-    not /proc: the same on Linux and macOS; -ww: the whole command line, never cut.)"""
+    file outlives a reboot or a crash, and its pid may since name any other process. (Linux's
+    /proc, else `ps` as on macOS; -ww: the whole command line, never cut.)"""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.parent.joinpath("self").exists():  # a /proc: the process is there or gone
+        try:
+            return MODULE in cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            return False
     ps = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False)
     return MODULE in ps.stdout.split()
 
