@@ -1,4 +1,5 @@
-"""Shared fixtures: a MiniStack of the test session's own, on a free loopback port."""
+"""Shared fixtures: a MiniStack of the test session's own, on a free loopback port; each test
+starts with the actor it found (a route called in process sets who acts, for the request)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ from pathlib import Path
 import boto3
 import pytest
 
+from chalicelib.eventstore.chain import acting
 from infra import ministack
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SAMPLES = SHARED / "iso20022" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _actor_restored():
+    """The acting client, Region and step of a route called in process stay with the test that
+    called it (on Lambda each request sets its own): later tests record as no one."""
+    with acting():
+        yield
 
 
 @pytest.fixture(scope="session")
