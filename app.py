@@ -145,7 +145,7 @@ def cancel(transaction_id, principal):
     level = svc.confirm.level(app.current_request.headers.get("x-consistency"))
     reason, case_id = api.cancellation_request(app.current_request)
     answered = svc.cancel(tx, principal.tenant, reason, case_id=case_id)
-    achieved = svc.confirm(level, svc.payments.get_payment(tx, principal.tenant), answered.archive_keys)
+    achieved = svc.confirm(level, answered.payment, answered.archive_keys)
     answer = svc.status_report(tx, principal.tenant, "camt.029", case_id=answered.case_id)  # this case's
     return Response(
         body=answer.decode("utf-8"),

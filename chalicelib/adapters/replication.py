@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.aws import peer_client
+from chalicelib.eventstore.aws import MISSING_KEY_CODES, error_code
 from chalicelib.pipeline.ports import EventKey, Replicated
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ class PeerReplicas:
             return True
         except ClientError as e:
             # Without s3:ListBucket on the peer bucket, S3 answers a missing key 403, not 404.
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code not in ("404", "NoSuchKey", "NotFound"):
+            code = error_code(e)
+            if code not in MISSING_KEY_CODES:
                 self._warn(peer, f"{code} on {kind}")
             return False
         except BotoCoreError as e:  # unreachable, timed out

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import client
+from chalicelib.eventstore.aws import MISSING_KEY_CODES, error_code
 from chalicelib.pipeline.ports import MissingObject
 
 if TYPE_CHECKING:
     from chalicelib.aws_types import S3Client
-
-
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})  # GetObject / HeadObject of a missing key
 
 
 def sha256(data: bytes) -> str:
@@ -53,7 +51,7 @@ class Archive:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as e:
-            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
+            if error_code(e) in MISSING_KEY_CODES:
                 raise MissingObject(key) from None
             raise
 
@@ -64,7 +62,7 @@ class Archive:
             self.s3.head_object(Bucket=self.bucket, Key=key)
             return True
         except ClientError as e:
-            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
+            if error_code(e) in MISSING_KEY_CODES:
                 return False
             raise
 

@@ -52,6 +52,9 @@ CLIENT_CONFIG = Config(
 # Error codes that mean the request itself is wrong (missing table or bucket,
 # malformed expression, oversized item): retrying cannot help.
 _PROGRAMMING_ERROR_CODES = frozenset({"ResourceNotFoundException", "ValidationException", "NoSuchBucket"})
+# An S3 GetObject / HeadObject of a key that is not there (404 only where the caller may
+# ListBucket the bucket; without it S3 answers 403, which the callers judge themselves).
+MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 @overload

@@ -50,7 +50,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-from chalicelib.eventstore.aws import check_unique, error_code, translated_errors
+from chalicelib.eventstore.aws import MISSING_KEY_CODES, check_unique, error_code, translated_errors
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -64,8 +64,6 @@ VERSION_DIGITS = 20
 # 412: an object exists at the key (If-None-Match: *). 409: a concurrent conditional
 # write to the same key is in flight; either way another writer owns this version.
 _EXISTS_ERROR_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-# GetObject / HeadObject of a missing key; If-Match on a missing key is NoSuchKey too.
-_MISSING_ERROR_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 # Compare-and-swap rounds on `latest`: each lost round means another writer moved it.
 LATEST_ATTEMPTS = 10
 
@@ -183,7 +181,9 @@ class S3SnapshotRecorder(AggregateRecorder):
                         **condition,  # type: ignore[arg-type]
                     )
                 except ClientError as error:
-                    if error_code(error) in _EXISTS_ERROR_CODES | _MISSING_ERROR_CODES:
+                    if (
+                        error_code(error) in _EXISTS_ERROR_CODES | MISSING_KEY_CODES
+                    ):  # If-Match on a missing key: NoSuchKey
                         continue  # moved (or removed) since read: read again
                     raise
             return
@@ -196,7 +196,7 @@ class S3SnapshotRecorder(AggregateRecorder):
             try:
                 head = self.client.head_object(Bucket=self.bucket, Key=key)
             except ClientError as error:
-                if error_code(error) in _MISSING_ERROR_CODES:
+                if error_code(error) in MISSING_KEY_CODES:
                     return None
                 raise
         return _version(head["Metadata"]), head["ETag"]
@@ -206,7 +206,7 @@ class S3SnapshotRecorder(AggregateRecorder):
             try:
                 obj = self.client.get_object(Bucket=self.bucket, Key=latest_key(originator_id))
             except ClientError as error:
-                if error_code(error) in _MISSING_ERROR_CODES:
+                if error_code(error) in MISSING_KEY_CODES:
                     return None
                 raise
             state = obj["Body"].read()

@@ -9,7 +9,7 @@ repeated request gets the same answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -39,6 +39,7 @@ class Answered:
     resolution: str  # CNCL or RJCR
     answer_key: str  # the camt.029
     return_key: str | None  # the pacs.004, when this case returned the payment
+    payment: Payment = field(compare=False, repr=False)  # as recorded: what a strong answer confirms
 
     @property
     def archive_keys(self) -> tuple[str, ...]:
@@ -82,7 +83,7 @@ class Cancel:
         answered = payment.cancellations[case]
         # after release, the one case answered CNCL is the return (any later case is refused ARDT)
         returned = payment.return_key if answered.resolution == "CNCL" else None
-        return Answered(case, answered.resolution, answered.answer_key, returned)
+        return Answered(case, answered.resolution, answered.answer_key, returned, payment)
 
     def _answer(
         self,

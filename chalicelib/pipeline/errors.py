@@ -75,11 +75,11 @@ class NotYetReplicated(ApplicationError):
 
     error_code = "NOT_YET_REPLICATED"
 
-    def __init__(self, region_id: str, missing: tuple[str, ...], transaction_id: str, retry_after_s: int) -> None:
-        super().__init__(
-            f"transaction {transaction_id} is recorded in {region_id}, not yet readable in "
-            f"{', '.join(missing)}; retrying is safe"
-        )
+    def __init__(
+        self, region_id: str, missing: tuple[str, ...], transaction_id: str, retry_after_s: int, recorded: str = ""
+    ) -> None:
+        recorded = recorded or f"transaction {transaction_id} is recorded in {region_id}"
+        super().__init__(f"{recorded}, not yet readable in {', '.join(missing)}; retrying is safe")
         self.transaction_id = transaction_id
         self.missing = missing
         self.retry_after_s = retry_after_s
@@ -92,14 +92,8 @@ class ReportNotYetReplicated(NotYetReplicated):
     Answered as its base, 503 NOT_YET_REPLICATED: retrying is safe."""
 
     def __init__(self, region_id: str, transaction_id: str, message_type: str, retry_after_s: int) -> None:
-        ApplicationError.__init__(  # not the base's message, which is about a write
-            self,
-            f"the {message_type} of transaction {transaction_id} is recorded, not yet readable in "
-            f"{region_id}; retrying is safe",
-        )
-        self.transaction_id = transaction_id
-        self.missing = (region_id,)
-        self.retry_after_s = retry_after_s
+        recorded = f"the {message_type} of transaction {transaction_id} is recorded"  # in the Region that wrote it
+        super().__init__(region_id, (region_id,), transaction_id, retry_after_s, recorded)
 
 
 class CancellationDoesNotMatch(ApplicationError):

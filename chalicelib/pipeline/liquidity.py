@@ -178,17 +178,9 @@ class Liquidity:
 
     def free_payment(self, payment: Payment) -> None:
         """Give back what each of the payment's transactions reserved (idempotent)."""
-        txs = payment.credit_transfer.transactions if payment.credit_transfer else ()
-        outcomes = payment.transactions
-        for i, tx in enumerate(txs):
-            # Every transaction, decided or not: a processing step that reserved and then lost
-            # the race to a cancellation recorded no outcome, but its Reservation is held.
-            self.free(
-                reservation_of(payment.id, i, len(txs)),
-                tx.instructing_agent or "",
-                amounts_by_currency(tx),
-                reserved=outcomes[i].reserved if i < len(outcomes) else False,
-            )
+        # Every transaction, decided or not: a processing step that reserved and then lost
+        # the race to a cancellation recorded no outcome, but its Reservation is held.
+        self._free_transactions(payment, keep_recorded=False)
 
     def free_unrecorded(self, payment: Payment) -> None:
         """Give back what the decided payment's record does not hold (idempotent): all of a
@@ -197,15 +189,22 @@ class Liquidity:
         the state that won does not hold: a cancellation or timeout released meanwhile, a
         concurrent run that rejected (AM04 before liquidity came back), or its own retry that
         decided differently (the clock crossed into another settlement day)."""
-        if payment.frees_liquidity:
-            self.free_payment(payment)
-            return
+        # recorded as held: the release settles it, a cancellation or return frees it
+        self._free_transactions(payment, keep_recorded=not payment.frees_liquidity)
+
+    def _free_transactions(self, payment: Payment, keep_recorded: bool) -> None:
         txs = payment.credit_transfer.transactions if payment.credit_transfer else ()
         outcomes = payment.transactions
         for i, tx in enumerate(txs):
-            if i < len(outcomes) and outcomes[i].reserved:
-                continue  # recorded as held: the release settles it, a cancellation or return frees it
-            self.free(reservation_of(payment.id, i, len(txs)), tx.instructing_agent or "", amounts_by_currency(tx))
+            reserved = outcomes[i].reserved if i < len(outcomes) else False
+            if reserved and keep_recorded:
+                continue
+            self.free(
+                reservation_of(payment.id, i, len(txs)),
+                tx.instructing_agent or "",
+                amounts_by_currency(tx),
+                reserved=reserved,
+            )
 
     def _retrying(self, agent: str, currency: str, transaction_id: str, command: Command) -> None:
         """Run `command` on the current position and the transaction's reservation and
