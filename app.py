@@ -206,7 +206,8 @@ def redrive(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     reason = api.operator_reason(app.current_request)
     req_id = api.request_id(app)
-    step = service().redrive(tx, req_id, principal.client_id, reason)
+    redrive_id = api.action_id(app.current_request.headers.get("idempotency-key"), req_id, principal.client_id)
+    step = service().redrive(tx, redrive_id, principal.client_id, reason)
     return api.json_response({"transaction_id": str(tx), "redriven": step, "request_id": req_id}, status=202)
 
 

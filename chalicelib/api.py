@@ -150,6 +150,24 @@ def operator_reason(request: Request) -> str:
     return reason
 
 
+# The Idempotency-Key header (IETF draft-ietf-httpapi-idempotency-key-header): printable
+# ASCII without separators, so it can be recorded and logged as is. fullmatch: `$` lets "\n" by.
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+
+
+def action_id(idempotency_key: str | None, request: str, client_id: str) -> str:
+    """The id an operator's action is recorded once under: the client's `Idempotency-Key`,
+    namespaced by the client (two operators choosing the same key are two actions), so a
+    retry of the same request records nothing twice; without it, the request's own id."""
+    if idempotency_key is None:
+        return request
+    if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise BadRequest(
+            400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1 to 64 characters of A-Z a-z 0-9 . _ : -"
+        )
+    return f"key:{client_id}:{idempotency_key}"
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat()
 

@@ -1,8 +1,9 @@
 """Redrive: re-run a payment from its last recorded step (docs/multi-region.md §6).
 
 `POST /transactions/{id}/redrive` (admin), `python -m chalicelib.cli redrive TX` and the DLQ
-redrive record `Redriven(who, why, from_step)` once per redrive id (the API's request id, the
-dead-letter message's id: a retried request or a re-run CLI records nothing twice), then send
+redrive record `Redriven(who, why, from_step)` once per redrive id (the client's
+`Idempotency-Key` namespaced by the client, else the API's request id; the dead-letter
+message's id: a retried request or a re-run CLI records nothing twice), then send
 the step message the recorded state calls for. Re-sending is safe: each step recognises work
 that is already recorded, and a released payment gets nothing.
 """

@@ -133,7 +133,7 @@ def test_every_operation_documents_500_and_415_and_headers_it_reads(route):
     assert {"415", "500"} <= set(op["responses"])
     headers = {resolve(p)["name"].lower() for p in op.get("parameters", []) if resolve(p)["in"] == "header"}
     source = inspect.getsource(ROUTES[route].view_function)
-    read = {h.lower() for h in re.findall(r'headers\.get\("(x-[a-z-]+)"\)', source)}
+    read = {h.lower() for h in re.findall(r'headers\.get\("(x-[a-z-]+|idempotency-key)"\)', source)}
     assert headers == read
 
 

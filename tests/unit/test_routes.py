@@ -581,6 +581,54 @@ def test_redrive_resends_the_step_the_recorded_state_calls_for_202(http):
     assert (redriven.who, redriven.why, redriven.from_step) == ("ops", "lost", "processing")
 
 
+def redriven_events(http, tx: str) -> list[Any]:
+    return [e for e in http.svc.payments.history(UUID(tx)) if type(e).__name__ == "Redriven"]
+
+
+def test_a_retried_redrive_with_its_idempotency_key_redrives_once(http):
+    tx, _ = http.pay()
+    http.steps("incoming")
+    once = {**JSON, "Idempotency-Key": "op-2026-11-30-001"}
+    for _ in range(2):  # the client's retry (or API Gateway's): each call has a request id of its own
+        r = http.call("POST", f"/transactions/{tx}/redrive", auth_as=admin(), headers=once, body='{"reason": "lost"}')
+        assert assert_json(r, 202)["redriven"] == "processing"
+    assert len(redriven_events(http, tx)) == 1
+    another = {**JSON, "Idempotency-Key": "op-2026-11-30-002"}
+    http.call("POST", f"/transactions/{tx}/redrive", auth_as=admin(), headers=another, body='{"reason": "lost"}')
+    assert len(redriven_events(http, tx)) == 2
+
+
+def test_an_idempotency_key_is_the_clients_own(http):
+    """Two operators choosing the same key are two redrives."""
+    tx, _ = http.pay()
+    http.steps("incoming")
+    key = {**JSON, "Idempotency-Key": "retry-1"}
+    for operator in ("ops", "ops-2"):
+        r = http.call(
+            "POST", f"/transactions/{tx}/redrive", auth_as=admin(operator), headers=key, body='{"reason": "x"}'
+        )
+        assert r.status_code == 202
+    assert [e.who for e in redriven_events(http, tx)] == ["ops", "ops-2"]
+
+
+def test_a_redrive_without_an_idempotency_key_is_one_per_request(http):
+    tx, _ = http.pay()
+    http.steps("incoming")
+    for _ in range(2):
+        r = http.call("POST", f"/transactions/{tx}/redrive", auth_as=admin(), headers=JSON, body='{"reason": "x"}')
+        assert r.status_code == 202
+    assert len(redriven_events(http, tx)) == 2
+
+
+@pytest.mark.parametrize("key", ["", " ", "a" * 65, "key\n", "k\u00e9y", "a b", "key;x", "\u0661\u0662"])
+def test_an_idempotency_key_that_is_not_1_to_64_safe_characters_is_400(http, key):
+    tx, _ = http.pay()
+    headers = {**JSON, "Idempotency-Key": key}
+    r = http.call("POST", f"/transactions/{tx}/redrive", auth_as=admin(), headers=headers, body='{"reason": "x"}')
+    assert_error(r, 400, "INVALID_IDEMPOTENCY_KEY")
+    assert redriven_events(http, tx) == []
+
+
 def test_redrive_of_an_unknown_transaction_is_404(http):
     r = http.call(
         "POST", f"/transactions/{uuid.uuid4()}/redrive", auth_as=admin(), headers=JSON, body='{"reason": "x"}'
