@@ -165,7 +165,7 @@ def status_request(principal):
 @protected(READ)
 def find_transactions(principal):
     found = follower.find(service().adapters.view, principal.tenant, app.current_request.query_params)
-    return api.json_response({"transactions": found})
+    return api.json_response(found._asdict())
 
 
 @app.route("/transactions/{transaction_id}", methods=["GET"], authorizer=scoped(READ))

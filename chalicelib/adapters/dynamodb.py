@@ -31,13 +31,21 @@ LOOKUP_INDEXES = {field: f"by_{attribute}" for field, attribute in LOOKUP_ATTRIB
 SCAN_SEGMENTS = 4  # parallel Scan of `rebuild`: segments, each read by a thread of its own
 
 
-def _pages(call: Any, page_size: int | None = None, **request: Any) -> Iterator[list[dict[str, Any]]]:
-    """Every page of a Query or Scan (`call` with `request`), following LastEvaluatedKey."""
-    if page_size:
-        request["Limit"] = page_size
-    while True:
+def _pages(
+    call: Any, page_size: int | None = None, most: int | None = None, **request: Any
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of a Query or Scan (`call` with `request`), following LastEvaluatedKey; with
+    `most`, only until that many items came, no request asking for more than is still wanted
+    (a capped lookup reads, and pays for, no more than its cap)."""
+    got = 0
+    while most is None or got < most:
+        limits = [n for n in (page_size, None if most is None else most - got) if n]
+        if limits:
+            request["Limit"] = min(limits)
         resp = call(**request)
-        yield resp.get("Items", [])
+        items = resp.get("Items", [])
+        got += len(items)
+        yield items
         last = resp.get("LastEvaluatedKey")
         if not last:
             return
@@ -120,13 +128,14 @@ class TransactionView:
         """Overwrite a record (tests only: to plant a stale record)."""
         self.dynamodb.put_item(TableName=self.table, Item=record.to_item())
 
-    def find(self, owner: str, field: str, value: str) -> list[str]:
+    def find(self, owner: str, field: str, value: str, most: int | None = None) -> list[str]:
         """Ids of `owner`'s transactions whose `field` (uetr or end_to_end_id) is `value`:
-        a Query of the (owner, identifier) index, every page."""
+        a Query of the (owner, identifier) index, every page, or until `most` ids."""
         attribute = LOOKUP_ATTRIBUTES[field]
         pages = _pages(
             self.dynamodb.query,
             self.page_size,
+            most,
             TableName=self.table,
             IndexName=LOOKUP_INDEXES[field],
             KeyConditionExpression="#k = :v",

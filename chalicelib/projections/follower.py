@@ -21,10 +21,11 @@ version. Digests of the streams are another function's (eventstore/digests.py).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import MapperDeserialisationError
@@ -169,20 +170,43 @@ def current_state(
     return record.to_dict()
 
 
-def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> list[dict[str, Any]]:
+LOOKUP_LIMIT, LOOKUP_MAX = 50, 100  # transactions a lookup answers: by default, and at most (`?limit=`)
+_LIMIT = re.compile(r"[0-9]{1,3}")  # ASCII digits: int() also reads " 5" and other scripts' digits
+
+
+class Lookup(NamedTuple):
+    transactions: list[dict[str, Any]]  # as the API shows them
+    truncated: bool  # more matched than the limit
+
+
+def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> Lookup:
     """The owner's transactions (as the API shows them) with a given UETR or EndToEndId
-    (`?uetr=` / `?end_to_end_id=`); InvalidQuery for anything else."""
-    return [r.to_dict() for r in _find(view, owner, query)]
+    (`?uetr=` / `?end_to_end_id=`), at most `?limit=` of them (1 to LOOKUP_MAX, LOOKUP_LIMIT
+    by default: a lookup's cost is bounded, not sized by the data); InvalidQuery for anything
+    else. One id more than the limit is read, to say whether the answer was cut; no record
+    beyond the limit is."""
+    query = dict(query or {})
+    text = query.pop("limit", str(LOOKUP_LIMIT))
+    if not _LIMIT.fullmatch(text) or not 0 < int(text) <= LOOKUP_MAX:
+        raise InvalidQuery(f"limit must be a whole number from 1 to {LOOKUP_MAX}")
+    limit = int(text)
+    ids = view.find(owner, *_lookup(query), most=limit + 1)
+    return Lookup([r.to_dict() for r in _owned(view, owner, ids[:limit])], truncated=len(ids) > limit)
 
 
-def _find(view: TransactionView, owner: str, query: dict[str, str] | None) -> list[TransactionRecord]:
-    given = {k: v for k, v in (query or {}).items() if k in LOOKUP_INDEXES}
-    if len(given) != 1 or set(query or {}) - set(LOOKUP_INDEXES):
-        raise InvalidQuery("give exactly one of: " + ", ".join(sorted(LOOKUP_INDEXES)))
+def _lookup(query: dict[str, str]) -> tuple[str, str]:
+    """The (field, value) of a lookup: exactly one of LOOKUP_INDEXES, 1 to 64 characters."""
+    given = {k: v for k, v in query.items() if k in LOOKUP_INDEXES}
+    if len(given) != 1 or set(query) - set(LOOKUP_INDEXES):
+        raise InvalidQuery("give exactly one of: " + ", ".join(sorted(LOOKUP_INDEXES)) + " (and limit)")
     ((key, value),) = given.items()
     if not 0 < len(value) <= 64:
         raise InvalidQuery(f"{key} must be 1 to 64 characters")
-    records = (view.get(tid) for tid in view.find(owner, key, value))
+    return key, value
+
+
+def _owned(view: TransactionView, owner: str, ids: Iterable[str]) -> list[TransactionRecord]:
+    records = (view.get(tid) for tid in ids)
     return [r for r in records if r is not None and r.owner == owner]  # the index is the owner's: belt and braces
 
 
@@ -199,7 +223,7 @@ def find_for_status_request(view: TransactionView, owner: str, request: Any) -> 
         key = "uetr" if "uetr" in given else "end_to_end_id"
         found = [
             r
-            for r in _find(view, owner, {key: given[key]})
+            for r in _owned(view, owner, view.find(owner, *_lookup({key: given[key]})))
             if all(same_identifier(k, getattr(r, k), v) for k, v in given.items())
         ]
         if found:

@@ -279,11 +279,11 @@ class MemoryView:
         with self.lock:
             self.items[record.transaction_id] = record.to_item()
 
-    def find(self, owner: str, field: str, value: str) -> list[str]:
+    def find(self, owner: str, field: str, value: str, most: int | None = None) -> list[str]:
         LOOKUP_INDEXES[field]  # KeyError for a field without an index, as the adapter
         key = {"S": lookup_key(owner, value)}
         found = [tid for tid, item in self.items.items() if item.get(LOOKUP_ATTRIBUTES[field]) == key]
-        return found[::-1]  # the index has no sort key: DynamoDB promises no order (here, newest first)
+        return found[::-1][:most]  # the index has no sort key: DynamoDB promises no order (here, newest first)
 
     def scan(self) -> Iterator[TransactionRecord]:
         for tid in list(self.items):

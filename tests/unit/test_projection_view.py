@@ -124,8 +124,8 @@ def test_the_follower_writes_the_fold_and_answers_from_the_view(view, payments):
     assert shown == written.to_dict() and shown["returned"] is True
     with pytest.raises(PaymentNotFound):
         follower.current_state(payments, view, UUID(tid), "someone-else")
-    assert follower.find(view, written.owner, {"uetr": written.uetr}) == [shown]
-    assert follower.find(view, "someone-else", {"uetr": written.uetr}) == []
+    assert follower.find(view, written.owner, {"uetr": written.uetr}) == ([shown], False)
+    assert follower.find(view, "someone-else", {"uetr": written.uetr}) == ([], False)
 
 
 def test_before_the_follower_the_state_is_the_fold_of_the_events(view, payments):
@@ -144,6 +144,8 @@ def test_before_the_follower_the_state_is_the_fold_of_the_events(view, payments)
         {"msg_id": "m"},
         {"uetr": ""},
         {"uetr": "x" * 65},
+        {"limit": "5"},
+        {"uetr": "u", "limit": "0"},
     ],
 )
 def test_a_lookup_without_exactly_one_good_key_is_an_invalid_query(view, query):

@@ -39,6 +39,7 @@ from chalicelib.pipeline import errors
 from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.status_report import REPLICATION_RETRY_AFTER_S
+from chalicelib.projections import follower
 from chalicelib.projections.errors import InvalidAsOf, InvalidQuery
 from tests.messages import EVENTS, fresh, redated
 from tests.unit.fakes import MemoryQueue, MemoryView, drain, memory_adapters
@@ -448,7 +449,38 @@ def test_find_transactions_by_uetr_or_end_to_end_id_gives_the_callers_own(http):
         assert [(t["transaction_id"], t["owner"], t["status"]) for t in found] == [(tx, OWNER, "ACSC")]
         assert found[0]["uetr"] == ids["uetr"]
         other = http.call("GET", f"/transactions?{query}", auth_as=token(OTHER))
-        assert assert_json(other) == {"transactions": []}  # another's transactions do not exist
+        assert assert_json(other) == {"transactions": [], "truncated": False}  # another's do not exist
+
+
+def test_a_lookup_answers_at_most_its_limit_and_says_it_was_cut(http, monkeypatch):
+    message = fresh("pacs008_bare.xml")  # sent again and again: one EndToEndId, many transactions
+    sent = [http.pay(message)[0] for _ in range(5)]
+    drain(http.svc)
+    http.follow(*sent)
+    read: list[str] = []
+    get = http.view.get
+    monkeypatch.setattr(http.view, "get", lambda tid: read.append(tid) or get(tid))
+    e2e = ids_of(message)["end_to_end_id"]
+    cut = assert_json(http.call("GET", f"/transactions?end_to_end_id={e2e}&limit=3"))
+    assert len(cut["transactions"]) == 3 and cut["truncated"] is True
+    assert len(read) == 3  # no record read beyond the limit
+    whole = assert_json(http.call("GET", f"/transactions?end_to_end_id={e2e}&limit=5"))
+    assert sorted(t["transaction_id"] for t in whole["transactions"]) == sorted(sent)
+    assert whole["truncated"] is False
+    default = assert_json(http.call("GET", f"/transactions?end_to_end_id={e2e}"))
+    assert len(default["transactions"]) == 5 and default["truncated"] is False
+
+
+def test_a_lookups_default_limit_is_its_documented_one(http, monkeypatch):
+    found: list[int | None] = []
+    monkeypatch.setattr(http.view, "find", lambda owner, field, value, most=None: found.append(most) or [])
+    assert_json(http.call("GET", "/transactions?uetr=x"))
+    assert found == [follower.LOOKUP_LIMIT + 1]  # one more than it answers: whether there were more
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "101", "x", "1.5", "", "\u0661", " 5"])
+def test_a_lookup_limit_outside_1_to_100_is_400(http, limit):
+    assert_error(http.call("GET", f"/transactions?uetr=x&limit={quote(limit)}"), 400, "INVALID_QUERY")
 
 
 def test_transaction_state_comes_from_the_view_or_the_events_before_the_follower(http):

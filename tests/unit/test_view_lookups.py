@@ -54,6 +54,19 @@ def record(tid: str, owner: str, version: int = 3, **fields: Any) -> Transaction
     return dataclasses.replace(base, **fields)
 
 
+def test_a_capped_lookup_reads_no_page_beyond_its_cap(dynamodb):
+    view = TransactionView("transactions", dynamodb, page_size=2)
+    for i in range(9):
+        view.put_if_newer(record(f"tx-{i}", "client-a"))
+    limits: list[int] = []
+    query = dynamodb.query
+    with mock.patch.object(dynamodb, "query", lambda **r: limits.append(r.get("Limit")) or query(**r)):
+        found = view.find("client-a", "end_to_end_id", "NOTPROVIDED", most=3)
+    assert len(found) == 3 and set(found) < {f"tx-{i}" for i in range(9)}
+    assert limits == [2, 1]  # pages of 2, the last one only as large as what is still wanted
+    assert len(view.find("client-a", "end_to_end_id", "NOTPROVIDED")) == 9  # uncapped: every page
+
+
 def test_a_clients_lookup_reads_only_its_own_rows_across_pages(dynamodb):
     view = TransactionView("transactions", dynamodb, page_size=2)
     for i in range(30):  # everyone's NOTPROVIDED payments, and the same UETR
@@ -67,7 +80,7 @@ def test_a_clients_lookup_reads_only_its_own_rows_across_pages(dynamodb):
         for field in ("end_to_end_id", "uetr"):
             queries.clear()
             found = follower.find(view, "client-a", {field: getattr(record("x", "y"), field)})
-            assert sorted(r["transaction_id"] for r in found) == mine
+            assert sorted(r["transaction_id"] for r in found.transactions) == mine and not found.truncated
             # every page read was the owner's: 5 rows at 2 a page is 3 pages (and no more)
             assert len(queries) == 3 and all("client-a#" in json.dumps(q) for q in queries)
     assert view.find("client-b", "end_to_end_id", "NOTPROVIDED") == []
