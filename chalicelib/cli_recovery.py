@@ -10,9 +10,11 @@
   events and positions tables, raw items, as gzip JSONL segments with a manifest
   (chalicelib/eventstore/backup.py).
 - ``recover restore --from s3://BUCKET/PREFIX --into TABLE [--table events|positions]
-  [--discard-snapshots]``: one table of a backup into an EMPTY table, after checking every
-  segment's sha256; the positions only while the stack's snapshots bucket holds no snapshot,
-  or after deleting them with ``--discard-snapshots`` (chalicelib/eventstore/backup.py).
+  [--discard-snapshots] [--stack NAME]``: one table of a backup into an EMPTY table, after
+  checking every segment's sha256; the positions only while the stack's snapshots bucket holds
+  no snapshot, or after deleting them with ``--discard-snapshots`` (chalicelib/eventstore/backup.py).
+  The bucket is PACSFLOW_SNAPSHOTS_BUCKET, else the stack's SnapshotsBucketName output; a
+  stack that cannot be read refuses the restore rather than skip the check.
 
 The Region comes from the PACSFLOW_* environment of a deployed stage, or from
 ``local-stack.json`` for the stack `make run` started.
@@ -154,13 +156,38 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def snapshots_bucket_of(args: argparse.Namespace, s: Settings) -> str:
+    """The stack's snapshots bucket, checked before positions are restored: the settings'
+    (PACSFLOW_SNAPSHOTS_BUCKET, or local-stack.json's outputs), else the SnapshotsBucketName
+    output of the stage's stack (`--stack`, default pacsflow-<Region>, as `dlq` finds its
+    queues); "" when the stack names none (it keeps the snapshots in the positions table).
+    A stack that cannot be read refuses the restore: an unnamed bucket would skip the check."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib.cli_ops import stack_outputs
+    from chalicelib.eventstore.backup import BackupError
+
+    if s.snapshots_bucket or args.local_stack:
+        return s.snapshots_bucket
+    try:
+        outputs = stack_outputs(args)
+    except (BotoCoreError, ClientError) as e:
+        raise BackupError(
+            f"the stage's snapshots bucket is not known (its stack: {type(e).__name__}), so whether it holds "
+            "snapshots cannot be checked: set PACSFLOW_SNAPSHOTS_BUCKET to the stack's SnapshotsBucketName "
+            "output, or name the stack with --stack"
+        ) from None
+    return outputs.get("SnapshotsBucketName", "")
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from chalicelib.eventstore.backup import BackupError, parse_s3_url, restore
 
     s = settings_for(args.local_stack)
     bucket, prefix = parse_s3_url(args.from_)
-    snapshots = s.snapshots_bucket if args.table == "positions" else ""  # only theirs go to S3 (positions_env)
     try:
+        # only the positions' snapshots go to S3 (positions_env)
+        snapshots = snapshots_bucket_of(args, s) if args.table == "positions" else ""
         count = restore(
             operator_client("dynamodb"),
             operator_client("s3"),
@@ -211,6 +238,12 @@ def add_parser(sub: Any) -> None:
         "--discard-snapshots",
         action="store_true",
         help="delete the positions' snapshots in the stack's snapshots bucket first (they may be newer than the backup)",
+    )
+    q.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="the stage's stack, whose outputs name the snapshots bucket when PACSFLOW_SNAPSHOTS_BUCKET is unset "
+        "(default pacsflow-<AWS Region>)",
     )
     common(q)
     q.set_defaults(func=cmd_restore)

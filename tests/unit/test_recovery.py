@@ -356,3 +356,39 @@ def test_recover_restore_refuses_positions_until_told_to_discard_the_snapshots(
         assert "restore refused" in capsys.readouterr().out and snapshot_keys() != []
         assert cli.main([*restore_positions, "--discard-snapshots"]) == 0
     assert "restored" in capsys.readouterr().out and snapshot_keys() == []
+
+
+def test_recover_restore_of_a_stage_without_its_snapshots_bucket_named_refuses(
+    aws: Any, backed_up_position: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PACSFLOW_SNAPSHOTS_BUCKET unset and no stack to ask: the check cannot be made, so no restore."""
+    restore_positions = ["recover", "restore", "--from", f"s3://{BUCKET}/b-pos", "--into", "positions-restored"]
+    assert "PACSFLOW_SNAPSHOTS_BUCKET" not in os.environ
+    assert cli.main([*restore_positions, "--table", "positions"]) == 1
+    out = capsys.readouterr().out
+    assert "restore refused" in out and "PACSFLOW_SNAPSHOTS_BUCKET" in out and "--stack" in out
+    assert raw_items(aws, "positions-restored") == [] and snapshot_keys() != []
+
+
+def stack_naming(name: str, outputs: dict[str, str]) -> None:
+    """A CloudFormation stack (in moto) with these outputs, as the deployed stage's has them."""
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+
+@pytest.mark.parametrize("stack", [None, "pacsflow-blue"])
+def test_recover_restore_of_a_stage_finds_its_snapshots_bucket_in_the_stack(
+    aws: Any, backed_up_position: dict[str, Any], capsys: pytest.CaptureFixture[str], stack: str | None
+) -> None:
+    """As `dlq` finds the queues: the stack's outputs (--stack, else pacsflow-<Region>)."""
+    stack_naming(stack or "pacsflow-us-east-1", {"SnapshotsBucketName": SNAPSHOTS})
+    restore_positions = ["recover", "restore", "--from", f"s3://{BUCKET}/b-pos", "--into", "positions-restored"]
+    restore_positions += ["--table", "positions", *(["--stack", stack] if stack else [])]
+    assert cli.main(restore_positions) == 1
+    assert "holds snapshots" in capsys.readouterr().out and snapshot_keys() != []
+    assert cli.main([*restore_positions, "--discard-snapshots"]) == 0
+    assert "restored" in capsys.readouterr().out and snapshot_keys() == []
