@@ -13,7 +13,6 @@ from chalicelib import api, bootstrap, observability
 from chalicelib.eventstore import digests
 from chalicelib.health import region_health
 from chalicelib.pipeline.batch import sqs_batch
-from chalicelib.pipeline.consistency import inbound_key
 from chalicelib.projections import follower, history
 
 service = bootstrap.service  # the Region's use cases, built once per container
@@ -113,8 +112,8 @@ def inbox(principal):
     tx = api.transaction_id(req.headers.get("x-transaction-id"))
     svc, body = service(), req.raw_body or b""
     level = svc.confirm.level(req.headers.get("x-consistency"))
-    payment = svc.submit(tx, req.headers.get("x-message-type"), body, principal.tenant)
-    achieved = svc.confirm(level, payment, [inbound_key(body)])  # the event, and the archived message
+    taken = svc.submit(tx, req.headers.get("x-message-type"), body, principal.tenant)
+    achieved = svc.confirm(level, taken.payment, taken.archive_keys)  # the event, and what it archived
     return api.json_response(
         {
             "transaction_id": str(tx),

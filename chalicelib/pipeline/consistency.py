@@ -4,7 +4,7 @@
 `eventual` answers on the local commit. `strong`, after the local commit, waits (bounded by
 `strong_wait_seconds`) until every peer Region's replica can read the transaction's newest
 event and the archived objects the write stands for (the message of /inbox; the camt.029 and
-pacs.004 of a cancel, which the peer's /outbox serves); past the deadline it is 503
+pacs.004 of a cancel, by its route or a camt.056 at /inbox, which the peer's /outbox serves); past the deadline it is 503
 NOT_YET_REPLICATED: recorded here, safe to retry. With no peer Region, strong is the local
 commit. Every answer says what it achieved (`Achieved`).
 """

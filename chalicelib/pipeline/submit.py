@@ -17,11 +17,13 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from chalicelib.adapters.s3 import sha256
 from chalicelib.domain import Payment, TxSts
 from chalicelib.pipeline.cancel import SubmitCancellation
+from chalicelib.pipeline.consistency import inbound_key
 from chalicelib.pipeline.intake import PAYMENT_MESSAGE_TYPES, check_body, family_of
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.ports import Archive, StepQueue
@@ -29,6 +31,15 @@ from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 INLINE_MESSAGE_BYTES = 180 * 1024  # base64 of it stays under SQS's 256 KiB message limit
 SQS_MESSAGE_BYTES = 256 * 1024  # the payment is left out of a message it would take over
+
+
+class Taken(NamedTuple):
+    """What /inbox recorded, as saved, and the archive objects the write stands for: what a
+    strong answer confirms in every peer (the message; for a camt.056 also its case's camt.029
+    and pacs.004, which a peer's /outbox serves: `Answered.archive_keys`, as the cancel route)."""
+
+    payment: Payment
+    archive_keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,14 @@ class Submit:
     max_message_bytes: int
     region_id: str = ""  # only the payment's home Region takes its message (NotHomeRegion)
 
-    def __call__(self, transaction_id: UUID, message_type: str | None, body: bytes, owner: str) -> Payment:
+    def __call__(self, transaction_id: UUID, message_type: str | None, body: bytes, owner: str) -> Taken:
+        message = inbound_key(body)  # where the message is archived (content-addressed)
         if family_of(message_type, "pacs.008", PAYMENT_MESSAGE_TYPES) == "camt.056":
-            self.cancellation(transaction_id, body, owner)
-            return self.payments.get_payment(transaction_id, owner)
+            answered = self.cancellation(transaction_id, body, owner)
+            return Taken(answered.payment, (message, *answered.archive_keys))
+        return Taken(self._payment(transaction_id, body, owner), (message,))
+
+    def _payment(self, transaction_id: UUID, body: bytes, owner: str) -> Payment:
         check_body(body, self.max_message_bytes)
         payment = self.payments.get_payment(transaction_id, owner)
         if payment.has_received(sha256(body)):  # MessageMismatch for a different one

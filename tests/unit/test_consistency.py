@@ -32,7 +32,17 @@ from chalicelib.pipeline.ports import MissingObject
 from tests.messages import fresh
 from tests.unit.fakes import MemoryView, drain, memory_adapters
 from tests.unit.test_openapi import conforms
-from tests.unit.test_routes import JSON, POOL, XML, Api, assert_error, assert_json, header, keys  # noqa: F401
+from tests.unit.test_routes import (  # noqa: F401  (keys: the fixture)
+    JSON,
+    POOL,
+    XML,
+    Api,
+    assert_error,
+    assert_json,
+    camt056_naming,
+    header,
+    keys,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:CognitoUserPoolAuthorizer:UserWarning")
 
@@ -282,6 +292,36 @@ def test_strong_cancel_waits_for_its_camt029_and_pacs004_too(monkeypatch, aws_re
     r = http.call("POST", f"/transactions/{tx}/cancel", body=body, headers=headers)
     assert r.status_code == 200 and header(r, "X-Replicated-To") == f"{HOME},{PEER}"
     assert [peer_archive.get(k) for k in outbound] == [http.svc.adapters.archive.get(k) for k in outbound]
+
+
+def test_a_strong_inbox_camt056_waits_for_its_camt029_and_pacs004_too(monkeypatch, aws_regions):
+    """The same confirmation as the cancel route's: a peer's /outbox serves the answer once it
+    answers 202."""
+    http = region_api(monkeypatch, aws_regions)
+    tx, message = http.pay()
+    drain(http.svc)  # settled: the DUPL request returns it (camt.029 CNCL and a pacs.004)
+    headers = {**XML, **STRONG, "X-Transaction-Id": tx, "X-Message-Type": "camt.056"}
+    request = camt056_naming(message)
+    assert_error(http.call("POST", "/inbox", body=request, headers=headers), 503, "NOT_YET_REPLICATED")
+    aws_regions.copy()  # the peer reads the event and all three objects: the camt.056 read by the retry
+    payment = http.svc.payments.get_payment(UUID(tx))
+    [case] = payment.cancellations.values()
+    outbound = (case.answer_key, payment.return_key)
+    peer_s3 = aws_regions.s3[PEER]
+    peer_s3.delete_object(Bucket=BUCKETS[PEER], Key=outbound[0])  # ... but not yet the camt.029
+    not_yet = http.call("POST", "/inbox", body=request, headers=headers)
+    assert_error(not_yet, 503, "NOT_YET_REPLICATED")
+    conforms(not_yet, "/inbox", "POST")
+    aws_regions.copy()
+    peer_s3.delete_object(Bucket=BUCKETS[PEER], Key=outbound[1])  # nor the pacs.004
+    assert_error(http.call("POST", "/inbox", body=request, headers=headers), 503, "NOT_YET_REPLICATED")
+
+    aws_regions.copy()
+    body = assert_json(http.call("POST", "/inbox", body=request, headers=headers), 202)
+    assert body["consistency"] == "strong" and body["replicated_to"] == [HOME, PEER]
+    peer_archive = Archive(BUCKETS[PEER], s3=peer_s3)
+    assert [peer_archive.get(k) for k in outbound] == [http.svc.adapters.archive.get(k) for k in outbound]
+    assert http.svc.payments.get_payment(UUID(tx)).version == payment.version  # retries recorded nothing
 
 
 @pytest.mark.parametrize(

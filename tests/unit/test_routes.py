@@ -950,9 +950,8 @@ def test_a_camt056_naming_another_payment_is_409(http):
     assert_error(http.submit(tx, other, "camt.056"), 409, "CANCELLATION_DOES_NOT_MATCH")
 
 
-def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_outbox(http):
-    tx, message = http.pay()
-    http.steps("incoming", "processing")
+def camt056_naming(message: bytes) -> bytes:
+    """events/camt056_cancel.xml (reason DUPL), dated today, naming the payment of `message`."""
     ids = ids_of(message)
     camt056 = redated((EVENTS / "camt056_cancel.xml").read_bytes()).decode()
     camt056 = (
@@ -961,8 +960,13 @@ def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_ou
         .replace("32e0a499-6667-431e-ae98-1e0782016094", ids["uetr"])
     )
     tx_id = etree.fromstring(message).findtext(".//{*}CdtTrfTxInf/{*}PmtId/{*}TxId")
-    camt056 = camt056.replace("<OrgnlTxId>PFW-TX-001</OrgnlTxId>", f"<OrgnlTxId>{tx_id}</OrgnlTxId>")
-    assert_json(http.submit(tx, camt056.encode(), "camt.056"), 202)
+    return camt056.replace("<OrgnlTxId>PFW-TX-001</OrgnlTxId>", f"<OrgnlTxId>{tx_id}</OrgnlTxId>").encode()
+
+
+def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_outbox(http):
+    tx, message = http.pay()
+    http.steps("incoming", "processing")
+    assert_json(http.submit(tx, camt056_naming(message), "camt.056"), 202)
     answer = http.outbox(tx, "camt.029")
     assert assert_xml(answer, CAMT029["c"]).findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "CNCL"
 
