@@ -1,16 +1,19 @@
-"""Lookups on the deployed view: keyed by owner (the template's indexes), and records
-written before the lookup attributes found again after `rebuild --apply` (the migration)."""
+"""Lookups on the deployed view: keyed by owner (the template's indexes), records written
+before the lookup attributes found again after `rebuild --apply` (the migration), and a
+multi-transaction message found by any of its transactions."""
 
 from __future__ import annotations
 
 import re
+
+from lxml import etree
 
 from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
 from chalicelib.bootstrap import payments_env
 from chalicelib.cli import settings_of_local_stack
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections.follower import rebuild
-from tests.messages import fresh
+from tests.messages import EVENTS, fresh, redated
 
 
 def notprovided() -> bytes:
@@ -63,3 +66,25 @@ def api_owner(view: TransactionView, tx: str) -> str:
     record = view.get(tx)
     assert record is not None
     return record.owner
+
+
+def test_any_transaction_of_a_message_is_found_and_answered(api, other_tenant):
+    """The deployed follower indexes a two-transaction message's second transaction too: a
+    lookup and a pacs.028 naming it find the payment (its owner only)."""
+    message = fresh("pacs008_two_txs.xml")
+    tx = api.pay(message)
+    assert api.report(tx).status_code == 200
+    api.view(tx, version=5)
+    second = etree.fromstring(message).findall(".//{*}CdtTrfTxInf")[1]
+    uetr, end_to_end_id = second.findtext("{*}PmtId/{*}UETR"), second.findtext("{*}PmtId/{*}EndToEndId")
+    assert found(api, uetr=uetr) == found(api, end_to_end_id=end_to_end_id) == {tx}
+    assert found(other_tenant, uetr=uetr) == set()
+    request = redated((EVENTS / "pacs028_status_request.xml").read_bytes()).decode()
+    request = re.sub(r"<OrgnlEndToEndId>[^<]*<", f"<OrgnlEndToEndId>{end_to_end_id}<", request)
+    request = re.sub(r"<OrgnlUETR>[^<]*<", f"<OrgnlUETR>{uetr}<", request).encode()
+    r = api.call("POST", "/status-requests", data=request, headers={"Content-Type": "application/xml"})
+    assert r.status_code == 200, r.text
+    answered = etree.fromstring(r.content).xpath("//*[local-name()='TxInfAndSts']/*[local-name()='OrgnlUETR']/text()")
+    assert uetr in answered
+    theirs = other_tenant.call("POST", "/status-requests", data=request, headers={"Content-Type": "application/xml"})
+    assert theirs.status_code == 404
