@@ -98,6 +98,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     from chalicelib.bootstrap import payments_env
     from chalicelib.eventstore.backup import stream_heads
     from chalicelib.pipeline.payments import Payments
+    from chalicelib.projections.records import indexed_transaction
     from chalicelib.projections.recovery import ViewSnapshot, recover
 
     s = settings_for(args.local_stack)
@@ -115,7 +116,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     view = TransactionView(s.transactions_table, scan_segments=args.segments)
     live = {i["transaction_id"]["S"]: i for i in view.scan_items()}
-    differ = sorted(tid for tid, item in report.items.items() if live.get(tid) != item)
+    differ = sorted(key for key, item in report.items.items() if live.get(key) != item)
     extra = sorted(set(live) - set(report.items))
     print(
         f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
@@ -129,8 +130,10 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     )
     written, newer = 0, []
     if args.apply:
-        for tid in differ:
-            if view.put_unless_newer(report.record(tid)):
+        for tid in sorted({indexed_transaction(key)[0] for key in differ}):  # a payment's record, or its index items
+            record = report.record(tid)
+            view.put_lookup_items(record)  # first, as the follower writes them
+            if view.put_unless_newer(record):
                 written += 1
             else:
                 newer.append(tid)

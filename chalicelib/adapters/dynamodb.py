@@ -5,7 +5,9 @@ and a rebuild) can never move a record backwards, and a replayed event is a no-o
 
 Lookups are keyed by owner and identifier: the item carries `owner_uetr` and
 `owner_end_to_end_id` (owner + "#" + value, `TransactionRecord.to_item`) and each has a
-global secondary index, so one client's query reads only its own rows. Every Query and Scan
+global secondary index, so one client's query reads only its own rows. A multi-transaction
+payment's later transactions have an index item each (`TransactionRecord.lookup_items`, keys
+`<transaction id>#<n>`): `find` answers their keys too, `scan` skips them. Every Query and Scan
 follows LastEvaluatedKey; `page_size` (a Limit on each request) exists so that tests can
 force many pages.
 """
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters.aws import client
 from chalicelib.pipeline.errors import StepContended
 from chalicelib.pipeline.ports import ReportRetrieved
-from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key
+from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, is_lookup_item, lookup_key
 
 if TYPE_CHECKING:
     from chalicelib.aws_types import DynamoDBClient
@@ -124,13 +126,21 @@ class TransactionView:
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
 
+    def put_lookup_items(self, record: TransactionRecord) -> None:
+        """Write the index items of the record's later transactions, unconditionally: they are
+        a function of the message, which never changes, so writing them again is harmless."""
+        for item in record.lookup_items().values():
+            self.dynamodb.put_item(TableName=self.table, Item=item)
+
     def put_unconditionally(self, record: TransactionRecord) -> None:
         """Overwrite a record (tests only: to plant a stale record)."""
         self.dynamodb.put_item(TableName=self.table, Item=record.to_item())
 
     def find(self, owner: str, field: str, value: str, most: int | None = None) -> list[str]:
-        """Ids of `owner`'s transactions whose `field` (uetr or end_to_end_id) is `value`:
-        a Query of the (owner, identifier) index, every page, or until `most` ids."""
+        """Keys of `owner`'s transactions whose `field` (uetr or end_to_end_id) is `value`: a
+        payment's id for its first transaction, `lookup_item_key` for a later one (read them
+        with `indexed_transaction`). A Query of the (owner, identifier) index, every page, or
+        until `most` keys."""
         attribute = LOOKUP_ATTRIBUTES[field]
         pages = _pages(
             self.dynamodb.query,
@@ -145,15 +155,16 @@ class TransactionView:
         return [item["transaction_id"]["S"] for page in pages for item in page]
 
     def scan_items(self) -> Iterator[dict[str, Any]]:
-        """Every stored item, by a parallel Scan (for `rebuild` only)."""
+        """Every stored item, index items included, by a parallel Scan (for `rebuild` only)."""
         return parallel_scan(
             self.dynamodb, self.scan_segments, self.page_size, TableName=self.table, ConsistentRead=True
         )
 
     def scan(self) -> Iterator[TransactionRecord]:
-        """Every record (for `rebuild` only)."""
+        """Every record, not the index items (for `rebuild` only)."""
         for item in self.scan_items():
-            yield TransactionRecord.from_item(item)
+            if not is_lookup_item(item):
+                yield TransactionRecord.from_item(item)
 
     def is_reachable(self) -> bool:
         self.dynamodb.describe_table(TableName=self.table)

@@ -16,6 +16,16 @@ that does not decode, another aggregate's events — becomes one strongly consis
 of the whole stream and its fold, as before (`refresh`). The version guard makes every
 write idempotent, and the cache only ever holds a record folded from the events up to its
 version. Digests of the streams are another function's (eventstore/digests.py).
+
+A multi-transaction payment's later transactions are indexed by items of their own
+(`TransactionRecord.lookup_items`, see records.py), written before the record whose fold
+brought them (the one with the message, Received): so a stored record that has them has its
+index items too, and a redelivered or replayed batch, which finds the record written, need
+not write them again. They are a function of the message, which never changes, so writing
+them twice, or out of order, is harmless. Their cost, a multi-transaction payment's only:
+one PutItem per transaction after the first when the message is folded (and again when a
+gap or a cold cache makes the follower fold from the events); a payment of one transaction
+has none, and costs what it did.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from chalicelib.eventstore.newest import Newest
 from chalicelib.pipeline.batch import stream_batch
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.projections.errors import FoldError, InvalidAsOf, InvalidQuery
-from chalicelib.projections.records import TransactionRecord
+from chalicelib.projections.records import TransactionIds, TransactionRecord, indexed_transaction
 from chalicelib.projections.transactions import fold
 
 log = logging.getLogger(__name__)
@@ -52,8 +62,16 @@ def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> T
         return None  # no event, or a Region's aggregate (chalicelib/domain/region.py): it shares the table
     record = fold(events)
     if record is not None:
-        view.put_if_newer(record)
+        _write(view, record, None)
     return record
+
+
+def _write(view: TransactionView, record: TransactionRecord, base: TransactionRecord | None) -> None:
+    """Write the record folded onto `base` (None: from scratch), after the index items of its
+    later transactions if this fold brought them (see the module's docstring)."""
+    if record.later_transactions != (base.later_transactions if base is not None else ()):
+        view.put_lookup_items(record)
+    view.put_if_newer(record)
 
 
 class RecentRecords:
@@ -96,7 +114,7 @@ def follow(
                 return  # the view has these versions already: this container wrote them
             record = fold(events, base)
             if record is not None:
-                view.put_if_newer(record)
+                _write(view, record, base)
         if record is not None:
             recent.remember(record)
 
@@ -181,17 +199,18 @@ class Lookup(NamedTuple):
 
 def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> Lookup:
     """The owner's transactions (as the API shows them) with a given UETR or EndToEndId
-    (`?uetr=` / `?end_to_end_id=`), at most `?limit=` of them (1 to LOOKUP_MAX, LOOKUP_LIMIT
-    by default: a lookup's cost is bounded, not sized by the data); InvalidQuery for anything
-    else. One id more than the limit is read, to say whether the answer was cut; no record
-    beyond the limit is."""
+    (`?uetr=` / `?end_to_end_id=`), in any transaction of their message, each payment once,
+    at most `?limit=` of them (1 to LOOKUP_MAX, LOOKUP_LIMIT by default: a lookup's cost is
+    bounded, not sized by the data); InvalidQuery for anything else. One index key more than
+    the limit is read, to say whether more may have matched (`truncated`)."""
     query = dict(query or {})
     text = query.pop("limit", str(LOOKUP_LIMIT))
     if not _LIMIT.fullmatch(text) or not 0 < int(text) <= LOOKUP_MAX:
         raise InvalidQuery(f"limit must be a whole number from 1 to {LOOKUP_MAX}")
     limit = int(text)
-    ids = view.find(owner, *_lookup(query), most=limit + 1)
-    return Lookup([r.to_dict() for r in _owned(view, owner, ids[:limit])], truncated=len(ids) > limit)
+    keys = view.find(owner, *_lookup(query), most=limit + 1)
+    found = {record.transaction_id: record for record, _ in _indexed(view, owner, keys[:limit])}
+    return Lookup([r.to_dict() for r in found.values()], truncated=len(keys) > limit)
 
 
 def _lookup(query: dict[str, str]) -> tuple[str, str]:
@@ -205,26 +224,40 @@ def _lookup(query: dict[str, str]) -> tuple[str, str]:
     return key, value
 
 
-def _owned(view: TransactionView, owner: str, ids: Iterable[str]) -> list[TransactionRecord]:
-    records = (view.get(tid) for tid in ids)
-    return [r for r in records if r is not None and r.owner == owner]  # the index is the owner's: belt and braces
+def _indexed(view: TransactionView, owner: str, keys: Iterable[str]) -> list[tuple[TransactionRecord, TransactionIds]]:
+    """The owner's payments these index keys name, each with the identifiers of the
+    transaction of its message the key stands for (a payment may be named by several)."""
+    records: dict[str, TransactionRecord | None] = {}
+    found = []
+    for key in keys:
+        transaction_id, number = indexed_transaction(key)
+        if transaction_id not in records:
+            records[transaction_id] = view.get(transaction_id)
+        record = records[transaction_id]
+        if record is None or record.owner != owner:  # the index is the owner's: belt and braces
+            continue  # (or an index item written before its record: the record is not there yet)
+        ids = record.transaction_ids(number)
+        if ids is not None:
+            found.append((record, ids))
+    return found
 
 
 def find_for_status_request(view: TransactionView, owner: str, request: Any) -> str:
     """The owner's transaction a pacs.028 names: found by its OrgnlUETR when it gives one, else
-    by its OrgnlEndToEndId, and matching every identifier it gives (an unknown UETR is not
-    answered with another payment that shares an EndToEndId such as NOTPROVIDED). Of several
-    (a payment sent again under a new transaction id, rejected as a duplicate), the first
-    created: the payment itself, not its copy."""
+    by its OrgnlEndToEndId, in any transaction of a message, and matching every identifier it
+    gives in that same transaction (an unknown UETR is not answered with another payment that
+    shares an EndToEndId such as NOTPROVIDED, nor with the first transaction's UETR and the
+    second's EndToEndId). Of several (a payment sent again under a new transaction id,
+    rejected as a duplicate), the first created: the payment itself, not its copy."""
     wanted = request.transactions[0]
     given = {"uetr": wanted.original_uetr, "end_to_end_id": wanted.original_end_to_end_id}
     given = {k: v for k, v in given.items() if v}
     if given:
         key = "uetr" if "uetr" in given else "end_to_end_id"
         found = [
-            r
-            for r in _owned(view, owner, view.find(owner, *_lookup({key: given[key]})))
-            if all(same_identifier(k, getattr(r, k), v) for k, v in given.items())
+            record
+            for record, ids in _indexed(view, owner, view.find(owner, *_lookup({key: given[key]})))
+            if all(same_identifier(k, getattr(ids, k), v) for k, v in given.items())
         ]
         if found:
             return min(found, key=lambda r: (r.created_at, r.transaction_id)).transaction_id
@@ -254,12 +287,16 @@ def rebuild(
     """Recompute every record from the events; report (and with `apply`, repair) differences.
 
     A record matches when its stored item is the recomputed one's, lookup attributes
-    included: so a record written before the view had them (or by an older fold) is
-    reported and, with `apply`, rewritten. That is the migration: `rebuild --apply`.
+    included, and so are the index items of its later transactions: so a record written
+    before the view had them (or by an older fold) is reported and, with `apply`, rewritten.
+    That is the migration: `rebuild --apply` (a multi-transaction payment the view followed
+    before it indexed later transactions is found by its first one only until then).
     Writes never move a record backwards (`put_unless_newer`): one the follower has
-    meanwhile advanced is left alone and listed in `newer_in_view`."""
+    meanwhile advanced is left alone and listed in `newer_in_view`. An item of the view no
+    payment's fold has (an index item included) is orphaned, listed by its key."""
     report = RebuildReport()
     expected_ids: set[str] = set()
+    expected_keys: set[str] = set()  # the items of the payments folded: their records and index items
     for tid in aggregate_ids:
         expected_ids.add(tid)
         report.checked += 1
@@ -276,17 +313,22 @@ def rebuild(
             continue
         if expected is None:
             continue
-        actual = view.get_item(tid)
-        if actual == expected.to_item():
+        items = {tid: expected.to_item(), **expected.lookup_items()}
+        expected_keys.update(items)
+        actual = {key: view.get_item(key) for key in items}
+        if actual == items:
             report.matching += 1
             continue
-        (report.missing if actual is None else report.mismatched).append(tid)
+        (report.missing if actual[tid] is None else report.mismatched).append(tid)
         if apply:
+            view.put_lookup_items(expected)  # first, as the follower writes them
             if view.put_unless_newer(expected):
                 report.written += 1
             else:
                 report.newer_in_view.append(tid)
-    for record in view.scan():
-        if record.transaction_id not in expected_ids:
-            report.orphaned.append(record.transaction_id)
+    for item in view.scan_items():
+        key = item["transaction_id"]["S"]
+        transaction_id, _ = indexed_transaction(key)
+        if key not in expected_keys and (transaction_id not in expected_ids or transaction_id in expected_keys):
+            report.orphaned.append(key)
     return report

@@ -11,6 +11,18 @@ one shape and a renamed field is a type error everywhere. Three forms:
   the partition keys of the view's owner-scoped indexes (derived, not fields: `from_item`
   ignores them).
 
+An index key is one value per item, and the record's are its message's first transaction's.
+A multi-transaction message's later transactions are found through `lookup_items()`: one
+small item per transaction 2..n, keyed `<transaction id>#<n>`, carrying only the owner and
+that transaction's lookup attributes, so the same two indexes find the payment by any of its
+transactions. They are derived from the record (its `later_transactions`, folded from the
+message like the first transaction's identifiers), never from anything else: so the
+follower, `rebuild` and view recovery compute the same ones, and a payment with one
+transaction (no later ones) has none and is written exactly as before. Why not match
+through the duplicate-detection claims, which map UETRs and EndToEndIds to transactions:
+they are shared by every tenant, expire with the duplicate window, and are taken only for
+the transactions that reach the checks; a status request may come later than all three.
+
 Times are ISO 8601 text, amounts the decimal text as sent, statuses ISO codes.
 """
 
@@ -49,6 +61,24 @@ def lookup_key(owner: str, value: str) -> str:
     """The lookup attribute's value. Owners are Cognito client ids ([\\w+]+, never "#"),
     so the owner part cannot be confused with the value part."""
     return f"{owner}#{value}"
+
+
+def lookup_item_key(transaction_id: str, number: int) -> str:
+    """The view table key of transaction `number` (2..n) of a payment's message. Transaction
+    ids are UUIDs (never "#"), so no record's key is one."""
+    return f"{transaction_id}#{number}"
+
+
+def indexed_transaction(key: str) -> tuple[str, int]:
+    """The payment's transaction id and the transaction's number (1: the record itself) of a
+    view table key, as an index answers it (a key of no other form is a record's)."""
+    transaction_id, _, number = key.partition("#")
+    return (transaction_id, int(number)) if number.isdigit() else (key, 1)
+
+
+def is_lookup_item(item: dict[str, Any]) -> bool:
+    """Whether a view table item is a later transaction's index item, not a record."""
+    return indexed_transaction(item["transaction_id"]["S"])[1] > 1
 
 
 class _Record:
@@ -110,12 +140,22 @@ class RefusedSubmission(_Record):
 
 
 @dataclass(frozen=True)
+class TransactionIds(_Record):
+    """The identifiers a lookup (`?uetr=`, `?end_to_end_id=`, a pacs.028) finds one
+    transaction of a message by."""
+
+    end_to_end_id: str | None = None
+    uetr: str | None = None
+
+
+@dataclass(frozen=True)
 class TransactionRecord(_Record):
     """One payment as the view shows it; `status` is the aggregate's TxSts."""
 
     nested: ClassVar[dict[str, type[_Record]]] = {
         "cancellations": CancellationAnswer,
         "refused_submissions": RefusedSubmission,
+        "later_transactions": TransactionIds,
     }
 
     transaction_id: str
@@ -140,6 +180,9 @@ class TransactionRecord(_Record):
     instructing_agent: str | None = None
     instructed_agent: str | None = None
     nb_of_txs: str | None = None
+    # a multi-transaction message: its second and later transactions' identifiers, found by
+    # the lookups through `lookup_items`
+    later_transactions: tuple[TransactionIds, ...] = ()
     # a rejection: every reason code, the first decisive
     reason_code: str | None = None
     reason_codes: tuple[str, ...] = ()
@@ -174,6 +217,26 @@ class TransactionRecord(_Record):
         if self.released_at is None:
             item[PENDING_ATTRIBUTE] = {"S": pending_shard(self.transaction_id)}
         return item
+
+    def transaction_ids(self, number: int) -> TransactionIds | None:
+        """The identifiers of the message's transaction `number` (1: the first)."""
+        if number == 1:
+            return TransactionIds(end_to_end_id=self.end_to_end_id, uetr=self.uetr)
+        return self.later_transactions[number - 2] if 2 <= number <= len(self.later_transactions) + 1 else None
+
+    def lookup_items(self) -> dict[str, dict[str, Any]]:
+        """The index items of the message's later transactions, by their view table key
+        (see the module's docstring): none for a payment of one transaction."""
+        items = {}
+        for number, ids in enumerate(self.later_transactions, start=2):
+            key = lookup_item_key(self.transaction_id, number)
+            item = {"transaction_id": {"S": key}, "owner": {"S": self.owner}}
+            for field, attribute in LOOKUP_ATTRIBUTES.items():
+                value = getattr(ids, field)
+                if value:
+                    item[attribute] = {"S": lookup_key(self.owner, value)}
+            items[key] = item
+        return items
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> TransactionRecord:

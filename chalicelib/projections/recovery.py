@@ -15,7 +15,10 @@ from a keys-only scan of the events table (`stream_heads`), and for each stream:
 
 A record of the snapshot with no stream is dropped (listed). So the recovered view is
 `fold(all events)` for every transaction, whatever the snapshot's age: the rebuild check
-(`rebuild`) confirms it against the live view. The high-water mark the snapshot records,
+(`rebuild`) confirms it against the live view. The snapshot holds records only: the index
+items of a multi-transaction payment's later transactions are derived from its record
+(`TransactionRecord.lookup_items`), so recovery derives them too, and the recovered items
+are the records and their index items, as the live view holds them. The high-water mark the snapshot records,
 `events_covered`, is the sum of its versions: the events it saves reading.
 """
 
@@ -33,7 +36,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 
 from chalicelib.domain import is_payment_stream
 from chalicelib.projections.errors import FoldError
-from chalicelib.projections.records import TransactionRecord
+from chalicelib.projections.records import TransactionRecord, is_lookup_item
 from chalicelib.projections.transactions import fold
 
 FORMAT = "pacsflow-view-snapshot/1"
@@ -85,9 +88,9 @@ class ViewSnapshot:
 
     @classmethod
     def of(cls, items: Iterable[dict[str, Any]]) -> ViewSnapshot:
-        """A snapshot of the view's items, now."""
+        """A snapshot of the view's records, now (its index items are derived: not kept)."""
         taken_at = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")  # sorts as it reads; µs: no clash
-        return cls(taken_at=taken_at, items={i["transaction_id"]["S"]: i for i in items})
+        return cls(taken_at=taken_at, items={i["transaction_id"]["S"]: i for i in items if not is_lookup_item(i)})
 
 
 def object_key(prefix: str, taken_at: str) -> str:
@@ -97,7 +100,7 @@ def object_key(prefix: str, taken_at: str) -> str:
 
 @dataclass
 class RecoveryReport:
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # the view's items, recovered
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # the view's items (index items too), recovered
     from_snapshot: int = 0  # records taken as they are: no newer event
     tail_streams: int = 0  # streams with events newer than the snapshot's record
     new_streams: int = 0  # streams the snapshot does not have (or is ahead of): full fold
@@ -127,6 +130,8 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
         version = snapshot.version_of(tid)
         if base is not None and version == head:
             report.items[tid] = base  # as stored: no decoding of a record nothing changed
+            if "later_transactions" in base:  # but its index items are derived from it
+                report.items.update(TransactionRecord.from_item(base).lookup_items())
             report.from_snapshot += 1
             continue
         try:
@@ -147,9 +152,14 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
             report.unfoldable.append(tid)
             continue
         if record is not None:
-            report.items[tid] = record.to_item()
+            report.items.update(view_items(record))
     report.dropped = sorted(set(snapshot.items) - seen)
     return report
+
+
+def view_items(record: TransactionRecord) -> dict[str, dict[str, Any]]:
+    """The view table's items of one payment, by key: its record's and its index items."""
+    return {record.transaction_id: record.to_item(), **record.lookup_items()}
 
 
 def full_replay(heads: Iterable[tuple[str, int]], events_after: EventsAfter) -> dict[str, dict[str, Any]]:
@@ -159,5 +169,5 @@ def full_replay(heads: Iterable[tuple[str, int]], events_after: EventsAfter) -> 
         events = list(events_after(UUID(tid), None))
         record = fold(events) if is_payment_stream(events) else None
         if record is not None:
-            items[tid] = record.to_item()
+            items.update(view_items(record))
     return items

@@ -21,7 +21,7 @@ from chalicelib.domain.models import CreditTransfer, Reason, Transaction, TxOutc
 from chalicelib.domain.payment import TxSts, event_class
 from chalicelib.iso20022 import group_status_of
 from chalicelib.projections.errors import HistoryGap, UnknownEvent
-from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
+from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionIds, TransactionRecord
 
 # Events are eventsourcing domain events whose attributes are set from the command's
 # arguments; they are typed `Any` here and read by the names the commands give them.
@@ -77,6 +77,9 @@ def _received(record: TransactionRecord, event: Any) -> TransactionRecord:
         message_sha256=event.sha256,
         msg_id=ct.msg_id or None,
         nb_of_txs=ct.nb_of_txs or None,
+        later_transactions=tuple(
+            TransactionIds(end_to_end_id=t.end_to_end_id or None, uetr=t.uetr or None) for t in ct.transactions[1:]
+        ),
         end_to_end_id=first.end_to_end_id or None,
         tx_id=first.tx_id or None,
         instr_id=first.instr_id or None,

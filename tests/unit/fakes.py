@@ -223,7 +223,7 @@ if TYPE_CHECKING:  # every fake conforms to its port
 from collections.abc import Iterator
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES
-from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, lookup_key
+from chalicelib.projections.records import LOOKUP_ATTRIBUTES, TransactionRecord, is_lookup_item, lookup_key
 
 
 class MemoryView:
@@ -275,6 +275,10 @@ class MemoryView:
             self.items[record.transaction_id] = record.to_item()
             return True
 
+    def put_lookup_items(self, record: TransactionRecord) -> None:
+        with self.lock:
+            self.items.update(record.lookup_items())
+
     def put_unconditionally(self, record: TransactionRecord) -> None:
         with self.lock:
             self.items[record.transaction_id] = record.to_item()
@@ -285,11 +289,13 @@ class MemoryView:
         found = [tid for tid, item in self.items.items() if item.get(LOOKUP_ATTRIBUTES[field]) == key]
         return found[::-1][:most]  # the index has no sort key: DynamoDB promises no order (here, newest first)
 
+    def scan_items(self) -> Iterator[dict[str, Any]]:
+        yield from list(self.items.values())
+
     def scan(self) -> Iterator[TransactionRecord]:
-        for tid in list(self.items):
-            record = self.get(tid)
-            if record is not None:
-                yield record
+        for item in self.scan_items():
+            if not is_lookup_item(item):
+                yield TransactionRecord.from_item(item)
 
     def is_reachable(self) -> bool:
         self.describe_table(self.table)

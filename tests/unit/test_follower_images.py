@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
 from chalicelib.projections.transactions import fold
-from tests.unit.fakes import MemoryView
+from tests.messages import fresh
+from tests.unit.fakes import MemoryView, drain, memory_service
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "events_v1.json").read_text())
 PATHS = FIXTURE["paths"]
@@ -169,3 +170,37 @@ def test_every_record_written_is_the_full_fold_at_its_version(batches, capacity)
     for tid in (RETURNED, CANCELLED):
         follow(view, recent, [record_of(PAYMENTS, tid, length(tid))])
         assert view.get(tid) == full_fold(tid)
+
+
+def test_a_later_transactions_index_items_are_written_before_the_record_that_brings_them():
+    """A two-transaction payment: the batch that folds its message (Received) writes the index
+    items of its second transaction, then the record; batches after it, and a redelivery,
+    write none; a container that must read the events (a cold cache) writes them again,
+    harmlessly (they are the same)."""
+    p = memory_service()
+    tid = str(p.issue_transaction("pacs.008", "r", "client-a").id)
+    p.submit(UUID(tid), "pacs.008", fresh("pacs008_two_txs.xml"), "client-a")
+    drain(p)
+    app, versions = p.payments, range(1, len(p.payments.recorder.select_events(UUID(tid))) + 1)
+    expected = fold(app.events.get(UUID(tid)))
+    assert expected is not None and len(expected.later_transactions) == 1
+
+    view, recent = MemoryView(), follower.RecentRecords()
+    calls: list[str] = []
+    for name in ("put_lookup_items", "put_if_newer"):
+        real = getattr(view, name)
+        setattr(view, name, lambda record, name=name, real=real: calls.append(name) or real(record))
+
+    def batch(numbers: Any, cache: follower.RecentRecords = recent) -> list[str]:
+        calls.clear()
+        assert follower.follow(app, view, [record_of(app, tid, v) for v in numbers], cache) == {"batchItemFailures": []}  # type: ignore[arg-type]
+        return list(calls)
+
+    assert batch([1, 2]) == ["put_if_newer"]  # Initiated, Submitted: no message read yet
+    assert batch([3]) == ["put_lookup_items", "put_if_newer"]  # Received: the index items first
+    assert batch(versions[3:]) == ["put_if_newer"]
+    assert batch([2, 3]) == []  # a redelivery
+    assert view.get(tid) == expected and set(view.items) == {tid, f"{tid}#2"}
+    assert view.items[f"{tid}#2"] == expected.lookup_items()[f"{tid}#2"]
+    assert batch(versions[-1:], follower.RecentRecords()) == ["put_lookup_items", "put_if_newer"]  # read
+    assert set(view.items) == {tid, f"{tid}#2"}

@@ -27,7 +27,7 @@ from referencing.jsonschema import DRAFT202012
 
 import app as app_module
 from chalicelib import api, auth
-from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
+from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionIds, TransactionRecord
 from tests.messages import fresh
 from tests.unit import test_routes
 from tests.unit.fakes import drain
@@ -195,6 +195,7 @@ def test_each_error_code_is_explained_in_its_response_description():
         (TransactionRecord, "Transaction"),
         (CancellationAnswer, "CancellationAnswer"),
         (RefusedSubmission, "RefusedSubmission"),
+        (TransactionIds, "TransactionIds"),
     ],
 )
 def test_the_view_schemas_have_the_records_fields(record, schema):

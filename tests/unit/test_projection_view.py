@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from chalicelib.pipeline.payments import PaymentNotFound, Payments
 from chalicelib.projections import follower
 from chalicelib.projections.errors import InvalidQuery
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionRecord
+from tests.messages import fresh
+from tests.unit.fakes import drain, memory_service
 from tests.unit.test_view_lookups import create_view_table
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "events_v1.json").read_text())
@@ -171,3 +174,46 @@ def test_rebuild_reports_and_repairs_what_differs(view, payments):
     report = follower.rebuild(payments, view, ids, apply=True)
     assert report.mismatched == [PATHS["cancelled"]] and report.orphaned == ["orphan"]
     assert view.get(PATHS["cancelled"]).status == "CANC"
+
+
+def two_transaction_payment() -> tuple[Payments, str]:
+    """A settled pacs.008 of two transactions (the memory fakes' pipeline), and its id."""
+    p = memory_service()
+    tid = p.issue_transaction("pacs.008", "r", "client-a").id
+    p.submit(tid, "pacs.008", fresh("pacs008_two_txs.xml"), "client-a")
+    drain(p)
+    return p.payments, str(tid)
+
+
+def test_a_later_transaction_is_found_by_its_index_item_and_rebuild_checks_and_repairs_it(view):
+    payments, tid = two_transaction_payment()
+    record = follower.refresh(payments, view, tid)
+    assert record is not None and len(record.later_transactions) == 1
+    first, second = record.transaction_ids(1), record.later_transactions[0]
+    for ids in (first, second):
+        for field in ("uetr", "end_to_end_id"):
+            query = {field: getattr(ids, field)}
+            assert [r["transaction_id"] for r in follower.find(view, "client-a", query).transactions] == [tid]
+            assert follower.find(view, "client-b", query).transactions == []  # another tenant's index rows
+    assert [r.transaction_id for r in view.scan()] == [tid]  # an index item is no record
+    assert follower.rebuild(payments, view, [tid]).ok
+
+    # a view the previous code wrote: the record without its later transactions, no index item
+    view.dynamodb.delete_item(TableName=view.table, Key={"transaction_id": {"S": f"{tid}#2"}})
+    view.put_unconditionally(dataclasses.replace(record, later_transactions=()))
+    assert [r["transaction_id"] for r in follower.find(view, "client-a", {"uetr": first.uetr}).transactions] == [tid]
+    assert follower.find(view, "client-a", {"uetr": second.uetr}).transactions == []
+    report = follower.rebuild(payments, view, [tid], apply=True)
+    assert (report.mismatched, report.written) == ([tid], 1)
+    assert [r["transaction_id"] for r in follower.find(view, "client-a", {"uetr": second.uetr}).transactions] == [tid]
+    assert follower.rebuild(payments, view, [tid]).ok
+
+    # the index items alone missing (the record as it should be) is a difference too
+    view.dynamodb.delete_item(TableName=view.table, Key={"transaction_id": {"S": f"{tid}#2"}})
+    assert follower.rebuild(payments, view, [tid]).mismatched == [tid]
+    follower.rebuild(payments, view, [tid], apply=True)
+    # an index item of no transaction of the payment's message, or of no payment, is orphaned
+    index_item = view.get_item(f"{tid}#2")
+    for key in (f"{tid}#3", "no-payment#2"):
+        view.dynamodb.put_item(TableName=view.table, Item={**index_item, "transaction_id": {"S": key}})
+    assert sorted(follower.rebuild(payments, view, [tid]).orphaned) == sorted([f"{tid}#3", "no-payment#2"])

@@ -29,6 +29,7 @@ from chalicelib.pipeline.liquidity import Liquidity, Positions
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
 from chalicelib.projections.recovery import ViewSnapshot, full_replay, object_key, recover
+from tests import messages
 from tests.unit.fakes import drain, memory_adapters
 from tests.unit.test_view_lookups import create_view_table
 
@@ -392,3 +393,31 @@ def test_recover_restore_of_a_stage_finds_its_snapshots_bucket_in_the_stack(
     assert "holds snapshots" in capsys.readouterr().out and snapshot_keys() != []
     assert cli.main([*restore_positions, "--discard-snapshots"]) == 0
     assert "restored" in capsys.readouterr().out and snapshot_keys() == []
+
+
+def test_recovery_derives_a_later_transactions_index_items_and_applies_them(
+    svc: bootstrap.Service, aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A view snapshot holds the records; the index items of a multi-transaction payment's
+    later transactions are derived from its record, by recovery as by the follower."""
+    single = begin(svc, 0)
+    multi = str(svc.issue_transaction("pacs.008", "test", OWNER).id)
+    svc.submit(UUID(multi), "pacs.008", messages.fresh("pacs008_two_txs.xml"), OWNER)
+    drain(svc)
+    follow(svc, single, multi)
+    before = live_items(svc)
+    assert set(before) == {single, multi, f"{multi}#2"}
+    env = {"PACSFLOW_EVENTS_TABLE": "events", "PACSFLOW_TRANSACTIONS_TABLE": "transactions"}
+    with mock.patch.dict(os.environ, {**env, "PACSFLOW_CIPHER_SECRET_ARN": ""}):
+        assert cli.main(["recover", "snapshot-view", "--to", f"s3://{BUCKET}/snaps"]) == 0
+        key = latest_snapshot_key(boto3.client("s3"), BUCKET, "snaps")
+        body = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert set(ViewSnapshot.from_bytes(body).items) == {single, multi}  # records only
+        assert recovered(svc, ViewSnapshot.from_bytes(body), aws).items == before
+        for lost in (multi, f"{multi}#2"):
+            aws.delete_item(TableName="transactions", Key={"transaction_id": {"S": lost}})
+        assert cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps"]) == 1
+        assert "2 differ from the live view" in capsys.readouterr().out
+        assert cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"]) == 0
+    assert live_items(svc) == before
+    assert follower.rebuild(svc.payments, svc.adapters.view, aggregate_ids("events", aws)).ok

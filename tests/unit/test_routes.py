@@ -441,6 +441,42 @@ def test_status_request_answers_a_pacs028_with_the_payments_pacs002_now(http):
         assert doc.findtext(".//p:TxInfAndSts/p:OrgnlUETR", namespaces=PACS002) == ids["uetr"]
 
 
+def every_transactions_ids(message: bytes) -> list[dict[str, str]]:
+    doc = etree.fromstring(message)
+    return [
+        {"uetr": t.findtext("{*}PmtId/{*}UETR"), "end_to_end_id": t.findtext("{*}PmtId/{*}EndToEndId")}
+        for t in doc.iterfind(".//{*}CdtTrfTxInf")
+    ]
+
+
+def test_any_transaction_of_a_message_is_found_and_answered_with_its_own_status(http):
+    """A pacs.028 or a lookup naming the second transaction of a pacs.008 finds the payment (the
+    view indexes every transaction, not only the first); the pacs.002 gives that transaction's
+    own status; another tenant finds nothing."""
+    tx, message = http.pay(fresh("pacs008_two_txs.xml").replace(b">99.5<", b">99.555<"))  # tx 2: RJCT
+    drain(http.svc)
+    http.follow(tx)
+    first, second = every_transactions_ids(message)
+    for request in (pacs028(second["uetr"], second["end_to_end_id"]), pacs028(None, second["end_to_end_id"])):
+        doc = assert_xml(http.call("POST", "/status-requests", body=request, headers=XML), PACS002["p"])
+        answered = {
+            t.findtext("p:OrgnlUETR", namespaces=PACS002): t.findtext("p:TxSts", namespaces=PACS002)
+            for t in doc.iterfind(".//p:TxInfAndSts", namespaces=PACS002)
+        }
+        assert answered == {first["uetr"]: "ACSC", second["uetr"]: "RJCT"}
+        theirs = http.call("POST", "/status-requests", body=request, headers=XML, auth_as=token(OTHER))
+        assert_error(theirs, 404, "TRANSACTION_NOT_FOUND")
+    # every identifier given must be the same transaction's: the first's UETR, the second's EndToEndId
+    mixed = http.call("POST", "/status-requests", body=pacs028(first["uetr"], second["end_to_end_id"]), headers=XML)
+    assert_error(mixed, 404, "TRANSACTION_NOT_FOUND")
+    for ids in (first, second):
+        for query in (f"uetr={ids['uetr']}", f"end_to_end_id={ids['end_to_end_id']}"):
+            found = assert_json(http.call("GET", f"/transactions?{query}"))["transactions"]
+            assert [(t["transaction_id"], t["tx_statuses"]) for t in found] == [(tx, ["ACSC", "RJCT"])]
+            other = http.call("GET", f"/transactions?{query}", auth_as=token(OTHER))
+            assert assert_json(other) == {"transactions": [], "truncated": False}
+
+
 def test_find_transactions_by_uetr_or_end_to_end_id_gives_the_callers_own(http):
     tx, message = http.settle()
     ids = ids_of(message)
