@@ -182,7 +182,14 @@ def build(s: Settings, **overrides: Any) -> Service:
     # the steps, last first: each hands its payment to the next (pipeline/handoff.py)
     releasing = Releasing(uow, a.archive, a.notifier, liquidity)
     to_releasing = handoff(s.step_handoff, a.releasing, "releasing", releasing)
-    decide = Decide(a.check_settings, a.screening, a.claims, liquidity, s.duplicate_window_s)
+    decide = Decide(
+        a.check_settings,
+        a.screening,
+        a.claims,
+        liquidity,
+        s.duplicate_window_s,
+        tenant_agents={tenant: frozenset(bics) for tenant, bics in s.tenant_agents.items()},
+    )
     processing = Processing(uow, decide, to_releasing)
     to_processing = handoff(s.step_handoff, a.processing, "processing", processing)
     incoming = Incoming(uow, a.archive, to_processing, to_releasing)

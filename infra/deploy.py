@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.settings import Settings
 from infra import ministack
-from infra.template import PEER_SLOTS, merge_template
+from infra.template import PEER_SLOTS, TENANT_AGENTS, merge_template
 
 if TYPE_CHECKING:  # boto3-stubs (requirements-dev.txt)
     from mypy_boto3_cloudformation.literals import CapabilityType
@@ -296,6 +297,17 @@ def sla_parameters() -> dict[str, str]:
     return {param: os.environ[env] for param, env in names.items() if os.environ.get(env)}
 
 
+def tenant_agents_parameters() -> dict[str, str]:
+    """TenantAgents from PACSFLOW_TENANT_AGENTS, checked as the functions will read it (a
+    mapping they refused would fail every function at its cold start, after the deploy);
+    unset, the template's default `{}`, which its rule refuses on every stage but local."""
+    value = os.environ.get("PACSFLOW_TENANT_AGENTS", "").strip()
+    if not value:
+        return {}
+    Settings(tenant_agents=json.loads(value))
+    return {TENANT_AGENTS: value}
+
+
 def local_parameters(parameters: dict[str, str] | None = None) -> dict[str, str]:
     return {
         "Stage": "local",
@@ -308,6 +320,7 @@ def local_parameters(parameters: dict[str, str] | None = None) -> dict[str, str]
         # test-only: the e2e session has the functions record their AWS calls (least privilege)
         "CallLog": os.environ.get("PACSFLOW_TEST_CALL_LOG", ""),
         **sla_parameters(),
+        **tenant_agents_parameters(),
         **(parameters or {}),
     }
 
@@ -618,6 +631,7 @@ def deploy_aws(
         "Stage": stage,
         "AuthDomainPrefix": auth_domain_prefix(stage, account),
         **sla_parameters(),
+        **tenant_agents_parameters(),
         **(parameters or {}),
     }
     stack = stack or stack_name(stage)

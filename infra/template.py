@@ -576,11 +576,42 @@ def region_parameters() -> dict[str, Any]:
         },
         "Peers": {"Type": "String", "Default": "{}", "Description": 'JSON {"<region>": "<API base URL>"} of the peers'},
         "Tenants": {"Type": "String", "Default": "{}", "Description": 'JSON {"<Cognito client id>": "<tenant>"}'},
+        TENANT_AGENTS: {
+            "Type": "String",
+            "Default": "{}",
+            "Description": 'JSON {"<tenant>": ["<BIC8 or BIC11>", ...]}: the instructing agents each tenant may '
+            "act for; {} (local only, the TenantAgentsOutsideLocal rule) lets any tenant send as any bank",
+        },
         "PeerArchiveBuckets": {
             "Type": "String",
             "Default": "{}",
             "Description": 'JSON {"<region>": "<archive bucket>"}; set (after every peer exists): archive replication on',
         },
+    }
+
+
+TENANT_AGENTS = "TenantAgents"
+
+
+def rules() -> dict[str, Any]:
+    """What CloudFormation refuses to create or update a stack with.
+
+    TenantAgentsOutsideLocal: a stage other than `local` maps its tenants to the agents they
+    may act for (PACSFLOW_TENANT_AGENTS). Unmapped, any tenant can send as any bank and take
+    that bank's EndToEndIds first, so a deploy (or a redeploy that forgot the mapping, which
+    would reset it to the default) fails rather than run open. Local development keeps `{}`."""
+    unset = [{"Fn::Equals": [ref(TENANT_AGENTS), value]} for value in ("{}", "")]
+    return {
+        "TenantAgentsOutsideLocal": {
+            "RuleCondition": {"Fn::Not": [{"Fn::Equals": [ref("Stage"), "local"]}]},
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Not": [{"Fn::Or": unset}]},
+                    "AssertDescription": "TenantAgents (PACSFLOW_TENANT_AGENTS) must map every tenant to the BICs "
+                    'it may act for, e.g. {"acme-bank": ["ACMEDEFF"]}, on every stage but local',
+                }
+            ],
+        }
     }
 
 
@@ -791,6 +822,7 @@ def environment() -> dict[str, Any]:
         # MREC: it proposes and an operator decides, unless AutomaticFailover says otherwise
         "PACSFLOW_AUTOMATIC_FAILOVER": if_("IsStrong", "true", ref("AutomaticFailover")),
         "PACSFLOW_TENANTS": ref("Tenants"),
+        "PACSFLOW_TENANT_AGENTS": ref(TENANT_AGENTS),
         "PACSFLOW_PEER_ARCHIVE_BUCKETS": ref("PeerArchiveBuckets"),
         "PACSFLOW_LIQUIDITY_LIMITS": ref("LiquidityLimits"),
         "PACSFLOW_VELOCITY_MAX": ref("VelocityMax"),
@@ -1766,6 +1798,7 @@ def merge_template() -> dict[str, Any]:
             )
         ),
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]}, **region_conditions()},
+        "Rules": rules(),
         "Outputs": {
             "AlarmTopicArn": {"Value": ref("AlarmTopic")},
             "EventsTableName": {"Value": table_name("EventsTable")},

@@ -7,11 +7,14 @@ build a Settings directly.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chalicelib.domain.bic import BIC
 
 
 class Settings(BaseSettings):
@@ -20,6 +23,17 @@ class Settings(BaseSettings):
     region_id: str = Field(default="us-east-1", description="the Region this stack serves")
     peers: dict[str, str] = Field(default_factory=dict, description="peer Region -> its API base URL")
     tenants: dict[str, str] = Field(default_factory=dict, description="Cognito client id -> tenant")
+    # The instructing agents each tenant may act for (chalicelib/domain/bic.py acts_for: a
+    # BIC8 covers the bank and its branches, a BIC11 that branch). Set, a tenant's message
+    # whose InstgAgt is another is rejected AGNT before it claims any identifier, and a
+    # tenant not listed may act for none; empty (local development), any tenant may send as
+    # any agent, so one tenant can pre-claim another's EndToEndIds: every production stage
+    # sets it (README "Deploy to AWS"; the template refuses a non-local stack without it).
+    tenant_agents: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="tenant -> the BICs (BICFI) it may act for as instructing agent "
+        '(env PACSFLOW_TENANT_AGENTS, JSON {"tenant-a": ["DEUTDEFF"]})',
+    )
     stage: str = "local"
     events_table: str = "pacsflow-events"
     transactions_table: str = "pacsflow-transactions"
@@ -94,10 +108,25 @@ class Settings(BaseSettings):
     @classmethod
     def _tenant_names(cls, tenants: dict[str, str]) -> dict[str, str]:
         """A tenant is an owner: the view's lookup keys are owner + "#" + value, so no "#"."""
-        bad = [t for t in tenants.values() if not re.fullmatch(r"[\w.+@-]{1,128}", t)]
-        if bad:
-            raise ValueError(f"tenant names are 1-128 of letters, digits and _.+@-: {bad}")
+        _check_tenant_names(tenants.values())
         return tenants
+
+    @field_validator("tenant_agents")
+    @classmethod
+    def _tenant_bics(cls, tenant_agents: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Tenants by name, and BICs as ISO 9362 writes them: a lower-case or padded entry
+        would match no message (the XSD's BICFI is upper case) and fail closed unnoticed."""
+        _check_tenant_names(tenant_agents)
+        bad = [bic for bics in tenant_agents.values() for bic in bics if not BIC.fullmatch(bic)]
+        if bad:
+            raise ValueError(f"tenant_agents: not ISO 9362 BICs (8 or 11 upper-case characters): {bad}")
+        return tenant_agents
+
+
+def _check_tenant_names(tenants: Iterable[str]) -> None:
+    bad = [t for t in tenants if not re.fullmatch(r"[\w.+@-]{1,128}", t)]
+    if bad:
+        raise ValueError(f"tenant names are 1-128 of letters, digits and _.+@-: {bad}")
 
 
 @lru_cache(maxsize=1)

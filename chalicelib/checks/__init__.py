@@ -31,6 +31,7 @@ from .verdicts import verdict
 __all__ = [
     "GROUP_RULES",
     "RULES",
+    "TENANT_RULES",
     "CheckSettings",
     "Rule",
     "SanctionsSettings",
@@ -52,6 +53,7 @@ def run(
     *,
     screening: Screening,
     today: date | None = None,
+    agents: frozenset[str] | None = None,
 ) -> list[Verdict]:
     """Every enabled rule's verdict, in RULES order.
 
@@ -59,13 +61,12 @@ def run(
     is the sanctions list to screen against (``load_screening()``, built once per process).
     The settlement date window is measured from ``today`` when given, else per
     ``settings.date_reference``: the UTC clock (the pipeline) or the message's own
-    GrpHdr/CreDtTm (offline validation).
+    GrpHdr/CreDtTm (offline validation). ``agents``: the BICs the sender may act for, when
+    the stage maps its tenants (see TENANT_RULES).
     """
     s = settings or default_settings()
-    cx = Context(credit_transfer, s, reference_date(credit_transfer, s, today), screening)
-    if s.disabled_rules:
-        return [r(credit_transfer, cx) for r in RULES if r.__name__ not in s.disabled_rules]
-    return [r(credit_transfer, cx) for r in RULES]
+    cx = Context(credit_transfer, s, reference_date(credit_transfer, s, today), screening, agents)
+    return [r(credit_transfer, cx) for r in _enabled(s, agents)]
 
 
 # Rules about the message as a whole (its header, its group totals); the others judge each
@@ -79,8 +80,25 @@ GROUP_RULES = frozenset(
         "total_settlement_amount",
         "transactions_per_message",
         "bah_agents_match",
+        "instructing_agent_allowed",
     }
 )
+
+# Rules about the sender: run exactly when the stage maps its tenants to the agents they may
+# act for (``agents`` given), whatever ``disabled_rules`` says. They stop one tenant taking
+# another's identifiers, which is not a business rule for a stage to switch off; a stage
+# without the mapping (local development, the offline validator) runs them not at all, so
+# its payments record the verdicts they always did.
+TENANT_RULES = frozenset({"instructing_agent_allowed"})
+
+
+def _enabled(settings: CheckSettings, agents: frozenset[str] | None) -> list[Rule]:
+    """The rules a run runs, in RULES order (see TENANT_RULES)."""
+    return [
+        r
+        for r in RULES
+        if (agents is not None if r.__name__ in TENANT_RULES else r.__name__ not in settings.disabled_rules)
+    ]
 
 
 def transactions_of(credit_transfer: CreditTransfer) -> tuple[Transaction, ...]:
@@ -95,17 +113,19 @@ def run_by_transaction(
     *,
     screening: Screening,
     today: date | None = None,
+    agents: frozenset[str] | None = None,
 ) -> tuple[list[Verdict], list[list[Verdict]]]:
     """The message-level verdicts, and each transaction's own, in ``transactions_of`` order
-    (its rules run on the message seen as carrying that transaction alone)."""
+    (its rules run on the message seen as carrying that transaction alone); ``agents`` as
+    for ``run``."""
     s = settings or default_settings()
-    rules = [r for r in RULES if r.__name__ not in s.disabled_rules]
-    cx = Context(credit_transfer, s, reference_date(credit_transfer, s, today), screening)
+    rules = _enabled(s, agents)
+    cx = Context(credit_transfer, s, reference_date(credit_transfer, s, today), screening, agents)
     group = [r(credit_transfer, cx) for r in rules if r.__name__ in GROUP_RULES]
     per_tx = []
     for tx in cx.txs:
         alone = replace(credit_transfer, transactions=(tx,))
-        tx_cx = Context(alone, s, cx.today, screening)
+        tx_cx = Context(alone, s, cx.today, screening, agents)
         per_tx.append([r(alone, tx_cx) for r in rules if r.__name__ not in GROUP_RULES])
     return group, per_tx
 

@@ -30,14 +30,22 @@ def judged_transactions(ct: CreditTransfer) -> tuple[Transaction, ...]:
 class Context:
     """What every rule reads besides the message: computed once per ``run``."""
 
-    __slots__ = ("cbpr", "multi", "screening", "settings", "today", "txs")
+    __slots__ = ("agents", "cbpr", "multi", "screening", "settings", "today", "txs")
 
     def __init__(
-        self, ct: CreditTransfer, settings: CheckSettings, today: date, screening: sanctions.Screening
+        self,
+        ct: CreditTransfer,
+        settings: CheckSettings,
+        today: date,
+        screening: sanctions.Screening,
+        agents: frozenset[str] | None = None,
     ) -> None:
         if screening is None:  # a caller without types: fail loudly, never pass unscreened
             raise TypeError("checks need a sanctions Screening (sanctions.load_screening())")
         self.settings = settings
+        # The BICs the sending tenant may act for (Settings.tenant_agents), None where the
+        # stage maps no tenant or there is no sender (the offline validator).
+        self.agents = agents
         self.today = today
         self.screening = screening
         self.txs = judged_transactions(ct)

@@ -14,7 +14,10 @@ Reason codes (ISO ExternalStatusReason1Code), and why:
   whose check digit is wrong.
 - AGNT IncorrectAgent ("agent in the payment workflow is incorrect"): the BAH sender or
   receiver is not the Instructing / Instructed Agent (CBPR+ usage rule). The BICs are
-  well-formed (RC01 would say otherwise), the agent is just not the right one.
+  well-formed (RC01 would say otherwise), the agent is just not the right one. Also an
+  instructing agent the sending tenant may not act for (``Settings.tenant_agents``): the
+  agent is incorrect for this sender. Not RC01 (the BIC may be well-formed) nor AG01
+  TransactionForbidden, which the list defines by the type of account.
 - FF01 InvalidFileFormat: BAH MsgDefIdr or BizMsgIdr disagreeing with the Document, and a
   UETR that is not a UUID v4 (the .08/.09 XSD pattern refuses it with FF01 too): these are
   defects of the business message's form, answered as the intake answers form defects.
@@ -58,6 +61,7 @@ from .rules_header import bic_structure as bic_structure
 from .rules_header import clearing_member_id as clearing_member_id
 from .rules_header import control_sum as control_sum
 from .rules_header import iban_valid as iban_valid
+from .rules_header import instructing_agent_allowed as instructing_agent_allowed
 from .rules_header import total_settlement_amount as total_settlement_amount
 from .rules_header import transaction_count as transaction_count
 from .rules_header import transactions_per_message as transactions_per_message

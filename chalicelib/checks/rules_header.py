@@ -10,24 +10,54 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
+from chalicelib.domain.bic import BIC, acts_for, bic11
 from chalicelib.domain.models import CreditTransfer
 
 from .reference import COUNTRIES
 from .registry import Context, _decimal, rule
 from .verdicts import Outcome, agents, fail, ok
 
-# ISO 9362:2014: business party prefix 4 alphanumeric, country code 2 letters, business party
-# suffix 2 alphanumeric, optional branch code 3 alphanumeric (the XSDs' BICFIDec2014Identifier)
-_BIC = re.compile(r"[A-Z0-9]{4}([A-Z]{2})[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _BAH_BIC_SCHEMES = ("BICFI", "AnyBIC")
 
 
-def _bic11(bic: str) -> str:
-    return bic + "XXX" if len(bic) == 8 else bic
-
-
 # -- message level ------------------------------------------------------------------------
+
+
+@rule("AGNT")
+def instructing_agent_allowed(ct: CreditTransfer, cx: Context) -> Outcome:
+    """The tenant that sent the message may act for its instructing agents: GrpHdr/InstgAgt
+    (when given) and every transaction's (its own, else the group header's) is a BICFI the
+    stage maps the tenant to (``Settings.tenant_agents``; ``domain.bic.acts_for`` says how
+    8- and 11-character BICs match). Without it a tenant could send as another bank, and
+    take that bank's MsgIds and EndToEndIds, which are claimed per instructing agent, so
+    that the bank's own payments were rejected as duplicates. An agent that is missing or
+    not a BICFI is not one the tenant may act for: its claims would not be the tenant's.
+
+    Run only when the stage maps tenants (``cx.agents`` is not None): the first rule, so
+    its AGNT leads the rejection, and a message rule, so it rejects every transaction
+    before any identifier is claimed or liquidity reserved (pipeline/decision.py)."""
+    allowed = cx.agents or frozenset()
+
+    def may_act_for(agent: str, scheme: str | None) -> bool:
+        return scheme == "BICFI" and acts_for(allowed, agent)
+
+    problems: list[str] = []
+    group = (ct.instructing_agent, ct.instructing_agent_scheme)
+    if ct.instructing_agent and not may_act_for(ct.instructing_agent, ct.instructing_agent_scheme):
+        problems.append(f"GrpHdr InstgAgt {ct.instructing_agent[:11]} is not an agent this client may act for")
+    for i, tx in enumerate(cx.txs):
+        if not tx.instructing_agent:
+            problems.append(f"{cx.where(i)}no InstgAgt: this client must name the agent it acts for")
+        elif (tx.instructing_agent, tx.instructing_agent_scheme) != group and not may_act_for(
+            tx.instructing_agent, tx.instructing_agent_scheme
+        ):  # (the group header's, judged above)
+            problems.append(
+                f"{cx.where(i)}InstgAgt {tx.instructing_agent[:11]} is not an agent this client may act for"
+            )
+    if problems:
+        return fail(problems)
+    return ok("every instructing agent is one this client may act for")
 
 
 @rule("FF01")
@@ -112,7 +142,7 @@ def transactions_per_message(ct: CreditTransfer, cx: Context) -> Outcome:
 
 
 def _bic_problem(bic: str) -> str | None:
-    m = _BIC.fullmatch(bic)
+    m = BIC.fullmatch(bic)
     if m is None:
         return "is not ISO 9362 (4-char party prefix, country, 2-char suffix, optional 3-char branch)"
     if m.group(1) not in COUNTRIES:
@@ -188,11 +218,11 @@ def bah_agents_match(ct: CreditTransfer, cx: Context) -> Outcome:
         (ct.bah_to, ct.bah_to_scheme, "instructed_agent", "BAH To is not the InstdAgt"),
     ):
         # (no scheme: recorded before schemes were extracted; a BIC-shaped value is one)
-        if not party or not (scheme in _BAH_BIC_SCHEMES or (scheme is None and _BIC.fullmatch(party))):
+        if not party or not (scheme in _BAH_BIC_SCHEMES or (scheme is None and BIC.fullmatch(party))):
             continue
         for i, tx in enumerate(cx.txs):
             agent: str | None = getattr(tx, role)
-            if agent and getattr(tx, role + "_scheme") == "BICFI" and _bic11(agent) != _bic11(party):
+            if agent and getattr(tx, role + "_scheme") == "BICFI" and bic11(agent) != bic11(party):
                 problems.append(cx.where(i) + what)
     if problems:
         return fail(problems)

@@ -1,10 +1,13 @@
 """What the processing step decides: every check's verdict and each transaction's outcome.
 
 The message-level rules and the MsgId first (the MsgId only if some transaction passes
-its rules): if they fail, every transaction is rejected with their reasons. Then each
-transaction on its own: its rules, its UETR and EndToEndId, its amount on its instructing
-agent's position (reserved last, only for a transaction that passed everything else), so
-a rejected transaction neither burns identifiers nor holds liquidity. Claims and
+its rules): if they fail, every transaction is rejected with their reasons. Among them,
+when the stage maps tenants to agents, whether the payment's owner may act for its
+instructing agents (checks TENANT_RULES): a tenant sending as another bank claims none of
+that bank's identifiers. Then each transaction on its own: its rules, its UETR and
+EndToEndId, its amount on its instructing agent's position (reserved last, only for a
+transaction that passed everything else), so a rejected transaction neither burns
+identifiers nor holds liquidity. Claims and
 reservations are idempotent per transaction: a retried step decides the same.
 
 A message with more transactions than `CheckSettings.max_transactions` (the
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chalicelib import checks
@@ -54,6 +58,8 @@ class Decide:
     liquidity: Liquidity
     duplicate_window_s: int
     claim_workers: int = 16
+    # tenant -> the BICs it may act for (Settings.tenant_agents); empty: not checked
+    tenant_agents: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def __call__(self, payment: Payment) -> Decision:
         ct = payment.credit_transfer
@@ -62,7 +68,9 @@ class Decide:
         if len(ct.transactions) > cap:
             return too_many(len(ct.transactions), cap)
         now, window = time.time(), self.duplicate_window_s
-        group, per_tx = checks.run_by_transaction(ct, self.check_settings, screening=self.screening)
+        # the sender is the payment's owner: the tenant whose client asked for its id
+        agents = self.tenant_agents.get(payment.owner, frozenset()) if self.tenant_agents else None
+        group, per_tx = checks.run_by_transaction(ct, self.check_settings, screening=self.screening, agents=agents)
         if not checks.failed(group) and any(not checks.failed(vs) for vs in per_tx):
             # a message with nothing to accept takes no identifier: its correction may reuse them
             group.append(duplicates.check_message(self.claims, str(payment.id), ct, now, window))

@@ -7,6 +7,7 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from infra import clients, deploy, ministack
 from tests.e2e.conftest import Api, fetch_token
@@ -39,7 +40,14 @@ def aws_env(region_endpoint, monkeypatch):
     return region_endpoint
 
 
-def test_deploy_to_eu_west_1_provision_a_client_and_pay(aws_env, capsys):
+def test_deploy_to_eu_west_1_provision_a_client_and_pay(aws_env, capsys, monkeypatch):
+    # Without the tenants' agents the template's rule refuses the stack: nothing is created.
+    monkeypatch.delenv("PACSFLOW_TENANT_AGENTS", raising=False)
+    with pytest.raises(ClientError, match="PACSFLOW_TENANT_AGENTS"):
+        deploy.deploy_aws(STAGE)
+    cloudformation = boto3.session.Session(region_name=STAGE).client("cloudformation")
+    assert deploy.stack_status(cloudformation, "pacsflow-eu-west-1") is None
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", json.dumps({"acme-bank": ["DEUTDEFF"]}))
     deployed = deploy.deploy_aws(STAGE)
     assert deployed["region"] == STAGE and deployed["stack_name"] == "pacsflow-eu-west-1"
     outputs = deployed["outputs"]
@@ -61,9 +69,6 @@ def test_deploy_to_eu_west_1_provision_a_client_and_pay(aws_env, capsys):
     assert parameters["AuthDomainPrefix"] == f"pacsflow-eu-west-1-{account}"
     assert outputs["TokenUrl"] == f"https://pacsflow-eu-west-1-{account}.auth.eu-west-1.amazoncognito.com/oauth2/token"
 
-    # A second deploy updates the stack in place.
-    assert deploy.deploy_aws(STAGE)["outputs"]["EventsTableName"] == outputs["EventsTableName"]
-
     # Provision a client with the CLI.
     capsys.readouterr()
     assert clients.main(["create", "--stage", STAGE, "--name", "acme-bank", "--scopes", "read,write"]) == 0
@@ -79,14 +84,21 @@ def test_deploy_to_eu_west_1_provision_a_client_and_pay(aws_env, capsys):
     assert clients.main(["create", "--stage", STAGE, "--name", "acme-bank"]) == 1
     assert capsys.readouterr().out == ""
 
+    # A second deploy updates the stack in place, the client now mapped to its tenant.
+    tenants = {"Tenants": json.dumps({client["client_id"]: "acme-bank"})}
+    assert deploy.deploy_aws(STAGE, parameters=tenants)["outputs"]["EventsTableName"] == outputs["EventsTableName"]
+
     # The happy path against that Region's API. On MiniStack the token endpoint is
     # <gateway>/oauth2/token and the API is served under <gateway>/_aws/execute-api/.
     token = fetch_token({"token_url": f"{aws_env}/oauth2/token"}, client)
     api = Api(f"{aws_env}/_aws/execute-api/{outputs['RestAPIId']}/api", token)
-    tx = api.pay(fresh("pacs008_bare.xml"))
+    tx = api.pay(fresh("pacs008_bare.xml"))  # InstgAgt DEUTDEFFXXX: acme-bank's
     report = api.report(tx)
     assert report.status_code == 200, report.text
     assert statuses(report.content) == ("ACSC", [])
+    # as another bank: rejected AGNT (PACSFLOW_TENANT_AGENTS reached the functions)
+    other_bank = fresh("pacs008_bare.xml").replace(b"DEUTDEFFXXX", b"COBADEFFXXX")
+    assert statuses(api.report(api.pay(other_bank)).content) == ("RJCT", ["AGNT"])
     # The events are in the stage's Region's table.
     table = session.resource("dynamodb").Table(outputs["EventsTableName"])
     assert table.scan(Limit=1)["Items"]

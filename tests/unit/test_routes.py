@@ -1007,6 +1007,37 @@ def test_a_camt056_naming_this_payment_is_taken_202_and_its_camt029_is_at_the_ou
     assert assert_xml(answer, CAMT029["c"]).findtext(".//c:Sts/c:Conf", namespaces=CAMT029) == "CNCL"
 
 
+def test_another_tenants_camt056_matching_our_payment_is_404_and_cancels_nothing(http):
+    """A cancellation is judged on the caller's own payment first: another tenant cannot
+    cancel ours, whatever agent or identifiers its camt.056 names."""
+    tx, message = http.pay()
+    http.steps("incoming", "processing")
+    before = http.svc.payments.get_payment(UUID(tx)).version
+    assert_error(http.submit(tx, camt056_naming(message), "camt.056", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND")
+    after = http.svc.payments.get_payment(UUID(tx))
+    assert after.version == before and after.cancellations == {}
+
+
+def test_a_client_sending_as_a_bank_its_tenant_may_not_act_for_is_rejected_agnt_and_takes_no_identifier(
+    monkeypatch,
+):
+    """With PACSFLOW_TENANT_AGENTS set: the tenant comes from the token (client-a2 is a client
+    of tenant client-a), the pacs.002 says AGNT, and the bank's own payment with the same
+    identifiers settles, not AM05."""
+    view = MemoryView()
+    agents = {OWNER: ["DEUTDEFF"], OTHER: ["BNPAFRPP"]}
+    svc = bootstrap.build(Settings(tenant_agents=agents, **POOL), **{**memory_adapters(), "view": view})
+    monkeypatch.setattr(app_module, "service", lambda: svc)
+    api, body = Api(svc, view), fresh("pacs008_bare.xml")  # InstgAgt DEUTDEFFXXX
+    for client, expected in ((OTHER, ("RJCT", ["AGNT"])), ("client-a2", ("ACSC", []))):
+        tx = api.issue(auth_as=token(client))
+        assert_json(api.submit(tx, body, auth_as=token(client)), 202)
+        drain(svc)
+        doc = assert_xml(api.outbox(tx, auth_as=token(client)), PACS002["p"])
+        status = doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=PACS002)
+        assert (status, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=PACS002)) == expected, client
+
+
 # == requests the routes cannot read (api.BadRequest) ======================================
 
 BAD_IDS = [

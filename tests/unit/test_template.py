@@ -245,3 +245,31 @@ def test_the_package_leaves_out_what_no_function_reads(template):
         names = package.namelist()
     assert "app.py" in names and any(n.startswith("pycountry/databases/") for n in names)
     assert not any(n.startswith("pycountry/locales/") for n in names)
+
+
+def test_every_function_reads_the_tenants_agents_from_the_parameter_that_production_must_set(template):
+    """PACSFLOW_TENANT_AGENTS on every function, from TenantAgents; a stack of any stage but
+    `local` without it is refused by the template's rule, as CloudFormation (and MiniStack,
+    whose engine evaluates it here) refuses it, so a redeploy that forgot the mapping fails
+    instead of reopening the stage to one tenant sending as another's bank."""
+    from ministack.services.cloudformation import engine
+
+    assert template["Parameters"]["TenantAgents"]["Default"] == "{}"
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        assert function["Properties"]["Environment"]["Variables"]["PACSFLOW_TENANT_AGENTS"] == {
+            "Ref": "TenantAgents"
+        }, name
+    engine._check_rules_section(template)
+
+    def refused(stage: str, tenant_agents: str) -> bool:
+        params = {"Stage": {"Value": stage}, "TenantAgents": {"Value": tenant_agents}}
+        try:
+            engine._evaluate_rules(template, params, {})
+        except ValueError as e:
+            assert "PACSFLOW_TENANT_AGENTS" in str(e)
+            return True
+        return False
+
+    assert not refused("local", "{}")
+    assert refused("eu-west-1", "{}") and refused("eu-west-1", "")
+    assert not refused("eu-west-1", '{"acme-bank": ["ACMEDEFF"]}')

@@ -1,0 +1,243 @@
+"""A tenant acts only for the instructing agents the stage maps it to (Settings.tenant_agents).
+
+Claims of MsgIds and EndToEndIds are keyed by instructing agent, so a tenant free to name
+any agent could send as another bank and take that bank's (predictable) EndToEndIds first,
+and the bank's own payments would be rejected AM05. Mapped, a message naming an agent its
+tenant may not act for is rejected AGNT, every transaction of it, before anything is claimed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from lxml import etree
+from pydantic import ValidationError
+
+from chalicelib import bootstrap, checks
+from chalicelib.adapters.settings import Settings
+from chalicelib.checks import CheckSettings, rules
+from chalicelib.domain import TxSts
+from chalicelib.domain.bic import acts_for
+from chalicelib.iso20022 import read_credit_transfer
+from infra import deploy
+from tests.messages import fresh
+from tests.unit.fakes import _screening, drain, memory_adapters, memory_service
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
+A, B = "tenant-a", "tenant-b"
+# The samples' instructing agent is DEUTDEFFXXX (tenant A's bank); tenant B is BNP Paribas.
+AGENTS = {A: ["DEUTDEFF"], B: ["BNPAFRPP"]}
+
+
+def pay(p, body: bytes, owner: str):
+    tx = p.issue_transaction("pacs.008", "r", owner).id
+    p.submit(tx, "pacs.008", body, owner)
+    drain(p)
+    return tx
+
+
+def outcome(p, tx, owner: str) -> tuple[str, list[str]]:
+    doc = etree.fromstring(p.status_report(tx, owner))
+    status = doc.findtext(".//p:TxInfAndSts/p:TxSts", namespaces=NS) or doc.findtext(".//p:GrpSts", namespaces=NS)
+    return status, doc.xpath(".//p:StsRsnInf/p:Rsn/p:Cd/text()", namespaces=NS)
+
+
+def held(p) -> set[tuple[str, str]]:
+    return set(p.adapters.claims.held)
+
+
+# -- the pipeline -------------------------------------------------------------------------
+
+
+def test_a_tenant_sending_as_another_tenants_agent_is_rejected_agnt_and_claims_nothing():
+    p = memory_service(limits='{"*": "1000000"}', tenant_agents=AGENTS)
+    body = fresh("pacs008_bare.xml")  # InstgAgt DEUTDEFFXXX: tenant A's
+    theirs = pay(p, body, B)
+    assert outcome(p, theirs, B) == ("RJCT", ["AGNT"])
+    assert held(p) == set()  # neither the MsgId nor the UETR nor the EndToEndId was taken
+    assert not any(o.reserved for o in p.payments.get_payment(theirs).transactions)  # nor A's liquidity
+    # tenant A's real payment, with the same identifiers, is not a duplicate of it
+    ours = pay(p, body, A)
+    assert outcome(p, ours, A) == ("ACSC", [])
+    assert {kind for kind, _ in held(p)} == {"msg", "uetr", "e2e"}
+    assert all(o.reserved for o in p.payments.get_payment(ours).transactions)
+
+
+def test_the_rejection_says_which_agent_and_names_no_other_tenant():
+    p = memory_service(tenant_agents=AGENTS)
+    tx = pay(p, fresh("pacs008_bare.xml"), B)
+    payment = p.payments.get_payment(tx)
+    (verdict,) = [v for v in payment.checks if not v.passed]
+    assert verdict.rule == "instructing_agent_allowed" and verdict.reason_code == "AGNT"
+    assert "DEUTDEFFXXX" in verdict.narrative and A not in verdict.narrative
+    assert payment.rejected_at_step == "processing"
+
+
+@pytest.mark.parametrize("allowed", [["DEUTDEFF"], ["DEUTDEFFXXX"], ["COBADEFF", "DEUTDEFF"]])
+def test_a_tenant_sending_as_its_own_agent_settles(allowed):
+    p = memory_service(tenant_agents={A: allowed})
+    tx = pay(p, fresh("pacs008_bare.xml"), A)
+    assert outcome(p, tx, A) == ("ACSC", [])
+    assert "instructing_agent_allowed" in [v.rule for v in p.payments.get_payment(tx).checks]
+
+
+def test_a_tenant_the_mapping_does_not_list_may_act_for_no_agent():
+    p = memory_service(tenant_agents=AGENTS)
+    tx = pay(p, fresh("pacs008_bare.xml"), "tenant-c")
+    assert outcome(p, tx, "tenant-c") == ("RJCT", ["AGNT"])
+    assert held(p) == set()
+
+
+def test_a_branch_entry_allows_that_branch_only():
+    p = memory_service(tenant_agents={A: ["DEUTDEFF500"]})
+    tx = pay(p, fresh("pacs008_bare.xml"), A)  # DEUTDEFFXXX: the primary office, not branch 500
+    assert outcome(p, tx, A) == ("RJCT", ["AGNT"])
+
+
+def test_one_foreign_instructing_agent_rejects_every_transaction_of_the_message_and_claims_nothing():
+    p = memory_service(tenant_agents=AGENTS)
+    body = fresh("pacs008_two_txs.xml")
+    second = body.index(b"<CdtTrfTxInf>", body.index(b"<CdtTrfTxInf>") + 1)
+    body = body[:second] + body[second:].replace(b"<BICFI>DEUTDEFFXXX</BICFI>", b"<BICFI>BNPAFRPPXXX</BICFI>", 1)
+    tx = pay(p, body, B)  # the second transaction is B's own; the first is A's agent
+    payment = p.payments.get_payment(tx)
+    assert payment.tx_sts is TxSts.RJCT
+    assert [(o.status, [r.code for r in o.reasons]) for o in payment.transactions] == [
+        ("RJCT", ["AGNT"]),
+        ("RJCT", ["AGNT"]),
+    ]
+    assert held(p) == set()
+    (verdict,) = [v for v in payment.checks if v.rule == "instructing_agent_allowed"]
+    assert "tx 1: InstgAgt DEUTDEFFXXX" in verdict.narrative and "tx 2" not in verdict.narrative
+
+
+def test_without_a_mapping_any_tenant_names_any_agent_and_no_verdict_is_recorded():
+    """The local default: behaviour and recorded verdicts as before the setting existed."""
+    p = memory_service()
+    tx = pay(p, fresh("pacs008_bare.xml"), B)
+    assert outcome(p, tx, B) == ("ACSC", [])
+    assert "instructing_agent_allowed" not in [v.rule for v in p.payments.get_payment(tx).checks]
+
+
+def test_disabling_the_rule_by_name_does_not_switch_the_mapping_off():
+    disabled = CheckSettings(disabled_rules=frozenset({"instructing_agent_allowed"}))
+    p = bootstrap.build(Settings(tenant_agents=AGENTS), **{**memory_adapters(), "check_settings": disabled})
+    tx = pay(p, fresh("pacs008_bare.xml"), B)
+    assert outcome(p, tx, B) == ("RJCT", ["AGNT"])
+
+
+# -- the rule ------------------------------------------------------------------------------
+
+RAW = fresh("pacs008_bare.xml")
+DAY = date.today()
+
+
+def judged(ct, agents: frozenset[str] | None):
+    group, _ = checks.run_by_transaction(ct, CheckSettings(), screening=_screening(), today=DAY, agents=agents)
+    return {v.rule: v for v in group}.get("instructing_agent_allowed")
+
+
+def test_an_instructing_agent_given_by_another_scheme_is_not_one_a_tenant_may_act_for():
+    """Claims are keyed by the agent's identifier whatever its scheme: an Othr/Id or a
+    clearing member id spelling an allowed BIC is not that BIC."""
+    ct = read_credit_transfer(RAW)
+    tx = ct.transactions[0]
+    for scheme in ("Othr", "ClrSysMmbId:USABA", "LEI"):
+        other = replace(ct, transactions=(replace(tx, instructing_agent_scheme=scheme),))
+        verdict = judged(other, frozenset({"DEUTDEFF"}))
+        assert verdict is not None and not verdict.passed, scheme
+    assert judged(ct, frozenset({"DEUTDEFF"})).passed
+
+
+def test_a_message_naming_no_instructing_agent_is_not_one_a_tenant_may_act_for():
+    ct = read_credit_transfer(RAW)
+    bare = replace(ct, instructing_agent=None, transactions=(replace(ct.transactions[0], instructing_agent=None),))
+    verdict = judged(bare, frozenset({"DEUTDEFF"}))
+    assert not verdict.passed and "no InstgAgt" in verdict.narrative
+
+
+def test_a_foreign_group_header_agent_fails_even_when_every_transaction_names_its_own():
+    ct = read_credit_transfer(RAW)
+    foreign = replace(ct, instructing_agent="COBADEFFXXX", instructing_agent_scheme="BICFI")
+    verdict = judged(foreign, frozenset({"DEUTDEFF"}))
+    assert not verdict.passed and verdict.narrative.startswith("GrpHdr InstgAgt COBADEFFXXX")
+
+
+def test_the_rule_is_not_run_without_a_mapping_and_the_validator_runs_it_not():
+    ct = read_credit_transfer(RAW)
+    assert judged(ct, None) is None
+    assert "instructing_agent_allowed" not in [v.rule for v in checks.run(ct, screening=_screening(), today=DAY)]
+    assert rules.instructing_agent_allowed.reason_code == "AGNT"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "bic", "expected"),
+    [
+        ({"DEUTDEFF"}, "DEUTDEFF", True),
+        ({"DEUTDEFF"}, "DEUTDEFFXXX", True),
+        ({"DEUTDEFF"}, "DEUTDEFF500", True),  # a BIC8: the bank and every branch
+        ({"DEUTDEFFXXX"}, "DEUTDEFF", True),  # the primary office, either form
+        ({"DEUTDEFFXXX"}, "DEUTDEFF500", False),
+        ({"DEUTDEFF500"}, "DEUTDEFF500", True),
+        ({"DEUTDEFF500"}, "DEUTDEFF", False),
+        ({"DEUTDEFF"}, "DEUTDEFG", False),
+        ({"DEUTDEFF"}, "deutdeff", False),
+        ({"DEUTDEFF"}, "DEUTDEFF5", False),  # not a BIC, whatever its prefix
+        (set(), "DEUTDEFF", False),
+    ],
+)
+def test_which_bics_an_entry_covers(allowed, bic, expected):
+    assert acts_for(frozenset(allowed), bic) is expected
+
+
+# -- the setting ---------------------------------------------------------------------------
+
+
+def test_the_mapping_is_read_from_the_environment_as_json(monkeypatch):
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", '{"tenant-a": ["DEUTDEFF", "DEUTDEFF500"]}')
+    assert Settings().tenant_agents == {"tenant-a": ["DEUTDEFF", "DEUTDEFF500"]}
+    monkeypatch.delenv("PACSFLOW_TENANT_AGENTS")
+    assert Settings().tenant_agents == {}
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"tenant-a": ["deutdeff"]},  # lower case would match no message and fail closed unnoticed
+        {"tenant-a": ["DEUTDEFF "]},
+        {"tenant-a": ["DEUTDEF"]},
+        {"tenant-a": ["DEUTDEFF5"]},
+        {"tenant-a": ["DEUT12FF"]},  # the country is two letters
+        {"tenant#a": ["DEUTDEFF"]},  # a tenant name as PACSFLOW_TENANTS's
+        {"tenant-a": "DEUTDEFF"},
+    ],
+)
+def test_the_mapping_refuses_what_is_not_a_tenant_and_bics(mapping):
+    with pytest.raises(ValidationError):
+        Settings(tenant_agents=mapping)
+
+
+def test_the_mapping_reaches_the_processing_step_through_the_composition_root():
+    p = memory_service(tenant_agents={A: ["DEUTDEFF", "DEUTDEFF500"]})
+    assert p.processing.decide.tenant_agents == {A: frozenset({"DEUTDEFF", "DEUTDEFF500"})}
+    assert memory_service().processing.decide.tenant_agents == {}
+
+
+# -- the deploy ----------------------------------------------------------------------------
+
+
+def test_make_run_and_make_deploy_pass_the_mapping_from_the_environment_checked(monkeypatch):
+    monkeypatch.delenv("PACSFLOW_TENANT_AGENTS", raising=False)
+    assert deploy.tenant_agents_parameters() == {}
+    assert "TenantAgents" not in deploy.local_parameters()  # the template's {}: local only
+    mapping = '{"acme-bank": ["ACMEDEFF"], "tenant-b": ["BNPAFRPP", "BNPAFRPP500"]}'
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", mapping)
+    assert deploy.tenant_agents_parameters() == {"TenantAgents": mapping}
+    assert deploy.local_parameters()["TenantAgents"] == mapping
+    # refused before any stack is touched: every function would fail to start with it
+    for wrong in ('{"acme-bank": ["acmedeff"]}', '{"acme-bank": "ACMEDEFF"}', "ACMEDEFF"):
+        monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", wrong)
+        with pytest.raises(ValueError):
+            deploy.tenant_agents_parameters()
