@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -367,7 +369,9 @@ def test_stop_is_graceful_sigterm_then_waits(monkeypatch):
 
 @pytest.fixture
 def a_process():
-    """Start a process (its own session, as MiniStack's) with this argv; kill what is left."""
+    """Start a process (its own session, as MiniStack's) with this argv, and return its pid
+    once the process runs it (until its exec, the child's /proc cmdline is still pytest's:
+    is_ours read it too early 1 time in 3 under load); kill what is left."""
     import signal
     import subprocess
 
@@ -375,6 +379,10 @@ def a_process():
 
     def start(*argv: str) -> int:
         started.append(subprocess.Popen(argv, start_new_session=True))
+        cmdline, deadline = Path(f"/proc/{started[-1].pid}/cmdline"), time.monotonic() + 10
+        while cmdline.exists() and cmdline.read_bytes().split(b"\0")[:-1] != [a.encode() for a in argv]:
+            assert time.monotonic() < deadline, f"{argv} did not start"
+            time.sleep(0.005)
         return started[-1].pid
 
     yield start
