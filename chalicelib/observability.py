@@ -181,6 +181,9 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
         metrics.add_metric(name=name, unit=unit, value=value)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) without an encoder per line
+
+
 def _single(name: str, unit: MetricUnit | str, value: float, **dimensions: str) -> None:
     """One metric on an EMF line of its own, as Powertools' single_metric writes it (namespace,
     the service dimension and the given ones, one value). Written here: single_metric builds a
@@ -201,7 +204,7 @@ def _single(name: str, unit: MetricUnit | str, value: float, **dimensions: str) 
         **dimensions,
         name: [float(value)],
     }
-    line = json.dumps(blob, separators=(",", ":")) + "\n"
+    line = _COMPACT.encode(blob) + "\n"
     # one write of the line with its newline, under the lock: two of a batch's threads
     # writing at once must not share a line (a log line that is no JSON)
     with _lock:

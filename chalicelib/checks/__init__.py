@@ -124,8 +124,11 @@ def run_by_transaction(
     group = [r(credit_transfer, cx) for r in rules if r.__name__ in GROUP_RULES]
     per_tx = []
     for tx in cx.txs:
-        alone = replace(credit_transfer, transactions=(tx,))
-        tx_cx = Context(alone, s, cx.today, screening, agents)
+        if credit_transfer.transactions == (tx,):  # its only transaction: the message as it is
+            alone, tx_cx = credit_transfer, cx
+        else:
+            alone = replace(credit_transfer, transactions=(tx,))
+            tx_cx = Context(alone, s, cx.today, screening, agents)
         per_tx.append([r(alone, tx_cx) for r in rules if r.__name__ not in GROUP_RULES])
     return group, per_tx
 

@@ -69,9 +69,11 @@ class Plain:
         for name in shape.tuples:
             value = out[name]
             out[name] = [v.to_dict(compact) for v in value] if name in self.nested else list(value)
-        if compact:
-            defaults = shape.defaults
-            out = {k: v for k, v in out.items() if k not in defaults or (v != defaults[k] and v != [])}
+        if compact:  # the defaulted fields out, the others in their order (the stored JSON's)
+            for name, default in shape.defaults.items():
+                value = out[name]
+                if value == default or value == []:
+                    del out[name]
         return out
 
     @classmethod

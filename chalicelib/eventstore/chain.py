@@ -62,6 +62,11 @@ def stored_hash(attribute: Mapping[str, Any] | None) -> str | None:
 
 CHAIN_VERSION = "pacsflow-chain-v1"
 
+# What json.dumps(..., separators=(",", ":"), ensure_ascii=True) writes, without building an
+# encoder per call as dumps does when given options (twice per commit: `who` and its hash).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+_SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -75,7 +80,7 @@ class Actor:
 
     def to_json(self) -> str:
         # vars(), not asdict(): the fields are strings, and asdict's deep copy is most of the cost
-        return json.dumps(vars(self), sort_keys=True, separators=(",", ":"))
+        return _SORTED_COMPACT.encode(vars(self))
 
     @classmethod
     def from_json(cls, text: str) -> Actor:
@@ -154,11 +159,7 @@ def plain_sha256_of(stored_event: StoredEvent) -> str:
 
 def event_hash(originator_id: str, version: int, topic: str, plain_sha256: str, prev: str, who: str) -> str:
     """sha256 (hex) over the canonical encoding of one event's link (JSON array, no spaces)."""
-    canonical = json.dumps(
-        [CHAIN_VERSION, originator_id, version, topic, plain_sha256, prev, who],
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
+    canonical = _CANONICAL.encode([CHAIN_VERSION, originator_id, version, topic, plain_sha256, prev, who])
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder
 
@@ -40,12 +40,13 @@ from chalicelib.domain.position import (
     position_id,
     reservation_id,
 )
+from chalicelib.pipeline.application import AggregateApplication
 
 # What a liquidity command changed, to be saved in one commit (nothing: already done).
 Command = Callable[[Position, Reservation | None], Sequence[Aggregate]]
 
 
-class Positions(Application[UUID]):
+class Positions(AggregateApplication):
     name = "Positions"
     # A position is a hot aggregate: every reservation and free of its agent is one more
     # version, and every load replays the events after its latest snapshot. The interval is

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import AggregateRecorder, JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic, strtobool
 
 from chalicelib.domain import Payment, is_payment_stream, transcodings
+from chalicelib.pipeline.application import AggregateApplication
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
-class Payments(Application[UUID]):
+class Payments(AggregateApplication):
     name = "Payments"
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
