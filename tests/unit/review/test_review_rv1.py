@@ -126,3 +126,30 @@ def test_recover_view_apply_from_an_older_snapshot_breaks_lookups_of_later_trans
     capsys.readouterr()
     found = follower.find(svc.adapters.view, OWNER, {"uetr": second.uetr})
     assert [r["transaction_id"] for r in found.transactions] == [tid]
+
+
+def test_a_message_rejected_for_too_many_transactions_costs_the_follower_no_more_than_the_cap():
+    """decision.py: `max_transactions` "is the cap that keeps a step within the function's
+    timeout", and a message over it is rejected whole before any claim or reservation. The view
+    follower applies no cap: `later_transactions` is folded from every transaction of the
+    message at Received, and `put_lookup_items` writes one PutItem per transaction, one after the
+    other, in the follower's invocation (and again whenever it folds from the events). One 1 MiB
+    pacs.008 of a couple of thousand transactions, which the pipeline rejects cheaply (NARR),
+    makes the follower write thousands of items in one batch: past its timeout the whole
+    stream batch is retried (other payments of the shard wait) and ends in the failures queue.
+    The follower's work for a payment should be bounded by the cap (index at most
+    `max_transactions` transactions, or none for a message rejected as too many; batch the
+    writes)."""
+    from bench.large_messages import many_transactions
+    from tests.unit.fakes import MemoryClaims
+    from tests.unit.test_large_messages import pay, service
+
+    cap = 3
+    p = service(MemoryClaims(), max_transactions=cap)
+    tid = str(pay(p, many_transactions(40)))
+    assert p.payments.get_payment(UUID(tid)).tx_sts.value == "RJCT"  # rejected whole: over the cap
+    view, written = MemoryView(), []
+    real = view.put_lookup_items
+    view.put_lookup_items = lambda rec: written.extend(rec.lookup_items()) or real(rec)  # type: ignore[method-assign]
+    follower.refresh(p.payments, view, tid)
+    assert len(written) <= cap - 1
