@@ -20,6 +20,7 @@ from chalicelib.projections.recovery import ViewSnapshot, full_replay, object_ke
 from tests import messages
 from tests.unit.fakes import MemoryView, drain
 from tests.unit.test_recovery import BUCKET, OWNER, aws, svc  # noqa: F401 (fixtures)
+from tests.unit.test_routes import JSON, admin, http, keys, redriven_events  # noqa: F401 (fixtures)
 from tests.unit.test_view_lookups import dynamodb, record  # noqa: F401 (fixture)
 
 NOTPROVIDED = "NOTPROVIDED"
@@ -153,3 +154,21 @@ def test_a_message_rejected_for_too_many_transactions_costs_the_follower_no_more
     view.put_lookup_items = lambda rec: written.extend(rec.lookup_items()) or real(rec)  # type: ignore[method-assign]
     follower.refresh(p.payments, view, tid)
     assert len(written) <= cap - 1
+
+
+def test_an_idempotency_key_reused_for_another_redrive_is_not_silently_taken_as_a_retry(http):  # noqa: F811
+    """api.py `action_id` cites draft-ietf-httpapi-idempotency-key-header, which says a key
+    reused with a different request payload SHOULD be answered 422: it is not a retry. Here the
+    key alone decides: an operator who reuses an incident key (README's example is
+    `inc-4711-1`) for a second redrive of the same payment with another reason gets 202
+    "redriven", the step is sent, and no `Redriven` records the second request's reason: the
+    audit trail of who redrove a payment and why silently loses it. Fix: keep the request's
+    fingerprint (the reason) with the redrive id and answer 422 when it differs."""
+    tx, _ = http.pay()
+    http.steps("incoming")
+    key = {**JSON, "Idempotency-Key": "inc-4711-1"}
+    path = f"/transactions/{tx}/redrive"
+    assert http.call("POST", path, auth_as=admin(), headers=key, body='{"reason": "lost"}').status_code == 202
+    r = http.call("POST", path, auth_as=admin(), headers=key, body='{"reason": "second incident: stuck again"}')
+    whys = [e.why for e in redriven_events(http, tx)]
+    assert r.status_code == 422 or whys == ["lost", "second incident: stuck again"], (r.status_code, whys)
