@@ -1032,7 +1032,9 @@ def test_another_tenants_camt056_matching_our_payment_is_404_and_cancels_nothing
     tx, message = http.pay()
     http.steps("incoming", "processing")
     before = http.svc.payments.get_payment(UUID(tx)).version
-    assert_error(http.submit(tx, camt056_naming(message), "camt.056", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND")
+    assert_error(
+        http.submit(tx, camt056_naming(message), "camt.056", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND"
+    )
     after = http.svc.payments.get_payment(UUID(tx))
     assert after.version == before and after.cancellations == {}
 
