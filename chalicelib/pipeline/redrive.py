@@ -97,7 +97,7 @@ class Redriven:
     def record(
         self, transaction_id: UUID, redrive_id: str, who: str, why: str, from_step: str | None = None
     ) -> tuple[Payment, bool]:
-        """The payment, and whether this call recorded the redrive (False: it was recorded)."""
+        """The payment, and whether this call recorded the redrive (False: it was already recorded)."""
 
         def step(payment: Payment) -> bool:
             if redrive_id in payment.redrives:
