@@ -59,6 +59,7 @@ STATUS: dict[type[Exception], int] = {
     errors.CancellationDoesNotMatch: 409,
     IllegalTransition: 409,
     errors.MessageTooLarge: 413,
+    errors.IdempotencyKeyReused: 422,
     errors.StepContended: 503,
     errors.NotYetReplicated: 503,
 }

@@ -5,7 +5,8 @@
   by default under ``s3://<archive bucket>/view-snapshots/``.
 - ``recover view [--from s3://BUCKET/PREFIX] [--apply] [--local-stack FILE]``: the latest
   snapshot plus only the events newer than it, compared with the live view (exit 0 when
-  equal); ``--apply`` writes what differs (never moving a record backwards).
+  equal); ``--apply`` writes what differs (never moving a record backwards; over a live
+  record of the same version, only the fold of its events).
 - ``recover backup --to s3://BUCKET/PREFIX [--segment-items N] [--local-stack FILE]``: the
   events and positions tables, raw items, as gzip JSONL segments with a manifest
   (chalicelib/eventstore/backup.py).
@@ -27,6 +28,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from chalicelib.adapters.aws import operator_client
 from chalicelib.adapters.settings import Settings
@@ -100,6 +102,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     from chalicelib.pipeline.payments import Payments
     from chalicelib.projections.records import indexed_transaction
     from chalicelib.projections.recovery import ViewSnapshot, recover
+    from chalicelib.projections.transactions import fold
 
     s = settings_for(args.local_stack)
     bucket, prefix = _snapshot_location(args.from_, s)
@@ -120,7 +123,9 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     extra = sorted(set(live) - set(report.items))
     print(
         f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
-        f"{report.new_streams} new, {report.other_streams} not a payment's; {report.events_read} events read in {elapsed:.2f} s; "
+        f"{report.new_streams} new, {report.other_streams} not a payment's"
+        + (f", {report.refolded} refolded (the snapshot's format is older)" if report.refolded else "")
+        + f"; {report.events_read} events read in {elapsed:.2f} s; "
         f"{len(differ)} differ from the live view, {len(extra)} only in the live view"
         + (
             f", {len(report.unreadable)} unreadable, {len(report.unfoldable)} unfoldable"
@@ -132,6 +137,11 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     if args.apply:
         for tid in sorted({indexed_transaction(key)[0] for key in differ}):  # a payment's record, or its index items
             record = report.record(tid)
+            if tid in report.as_stored and tid in live and int(live[tid]["version"]["N"]) == record.version:
+                # put_unless_newer overwrites an equal version: only ever with the fold of the
+                # events, never with a snapshot's record, which may lack what the fold produces
+                # (a snapshot taken of a view not yet migrated by `rebuild --apply`)
+                record = fold(payments.events.get(UUID(tid))) or record
             view.put_lookup_items(record)  # first, as the follower writes them
             if view.put_unless_newer(record):
                 written += 1

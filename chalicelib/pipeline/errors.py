@@ -10,6 +10,7 @@ __all__ = [
     "ApplicationError",
     "CancellationDoesNotMatch",
     "EmptyBody",
+    "IdempotencyKeyReused",
     "InvalidCancellationRequest",
     "InvalidConsistency",
     "InvalidStatusRequest",
@@ -94,6 +95,18 @@ class ReportNotYetReplicated(NotYetReplicated):
     def __init__(self, region_id: str, transaction_id: str, message_type: str, retry_after_s: int) -> None:
         recorded = f"the {message_type} of transaction {transaction_id} is recorded"  # in the Region that wrote it
         super().__init__(region_id, (region_id,), transaction_id, retry_after_s, recorded)
+
+
+class IdempotencyKeyReused(ApplicationError):
+    """The redrive id (the client's Idempotency-Key) is recorded for this payment with another
+    reason: not a retry of that request, and taking it as one would send the step and leave the
+    second request's reason out of the audit trail. draft-ietf-httpapi-idempotency-key-header:
+    a key reused with a different request payload SHOULD be answered 422."""
+
+    error_code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used for a redrive of this transaction with another reason")
 
 
 class CancellationDoesNotMatch(ApplicationError):

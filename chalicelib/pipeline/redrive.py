@@ -6,6 +6,12 @@ redrive record `Redriven(who, why, from_step)` once per redrive id (the client's
 message's id: a retried request or a re-run CLI records nothing twice), then send
 the step message the recorded state calls for. Re-sending is safe: each step recognises work
 that is already recorded, and a released payment gets nothing.
+
+A request's redrive id recorded with another reason is not a retry (the same Idempotency-Key
+reused for another request): `IdempotencyKeyReused`, nothing sent. The reason is the request's
+fingerprint, compared with what the recorded `Redriven` holds, read only then (a retry is
+rare), so the payment keeps no state for it. A dead-letter message's id is not checked: moving
+the same message again after an interrupted run is a retry whatever `--reason` it is given.
 """
 
 from __future__ import annotations
@@ -13,15 +19,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from chalicelib.domain import Payment, TxSts
+from chalicelib.domain import Payment, TxSts, event_class
 from chalicelib.domain.models import Reason
+from chalicelib.pipeline.errors import IdempotencyKeyReused
 from chalicelib.pipeline.messages import next_step
 from chalicelib.pipeline.ports import Archive, StepQueue
 from chalicelib.pipeline.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+_REDRIVEN: Any = event_class("Redriven")  # made by @event: a type checker knows none of its fields
 
 MESSAGE_LOST = Reason("NARR", "message not available after Region failover; resend under a new transaction id")
 
@@ -86,7 +96,9 @@ class Redriven:
 
     def record(
         self, transaction_id: UUID, redrive_id: str, who: str, why: str, from_step: str | None = None
-    ) -> Payment:
+    ) -> tuple[Payment, bool]:
+        """The payment, and whether this call recorded the redrive (False: it was already recorded)."""
+
         def step(payment: Payment) -> bool:
             if redrive_id in payment.redrives:
                 return False
@@ -95,8 +107,13 @@ class Redriven:
             )
             return True
 
-        payment, _ = self.uow.record(transaction_id, step)
-        return payment
+        return self.uow.record(transaction_id, step)
+
+    def check_retry(self, transaction_id: UUID, redrive_id: str, why: str) -> None:
+        """IdempotencyKeyReused unless the recorded redrive `redrive_id` has the reason `why`."""
+        redrives = {e.redrive_id: e.why for e in self.uow.payments.history(transaction_id) if isinstance(e, _REDRIVEN)}
+        if redrives.get(redrive_id, why) != why:
+            raise IdempotencyKeyReused()
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,10 @@ class Redrive:
 
     def __call__(self, transaction_id: UUID, redrive_id: str, who: str, why: str) -> str | None:
         """Record the redrive (once per `redrive_id`) and send its step; the step sent, if any."""
-        payment = Redriven(self.uow).record(transaction_id, redrive_id, who, why)
+        redriven = Redriven(self.uow)
+        payment, recorded = redriven.record(transaction_id, redrive_id, who, why)
+        if not recorded:  # a retry of the same request, or the same key reused for another one
+            redriven.check_retry(transaction_id, redrive_id, why)
         return self.dispatch(payment, dedup=_hashed("redrive", redrive_id))
 
 

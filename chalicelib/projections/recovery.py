@@ -20,6 +20,17 @@ items of a multi-transaction payment's later transactions are derived from its r
 (`TransactionRecord.lookup_items`), so recovery derives them too, and the recovered items
 are the records and their index items, as the live view holds them. The high-water mark the snapshot records,
 `events_covered`, is the sum of its versions: the events it saves reading.
+
+A record stands for the fold only if the fold that wrote it produced everything today's does,
+and an item does not say which fold wrote it: a record of a multi-transaction payment written
+before `later_transactions` existed looks exactly like a record of one transaction. So the
+snapshot says it in its FORMAT, bumped whenever the record gains what an older one lacks: the
+records of an older format (or of a snapshot that states none) are folded from all their
+events, as a stream the snapshot lacks (counted `refolded`), never taken as the fold. Taken as
+stored, a format-1 record at the stream's head would drop the payment's later transactions and
+their index items from the recovered view, and `recover view --apply` (which overwrites equal
+versions) would strip them from the live record: the payment would be found by its first
+transaction only, and a released one gets no further event to heal it.
 """
 
 from __future__ import annotations
@@ -39,7 +50,10 @@ from chalicelib.projections.errors import FoldError
 from chalicelib.projections.records import TransactionRecord, is_lookup_item
 from chalicelib.projections.transactions import fold
 
-FORMAT = "pacsflow-view-snapshot/1"
+FORMAT = "pacsflow-view-snapshot/2"
+# Format 1 was written before records kept their message's later transactions: read, but its
+# records are folded from their events (see the module's docstring).
+FORMAT_1 = "pacsflow-view-snapshot/1"
 KEY_PREFIX = "view-snapshots"
 
 # The events of transaction `id` after version `gt` (all when None), oldest first.
@@ -50,6 +64,14 @@ EventsAfter = Callable[[UUID, int | None], Iterable[Any]]
 class ViewSnapshot:
     taken_at: str
     items: dict[str, dict[str, Any]]  # transaction id -> the view's item (attribute values)
+    # The shape of its records: FORMAT when this code took them (`of`, or a snapshot it wrote);
+    # a snapshot of items of unknown shape is taken as the oldest, its records refolded.
+    format: str = FORMAT_1
+
+    @property
+    def records_are_folds(self) -> bool:
+        """Whether a record at its stream's head can stand for the fold of its events."""
+        return self.format == FORMAT
 
     @property
     def events_covered(self) -> int:
@@ -63,7 +85,7 @@ class ViewSnapshot:
         """gzip of JSON lines: a header, then one line per record: the view's item, its
         `version` the number of the transaction's events it reflects."""
         header = {
-            "format": FORMAT,
+            "format": self.format,
             "taken_at": self.taken_at,
             "records": len(self.items),
             "events_covered": self.events_covered,
@@ -76,21 +98,22 @@ class ViewSnapshot:
     def from_bytes(cls, data: bytes) -> ViewSnapshot:
         header_line, *lines = gzip.decompress(data).decode().splitlines()
         header = json.loads(header_line)
-        if header.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT}: {header.get('format')!r}")
+        if header.get("format") not in (FORMAT, FORMAT_1):
+            raise ValueError(f"not a {FORMAT} (nor a {FORMAT_1}): {header.get('format')!r}")
         items = {}
         for line in lines:
             item = json.loads(line)
             items[item["transaction_id"]["S"]] = item
         if len(items) != header["records"]:
             raise ValueError(f"view snapshot: {len(items)} records, its header says {header['records']}")
-        return cls(taken_at=header["taken_at"], items=items)
+        return cls(taken_at=header["taken_at"], items=items, format=header["format"])
 
     @classmethod
     def of(cls, items: Iterable[dict[str, Any]]) -> ViewSnapshot:
         """A snapshot of the view's records, now (its index items are derived: not kept)."""
         taken_at = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")  # sorts as it reads; µs: no clash
-        return cls(taken_at=taken_at, items={i["transaction_id"]["S"]: i for i in items if not is_lookup_item(i)})
+        records = {i["transaction_id"]["S"]: i for i in items if not is_lookup_item(i)}
+        return cls(taken_at=taken_at, items=records, format=FORMAT)
 
 
 def object_key(prefix: str, taken_at: str) -> str:
@@ -101,14 +124,19 @@ def object_key(prefix: str, taken_at: str) -> str:
 @dataclass
 class RecoveryReport:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # the view's items (index items too), recovered
-    from_snapshot: int = 0  # records taken as they are: no newer event
+    as_stored: set[str] = field(default_factory=set)  # records taken as the snapshot has them: no newer event
     tail_streams: int = 0  # streams with events newer than the snapshot's record
     new_streams: int = 0  # streams the snapshot does not have (or is ahead of): full fold
+    refolded: int = 0  # records of an older format's snapshot: full fold (see the module's docstring)
     other_streams: int = 0  # not a payment's (a Region's aggregate shares the table): skipped
     events_read: int = 0
     dropped: list[str] = field(default_factory=list)  # in the snapshot, no stream
     unreadable: list[str] = field(default_factory=list)
     unfoldable: list[str] = field(default_factory=list)
+
+    @property
+    def from_snapshot(self) -> int:
+        return len(self.as_stored)
 
     def record(self, transaction_id: str) -> TransactionRecord:
         return TransactionRecord.from_item(self.items[transaction_id])
@@ -126,13 +154,14 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
     seen: set[str] = set()
     for tid, head in heads:
         seen.add(tid)
-        base = snapshot.items.get(tid)
+        older = not snapshot.records_are_folds and tid in snapshot.items
+        base = None if older else snapshot.items.get(tid)
         version = snapshot.version_of(tid)
         if base is not None and version == head:
             report.items[tid] = base  # as stored: no decoding of a record nothing changed
             if "later_transactions" in base:  # but its index items are derived from it
                 report.items.update(TransactionRecord.from_item(base).lookup_items())
-            report.from_snapshot += 1
+            report.as_stored.add(tid)
             continue
         try:
             if base is not None and version is not None and version < head:
@@ -143,7 +172,10 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
                 if not is_payment_stream(events):
                     report.other_streams += 1
                     continue
-                report.new_streams += 1
+                if older:
+                    report.refolded += 1
+                else:
+                    report.new_streams += 1
                 record = fold(events)
         except MapperDeserialisationError:
             report.unreadable.append(tid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -28,7 +29,7 @@ from chalicelib.pipeline.failover import Regions
 from chalicelib.pipeline.liquidity import Liquidity, Positions
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
-from chalicelib.projections.recovery import ViewSnapshot, full_replay, object_key, recover
+from chalicelib.projections.recovery import FORMAT, FORMAT_1, ViewSnapshot, full_replay, object_key, recover
 from tests import messages
 from tests.unit.fakes import drain, memory_adapters
 from tests.unit.test_view_lookups import create_view_table
@@ -151,7 +152,7 @@ def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstr
     follow(svc, tid)
     ahead = ViewSnapshot.of(svc.adapters.view.scan_items())
     ghost = {**ahead.items[tid], "transaction_id": {"S": "00000000-0000-4000-8000-000000000000"}}
-    ahead = ViewSnapshot(ahead.taken_at, {**ahead.items, ghost["transaction_id"]["S"]: ghost})
+    ahead = dataclasses.replace(ahead, items={**ahead.items, ghost["transaction_id"]["S"]: ghost})
     heads = [(tid, early.version_of(tid) or 0)]  # the events as a restored, older backup has them
 
     report = recover(ahead, heads, lambda t, gt: svc.payments.events.get(t, gt=gt, lte=heads[0][1]))
@@ -421,3 +422,53 @@ def test_recovery_derives_a_later_transactions_index_items_and_applies_them(
         assert cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"]) == 0
     assert live_items(svc) == before
     assert follower.rebuild(svc.payments, svc.adapters.view, aggregate_ids("events", aws)).ok
+
+
+def multi_transaction_payment(svc: bootstrap.Service) -> str:
+    tid = str(svc.issue_transaction("pacs.008", "test", OWNER).id)
+    svc.submit(UUID(tid), "pacs.008", messages.fresh("pacs008_two_txs.xml"), OWNER)
+    drain(svc)
+    follow(svc, tid)
+    return tid
+
+
+def test_a_format_1_snapshot_is_read_and_its_records_are_folded_from_their_events(
+    svc: bootstrap.Service, aws: Any
+) -> None:
+    """Format 1 predates `later_transactions`: its records are refolded, not taken as stored."""
+    tid = multi_transaction_payment(svc)
+    current = ViewSnapshot.of(svc.adapters.view.scan_items())
+    older = ViewSnapshot.from_bytes(dataclasses.replace(current, format=FORMAT_1).to_bytes())
+    assert (current.format, older.format) == (FORMAT, FORMAT_1)
+
+    report = recovered(svc, older, aws)
+
+    assert report.items == live_items(svc) and f"{tid}#2" in report.items
+    assert (report.from_snapshot, report.refolded, report.new_streams) == (0, 1, 0)
+    assert report.events_read == len(list(svc.payments.events.get(UUID(tid))))
+    assert recovered(svc, current, aws).from_snapshot == 1
+
+
+def test_recover_view_apply_overwrites_an_equal_version_only_with_the_fold(
+    svc: bootstrap.Service, aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A snapshot of this format taken of a view that `rebuild --apply` had not migrated yet
+    holds a record without its later transactions at the stream's head: once the view is
+    migrated, `--apply` must not write that record back over the live one (same version)."""
+    tid = multi_transaction_payment(svc)
+    live = svc.adapters.view.get(tid)
+    assert live is not None and live.later_transactions
+    svc.adapters.view.put_unconditionally(dataclasses.replace(live, later_transactions=()))  # not migrated
+    snapshot = ViewSnapshot.of(svc.adapters.view.scan_items())
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=object_key("snaps", snapshot.taken_at), Body=snapshot.to_bytes())
+    assert svc.adapters.view.put_unless_newer(live)  # the migration (rebuild --apply)
+    env = {"PACSFLOW_EVENTS_TABLE": "events", "PACSFLOW_TRANSACTIONS_TABLE": "transactions"}
+    with mock.patch.dict(os.environ, {**env, "PACSFLOW_CIPHER_SECRET_ARN": ""}):
+        # exit 1: the snapshot's record is not the fold (the live view has its index item)
+        assert cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"]) == 1
+    assert f"only in the live view: {tid}#2" in capsys.readouterr().out
+    assert svc.adapters.view.get(tid) == live
+    second = live.later_transactions[0].uetr
+    assert [r["transaction_id"] for r in follower.find(svc.adapters.view, OWNER, {"uetr": second}).transactions] == [
+        tid
+    ]

@@ -666,6 +666,24 @@ def test_a_retried_redrive_with_its_idempotency_key_redrives_once(http):
     assert len(redriven_events(http, tx)) == 2
 
 
+def test_an_idempotency_key_reused_with_another_reason_is_422_and_redrives_nothing(http):
+    """Not a retry (draft-ietf-httpapi-idempotency-key-header: another payload, 422): nothing
+    recorded, no step sent; the same key with the first reason is still a retry."""
+    tx, _ = http.pay()
+    http.steps("incoming")
+    key = {**JSON, "Idempotency-Key": "inc-4711-1"}
+    path = f"/transactions/{tx}/redrive"
+    assert http.call("POST", path, auth_as=admin(), headers=key, body='{"reason": "lost"}').status_code == 202
+    http.svc.adapters.processing.sent.clear()
+    r = http.call("POST", path, auth_as=admin(), headers=key, body='{"reason": "stuck again"}')
+    assert_error(r, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert [e.why for e in redriven_events(http, tx)] == ["lost"]
+    assert http.svc.adapters.processing.sent == []
+    r = http.call("POST", path, auth_as=admin(), headers=key, body='{"reason": "lost"}')
+    assert assert_json(r, 202)["redriven"] == "processing"
+    assert len(redriven_events(http, tx)) == 1
+
+
 def test_an_idempotency_key_is_the_clients_own(http):
     """Two operators choosing the same key are two redrives."""
     tx, _ = http.pay()
@@ -829,6 +847,7 @@ NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
     errors.CancellationDoesNotMatch: (errors.CancellationDoesNotMatch(), 409, "CANCELLATION_DOES_NOT_MATCH"),
     IllegalTransition: (IllegalTransition("cannot release a payment in status ACCP"), 409, "ILLEGAL_TRANSITION"),
     errors.MessageTooLarge: (errors.MessageTooLarge(1024), 413, "MESSAGE_TOO_LARGE"),
+    errors.IdempotencyKeyReused: (errors.IdempotencyKeyReused(), 422, "IDEMPOTENCY_KEY_REUSED"),
     errors.StepContended: (errors.StepContended("lost the race 5 times"), 503, "CONTENDED"),
     errors.InvalidConsistency: (errors.InvalidConsistency(), 400, "INVALID_CONSISTENCY"),
     errors.NotYetReplicated: (
