@@ -297,14 +297,20 @@ def sla_parameters() -> dict[str, str]:
     return {param: os.environ[env] for param, env in names.items() if os.environ.get(env)}
 
 
-def tenant_agents_parameters() -> dict[str, str]:
-    """TenantAgents from PACSFLOW_TENANT_AGENTS, checked as the functions will read it (a
-    mapping they refused would fail every function at its cold start, after the deploy);
-    unset, the template's default `{}`, which its rule refuses on every stage but local."""
+def tenant_agents_parameters(stage: str = "local") -> dict[str, str]:
+    """TenantAgents from PACSFLOW_TENANT_AGENTS, checked as the functions of `stage` will read
+    it: a mapping they refused would fail every function at its cold start, after the deploy,
+    and an empty one ("{ }", "null": the template's rule compares text only) is refused on
+    every stage but local. Unset, the template's default `{}`, which that rule refuses there."""
     value = os.environ.get("PACSFLOW_TENANT_AGENTS", "").strip()
     if not value:
         return {}
-    Settings(tenant_agents=json.loads(value))
+    try:
+        mapping = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"PACSFLOW_TENANT_AGENTS is not JSON ({e}): {value!r}") from e
+    # "null" the functions read as the default, {} (pydantic-settings)
+    Settings(stage=stage, tenant_agents={} if mapping is None else mapping)
     return {TENANT_AGENTS: value}
 
 
@@ -622,6 +628,7 @@ def deploy_aws(
     stage: str, bucket: str | None = None, stack: str | None = None, parameters: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Deploy stage `stage` to its Region; return what a client needs (URLs, pool, outputs)."""
+    tenant_agents = tenant_agents_parameters(stage)  # refused before anything is packaged
     session = aws_session(stage)
     region = region_of(stage)
     account = session.client("sts").get_caller_identity()["Account"]
@@ -631,7 +638,7 @@ def deploy_aws(
         "Stage": stage,
         "AuthDomainPrefix": auth_domain_prefix(stage, account),
         **sla_parameters(),
-        **tenant_agents_parameters(),
+        **tenant_agents,
         **(parameters or {}),
     }
     stack = stack or stack_name(stage)

@@ -599,7 +599,10 @@ def rules() -> dict[str, Any]:
     TenantAgentsOutsideLocal: a stage other than `local` maps its tenants to the agents they
     may act for (PACSFLOW_TENANT_AGENTS). Unmapped, any tenant can send as any bank and take
     that bank's EndToEndIds first, so a deploy (or a redeploy that forgot the mapping, which
-    would reset it to the default) fails rather than run open. Local development keeps `{}`."""
+    would reset it to the default) fails rather than run open. Local development keeps `{}`.
+    An early guard only: CloudFormation cannot parse JSON, so it compares the text and lets
+    other spellings of an empty mapping ("{ }", "null") through; `make deploy`
+    (deploy.tenant_agents_parameters) and the functions (Settings) parse it and refuse those."""
     unset = [{"Fn::Equals": [ref(TENANT_AGENTS), value]} for value in ("{}", "")]
     return {
         "TenantAgentsOutsideLocal": {

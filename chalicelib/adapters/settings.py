@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.domain.bic import BIC
@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     # BIC8 covers the bank and its branches, a BIC11 that branch). Set, a tenant's message
     # whose InstgAgt is another is rejected AGNT before it claims any identifier, and a
     # tenant not listed may act for none; empty (local development), any tenant may send as
-    # any agent, so one tenant can pre-claim another's EndToEndIds: every production stage
-    # sets it (README "Deploy to AWS"; the template refuses a non-local stack without it).
+    # any agent, so one tenant can pre-claim another's EndToEndIds: every stage but `local`
+    # sets it (README "Deploy to AWS"), and Settings refuses to be built without it there.
     tenant_agents: dict[str, list[str]] = Field(
         default_factory=dict,
         description="tenant -> the BICs (BICFI) it may act for as instructing agent "
@@ -121,6 +121,20 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"tenant_agents: not ISO 9362 BICs (8 or 11 upper-case characters): {bad}")
         return tenant_agents
+
+    @model_validator(mode="after")
+    def _tenant_agents_outside_local(self) -> Settings:
+        """An empty mapping switches the instructing-agent rule off, so a stage other than
+        `local` refuses it here, where it is parsed. The template's rule TenantAgentsOutsideLocal
+        only compares the parameter's text with "{}" and "": "{ }", "{\\n}" or "null" (which
+        pydantic-settings reads as the default) get through it, and the functions must not
+        then start open (any tenant sending as any bank and taking its EndToEndIds)."""
+        if self.stage != "local" and not self.tenant_agents:
+            raise ValueError(
+                f"tenant_agents (PACSFLOW_TENANT_AGENTS) is empty on stage {self.stage!r}: every stage but local "
+                'maps each tenant to the BICs it may act for, e.g. {"acme-bank": ["ACMEDEFF"]}'
+            )
+        return self
 
 
 def _check_tenant_names(tenants: Iterable[str]) -> None:

@@ -398,3 +398,43 @@ def test_a_payment_released_before_processing_reserved_frees_that_reservation(en
     payment = p.payments.get_payment(tx)
     assert payment.is_released and payment.tx_sts in (TxSts.CANC, TxSts.RJCT) and payment.transactions == ()
     assert used(p) == 0  # processing's reservation, given back by the release it handed over to
+
+
+def test_a_reservation_made_under_a_bic8_spelling_before_positions_were_keyed_by_bic11_is_freed_there():
+    """Until positions were keyed by BIC11 (domain.bic.agent_key), a message spelling its
+    InstgAgt DEUTDEFF reserved on the position "DEUTDEFF". Cancelled after the change, its
+    free must find that reservation and give it back on that position, not look for it
+    on DEUTDEFFXXX's (where it is not: nothing would be freed, the amount held for ever)."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    bic8 = re.sub(
+        rb"(<InstgAgt>\s*<FinInstnId>\s*<BICFI>)DEUTDEFFXXX(</BICFI>)",
+        rb"\1DEUTDEFF\2",
+        redated((EVENTS / "pacs008_bare.xml").read_bytes()),
+    )
+    as_before = mock.patch("chalicelib.pipeline.decision.agent_key", lambda agent, scheme: agent or "")
+    with as_before:
+        tx = accepted_not_released(p, bic8)
+    legacy = p.liquidity.positions.repository.get(position_id("DEUTDEFF", "EUR"))
+    assert legacy.used == Decimal("1234.56") and p.liquidity.holds(str(tx), "DEUTDEFF", "EUR")
+    p.submit(tx, "camt.056", redated((EVENTS / "camt056_cancel.xml").read_bytes()), OWNER)
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("CNCL", [])
+    drain(p)  # the release frees
+    legacy = p.liquidity.positions.repository.get(position_id("DEUTDEFF", "EUR"))
+    assert legacy.used == 0 and not p.liquidity.holds(str(tx), "DEUTDEFF", "EUR")
+    assert list(p.liquidity.positions.events.get(position_id("DEUTDEFFXXX", "EUR"))) == []
+
+
+def test_a_bic8_spelt_payment_reserves_and_frees_on_the_bic11_position():
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    bic8 = re.sub(
+        rb"(<InstgAgt>\s*<FinInstnId>\s*<BICFI>)DEUTDEFFXXX(</BICFI>)",
+        rb"\1DEUTDEFF\2",
+        redated((EVENTS / "pacs008_bare.xml").read_bytes()),
+    )
+    tx = accepted_not_released(p, bic8)
+    assert used(p) == Decimal("1234.56") and p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR")
+    p.submit(tx, "camt.056", redated((EVENTS / "camt056_cancel.xml").read_bytes()), OWNER)
+    assert resolution(p.status_report(tx, OWNER, "camt.029")) == ("CNCL", [])
+    drain(p)
+    assert used(p) == 0 and not p.liquidity.holds(str(tx), "DEUTDEFFXXX", "EUR")
+    assert list(p.liquidity.positions.events.get(position_id("DEUTDEFF", "EUR"))) == []

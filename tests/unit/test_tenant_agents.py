@@ -219,6 +219,22 @@ def test_the_mapping_refuses_what_is_not_a_tenant_and_bics(mapping):
         Settings(tenant_agents=mapping)
 
 
+@pytest.mark.parametrize("empty", ["{}", "{ }", "{\n}", "null"])
+def test_a_stage_other_than_local_refuses_an_empty_mapping_in_any_spelling(monkeypatch, empty):
+    """The template's rule compares text only; the functions' Settings parse it and refuse
+    every spelling of "no mapping" outside local, which would switch the agent rule off."""
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", empty)
+    assert Settings().tenant_agents == {}  # local: any tenant may send as any agent
+    monkeypatch.setenv("PACSFLOW_STAGE", "eu-west-1")
+    with pytest.raises(ValidationError, match="PACSFLOW_TENANT_AGENTS"):
+        Settings()
+    monkeypatch.delenv("PACSFLOW_TENANT_AGENTS")
+    with pytest.raises(ValidationError, match="PACSFLOW_TENANT_AGENTS"):
+        Settings()
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", '{"tenant-a": ["DEUTDEFF"]}')
+    assert Settings().tenant_agents == {"tenant-a": ["DEUTDEFF"]}
+
+
 def test_the_mapping_reaches_the_processing_step_through_the_composition_root():
     p = memory_service(tenant_agents={A: ["DEUTDEFF", "DEUTDEFF500"]})
     assert p.processing.decide.tenant_agents == {A: frozenset({"DEUTDEFF", "DEUTDEFF500"})}
@@ -241,3 +257,17 @@ def test_make_run_and_make_deploy_pass_the_mapping_from_the_environment_checked(
         monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", wrong)
         with pytest.raises(ValueError):
             deploy.tenant_agents_parameters()
+
+
+@pytest.mark.parametrize("empty", ["{}", "{ }", "{\n}", "null"])
+def test_make_deploy_refuses_an_empty_mapping_outside_local_in_any_spelling(monkeypatch, empty):
+    """Before anything is packaged: the stack's rule would let "{ }" through, the functions
+    would then refuse to start (Settings), after the deploy."""
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", empty)
+    with pytest.raises(ValueError, match="PACSFLOW_TENANT_AGENTS"):
+        deploy.tenant_agents_parameters("eu-west-1")
+    with pytest.raises(ValueError, match="PACSFLOW_TENANT_AGENTS"):
+        deploy.deploy_aws("eu-west-1")  # no AWS call: refused first
+    assert deploy.tenant_agents_parameters("local") == {"TenantAgents": empty}
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", '{"acme-bank": ["ACMEDEFF"]}')
+    assert deploy.tenant_agents_parameters("eu-west-1") == {"TenantAgents": '{"acme-bank": ["ACMEDEFF"]}'}
