@@ -110,16 +110,36 @@ _CASE = re.compile(r"[A-Za-z0-9/\-?:().,'+ ]{1,35}")
 JSON_BODY_BYTES = 4096
 
 
+JSON_BODY_DEPTH = 8  # nesting a JSON body may have (ours are flat objects)
+
+
 def json_body(request: Request, what: str) -> Any:
-    """A small JSON body: 413 over 4 KiB, 400 when it is not JSON or nests too deep for the
-    parser (a few KiB of brackets raise RecursionError, which is no server error)."""
+    """A small JSON body: 413 over 4 KiB, 400 when it is not JSON or nests deeper than
+    JSON_BODY_DEPTH. The depth is a limit of ours, not the interpreter's recursion limit
+    (a few KiB of brackets raise RecursionError at Python's default of 1,000, and parse
+    where a library has raised it)."""
     raw = request.raw_body or b"{}"
     if len(raw) > JSON_BODY_BYTES:
         raise BadRequest(413, "BODY_TOO_LARGE", f"{what} is limited to 4 KiB")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest(400, "INVALID_JSON", "the body must be a JSON object") from None
+    if _depth(body) > JSON_BODY_DEPTH:
+        raise BadRequest(400, "INVALID_JSON", f"the body nests deeper than {JSON_BODY_DEPTH}")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def cancellation_request(request: Request) -> tuple[str, str | None]:

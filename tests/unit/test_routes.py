@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -722,7 +723,22 @@ def test_redrive_of_an_unknown_transaction_is_404(http):
     assert_error(r, 404, "TRANSACTION_NOT_FOUND")
 
 
-DEEP = b"[" * 1500 + b"]" * 1500  # 3 KB that json.loads cannot nest (RecursionError)
+DEEP = b"[" * 1500 + b"]" * 1500  # 3 KB that json.loads cannot nest at the default recursion limit
+
+
+@pytest.fixture(params=[None, 20_000])
+def recursion_limit(request):
+    """JSON depth is refused by our limit, whatever a library set the interpreter's to."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(request.param or before)
+    yield sys.getrecursionlimit()
+    sys.setrecursionlimit(before)
+
+
+@pytest.mark.parametrize("body", [DEEP, b'{"reason": "x", "n": [[[[[[[[1]]]]]]]]}'])
+def test_a_json_body_nested_deeper_than_our_limit_is_400(http, recursion_limit, body):
+    r = http.call("POST", f"/regions/{PEER}/failover", auth_as=admin(), headers=JSON, body=body)
+    assert_error(r, 400, "INVALID_JSON")
 
 
 @pytest.mark.parametrize("body", [b"", b"{}", b'{"reason": ""}', b'{"reason": 1}', b'{"why": "x"}', b"[", b"x", DEEP])
