@@ -136,15 +136,20 @@ class TransactionView:
         """Overwrite a record (tests only: to plant a stale record)."""
         self.dynamodb.put_item(TableName=self.table, Item=record.to_item())
 
-    def find(self, owner: str, field: str, value: str, most: int | None = None) -> list[str]:
+    def find(
+        self, owner: str, field: str, value: str, most: int | None = None, page: int | None = None
+    ) -> Iterator[str]:
         """Keys of `owner`'s transactions whose `field` (uetr or end_to_end_id) is `value`: a
         payment's id for its first transaction, `lookup_item_key` for a later one (read them
-        with `indexed_transaction`). A Query of the (owner, identifier) index, every page, or
-        until `most` keys."""
+        with `indexed_transaction`). A Query of the (owner, identifier) index, read lazily: a
+        page is requested only when the keys before it have been taken, each page asks for at
+        most `page` keys, and no more than `most` keys are read in all (None: every page).
+        So a caller that stops taking keys reads, and pays for, no page beyond them."""
         attribute = LOOKUP_ATTRIBUTES[field]
+        sizes = [n for n in (self.page_size, page) if n]
         pages = _pages(
             self.dynamodb.query,
-            self.page_size,
+            min(sizes) if sizes else None,
             most,
             TableName=self.table,
             IndexName=LOOKUP_INDEXES[field],
@@ -152,7 +157,9 @@ class TransactionView:
             ExpressionAttributeNames={"#k": attribute},
             ExpressionAttributeValues={":v": {"S": lookup_key(owner, value)}},
         )
-        return [item["transaction_id"]["S"] for page in pages for item in page]
+        for items in pages:
+            for item in items:
+                yield item["transaction_id"]["S"]
 
     def scan_items(self) -> Iterator[dict[str, Any]]:
         """Every stored item, index items included, by a parallel Scan (for `rebuild` only)."""

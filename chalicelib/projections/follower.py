@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -42,6 +42,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from eventsourcing.utils import TopicError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
+from chalicelib.checks.settings import MAX_TRANSACTIONS
 from chalicelib.domain import is_payment_stream
 from chalicelib.domain.models import same_identifier
 from chalicelib.eventstore.dynamodb import stored_event_of
@@ -197,20 +198,47 @@ class Lookup(NamedTuple):
     truncated: bool  # more matched than the limit
 
 
-def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> Lookup:
+def find(
+    view: TransactionView, owner: str, query: dict[str, str] | None, max_transactions: int = MAX_TRANSACTIONS
+) -> Lookup:
     """The owner's transactions (as the API shows them) with a given UETR or EndToEndId
     (`?uetr=` / `?end_to_end_id=`), in any transaction of their message, each payment once,
     at most `?limit=` of them (1 to LOOKUP_MAX, LOOKUP_LIMIT by default: a lookup's cost is
-    bounded, not sized by the data); InvalidQuery for anything else. One index key more than
-    the limit is read, to say whether more may have matched (`truncated`)."""
+    bounded, not sized by the data); InvalidQuery for anything else.
+
+    The cap counts payments, not index entries: a payment has an entry for each transaction
+    of its message that carries the identifier (NOTPROVIDED is often all of them). So the
+    entries are read lazily, in pages of `limit + 1`, each new payment's record once (the
+    owner's, with that transaction on it: an entry whose record is not written yet does not
+    count), until `limit + 1` payments are found: the first `limit` are answered, and the
+    one more says that more matched (`truncated`). A payment of single-transaction messages
+    costs what it did: one page. The follower indexes no more than `max_transactions` (the
+    stage's cap) transactions of a message, so `max_transactions` pages always hold
+    `limit + 1` payments: no more are read. Should they not (entries of payments indexed
+    under a higher cap, or of records not written yet), the answer says `truncated`: more
+    may have matched."""
     query = dict(query or {})
     text = query.pop("limit", str(LOOKUP_LIMIT))
     if not _LIMIT.fullmatch(text) or not 0 < int(text) <= LOOKUP_MAX:
         raise InvalidQuery(f"limit must be a whole number from 1 to {LOOKUP_MAX}")
     limit = int(text)
-    keys = view.find(owner, *_lookup(query), most=limit + 1)
-    found = {record.transaction_id: record for record, _ in _indexed(view, owner, keys[:limit])}
-    return Lookup([r.to_dict() for r in found.values()], truncated=len(keys) > limit)
+    most = (limit + 1) * max_transactions
+    entries = view.find(owner, *_lookup(query), most=most, page=limit + 1)
+    read = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal read
+        for key in entries:
+            read += 1
+            yield key
+
+    found: dict[str, TransactionRecord] = {}
+    for record, _ in _indexed(view, owner, counted()):
+        found.setdefault(record.transaction_id, record)
+        if len(found) > limit:
+            break
+    answered = list(found.values())[:limit]
+    return Lookup([r.to_dict() for r in answered], truncated=len(found) > limit or read >= most)
 
 
 def _lookup(query: dict[str, str]) -> tuple[str, str]:
@@ -224,11 +252,13 @@ def _lookup(query: dict[str, str]) -> tuple[str, str]:
     return key, value
 
 
-def _indexed(view: TransactionView, owner: str, keys: Iterable[str]) -> list[tuple[TransactionRecord, TransactionIds]]:
+def _indexed(
+    view: TransactionView, owner: str, keys: Iterable[str]
+) -> Iterator[tuple[TransactionRecord, TransactionIds]]:
     """The owner's payments these index keys name, each with the identifiers of the
-    transaction of its message the key stands for (a payment may be named by several)."""
+    transaction of its message the key stands for (a payment may be named by several), as
+    the keys come: each payment's record is read once, when its first key comes."""
     records: dict[str, TransactionRecord | None] = {}
-    found = []
     for key in keys:
         transaction_id, number = indexed_transaction(key)
         if transaction_id not in records:
@@ -238,8 +268,7 @@ def _indexed(view: TransactionView, owner: str, keys: Iterable[str]) -> list[tup
             continue  # (or an index item written before its record: the record is not there yet)
         ids = record.transaction_ids(number)
         if ids is not None:
-            found.append((record, ids))
-    return found
+            yield record, ids
 
 
 def find_for_status_request(view: TransactionView, owner: str, request: Any) -> str:

@@ -499,7 +499,7 @@ def test_a_lookup_answers_at_most_its_limit_and_says_it_was_cut(http, monkeypatc
     e2e = ids_of(message)["end_to_end_id"]
     cut = assert_json(http.call("GET", f"/transactions?end_to_end_id={e2e}&limit=3"))
     assert len(cut["transactions"]) == 3 and cut["truncated"] is True
-    assert len(read) == 3  # no record read beyond the limit
+    assert len(read) == 4  # no record read beyond the one more that says more matched
     whole = assert_json(http.call("GET", f"/transactions?end_to_end_id={e2e}&limit=5"))
     assert sorted(t["transaction_id"] for t in whole["transactions"]) == sorted(sent)
     assert whole["truncated"] is False
@@ -509,9 +509,9 @@ def test_a_lookup_answers_at_most_its_limit_and_says_it_was_cut(http, monkeypatc
 
 def test_a_lookups_default_limit_is_its_documented_one(http, monkeypatch):
     found: list[int | None] = []
-    monkeypatch.setattr(http.view, "find", lambda owner, field, value, most=None: found.append(most) or [])
+    monkeypatch.setattr(http.view, "find", lambda owner, field, value, most=None, page=None: found.append(page) or [])
     assert_json(http.call("GET", "/transactions?uetr=x"))
-    assert found == [follower.LOOKUP_LIMIT + 1]  # one more than it answers: whether there were more
+    assert found == [follower.LOOKUP_LIMIT + 1]  # a first page of one more than it answers: whether there were more
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "101", "x", "1.5", "", "\u0661", " 5"])
@@ -1013,7 +1013,9 @@ def test_another_tenants_camt056_matching_our_payment_is_404_and_cancels_nothing
     tx, message = http.pay()
     http.steps("incoming", "processing")
     before = http.svc.payments.get_payment(UUID(tx)).version
-    assert_error(http.submit(tx, camt056_naming(message), "camt.056", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND")
+    assert_error(
+        http.submit(tx, camt056_naming(message), "camt.056", auth_as=token(OTHER)), 404, "TRANSACTION_NOT_FOUND"
+    )
     after = http.svc.payments.get_payment(UUID(tx))
     assert after.version == before and after.cancellations == {}
 
