@@ -286,7 +286,8 @@ def sweep_timeouts(event):
 @observability.handler("view")
 def view_follower(event):
     svc = service()
-    return follower.follow(svc.payments, svc.adapters.view, event)
+    cap = svc.adapters.check_settings.max_transactions
+    return follower.follow(svc.payments, svc.adapters.view, event, max_transactions=cap)
 
 
 # -- audit: digests of the event streams, from the same stream (chalicelib/eventstore/digests.py)

@@ -23,9 +23,13 @@ brought them (the one with the message, Received): so a stored record that has t
 index items too, and a redelivered or replayed batch, which finds the record written, need
 not write them again. They are a function of the message, which never changes, so writing
 them twice, or out of order, is harmless. Their cost, a multi-transaction payment's only:
-one PutItem per transaction after the first when the message is folded (and again when a
-gap or a cold cache makes the follower fold from the events); a payment of one transaction
-has none, and costs what it did.
+one item per transaction after the first, written with BatchWriteItem (25 a request) when
+the message is folded (and again when a gap or a cold cache makes the follower fold from the
+events); a payment of one transaction has none, and costs what it did. It is bounded by the
+stage's cap on a message's transactions (`max_transactions`, CheckSettings, given by the
+composition root): a message over it, which the processing step rejects whole, gets none
+(a 1 MiB pacs.008 may carry thousands of transactions, and the follower's batch would
+otherwise write as many items within its timeout).
 """
 
 from __future__ import annotations
@@ -56,21 +60,31 @@ from chalicelib.projections.transactions import fold
 log = logging.getLogger(__name__)
 
 
-def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> TransactionRecord | None:
-    """Write the fold of the transaction's events, unless the view already has that version."""
+def refresh(
+    payments: Payments, view: TransactionView, transaction_id: str, max_transactions: int | None = None
+) -> TransactionRecord | None:
+    """Write the fold of the transaction's events, unless the view already has that version
+    (`max_transactions`: the stage's cap, see `_write`)."""
     events = list(payments.events.get(UUID(transaction_id)))
     if not is_payment_stream(events):
         return None  # no event, or a Region's aggregate (chalicelib/domain/region.py): it shares the table
     record = fold(events)
     if record is not None:
-        _write(view, record, None)
+        _write(view, record, None, max_transactions)
     return record
 
 
-def _write(view: TransactionView, record: TransactionRecord, base: TransactionRecord | None) -> None:
+def _write(
+    view: TransactionView, record: TransactionRecord, base: TransactionRecord | None, max_transactions: int | None
+) -> None:
     """Write the record folded onto `base` (None: from scratch), after the index items of its
-    later transactions if this fold brought them (see the module's docstring)."""
-    if record.later_transactions != (base.later_transactions if base is not None else ()):
+    later transactions if this fold brought them (see the module's docstring) — unless its
+    message has more transactions than the stage's cap (`max_transactions`; None: not
+    known): the processing step rejects such a message whole, and the fold then drops them
+    (transactions.py `_rejected`), so they are never indexed."""
+    later = record.later_transactions
+    over_cap = max_transactions is not None and len(later) + 1 > max_transactions
+    if later != (base.later_transactions if base is not None else ()) and not over_cap:
         view.put_lookup_items(record)
     view.put_if_newer(record)
 
@@ -95,10 +109,15 @@ RECENT = RecentRecords()  # this container's (a Lambda container handles one bat
 
 
 def follow(
-    payments: Payments, view: TransactionView, records: Iterable[Any], recent: RecentRecords = RECENT
+    payments: Payments,
+    view: TransactionView,
+    records: Iterable[Any],
+    recent: RecentRecords = RECENT,
+    max_transactions: int | None = None,
 ) -> dict[str, Any]:
     """The view follower's batch: each changed transaction's record, folded from the
-    records' images where they suffice, else from its events (see the module's docstring)."""
+    records' images where they suffice, else from its events (see the module's docstring);
+    `max_transactions` is the stage's cap on a message's transactions (see `_write`)."""
     records = list(records)
     by_transaction: dict[str, list[dict[str, Any]]] = {}
     for raw in (r.to_dict() for r in records):
@@ -108,14 +127,14 @@ def follow(
         known = recent.get(transaction_id)
         found = new_events(payments, by_transaction[transaction_id], known)
         if found is None:
-            record = refresh(payments, view, transaction_id)
+            record = refresh(payments, view, transaction_id, max_transactions)
         else:
             base, events = found
             if not events:
                 return  # the view has these versions already: this container wrote them
             record = fold(events, base)
             if record is not None:
-                _write(view, record, base)
+                _write(view, record, base, max_transactions)
         if record is not None:
             recent.remember(record)
 

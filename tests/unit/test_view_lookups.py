@@ -15,7 +15,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids, parallel_scan
+from chalicelib.adapters.dynamodb import (
+    BATCH_ATTEMPTS,
+    TransactionView,
+    ViewWriteIncomplete,
+    aggregate_ids,
+    parallel_scan,
+)
 from chalicelib.projections import follower
 from chalicelib.projections.records import TransactionIds, TransactionRecord
 from infra.template import storage
@@ -110,6 +116,33 @@ def test_a_lookup_reads_entries_page_by_page_until_one_payment_more_than_its_lim
         limits.clear()
         capped = follower.find(view, "client-a", {"end_to_end_id": "NOTPROVIDED", "limit": "2"}, max_transactions=1)
     assert limits == [3] and capped.truncated  # one page: more may have matched
+
+
+def test_index_items_are_batched_and_what_dynamodb_leaves_unprocessed_is_sent_again(dynamodb):
+    waits: list[float] = []
+    view = TransactionView("transactions", dynamodb, sleep=waits.append)
+    rec = record("pay-a", "client-a", later_transactions=tuple(TransactionIds(uetr=f"u-{n}") for n in range(30)))
+    sizes: list[int] = []
+    write = dynamodb.batch_write_item
+
+    def throttled(**request: Any) -> Any:
+        wanted = request["RequestItems"]["transactions"]
+        sizes.append(len(wanted))
+        if len(sizes) == 1:  # the first request: DynamoDB takes one item, leaves the rest
+            write(RequestItems={"transactions": wanted[:1]})
+            return {"UnprocessedItems": {"transactions": wanted[1:]}}
+        return write(**request)
+
+    with mock.patch.object(dynamodb, "batch_write_item", throttled):
+        view.put_lookup_items(rec)
+    assert sizes == [25, 24, 5] and len(waits) == 1 and 0 <= waits[0] <= 0.1
+    assert set(rec.lookup_items()) == {
+        item["transaction_id"]["S"] for item in dynamodb.scan(TableName="transactions")["Items"]
+    }
+    never = {"UnprocessedItems": {"transactions": [{"PutRequest": {"Item": {}}}]}}
+    with mock.patch.object(dynamodb, "batch_write_item", lambda **r: never), pytest.raises(ViewWriteIncomplete):
+        view.put_lookup_items(rec)
+    assert len(waits) == 1 + BATCH_ATTEMPTS - 1
 
 
 def test_every_scan_follows_last_evaluated_key(dynamodb):
