@@ -163,7 +163,9 @@ def status_request(principal):
 @app.route("/transactions", methods=["GET"], authorizer=scoped(READ))
 @protected(READ)
 def find_transactions(principal):
-    found = follower.find(service().adapters.view, principal.tenant, app.current_request.query_params)
+    svc = service()
+    query = app.current_request.query_params
+    found = follower.find(svc.adapters.view, principal.tenant, query, svc.adapters.check_settings.max_transactions)
     return api.json_response(found._asdict())
 
 
@@ -284,7 +286,8 @@ def sweep_timeouts(event):
 @observability.handler("view")
 def view_follower(event):
     svc = service()
-    return follower.follow(svc.payments, svc.adapters.view, event)
+    cap = svc.adapters.check_settings.max_transactions
+    return follower.follow(svc.payments, svc.adapters.view, event, max_transactions=cap)
 
 
 # -- audit: digests of the event streams, from the same stream (chalicelib/eventstore/digests.py)

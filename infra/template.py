@@ -1005,7 +1005,8 @@ def permissions() -> dict[str, list[dict[str, Any]]]:
         "ViewFollower": [
             # the events of a transaction the stream's images do not suffice for
             {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": [table_arn("EventsTable")]},
-            {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": [view_table]},
+            # records (PutItem, version-guarded) and later transactions' index items (BatchWriteItem)
+            {"Effect": "Allow", "Action": ["dynamodb:BatchWriteItem", "dynamodb:PutItem"], "Resource": [view_table]},
             _read_events_stream(),
         ],
         "Digester": [

@@ -8,7 +8,8 @@ the API operation, the IAM action and the resource ARN derived from the call's p
 `infra/least_privilege.py` then evaluates every line against that function's role.
 
 A call can need several authorisations (a `TransactWriteItems` needs `PutItem`,
-`UpdateItem`... on each item's table; AWS has no `dynamodb:TransactWriteItems` action), and
+`UpdateItem`... on each item's table; AWS has no `dynamodb:TransactWriteItems` action, while
+`BatchWriteItem` and `BatchGetItem` are actions of their own on each table they name), and
 some operations are authorised by another action's name (`HeadObject` needs `s3:GetObject`,
 `HeadBucket` needs `s3:ListBucket`): `requests` knows these.
 """
@@ -34,14 +35,13 @@ _ACTIONS = {
         "GetObjectVersion": "GetObjectVersion",
     },
 }
-# items of a DynamoDB transaction or batch -> the action each needs
+# items of a DynamoDB transaction -> the action each needs
 _TRANSACT_WRITE = {
     "Put": "PutItem",
     "Update": "UpdateItem",
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
 }
-_BATCH_WRITE = {"PutRequest": "PutItem", "DeleteRequest": "DeleteItem"}
 
 
 def account_id() -> str:
@@ -77,15 +77,8 @@ def requests(service: str, operation: str, params: dict[str, Any], region: str, 
                     action = "GetItem" if kind == "Get" else _TRANSACT_WRITE[kind]
                     pairs.append((f"dynamodb:{action}", _table(region, account, body["TableName"])))
             return pairs
-        if operation == "BatchWriteItem":
-            return [
-                (f"dynamodb:{_BATCH_WRITE[kind]}", _table(region, account, name))
-                for name, writes in params.get("RequestItems", {}).items()
-                for write in writes
-                for kind in write
-            ]
-        if operation == "BatchGetItem":
-            return [("dynamodb:GetItem", _table(region, account, name)) for name in params.get("RequestItems", {})]
+        if operation in ("BatchWriteItem", "BatchGetItem"):  # each table's: actions of their own name
+            return [(f"dynamodb:{operation}", _table(region, account, name)) for name in params.get("RequestItems", {})]
         if "StreamArn" in params:
             return [(f"dynamodb:{operation}", params["StreamArn"])]
         if "TableName" in params:

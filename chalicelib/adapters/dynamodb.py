@@ -14,7 +14,9 @@ force many pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
 # query field -> (index, its partition key)
 LOOKUP_INDEXES = {field: f"by_{attribute}" for field, attribute in LOOKUP_ATTRIBUTES.items()}
 SCAN_SEGMENTS = 4  # parallel Scan of `rebuild`: segments, each read by a thread of its own
+BATCH_WRITE_MAX = 25  # items a BatchWriteItem request takes at most
+BATCH_ATTEMPTS, BATCH_BACKOFF_S, BATCH_BACKOFF_MAX_S = 8, 0.05, 2.0  # unprocessed items: sent again
+
+
+class ViewWriteIncomplete(RuntimeError):
+    """Index items DynamoDB left unprocessed however often they were sent again (throttling)."""
 
 
 def _pages(
@@ -79,11 +87,13 @@ class TransactionView:
         dynamodb: DynamoDBClient | None = None,
         page_size: int | None = None,
         scan_segments: int = SCAN_SEGMENTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.table = table
         self.dynamodb = dynamodb or client("dynamodb")
         self.page_size = page_size
         self.scan_segments = scan_segments
+        self.sleep = sleep  # between BatchWriteItem retries (tests: no real wait)
 
     def get(self, transaction_id: str) -> TransactionRecord | None:
         item = self.get_item(transaction_id)
@@ -127,24 +137,46 @@ class TransactionView:
             return False
 
     def put_lookup_items(self, record: TransactionRecord) -> None:
-        """Write the index items of the record's later transactions, unconditionally: they are
-        a function of the message, which never changes, so writing them again is harmless."""
-        for item in record.lookup_items().values():
-            self.dynamodb.put_item(TableName=self.table, Item=item)
+        """Write the index items of the record's later transactions with BatchWriteItem (25 a
+        request). A batch takes no condition, and needs none: the items are copies of what
+        the message says, which never changes, so writing one again, or late, or twice at
+        once, leaves the same item. What DynamoDB leaves unprocessed (throttled) is sent again
+        after an exponential backoff with full jitter, as AWS advises for BatchWriteItem;
+        still unprocessed after `BATCH_ATTEMPTS`, it raises ViewWriteIncomplete (the caller's
+        batch fails and is retried whole, as for any failed write)."""
+        items = list(record.lookup_items().values())
+        for start in range(0, len(items), BATCH_WRITE_MAX):
+            self._batch_put(items[start : start + BATCH_WRITE_MAX])
+
+    def _batch_put(self, items: list[dict[str, Any]]) -> None:
+        requests: list[Any] = [{"PutRequest": {"Item": item}} for item in items]
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                self.sleep(random.uniform(0, min(BATCH_BACKOFF_MAX_S, BATCH_BACKOFF_S * 2**attempt)))
+            left = self.dynamodb.batch_write_item(RequestItems={self.table: requests}).get("UnprocessedItems", {})
+            requests = list(left.get(self.table, []))
+            if not requests:
+                return
+        raise ViewWriteIncomplete(f"{len(requests)} index items left unprocessed by BatchWriteItem into {self.table}")
 
     def put_unconditionally(self, record: TransactionRecord) -> None:
         """Overwrite a record (tests only: to plant a stale record)."""
         self.dynamodb.put_item(TableName=self.table, Item=record.to_item())
 
-    def find(self, owner: str, field: str, value: str, most: int | None = None) -> list[str]:
+    def find(
+        self, owner: str, field: str, value: str, most: int | None = None, page: int | None = None
+    ) -> Iterator[str]:
         """Keys of `owner`'s transactions whose `field` (uetr or end_to_end_id) is `value`: a
         payment's id for its first transaction, `lookup_item_key` for a later one (read them
-        with `indexed_transaction`). A Query of the (owner, identifier) index, every page, or
-        until `most` keys."""
+        with `indexed_transaction`). A Query of the (owner, identifier) index, read lazily: a
+        page is requested only when the keys before it have been taken, each page asks for at
+        most `page` keys, and no more than `most` keys are read in all (None: every page).
+        So a caller that stops taking keys reads, and pays for, no page beyond them."""
         attribute = LOOKUP_ATTRIBUTES[field]
+        sizes = [n for n in (self.page_size, page) if n]
         pages = _pages(
             self.dynamodb.query,
-            self.page_size,
+            min(sizes) if sizes else None,
             most,
             TableName=self.table,
             IndexName=LOOKUP_INDEXES[field],
@@ -152,7 +184,9 @@ class TransactionView:
             ExpressionAttributeNames={"#k": attribute},
             ExpressionAttributeValues={":v": {"S": lookup_key(owner, value)}},
         )
-        return [item["transaction_id"]["S"] for page in pages for item in page]
+        for items in pages:
+            for item in items:
+                yield item["transaction_id"]["S"]
 
     def scan_items(self) -> Iterator[dict[str, Any]]:
         """Every stored item, index items included, by a parallel Scan (for `rebuild` only)."""

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .reference import FUND_CODES
 
+MAX_TRANSACTIONS = 50  # CheckSettings.max_transactions by default (see there)
+
 CodeSet = Annotated[frozenset[str], NoDecode]
 
 
@@ -62,7 +64,7 @@ class CheckSettings(BaseSettings):
     # Measured end to end on the local stack (bench/large_messages.py), with liquidity
     # reservations, which are sequential: 50 -> 3.1 s, 100 -> 8.4 s, 250 -> 34 s (past the
     # 15 s local function timeout); 50 keeps a 5x margin under it (10x under AWS's 30 s).
-    max_transactions: int = Field(default=50, ge=1)
+    max_transactions: int = Field(default=MAX_TRANSACTIONS, ge=1)
     # Rules switched off by name (they are then not run and leave no verdict).
     disabled_rules: CodeSet = frozenset()
 

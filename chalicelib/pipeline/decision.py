@@ -110,11 +110,14 @@ class Decide:
         return Decision(group + tagged, outcomes)
 
 
+TOO_MANY = "transactions_per_message"  # the rule whose failed verdict says: over the cap
+
+
 def too_many(count: int, cap: int) -> Decision:
     """Every transaction rejected by the cap (NARR, as the transactions_per_message rule),
     with nothing run, claimed or reserved."""
     verdict = Verdict(
-        "transactions_per_message",
+        TOO_MANY,
         False,
         "NARR",
         f"at most {cap} transaction(s) per message are supported; this message has {count}",

@@ -23,16 +23,20 @@ brought them (the one with the message, Received): so a stored record that has t
 index items too, and a redelivered or replayed batch, which finds the record written, need
 not write them again. They are a function of the message, which never changes, so writing
 them twice, or out of order, is harmless. Their cost, a multi-transaction payment's only:
-one PutItem per transaction after the first when the message is folded (and again when a
-gap or a cold cache makes the follower fold from the events); a payment of one transaction
-has none, and costs what it did.
+one item per transaction after the first, written with BatchWriteItem (25 a request) when
+the message is folded (and again when a gap or a cold cache makes the follower fold from the
+events); a payment of one transaction has none, and costs what it did. It is bounded by the
+stage's cap on a message's transactions (`max_transactions`, CheckSettings, given by the
+composition root): a message over it, which the processing step rejects whole, gets none
+(a 1 MiB pacs.008 may carry thousands of transactions, and the follower's batch would
+otherwise write as many items within its timeout).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -42,6 +46,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from eventsourcing.utils import TopicError
 
 from chalicelib.adapters.dynamodb import LOOKUP_INDEXES, TransactionView
+from chalicelib.checks.settings import MAX_TRANSACTIONS
 from chalicelib.domain import is_payment_stream
 from chalicelib.domain.models import same_identifier
 from chalicelib.eventstore.dynamodb import stored_event_of
@@ -55,21 +60,31 @@ from chalicelib.projections.transactions import fold
 log = logging.getLogger(__name__)
 
 
-def refresh(payments: Payments, view: TransactionView, transaction_id: str) -> TransactionRecord | None:
-    """Write the fold of the transaction's events, unless the view already has that version."""
+def refresh(
+    payments: Payments, view: TransactionView, transaction_id: str, max_transactions: int | None = None
+) -> TransactionRecord | None:
+    """Write the fold of the transaction's events, unless the view already has that version
+    (`max_transactions`: the stage's cap, see `_write`)."""
     events = list(payments.events.get(UUID(transaction_id)))
     if not is_payment_stream(events):
         return None  # no event, or a Region's aggregate (chalicelib/domain/region.py): it shares the table
     record = fold(events)
     if record is not None:
-        _write(view, record, None)
+        _write(view, record, None, max_transactions)
     return record
 
 
-def _write(view: TransactionView, record: TransactionRecord, base: TransactionRecord | None) -> None:
+def _write(
+    view: TransactionView, record: TransactionRecord, base: TransactionRecord | None, max_transactions: int | None
+) -> None:
     """Write the record folded onto `base` (None: from scratch), after the index items of its
-    later transactions if this fold brought them (see the module's docstring)."""
-    if record.later_transactions != (base.later_transactions if base is not None else ()):
+    later transactions if this fold brought them (see the module's docstring) — unless its
+    message has more transactions than the stage's cap (`max_transactions`; None: not
+    known): the processing step rejects such a message whole, and the fold then drops them
+    (transactions.py `_rejected`), so they are never indexed."""
+    later = record.later_transactions
+    over_cap = max_transactions is not None and len(later) + 1 > max_transactions
+    if later != (base.later_transactions if base is not None else ()) and not over_cap:
         view.put_lookup_items(record)
     view.put_if_newer(record)
 
@@ -94,10 +109,15 @@ RECENT = RecentRecords()  # this container's (a Lambda container handles one bat
 
 
 def follow(
-    payments: Payments, view: TransactionView, records: Iterable[Any], recent: RecentRecords = RECENT
+    payments: Payments,
+    view: TransactionView,
+    records: Iterable[Any],
+    recent: RecentRecords = RECENT,
+    max_transactions: int | None = None,
 ) -> dict[str, Any]:
     """The view follower's batch: each changed transaction's record, folded from the
-    records' images where they suffice, else from its events (see the module's docstring)."""
+    records' images where they suffice, else from its events (see the module's docstring);
+    `max_transactions` is the stage's cap on a message's transactions (see `_write`)."""
     records = list(records)
     by_transaction: dict[str, list[dict[str, Any]]] = {}
     for raw in (r.to_dict() for r in records):
@@ -107,14 +127,14 @@ def follow(
         known = recent.get(transaction_id)
         found = new_events(payments, by_transaction[transaction_id], known)
         if found is None:
-            record = refresh(payments, view, transaction_id)
+            record = refresh(payments, view, transaction_id, max_transactions)
         else:
             base, events = found
             if not events:
                 return  # the view has these versions already: this container wrote them
             record = fold(events, base)
             if record is not None:
-                _write(view, record, base)
+                _write(view, record, base, max_transactions)
         if record is not None:
             recent.remember(record)
 
@@ -197,20 +217,47 @@ class Lookup(NamedTuple):
     truncated: bool  # more matched than the limit
 
 
-def find(view: TransactionView, owner: str, query: dict[str, str] | None) -> Lookup:
+def find(
+    view: TransactionView, owner: str, query: dict[str, str] | None, max_transactions: int = MAX_TRANSACTIONS
+) -> Lookup:
     """The owner's transactions (as the API shows them) with a given UETR or EndToEndId
     (`?uetr=` / `?end_to_end_id=`), in any transaction of their message, each payment once,
     at most `?limit=` of them (1 to LOOKUP_MAX, LOOKUP_LIMIT by default: a lookup's cost is
-    bounded, not sized by the data); InvalidQuery for anything else. One index key more than
-    the limit is read, to say whether more may have matched (`truncated`)."""
+    bounded, not sized by the data); InvalidQuery for anything else.
+
+    The cap counts payments, not index entries: a payment has an entry for each transaction
+    of its message that carries the identifier (NOTPROVIDED is often all of them). So the
+    entries are read lazily, in pages of `limit + 1`, each new payment's record once (the
+    owner's, with that transaction on it: an entry whose record is not written yet does not
+    count), until `limit + 1` payments are found: the first `limit` are answered, and the
+    one more says that more matched (`truncated`). A payment of single-transaction messages
+    costs what it did: one page. The follower indexes no more than `max_transactions` (the
+    stage's cap) transactions of a message, so `max_transactions` pages always hold
+    `limit + 1` payments: no more are read. Should they not (entries of payments indexed
+    under a higher cap, or of records not written yet), the answer says `truncated`: more
+    may have matched."""
     query = dict(query or {})
     text = query.pop("limit", str(LOOKUP_LIMIT))
     if not _LIMIT.fullmatch(text) or not 0 < int(text) <= LOOKUP_MAX:
         raise InvalidQuery(f"limit must be a whole number from 1 to {LOOKUP_MAX}")
     limit = int(text)
-    keys = view.find(owner, *_lookup(query), most=limit + 1)
-    found = {record.transaction_id: record for record, _ in _indexed(view, owner, keys[:limit])}
-    return Lookup([r.to_dict() for r in found.values()], truncated=len(keys) > limit)
+    most = (limit + 1) * max_transactions
+    entries = view.find(owner, *_lookup(query), most=most, page=limit + 1)
+    read = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal read
+        for key in entries:
+            read += 1
+            yield key
+
+    found: dict[str, TransactionRecord] = {}
+    for record, _ in _indexed(view, owner, counted()):
+        found.setdefault(record.transaction_id, record)
+        if len(found) > limit:
+            break
+    answered = list(found.values())[:limit]
+    return Lookup([r.to_dict() for r in answered], truncated=len(found) > limit or read >= most)
 
 
 def _lookup(query: dict[str, str]) -> tuple[str, str]:
@@ -224,11 +271,13 @@ def _lookup(query: dict[str, str]) -> tuple[str, str]:
     return key, value
 
 
-def _indexed(view: TransactionView, owner: str, keys: Iterable[str]) -> list[tuple[TransactionRecord, TransactionIds]]:
+def _indexed(
+    view: TransactionView, owner: str, keys: Iterable[str]
+) -> Iterator[tuple[TransactionRecord, TransactionIds]]:
     """The owner's payments these index keys name, each with the identifiers of the
-    transaction of its message the key stands for (a payment may be named by several)."""
+    transaction of its message the key stands for (a payment may be named by several), as
+    the keys come: each payment's record is read once, when its first key comes."""
     records: dict[str, TransactionRecord | None] = {}
-    found = []
     for key in keys:
         transaction_id, number = indexed_transaction(key)
         if transaction_id not in records:
@@ -238,8 +287,7 @@ def _indexed(view: TransactionView, owner: str, keys: Iterable[str]) -> list[tup
             continue  # (or an index item written before its record: the record is not there yet)
         ids = record.transaction_ids(number)
         if ids is not None:
-            found.append((record, ids))
-    return found
+            yield record, ids
 
 
 def find_for_status_request(view: TransactionView, owner: str, request: Any) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from chalicelib.domain.models import CreditTransfer, Reason, Transaction, TxOutcome
 from chalicelib.domain.payment import TxSts, event_class
 from chalicelib.iso20022 import group_status_of
+from chalicelib.pipeline.decision import TOO_MANY
 from chalicelib.projections.errors import HistoryGap, UnknownEvent
 from chalicelib.projections.records import CancellationAnswer, RefusedSubmission, TransactionIds, TransactionRecord
 
@@ -110,6 +111,11 @@ def _rejected(record: TransactionRecord, event: Any) -> TransactionRecord:
         record = replace(record, message_sha256=event.sha256, msg_id=msg_id or record.msg_id)
     if len(outcomes) > 1:
         record = _with_tx_statuses(record, tuple(TxSts.RJCT.value for _ in outcomes))
+    if any(v.rule == TOO_MANY and not v.passed for v in getattr(event, "checks", ())):
+        # over the stage's cap, refused whole before its transactions were judged: it is found
+        # by its first transaction only, so that such a message (a 1 MiB pacs.008 may carry
+        # thousands) costs the view no index item per transaction (follower.py)
+        record = replace(record, later_transactions=())
     return record
 
 

@@ -283,11 +283,14 @@ class MemoryView:
         with self.lock:
             self.items[record.transaction_id] = record.to_item()
 
-    def find(self, owner: str, field: str, value: str, most: int | None = None) -> list[str]:
+    def find(
+        self, owner: str, field: str, value: str, most: int | None = None, page: int | None = None
+    ) -> Iterator[str]:
+        """As the adapter's: lazily (`page` changes nothing here, there are no requests)."""
         LOOKUP_INDEXES[field]  # KeyError for a field without an index, as the adapter
         key = {"S": lookup_key(owner, value)}
         found = [tid for tid, item in self.items.items() if item.get(LOOKUP_ATTRIBUTES[field]) == key]
-        return found[::-1][:most]  # the index has no sort key: DynamoDB promises no order (here, newest first)
+        yield from found[::-1][:most]  # the index has no sort key: DynamoDB promises no order (here, newest first)
 
     def scan_items(self) -> Iterator[dict[str, Any]]:
         yield from list(self.items.values())

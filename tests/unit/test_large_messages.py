@@ -118,3 +118,48 @@ def test_of_concurrent_copies_each_transaction_settles_exactly_once():
     drain_incoming_then_parallel_processing(p)
     settled = [[s == "ACSC" for s, _ in report(p, tx)[1]] for tx in txs]
     assert [sum(column) for column in zip(*settled, strict=True)] == [1] * 10
+
+
+def received_only(cap: int, transactions: int) -> tuple[bootstrap.Service, Any]:
+    """A payment whose message the incoming step has read (Received), not yet decided."""
+    from chalicelib.pipeline.messages import StepMessage
+
+    overrides: dict[str, Any] = {**memory_adapters(), "check_settings": checks.CheckSettings(max_transactions=cap)}
+    p = bootstrap.build(Settings(liquidity_limits=LIMITS, step_handoff="queue"), **overrides)
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", many_transactions(transactions), OWNER)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    p.incoming(StepMessage(tx, body))
+    return p, tx
+
+
+def test_the_follower_indexes_no_transaction_of_a_message_over_the_cap_at_any_step():
+    """At Received the follower cannot know that the message will be rejected, but it knows
+    the stage's cap: a message over it gets no index item (the processing step rejects it
+    whole, and the fold then drops its later transactions), so none is left behind either."""
+    from chalicelib.projections import follower
+    from tests.unit.fakes import MemoryView
+
+    p, tx = received_only(cap=3, transactions=5)
+    view = MemoryView()
+    received = follower.refresh(p.payments, view, str(tx), max_transactions=3)
+    assert received is not None and received.status == "ACTC" and len(received.later_transactions) == 4
+    assert set(view.items) == {str(tx)}  # the record, no index item
+    drain(p)
+    rejected = follower.refresh(p.payments, view, str(tx), max_transactions=3)
+    assert rejected is not None and rejected.status == "RJCT" and rejected.later_transactions == ()
+    assert set(view.items) == {str(tx)}
+    assert follower.rebuild(p.payments, view, [str(tx)]).ok  # nothing missing, nothing orphaned
+
+
+def test_the_follower_indexes_a_message_within_the_cap_at_received():
+    from chalicelib.projections import follower
+    from tests.unit.fakes import MemoryView
+
+    p, tx = received_only(cap=5, transactions=5)
+    view = MemoryView()
+    follower.refresh(p.payments, view, str(tx), max_transactions=5)
+    assert len(view.items) == 5  # the record and transactions 2..5
+    drain(p)
+    follower.refresh(p.payments, view, str(tx), max_transactions=5)
+    assert follower.rebuild(p.payments, view, [str(tx)]).ok

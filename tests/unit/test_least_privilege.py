@@ -262,3 +262,34 @@ def test_releasing_a_payment_cancelled_after_its_reservation_is_allowed_to_free_
     calls = read_calls(lines, {f: f for f in ("APIHandler", "Incoming", "Processing", "Releasing")})
     assert {c.action for c in calls if c.function == "Releasing"} >= {"dynamodb:PutItem"}, calls
     assert denied(calls, policies) == []
+
+
+def test_the_follower_may_write_a_multi_transaction_payments_index_items_and_nothing_else(tmp_path, policies):
+    """The view follower writes a record with PutItem and its later transactions' index
+    items with BatchWriteItem (an action of its own, on the table it names): recorded on
+    moto, the calls are judged against its role; no other function's role allows them."""
+    import dataclasses
+
+    from chalicelib.adapters.dynamodb import TransactionView
+    from chalicelib.projections.records import TransactionIds
+    from tests.unit.test_view_lookups import create_view_table, record
+
+    log = tmp_path / "calls.jsonl"
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    environ.update(AWS_DEFAULT_REGION=REGION, AWS_LAMBDA_FUNCTION_NAME="ViewFollower", AWS_ACCOUNT_ID=ACCOUNT)
+    with mock.patch.dict(os.environ, environ, clear=True), mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        create_view_table(dynamodb, f"{STACK}-transactions")
+        view = TransactionView(f"{STACK}-transactions", call_log.install(dynamodb, str(log)))
+        later = tuple(TransactionIds(end_to_end_id=f"E2E-{n}") for n in range(30))  # two batches
+        rec = dataclasses.replace(record("t-1", "client-a"), later_transactions=later)
+        view.put_lookup_items(rec)
+        view.put_if_newer(rec)
+        assert len(list(view.find("client-a", "end_to_end_id", "E2E-29"))) == 1
+    calls = list(read_calls(log.read_text().splitlines(), {"ViewFollower": "ViewFollower"}))
+    writes = [c for c in calls if c.action in ("dynamodb:BatchWriteItem", "dynamodb:PutItem")]
+    assert [c.action for c in writes].count("dynamodb:BatchWriteItem") == 2, calls
+    assert denied(writes, policies) == []
+    batches = [c for c in writes if c.action == "dynamodb:BatchWriteItem"]
+    others = {dataclasses.replace(c, function=f) for c in batches for f in policies if f != "ViewFollower"}
+    assert others and set(denied(list(others), policies)) == others

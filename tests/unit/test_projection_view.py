@@ -116,7 +116,7 @@ def test_the_view_table_keeps_the_newest_version(view):
     assert view.put_if_newer(record) and view.get("t-1") == record
     older = TransactionRecord.from_dict({**record.to_dict(), "version": 6, "status": "ACSP"})
     assert not view.put_if_newer(older) and view.get("t-1") == record
-    assert view.find(record.owner, "uetr", "U") == ["t-1"] and list(view.scan()) == [record]
+    assert list(view.find(record.owner, "uetr", "U")) == ["t-1"] and list(view.scan()) == [record]
 
 
 def test_the_follower_writes_the_fold_and_answers_from_the_view(view, payments):

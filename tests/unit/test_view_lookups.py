@@ -15,9 +15,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids, parallel_scan
+from chalicelib.adapters.dynamodb import (
+    BATCH_ATTEMPTS,
+    TransactionView,
+    ViewWriteIncomplete,
+    aggregate_ids,
+    parallel_scan,
+)
 from chalicelib.projections import follower
-from chalicelib.projections.records import TransactionRecord
+from chalicelib.projections.records import TransactionIds, TransactionRecord
 from infra.template import storage
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "events_v1.json").read_text())
@@ -61,10 +67,10 @@ def test_a_capped_lookup_reads_no_page_beyond_its_cap(dynamodb):
     limits: list[int] = []
     query = dynamodb.query
     with mock.patch.object(dynamodb, "query", lambda **r: limits.append(r.get("Limit")) or query(**r)):
-        found = view.find("client-a", "end_to_end_id", "NOTPROVIDED", most=3)
+        found = list(view.find("client-a", "end_to_end_id", "NOTPROVIDED", most=3))
     assert len(found) == 3 and set(found) < {f"tx-{i}" for i in range(9)}
     assert limits == [2, 1]  # pages of 2, the last one only as large as what is still wanted
-    assert len(view.find("client-a", "end_to_end_id", "NOTPROVIDED")) == 9  # uncapped: every page
+    assert len(list(view.find("client-a", "end_to_end_id", "NOTPROVIDED"))) == 9  # uncapped: every page
 
 
 def test_a_clients_lookup_reads_only_its_own_rows_across_pages(dynamodb):
@@ -83,7 +89,60 @@ def test_a_clients_lookup_reads_only_its_own_rows_across_pages(dynamodb):
             assert sorted(r["transaction_id"] for r in found.transactions) == mine and not found.truncated
             # every page read was the owner's: 5 rows at 2 a page is 3 pages (and no more)
             assert len(queries) == 3 and all("client-a#" in json.dumps(q) for q in queries)
-    assert view.find("client-b", "end_to_end_id", "NOTPROVIDED") == []
+    assert list(view.find("client-b", "end_to_end_id", "NOTPROVIDED")) == []
+
+
+def test_a_lookup_reads_entries_page_by_page_until_one_payment_more_than_its_limit(dynamodb):
+    """Pages of `limit + 1` entries, no further page once `limit + 1` payments came; a
+    payment's record is read once however many of its transactions match; and no more than
+    `max_transactions` pages, after which the answer says more may have matched."""
+    view = TransactionView("transactions", dynamodb)
+    ids = tuple(TransactionIds(end_to_end_id="NOTPROVIDED") for _ in range(4))
+    for tid in ("pay-a", "pay-b"):  # five entries each
+        view.put_lookup_items(record(tid, "client-a", later_transactions=ids))
+        view.put_if_newer(record(tid, "client-a", later_transactions=ids))
+    view.put_if_newer(record("pay-c", "client-a"))
+    limits: list[int] = []
+    gets: list[str] = []
+    query, get = dynamodb.query, view.get
+    with (
+        mock.patch.object(dynamodb, "query", lambda **r: limits.append(r["Limit"]) or query(**r)),
+        mock.patch.object(view, "get", lambda tid: gets.append(tid) or get(tid)),
+    ):
+        found = follower.find(view, "client-a", {"end_to_end_id": "NOTPROVIDED", "limit": "2"}, max_transactions=5)
+        assert len(found.transactions) == 2 and found.truncated  # three payments matched
+        assert sorted(gets) == sorted(set(gets)) and len(gets) == 3  # each record once
+        assert set(limits) == {3} and len(limits) <= 5
+        limits.clear()
+        capped = follower.find(view, "client-a", {"end_to_end_id": "NOTPROVIDED", "limit": "2"}, max_transactions=1)
+    assert limits == [3] and capped.truncated  # one page: more may have matched
+
+
+def test_index_items_are_batched_and_what_dynamodb_leaves_unprocessed_is_sent_again(dynamodb):
+    waits: list[float] = []
+    view = TransactionView("transactions", dynamodb, sleep=waits.append)
+    rec = record("pay-a", "client-a", later_transactions=tuple(TransactionIds(uetr=f"u-{n}") for n in range(30)))
+    sizes: list[int] = []
+    write = dynamodb.batch_write_item
+
+    def throttled(**request: Any) -> Any:
+        wanted = request["RequestItems"]["transactions"]
+        sizes.append(len(wanted))
+        if len(sizes) == 1:  # the first request: DynamoDB takes one item, leaves the rest
+            write(RequestItems={"transactions": wanted[:1]})
+            return {"UnprocessedItems": {"transactions": wanted[1:]}}
+        return write(**request)
+
+    with mock.patch.object(dynamodb, "batch_write_item", throttled):
+        view.put_lookup_items(rec)
+    assert sizes == [25, 24, 5] and len(waits) == 1 and 0 <= waits[0] <= 0.1
+    assert set(rec.lookup_items()) == {
+        item["transaction_id"]["S"] for item in dynamodb.scan(TableName="transactions")["Items"]
+    }
+    never = {"UnprocessedItems": {"transactions": [{"PutRequest": {"Item": {}}}]}}
+    with mock.patch.object(dynamodb, "batch_write_item", lambda **r: never), pytest.raises(ViewWriteIncomplete):
+        view.put_lookup_items(rec)
+    assert len(waits) == 1 + BATCH_ATTEMPTS - 1
 
 
 def test_every_scan_follows_last_evaluated_key(dynamodb):
@@ -143,7 +202,7 @@ def test_rebuild_apply_leaves_a_newer_record_and_migrates_an_old_one(dynamodb, m
     view.put_unconditionally(newer)  # the follower got there first
     legacy = {k: v for k, v in folded[b].to_item().items() if not k.startswith("owner_")}
     dynamodb.put_item(TableName="transactions", Item=legacy)  # written before the lookup attributes
-    assert view.find("client-a", "uetr", folded[b].uetr or "") == []  # not indexed yet
+    assert list(view.find("client-a", "uetr", folded[b].uetr or "")) == []  # not indexed yet
 
     report = follower.rebuild(StubPayments(folded), view, [a, b], apply=True)  # type: ignore[arg-type]
 
