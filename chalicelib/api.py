@@ -25,7 +25,7 @@ from chalicelib import auth
 from chalicelib.domain import IllegalTransition
 from chalicelib.eventstore.chain import set_actor
 from chalicelib.pipeline import errors
-from chalicelib.projections.errors import InvalidAsOf, InvalidQuery
+from chalicelib.projections.errors import AmbiguousStatusRequest, InvalidAsOf, InvalidQuery
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ STATUS: dict[type[Exception], int] = {
     errors.InvalidConsistency: 400,
     InvalidQuery: 400,
     InvalidAsOf: 400,
+    AmbiguousStatusRequest: 400,
     errors.PaymentNotFound: 404,
     errors.UnknownRegion: 404,
     errors.NotHomeRegion: 409,

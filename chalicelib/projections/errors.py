@@ -23,6 +23,12 @@ class InvalidAsOf(InvalidQuery):
     error_code = "INVALID_AS_OF"
 
 
+class AmbiguousStatusRequest(InvalidQuery):
+    """A pacs.028 whose identifiers name no one transaction of the client's (HTTP 400)."""
+
+    error_code = "AMBIGUOUS_STATUS_REQUEST"
+
+
 class FoldError(Exception):
     """The events of a transaction cannot be folded into its view record."""
 

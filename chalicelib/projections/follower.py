@@ -53,7 +53,7 @@ from chalicelib.eventstore.dynamodb import stored_event_of
 from chalicelib.eventstore.newest import Newest
 from chalicelib.pipeline.batch import stream_batch
 from chalicelib.pipeline.payments import PaymentNotFound, Payments
-from chalicelib.projections.errors import FoldError, InvalidAsOf, InvalidQuery
+from chalicelib.projections.errors import AmbiguousStatusRequest, FoldError, InvalidAsOf, InvalidQuery
 from chalicelib.projections.records import TransactionIds, TransactionRecord, indexed_transaction
 from chalicelib.projections.transactions import fold
 
@@ -290,25 +290,38 @@ def _indexed(
             yield record, ids
 
 
+NOT_PROVIDED = "NOTPROVIDED"  # the EndToEndId of a payment whose debtor gave none (ISO 20022)
+
+
 def find_for_status_request(view: TransactionView, owner: str, request: Any) -> str:
     """The owner's transaction a pacs.028 names: found by its OrgnlUETR when it gives one, else
     by its OrgnlEndToEndId, in any transaction of a message, and matching every identifier it
     gives in that same transaction (an unknown UETR is not answered with another payment that
     shares an EndToEndId such as NOTPROVIDED, nor with the first transaction's UETR and the
     second's EndToEndId). Of several (a payment sent again under a new transaction id,
-    rejected as a duplicate), the first created: the payment itself, not its copy."""
+    rejected as a duplicate), the first created: the payment itself, not its copy.
+
+    A request that names no transaction is refused (AmbiguousStatusRequest), rather than
+    answered with whichever payment came first: an EndToEndId of NOTPROVIDED alone, or one
+    that more than LOOKUP_MAX of the owner's payments share. So an answer costs at most
+    LOOKUP_MAX + 1 record reads, within the API's time, however many payments share it."""
     wanted = request.transactions[0]
     given = {"uetr": wanted.original_uetr, "end_to_end_id": wanted.original_end_to_end_id}
     given = {k: v for k, v in given.items() if v}
+    if given == {"end_to_end_id": NOT_PROVIDED}:
+        raise AmbiguousStatusRequest("an OrgnlEndToEndId of NOTPROVIDED names no transaction: give its OrgnlUETR")
     if given:
         key = "uetr" if "uetr" in given else "end_to_end_id"
-        found = [
-            record
-            for record, ids in _indexed(view, owner, view.find(owner, *_lookup({key: given[key]})))
-            if all(same_identifier(k, getattr(ids, k), v) for k, v in given.items())
-        ]
+        found: dict[str, TransactionRecord] = {}
+        for record, ids in _indexed(view, owner, view.find(owner, *_lookup({key: given[key]}))):
+            if all(same_identifier(k, getattr(ids, k), v) for k, v in given.items()):
+                found[record.transaction_id] = record
+                if len(found) > LOOKUP_MAX:
+                    raise AmbiguousStatusRequest(
+                        f"more than {LOOKUP_MAX} of your payments have this OrgnlEndToEndId: give its OrgnlUETR"
+                    )
         if found:
-            return min(found, key=lambda r: (r.created_at, r.transaction_id)).transaction_id
+            return min(found.values(), key=lambda r: (r.created_at, r.transaction_id)).transaction_id
     raise PaymentNotFound("no transaction of yours matches the status request")
 
 

@@ -41,7 +41,7 @@ from chalicelib.pipeline.consistency import Confirm
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.status_report import REPLICATION_RETRY_AFTER_S
 from chalicelib.projections import follower
-from chalicelib.projections.errors import InvalidAsOf, InvalidQuery
+from chalicelib.projections.errors import AmbiguousStatusRequest, InvalidAsOf, InvalidQuery
 from tests.messages import EVENTS, fresh, redated
 from tests.unit.fakes import MemoryQueue, MemoryView, drain, memory_adapters
 
@@ -843,6 +843,11 @@ NAMED_ERRORS: dict[type[Exception], tuple[Exception, int, str]] = {
         "INVALID_CANCELLATION_REQUEST",
     ),
     InvalidQuery: (InvalidQuery("give exactly one of: end_to_end_id, uetr"), 400, "INVALID_QUERY"),
+    AmbiguousStatusRequest: (
+        AmbiguousStatusRequest("an OrgnlEndToEndId of NOTPROVIDED names no transaction"),
+        400,
+        "AMBIGUOUS_STATUS_REQUEST",
+    ),
     InvalidAsOf: (InvalidAsOf("as_of must be an ISO 8601 date-time"), 400, "INVALID_AS_OF"),
     errors.PaymentNotFound: (
         errors.PaymentNotFound("8c4f1a52-0d37-4a43-9d8e-2f5b0b7d9e11"),
@@ -995,6 +1000,39 @@ def test_a_status_request_for_no_payment_of_the_caller_is_404(http):
         "POST", "/status-requests", body=pacs028(ids["uetr"], ids["end_to_end_id"]), headers=XML, auth_as=token(OTHER)
     )
     assert_error(theirs, 404, "TRANSACTION_NOT_FOUND")
+
+
+def with_end_to_end_id(end_to_end_id: str) -> bytes:
+    """A fresh pacs.008 (its own MsgId and UETR) whose transaction has this EndToEndId."""
+    return re.sub(
+        rb"<EndToEndId>[^<]*</EndToEndId>",
+        f"<EndToEndId>{end_to_end_id}</EndToEndId>".encode(),
+        fresh("pacs008_bare.xml"),
+    )
+
+
+def test_a_status_request_naming_no_one_transaction_is_400_and_reads_a_bounded_number(http, monkeypatch):
+    """NOTPROVIDED alone names no transaction; an EndToEndId more than LOOKUP_MAX payments
+    share is refused after LOOKUP_MAX + 1 record reads, not read to the end (the API's time
+    is bounded, the index is not); with the UETR, either is answered."""
+    monkeypatch.setattr(follower, "LOOKUP_MAX", 2)
+    shared = f"SHARED-{uuid.uuid4().hex[:8]}"
+    sent = [http.pay(with_end_to_end_id(e2e)) for e2e in ("NOTPROVIDED", shared, shared, shared, shared)]
+    drain(http.svc)
+    for tx, _ in sent:
+        http.follow(tx)
+    alone = http.call("POST", "/status-requests", body=pacs028(None, "NOTPROVIDED"), headers=XML)
+    assert_error(alone, 400, "AMBIGUOUS_STATUS_REQUEST")
+    reads = []
+    real_get = http.svc.adapters.view.get
+    monkeypatch.setattr(http.svc.adapters.view, "get", lambda tid: reads.append(tid) or real_get(tid))
+    many = http.call("POST", "/status-requests", body=pacs028(None, shared), headers=XML)
+    assert_error(many, 400, "AMBIGUOUS_STATUS_REQUEST")
+    assert len(reads) == 3  # LOOKUP_MAX + 1 of the 4 payments that share it
+    for _, message in (sent[0], sent[3]):
+        ids = ids_of(message)
+        named = http.call("POST", "/status-requests", body=pacs028(ids["uetr"], ids["end_to_end_id"]), headers=XML)
+        assert assert_xml(named, PACS002["p"]).findtext(".//p:OrgnlUETR", namespaces=PACS002) == ids["uetr"]
 
 
 def test_a_second_different_message_for_a_transaction_is_409(http):
