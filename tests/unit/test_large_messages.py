@@ -163,3 +163,26 @@ def test_the_follower_indexes_a_message_within_the_cap_at_received():
     drain(p)
     follower.refresh(p.payments, view, str(tx), max_transactions=5)
     assert follower.rebuild(p.payments, view, [str(tx)]).ok
+
+
+def test_a_message_rejected_for_too_many_transactions_costs_the_follower_no_more_than_the_cap():
+    """decision.py: `max_transactions` "is the cap that keeps a step within the function's
+    timeout", and a message over it is rejected whole before any claim or reservation. The view
+    follower's work for such a payment is bounded by the cap too: one 1 MiB pacs.008 of a
+    couple of thousand transactions, which the pipeline rejects cheaply (NARR), would otherwise
+    make the follower write thousands of index items in one invocation (and again whenever it
+    folds from the events); past its timeout the whole stream batch would be retried (other
+    payments of the shard waiting) and end in the failures queue. Here the follower is given no
+    cap, as `stream replay` calls it: the rejected payment's fold alone bounds its index items."""
+    from chalicelib.projections import follower
+    from tests.unit.fakes import MemoryView
+
+    cap = 3
+    p = service(MemoryClaims(), max_transactions=cap)
+    tid = str(pay(p, many_transactions(40)))
+    assert p.payments.get_payment(uuid.UUID(tid)).tx_sts.value == "RJCT"  # rejected whole: over the cap
+    view, written = MemoryView(), []
+    real = view.put_lookup_items
+    view.put_lookup_items = lambda rec: written.extend(rec.lookup_items()) or real(rec)  # type: ignore[method-assign]
+    follower.refresh(p.payments, view, tid)
+    assert len(written) <= cap - 1

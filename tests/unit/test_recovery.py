@@ -472,3 +472,58 @@ def test_recover_view_apply_overwrites_an_equal_version_only_with_the_fold(
     assert [r["transaction_id"] for r in follower.find(svc.adapters.view, OWNER, {"uetr": second}).transactions] == [
         tid
     ]
+
+
+def snapshot_before_later_transactions(svc: bootstrap.Service, tid: str) -> ViewSnapshot:
+    """A view snapshot as taken before records had `later_transactions` (format 1,
+    ViewSnapshot's default): the record at the stream's head version, as the follower of
+    then wrote it (no `later_transactions`, so no index item derived from them)."""
+    current = svc.adapters.view.get(tid)
+    assert current is not None and current.later_transactions
+    old = dataclasses.replace(current, later_transactions=())
+    return ViewSnapshot(taken_at="20261129T000000000000Z", items={tid: old.to_item()})
+
+
+def test_recovery_from_a_snapshot_older_than_later_transactions_is_the_fold(svc: bootstrap.Service, aws: Any) -> None:
+    """`recover` promises `fold(all events)` for every transaction "whatever the snapshot's
+    age". A snapshot taken before `later_transactions` holds a multi-transaction record at the
+    stream's head version without them: taken as stored, the recovered view would lack them
+    and their index items (lookups and pacs.028 by a later transaction would find nothing), so
+    such a record is folded from its events."""
+    tid = multi_transaction_payment(svc)
+    heads = stream_heads(aws, "events")
+    report = recover(
+        snapshot_before_later_transactions(svc, tid), heads.items(), lambda t, gt: svc.payments.events.get(t, gt=gt)
+    )
+    assert report.items == full_replay(heads.items(), lambda t, gt: svc.payments.events.get(t, gt=gt))
+
+
+def test_recover_view_apply_from_an_older_snapshot_keeps_lookups_of_later_transactions(
+    svc: bootstrap.Service, aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`recover view --apply` after the migration (`rebuild --apply`, README) with the latest
+    snapshot older than `later_transactions`: the live record (later_transactions, version V)
+    and the snapshot's (none, version V) are the same version, and the repair tool leaves the
+    live one. Stripped of `later_transactions`, the record would keep its index item `<id>#2`
+    but `_indexed` would find no transaction 2 on it, so a lookup or a pacs.028 by the second
+    transaction's UETR would answer nothing until the next `rebuild --apply` (a released
+    payment gets no further event to heal it)."""
+    tid = multi_transaction_payment(svc)
+    live = svc.adapters.view.get(tid)
+    assert live is not None
+    second = live.later_transactions[0]
+    assert [
+        r["transaction_id"] for r in follower.find(svc.adapters.view, OWNER, {"uetr": second.uetr}).transactions
+    ] == [tid]
+    snapshot = snapshot_before_later_transactions(svc, tid)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=object_key("snaps", snapshot.taken_at), Body=snapshot.to_bytes())
+    env = {
+        "PACSFLOW_EVENTS_TABLE": "events",
+        "PACSFLOW_TRANSACTIONS_TABLE": "transactions",
+        "PACSFLOW_CIPHER_SECRET_ARN": "",
+    }
+    with mock.patch.dict(os.environ, env):
+        cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"])
+    capsys.readouterr()
+    found = follower.find(svc.adapters.view, OWNER, {"uetr": second.uetr})
+    assert [r["transaction_id"] for r in found.transactions] == [tid]

@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamodb import (
 from chalicelib.projections import follower
 from chalicelib.projections.records import TransactionIds, TransactionRecord
 from infra.template import storage
+from tests.unit.fakes import MemoryView
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "events_v1.json").read_text())
 
@@ -58,6 +59,18 @@ def record(tid: str, owner: str, version: int = 3, **fields: Any) -> Transaction
         uetr="8a562c67-ca16-48ba-b074-65581be6f011", end_to_end_id="NOTPROVIDED",
     )  # fmt: skip
     return dataclasses.replace(base, **fields)
+
+
+def later(*end_to_end_ids: str) -> tuple[TransactionIds, ...]:
+    return tuple(
+        TransactionIds(end_to_end_id=e, uetr=f"00000000-0000-4000-8000-{i:012}") for i, e in enumerate(end_to_end_ids)
+    )
+
+
+def put(view: Any, rec: TransactionRecord) -> None:
+    """As the follower writes a record: its index items first, then the record."""
+    view.put_lookup_items(rec)
+    view.put_if_newer(rec)
 
 
 def test_a_capped_lookup_reads_no_page_beyond_its_cap(dynamodb):
@@ -116,6 +129,36 @@ def test_a_lookup_reads_entries_page_by_page_until_one_payment_more_than_its_lim
         limits.clear()
         capped = follower.find(view, "client-a", {"end_to_end_id": "NOTPROVIDED", "limit": "2"}, max_transactions=1)
     assert limits == [3] and capped.truncated  # one page: more may have matched
+
+
+def test_a_capped_lookup_listing_every_matching_payment_is_not_truncated(dynamodb):
+    """The cap counts payments, not index keys. A payment whose later transaction shares the
+    looked-up EndToEndId (NOTPROVIDED is the usual one, and every transaction of a message
+    may carry it) has two keys but is one payment, so two payments matching a `limit=2`
+    lookup are the whole answer and it is not `truncated`: told that more payments matched
+    than it was given (openapi: "More transactions matched than `limit`"), a client, having
+    no next page, would narrow or give up on an answer that was complete."""
+    view = TransactionView("transactions", dynamodb)
+    put(view, record("pay-two", "client-a", later_transactions=later("NOTPROVIDED")))
+    put(view, record("pay-one", "client-a"))
+    found = follower.find(view, "client-a", {"end_to_end_id": "NOTPROVIDED", "limit": "2"})
+    assert sorted(r["transaction_id"] for r in found.transactions) == ["pay-one", "pay-two"]
+    assert found.truncated is False  # two payments matched, two were asked for, two were answered
+
+
+def test_one_payments_later_transactions_crowd_no_other_payment_out_of_a_capped_lookup():
+    """One multi-transaction payment whose transactions all carry the EndToEndId asked for
+    (NOTPROVIDED) counts once against `limit`: `?end_to_end_id=NOTPROVIDED&limit=2` over two
+    matching payments answers both. Were the cap applied to index keys before they are grouped
+    into payments, one message of 100 such transactions (max_transactions has no upper bound)
+    would fill every answer, and every other payment of the tenant with that EndToEndId would
+    be unreachable by the lookup at any `limit`: there is no next page. The index order here
+    is the MemoryView's (newest first), one DynamoDB may return."""
+    view = MemoryView()
+    put(view, record("pay-one", "client-a", created_at="2026-11-30T08:00:00+00:00"))
+    put(view, record("pay-many", "client-a", later_transactions=later("NOTPROVIDED", "NOTPROVIDED", "NOTPROVIDED")))
+    found = follower.find(view, "client-a", {"end_to_end_id": "NOTPROVIDED", "limit": "2"})
+    assert sorted(r["transaction_id"] for r in found.transactions) == ["pay-many", "pay-one"]
 
 
 def test_index_items_are_batched_and_what_dynamodb_leaves_unprocessed_is_sent_again(dynamodb):
