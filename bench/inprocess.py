@@ -35,8 +35,9 @@ def memory_pipeline(step_handoff: str = "inline"):
     """The service from the composition root with tests/unit/fakes.py's in-memory adapters,
     this module's queues and notifier (which counts settled payments), and the payments and
     positions on bench/chained_popo.py: the audit chain linked, the state compressed and
-    encrypted, as deployed. Every business rule runs (CheckSettings' defaults disable none);
-    liquidity limits are off, as the stack's LiquidityLimits parameter defaults to. Steps hand
+    encrypted, as deployed. Every business rule runs (CheckSettings' defaults disable none),
+    and the tenant's agents are checked (`tenant_agents`, which a stage other than local must
+    set); liquidity limits are off, as the stack's LiquidityLimits parameter defaults to. Steps hand
     over inline as deployed (`step_handoff="queue"`: each step apart, for the profile)."""
     from bench import chained_popo
     from bench.fakes import MemoryNotifier, MemoryQueue
@@ -47,7 +48,7 @@ def memory_pipeline(step_handoff: str = "inline"):
     from tests.unit.fakes import memory_adapters
 
     return bootstrap.build(
-        Settings(step_handoff=step_handoff),
+        Settings(step_handoff=step_handoff, tenant_agents={OWNER: ["DEUTDEFF"]}),  # the messages' InstgAgt
         **{
             **memory_adapters(),
             "payments": Payments(env=chained_popo.env()),
