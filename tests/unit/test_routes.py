@@ -834,8 +834,12 @@ def test_a_late_retry_of_a_failover_does_not_take_over_a_region_failed_back_sinc
     ],
 )
 def test_an_operator_idempotency_key_reused_for_another_request_is_422_and_records_nothing(http, first, then):
+    from tests.unit.test_openapi import conforms  # it imports this module
+
     assert region_action(http, *first, "inc-7").status_code == 200
-    assert_error(region_action(http, *then, "inc-7"), 422, "IDEMPOTENCY_KEY_REUSED")
+    r = region_action(http, *then, "inc-7")
+    assert_error(r, 422, "IDEMPOTENCY_KEY_REUSED")
+    conforms(r, f"/regions/{{region}}/{then[0]}", "POST")
     assert region_events(http) == ["TakenOver"]
 
 
@@ -860,8 +864,12 @@ def test_an_operator_idempotency_key_is_the_clients_own(http):
 def test_an_operator_idempotency_key_that_is_not_1_to_64_safe_characters_is_400(http, action, key):
     if action == "failback":
         region_action(http, "failover", "down")
+    from tests.unit.test_openapi import conforms  # it imports this module
+
     before = region_events(http)
-    assert_error(region_action(http, action, "x", key), 400, "INVALID_IDEMPOTENCY_KEY")
+    r = region_action(http, action, "x", key)
+    assert_error(r, 400, "INVALID_IDEMPOTENCY_KEY")
+    conforms(r, f"/regions/{{region}}/{action}", "POST")
     assert region_events(http) == before
 
 
