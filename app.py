@@ -215,7 +215,9 @@ def redrive(transaction_id, principal):
 @app.route("/regions/{region}/failover", methods=["POST"], authorizer=scoped(ADMIN))
 @protected(ADMIN)
 def failover(region, principal):
-    decision = service().failover(region, api.operator_reason(app.current_request), principal.client_id)
+    reason = api.operator_reason(app.current_request)
+    action = api.action_id(app.current_request.headers.get("idempotency-key"), api.request_id(app), principal.client_id)
+    decision = service().failover(region, reason, principal.client_id, action_id=action)
     return api.json_response(
         {
             "region": decision.region,
@@ -229,7 +231,9 @@ def failover(region, principal):
 @app.route("/regions/{region}/failback", methods=["POST"], authorizer=scoped(ADMIN))
 @protected(ADMIN)
 def failback(region, principal):
-    service().failover.fail_back(region, api.operator_reason(app.current_request), principal.client_id)
+    reason = api.operator_reason(app.current_request)
+    action = api.action_id(app.current_request.headers.get("idempotency-key"), api.request_id(app), principal.client_id)
+    service().failover.fail_back(region, reason, principal.client_id, action_id=action)
     return api.json_response({"region": region, "failed_back": True})
 
 

@@ -10,7 +10,8 @@
   SQS's five-minute window), then deleted from the dead-letter queue. A crash between sending
   and deleting sends it again on the next run: harmless, each step recognises recorded work.
 - ``failover REGION --reason WHY`` and ``failback REGION --reason WHY``: as
-  `POST /regions/{region}/failover|failback`.
+  `POST /regions/{region}/failover|failback`, recorded with the run's own action id (as
+  ``redrive TX``): a run is one action, and a re-run after a crash is a new one.
 
 The Region is the PACSFLOW_* environment of a deployed stage, or local-stack.json. The
 decision's `who` is ``cli:<user>``.
@@ -147,11 +148,12 @@ def cmd_failover(args: argparse.Namespace) -> int:
     s, _ = settings_of(args.local_stack)
     svc = bootstrap.build(s)
     try:
+        action = f"cli:{uuid.uuid4()}"
         if args.command == "failback":
-            svc.failover.fail_back(args.region, args.reason, who())
+            svc.failover.fail_back(args.region, args.reason, who(), action_id=action)
             print(f"{args.region}: failed back")
             return 0
-        d = svc.failover(args.region, args.reason, who())
+        d = svc.failover(args.region, args.reason, who(), action_id=action)
     except UnknownRegion as e:
         print(f"{e} ({s.region_id}; its peers: {', '.join(sorted(s.peers)) or 'none'})")
         return 2

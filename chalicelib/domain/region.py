@@ -4,10 +4,16 @@ Its id is a function of the Region's name, so every peer writes the same aggrega
 optimistic concurrency: of two peers deciding to take over the same Region, exactly one
 records `TakenOver`; the other finds it decided. `FailedBack` (an operator's action) ends
 the takeover; the payments it moved stay with the Region that took them.
+
+Each decision records the id of the action that took it (`action_id`: an operator's
+Idempotency-Key namespaced by the client, else the request's or the CLI run's id; "" for the
+controller's), so a retried request is recognised as such rather than decided again: the late
+retry of a failback must not end a takeover decided after it (docs/multi-region.md §3).
 """
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -30,24 +36,60 @@ class Region(Aggregate):
         self.taken_over_by: str | None = None
         self.epoch = 0
         self.decisions: list[tuple[str, str, str, str]] = []  # (event, who, why, at)
+        self.actions: dict[str, tuple[str, str]] = {}  # action id -> (event, why)
 
     @property
     def is_taken_over(self) -> bool:
         return self.taken_over_by is not None
 
-    @event("TakenOver")
-    def take_over(self, by: str, reason: str, who: str, at: str, epoch: int) -> None:
+    def action(self, action_id: str) -> tuple[str, str] | None:
+        """The decision (event name, reason) that the action `action_id` recorded, if any."""
+        return self.actions.get(action_id) if action_id else None
+
+    def _decided(self, name: str, who: str, reason: str, at: str, action_id: str) -> None:
+        self.decisions.append((name, who, reason, at))
+        if action_id:
+            self.actions[action_id] = (name, reason)
+
+    # v2 of both events: the action id (v1 recorded none; upcast to "", no id).
+
+    class TakenOver(Aggregate.Event):
+        by: str
+        reason: str
+        who: str
+        at: str
+        epoch: int
+        action_id: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["action_id"] = ""
+
+    class FailedBack(Aggregate.Event):
+        who: str
+        reason: str
+        at: str
+        action_id: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["action_id"] = ""
+
+    @event(TakenOver)
+    def take_over(self, by: str, reason: str, who: str, at: str, epoch: int, action_id: str = "") -> None:
         self.check_not_taken_over()
         self.taken_over_by = by
         self.epoch = epoch
-        self.decisions.append(("TakenOver", who, reason, at))
+        self._decided("TakenOver", who, reason, at, action_id)
 
-    @event("FailedBack")
-    def fail_back(self, who: str, reason: str, at: str) -> None:
+    @event(FailedBack)
+    def fail_back(self, who: str, reason: str, at: str, action_id: str = "") -> None:
         if not self.is_taken_over:
             raise IllegalTransition(f"Region {self.name} is not taken over")
         self.taken_over_by = None
-        self.decisions.append(("FailedBack", who, reason, at))
+        self._decided("FailedBack", who, reason, at, action_id)
 
     def check_not_taken_over(self) -> None:
         if self.is_taken_over:

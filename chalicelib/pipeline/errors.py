@@ -98,15 +98,16 @@ class ReportNotYetReplicated(NotYetReplicated):
 
 
 class IdempotencyKeyReused(ApplicationError):
-    """The redrive id (the client's Idempotency-Key) is recorded for this payment with another
-    reason: not a retry of that request, and taking it as one would send the step and leave the
-    second request's reason out of the audit trail. draft-ietf-httpapi-idempotency-key-header:
-    a key reused with a different request payload SHOULD be answered 422."""
+    """The action id (the client's Idempotency-Key) is recorded for this payment's redrive, or
+    this Region's failover or failback, with another reason or action: not a retry of that
+    request, and taking it as one would act (or answer) for the first and leave the second
+    request's reason out of the audit trail. draft-ietf-httpapi-idempotency-key-header: a key
+    reused with a different request payload SHOULD be answered 422."""
 
     error_code = "IDEMPOTENCY_KEY_REUSED"
 
-    def __init__(self) -> None:
-        super().__init__("this Idempotency-Key was used for a redrive of this transaction with another reason")
+    def __init__(self, action: str = "a redrive of this transaction") -> None:
+        super().__init__(f"this Idempotency-Key was used for {action} with another reason")
 
 
 class CancellationDoesNotMatch(ApplicationError):

@@ -14,6 +14,13 @@ recorded with optimistic concurrency: of two peers deciding at once, one records
 `TakenOver`; the other finds it decided and does nothing more. Fail-back is an operator's
 action only (`FailedBack`); the payments taken over stay with the Region that took them.
 
+An operator's action is recorded with its id (the `Idempotency-Key` namespaced by the client,
+else the request's id; the CLI's run). An id the Region already recorded is a retry: answered
+as the first time, nothing decided again, whatever happened since (a failback retried after a
+newer takeover must not end it; a takeover retried after a failback must not take over
+again). The same id with another action or reason is `IdempotencyKeyReused`. The controller's
+decisions carry no id.
+
 Simplified from the design: the takeover does not wait out the failed Region's lease plus a
 margin, and there are no lanes. Fencing is the payment's `home_region` (every step checks
 it: a payment's events are one sequence in the replicated table, so a late write of the
@@ -33,7 +40,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from chalicelib.domain.region import Region, region_aggregate_id
-from chalicelib.pipeline.errors import RegionNotTakenOver, StepContended, UnknownRegion
+from chalicelib.pipeline.errors import IdempotencyKeyReused, RegionNotTakenOver, StepContended, UnknownRegion
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.takeover import TakenOverPayment, Takeover
 
@@ -96,13 +103,18 @@ class Regions:
         region = self.get(name)
         return region is not None and region.is_taken_over
 
-    def take_over(self, name: str, by: str, reason: str, who: str, now: datetime) -> bool:
-        """Record the takeover; False when it is already decided (we lost the race)."""
+    def take_over(self, name: str, by: str, reason: str, who: str, now: datetime, action_id: str = "") -> bool:
+        """Record the takeover; False when it is already decided (we lost the race). True
+        for a retry of the action that recorded it, recording nothing."""
         for _ in range(self.attempts):
             region: Region = self.get(name) or Region(name=name)
+            if _is_retry(region, action_id, "TakenOver", reason):
+                return True
             if region.is_taken_over:
                 return False
-            region.take_over(by=by, reason=reason, who=who, at=now.isoformat(), epoch=region.epoch + 1)
+            region.take_over(
+                by=by, reason=reason, who=who, at=now.isoformat(), epoch=region.epoch + 1, action_id=action_id
+            )
             try:
                 self.payments.save(region)
                 return True
@@ -110,18 +122,32 @@ class Regions:
                 continue  # a peer wrote it meanwhile: read it again
         raise StepContended(f"the record of Region {name}: {self.attempts} conflicts in a row")
 
-    def fail_back(self, name: str, who: str, reason: str, now: datetime) -> None:
+    def fail_back(self, name: str, who: str, reason: str, now: datetime, action_id: str = "") -> None:
+        """Record the fail-back; nothing for a retry of the action that recorded one."""
         for _ in range(self.attempts):
             region = self.get(name)
+            if region is not None and _is_retry(region, action_id, "FailedBack", reason):
+                return
             if region is None or not region.is_taken_over:
                 raise RegionNotTakenOver(name)
-            region.fail_back(who=who, reason=reason, at=now.isoformat())
+            region.fail_back(who=who, reason=reason, at=now.isoformat(), action_id=action_id)
             try:
                 self.payments.save(region)
                 return
             except IntegrityError:
                 continue
         raise StepContended(f"the record of Region {name}: {self.attempts} conflicts in a row")
+
+
+def _is_retry(region: Region, action_id: str, decision: str, reason: str) -> bool:
+    """Whether `action_id` already recorded this decision; IdempotencyKeyReused when it
+    recorded another one, or the same with another reason (not a retry of that request)."""
+    recorded = region.action(action_id)
+    if recorded is None:
+        return False
+    if recorded != (decision, reason):
+        raise IdempotencyKeyReused(f"a {recorded[0]} decision of Region {region.name}")
+    return True
 
 
 def utc_now() -> datetime:
@@ -138,20 +164,24 @@ class Failover:
     region_id: str
     peers: frozenset[str]
 
-    def __call__(self, region: str, reason: str, who: str, now: datetime | None = None) -> Decision:
+    def __call__(
+        self, region: str, reason: str, who: str, now: datetime | None = None, action_id: str = ""
+    ) -> Decision:
+        """`action_id`: see the module's docstring; a retry answers `decided` as the first
+        time, and takes over (again) only what is still the peer's while the takeover is ours."""
         if region not in self.peers:
             raise UnknownRegion(region)
-        decided = self.regions.take_over(region, self.region_id, reason, who, now or utc_now())
+        decided = self.regions.take_over(region, self.region_id, reason, who, now or utc_now(), action_id)
         current = self.regions.get(region)
         by = current.taken_over_by if current else None
         if by != self.region_id:
             return Decision(region, decided, by, [])
         return Decision(region, decided, by, self.takeover(region, reason))
 
-    def fail_back(self, region: str, reason: str, who: str, now: datetime | None = None) -> None:
+    def fail_back(self, region: str, reason: str, who: str, now: datetime | None = None, action_id: str = "") -> None:
         if region not in self.peers and region != self.region_id:
             raise UnknownRegion(region)
-        self.regions.fail_back(region, who, reason, now or utc_now())
+        self.regions.fail_back(region, who, reason, now or utc_now(), action_id)
 
 
 class PeerView(NamedTuple):

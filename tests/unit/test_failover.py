@@ -14,7 +14,9 @@ import pytest
 from chalicelib import auth, bootstrap
 from chalicelib.adapters.settings import Settings
 from chalicelib.domain import Payment, TxSts
-from chalicelib.pipeline.errors import NotHomeRegion, UnknownRegion
+from chalicelib.domain.region import Region
+from chalicelib.pipeline.errors import IdempotencyKeyReused, NotHomeRegion, UnknownRegion
+from chalicelib.pipeline.failover import CONTROLLER
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.projections import follower
 from tests.messages import fresh
@@ -213,6 +215,37 @@ def test_two_regions_racing_to_take_over_decide_once():
     assert first.decided and not second.decided and second.taken_over_by == B
     region = b.regions.get(A)
     assert region is not None and [d[0] for d in region.decisions] == ["TakenOver"]
+
+
+def test_a_region_records_each_action_id_with_its_decision():
+    region = Region(name=A)
+    region.take_over(by=B, reason="down", who="ops", at="t1", epoch=1, action_id="k1")
+    region.fail_back(who="ops", reason="back", at="t2", action_id="k2")
+    region.take_over(by=B, reason="down again", who=CONTROLLER, at="t3", epoch=2)  # the controller: no id
+    assert region.action("k1") == ("TakenOver", "down") and region.action("k2") == ("FailedBack", "back")
+    assert region.action("") is None and region.action("k3") is None
+    _, b = two_regions()
+    b.payments.save(region)
+    replayed = b.regions.get(A)
+    assert replayed is not None and replayed.action("k2") == ("FailedBack", "back") and replayed.is_taken_over
+
+
+def test_a_recorded_failback_is_a_retry_even_after_a_newer_takeover():
+    _, b = two_regions()
+    now = datetime.now(UTC)
+    assert b.regions.take_over(A, B, "incident 7", "ops", now, action_id="k1")
+    b.regions.fail_back(A, "ops", "incident 7 over", now, action_id="k2")
+    assert b.regions.take_over(A, B, "incident 8", "ops", now, action_id="k3")
+    b.regions.fail_back(A, "ops", "incident 7 over", now, action_id="k2")  # the late retry
+    assert b.regions.take_over(A, B, "incident 7", "ops", now, action_id="k1")  # the first answer
+    region = b.regions.get(A)
+    assert region is not None and region.is_taken_over and region.epoch == 2
+    assert [d[0] for d in region.decisions] == ["TakenOver", "FailedBack", "TakenOver"]
+    with pytest.raises(IdempotencyKeyReused):
+        b.regions.fail_back(A, "ops", "incident 8 over", now, action_id="k2")
+    with pytest.raises(IdempotencyKeyReused):
+        b.regions.fail_back(A, "ops", "incident 8", now, action_id="k3")  # a takeover's id
+    assert b.regions.is_taken_over(A)
 
 
 def test_a_taken_over_region_settles_nothing_even_before_its_payments_move():

@@ -779,6 +779,100 @@ def test_operator_actions_record_the_client_that_acted_not_its_tenant(http):
     ]
 
 
+def region_action(http, action: str, reason: str, key: str | None = None, client: str = "ops") -> Any:
+    headers = {**JSON, "Idempotency-Key": key} if key is not None else JSON
+    body = json.dumps({"reason": reason})
+    return http.call("POST", f"/regions/{PEER}/{action}", auth_as=admin(client), headers=headers, body=body)
+
+
+def region_events(http) -> list[str]:
+    region = http.svc.regions.get(PEER)
+    return [] if region is None else [d[0] for d in region.decisions]
+
+
+def test_a_retried_failback_with_its_idempotency_key_answers_its_first_answer_and_records_nothing(http):
+    assert assert_json(region_action(http, "failover", "peer down", "inc-7-over"))["decided"] is True
+    for _ in range(2):  # the first answer, then the client's retry of a response it lost
+        r = region_action(http, "failback", "peer back", "inc-7-back")
+        assert assert_json(r) == {"region": PEER, "failed_back": True}
+    assert region_events(http) == ["TakenOver", "FailedBack"]
+
+
+def test_a_retried_failover_with_its_idempotency_key_records_nothing_again(http):
+    first = assert_json(region_action(http, "failover", "peer down", "inc-7-over"))
+    again = assert_json(region_action(http, "failover", "peer down", "inc-7-over"))
+    assert first == again == {"region": PEER, "decided": True, "taken_over_by": "us-east-1", "payments": []}
+    assert region_events(http) == ["TakenOver"]
+
+
+def test_a_late_retry_of_a_failback_leaves_a_newer_takeover_in_force(http):
+    """Failed over, failed back (the answer lost), failed over again for a new incident: the
+    failback's retry answers as it did and does not end the new takeover."""
+    region_action(http, "failover", "incident 7", "inc-7-over")
+    region_action(http, "failback", "incident 7 over", "inc-7-back")
+    assert assert_json(region_action(http, "failover", "incident 8", "inc-8-over"))["decided"] is True
+    late = region_action(http, "failback", "incident 7 over", "inc-7-back")
+    assert assert_json(late) == {"region": PEER, "failed_back": True}
+    assert region_events(http) == ["TakenOver", "FailedBack", "TakenOver"]
+    assert http.svc.regions.is_taken_over(PEER)
+    assert assert_json(http.call("GET", "/", auth_as=None))["peers"][0]["taken_over"] is True
+
+
+def test_a_late_retry_of_a_failover_does_not_take_over_a_region_failed_back_since(http):
+    region_action(http, "failover", "incident 7", "inc-7-over")
+    region_action(http, "failback", "incident 7 over", "inc-7-back")
+    late = assert_json(region_action(http, "failover", "incident 7", "inc-7-over"))
+    assert late == {"region": PEER, "decided": True, "taken_over_by": None, "payments": []}
+    assert region_events(http) == ["TakenOver", "FailedBack"] and not http.svc.regions.is_taken_over(PEER)
+
+
+@pytest.mark.parametrize(
+    "first, then",
+    [
+        (("failover", "peer down"), ("failover", "another incident")),
+        (("failover", "peer down"), ("failback", "peer down")),  # the same key for another action
+    ],
+)
+def test_an_operator_idempotency_key_reused_for_another_request_is_422_and_records_nothing(http, first, then):
+    from tests.unit.test_openapi import conforms  # it imports this module
+
+    assert region_action(http, *first, "inc-7").status_code == 200
+    r = region_action(http, *then, "inc-7")
+    assert_error(r, 422, "IDEMPOTENCY_KEY_REUSED")
+    conforms(r, f"/regions/{{region}}/{then[0]}", "POST")
+    assert region_events(http) == ["TakenOver"]
+
+
+def test_a_failback_key_reused_with_another_reason_is_422_and_fails_back_nothing(http):
+    region_action(http, "failover", "incident 7", "inc-7-over")
+    region_action(http, "failback", "incident 7 over", "inc-7-back")
+    region_action(http, "failover", "incident 8", "inc-8-over")
+    assert_error(region_action(http, "failback", "incident 8 over", "inc-7-back"), 422, "IDEMPOTENCY_KEY_REUSED")
+    assert region_events(http) == ["TakenOver", "FailedBack", "TakenOver"]
+
+
+def test_an_operator_idempotency_key_is_the_clients_own(http):
+    """Two operators choosing the same key are two actions: the second failback is refused as
+    today (nothing is taken over), not answered as the first one's retry."""
+    region_action(http, "failover", "down", "k1", client="ops")
+    assert region_action(http, "failback", "back", "k2", client="ops").status_code == 200
+    assert_error(region_action(http, "failback", "back", "k2", client="ops-2"), 409, "REGION_NOT_TAKEN_OVER")
+
+
+@pytest.mark.parametrize("action", ["failover", "failback"])
+@pytest.mark.parametrize("key", ["", "a" * 65, "key\n", "a b", "k\u00e9y"])
+def test_an_operator_idempotency_key_that_is_not_1_to_64_safe_characters_is_400(http, action, key):
+    if action == "failback":
+        region_action(http, "failover", "down")
+    from tests.unit.test_openapi import conforms  # it imports this module
+
+    before = region_events(http)
+    r = region_action(http, action, "x", key)
+    assert_error(r, 400, "INVALID_IDEMPOTENCY_KEY")
+    conforms(r, f"/regions/{{region}}/{action}", "POST")
+    assert region_events(http) == before
+
+
 def test_failover_of_a_region_that_is_no_peer_is_404(http):
     r = http.call("POST", "/regions/mars-1/failover", auth_as=admin(), headers=JSON, body='{"reason": "x"}')
     assert_error(r, 404, "REGION_NOT_FOUND")

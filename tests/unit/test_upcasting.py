@@ -1,4 +1,5 @@
-"""Events recorded before the values were typed still load (eventsourcing upcasting).
+"""Events recorded before the values were typed still load (eventsourcing upcasting); a
+Region's decisions recorded before they carried an action id still load.
 
 tests/unit/fixtures/events_v1.json holds the stored events (topic and JSON state) that the
 code of commit b4ec39d wrote for every payment path and for liquidity positions; they are
@@ -18,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from chalicelib.domain import Payment, TxSts
 from chalicelib.domain.models import CreditTransfer, Original, Reason, Transaction, TxOutcome, Verdict
 from chalicelib.domain.position import Position
+from chalicelib.domain.region import Region, region_aggregate_id
 from chalicelib.pipeline.liquidity import Positions
 from chalicelib.pipeline.payments import Payments
 
@@ -159,3 +161,66 @@ def test_a_v1_payment_saves_a_v2_event_on_top(payments):
     p.refuse_cancellation(case_id="CASE-2", reason_code="CUST", rejection_code="CUST", answer_key="k")
     payments.save(p)
     assert payments.repository.get(p.id).cancellations["CASE-2"].resolution == "RJCR"
+
+
+# A Region taken over and failed back as the code of commit c0ad3d7 stored it: its TakenOver and
+# FailedBack carry no action id.
+REGION_V1 = [
+    (1, "Registered", {"timestamp": "2026-11-30T00:49:33.278129+00:00", "name": "eu-west-1"}),
+    (
+        2,
+        "TakenOver",
+        {
+            "timestamp": "2026-11-30T00:49:33.278255+00:00",
+            "by": "us-east-1",
+            "reason": "peer down",
+            "who": "ops",
+            "at": "2026-11-30T00:00:00+00:00",
+            "epoch": 1,
+        },
+    ),
+    (
+        3,
+        "FailedBack",
+        {
+            "timestamp": "2026-11-30T00:49:33.278319+00:00",
+            "who": "ops",
+            "reason": "back",
+            "at": "2026-11-30T01:00:00+00:00",
+        },
+    ),
+]
+
+
+def region_v1_state(state: dict[str, object]) -> str:
+    """The JSON the transcoder wrote: the timestamp typed, the created event's originator topic."""
+    typed = {**state, "timestamp": {"_type_": "datetime_iso", "_data_": state["timestamp"]}}
+    if "name" in state:
+        typed["originator_topic"] = "chalicelib.domain.region:Region"
+    return json.dumps(typed, separators=(",", ":"))
+
+
+def test_a_region_recorded_without_action_ids_loads_and_takes_new_decisions():
+    app = Payments(env=POPO)
+    rid = region_aggregate_id("eu-west-1")
+    stored(
+        app,
+        [
+            {
+                "originator_id": str(rid),
+                "originator_version": v,
+                "topic": f"chalicelib.domain.region:Region.{t}",
+                "state": region_v1_state(state),
+            }
+            for v, t, state in REGION_V1
+        ],
+    )
+    region = app.repository.get(rid)
+    assert isinstance(region, Region) and not region.is_taken_over and region.epoch == 1
+    assert [d[:3] for d in region.decisions] == [("TakenOver", "ops", "peer down"), ("FailedBack", "ops", "back")]
+    assert region.action("") is None
+    events = [e for e in app.repository.event_store.get(rid) if isinstance(e, (Region.TakenOver, Region.FailedBack))]
+    assert [e.action_id for e in events] == ["", ""]
+    region.take_over(by="us-east-1", reason="again", who="ops", at="2026-12-01T00:00:00+00:00", epoch=2, action_id="k")
+    app.save(region)
+    assert app.repository.get(rid).action("k") == ("TakenOver", "again")
