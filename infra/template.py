@@ -1684,7 +1684,10 @@ def deadlines() -> dict[str, Any]:
 def merge_template() -> dict[str, Any]:
     return {
         "Parameters": {
-            "Stage": {"Type": "String", "Default": "local"},
+            # No default: an update that forgot it would run a production stack as `local`
+            # (CloudFormation takes a parameter's default, not its previous value, when it is
+            # not passed), with the tenant agents' check off. Both deploys pass it.
+            "Stage": {"Type": "String", "MinLength": 1, "Description": "local, or the stage's name"},
             "QueueVisibilityTimeout": {
                 "Type": "Number",
                 "Default": 180,

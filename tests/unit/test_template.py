@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from infra import deploy
 from infra.deploy import REPO, package
 from infra.template import choose, evaluate_conditions
 
@@ -273,3 +274,12 @@ def test_every_function_reads_the_tenants_agents_from_the_parameter_that_product
     assert not refused("local", "{}")
     assert refused("eu-west-1", "{}") and refused("eu-west-1", "")
     assert not refused("eu-west-1", '{"acme-bank": ["ACMEDEFF"]}')
+
+
+def test_the_stage_has_no_default_so_an_update_cannot_forget_it(template):
+    """CloudFormation gives a parameter left out of an update its default, not its previous
+    value: with `Default: local`, a hand-made update of a production stack would run it as
+    `local`, where an empty tenant-agents mapping is allowed (the check off). Both deploys
+    pass the stage."""
+    assert "Default" not in template["Parameters"]["Stage"]
+    assert deploy.local_parameters()["Stage"] == "local"
