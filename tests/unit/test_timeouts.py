@@ -12,7 +12,6 @@ import pytest
 from lxml import etree
 
 from chalicelib import bootstrap
-from chalicelib.adapters import aws as aws_clients
 from chalicelib.adapters.settings import Settings
 from chalicelib.domain import IllegalTransition, TxSts
 from chalicelib.domain.position import position_id
@@ -282,19 +281,7 @@ def test_the_cli_lists_counts_and_times_out_what_the_sweep_finds(monkeypatch, ca
     assert p.payments.get_payment(tx).tx_sts is TxSts.RJCT
 
 
-@pytest.fixture
-def fresh_clients():
-    """Clients made for this test only: the process keeps one per service (adapters/aws.py),
-    and one made here for an endpoint that answers nothing failed a later test's requests."""
-    caches = (aws_clients._client, aws_clients._peer_client, aws_clients.streams)
-    for made in caches:
-        made.cache_clear()
-    yield
-    for made in caches:
-        made.cache_clear()
-
-
-def test_the_cli_sweeps_as_the_region_of_its_local_stack(monkeypatch, tmp_path, fresh_clients):
+def test_the_cli_sweeps_as_the_region_of_its_local_stack(monkeypatch, tmp_path):
     """From eu-west-1's local-stack.json the sweep is eu-west-1's: as the default us-east-1 it
     would fence eu-west-1's own payments and time out us-east-1's from the wrong Region."""
     from chalicelib.cli_timeouts import sweep_of
