@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from chalicelib import checks
 from chalicelib.checks.sanctions import Screening
 from chalicelib.domain import Payment, TxSts
-from chalicelib.domain.bic import agent_key
 from chalicelib.domain.models import Reason, TxOutcome, Verdict
 from chalicelib.pipeline import duplicates
 from chalicelib.pipeline.liquidity import Liquidity, amounts_by_currency, reservation_of
@@ -88,10 +87,7 @@ class Decide:
             reserved = False
             if not checks.failed(group + verdicts):
                 held = self.liquidity.reserve(
-                    own[i],
-                    agent_key(tx.instructing_agent, tx.instructing_agent_scheme),
-                    amounts_by_currency(tx),
-                    datetime.now(UTC),
+                    own[i], tx.instructing_agent or "", amounts_by_currency(tx), datetime.now(UTC)
                 )
                 verdicts += held
                 reserved = any(v.reserved for v in held) and not checks.failed(held)

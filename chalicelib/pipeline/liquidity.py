@@ -9,15 +9,6 @@ repeated after any delay (a redriven message, a repeated cancellation case) find
 does nothing. The limit is today's setting, applied to an existing position on its next
 reservation (recorded as LimitChanged).
 
-Positions and limits are keyed by the agent as `domain.bic.agent_key` keys it: a BICFI by
-its BIC11, so that DEUTDEFF and DEUTDEFFXXX, one agent for the agent rule, draw on one
-position, and a limit configured under either spelling applies to it (`parse_limits`). A
-branch code other than XXX (DEUTDEFF500) is its own position with its own limit, or the
-"*" one: a bank-level limit does not bind its branches. A reservation made before this
-keying under the 8-character spelling stays on that spelling's position and is freed
-there (`free`'s `spelt`); what the positions held under both spellings is not added up, so
-for the reservations then held the bank has that much more room on its BIC11 position.
-
 Cost: a reservation or a free writes two items in one TransactWriteItems (2 WCU each, 4
 in all, against 1 for the single conditional PutItem that relied on the position's
 one-hour memory) and reads the reservation (one consistent read), for agents with a limit.
@@ -39,7 +30,6 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder
 
 from chalicelib.domain import transcodings
-from chalicelib.domain.bic import BIC, agent_key, bic11
 from chalicelib.domain.models import Transaction, Verdict
 from chalicelib.domain.payment import Payment, PaymentError
 from chalicelib.domain.position import (
@@ -81,17 +71,8 @@ class Positions(AggregateApplication):
 
 
 def parse_limits(text: str) -> dict[str, Decimal]:
-    """'{"DEUTDEFFXXX:EUR": "5000000", "DEUTDEFF": "1e7", "*": "1e9"}' -> Decimals, a BIC's
-    key by its BIC11 as positions are keyed ("DEUTDEFFXXX": "1e7"); the same agent and
-    currency limited under both spellings is refused (which one binds would be a guess)."""
-    limits: dict[str, Decimal] = {}
-    for key, value in json.loads(text or "{}").items():
-        agent, colon, currency = key.partition(":")
-        normal = (bic11(agent) if BIC.fullmatch(agent) else agent) + colon + currency
-        if normal in limits:
-            raise ValueError(f"liquidity_limits: {key!r} limits the same agent as another key ({normal!r})")
-        limits[normal] = Decimal(str(value))
-    return limits
+    """'{"DEUTDEFFXXX:EUR": "5000000", "DEUTDEFFXXX": "1e7", "*": "1e9"}' -> Decimals."""
+    return {k: Decimal(str(v)) for k, v in json.loads(text or "{}").items()}
 
 
 class Liquidity:
@@ -116,8 +97,7 @@ class Liquidity:
         return None
 
     def reserve(self, transaction_id: str, agent: str, amounts: dict[str, Decimal], at: datetime) -> list[Verdict]:
-        """Reserve every currency's amount, or none: a verdict per currency. `agent` is the
-        position's key (`domain.bic.agent_key`)."""
+        """Reserve every currency's amount, or none: a verdict per currency."""
         verdicts: list[Verdict] = []
         reserved: dict[str, Decimal] = {}
         for currency, amount in sorted(amounts.items()):
@@ -137,14 +117,11 @@ class Liquidity:
         amounts: dict[str, Decimal],
         at: datetime | None = None,
         reserved: bool = False,
-        spelt: str | None = None,
     ) -> None:
         """Give back `amounts` reserved by `transaction_id` (idempotent, after any delay: its
         Reservation records that it was freed). `reserved`: the payment's record shows a
         reservation made before reservations were recorded on their own (then there is no
-        Reservation to consult, and one is recorded as freed). `spelt`: the agent as the
-        message wrote it, when `agent` is its BIC11 key: a reservation made before positions
-        were keyed so is on that spelling's position, and is given back there."""
+        Reservation to consult, and one is recorded as freed)."""
         at = at or datetime.now(UTC)
 
         def give_back(p: Position, r: Reservation | None, amount: Decimal) -> Sequence[Aggregate]:
@@ -161,19 +138,9 @@ class Liquidity:
         for currency, amount in amounts.items():
             if self.limit_for(agent, currency) is None:
                 continue
-            on = self._reserved_on(transaction_id, agent, spelt, currency)
-            if not reserved and not self.holds(transaction_id, on, currency):
+            if not reserved and not self.holds(transaction_id, agent, currency):
                 continue  # nothing held (a rejected transaction, a repeat): the position is not loaded
-            self._retrying(on, currency, transaction_id, functools.partial(give_back, amount=amount))
-
-    def _reserved_on(self, transaction_id: str, agent: str, spelt: str | None, currency: str) -> str:
-        """The key of the position `transaction_id` reserved on: `agent`, unless the message
-        spelt it otherwise and no Reservation is under `agent` (then the reservation, if any,
-        was made before positions were keyed by BIC11, under the spelling). One more read,
-        for other spellings only: the BIC11-spelt and every other agent cost what they did."""
-        if spelt is None or spelt == agent or self._reservation(agent, currency, transaction_id) is not None:
-            return agent
-        return spelt
+            self._retrying(agent, currency, transaction_id, functools.partial(give_back, amount=amount))
 
     def holds(self, transaction_id: str, agent: str, currency: str) -> bool:
         """Whether `transaction_id` holds a reservation on the agent's position."""
@@ -235,10 +202,9 @@ class Liquidity:
                 continue
             self.free(
                 reservation_of(payment.id, i, len(txs)),
-                agent_key(tx.instructing_agent, tx.instructing_agent_scheme),
+                tx.instructing_agent or "",
                 amounts_by_currency(tx),
                 reserved=reserved,
-                spelt=tx.instructing_agent or "",
             )
 
     def _retrying(self, agent: str, currency: str, transaction_id: str, command: Command) -> None:

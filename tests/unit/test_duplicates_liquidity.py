@@ -8,13 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 from lxml import etree
 
 from chalicelib.domain import TxSts
-from chalicelib.domain.bic import agent_key
 from chalicelib.domain.position import position_id
-from chalicelib.pipeline.liquidity import parse_limits
 from tests.messages import fresh
 from tests.unit.fakes import drain, memory_service
 
@@ -161,41 +158,3 @@ def test_an_agent_without_a_configured_limit_keeps_no_position():
     p = memory_service()
     assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])
     assert list(p.liquidity.positions.events.get(position_id("DEUTDEFFXXX", "EUR"))) == []
-
-
-@pytest.mark.parametrize(
-    ("agent", "scheme", "key"),
-    [
-        ("DEUTDEFF", "BICFI", "DEUTDEFFXXX"),  # the primary office, as its BIC11 spells it
-        ("DEUTDEFFXXX", "BICFI", "DEUTDEFFXXX"),
-        ("DEUTDEFF500", "BICFI", "DEUTDEFF500"),  # a branch: its own claims and position
-        ("DEUTDEFF", "ClrSysMmbId:DEBLZ", "DEUTDEFF"),  # not a BIC: as written
-        (None, None, ""),
-    ],
-)
-def test_claims_and_positions_key_a_bicfi_agent_by_its_bic11(agent, scheme, key):
-    assert agent_key(agent, scheme) == key
-
-
-def test_a_branch_is_not_its_primary_office_for_duplicates():
-    """Only DEUTDEFF and DEUTDEFFXXX are one agent: DEUTDEFF500's MsgIds are its own."""
-    p = memory_service()
-    body = fresh("pacs008_bare.xml")
-    assert outcome(p, pay(p, body)) == ("ACSC", [])
-    branch = re.sub(rb"(<InstgAgt>\s*<FinInstnId>\s*<BICFI>)DEUTDEFFXXX", rb"\1DEUTDEFF500", body)
-    assert branch != body
-    assert outcome(p, pay(p, replace(branch, "UETR", str(uuid.uuid4())))) == ("ACSC", [])
-
-
-def test_a_limit_configured_under_either_spelling_binds_the_bic11_position():
-    assert parse_limits('{"DEUTDEFF:EUR": "10", "DEUTDEFF": "20", "DEUTDEFF500": "5", "*": "1"}') == {
-        "DEUTDEFFXXX:EUR": Decimal(10),
-        "DEUTDEFFXXX": Decimal(20),
-        "DEUTDEFF500": Decimal(5),
-        "*": Decimal(1),
-    }
-    with pytest.raises(ValueError, match="same agent"):
-        parse_limits('{"DEUTDEFF:EUR": "10", "DEUTDEFFXXX:EUR": "20"}')
-    p = memory_service(limits='{"DEUTDEFF:EUR": "2000"}')
-    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])  # DEUTDEFFXXX, 1234.56 EUR
-    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("RJCT", ["AM04"])
