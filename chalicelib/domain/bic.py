@@ -2,8 +2,7 @@
 
 Whom a tenant may instruct as is a question about identifiers, asked by the business rules
 (the `instructing_agent_allowed` rule) and by the stage's settings (`tenant_agents`), so it
-is answered once, here, without I/O; so is which spellings are one agent for the claims and
-positions kept per instructing agent (`agent_key`).
+is answered once, here, without I/O.
 """
 
 from __future__ import annotations
@@ -19,16 +18,6 @@ BIC = re.compile(r"[A-Z0-9]{4}([A-Z]{2})[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 def bic11(bic: str) -> str:
     """The 11-character form: an 8-character BIC names the party's primary office, ``XXX``."""
     return bic + "XXX" if len(bic) == 8 else bic
-
-
-def agent_key(agent: str | None, scheme: str | None) -> str:
-    """An agent as duplicate claims and liquidity positions key it: a BICFI by its BIC11, so
-    that the BIC8 and ``XXX`` spellings of a primary office, one agent for `acts_for`, share
-    one claim space and one position; any other identifier (and a branch code other than
-    ``XXX``, its own branch) as written."""
-    if not agent:
-        return ""
-    return bic11(agent) if scheme == "BICFI" else agent
 
 
 def acts_for(allowed: Collection[str], bic: str) -> bool:

@@ -11,14 +11,6 @@ repeats an identifier of an earlier transaction of the same message waits until 
 concurrent ones are decided and is then claimed in document order, so every identifier is
 contended in document order, exactly as if the transactions were claimed one by one: the
 same transactions win, and a retry (claims held by the same claimant) decides the same.
-
-MsgIds and EndToEndIds are claimed per instructing agent, keyed as `domain.bic.agent_key`
-keys it: a BICFI by its BIC11, so that DEUTDEFF and DEUTDEFFXXX, one agent for the agent
-rule, are one claim space too (a message resent under the other spelling is a duplicate).
-Claims taken before this keying under an 8-character spelling ("DEUTDEFF|<MsgId>") are
-not found by the BIC11 key: for at most the duplicate window after the change, such a
-message resent is not caught by its MsgId or EndToEndId (its UETR still is, when unchanged).
-A second claim under the old key would cost a write on every BIC8 message for ever.
 """
 
 from __future__ import annotations
@@ -26,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.domain.bic import agent_key
 from chalicelib.domain.models import CreditTransfer, Transaction, Verdict
 from chalicelib.pipeline.ports import ClaimStore
 
@@ -55,14 +46,13 @@ def check_message(claims: ClaimStore, transaction_id: str, ct: CreditTransfer, n
     """The MsgId, per instructing agent (DUPL): the first transaction's (its own, else the
     group header's), as claims have always been keyed."""
     first = ct.transactions[0] if ct.transactions else Transaction()
-    by = first if first.instructing_agent else ct
-    agent, msg_id = agent_key(by.instructing_agent, by.instructing_agent_scheme), ct.msg_id
+    agent, msg_id = first.instructing_agent or ct.instructing_agent or "", ct.msg_id
     ids = [("msg", f"{agent}|{msg_id}", "DUPL", "this MsgId from this instructing agent")] if msg_id else []
     return _check(claims, transaction_id, ids, now, window_s, "MsgId not seen within the window")
 
 
 def _transaction_ids(tx: Transaction) -> Ids:
-    agent = agent_key(tx.instructing_agent, tx.instructing_agent_scheme)
+    agent = tx.instructing_agent or ""
     ids: Ids = []
     if tx.uetr:
         ids.append(("uetr", tx.uetr.lower(), "DUPL", "this UETR"))
