@@ -8,8 +8,6 @@ tenant may not act for is rejected AGNT, every transaction of it, before anythin
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import replace
 from datetime import date
 
@@ -48,17 +46,6 @@ def outcome(p, tx, owner: str) -> tuple[str, list[str]]:
 
 def held(p) -> set[tuple[str, str]]:
     return set(p.adapters.claims.held)
-
-
-_INSTG = re.compile(rb"(<InstgAgt>\s*<FinInstnId>\s*<BICFI>)DEUTDEFFXXX(</BICFI>)")
-_UETR = re.compile(rb"<UETR>[^<]*</UETR>")
-
-
-def as_bic8(body: bytes) -> bytes:
-    """The same message with its InstgAgt spelt as the BIC8 (the primary office, ISO 9362)."""
-    out, n = _INSTG.subn(rb"\1DEUTDEFF\2", body)
-    assert n == 1
-    return out
 
 
 # -- the pipeline -------------------------------------------------------------------------
@@ -139,36 +126,6 @@ def test_disabling_the_rule_by_name_does_not_switch_the_mapping_off():
     p = bootstrap.build(Settings(tenant_agents=AGENTS), **{**memory_adapters(), "check_settings": disabled})
     tx = pay(p, fresh("pacs008_bare.xml"), B)
     assert outcome(p, tx, B) == ("RJCT", ["AGNT"])
-
-
-def test_a_payment_resent_under_the_bic8_spelling_of_its_instructing_agent_is_still_a_duplicate():
-    """DEUTDEFF and DEUTDEFFXXX are the same agent, the primary office (ISO 9362; domain/bic.py,
-    README), and a tenant mapped to either name may use either. MsgIds and EndToEndIds are
-    claimed per instructing agent by its BIC11 (domain.bic.agent_key), so the same message
-    resent with the other spelling (a new UETR, as a resubmitting system may set) is a
-    duplicate: keyed by the raw text, it would settle twice. A mapped tenant is exactly one
-    that may use both spellings, so claims must key the agent the way the mapping does."""
-    p = memory_service(limits='{"*": "1000000"}', tenant_agents={A: ["DEUTDEFF"]})
-    body = fresh("pacs008_bare.xml")
-    first = pay(p, body, A)
-    assert outcome(p, first, A) == ("ACSC", [])
-    again = _UETR.sub(f"<UETR>{uuid.uuid4()}</UETR>".encode(), as_bic8(body))  # same MsgId, same EndToEndId
-    second = pay(p, again, A)
-    status, reasons = outcome(p, second, A)
-    assert status == "RJCT" and reasons and set(reasons) <= {"DUPL", "AM05"}, (status, reasons)
-
-
-def test_a_liquidity_limit_on_the_primary_office_binds_its_bic8_spelling_too():
-    """A tenant mapped to DEUTDEFFXXX (README: "the primary office, the same as the BIC8 form
-    in a message") may name DEUTDEFF, and passes the agent rule with it. Positions and limits
-    are keyed by the BIC11 (pipeline/liquidity.py), so the operator's limit on DEUTDEFFXXX
-    binds the BIC8 spelling too: keyed by the raw text, the same bank would overdraw it by
-    switching spelling."""
-    p = memory_service(limits='{"DEUTDEFFXXX:EUR": "2000"}', tenant_agents={A: ["DEUTDEFFXXX"]})
-    first = pay(p, fresh("pacs008_bare.xml"), A)  # 1234.56 EUR of the 2000
-    assert outcome(p, first, A) == ("ACSC", [])
-    second = pay(p, as_bic8(fresh("pacs008_bare.xml")), A)  # another 1234.56 EUR, same bank
-    assert outcome(p, second, A) == ("RJCT", ["AM04"])
 
 
 # -- the rule ------------------------------------------------------------------------------
