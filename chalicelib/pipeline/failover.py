@@ -14,12 +14,15 @@ recorded with optimistic concurrency: of two peers deciding at once, one records
 `TakenOver`; the other finds it decided and does nothing more. Fail-back is an operator's
 action only (`FailedBack`); the payments taken over stay with the Region that took them.
 
-An operator's action is recorded with its id (the `Idempotency-Key` namespaced by the client,
-else the request's id; the CLI's run). An id the Region already recorded is a retry: answered
-as the first time, nothing decided again, whatever happened since (a failback retried after a
-newer takeover must not end it; a takeover retried after a failback must not take over
-again). The same id with another action or reason is `IdempotencyKeyReused`. The controller's
-decisions carry no id.
+An operator's action is recorded with its id (the `Idempotency-Key` namespaced by the tenant,
+the same in every Region; else the request's id; the CLI's run). An id the Region already
+recorded is a retry: answered as the first time, nothing decided again, whatever happened
+since (a failback retried after a newer takeover must not end it; a takeover retried after a
+failback must not take over again). An action with a key that decides nothing (a failback
+answered 409, a failover that found the Region taken over) records its answer (`Answered`),
+else its retry would decide afresh against a state changed since; without a key it records
+nothing (no retry can carry a request's own id). The same id with another action or reason
+is `IdempotencyKeyReused`. The controller's decisions carry no id.
 
 Simplified from the design: the takeover does not wait out the failed Region's lease plus a
 margin, and there are no lanes. Fencing is the payment's `home_region` (every step checks
