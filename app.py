@@ -207,7 +207,7 @@ def redrive(transaction_id, principal):
     tx = api.transaction_id(transaction_id)
     reason = api.operator_reason(app.current_request)
     req_id = api.request_id(app)
-    redrive_id = api.action_id(app.current_request.headers.get("idempotency-key"), req_id, principal.client_id)
+    redrive_id = api.action_id(app.current_request.headers.get("idempotency-key"), req_id, principal.tenant)
     step = service().redrive(tx, redrive_id, principal.client_id, reason)
     return api.json_response({"transaction_id": str(tx), "redriven": step, "request_id": req_id}, status=202)
 
@@ -216,7 +216,7 @@ def redrive(transaction_id, principal):
 @protected(ADMIN)
 def failover(region, principal):
     reason = api.operator_reason(app.current_request)
-    action = api.action_id(app.current_request.headers.get("idempotency-key"), api.request_id(app), principal.client_id)
+    action = api.action_id(app.current_request.headers.get("idempotency-key"), api.request_id(app), principal.tenant)
     decision = service().failover(region, reason, principal.client_id, action_id=action)
     return api.json_response(
         {
@@ -232,7 +232,7 @@ def failover(region, principal):
 @protected(ADMIN)
 def failback(region, principal):
     reason = api.operator_reason(app.current_request)
-    action = api.action_id(app.current_request.headers.get("idempotency-key"), api.request_id(app), principal.client_id)
+    action = api.action_id(app.current_request.headers.get("idempotency-key"), api.request_id(app), principal.tenant)
     service().failover.fail_back(region, reason, principal.client_id, action_id=action)
     return api.json_response({"region": region, "failed_back": True})
 

@@ -22,7 +22,7 @@ from typing import Any
 from chalice.app import Chalice, Request, Response
 
 from chalicelib import auth
-from chalicelib.domain import IllegalTransition
+from chalicelib.domain import IllegalTransition, action_ids
 from chalicelib.eventstore.chain import set_actor
 from chalicelib.pipeline import errors
 from chalicelib.projections.errors import AmbiguousStatusRequest, InvalidAsOf, InvalidQuery
@@ -177,17 +177,18 @@ def operator_reason(request: Request) -> str:
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 
-def action_id(idempotency_key: str | None, request: str, client_id: str) -> str:
+def action_id(idempotency_key: str | None, request: str, tenant: str) -> str:
     """The id an operator's action is recorded once under: the client's `Idempotency-Key`,
-    namespaced by the client (two operators choosing the same key are two actions), so a
-    retry of the same request records nothing twice; without it, the request's own id."""
+    namespaced by the tenant (chalicelib/domain/action_ids.py: the same in every Region, so a
+    retry through another Region's pool is the same action), so a retry of the same request
+    records nothing twice; without it, the request's own id."""
     if idempotency_key is None:
         return request
     if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise BadRequest(
             400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1 to 64 characters of A-Z a-z 0-9 . _ : -"
         )
-    return f"key:{client_id}:{idempotency_key}"
+    return action_ids.keyed(tenant, idempotency_key)
 
 
 def now() -> str:

@@ -14,12 +14,15 @@ recorded with optimistic concurrency: of two peers deciding at once, one records
 `TakenOver`; the other finds it decided and does nothing more. Fail-back is an operator's
 action only (`FailedBack`); the payments taken over stay with the Region that took them.
 
-An operator's action is recorded with its id (the `Idempotency-Key` namespaced by the client,
-else the request's id; the CLI's run). An id the Region already recorded is a retry: answered
-as the first time, nothing decided again, whatever happened since (a failback retried after a
-newer takeover must not end it; a takeover retried after a failback must not take over
-again). The same id with another action or reason is `IdempotencyKeyReused`. The controller's
-decisions carry no id.
+An operator's action is recorded with its id (the `Idempotency-Key` namespaced by the tenant,
+the same in every Region; else the request's id; the CLI's run). An id the Region already
+recorded is a retry: answered as the first time, nothing decided again, whatever happened
+since (a failback retried after a newer takeover must not end it; a takeover retried after a
+failback must not take over again). An action with a key that decides nothing (a failback
+answered 409, a failover that found the Region taken over) records its answer (`Answered`),
+else its retry would decide afresh against a state changed since; without a key it records
+nothing (no retry can carry a request's own id). The same id with another action or reason
+is `IdempotencyKeyReused`. The controller's decisions carry no id.
 
 Simplified from the design: the takeover does not wait out the failed Region's lease plus a
 margin, and there are no lanes. Fencing is the payment's `home_region` (every step checks
@@ -39,6 +42,7 @@ from typing import NamedTuple, Protocol
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from chalicelib.domain.action_ids import is_keyed
 from chalicelib.domain.region import Region, region_aggregate_id
 from chalicelib.pipeline.errors import IdempotencyKeyReused, RegionNotTakenOver, StepContended, UnknownRegion
 from chalicelib.pipeline.payments import Payments
@@ -104,49 +108,69 @@ class Regions:
         return region is not None and region.is_taken_over
 
     def take_over(self, name: str, by: str, reason: str, who: str, now: datetime, action_id: str = "") -> bool:
-        """Record the takeover; False when it is already decided (we lost the race). True
-        for a retry of the action that recorded it, recording nothing."""
+        """Record the takeover; False when it is already decided (we lost the race), recorded
+        as this action's answer when it carries an Idempotency-Key. For a retry of a recorded
+        action, its first answer, recording nothing."""
         for _ in range(self.attempts):
             region: Region = self.get(name) or Region(name=name)
             if _is_retry(region, action_id, "TakenOver", reason):
-                return True
+                return region.answer(action_id) is None
             if region.is_taken_over:
-                return False
-            region.take_over(
-                by=by, reason=reason, who=who, at=now.isoformat(), epoch=region.epoch + 1, action_id=action_id
-            )
+                if not is_keyed(action_id):
+                    return False
+                region.answer_undecided(
+                    action_id=action_id, action="TakenOver", reason=reason, taken_over_by=region.taken_over_by or ""
+                )
+                decided = False
+            else:
+                region.take_over(
+                    by=by, reason=reason, who=who, at=now.isoformat(), epoch=region.epoch + 1, action_id=action_id
+                )
+                decided = True
             try:
                 self.payments.save(region)
-                return True
+                return decided
             except IntegrityError:
                 continue  # a peer wrote it meanwhile: read it again
         raise StepContended(f"the record of Region {name}: {self.attempts} conflicts in a row")
 
     def fail_back(self, name: str, who: str, reason: str, now: datetime, action_id: str = "") -> None:
-        """Record the fail-back; nothing for a retry of the action that recorded one."""
+        """Record the fail-back; RegionNotTakenOver when there is nothing to fail back, recorded
+        as this action's answer when it carries an Idempotency-Key. For a retry of a recorded
+        action, its first answer, recording nothing."""
         for _ in range(self.attempts):
             region = self.get(name)
             if region is not None and _is_retry(region, action_id, "FailedBack", reason):
+                if region.answer(action_id) is not None:
+                    raise RegionNotTakenOver(name)
                 return
-            if region is None or not region.is_taken_over:
+            failed_back = region is not None and region.is_taken_over
+            if not failed_back and not is_keyed(action_id):
                 raise RegionNotTakenOver(name)
-            region.fail_back(who=who, reason=reason, at=now.isoformat(), action_id=action_id)
+            region = region or Region(name=name)
+            if failed_back:
+                region.fail_back(who=who, reason=reason, at=now.isoformat(), action_id=action_id)
+            else:
+                region.answer_undecided(action_id=action_id, action="FailedBack", reason=reason, taken_over_by="")
             try:
                 self.payments.save(region)
-                return
             except IntegrityError:
                 continue
+            if not failed_back:
+                raise RegionNotTakenOver(name)
+            return
         raise StepContended(f"the record of Region {name}: {self.attempts} conflicts in a row")
 
 
 def _is_retry(region: Region, action_id: str, decision: str, reason: str) -> bool:
-    """Whether `action_id` already recorded this decision; IdempotencyKeyReused when it
-    recorded another one, or the same with another reason (not a retry of that request)."""
+    """Whether `action_id` already recorded this action (decided, or answered without deciding);
+    IdempotencyKeyReused when it recorded another one, or the same with another reason (not a
+    retry of that request)."""
     recorded = region.action(action_id)
     if recorded is None:
         return False
     if recorded != (decision, reason):
-        raise IdempotencyKeyReused(f"a {recorded[0]} decision of Region {region.name}")
+        raise IdempotencyKeyReused(f"a {recorded[0]} action of Region {region.name}")
     return True
 
 
@@ -173,8 +197,10 @@ class Failover:
             raise UnknownRegion(region)
         decided = self.regions.take_over(region, self.region_id, reason, who, now or utc_now(), action_id)
         current = self.regions.get(region)
-        by = current.taken_over_by if current else None
-        if by != self.region_id:
+        holder = current.taken_over_by if current else None
+        answered = current.answer(action_id) if current else None  # decided nothing: who held it then
+        by = holder if answered is None else answered or None
+        if holder != self.region_id:
             return Decision(region, decided, by, [])
         return Decision(region, decided, by, self.takeover(region, reason))
 

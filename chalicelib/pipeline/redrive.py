@@ -2,7 +2,7 @@
 
 `POST /transactions/{id}/redrive` (admin), `python -m chalicelib.cli redrive TX` and the DLQ
 redrive record `Redriven(who, why, from_step)` once per redrive id (the client's
-`Idempotency-Key` namespaced by the client, else the API's request id; the dead-letter
+`Idempotency-Key` namespaced by the tenant, the same in every Region; else the API's request id; the dead-letter
 message's id: a retried request or a re-run CLI records nothing twice), then send
 the step message the recorded state calls for. Re-sending is safe: each step recognises work
 that is already recorded, and a released payment gets nothing.

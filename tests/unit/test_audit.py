@@ -15,6 +15,7 @@ import os
 from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 from unittest import mock
@@ -31,9 +32,12 @@ from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb import Retrievals
 from chalicelib.adapters.settings import Settings
 from chalicelib.cli_audit import AuditContext, export_rows, run_verify, write_export
+from chalicelib.domain.action_ids import keyed
+from chalicelib.domain.region import region_aggregate_id
 from chalicelib.eventstore.chain import GENESIS, Actor, acting, event_hash, hash_attribute, plaintext, stored_hash
 from chalicelib.eventstore.digests import Digest, DigestStore, StreamHead, digest_batch, expected_heads
 from chalicelib.eventstore.dynamodb import DynamoDBAggregateRecorder, DynamoDBDatastore
+from chalicelib.pipeline.failover import CONTROLLER, Regions
 from chalicelib.pipeline.payments import Payments
 from chalicelib.pipeline.ports import ReportRetrieved
 from chalicelib.projections.follower import RecentRecords, follow, state_as_of
@@ -219,6 +223,23 @@ def test_a_clean_store_verifies(store, capsys):
     code, out = findings(store, capsys)
     assert code == 0, out
     assert "checked 2 streams, 10 events, 2 digest entries: all sound" in out
+
+
+def test_a_regions_stream_with_an_answer_that_decided_nothing_is_chained_digested_and_not_in_the_view(store, capsys):
+    """A Region's failover decisions share the events table: its `Answered` (an operator's
+    keyed action that decided nothing) is chained and digested as any event, and the view's
+    follower skips the stream as a Region's."""
+    regions, now = Regions(store.payments), datetime.now(UTC)
+    with acting(client="ops", request_id="req-9", region="us-east-1", step="api"):
+        assert regions.take_over("eu-west-1", "us-east-1", "3 failed probes", CONTROLLER, now)
+        assert not regions.take_over("eu-west-1", "us-east-1", "down", "ops", now, action_id=keyed("ops", "k"))
+    stream = str(region_aggregate_id("eu-west-1"))
+    assert [i["topic"]["S"].rsplit(".", 1)[-1] for i in store.items(stream)] == ["Registered", "TakenOver", "Answered"]
+    store.follow(stream)
+    assert store.svc.adapters.view.get(stream) is None
+    code, out = findings(store, capsys)
+    assert code == 0, out
+    assert "checked 1 streams, 3 events, 1 digest entries: all sound" in out
 
 
 # -- tampering: each kind is caught and the transaction named -----------------------------

@@ -14,8 +14,9 @@ import pytest
 from chalicelib import auth, bootstrap
 from chalicelib.adapters.settings import Settings
 from chalicelib.domain import Payment, TxSts
+from chalicelib.domain.action_ids import keyed
 from chalicelib.domain.region import Region
-from chalicelib.pipeline.errors import IdempotencyKeyReused, NotHomeRegion, UnknownRegion
+from chalicelib.pipeline.errors import IdempotencyKeyReused, NotHomeRegion, RegionNotTakenOver, UnknownRegion
 from chalicelib.pipeline.failover import CONTROLLER
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.projections import follower
@@ -246,6 +247,67 @@ def test_a_recorded_failback_is_a_retry_even_after_a_newer_takeover():
     with pytest.raises(IdempotencyKeyReused):
         b.regions.fail_back(A, "ops", "incident 8", now, action_id="k3")  # a takeover's id
     assert b.regions.is_taken_over(A)
+
+
+def test_a_keyed_failback_answered_409_answers_409_again_and_leaves_a_newer_takeover_in_force():
+    """A failback with key K reaches a Region not taken over (failed back by a colleague, or
+    the operator was early): 409, and the answer is lost. The controller then takes the Region
+    over for a new incident. The retry of K is the same request: it answers 409 again and
+    does not fail back the newer takeover (a Region still down would be handed its payments
+    back and issue ids again)."""
+    _, b = two_regions()
+    now = datetime.now(UTC)
+    key = keyed("ops", "inc-6-back")
+    with pytest.raises(RegionNotTakenOver):
+        b.failover.fail_back(A, "incident 6 over", "ops", now, action_id=key)
+    assert b.failover(A, "3 consecutive failed probes", CONTROLLER, now).decided  # a new incident
+    with pytest.raises(RegionNotTakenOver):  # the retry answers as the first time
+        b.failover.fail_back(A, "incident 6 over", "ops", now, action_id=key)
+    region = b.regions.get(A)
+    assert region is not None and region.is_taken_over, [d[0] for d in region.decisions]
+    assert [d[0] for d in region.decisions] == ["TakenOver"]  # the answer is no decision
+    with pytest.raises(IdempotencyKeyReused):  # another reason with the key: not a retry
+        b.failover.fail_back(A, "incident 7 over", "ops", now, action_id=key)
+    with pytest.raises(IdempotencyKeyReused):  # nor another action
+        b.failover(A, "incident 6 over", "ops", now, action_id=key)
+    assert b.regions.is_taken_over(A)
+
+
+def test_a_keyed_failover_that_lost_to_the_controller_answers_the_same_and_takes_over_nothing_failed_back_since():
+    """The controller and an operator decide at once: the controller records TakenOver; the
+    operator's failover with key K finds it decided (`decided: false`, taken over by B), and
+    its answer is lost. The incident ends and the Region is failed back. The late retry of K
+    answers as the first time and does not take the healthy Region over again (it would stop
+    issuing ids and have its in-flight payments moved, for an incident that is over)."""
+    _, b = two_regions()
+    now = datetime.now(UTC)
+    assert b.failover(A, "3 consecutive failed probes", CONTROLLER, now).decided
+    first = b.failover(A, "A down", "ops", now, action_id=keyed("ops", "inc-7-over"))
+    assert not first.decided and first.taken_over_by == B
+    b.failover.fail_back(A, "incident 7 over", "ops", now, action_id=keyed("ops", "inc-7-back"))
+    again = b.failover(A, "A down", "ops", now, action_id=keyed("ops", "inc-7-over"))  # the late retry
+    region = b.regions.get(A)
+    assert region is not None
+    assert [d[0] for d in region.decisions] == ["TakenOver", "FailedBack"], "the retry took the Region over again"
+    assert (again.decided, again.taken_over_by, again.payments) == (False, B, [])
+
+
+def test_requests_without_a_key_and_the_controller_record_nothing_when_they_decide_nothing():
+    """Only a client's Idempotency-Key can come again: a request's own id (or a CLI run's)
+    and the controller's decisions leave no answer behind, so their write cost is as before."""
+    _, b = two_regions()
+    now = datetime.now(UTC)
+    with pytest.raises(RegionNotTakenOver):
+        b.failover.fail_back(A, "early", "ops", now, action_id="req-1")
+    assert b.regions.get(A) is None  # not even the Region's aggregate
+    assert b.failover(A, "down", CONTROLLER, now).decided
+    region = b.regions.get(A)
+    assert region is not None
+    version = region.version
+    assert not b.failover(A, "down", "ops", now, action_id="req-2").decided
+    assert not b.failover(A, "down", CONTROLLER, now).decided
+    region = b.regions.get(A)
+    assert region is not None and region.version == version and region.answers == {}
 
 
 def test_a_taken_over_region_settles_nothing_even_before_its_payments_move():

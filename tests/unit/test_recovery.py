@@ -22,6 +22,7 @@ from chalicelib import bootstrap, cli
 from chalicelib.adapters.dynamodb import TransactionView, aggregate_ids
 from chalicelib.adapters.settings import Settings
 from chalicelib.cli_recovery import latest_snapshot_key
+from chalicelib.domain.action_ids import keyed
 from chalicelib.domain.position import position_id
 from chalicelib.eventstore.backup import BackupError, backup, read_manifest, restore, stream_heads
 from chalicelib.eventstore.dynamodb import DynamoDBDatastore
@@ -164,11 +165,16 @@ def test_a_snapshot_ahead_of_the_events_and_a_record_without_events(svc: bootstr
 
 def test_a_regions_stream_in_the_events_table_is_skipped_not_unfoldable(svc: bootstrap.Service, aws: Any) -> None:
     """A Region's failover decisions share the events table (chalicelib/domain/region.py): after
-    any takeover, `recover view` must not report that stream unfoldable (it exited 1)."""
+    any takeover, or an operator's keyed action answered without deciding (`Answered`),
+    `recover view` must not report that stream unfoldable (it exited 1)."""
     tid = begin(svc, 0)
     drain(svc)
     follow(svc, tid)
-    assert Regions(svc.payments).take_over("eu-west-1", "us-east-1", "down", "ops", datetime.now(UTC))
+    regions, now = Regions(svc.payments), datetime.now(UTC)
+    assert regions.take_over("eu-west-1", "us-east-1", "down", "ops", now)
+    assert not regions.take_over("eu-west-1", "us-east-1", "down", "ops", now, action_id=keyed("ops", "k"))
+    region = regions.get("eu-west-1")
+    assert region is not None and region.answer(keyed("ops", "k")) == "us-east-1"
     heads = stream_heads(aws, "events")
     assert len(heads) == 2  # the payment's stream and the Region's
 

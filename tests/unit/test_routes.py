@@ -685,17 +685,18 @@ def test_an_idempotency_key_reused_with_another_reason_is_422_and_redrives_nothi
     assert len(redriven_events(http, tx)) == 1
 
 
-def test_an_idempotency_key_is_the_clients_own(http):
-    """Two operators choosing the same key are two redrives."""
+def test_an_idempotency_key_is_the_tenants_own(http):
+    """Two tenants' operators choosing the same key are two redrives; the same tenant's client
+    in another Region's pool (client-a2 for client-a) retries the same one."""
     tx, _ = http.pay()
     http.steps("incoming")
     key = {**JSON, "Idempotency-Key": "retry-1"}
-    for operator in ("ops", "ops-2"):
+    for operator in ("ops", "ops-2", "client-a", "client-a2"):
         r = http.call(
             "POST", f"/transactions/{tx}/redrive", auth_as=admin(operator), headers=key, body='{"reason": "x"}'
         )
         assert r.status_code == 202
-    assert [e.who for e in redriven_events(http, tx)] == ["ops", "ops-2"]
+    assert [e.who for e in redriven_events(http, tx)] == ["ops", "ops-2", "client-a"]
 
 
 def test_a_redrive_without_an_idempotency_key_is_one_per_request(http):
@@ -851,12 +852,38 @@ def test_a_failback_key_reused_with_another_reason_is_422_and_fails_back_nothing
     assert region_events(http) == ["TakenOver", "FailedBack", "TakenOver"]
 
 
-def test_an_operator_idempotency_key_is_the_clients_own(http):
-    """Two operators choosing the same key are two actions: the second failback is refused as
-    today (nothing is taken over), not answered as the first one's retry."""
+def test_an_operator_idempotency_key_is_the_tenants_own(http):
+    """Two tenants' operators choosing the same key are two actions: the second failback is
+    refused as today (nothing is taken over), not answered as the first one's retry."""
     region_action(http, "failover", "down", "k1", client="ops")
     assert region_action(http, "failback", "back", "k2", client="ops").status_code == 200
     assert_error(region_action(http, "failback", "back", "k2", client="ops-2"), 409, "REGION_NOT_TAKEN_OVER")
+
+
+def test_a_failback_retried_through_another_regions_pool_is_a_retry_and_leaves_a_newer_takeover_in_force(http):
+    """Each Region has its own Cognito pool, so one operator has a client id per Region
+    (client-a here, client-a2 in the other pool: the same tenant). The key is the tenant's, so
+    an operator whose failback answer was lost and who retries it through the other Region
+    (the usual path during a Region incident) is answered as the first time: the late retry
+    does not end a takeover decided after the failback."""
+    region_action(http, "failover", "incident 7", "inc-7-over", client="client-a")
+    assert_json(region_action(http, "failback", "incident 7 over", "inc-7-back", client="client-a"))  # answer lost
+    assert assert_json(region_action(http, "failover", "incident 8", "inc-8-over", client="client-a"))["decided"]
+    late = region_action(http, "failback", "incident 7 over", "inc-7-back", client="client-a2")  # the other pool
+    assert assert_json(late) == {"region": PEER, "failed_back": True}
+    assert region_events(http) == ["TakenOver", "FailedBack", "TakenOver"]
+    assert http.svc.regions.is_taken_over(PEER), "the late retry ended the newer takeover"
+
+
+def test_a_keyed_failback_answered_409_answers_409_again_after_a_newer_takeover(http):
+    from tests.unit.test_openapi import conforms  # it imports this module
+
+    assert_error(region_action(http, "failback", "incident 6 over", "inc-6-back"), 409, "REGION_NOT_TAKEN_OVER")
+    assert assert_json(region_action(http, "failover", "incident 7", "inc-7-over"))["decided"] is True
+    late = region_action(http, "failback", "incident 6 over", "inc-6-back")
+    assert_error(late, 409, "REGION_NOT_TAKEN_OVER")
+    conforms(late, "/regions/{region}/failback", "POST")
+    assert region_events(http) == ["TakenOver"] and http.svc.regions.is_taken_over(PEER)
 
 
 @pytest.mark.parametrize("action", ["failover", "failback"])
