@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 from unittest import mock
 from uuid import UUID
 
@@ -14,10 +17,13 @@ import pytest
 from lxml import etree
 
 from chalicelib import bootstrap
+from chalicelib.domain import Payment, TxSts
+from chalicelib.domain.position import Position, position_id
 from chalicelib.eventstore.backup import stream_heads
 from chalicelib.pipeline.liquidity import parse_limits
+from chalicelib.pipeline.messages import StepMessage
 from chalicelib.projections.recovery import FORMAT, ViewSnapshot, full_replay, recover
-from tests.messages import fresh
+from tests.messages import EVENTS, fresh, redated
 from tests.unit.fakes import drain, memory_service
 from tests.unit.test_recovery import aws, multi_transaction_payment, svc  # noqa: F401  (fixtures)
 
@@ -116,3 +122,86 @@ def test_a_format_2_snapshot_of_a_view_not_yet_migrated_recovers_a_view_without_
     folded = full_replay(heads.items(), lambda t, gt: svc.payments.events.get(t, gt=gt))
     assert f"{tid}#2" in folded
     assert report.items == folded
+
+
+UNLIMITED = '{"*": "1000000000"}'
+AMOUNT = Decimal("1234.56")  # pacs008_bare.xml's
+
+
+def bic8(body: bytes) -> bytes:
+    spelt = re.sub(rb"(<InstgAgt>\s*<FinInstnId>\s*<BICFI>)DEUTDEFFXXX", rb"\1DEUTDEFF", body)
+    assert spelt != body
+    return spelt
+
+
+def used_on(p: bootstrap.Service, agent: str) -> Decimal:
+    return p.liquidity.positions.repository.get(position_id(agent, "EUR")).used
+
+
+def test_a_decision_retried_across_the_bic11_keying_leaves_its_bic8_reservation_held_for_ever() -> None:
+    """A processing delivery before the deploy reserves 1234.56 on "DEUTDEFF" and dies before
+    its save (a Lambda timeout). Redelivered after the deploy, the decision reserves again, now
+    on "DEUTDEFFXXX" (a new Reservation: another key), and the payment records it. From then
+    on every free (`_reserved_on`) finds the BIC11 Reservation and gives back only that one;
+    `free_unrecorded` skips the transaction (recorded as reserved). The BIC8 reservation is
+    held for ever: the position "DEUTDEFF" stays over-reserved by the payment's amount after
+    the payment is cancelled (here), returned or timed out. Before the change the redelivery
+    found its own Reservation held and reserved nothing twice. It costs the bank no room on
+    its live BIC11 position (nothing reserves on "DEUTDEFF" any more), but the positions table
+    no longer adds up (a reconciliation or a roll-back of the deploy sees money held for a
+    cancelled payment). Fix: when `spelt` differs from the key, `free` (and `free_unrecorded`)
+    should give back a held Reservation under the spelling too, not only when none is under
+    the key."""
+    p = memory_service(limits=UNLIMITED, step_handoff="queue")
+    tx = p.issue_transaction("pacs.008", "r", OWNER).id
+    p.submit(tx, "pacs.008", bic8(redated((EVENTS / "pacs008_bare.xml").read_bytes())), OWNER)
+    _, _, body = p.adapters.incoming.sent.pop(0)
+    p.incoming(StepMessage(tx, body))
+    _, _, body = p.adapters.processing.sent.pop(0)
+    before = mock.patch("chalicelib.pipeline.decision.agent_key", lambda agent, scheme: agent or "")
+    dies = mock.patch.object(Payment, "accept", side_effect=RuntimeError("the delivery died before its save"))
+    with before, dies, pytest.raises(RuntimeError):
+        p.processing(StepMessage(tx, body))
+    assert used_on(p, "DEUTDEFF") == AMOUNT
+    p.processing(StepMessage(tx, body))  # redelivered after the deploy
+    assert p.payments.get_payment(tx).tx_sts is TxSts.ACSP
+    p.submit(tx, "camt.056", redated((EVENTS / "camt056_cancel.xml").read_bytes()), OWNER)
+    drain(p)
+    assert p.payments.get_payment(tx).tx_sts is TxSts.CANC
+    assert used_on(p, "DEUTDEFFXXX") == 0
+    assert used_on(p, "DEUTDEFF") == 0  # fails: 1234.56 held for a cancelled payment
+
+
+def test_two_frees_at_once_of_a_reservation_recorded_before_reservations_were_kept_do_not_fail() -> None:
+    """A payment recorded as reserved before each transaction's Reservation was kept (the
+    `reserved` path of `free`), spelt DEUTDEFF: its amount is on the position "DEUTDEFF" with no
+    Reservation. `free` gives it back there but records the freed Reservation under the BIC11
+    key (`give_back` builds it with `agent`, the key, not the position it frees). A second free
+    racing it (a cancellation and the release, a timeout and a return) loses the position's
+    version, reads again — the Reservation under "DEUTDEFF", still none — and builds the same
+    BIC11 Reservation again: every attempt conflicts with the one saved, until `attempts` is
+    spent and it raises PaymentError "stayed contended". Nothing is freed twice (the commit is
+    atomic), but the request or step fails, spinning `attempts` times with sleeps, and is
+    retried. `holds` and `free` disagree about where that Reservation is: `holds(tx,
+    "DEUTDEFF")` is False while the amount was held on "DEUTDEFF". Fix: build the Reservation
+    with the key of the position it frees (`on`), or read it in `_retrying` under the key it
+    is saved under."""
+    p = memory_service(limits=UNLIMITED)
+    liquidity = p.liquidity
+    liquidity.attempts = 5
+    tid = "00000000-0000-4000-8000-000000000001"
+    legacy = Position(agent="DEUTDEFF", currency="EUR", limit=Decimal(10**9))
+    legacy.reserve(transaction_id=tid, amount=AMOUNT, at=datetime.now(UTC), window_s=60, max_in_window=0)
+    liquidity.positions.save(legacy)  # as reserved before Reservations were kept: none
+    save = liquidity.positions.save
+    raced = []
+
+    def racing(*aggregates: Any) -> Any:
+        if not raced:  # the other free runs to its end between this one's read and its save
+            raced.append(True)
+            liquidity.free(tid, "DEUTDEFFXXX", {"EUR": AMOUNT}, reserved=True, spelt="DEUTDEFF")
+        return save(*aggregates)
+
+    with mock.patch.object(liquidity.positions, "save", racing):
+        liquidity.free(tid, "DEUTDEFFXXX", {"EUR": AMOUNT}, reserved=True, spelt="DEUTDEFF")
+    assert used_on(p, "DEUTDEFF") == 0
