@@ -6,6 +6,7 @@ Each test fails on the code as reviewed and says what goes wrong, and why it mat
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,19 +14,25 @@ from typing import Any
 from unittest import mock
 from uuid import UUID
 
+import boto3
 import pytest
 from lxml import etree
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, cli
+from chalicelib.adapters.dynamodb import TransactionView
+from chalicelib.adapters.settings import Settings
 from chalicelib.domain import Payment, TxSts
 from chalicelib.domain.position import Position, position_id
 from chalicelib.eventstore.backup import stream_heads
 from chalicelib.pipeline.liquidity import parse_limits
 from chalicelib.pipeline.messages import StepMessage
-from chalicelib.projections.recovery import FORMAT, ViewSnapshot, full_replay, recover
+from chalicelib.pipeline.payments import Payments
+from chalicelib.projections import follower
+from chalicelib.projections.recovery import FORMAT, ViewSnapshot, full_replay, object_key, recover
 from tests.messages import EVENTS, fresh, redated
-from tests.unit.fakes import drain, memory_service
-from tests.unit.test_recovery import aws, multi_transaction_payment, svc  # noqa: F401  (fixtures)
+from tests.unit.fakes import drain, memory_adapters, memory_service
+from tests.unit.test_recovery import BUCKET, aws, events_env, multi_transaction_payment, svc  # noqa: F401  (fixtures)
+from tests.unit.test_recovery import OWNER as VIEW_OWNER
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 OWNER = "client-a"
@@ -194,7 +201,7 @@ def test_two_frees_at_once_of_a_reservation_recorded_before_reservations_were_ke
     legacy.reserve(transaction_id=tid, amount=AMOUNT, at=datetime.now(UTC), window_s=60, max_in_window=0)
     liquidity.positions.save(legacy)  # as reserved before Reservations were kept: none
     save = liquidity.positions.save
-    raced = []
+    raced: list[bool] = []
 
     def racing(*aggregates: Any) -> Any:
         if not raced:  # the other free runs to its end between this one's read and its save
@@ -205,3 +212,51 @@ def test_two_frees_at_once_of_a_reservation_recorded_before_reservations_were_ke
     with mock.patch.object(liquidity.positions, "save", racing):
         liquidity.free(tid, "DEUTDEFFXXX", {"EUR": AMOUNT}, reserved=True, spelt="DEUTDEFF")
     assert used_on(p, "DEUTDEFF") == 0
+
+
+def test_recover_view_apply_strips_a_migrated_record_through_a_snapshot_records_newer_events(
+    aws: Any,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The `--apply` guard refolds only records taken as stored (`as_stored`). A record of the
+    snapshot whose stream has newer events is folded onto, tail only, and that fold keeps what
+    the snapshot's record lacks: taken of a view not yet migrated (a multi-transaction payment
+    received, its record written by a follower of before `later_transactions`), the snapshot's
+    record has none, and neither has the fold onto it. After `rebuild --apply` migrated the live
+    view, the payment settles; the live record (head version, later transactions, index item
+    `<id>#2`) and the recovered one (head version, none) are the same version, so
+    `put_unless_newer` overwrites the live record with the stripped one: a lookup or a pacs.028
+    by the second transaction's UETR then answers nothing (the index item names a transaction
+    2 the record no longer has), and a released payment gets no further event to heal it. Fix:
+    a record the snapshot cannot vouch for is refolded from all its events, whether or not its
+    stream moved on (or `--apply` writes over an equal version only the full fold, whatever
+    the path that produced the recovered record)."""
+    s = bootstrap.build(
+        Settings(events_table="events", transactions_table="transactions", step_handoff="queue"),
+        **{**memory_adapters(), "payments": Payments(env=events_env()), "view": TransactionView("transactions", aws)},
+    )
+    tid = s.issue_transaction("pacs.008", "test", VIEW_OWNER).id
+    s.submit(tid, "pacs.008", fresh("pacs008_two_txs.xml"), VIEW_OWNER)
+    _, _, body = s.adapters.incoming.sent.pop(0)
+    s.incoming(StepMessage(tid, body))  # Received: the record has its later transactions
+    follower.refresh(s.payments, s.adapters.view, str(tid))
+    received = s.adapters.view.get(str(tid))
+    assert received is not None and received.later_transactions
+    s.adapters.view.put_unconditionally(dataclasses.replace(received, later_transactions=()))  # as followed before
+    snapshot = ViewSnapshot.of(s.adapters.view.scan_items())
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=object_key("snaps", snapshot.taken_at), Body=snapshot.to_bytes())
+    drain(s)
+    follower.refresh(s.payments, s.adapters.view, str(tid))  # the migration (rebuild --apply), then settled
+    live = s.adapters.view.get(str(tid))
+    assert live is not None and live.later_transactions and live.version > received.version
+    second = live.later_transactions[0].uetr
+    assert [r["transaction_id"] for r in follower.find(s.adapters.view, VIEW_OWNER, {"uetr": second}).transactions] == [
+        str(tid)
+    ]
+    env = {"PACSFLOW_EVENTS_TABLE": "events", "PACSFLOW_TRANSACTIONS_TABLE": "transactions"}
+    with mock.patch.dict(os.environ, {**env, "PACSFLOW_CIPHER_SECRET_ARN": ""}):
+        cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"])
+    capsys.readouterr()
+    assert s.adapters.view.get(str(tid)) == live
+    found = follower.find(s.adapters.view, VIEW_OWNER, {"uetr": second})
+    assert [r["transaction_id"] for r in found.transactions] == [str(tid)]
