@@ -260,3 +260,24 @@ def test_recover_view_apply_strips_a_migrated_record_through_a_snapshot_records_
     assert s.adapters.view.get(str(tid)) == live
     found = follower.find(s.adapters.view, VIEW_OWNER, {"uetr": second})
     assert [r["transaction_id"] for r in found.transactions] == [str(tid)]
+
+
+def test_a_bank_limited_by_its_bic8_is_not_limited_when_it_sends_as_one_of_its_branches() -> None:
+    """A tenant allowed "DEUTDEFF" may act for DEUTDEFF and every branch of it (`acts_for`:
+    "an 8-character entry is a business party ... covers it and every branch"), and the XSD
+    accepts any three-character branch code. A limit configured as "DEUTDEFF" is read as
+    DEUTDEFFXXX's only (`parse_limits`), and each branch spelling is a position of its own,
+    bound by "*" or by nothing. So the bank whose exposure the operator capped at 2,000 EUR
+    (one 1,234.56 payment; the second is AM04 as DEUTDEFFXXX) sends the second as DEUTDEFF500
+    and it settles, and so on for every branch code: the limit caps nothing. The module
+    docstring chooses "a bank-level limit does not bind its branches", but the same BIC8 means
+    the whole bank to the agent rule that lets the tenant send for those branches. Fix: a limit
+    keyed by a BIC8 binds one position for the bank and all its branches (key a branch's
+    reservations by the BIC8 when a BIC8 limit applies), or refuse settings in which a tenant
+    may act for branches that no limit binds while their bank is limited."""
+    p = memory_service(limits='{"DEUTDEFF:EUR": "2000"}', tenant_agents={OWNER: ["DEUTDEFF"]})
+    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])  # 1,234.56 of 2,000
+    assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("RJCT", ["AM04"])
+    branch = re.sub(rb"(<InstgAgt>\s*<FinInstnId>\s*<BICFI>)DEUTDEFFXXX", rb"\1DEUTDEFF500", fresh("pacs008_bare.xml"))
+    assert b"DEUTDEFF500" in branch
+    assert outcome(p, pay(p, branch)) == ("RJCT", ["AM04"])  # fails: ACSC, over the bank's limit
