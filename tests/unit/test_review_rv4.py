@@ -17,7 +17,6 @@ from chalicelib import bootstrap, cli
 from chalicelib.adapters.dynamodb import TransactionView
 from chalicelib.adapters.settings import Settings
 from chalicelib.eventstore.backup import stream_heads
-from chalicelib.pipeline.liquidity import parse_limits
 from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
@@ -26,29 +25,6 @@ from tests.messages import fresh
 from tests.unit.fakes import drain, memory_adapters
 from tests.unit.test_recovery import BUCKET, aws, events_env, multi_transaction_payment, svc  # noqa: F401  (fixtures)
 from tests.unit.test_recovery import OWNER as VIEW_OWNER
-
-
-def test_a_limit_given_twice_under_the_same_key_is_refused_not_the_last_one_taken() -> None:
-    """`parse_limits` now refuses one agent and currency limited under two keys, because
-    "which one binds would be a guess". The same key written twice is that same conflict, but
-    json.loads keeps the last value silently: an operator who appends a lower limit for a bank
-    above an older, higher one (or the reverse) gets whichever came last, with no error, where
-    the two-spelling case stops the deploy. (object_pairs_hook sees every pair.)"""
-    with pytest.raises(ValueError):
-        parse_limits('{"DEUTDEFFXXX:EUR": "1000000", "DEUTDEFFXXX:EUR": "1000000000"}')
-
-
-def test_a_limit_that_can_bind_no_message_is_refused() -> None:
-    """A currency is three upper-case letters in every message (the XSD's
-    ActiveOrHistoricCurrencyCode), and `limit_for` looks the key up as written. So a limit
-    "DEUTDEFF:eur" is accepted, normalised to "DEUTDEFFXXX:eur" and never applies: the bank's
-    EUR payments fall through to its all-currency or "*" limit, or to none (unlimited), with no
-    error. Settings refuse such BICs in tenant_agents ("would match no message and fail closed
-    unnoticed"); a limit fails open, which is worse. parse_limits should refuse a currency
-    part that is not [A-Z]{3}, and a BIC-shaped agent that is not upper case."""
-    for text in ('{"DEUTDEFF:eur": "10"}', '{"deutdeff": "10"}', '{" DEUTDEFF": "10"}'):
-        with pytest.raises(ValueError):
-            parse_limits(text)
 
 
 def test_a_format_2_snapshot_of_a_view_not_yet_migrated_recovers_a_view_without_later_transactions(
