@@ -124,7 +124,7 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     print(
         f"{key}: {report.from_snapshot} records from the snapshot, {report.tail_streams} with newer events, "
         f"{report.new_streams} new, {report.other_streams} not a payment's"
-        + (f", {report.refolded} refolded (the snapshot's format is older)" if report.refolded else "")
+        + (f", {report.refolded} refolded (records the snapshot cannot vouch for)" if report.refolded else "")
         + f"; {report.events_read} events read in {elapsed:.2f} s; "
         f"{len(differ)} differ from the live view, {len(extra)} only in the live view"
         + (
@@ -137,10 +137,12 @@ def cmd_recover_view(args: argparse.Namespace) -> int:
     if args.apply:
         for tid in sorted({indexed_transaction(key)[0] for key in differ}):  # a payment's record, or its index items
             record = report.record(tid)
-            if tid in report.as_stored and tid in live and int(live[tid]["version"]["N"]) == record.version:
-                # put_unless_newer overwrites an equal version: only ever with the fold of the
-                # events, never with a snapshot's record, which may lack what the fold produces
-                # (a snapshot taken of a view not yet migrated by `rebuild --apply`)
+            if tid in live and int(live[tid]["version"]["N"]) == record.version:
+                # put_unless_newer overwrites an equal version: only ever with the fold of all
+                # the events, never with a record recovered through the snapshot's (taken as
+                # stored or folded onto), which may lack what the fold produces (a snapshot of
+                # a view not yet migrated by `rebuild --apply`). One Query per such record,
+                # which differs from the live one at the same version: none in a sound view.
                 record = fold(payments.events.get(UUID(tid))) or record
             view.put_lookup_items(record)  # first, as the follower writes them
             if view.put_unless_newer(record):

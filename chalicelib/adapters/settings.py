@@ -122,6 +122,16 @@ class Settings(BaseSettings):
             raise ValueError(f"tenant_agents: not ISO 9362 BICs (8 or 11 upper-case characters): {bad}")
         return tenant_agents
 
+    @field_validator("liquidity_limits")
+    @classmethod
+    def _limits(cls, liquidity_limits: str) -> str:
+        """Refused where the settings are read, as tenant_agents: a limit that binds no
+        message fails open (chalicelib/pipeline/liquidity.py parse_limits)."""
+        from chalicelib.pipeline.liquidity import parse_limits  # the pipeline's, read where it is used
+
+        parse_limits(liquidity_limits)
+        return liquidity_limits
+
     @model_validator(mode="after")
     def _tenant_agents_outside_local(self) -> Settings:
         """An empty mapping switches the instructing-agent rule off, so a stage other than

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, JSONTranscoder
 
 from chalicelib.domain import transcodings
+from chalicelib.domain.bic import BIC
 from chalicelib.domain.models import Transaction, Verdict
 from chalicelib.domain.payment import Payment, PaymentError
 from chalicelib.domain.position import (
@@ -70,9 +72,56 @@ class Positions(AggregateApplication):
         return self.factory.aggregate_recorder()
 
 
+LIMITS_VARIABLE = "PACSFLOW_LIQUIDITY_LIMITS"
+CURRENCY = re.compile(r"[A-Z]{3}")  # every message's currency (the XSD's ActiveOrHistoricCurrencyCode)
+AGENT_ID_MAX = 35  # the longest agent identifier a message gives (Othr/Id, ClrSysMmbId/MmbId: Max35Text)
+
+
 def parse_limits(text: str) -> dict[str, Decimal]:
-    """'{"DEUTDEFFXXX:EUR": "5000000", "DEUTDEFFXXX": "1e7", "*": "1e9"}' -> Decimals."""
-    return {k: Decimal(str(v)) for k, v in json.loads(text or "{}").items()}
+    """'{"DEUTDEFFXXX:EUR": "5000000", "DEUTDEFFXXX": "1e7", "*": "1e9"}' -> Decimals.
+
+    A key is "*", an agent, or an agent and a currency after its last ":", the agent as
+    messages spell it (`limit_for` looks it up as written; positions are keyed by the
+    identifier as extracted: the BICFI, else ClrSysMmbId/MmbId, LEI or Othr/Id, stripped).
+    A key that binds no message is refused, not kept: a missed limit is no limit, so it
+    fails open, unnoticed. So is a key given twice (json keeps the last silently, and which
+    the operator meant is a guess), and an amount that is not a finite, non-negative number.
+    Refused as binding no message: a currency that is not three upper-case letters, "*" with
+    a currency (`limit_for` reads "*" alone), an agent padded with spaces or longer than any
+    identifier, and a BIC not in upper case (the XSD's BICFI is; it is refused even though an
+    Othr/Id could be spelt so, since a mistyped BIC is the likelier reading).
+    """
+    pairs = json.loads(text or "{}", object_pairs_hook=list)
+    if not isinstance(pairs, list):
+        raise ValueError(f'{LIMITS_VARIABLE}: not a JSON object of limits, e.g. {{"DEUTDEFFXXX:EUR": "5000000"}}')
+    limits: dict[str, Decimal] = {}
+    for key, value in pairs:
+        if key in limits:
+            raise ValueError(f"{LIMITS_VARIABLE}: {key!r} is given twice: which limit binds would be a guess")
+        _check_limit_key(key)
+        try:
+            limit = Decimal(str(value))
+        except ArithmeticError:
+            limit = Decimal("NaN")
+        if not limit.is_finite() or limit < 0:
+            raise ValueError(f"{LIMITS_VARIABLE}: {key!r}: {value!r} is not a finite, non-negative amount")
+        limits[key] = limit
+    return limits
+
+
+def _check_limit_key(key: str) -> None:
+    agent, colon, currency = key.rpartition(":") if ":" in key else (key, "", "")
+    if colon and not CURRENCY.fullmatch(currency):
+        problem = f"{currency!r} is not a currency as messages write it (three upper-case letters)"
+    elif agent == "*" and colon:
+        problem = '"*" binds every agent in every currency and takes no currency'
+    elif agent != agent.strip() or len(agent) > AGENT_ID_MAX:
+        problem = f"no message spells an agent {agent!r} (identifiers are stripped, at most {AGENT_ID_MAX} characters)"
+    elif agent != agent.upper() and BIC.fullmatch(agent.upper()):
+        problem = f"a BIC is upper case in every message: {agent.upper()!r}"
+    else:
+        return
+    raise ValueError(f"{LIMITS_VARIABLE}: the limit {key!r} would bind no message: {problem}")
 
 
 class Liquidity:

@@ -21,16 +21,24 @@ items of a multi-transaction payment's later transactions are derived from its r
 are the records and their index items, as the live view holds them. The high-water mark the snapshot records,
 `events_covered`, is the sum of its versions: the events it saves reading.
 
-A record stands for the fold only if the fold that wrote it produced everything today's does,
-and an item does not say which fold wrote it: a record of a multi-transaction payment written
-before `later_transactions` existed looks exactly like a record of one transaction. So the
-snapshot says it in its FORMAT, bumped whenever the record gains what an older one lacks: the
-records of an older format (or of a snapshot that states none) are folded from all their
-events, as a stream the snapshot lacks (counted `refolded`), never taken as the fold. Taken as
-stored, a format-1 record at the stream's head would drop the payment's later transactions and
-their index items from the recovered view, and `recover view --apply` (which overwrites equal
-versions) would strip them from the live record: the payment would be found by its first
-transaction only, and a released one gets no further event to heal it.
+A record stands for the fold only if the fold that wrote it produced everything today's does.
+A record of a multi-transaction payment written before `later_transactions` existed lists no
+later transaction, so the snapshot says which fold wrote its records in its FORMAT, bumped
+whenever the record gains what an older one lacks: the records of an older format (or of a
+snapshot that states none) are folded from all their events, as a stream the snapshot lacks
+(counted `refolded`), never taken as the fold. Taken as stored, a format-1 record at the
+stream's head would drop the payment's later transactions and their index items from the
+recovered view, and `recover view --apply` (which overwrites equal versions) would strip them
+from the live record: the payment would be found by its first transaction only, and a
+released one gets no further event to heal it.
+
+The format cannot vouch for every record either: `ViewSnapshot.of` takes whatever the live
+view holds, and a view not yet migrated by `rebuild --apply` holds such records; folded onto,
+tail only, a record keeps what it lacks. So a record that says its message has several
+transactions (its `nb_of_txs`, or a status per transaction) but lists no later one is folded
+from all its events too, whatever the format (`unvouched`, counted `refolded`). A message
+refused whole over the stage's cap lists none either (its fold drops them), so its record is
+folded whole on every recovery: one Query of its stream each, for a rare message.
 """
 
 from __future__ import annotations
@@ -127,7 +135,7 @@ class RecoveryReport:
     as_stored: set[str] = field(default_factory=set)  # records taken as the snapshot has them: no newer event
     tail_streams: int = 0  # streams with events newer than the snapshot's record
     new_streams: int = 0  # streams the snapshot does not have (or is ahead of): full fold
-    refolded: int = 0  # records of an older format's snapshot: full fold (see the module's docstring)
+    refolded: int = 0  # records the snapshot cannot vouch for: full fold (see the module's docstring)
     other_streams: int = 0  # not a payment's (a Region's aggregate shares the table): skipped
     events_read: int = 0
     dropped: list[str] = field(default_factory=list)  # in the snapshot, no stream
@@ -154,7 +162,7 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
     seen: set[str] = set()
     for tid, head in heads:
         seen.add(tid)
-        older = not snapshot.records_are_folds and tid in snapshot.items
+        older = tid in snapshot.items and (not snapshot.records_are_folds or unvouched(snapshot.items[tid]))
         base = None if older else snapshot.items.get(tid)
         version = snapshot.version_of(tid)
         if base is not None and version == head:
@@ -187,6 +195,15 @@ def recover(snapshot: ViewSnapshot, heads: Iterable[tuple[str, int]], events_aft
             report.items.update(view_items(record))
     report.dropped = sorted(set(snapshot.items) - seen)
     return report
+
+
+def unvouched(item: dict[str, Any]) -> bool:
+    """Whether a record (the view's item) says its message has several transactions but lists
+    none after the first: the fold that wrote it may not have kept them (module docstring)."""
+    if "later_transactions" in item:
+        return False
+    count = item.get("nb_of_txs", {}).get("S", "")
+    return (count.isdecimal() and int(count) > 1) or len(item.get("tx_statuses", {}).get("L", ())) > 1
 
 
 def view_items(record: TransactionRecord) -> dict[str, dict[str, Any]]:

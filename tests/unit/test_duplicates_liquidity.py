@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from lxml import etree
 
+from chalicelib.adapters.settings import Settings
 from chalicelib.domain import TxSts
 from chalicelib.domain.position import position_id
+from chalicelib.pipeline.liquidity import parse_limits
 from tests.messages import fresh
 from tests.unit.fakes import drain, memory_service
 
@@ -158,3 +161,51 @@ def test_an_agent_without_a_configured_limit_keeps_no_position():
     p = memory_service()
     assert outcome(p, pay(p, fresh("pacs008_bare.xml"))) == ("ACSC", [])
     assert list(p.liquidity.positions.events.get(position_id("DEUTDEFFXXX", "EUR"))) == []
+
+
+def test_a_limit_given_twice_under_the_same_key_is_refused():
+    """json.loads keeps the last of a repeated key silently: an operator who appends a lower
+    limit for a bank below an older, higher one (or the reverse) would get whichever came
+    last, with no error. Which one was meant is a guess, so the settings are refused."""
+    with pytest.raises(ValueError, match=r"PACSFLOW_LIQUIDITY_LIMITS: 'DEUTDEFFXXX:EUR' is given twice"):
+        parse_limits('{"DEUTDEFFXXX:EUR": "1000000", "DEUTDEFFXXX:EUR": "1000000000"}')
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["DEUTDEFFXXX:eur", "DEUTDEFFXXX:EURO", "*:EUR", "deutdeffxxx", "DeutDEFF:EUR", " DEUTDEFFXXX", "X" * 36],
+)
+def test_a_limit_that_can_bind_no_message_is_refused(key):
+    """`limit_for` looks a key up as written, and a message spells its currency in three
+    upper-case letters (the XSD's ActiveOrHistoricCurrencyCode), a BICFI in upper case, and
+    every agent identifier stripped and at most 35 characters; "*" is read alone. A key
+    spelt otherwise binds no message, and a missed limit is no limit: the agent's payments
+    fall through to a wider limit or to none, unnoticed. So it is refused, naming the key."""
+    with pytest.raises(ValueError, match=re.escape(f"PACSFLOW_LIQUIDITY_LIMITS: the limit {key!r}")):
+        parse_limits(f'{{"{key}": "10"}}')
+    with pytest.raises(ValueError, match=re.escape(f"PACSFLOW_LIQUIDITY_LIMITS: the limit {key!r}")):
+        Settings(liquidity_limits=f'{{"{key}": "10"}}')  # as it is read, before any function runs
+
+
+@pytest.mark.parametrize("amount", ['"-1"', '"NaN"', "NaN", "Infinity", '"ten"', "true"])
+def test_a_limit_that_is_not_a_finite_non_negative_amount_is_refused(amount):
+    with pytest.raises(ValueError, match="PACSFLOW_LIQUIDITY_LIMITS: 'DEUTDEFFXXX'"):
+        parse_limits(f'{{"DEUTDEFFXXX": {amount}}}')
+
+
+def test_limits_under_any_key_a_message_can_match_are_read():
+    """Every spelling of a BIC is its own key, and an agent identified otherwise (a clearing
+    system member id, an LEI, an Othr id) is keyed as the message gives it, whatever its case."""
+    text = (
+        '{"*": "1e9", "DEUTDEFF": "10", "DEUTDEFFXXX:EUR": "5000000", "DEUTDEFF500:USD": 0,'
+        ' "12345678:GBP": "7.5", "5299000J2N45DDNE4Y28": 1, "member-0042": "2"}'
+    )
+    assert parse_limits(text) == {
+        "*": Decimal("1e9"),
+        "DEUTDEFF": Decimal(10),
+        "DEUTDEFFXXX:EUR": Decimal(5000000),
+        "DEUTDEFF500:USD": Decimal(0),
+        "12345678:GBP": Decimal("7.5"),
+        "5299000J2N45DDNE4Y28": Decimal(1),
+        "member-0042": Decimal(2),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import json
@@ -28,9 +29,19 @@ from chalicelib.eventstore.backup import BackupError, backup, read_manifest, res
 from chalicelib.eventstore.dynamodb import DynamoDBDatastore
 from chalicelib.pipeline.failover import Regions
 from chalicelib.pipeline.liquidity import Liquidity, Positions
+from chalicelib.pipeline.messages import StepMessage
 from chalicelib.pipeline.payments import Payments
 from chalicelib.projections import follower
-from chalicelib.projections.recovery import FORMAT, FORMAT_1, ViewSnapshot, full_replay, object_key, recover
+from chalicelib.projections.records import TransactionIds, TransactionRecord
+from chalicelib.projections.recovery import (
+    FORMAT,
+    FORMAT_1,
+    ViewSnapshot,
+    full_replay,
+    object_key,
+    recover,
+    unvouched,
+)
 from tests import messages
 from tests.unit.fakes import drain, memory_adapters
 from tests.unit.test_view_lookups import create_view_table
@@ -455,21 +466,65 @@ def test_a_format_1_snapshot_is_read_and_its_records_are_folded_from_their_event
     assert recovered(svc, current, aws).from_snapshot == 1
 
 
+def unmigrated(svc: bootstrap.Service, tid: str) -> TransactionRecord:
+    """Writes the record as a follower of before `later_transactions` did (a view that
+    `rebuild --apply` has not migrated yet) and returns the record as the fold has it."""
+    live = svc.adapters.view.get(tid)
+    assert live is not None and live.later_transactions
+    svc.adapters.view.put_unconditionally(dataclasses.replace(live, later_transactions=()))
+    return live
+
+
+def test_a_record_that_lists_fewer_transactions_than_its_message_is_refolded_whatever_the_format(
+    svc: bootstrap.Service, aws: Any
+) -> None:
+    """`ViewSnapshot.of` labels whatever the live view holds FORMAT, and a view not yet
+    migrated holds multi-transaction records without `later_transactions`. Such a record (its
+    `nb_of_txs` says 2) is folded from its events, not taken as stored: the recovered view has
+    the second transaction and its index item `<id>#2`, so lookups and pacs.028 by it keep
+    working after a table loss recovered from such a snapshot."""
+    tid = multi_transaction_payment(svc)
+    unmigrated(svc, tid)
+    snapshot = ViewSnapshot.from_bytes(ViewSnapshot.of(svc.adapters.view.scan_items()).to_bytes())
+    assert snapshot.format == FORMAT and snapshot.records_are_folds
+
+    report = recovered(svc, snapshot, aws)
+
+    heads = stream_heads(aws, "events")
+    folded = full_replay(heads.items(), lambda t, gt: svc.payments.events.get(t, gt=gt))
+    assert f"{tid}#2" in folded and report.items == folded
+    assert (report.from_snapshot, report.refolded) == (0, 1)
+
+
+@pytest.mark.parametrize("statuses", [("ACSC",), ("ACSC", "RJCT")])
+def test_unvouched_tells_a_record_missing_its_later_transactions(statuses: tuple[str, ...]) -> None:
+    """By its `nb_of_txs`, or (whatever the header said) a status per transaction."""
+    record = TransactionRecord(
+        transaction_id="t", owner=OWNER, status="ACSC", message_type="pacs.008", region_id="r",
+        created_at="c", updated_at="u", version=5, nb_of_txs="1", tx_statuses=statuses,
+    )  # fmt: skip
+    assert unvouched(record.to_item()) is (len(statuses) > 1)
+    assert unvouched(dataclasses.replace(record, nb_of_txs="2").to_item())
+    migrated = dataclasses.replace(record, nb_of_txs="2", later_transactions=(TransactionIds(uetr="u2"),))
+    assert not unvouched(migrated.to_item())
+
+
 def test_recover_view_apply_overwrites_an_equal_version_only_with_the_fold(
     svc: bootstrap.Service, aws: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A snapshot of this format taken of a view that `rebuild --apply` had not migrated yet
-    holds a record without its later transactions at the stream's head: once the view is
-    migrated, `--apply` must not write that record back over the live one (same version)."""
+    """`put_unless_newer` overwrites an equal version, so `--apply` writes there only the fold
+    of all the events, never a record taken as stored from the snapshot, which may lack what
+    the fold produces (here one `unvouched` does not catch: nothing tells the recovery)."""
     tid = multi_transaction_payment(svc)
-    live = svc.adapters.view.get(tid)
-    assert live is not None and live.later_transactions
-    svc.adapters.view.put_unconditionally(dataclasses.replace(live, later_transactions=()))  # not migrated
+    live = unmigrated(svc, tid)
     snapshot = ViewSnapshot.of(svc.adapters.view.scan_items())
     boto3.client("s3").put_object(Bucket=BUCKET, Key=object_key("snaps", snapshot.taken_at), Body=snapshot.to_bytes())
     assert svc.adapters.view.put_unless_newer(live)  # the migration (rebuild --apply)
     env = {"PACSFLOW_EVENTS_TABLE": "events", "PACSFLOW_TRANSACTIONS_TABLE": "transactions"}
-    with mock.patch.dict(os.environ, {**env, "PACSFLOW_CIPHER_SECRET_ARN": ""}):
+    with (
+        mock.patch.dict(os.environ, {**env, "PACSFLOW_CIPHER_SECRET_ARN": ""}),
+        mock.patch("chalicelib.projections.recovery.unvouched", return_value=False),
+    ):
         # exit 1: the snapshot's record is not the fold (the live view has its index item)
         assert cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"]) == 1
     assert f"only in the live view: {tid}#2" in capsys.readouterr().out
@@ -478,6 +533,48 @@ def test_recover_view_apply_overwrites_an_equal_version_only_with_the_fold(
     assert [r["transaction_id"] for r in follower.find(svc.adapters.view, OWNER, {"uetr": second}).transactions] == [
         tid
     ]
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["refolded", "folded-onto"])
+def test_recover_view_apply_keeps_the_later_transactions_of_a_migrated_record_whose_stream_moved_on(
+    aws: Any, capsys: pytest.CaptureFixture[str], told: bool
+) -> None:
+    """A snapshot of a view not yet migrated holds a multi-transaction record without its
+    later transactions; after the migration the payment settles, so the live record (head
+    version, later transactions, index item `<id>#2`) and the one recovered through the
+    snapshot's record are the same version. The recovery refolds that record (`unvouched`);
+    and even when nothing tells it (folded onto, tail only, the record keeps what it lacks),
+    `--apply` writes over the equal version only the fold of all the events. Either way the
+    second transaction's UETR still finds the payment."""
+    s = bootstrap.build(
+        Settings(events_table="events", transactions_table="transactions", step_handoff="queue"),
+        **{**memory_adapters(), "payments": Payments(env=events_env()), "view": TransactionView("transactions", aws)},
+    )
+    tid = s.issue_transaction("pacs.008", "test", OWNER).id
+    s.submit(tid, "pacs.008", messages.fresh("pacs008_two_txs.xml"), OWNER)
+    _, _, body = s.adapters.incoming.sent.pop(0)
+    s.incoming(StepMessage(tid, body))  # Received: the record has its later transactions
+    follow(s, str(tid))
+    received = unmigrated(s, str(tid))
+    snapshot = ViewSnapshot.of(s.adapters.view.scan_items())
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=object_key("snaps", snapshot.taken_at), Body=snapshot.to_bytes())
+    drain(s)
+    follow(s, str(tid))  # the migration (rebuild --apply), then settled
+    live = s.adapters.view.get(str(tid))
+    assert live is not None and live.later_transactions and live.version > received.version
+    second = live.later_transactions[0].uetr
+    env = {"PACSFLOW_EVENTS_TABLE": "events", "PACSFLOW_TRANSACTIONS_TABLE": "transactions"}
+    untold = mock.patch("chalicelib.projections.recovery.unvouched", return_value=False)
+    with (
+        mock.patch.dict(os.environ, {**env, "PACSFLOW_CIPHER_SECRET_ARN": ""}),
+        contextlib.nullcontext() if told else untold,
+    ):
+        cli.main(["recover", "view", "--from", f"s3://{BUCKET}/snaps", "--apply"])
+    out = capsys.readouterr().out
+    assert ("1 refolded" in out, "1 with newer events" in out) == (told, not told)
+    assert s.adapters.view.get(str(tid)) == live
+    found = follower.find(s.adapters.view, OWNER, {"uetr": second})
+    assert [r["transaction_id"] for r in found.transactions] == [str(tid)]
 
 
 def snapshot_before_later_transactions(svc: bootstrap.Service, tid: str) -> ViewSnapshot:
