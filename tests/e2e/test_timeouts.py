@@ -82,10 +82,15 @@ def test_payments_stopped_at_a_step_are_rejected_ab06_close_to_their_sla(short_s
     )
     assert all(d >= -0.5 for d in delays), delays  # never before the SLA (0.5 s: clock resolution)
     assert delays[-1] < GENEROUS_S, delays
-    tx = results[0][0]
-    types = [e["type"] for e in api.call("GET", f"/transactions/{tx}/events").json()["events"]]
-    assert types[:5] == ["Initiated", "Submitted", "Received", "TimedOut", "Released"], types
-    assert "Accepted" not in types  # the redelivered steps, after the timeout, changed nothing
+    histories = {
+        tx: [e["type"] for e in api.call("GET", f"/transactions/{tx}/events").json()["events"]] for tx, _ in results
+    }
+    for tx, types in histories.items():  # the redelivered steps, after the timeout, changed nothing
+        assert "Accepted" not in types and types.index("TimedOut") < types.index("Released"), (tx, types)
+    # the fault point stopped them at ACTC; a cold function may receive one after its SLA (then
+    # TimedOut comes first and the late message is refused: SubmissionRefused), not them all
+    stopped = [t for t in histories.values() if t[:5] == ["Initiated", "Submitted", "Received", "TimedOut", "Released"]]
+    assert len(stopped) > len(histories) // 2, histories
 
 
 # What EventBridge hands a scheduled function (Chalice's schedule handler reads every field).
