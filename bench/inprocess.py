@@ -48,7 +48,7 @@ def memory_pipeline(step_handoff: str = "inline"):
     from tests.unit.fakes import memory_adapters
 
     return bootstrap.build(
-        Settings(step_handoff=step_handoff, tenant_agents={OWNER: ["DEUTDEFF"]}),  # the messages' InstgAgt
+        Settings(step_handoff=step_handoff, tenant_agents={OWNER: ["DEUTDEFFXXX"]}),  # the messages' InstgAgt
         **{
             **memory_adapters(),
             "payments": Payments(env=chained_popo.env()),

@@ -611,7 +611,7 @@ def rules() -> dict[str, Any]:
                 {
                     "Assert": {"Fn::Not": [{"Fn::Or": unset}]},
                     "AssertDescription": "TenantAgents (PACSFLOW_TENANT_AGENTS) must map every tenant to the BICs "
-                    'it may act for, e.g. {"acme-bank": ["ACMEDEFF"]}, on every stage but local',
+                    'it may act for, e.g. {"acme-bank": ["ACMEDEFFXXX"]}, on every stage but local',
                 }
             ],
         }

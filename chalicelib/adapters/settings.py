@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chalicelib.domain.bic import BIC
+from chalicelib.domain.bic import BIC, bic11
 
 
 class Settings(BaseSettings):
@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     region_id: str = Field(default="us-east-1", description="the Region this stack serves")
     peers: dict[str, str] = Field(default_factory=dict, description="peer Region -> its API base URL")
     tenants: dict[str, str] = Field(default_factory=dict, description="Cognito client id -> tenant")
-    # The instructing agents each tenant may act for (chalicelib/domain/bic.py acts_for: a
-    # BIC8 covers the bank and its branches, a BIC11 that branch). Set, a tenant's message
+    # The instructing agents each tenant may act for, as its messages spell them
+    # (chalicelib/domain/bic.py acts_for: each spelling is an agent). Set, a tenant's message
     # whose InstgAgt is another is rejected AGNT before it claims any identifier, and a
     # tenant not listed may act for none; empty (local development), any tenant may send as
     # any agent, so one tenant can pre-claim another's EndToEndIds: every stage but `local`
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     tenant_agents: dict[str, list[str]] = Field(
         default_factory=dict,
         description="tenant -> the BICs (BICFI) it may act for as instructing agent "
-        '(env PACSFLOW_TENANT_AGENTS, JSON {"tenant-a": ["DEUTDEFF"]})',
+        '(env PACSFLOW_TENANT_AGENTS, JSON {"tenant-a": ["DEUTDEFFXXX"]})',
     )
     stage: str = "local"
     events_table: str = "pacsflow-events"
@@ -120,6 +120,21 @@ class Settings(BaseSettings):
         bad = [bic for bics in tenant_agents.values() for bic in bics if not BIC.fullmatch(bic)]
         if bad:
             raise ValueError(f"tenant_agents: not ISO 9362 BICs (8 or 11 upper-case characters): {bad}")
+        # Each BIC is one tenant's, in one spelling: two tenants sharing one could take each
+        # other's identifiers first, and one listing DEUTDEFF and DEUTDEFFXXX (one primary
+        # office, two agents for claims and limits) could resend a payment, or spend its limit
+        # again, under the other spelling.
+        holders: dict[str, str] = {}
+        for tenant, bics in tenant_agents.items():
+            for bic in bics:
+                office = bic11(bic)
+                if office in holders:
+                    other = holders[office]
+                    raise ValueError(
+                        f"tenant_agents: {bic} is listed twice ({other} and {tenant}, in one spelling or "
+                        "its BIC8/XXX twin): each BIC is one tenant's, spelt as its messages spell it"
+                    )
+                holders[office] = tenant
         return tenant_agents
 
     @field_validator("liquidity_limits")
@@ -142,7 +157,26 @@ class Settings(BaseSettings):
         if self.stage != "local" and not self.tenant_agents:
             raise ValueError(
                 f"tenant_agents (PACSFLOW_TENANT_AGENTS) is empty on stage {self.stage!r}: every stage but local "
-                'maps each tenant to the BICs it may act for, e.g. {"acme-bank": ["ACMEDEFF"]}'
+                'maps each tenant to the BICs it may act for, e.g. {"acme-bank": ["ACMEDEFFXXX"]}'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _limits_of_listed_agents(self) -> Settings:
+        """With tenants mapped to their agents, a limit on a BIC no tenant may send as binds no
+        message (a limit on DEUTDEFF while the tenant sends as DEUTDEFFXXX): refused, as
+        parse_limits refuses the others, since a missed limit is no limit."""
+        from chalicelib.pipeline.liquidity import parse_limits
+
+        listed = {bic for bics in self.tenant_agents.values() for bic in bics}
+        if not listed:
+            return self
+        agents = {key.rpartition(":")[0] if ":" in key else key for key in parse_limits(self.liquidity_limits)}
+        unlisted = sorted(a for a in agents if BIC.fullmatch(a) and a not in listed)
+        if unlisted:
+            raise ValueError(
+                f"liquidity_limits (PACSFLOW_LIQUIDITY_LIMITS): {unlisted} would bind no message: no tenant "
+                "may send as them (PACSFLOW_TENANT_AGENTS lists each agent as messages spell it)"
             )
         return self
 

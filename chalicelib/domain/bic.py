@@ -21,13 +21,16 @@ def bic11(bic: str) -> str:
 
 
 def acts_for(allowed: Collection[str], bic: str) -> bool:
-    """Whether a tenant that may act for the BICs `allowed` may act for `bic`.
+    """Whether a tenant that may act for the BICs `allowed` may act for `bic`: one of them,
+    exactly as messages spell it.
 
-    An 8-character entry is a business party (ISO 9362: the BIC8 identifies the institution)
-    and covers it and every branch of it; an 11-character entry covers that branch only,
-    ``XXX`` being the primary office that the 8-character form also names. So a bank is
-    allowed whole by its BIC8, and two tenants that are branches of one bank can be kept to
-    their own branch. Matching on the prefix alone could not keep them apart; matching the
-    full 11 characters alone would make every bank list each branch it sends for.
+    Duplicate claims, liquidity positions and limits key an agent as messages spell it
+    (chalicelib/pipeline/duplicates.py, liquidity.py), so each spelling a tenant may use is
+    an agent of its own there. Were a BIC8 to cover the bank's branches, or `DEUTDEFF` and
+    `DEUTDEFFXXX` (the same primary office) to stand for each other, a tenant could resend a
+    payment under another spelling without it being a duplicate, and spend a limit set for
+    one spelling again under another. So the mapping lists the identifiers a tenant sends
+    as, each of which the operator can limit; the settings refuse a BIC listed for two
+    tenants, or both spellings of one primary office (chalicelib/adapters/settings.py).
     """
-    return BIC.fullmatch(bic) is not None and (bic[:8] in allowed or bic11(bic) in allowed)
+    return BIC.fullmatch(bic) is not None and bic in allowed

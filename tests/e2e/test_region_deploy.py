@@ -47,7 +47,7 @@ def test_deploy_to_eu_west_1_provision_a_client_and_pay(aws_env, capsys, monkeyp
         deploy.deploy_aws(STAGE)
     cloudformation = boto3.session.Session(region_name=STAGE).client("cloudformation")
     assert deploy.stack_status(cloudformation, "pacsflow-eu-west-1") is None
-    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", json.dumps({"acme-bank": ["DEUTDEFF"]}))
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", json.dumps({"acme-bank": ["DEUTDEFFXXX"]}))
     deployed = deploy.deploy_aws(STAGE)
     assert deployed["region"] == STAGE and deployed["stack_name"] == "pacsflow-eu-west-1"
     outputs = deployed["outputs"]

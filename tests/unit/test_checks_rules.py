@@ -48,7 +48,7 @@ def test_the_events_pass_every_rule():
 def test_every_rule_runs_and_every_verdict_is_a_verdict_of_the_rule():
     """Every rule, the tenant's too when the sender's agents are known (the stage maps its
     tenants); without them, every rule but those (the offline validator, a local stage)."""
-    verdicts = checks.run(BAH, S, screening=DEMO, today=DAY, agents=frozenset({"DEUTDEFF"}))
+    verdicts = checks.run(BAH, S, screening=DEMO, today=DAY, agents=frozenset({"DEUTDEFFXXX"}))
     assert [v.rule for v in verdicts] == [r.__name__ for r in checks.RULES]
     unmapped = checks.run(BAH, S, screening=DEMO, today=DAY)
     assert [v.rule for v in unmapped] == [r.__name__ for r in checks.RULES if r.__name__ not in checks.TENANT_RULES]
@@ -421,7 +421,7 @@ def test_each_rule_is_registered_once_under_its_function_name_with_its_code():
 
 def test_run_by_transaction_judges_each_transaction_as_the_message_carrying_it_alone():
     bad = ct(TWO, tx={"currency": "XAU", "uetr": "not-a-uuid"}, index=1, nb_of_txs="3")
-    group, per_tx = checks.run_by_transaction(bad, S, screening=DEMO, today=DAY, agents=frozenset({"DEUTDEFF"}))
+    group, per_tx = checks.run_by_transaction(bad, S, screening=DEMO, today=DAY, agents=frozenset({"DEUTDEFFXXX"}))
     assert [v.rule for v in group] == [r.__name__ for r in checks.RULES if r.__name__ in checks.GROUP_RULES]
     assert [(v.rule, v.reason_code) for v in checks.failed(group)] == [("transaction_count", "AM19")]
     assert len(per_tx) == 2 and checks.failed(per_tx[0]) == []

@@ -8,6 +8,7 @@ tenant may not act for is rejected AGNT, every transaction of it, before anythin
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date
 
@@ -28,7 +29,7 @@ from tests.unit.fakes import _screening, drain, memory_adapters, memory_service
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"}
 A, B = "tenant-a", "tenant-b"
 # The samples' instructing agent is DEUTDEFFXXX (tenant A's bank); tenant B is BNP Paribas.
-AGENTS = {A: ["DEUTDEFF"], B: ["BNPAFRPP"]}
+AGENTS = {A: ["DEUTDEFFXXX"], B: ["BNPAFRPPXXX"]}
 
 
 def pay(p, body: bytes, owner: str):
@@ -75,7 +76,7 @@ def test_the_rejection_says_which_agent_and_names_no_other_tenant():
     assert payment.rejected_at_step == "processing"
 
 
-@pytest.mark.parametrize("allowed", [["DEUTDEFF"], ["DEUTDEFFXXX"], ["COBADEFF", "DEUTDEFF"]])
+@pytest.mark.parametrize("allowed", [["DEUTDEFFXXX"], ["COBADEFFXXX", "DEUTDEFFXXX"]])
 def test_a_tenant_sending_as_its_own_agent_settles(allowed):
     p = memory_service(tenant_agents={A: allowed})
     tx = pay(p, fresh("pacs008_bare.xml"), A)
@@ -90,9 +91,13 @@ def test_a_tenant_the_mapping_does_not_list_may_act_for_no_agent():
     assert held(p) == set()
 
 
-def test_a_branch_entry_allows_that_branch_only():
-    p = memory_service(tenant_agents={A: ["DEUTDEFF500"]})
-    tx = pay(p, fresh("pacs008_bare.xml"), A)  # DEUTDEFFXXX: the primary office, not branch 500
+@pytest.mark.parametrize("listed", [["DEUTDEFF500"], ["DEUTDEFF"]])
+def test_an_entry_allows_that_spelling_only(listed):
+    """DEUTDEFFXXX is refused to a tenant that lists branch 500, or the BIC8 of the same
+    primary office: claims and limits key each spelling apart, so another spelling would be
+    a fresh claim space and a fresh limit."""
+    p = memory_service(tenant_agents={A: listed})
+    tx = pay(p, fresh("pacs008_bare.xml"), A)  # DEUTDEFFXXX
     assert outcome(p, tx, A) == ("RJCT", ["AGNT"])
 
 
@@ -146,22 +151,22 @@ def test_an_instructing_agent_given_by_another_scheme_is_not_one_a_tenant_may_ac
     tx = ct.transactions[0]
     for scheme in ("Othr", "ClrSysMmbId:USABA", "LEI"):
         other = replace(ct, transactions=(replace(tx, instructing_agent_scheme=scheme),))
-        verdict = judged(other, frozenset({"DEUTDEFF"}))
+        verdict = judged(other, frozenset({"DEUTDEFFXXX"}))
         assert verdict is not None and not verdict.passed, scheme
-    assert judged(ct, frozenset({"DEUTDEFF"})).passed
+    assert judged(ct, frozenset({"DEUTDEFFXXX"})).passed
 
 
 def test_a_message_naming_no_instructing_agent_is_not_one_a_tenant_may_act_for():
     ct = read_credit_transfer(RAW)
     bare = replace(ct, instructing_agent=None, transactions=(replace(ct.transactions[0], instructing_agent=None),))
-    verdict = judged(bare, frozenset({"DEUTDEFF"}))
+    verdict = judged(bare, frozenset({"DEUTDEFFXXX"}))
     assert not verdict.passed and "no InstgAgt" in verdict.narrative
 
 
 def test_a_foreign_group_header_agent_fails_even_when_every_transaction_names_its_own():
     ct = read_credit_transfer(RAW)
     foreign = replace(ct, instructing_agent="COBADEFFXXX", instructing_agent_scheme="BICFI")
-    verdict = judged(foreign, frozenset({"DEUTDEFF"}))
+    verdict = judged(foreign, frozenset({"DEUTDEFFXXX"}))
     assert not verdict.passed and verdict.narrative.startswith("GrpHdr InstgAgt COBADEFFXXX")
 
 
@@ -175,16 +180,16 @@ def test_the_rule_is_not_run_without_a_mapping_and_the_validator_runs_it_not():
 @pytest.mark.parametrize(
     ("allowed", "bic", "expected"),
     [
+        ({"DEUTDEFFXXX"}, "DEUTDEFFXXX", True),
         ({"DEUTDEFF"}, "DEUTDEFF", True),
-        ({"DEUTDEFF"}, "DEUTDEFFXXX", True),
-        ({"DEUTDEFF"}, "DEUTDEFF500", True),  # a BIC8: the bank and every branch
-        ({"DEUTDEFFXXX"}, "DEUTDEFF", True),  # the primary office, either form
-        ({"DEUTDEFFXXX"}, "DEUTDEFF500", False),
+        ({"DEUTDEFF"}, "DEUTDEFFXXX", False),  # one primary office, but another agent for claims and limits
+        ({"DEUTDEFFXXX"}, "DEUTDEFF", False),
+        ({"DEUTDEFF"}, "DEUTDEFF500", False),  # a branch is listed on its own
         ({"DEUTDEFF500"}, "DEUTDEFF500", True),
         ({"DEUTDEFF500"}, "DEUTDEFF", False),
         ({"DEUTDEFF"}, "DEUTDEFG", False),
         ({"DEUTDEFF"}, "deutdeff", False),
-        ({"DEUTDEFF"}, "DEUTDEFF5", False),  # not a BIC, whatever its prefix
+        ({"DEUTDEFF5"}, "DEUTDEFF5", False),  # not a BIC, even when listed
         (set(), "DEUTDEFF", False),
     ],
 )
@@ -219,6 +224,33 @@ def test_the_mapping_refuses_what_is_not_a_tenant_and_bics(mapping):
         Settings(tenant_agents=mapping)
 
 
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"tenant-a": ["DEUTDEFFXXX"], "tenant-b": ["DEUTDEFFXXX"]},  # two tenants would claim each other's ids
+        {"tenant-a": ["DEUTDEFFXXX"], "tenant-b": ["DEUTDEFF"]},  # the same primary office
+        {"tenant-a": ["DEUTDEFF", "DEUTDEFFXXX"]},  # one bank, two claim spaces and two limits
+        {"tenant-a": ["DEUTDEFF500", "DEUTDEFF500"]},
+    ],
+)
+def test_a_bic_is_listed_once_in_one_spelling(mapping):
+    with pytest.raises(ValidationError, match="listed twice"):
+        Settings(tenant_agents=mapping)
+    assert Settings(tenant_agents={"tenant-a": ["DEUTDEFFXXX", "DEUTDEFF500"]})  # a branch is its own agent
+
+
+def test_a_limit_on_a_bic_no_tenant_sends_as_is_refused():
+    """A limit on DEUTDEFF while the tenant sends as DEUTDEFFXXX would bind no message: no
+    limit at all, unnoticed."""
+    agents = {"tenant-a": ["DEUTDEFFXXX"]}
+    for unbound in ('{"DEUTDEFF:EUR": "1000"}', '{"DEUTDEFF500": "1000"}', '{"COBADEFFXXX": "1"}'):
+        with pytest.raises(ValidationError, match="would bind no message"):
+            Settings(tenant_agents=agents, liquidity_limits=unbound)
+    bound = '{"DEUTDEFFXXX:EUR": "1000", "*": "10", "OTHER-ID-1": "5"}'  # "*" and non-BIC ids: as before
+    assert Settings(tenant_agents=agents, liquidity_limits=bound).liquidity_limits == bound
+    assert Settings(liquidity_limits='{"DEUTDEFF:EUR": "1000"}')  # no mapping (local): nothing to check against
+
+
 @pytest.mark.parametrize("empty", ["{}", "{ }", "{\n}", "null"])
 def test_a_stage_other_than_local_refuses_an_empty_mapping_in_any_spelling(monkeypatch, empty):
     """The template's rule compares text only; the functions' Settings parse it and refuse
@@ -231,13 +263,13 @@ def test_a_stage_other_than_local_refuses_an_empty_mapping_in_any_spelling(monke
     monkeypatch.delenv("PACSFLOW_TENANT_AGENTS")
     with pytest.raises(ValidationError, match="PACSFLOW_TENANT_AGENTS"):
         Settings()
-    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", '{"tenant-a": ["DEUTDEFF"]}')
-    assert Settings().tenant_agents == {"tenant-a": ["DEUTDEFF"]}
+    monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", '{"tenant-a": ["DEUTDEFFXXX"]}')
+    assert Settings().tenant_agents == {"tenant-a": ["DEUTDEFFXXX"]}
 
 
 def test_the_mapping_reaches_the_processing_step_through_the_composition_root():
-    p = memory_service(tenant_agents={A: ["DEUTDEFF", "DEUTDEFF500"]})
-    assert p.processing.decide.tenant_agents == {A: frozenset({"DEUTDEFF", "DEUTDEFF500"})}
+    p = memory_service(tenant_agents={A: ["DEUTDEFFXXX", "DEUTDEFF500"]})
+    assert p.processing.decide.tenant_agents == {A: frozenset({"DEUTDEFFXXX", "DEUTDEFF500"})}
     assert memory_service().processing.decide.tenant_agents == {}
 
 
@@ -281,3 +313,34 @@ def test_make_deploy_names_the_variable_when_it_is_not_json(monkeypatch):
     monkeypatch.setenv("PACSFLOW_TENANT_AGENTS", "{acme-bank: [ACMEDEFF]}")
     with pytest.raises(ValueError, match="PACSFLOW_TENANT_AGENTS"):
         deploy.tenant_agents_parameters()
+
+
+def test_make_deploy_passes_the_tenants_from_the_environment_checked(monkeypatch):
+    """A single-Region `make deploy` passes PACSFLOW_TENANTS: without it a redeploy resets the
+    stack's Tenants to {}, each client becomes its own tenant, and with the agent mapping
+    keyed by tenant name every payment is rejected AGNT."""
+    monkeypatch.delenv("PACSFLOW_TENANTS", raising=False)
+    assert deploy.tenants_parameters() == {}
+    monkeypatch.setenv("PACSFLOW_TENANTS", '{"4tq0example": "acme-bank"}')
+    assert deploy.tenants_parameters() == {"Tenants": '{"4tq0example": "acme-bank"}'}
+    for wrong in ('{"4tq0example": "acme#bank"}', "acme-bank"):
+        monkeypatch.setenv("PACSFLOW_TENANTS", wrong)
+        with pytest.raises(ValueError):
+            deploy.tenants_parameters()
+
+
+def test_linked_regions_map_every_operator_client_to_one_tenant():
+    """Each Region's pool gives the operator another client id; an Idempotency-Key is the
+    tenant's, so the operator clients of every Region are one tenant: a failback retried
+    through the other Region is the same action, not a new one."""
+    described = {
+        region: {
+            "stack_name": "pacsflow-local",
+            "api_url": f"http://{region}",
+            "clients": [{"client_id": f"{region}-{n}"} for n in ("a", "b", "ops")],
+        }
+        for region in ("us-east-1", "eu-west-1")
+    }
+    tenants = json.loads(deploy.link_parameters("us-east-1", described, "000000000000")["Tenants"])
+    assert tenants["us-east-1-ops"] == tenants["eu-west-1-ops"] == deploy.OPERATOR_TENANT
+    assert tenants["us-east-1-a"] == tenants["eu-west-1-a"] != tenants["us-east-1-b"]
