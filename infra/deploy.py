@@ -248,6 +248,7 @@ def deploy_stack(
 
 DEMO_CLIENTS = ("demo-client-a", "demo-client-b")
 ADMIN_CLIENT = "demo-operator"  # appended last to local-stack.json's clients: scope admin only
+OPERATOR_TENANT = "operators"  # the tenant of ADMIN_CLIENT in every Region of a linked set
 
 
 def ensure_client(
@@ -295,6 +296,19 @@ def sla_parameters() -> dict[str, str]:
     stack parameters; unset, the template's defaults (an update resets them to those)."""
     names = {"SlaSeconds": "PACSFLOW_SLA_SECONDS", "SlaSecondsByType": "PACSFLOW_SLA_SECONDS_BY_TYPE"}
     return {param: os.environ[env] for param, env in names.items() if os.environ.get(env)}
+
+
+def tenants_parameters() -> dict[str, str]:
+    """Tenants from PACSFLOW_TENANTS (`{"<client id>": "<tenant>"}`), checked as the functions
+    will read it; unset, the template's default `{}` (each client its own tenant)."""
+    value = os.environ.get("PACSFLOW_TENANTS", "").strip()
+    if not value:
+        return {}
+    try:
+        Settings(tenants=json.loads(value))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"PACSFLOW_TENANTS is not JSON ({e}): {value!r}") from e
+    return {"Tenants": value}
 
 
 def tenant_agents_parameters(stage: str = "local") -> dict[str, str]:
@@ -481,6 +495,9 @@ def link_parameters(region: str, described: dict[str, dict[str, Any]], account: 
         for each in described.values()
         for client, tenant in zip(each["clients"], DEMO_TENANTS, strict=False)
     }
+    # The operator client (last) of every Region is one tenant: an operator's Idempotency-Key
+    # is the tenant's, so a failback retried through another Region's pool is the same action.
+    tenants.update({each["clients"][-1]["client_id"]: OPERATOR_TENANT for each in described.values()})
     peers = [r for r in described if r != region]
     return {
         "Peers": json.dumps({r: described[r]["api_url"] for r in peers}, sort_keys=True),
@@ -629,6 +646,7 @@ def deploy_aws(
 ) -> dict[str, Any]:
     """Deploy stage `stage` to its Region; return what a client needs (URLs, pool, outputs)."""
     tenant_agents = tenant_agents_parameters(stage)  # refused before anything is packaged
+    tenants = tenants_parameters()
     session = aws_session(stage)
     region = region_of(stage)
     account = session.client("sts").get_caller_identity()["Account"]
@@ -638,6 +656,7 @@ def deploy_aws(
         "Stage": stage,
         "AuthDomainPrefix": auth_domain_prefix(stage, account),
         **sla_parameters(),
+        **tenants,
         **tenant_agents,
         **(parameters or {}),
     }
