@@ -8,8 +8,8 @@ Lookups are keyed by owner and identifier: the item carries `owner_uetr` and
 global secondary index, so one client's query reads only its own rows. A multi-transaction
 payment's later transactions have an index item each (`TransactionRecord.lookup_items`, keys
 `<transaction id>#<n>`): `find` answers their keys too, `scan` skips them. Every Query and Scan
-follows LastEvaluatedKey; `page_size` (a Limit on each request) exists so that tests can
-force many pages.
+follows LastEvaluatedKey, until the `most` items a caller wants when it says so; `page_size`
+(a Limit on each request) exists so that tests can force many pages.
 """
 
 from __future__ import annotations

@@ -170,7 +170,8 @@ def _is_retry(region: Region, action_id: str, decision: str, reason: str) -> boo
     if recorded is None:
         return False
     if recorded != (decision, reason):
-        raise IdempotencyKeyReused(f"a {recorded[0]} action of Region {region.name}")
+        other = "another" if recorded[0] != decision else "the same"
+        raise IdempotencyKeyReused(f"a {recorded[0]} action of Region {region.name} ({other} action, its own reason)")
     return True
 
 

@@ -85,12 +85,15 @@ def test_payments_stopped_at_a_step_are_rejected_ab06_close_to_their_sla(short_s
     histories = {
         tx: [e["type"] for e in api.call("GET", f"/transactions/{tx}/events").json()["events"]] for tx, _ in results
     }
-    for tx, types in histories.items():  # the redelivered steps, after the timeout, changed nothing
-        assert "Accepted" not in types and types.index("TimedOut") < types.index("Released"), (tx, types)
-    # the fault point stopped them at ACTC; a cold function may receive one after its SLA (then
-    # TimedOut comes first and the late message is refused: SubmissionRefused), not them all
-    stopped = [t for t in histories.values() if t[:5] == ["Initiated", "Submitted", "Received", "TimedOut", "Released"]]
-    assert len(stopped) > len(histories) // 2, histories
+    stopped = ["Initiated", "Submitted", "Received", "TimedOut", "Released"]  # by the fault point, at ACTC
+
+    def late(types: list[str]) -> bool:
+        """Received by a cold function only after its SLA: timed out first, the message refused."""
+        return types[:3] == ["Initiated", "Submitted", "TimedOut"] and {"SubmissionRefused", "Released"} <= set(types)
+
+    for tx, types in histories.items():  # and the redelivered steps, after the timeout, changed nothing
+        assert (types[:5] == stopped or late(types)) and "Accepted" not in types, (tx, types)
+    assert any(types[:5] == stopped for types in histories.values()), histories
 
 
 # What EventBridge hands a scheduled function (Chalice's schedule handler reads every field).

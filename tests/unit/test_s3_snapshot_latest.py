@@ -127,7 +127,9 @@ def test_a_latest_without_its_version_is_read_as_absent_then_read_again_and_repl
 
 
 @pytest.mark.parametrize("writers", [LATEST_ATTEMPTS // 2, 24])
-def test_concurrent_writers_leave_the_highest_version_as_latest(s3: Any, writers: int) -> None:
+def test_concurrent_writers_leave_a_written_version_as_latest_the_highest_within_the_rounds(
+    s3: Any, writers: int
+) -> None:
     """Each writer's compare-and-swap loses a round only to another writer's success, so with
     fewer writers than LATEST_ATTEMPTS the highest version ends as `latest`. With more (24,
     far beyond what snapshot intervals produce), the highest may give up after its rounds:
