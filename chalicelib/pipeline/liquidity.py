@@ -91,8 +91,8 @@ def parse_limits(text: str) -> dict[str, Decimal]:
     identifier, and a BIC not in upper case (the XSD's BICFI is; it is refused even though an
     Othr/Id could be spelt so, since a mistyped BIC is the likelier reading).
     """
-    pairs = json.loads(text or "{}", object_pairs_hook=list)
-    if not isinstance(pairs, list):
+    pairs = json.loads(text or "{}", object_pairs_hook=_Pairs)
+    if not isinstance(pairs, _Pairs):  # an array of pairs is no object of limits
         raise ValueError(f'{LIMITS_VARIABLE}: not a JSON object of limits, e.g. {{"DEUTDEFFXXX:EUR": "5000000"}}')
     limits: dict[str, Decimal] = {}
     for key, value in pairs:
@@ -107,6 +107,10 @@ def parse_limits(text: str) -> dict[str, Decimal]:
             raise ValueError(f"{LIMITS_VARIABLE}: {key!r}: {value!r} is not a finite, non-negative amount")
         limits[key] = limit
     return limits
+
+
+class _Pairs(list[tuple[str, object]]):
+    """A JSON object's (key, value) pairs, in order, duplicates kept (json's dict would keep the last)."""
 
 
 def _check_limit_key(key: str) -> None:

@@ -187,6 +187,12 @@ def test_a_limit_that_can_bind_no_message_is_refused(key):
         Settings(liquidity_limits=f'{{"{key}": "10"}}')  # as it is read, before any function runs
 
 
+@pytest.mark.parametrize("text", ['[["DEUTDEFFXXX", "5"]]', "[1]", '"DEUTDEFFXXX"', "5"])
+def test_limits_that_are_not_a_json_object_are_refused_naming_the_variable(text):
+    with pytest.raises(ValueError, match="PACSFLOW_LIQUIDITY_LIMITS: not a JSON object"):
+        parse_limits(text)
+
+
 @pytest.mark.parametrize("amount", ['"-1"', '"NaN"', "NaN", "Infinity", '"ten"', "true"])
 def test_a_limit_that_is_not_a_finite_non_negative_amount_is_refused(amount):
     with pytest.raises(ValueError, match="PACSFLOW_LIQUIDITY_LIMITS: 'DEUTDEFFXXX'"):
