@@ -166,12 +166,12 @@ class Settings(BaseSettings):
         """With tenants mapped to their agents, a limit on a BIC no tenant may send as binds no
         message (a limit on DEUTDEFF while the tenant sends as DEUTDEFFXXX): refused, as
         parse_limits refuses the others, since a missed limit is no limit."""
-        from chalicelib.pipeline.liquidity import parse_limits
+        from chalicelib.pipeline.liquidity import limit_key_parts, parse_limits
 
         listed = {bic for bics in self.tenant_agents.values() for bic in bics}
         if not listed:
             return self
-        agents = {key.rpartition(":")[0] if ":" in key else key for key in parse_limits(self.liquidity_limits)}
+        agents = {limit_key_parts(key)[0] for key in parse_limits(self.liquidity_limits)}
         unlisted = sorted(a for a in agents if BIC.fullmatch(a) and a not in listed)
         if unlisted:
             raise ValueError(

@@ -28,6 +28,11 @@ def region_aggregate_id(name: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"pacsflow-region:{name}")
 
 
+def _no_action_id(state: dict[str, Any]) -> None:
+    """Upcast of TakenOver and FailedBack v1, which recorded no action id."""
+    state["action_id"] = ""
+
+
 class Region(Aggregate):
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -71,10 +76,7 @@ class Region(Aggregate):
         epoch: int
         action_id: str
         class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["action_id"] = ""
+        upcast_v1_v2 = staticmethod(_no_action_id)
 
     class FailedBack(Aggregate.Event):
         who: str
@@ -82,10 +84,7 @@ class Region(Aggregate):
         at: str
         action_id: str
         class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["action_id"] = ""
+        upcast_v1_v2 = staticmethod(_no_action_id)
 
     class Answered(Aggregate.Event):
         action_id: str

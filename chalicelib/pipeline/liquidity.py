@@ -113,8 +113,15 @@ class _Pairs(list[tuple[str, object]]):
     """A JSON object's (key, value) pairs, in order, duplicates kept (json's dict would keep the last)."""
 
 
+def limit_key_parts(key: str) -> tuple[str, str]:
+    """A limit key's agent and currency ("" when the key names none): "BIC:CCY", "BIC" or "*"."""
+    agent, colon, currency = key.rpartition(":")
+    return (agent, currency) if colon else (key, "")
+
+
 def _check_limit_key(key: str) -> None:
-    agent, colon, currency = key.rpartition(":") if ":" in key else (key, "", "")
+    agent, currency = limit_key_parts(key)
+    colon = ":" in key
     if colon and not CURRENCY.fullmatch(currency):
         problem = f"{currency!r} is not a currency as messages write it (three upper-case letters)"
     elif agent == "*" and colon:
